@@ -1,0 +1,388 @@
+using System.Diagnostics;
+using GenRec.Cascade;
+using GenRec.Data;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Trainers.LightGbm;
+
+namespace GenRec.Adapters.MLNet;
+
+/// <summary>Progress of a <see cref="DlrmCascadeTrainer"/>: which phase it is in and how far along.</summary>
+/// <param name="Phase">What the trainer is doing.</param>
+/// <param name="Done">Units of the phase done.</param>
+/// <param name="Total">Units of the phase in all.</param>
+/// <param name="Elapsed">Time since the fit started.</param>
+public readonly record struct TrainerProgress(string Phase, int Done, int Total, TimeSpan Elapsed);
+
+/// <summary>
+/// Trains the classical DLRM-style cascade on a split: the four <see cref="ClassicRecall"/> channels and a
+/// LightGBM LambdaRank ranker over hand-made features (popularity, recent popularity, item-to-item and genre
+/// scores, rating, item age and freshness, user–item gaps).
+/// </summary>
+/// <remarks>
+/// The ranker learns from the train part alone: the last <see cref="Options.QueriesPerUser"/> train interactions
+/// of each user become pseudo-targets, and the features of their candidates come from recall channels fitted on
+/// the train part without those interactions, so co-occurrence never sees the pair it is asked about. Each entry
+/// of <see cref="Options.Grid"/> is trained, scored on the validation targets (NDCG@10, history = train) and the
+/// best one kept. Serving uses channels fitted on the whole train part.
+/// </remarks>
+public sealed class DlrmCascadeTrainer
+{
+    private readonly Options _options;
+
+    /// <summary>Creates a trainer with default options and the given seed.</summary>
+    /// <param name="seed">Seeds LightGBM and ML.NET, so runs repeat. Default: 42.</param>
+    public DlrmCascadeTrainer(int seed = 42)
+        : this(new Options { Seed = seed })
+    {
+    }
+
+    /// <summary>Creates a trainer.</summary>
+    /// <param name="options">The options.</param>
+    public DlrmCascadeTrainer(Options options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+    }
+
+    /// <summary>Fits the recall channels and the ranker on <paramref name="split"/>'s train part, tuned on its validation targets.</summary>
+    /// <param name="split">The split.</param>
+    /// <param name="cancellationToken">Cancels the fit.</param>
+    /// <returns>The fitted cascade.</returns>
+    /// <exception cref="InvalidOperationException">The train part yields no query whose target the recall finds.</exception>
+    public DlrmCascadeModel Fit(DataSplit split, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(split);
+        var clock = Stopwatch.StartNew();
+        void Report(string phase, int done, int total) => _options.Progress?.Report(new TrainerProgress(phase, done, total, clock.Elapsed));
+
+        // 1. Ranker training queries from the train part.
+        var p = _options.QueriesPerUser;
+        var prefix = split.Train.Where(s => s.Interactions.Count > p).SelectMany(s => s.Interactions.Take(s.Interactions.Count - p)).ToArray();
+        Report("fitting recall on the train prefix", 0, 1);
+        var prefixRecall = ClassicRecall.Fit(prefix, split.Dataset, _options.Recall);
+        var trainQueries = new List<(UserId User, IReadOnlyList<Interaction> History, Interaction Target)>();
+        foreach (var s in split.Train.Where(s => s.Interactions.Count > p))
+        {
+            for (var j = s.Interactions.Count - p; j < s.Interactions.Count; j++)
+            {
+                trainQueries.Add((s.User, s.Interactions.Take(j).ToArray(), s.Interactions[j]));
+            }
+        }
+
+        var train = BuildQueries(prefixRecall, trainQueries, "building ranker training queries", Report, cancellationToken);
+
+        // 2. Validation queries, with channels fitted on the whole train part (what serving uses).
+        Report("fitting recall on the train part", 0, 1);
+        var recall = ClassicRecall.Fit(split.TrainInteractions, split.Dataset, _options.Recall);
+        var validCases = split.Cases(SplitTarget.Valid).Select(c => (c.User, c.History, c.Target)).ToList();
+        var valid = BuildQueries(recall, validCases, "building validation queries", Report, cancellationToken);
+        if (train.Rows.Length == 0)
+        {
+            throw new InvalidOperationException("No training query has its target among the recalled candidates; the ranker cannot learn. Raise the channel quotas or the ranking depth.");
+        }
+
+        // 3. Train every grid entry, keep the best on validation NDCG@10.
+        var ml = new MLContext(_options.Seed);
+        var trainView = ml.Data.LoadFromEnumerable(train.Rows);
+        var keyMap = ml.Transforms.Conversion.MapValueToKey("GroupKey", nameof(TrainingRow.Group)).Fit(trainView);
+        var keyed = keyMap.Transform(trainView);
+        var validView = ml.Data.LoadFromEnumerable(valid.Rows.Select(r => new FeatureRow { Features = r.Features }));
+        ITransformer? best = null;
+        DlrmGridResult? bestResult = null;
+        var results = new List<DlrmGridResult>();
+        for (var g = 0; g < _options.Grid.Count; g++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var config = _options.Grid[g];
+            Report($"training LambdaRank {config}", g, _options.Grid.Count);
+            var trainer = ml.Ranking.Trainers.LightGbm(new LightGbmRankingTrainer.Options
+            {
+                LabelColumnName = nameof(TrainingRow.Label),
+                FeatureColumnName = nameof(TrainingRow.Features),
+                RowGroupColumnName = "GroupKey",
+                NumberOfLeaves = config.Leaves,
+                NumberOfIterations = config.Iterations,
+                LearningRate = config.LearningRate,
+                MinimumExampleCountPerLeaf = config.MinExamplesPerLeaf,
+                Seed = _options.Seed,
+                NumberOfThreads = _options.Threads,
+                Silent = true,
+                Verbose = false,
+            });
+            var model = trainer.Fit(keyed);
+            var scores = model.Transform(validView).GetColumn<float>("Score").ToArray();
+            var ndcg = valid.Ndcg10(scores);
+            var result = new DlrmGridResult(config, ndcg);
+            results.Add(result);
+            if (bestResult is null || ndcg > bestResult.ValidationNdcg10)
+            {
+                (best, bestResult) = (model, result);
+            }
+        }
+
+        Report("done", _options.Grid.Count, _options.Grid.Count);
+        var ranker = new DlrmRanker(ml, best!, recall.Profiles);
+        return new DlrmCascadeModel(recall, ranker, _options, results, bestResult!, train.Summary, valid.Summary);
+    }
+
+    private QuerySet BuildQueries(
+        ClassicRecall recall,
+        List<(UserId User, IReadOnlyList<Interaction> History, Interaction Target)> queries,
+        string phase,
+        Action<string, int, int> report,
+        CancellationToken cancellationToken)
+    {
+        var pipeline = DlrmCascadeModel.CreateRecallPipeline(recall, _options);
+        var stats = recall.Profiles.Stats;
+        var perQuery = new (List<TrainingRow> Rows, int TargetRow)[queries.Count];
+        var done = 0;
+        Parallel.For(0, queries.Count, new ParallelOptions { MaxDegreeOfParallelism = _options.Threads, CancellationToken = cancellationToken }, q =>
+        {
+            var (user, history, target) = queries[q];
+            var request = new RecommendationRequest(user, history.Select(h => h.ToEvent()).ToArray(), _options.RankingDepth, target.Time);
+            var candidates = pipeline.RecommendAsync(request, cancellationToken).AsTask().GetAwaiter().GetResult().Items;
+            var profile = recall.Profiles.For(request);
+            var maxItemCf = profile.ItemCf.Count > 0 ? profile.ItemCf.Values.Max() : 0f;
+            var rows = new List<TrainingRow>(candidates.Count);
+            var targetRow = -1;
+            foreach (var c in candidates)
+            {
+                var row = new TrainingRow { Group = (uint)q, Label = c.Item == target.Item ? 1 : 0 };
+                if (row.Label > 0)
+                {
+                    targetRow = rows.Count;
+                }
+
+                RankingFeatures.Compute(stats, profile, stats.Index[c.Item], c.Source, maxItemCf, row.Features);
+                rows.Add(row);
+            }
+
+            perQuery[q] = (rows, targetRow);
+            var n = Interlocked.Increment(ref done);
+            if (n % 200 == 0 || n == queries.Count)
+            {
+                report(phase, n, queries.Count);
+            }
+        });
+
+        return new QuerySet(perQuery, queries.Count);
+    }
+
+    /// <summary>Options of a <see cref="DlrmCascadeTrainer"/>.</summary>
+    public sealed class Options
+    {
+        /// <summary>Options of the recall channels. Default: <see cref="ClassicRecallOptions"/>' defaults.</summary>
+        public ClassicRecallOptions Recall { get; set; } = new();
+
+        /// <summary>Candidates asked from global popularity. Default: 100. Allowed: 1 or more.</summary>
+        public int PopularityQuota { get; set; } = Defaults.PopularityQuota;
+
+        /// <summary>Candidates asked from recent popularity. Default: 200. Allowed: 1 or more.</summary>
+        public int RecentPopularityQuota { get; set; } = Defaults.RecentPopularityQuota;
+
+        /// <summary>Candidates asked from item-to-item co-occurrence. Default: 300. Allowed: 1 or more.</summary>
+        public int ItemCfQuota { get; set; } = Defaults.ItemCfQuota;
+
+        /// <summary>Candidates asked from genre affinity. Default: 100. Allowed: 1 or more.</summary>
+        public int GenreQuota { get; set; } = Defaults.GenreQuota;
+
+        /// <summary>Merged candidates the ranker scores per request. Default: 400. Allowed: 1 or more.</summary>
+        public int RankingDepth { get; set; } = Defaults.RankingDepth;
+
+        /// <summary>Train interactions per user used as ranker pseudo-targets. Default: 3. Allowed: 1 or more.</summary>
+        public int QueriesPerUser { get; set; } = Defaults.QueriesPerUser;
+
+        /// <summary>LightGBM settings tried; the best on validation NDCG@10 is kept. Default: three settings.</summary>
+        public IReadOnlyList<DlrmRankerSettings> Grid { get; set; } = Defaults.Grid;
+
+        /// <summary>Seed of ML.NET and LightGBM. Default: 42.</summary>
+        public int Seed { get; set; } = 42;
+
+        /// <summary>Threads for feature building and LightGBM. Default: the processor count. Allowed: 1 or more.</summary>
+        public int Threads { get; set; } = Environment.ProcessorCount;
+
+        /// <summary>Receives progress; may be <see langword="null"/>. Default: none.</summary>
+        public IProgress<TrainerProgress>? Progress { get; set; }
+
+        internal void Validate()
+        {
+            Recall.Validate();
+            foreach (var (name, value) in new[]
+            {
+                (nameof(PopularityQuota), PopularityQuota), (nameof(RecentPopularityQuota), RecentPopularityQuota),
+                (nameof(ItemCfQuota), ItemCfQuota), (nameof(GenreQuota), GenreQuota), (nameof(RankingDepth), RankingDepth),
+                (nameof(QueriesPerUser), QueriesPerUser), (nameof(Threads), Threads),
+            })
+            {
+                if (value < 1)
+                {
+                    throw new ArgumentOutOfRangeException(name, value, $"{name} is {value}; it must be 1 or more.");
+                }
+            }
+
+            if (Grid is null || Grid.Count == 0)
+            {
+                throw new ArgumentException($"{nameof(Grid)} must hold at least one setting.", nameof(Grid));
+            }
+        }
+    }
+
+    internal static class Defaults
+    {
+        public const int PopularityQuota = 100;
+        public const int RecentPopularityQuota = 200;
+        public const int ItemCfQuota = 300;
+        public const int GenreQuota = 100;
+        public const int RankingDepth = 400;
+        public const int QueriesPerUser = 3;
+
+        public static readonly DlrmRankerSettings[] Grid =
+        [
+            new(Leaves: 15, Iterations: 150, LearningRate: 0.05, MinExamplesPerLeaf: 50),
+            new(Leaves: 31, Iterations: 300, LearningRate: 0.03, MinExamplesPerLeaf: 50),
+            new(Leaves: 63, Iterations: 300, LearningRate: 0.03, MinExamplesPerLeaf: 100),
+        ];
+    }
+
+    /// <summary>Candidate rows of a set of queries and what is needed to score them.</summary>
+    private sealed class QuerySet
+    {
+        private readonly (List<TrainingRow> Rows, int TargetRow)[] _queries;
+
+        public QuerySet((List<TrainingRow> Rows, int TargetRow)[] queries, int total)
+        {
+            _queries = queries;
+            Rows = queries.SelectMany(q => q.TargetRow >= 0 ? q.Rows : []).ToArray();
+            var found = queries.Count(q => q.TargetRow >= 0);
+            Summary = new QuerySummary(total, found, Rows.Length);
+        }
+
+        /// <summary>Rows of the queries whose target was recalled, in query order.</summary>
+        public TrainingRow[] Rows { get; }
+
+        public QuerySummary Summary { get; }
+
+        /// <summary>Mean NDCG@10 over every query (a query whose target was not recalled scores 0).</summary>
+        public double Ndcg10(float[] scores)
+        {
+            double sum = 0;
+            var offset = 0;
+            foreach (var (rows, target) in _queries)
+            {
+                if (target < 0)
+                {
+                    continue;
+                }
+
+                var targetScore = scores[offset + target];
+                var rank = 1;
+                for (var i = 0; i < rows.Count; i++)
+                {
+                    var s = scores[offset + i];
+                    if (s > targetScore || (s == targetScore && i < target))
+                    {
+                        rank++;
+                    }
+                }
+
+                sum += rank <= 10 ? 1 / Math.Log2(rank + 1) : 0;
+                offset += rows.Count;
+            }
+
+            return sum / _queries.Length;
+        }
+    }
+}
+
+/// <summary>One LightGBM LambdaRank setting of the <see cref="DlrmCascadeTrainer"/>'s grid.</summary>
+/// <param name="Leaves">Leaves per tree.</param>
+/// <param name="Iterations">Boosting rounds.</param>
+/// <param name="LearningRate">Shrinkage.</param>
+/// <param name="MinExamplesPerLeaf">Fewest rows in a leaf.</param>
+public sealed record DlrmRankerSettings(int Leaves, int Iterations, double LearningRate, int MinExamplesPerLeaf)
+{
+    /// <inheritdoc />
+    public override string ToString() => $"leaves={Leaves} rounds={Iterations} lr={LearningRate} min_leaf={MinExamplesPerLeaf}";
+}
+
+/// <summary>How one grid setting scored on the validation targets.</summary>
+/// <param name="Settings">The setting.</param>
+/// <param name="ValidationNdcg10">Validation NDCG@10 of the cascade with this ranker.</param>
+public sealed record DlrmGridResult(DlrmRankerSettings Settings, double ValidationNdcg10);
+
+/// <summary>How many queries a set had and how many of their targets the recall found.</summary>
+/// <param name="Queries">Queries built.</param>
+/// <param name="TargetRecalled">Queries whose target was among the candidates.</param>
+/// <param name="Rows">Candidate rows of those queries.</param>
+public sealed record QuerySummary(int Queries, int TargetRecalled, int Rows)
+{
+    /// <summary>The share of queries whose target the recall found (recall@depth).</summary>
+    public double RecallRate => Queries == 0 ? 0 : TargetRecalled / (double)Queries;
+}
+
+/// <summary>
+/// A fitted classical cascade: the recall channels, the LambdaRank ranker and how it was chosen.
+/// </summary>
+public sealed class DlrmCascadeModel
+{
+    private readonly DlrmCascadeTrainer.Options _options;
+
+    internal DlrmCascadeModel(
+        ClassicRecall recall,
+        IRankingStage ranker,
+        DlrmCascadeTrainer.Options options,
+        IReadOnlyList<DlrmGridResult> grid,
+        DlrmGridResult chosen,
+        QuerySummary trainingQueries,
+        QuerySummary validationQueries)
+    {
+        Recall = recall;
+        Ranker = ranker;
+        _options = options;
+        Grid = grid;
+        Chosen = chosen;
+        TrainingQueries = trainingQueries;
+        ValidationQueries = validationQueries;
+    }
+
+    /// <summary>The recall channels, fitted on the whole train part.</summary>
+    public ClassicRecall Recall { get; }
+
+    /// <summary>The LambdaRank ranking stage.</summary>
+    public IRankingStage Ranker { get; }
+
+    /// <summary>Every grid setting with its validation NDCG@10.</summary>
+    public IReadOnlyList<DlrmGridResult> Grid { get; }
+
+    /// <summary>The setting kept.</summary>
+    public DlrmGridResult Chosen { get; }
+
+    /// <summary>The ranker's training queries and how many of their targets the recall found.</summary>
+    public QuerySummary TrainingQueries { get; }
+
+    /// <summary>The validation queries and how many of their targets the recall found.</summary>
+    public QuerySummary ValidationQueries { get; }
+
+    /// <summary>The recall channels with their quotas, in merge priority order.</summary>
+    public IReadOnlyList<RecallChannel> Channels => ChannelsOf(Recall, _options);
+
+    /// <summary>Creates the cascade: the four channels merged, ranked by LambdaRank, truncated.</summary>
+    /// <param name="name">The cascade's name. Default: "dlrm".</param>
+    /// <param name="ranker">A ranking stage to use instead of the LambdaRank one (e.g. a generative ranker); <see langword="null"/> keeps LambdaRank.</param>
+    /// <returns>The cascade.</returns>
+    public CascadePipeline CreatePipeline(string name = "dlrm", IRankingStage? ranker = null) =>
+        new(name, Channels, ranker ?? Ranker, new CascadeOptions { RankingDepth = _options.RankingDepth });
+
+    internal static CascadePipeline CreateRecallPipeline(ClassicRecall recall, DlrmCascadeTrainer.Options options) =>
+        new("dlrm-recall", ChannelsOf(recall, options), null, new CascadeOptions { RankingDepth = options.RankingDepth, ConcurrentRecall = false });
+
+    private static RecallChannel[] ChannelsOf(ClassicRecall recall, DlrmCascadeTrainer.Options options) =>
+    [
+        new(recall.ItemCf, options.ItemCfQuota),
+        new(recall.RecentPopularity, options.RecentPopularityQuota),
+        new(recall.GenreAffinity, options.GenreQuota),
+        new(recall.Popularity, options.PopularityQuota),
+    ];
+}

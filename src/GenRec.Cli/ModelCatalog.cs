@@ -1,0 +1,58 @@
+using GenRec.Adapters.MLNet;
+using GenRec.Cascade;
+using GenRec.Data;
+
+namespace GenRec.Cli;
+
+/// <summary>The models the CLI can build from a split's train part.</summary>
+internal static class ModelCatalog
+{
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm"];
+
+    public static IRecommender Build(string name, DataSplit split, int seed)
+    {
+        switch (name)
+        {
+            case "popularity":
+            {
+                var recall = ClassicRecall.Fit(split.TrainInteractions, split.Dataset);
+                return new CascadePipeline("popularity", [new RecallChannel(recall.Popularity)]);
+            }
+
+            case "itemcf":
+            {
+                var recall = ClassicRecall.Fit(split.TrainInteractions, split.Dataset);
+                return new CascadePipeline("itemcf", [new RecallChannel(recall.ItemCf)]);
+            }
+
+            case "dlrm":
+            {
+                var trainer = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress() });
+                var model = trainer.Fit(split);
+                ConsoleProgress.Status(
+                    $"dlrm: ranker queries {model.TrainingQueries.Queries} (target recalled {model.TrainingQueries.RecallRate:P1}), " +
+                    $"validation recall@{model.Channels.Count} channels {model.ValidationQueries.RecallRate:P1}; chosen {model.Chosen.Settings} " +
+                    $"(validation NDCG@10 {model.Chosen.ValidationNdcg10:0.0000})");
+                return model.CreatePipeline();
+            }
+
+            default:
+                throw new ArgumentException($"Unknown model '{name}'. Known models: {string.Join(", ", Names)}.");
+        }
+    }
+}
+
+/// <summary>Shows the DLRM trainer's phases on standard error.</summary>
+internal sealed class TrainerConsoleProgress : IProgress<TrainerProgress>
+{
+    private string? _phase;
+
+    public void Report(TrainerProgress value)
+    {
+        if (value.Phase != _phase || value.Done == value.Total)
+        {
+            _phase = value.Phase;
+            ConsoleProgress.Status($"dlrm: {value.Phase} {value.Done}/{value.Total} ({value.Elapsed.TotalSeconds:0.0}s)");
+        }
+    }
+}

@@ -1,0 +1,192 @@
+using System.CommandLine;
+using System.Globalization;
+using GenRec;
+using GenRec.Cli;
+using GenRec.Data;
+using GenRec.Evaluation;
+
+var root = new RootCommand("genrec: generative recommendation tooling for GenRec.Sdk (evaluate, and in later versions train, tokenize and serve).");
+root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(RecommendCommand.Create());
+return await CliErrors.RunAsync(() => root.Parse(args).InvokeAsync()).ConfigureAwait(false);
+
+namespace GenRec.Cli
+{
+    /// <summary>Turns bad input into one clear line on standard error and exit code 2, instead of a stack trace.</summary>
+    internal static class CliErrors
+    {
+        public static async Task<int> RunAsync(Func<Task<int>> run)
+        {
+            try
+            {
+                return await run().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException or KeyNotFoundException or UsageException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+        }
+    }
+
+    /// <summary>A command-line value that is out of range.</summary>
+    internal sealed class UsageException(string message) : Exception(message);
+
+    /// <summary>Options shared by the commands that read a dataset and build a model.</summary>
+    internal static class Common
+    {
+        public static Option<string> Data() => new("--data") { Description = "The ratings file (MovieLens CSV, optionally .gz).", Required = true };
+
+        public static Option<string> Model() => new("--model")
+        {
+            Description = $"The model: {string.Join(", ", ModelCatalog.Names)}.",
+            Required = true,
+        };
+
+        public static Option<int> Seed() => new("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 42 };
+
+        public static void RequirePositive(int value, string option)
+        {
+            if (value < 1)
+            {
+                throw new UsageException($"{option} is {value}; it must be 1 or more.");
+            }
+        }
+
+        public static void RequireModel(string model)
+        {
+            if (!ModelCatalog.Names.Contains(model))
+            {
+                throw new UsageException($"unknown model '{model}'; known models: {string.Join(", ", ModelCatalog.Names)}.");
+            }
+        }
+
+        public static DataSplit LoadSplit(string path)
+        {
+            ConsoleProgress.Status($"reading {path}");
+            var dataset = MovieLensReader.Read(path);
+            var split = LeaveOneOutSplit.Create(dataset);
+            ConsoleProgress.Status($"{dataset.Interactions.Count} interactions, {dataset.Users.Count} users, {dataset.Catalogue.Count} items; leave-one-out split: {split.TrainInteractions.Count} train");
+            return split;
+        }
+    }
+
+    /// <summary><c>genrec eval</c>: trains a model on the train part and scores it on the held-out targets.</summary>
+    internal static class EvalCommand
+    {
+        public static Command Create()
+        {
+            var data = Common.Data();
+            var model = Common.Model();
+            var target = new Option<string>("--target") { Description = "test or valid.", DefaultValueFactory = _ => "test" };
+            target.AcceptOnlyFromAmong("test", "valid");
+            var top = new Option<int>("--top") { Description = "Items per user in the list.", DefaultValueFactory = _ => 100 };
+            var recsOut = new Option<string?>("--recs-out") { Description = "Write the lists in the scorer's format (userId<TAB>item,item,...)." };
+            var maxUsers = new Option<int?>("--max-users") { Description = "Evaluate only the first N users (a quick look)." };
+            var seed = Common.Seed();
+            var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line.")
+            {
+                data, model, target, top, recsOut, maxUsers, seed,
+            };
+            command.SetAction(async (parse, ct) =>
+            {
+                var name = parse.GetValue(model)!;
+                var k = parse.GetValue(top);
+                Common.RequireModel(name);
+                Common.RequirePositive(k, "--top");
+                if (parse.GetValue(maxUsers) is { } m)
+                {
+                    Common.RequirePositive(m, "--max-users");
+                }
+
+                var split = Common.LoadSplit(parse.GetValue(data)!);
+                var splitTarget = parse.GetValue(target) == "valid" ? SplitTarget.Valid : SplitTarget.Test;
+                ConsoleProgress.Status($"training {name} on the train part");
+                var recommender = ModelCatalog.Build(name, split, parse.GetValue(seed));
+                var result = await OfflineEvaluator.EvaluateAsync(
+                    recommender,
+                    split,
+                    splitTarget,
+                    new EvaluationOptions { TopK = k, MaxUsers = parse.GetValue(maxUsers) },
+                    new ConsoleProgress($"eval {name}"),
+                    ct).ConfigureAwait(false);
+                if (parse.GetValue(recsOut) is { } path)
+                {
+                    RecommendationFile.Write(path, result.Lists);
+                    ConsoleProgress.Status($"wrote {result.Lists.Count} lists to {path}");
+                }
+
+                if (result.Problems.Any)
+                {
+                    ConsoleProgress.Status($"warning: {result.Problems}");
+                }
+
+                var latency = result.LatencyMilliseconds.Order().ToArray();
+                ConsoleProgress.Status(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"latency per request: p50 {Percentile(latency, 0.5):0.00} ms, p99 {Percentile(latency, 0.99):0.00} ms"));
+                Console.WriteLine(result.Report.ToJson().Insert(1, $"\"model\": \"{name}\", \"target\": \"{splitTarget.ToString().ToLowerInvariant()}\", "));
+                return 0;
+            });
+            return command;
+        }
+
+        internal static double Percentile(double[] sorted, double q) =>
+            sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+    }
+
+    /// <summary><c>genrec recommend</c>: one user's top items with titles, as a person would look at them.</summary>
+    internal static class RecommendCommand
+    {
+        public static Command Create()
+        {
+            var data = Common.Data();
+            var model = Common.Model();
+            var user = new Option<long>("--user") { Description = "The user id.", Required = true };
+            var top = new Option<int>("--top") { Description = "How many items.", DefaultValueFactory = _ => 10 };
+            var seed = Common.Seed();
+            var command = new Command("recommend", "Train a model on the train part and show a user's test-time history and recommendations.")
+            {
+                data, model, user, top, seed,
+            };
+            command.SetAction(async (parse, ct) =>
+            {
+                var name = parse.GetValue(model)!;
+                var k = parse.GetValue(top);
+                Common.RequireModel(name);
+                Common.RequirePositive(k, "--top");
+                var split = Common.LoadSplit(parse.GetValue(data)!);
+                var userId = new UserId(parse.GetValue(user));
+                if (!split.Dataset.Users.Contains(userId))
+                {
+                    throw new UsageException($"user {userId} is not in the data (users run from {split.Dataset.Users[0]} to {split.Dataset.Users[^1]}).");
+                }
+
+                var c = split.Case(userId, SplitTarget.Test);
+                var recommender = ModelCatalog.Build(name, split, parse.GetValue(seed));
+                var request = new RecommendationRequest(userId, c.HistoryEvents(), k, c.Target.Time);
+                var result = await recommender.RecommendAsync(request, ct).ConfigureAwait(false);
+                var items = split.Dataset.Items;
+                Console.WriteLine($"user {userId}: {c.History.Count} items of history; last five:");
+                foreach (var h in c.History.TakeLast(5))
+                {
+                    Console.WriteLine($"  {h.Time:yyyy-MM-dd}  {Describe(items[h.Item])}");
+                }
+
+                Console.WriteLine($"top {k} by {name} (held-out next item: {Describe(items[c.Target.Item])}):");
+                var rank = 1;
+                foreach (var candidate in result.Items)
+                {
+                    var mark = candidate.Item == c.Target.Item ? "  <- the held-out item" : string.Empty;
+                    Console.WriteLine($"  {rank++,3}. {Describe(items[candidate.Item]),-70} {candidate.Score,10:0.0000}  {candidate.Source}{mark}");
+                }
+
+                return 0;
+            });
+            return command;
+        }
+
+        private static string Describe(ItemRecord item) =>
+            $"{item.Text} ({item.PublishedAt?.Year.ToString(CultureInfo.InvariantCulture) ?? "?"}) [{string.Join('|', item.Categories)}]";
+    }
+}

@@ -1,0 +1,263 @@
+using System.Globalization;
+using System.Text;
+
+namespace GenRec.Data;
+
+/// <summary>Which held-out part of a split an evaluation targets.</summary>
+public enum SplitTarget
+{
+    /// <summary>The validation targets: the history is the train part.</summary>
+    Valid = 0,
+
+    /// <summary>The test targets: the history is the train part plus the validation target.</summary>
+    Test = 1,
+}
+
+/// <summary>
+/// One held-out case: a user, what the model may see of them, and the item they went on to interact with.
+/// </summary>
+/// <param name="User">The user.</param>
+/// <param name="History">The interactions the model may read, oldest first. Items in it are excluded from the ranking.</param>
+/// <param name="Target">The held-out interaction.</param>
+public sealed record EvaluationCase(UserId User, IReadOnlyList<Interaction> History, Interaction Target)
+{
+    /// <summary>The history as behaviour events, oldest first.</summary>
+    /// <returns>The events.</returns>
+    public IReadOnlyList<UserEvent> HistoryEvents() => History.Select(h => h.ToEvent()).ToArray();
+}
+
+/// <summary>
+/// A split of an interaction log into a train part (what models are fitted on) and per-user validation and
+/// test targets. Create one with <see cref="LeaveOneOutSplit"/> or <see cref="TemporalSplit"/>.
+/// </summary>
+public sealed class DataSplit
+{
+    private readonly Dictionary<UserId, UserSequence> _sequences;
+    private readonly Dictionary<UserId, int> _validIndex;
+    private readonly Dictionary<UserId, int> _testIndex;
+    private readonly Dictionary<UserId, int> _trainLength;
+
+    internal DataSplit(
+        string name,
+        InteractionDataset dataset,
+        IReadOnlyList<UserSequence> sequences,
+        Dictionary<UserId, int> trainLength,
+        Dictionary<UserId, int> validIndex,
+        Dictionary<UserId, int> testIndex)
+    {
+        Name = name;
+        Dataset = dataset;
+        _sequences = sequences.ToDictionary(s => s.User);
+        _trainLength = trainLength;
+        _validIndex = validIndex;
+        _testIndex = testIndex;
+        Train = sequences
+            .Where(s => trainLength.GetValueOrDefault(s.User) > 0)
+            .Select(s => new UserSequence(s.User, Slice(s.Interactions, trainLength[s.User])))
+            .ToArray();
+        TrainInteractions = Train.SelectMany(s => s.Interactions).ToArray();
+    }
+
+    /// <summary>A short description of how the split was made.</summary>
+    public string Name { get; }
+
+    /// <summary>The dataset the split was made from; its catalogue is the ranking catalogue.</summary>
+    public InteractionDataset Dataset { get; }
+
+    /// <summary>The train part, one sequence per user (users with no train interaction left out), ascending by user.</summary>
+    public IReadOnlyList<UserSequence> Train { get; }
+
+    /// <summary>Every train interaction, grouped by user, each user's in chronological order.</summary>
+    public IReadOnlyList<Interaction> TrainInteractions { get; }
+
+    /// <summary>The users that have a target for <paramref name="target"/>, ascending.</summary>
+    /// <param name="target">Validation or test.</param>
+    /// <returns>The users.</returns>
+    public IReadOnlyList<UserId> UsersWithTarget(SplitTarget target) => Targets(target).Keys.Order().ToArray();
+
+    /// <summary>
+    /// The held-out cases of <paramref name="target"/>, ascending by user. For <see cref="SplitTarget.Valid"/>
+    /// the history is what precedes the validation target; for <see cref="SplitTarget.Test"/>, what precedes the
+    /// test target (the train part and the validation target).
+    /// </summary>
+    /// <param name="target">Validation or test.</param>
+    /// <returns>One case per user with a target.</returns>
+    public IReadOnlyList<EvaluationCase> Cases(SplitTarget target)
+    {
+        var cases = new List<EvaluationCase>();
+        foreach (var (user, index) in Targets(target).OrderBy(p => p.Key))
+        {
+            var sequence = _sequences[user].Interactions;
+            cases.Add(new EvaluationCase(user, Slice(sequence, index), sequence[index]));
+        }
+
+        return cases;
+    }
+
+    /// <summary>The held-out case of one user.</summary>
+    /// <param name="user">The user.</param>
+    /// <param name="target">Validation or test.</param>
+    /// <returns>The case.</returns>
+    /// <exception cref="KeyNotFoundException">The user has no target of that kind in this split.</exception>
+    public EvaluationCase Case(UserId user, SplitTarget target)
+    {
+        if (!Targets(target).TryGetValue(user, out var index))
+        {
+            throw new KeyNotFoundException($"User {user} has no {target.ToString().ToLowerInvariant()} target in this split.");
+        }
+
+        var sequence = _sequences[user].Interactions;
+        return new EvaluationCase(user, Slice(sequence, index), sequence[index]);
+    }
+
+    /// <summary>
+    /// Writes the split in the canonical TSV layout: <c>train.tsv</c>, <c>valid.tsv</c>, <c>test.tsv</c>
+    /// (<c>userId \t movieId \t timestamp</c>, grouped by user, chronological) and <c>items.tsv</c>
+    /// (<c>index \t movieId</c>, 1-based by ascending id).
+    /// </summary>
+    /// <param name="directory">The folder to write into; created if missing.</param>
+    public void WriteTsv(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        static string Row(Interaction i) => string.Create(CultureInfo.InvariantCulture, $"{i.User.Value}\t{i.Item.Value}\t{i.Timestamp}\n");
+        File.WriteAllText(Path.Combine(directory, "train.tsv"), string.Concat(TrainInteractions.Select(Row)));
+        File.WriteAllText(Path.Combine(directory, "valid.tsv"), string.Concat(Cases(SplitTarget.Valid).Select(c => Row(c.Target))));
+        File.WriteAllText(Path.Combine(directory, "test.tsv"), string.Concat(Cases(SplitTarget.Test).Select(c => Row(c.Target))));
+        var items = new StringBuilder();
+        for (var i = 0; i < Dataset.Catalogue.Count; i++)
+        {
+            items.Append(CultureInfo.InvariantCulture, $"{i + 1}\t{Dataset.Catalogue[i].Value}\n");
+        }
+
+        File.WriteAllText(Path.Combine(directory, "items.tsv"), items.ToString());
+    }
+
+    private Dictionary<UserId, int> Targets(SplitTarget target) => target switch
+    {
+        SplitTarget.Valid => _validIndex,
+        SplitTarget.Test => _testIndex,
+        _ => throw new ArgumentOutOfRangeException(nameof(target), target, "The target must be Valid or Test."),
+    };
+
+    private static ArraySegment<Interaction> Slice(IReadOnlyList<Interaction> sequence, int count) =>
+        new(sequence as Interaction[] ?? sequence.ToArray(), 0, count);
+}
+
+/// <summary>
+/// The canonical leave-one-out split: per user, interactions in chronological order (ties by file row);
+/// the last is the test target, the second-to-last the validation target, the rest is train. Users with
+/// fewer than three interactions go wholly to train. The catalogue is every item of the dataset.
+/// </summary>
+public static class LeaveOneOutSplit
+{
+    /// <summary>Splits a dataset.</summary>
+    /// <param name="dataset">The dataset.</param>
+    /// <returns>The split.</returns>
+    public static DataSplit Create(InteractionDataset dataset)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        var sequences = ToArrays(dataset.UserSequences());
+        var train = new Dictionary<UserId, int>();
+        var valid = new Dictionary<UserId, int>();
+        var test = new Dictionary<UserId, int>();
+        foreach (var s in sequences)
+        {
+            var n = s.Interactions.Count;
+            if (n < 3)
+            {
+                train[s.User] = n;
+                continue;
+            }
+
+            train[s.User] = n - 2;
+            valid[s.User] = n - 2;
+            test[s.User] = n - 1;
+        }
+
+        return new DataSplit("leave-one-out", dataset, sequences, train, valid, test);
+    }
+
+    internal static UserSequence[] ToArrays(IReadOnlyList<UserSequence> sequences) =>
+        sequences.Select(s => new UserSequence(s.User, s.Interactions.ToArray())).ToArray();
+}
+
+/// <summary>
+/// A global temporal split: every interaction before the validation cut-off is train; a user's validation target
+/// is their first interaction in [validation cut-off, test cut-off) and their test target their first at or after
+/// the test cut-off. A model sees, as history, every interaction of the user before the target.
+/// </summary>
+public static class TemporalSplit
+{
+    /// <summary>Splits a dataset at two time quantiles of its interactions.</summary>
+    /// <param name="dataset">The dataset.</param>
+    /// <param name="trainFraction">The share of interactions before the validation cut-off; in (0, 1).</param>
+    /// <param name="validFraction">The share of interactions in the validation window; in (0, 1 - <paramref name="trainFraction"/>).</param>
+    /// <returns>The split.</returns>
+    public static DataSplit Create(InteractionDataset dataset, double trainFraction = 0.8, double validFraction = 0.1)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        if (trainFraction is <= 0 or >= 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(trainFraction), trainFraction, "trainFraction must lie in (0, 1).");
+        }
+
+        if (validFraction <= 0 || trainFraction + validFraction >= 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(validFraction), validFraction, "validFraction must be positive and trainFraction + validFraction below 1.");
+        }
+
+        var times = dataset.Interactions.Select(i => i.Timestamp).Order().ToArray();
+        var validCut = times[(int)(trainFraction * (times.Length - 1))];
+        var testCut = times[(int)((trainFraction + validFraction) * (times.Length - 1))];
+        return Create(dataset, DateTimeOffset.FromUnixTimeSeconds(validCut), DateTimeOffset.FromUnixTimeSeconds(testCut));
+    }
+
+    /// <summary>Splits a dataset at two instants.</summary>
+    /// <param name="dataset">The dataset.</param>
+    /// <param name="validFrom">Interactions from this instant on are held out for validation.</param>
+    /// <param name="testFrom">Interactions from this instant on are held out for test; not before <paramref name="validFrom"/>.</param>
+    /// <returns>The split.</returns>
+    public static DataSplit Create(InteractionDataset dataset, DateTimeOffset validFrom, DateTimeOffset testFrom)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        if (testFrom < validFrom)
+        {
+            throw new ArgumentOutOfRangeException(nameof(testFrom), testFrom, "testFrom must not be before validFrom.");
+        }
+
+        long v = validFrom.ToUnixTimeSeconds(), t = testFrom.ToUnixTimeSeconds();
+        var sequences = LeaveOneOutSplit.ToArrays(dataset.UserSequences());
+        var train = new Dictionary<UserId, int>();
+        var valid = new Dictionary<UserId, int>();
+        var test = new Dictionary<UserId, int>();
+        foreach (var s in sequences)
+        {
+            var items = s.Interactions;
+            var firstValid = FirstAtOrAfter(items, v);
+            var firstTest = FirstAtOrAfter(items, t);
+            train[s.User] = firstValid;
+            if (firstValid < firstTest)
+            {
+                valid[s.User] = firstValid;
+            }
+
+            if (firstTest < items.Count)
+            {
+                test[s.User] = firstTest;
+            }
+        }
+
+        return new DataSplit(string.Create(CultureInfo.InvariantCulture, $"temporal({validFrom:yyyy-MM-dd},{testFrom:yyyy-MM-dd})"), dataset, sequences, train, valid, test);
+    }
+
+    private static int FirstAtOrAfter(IReadOnlyList<Interaction> items, long time)
+    {
+        var i = 0;
+        while (i < items.Count && items[i].Timestamp < time)
+        {
+            i++;
+        }
+
+        return i;
+    }
+}
