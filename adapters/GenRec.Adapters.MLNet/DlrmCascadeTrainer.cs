@@ -365,6 +365,9 @@ public sealed class DlrmCascadeModel
     /// <summary>The validation queries and how many of their targets the recall found.</summary>
     public QuerySummary ValidationQueries { get; }
 
+    /// <summary>How many merged candidates the ranker scores per request.</summary>
+    public int RankingDepth => _options.RankingDepth;
+
     /// <summary>The recall channels with their quotas, in merge priority order.</summary>
     public IReadOnlyList<RecallChannel> Channels => ChannelsOf(Recall, _options);
 

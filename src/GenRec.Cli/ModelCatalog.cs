@@ -31,8 +31,13 @@ internal static class ModelCatalog
                 var model = trainer.Fit(split);
                 ConsoleProgress.Status(
                     $"dlrm: ranker queries {model.TrainingQueries.Queries} (target recalled {model.TrainingQueries.RecallRate:P1}), " +
-                    $"validation recall@{model.Channels.Count} channels {model.ValidationQueries.RecallRate:P1}; chosen {model.Chosen.Settings} " +
+                    $"validation recall@{model.RankingDepth} of {model.Channels.Count} channels {model.ValidationQueries.RecallRate:P1}; chosen {model.Chosen.Settings} " +
                     $"(validation NDCG@10 {model.Chosen.ValidationNdcg10:0.0000})");
+                foreach (var g in model.Grid)
+                {
+                    ConsoleProgress.Status($"dlrm: grid {g.Settings}: validation NDCG@10 {g.ValidationNdcg10:0.0000}");
+                }
+
                 return model.CreatePipeline();
             }
 

@@ -8,7 +8,7 @@ using GenRec.Evaluation;
 var root = new RootCommand("genrec: generative recommendation tooling for GenRec.Sdk (evaluate, and in later versions train, tokenize and serve).");
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(RecommendCommand.Create());
-return await CliErrors.RunAsync(() => root.Parse(args).InvokeAsync()).ConfigureAwait(false);
+return await CliErrors.RunAsync(() => root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false })).ConfigureAwait(false);
 
 namespace GenRec.Cli
 {

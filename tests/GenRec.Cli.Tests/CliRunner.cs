@@ -1,0 +1,37 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace GenRec.Cli.Tests;
+
+/// <summary>Runs the real <c>genrec</c> program (built next to the tests) as a child process.</summary>
+internal static class CliRunner
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr)
+    {
+        public JsonElement LastJson() => JsonDocument.Parse(Stdout.TrimEnd().Split('\n')[^1]).RootElement;
+    }
+
+    public static async Task<Result> RunAsync(params string[] args) =>
+        await RunProcessAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "genrec.dll"), .. args]);
+
+    public static async Task<Result> RunProcessAsync(string program, IEnumerable<string> args)
+    {
+        var start = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        return new Result(process.ExitCode, await stdout, await stderr);
+    }
+}

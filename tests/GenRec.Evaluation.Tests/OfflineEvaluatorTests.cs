@@ -1,0 +1,79 @@
+using GenRec.Cascade;
+using GenRec.Data;
+using GenRec.TestSupport;
+
+namespace GenRec.Evaluation.Tests;
+
+public sealed class OfflineEvaluatorTests
+{
+    /// <summary>Recommends the held-out item at a fixed rank when it knows it: an oracle to check the bookkeeping.</summary>
+    private sealed class OracleRecall(DataSplit split, int rank) : IRecallStage
+    {
+        public string Name => "oracle";
+
+        public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
+        {
+            var target = split.Case(request.User, SplitTarget.Test).Target.Item;
+            var fillers = split.Dataset.Catalogue.Where(i => i != target && !request.IsExcluded(i)).Take(count).ToList();
+            fillers.Insert(rank - 1, target);
+            return ValueTask.FromResult<IReadOnlyList<Candidate>>(fillers.Take(count).Select(i => new Candidate(i, 0, Name)).ToArray());
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(30)]
+    public async Task An_oracle_at_rank_r_scores_exactly_the_rank_r_metrics_on_real_data(int rank)
+    {
+        var split = TestData.Split;
+        var recommender = new CascadePipeline("oracle", [new RecallChannel(new OracleRecall(split, rank))]);
+
+        var result = await OfflineEvaluator.EvaluateAsync(recommender, split, SplitTarget.Test, new EvaluationOptions { TopK = 100 });
+
+        Assert.Equal(671, result.Report.Users);
+        Assert.Equal(RankingMetrics.HitRate(rank, 10), result.Report["HR@10"], 12);
+        Assert.Equal(RankingMetrics.Ndcg(rank, 10), result.Report["NDCG@10"], 12);
+        Assert.Equal(RankingMetrics.Ndcg(rank, 50), result.Report["NDCG@50"], 12);
+        Assert.Equal(1.0 / rank, result.Report["MRR"], 12);
+        Assert.False(result.Problems.Any, result.Problems.ToString());
+        Assert.Equal(671, result.LatencyMilliseconds.Count);
+        Assert.All(result.Lists.Values, l => Assert.Equal(100, l.Count));
+    }
+
+    private sealed class FixedRecall(params long[] items) : IRecallStage
+    {
+        public string Name => "fixed";
+
+        public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult<IReadOnlyList<Candidate>>(items.Select(i => new Candidate(new ItemId(i), 0, Name)).ToArray());
+    }
+
+    [Fact]
+    public async Task Short_lists_are_reported_not_hidden()
+    {
+        var recommender = new CascadePipeline("fixed", [new RecallChannel(new FixedRecall(1, 2, 3))]);
+
+        var result = await OfflineEvaluator.EvaluateAsync(recommender, TestData.Split, SplitTarget.Valid, new EvaluationOptions { TopK = 100, MaxUsers = 20 });
+
+        Assert.Equal(20, result.Problems.ShortLists);
+        Assert.Equal(20, result.Report.Users);
+    }
+
+    [Fact]
+    public async Task Progress_reaches_the_total()
+    {
+        var seen = new List<EvaluationProgress>();
+        var progress = new SynchronousProgress(seen.Add);
+        var recommender = new CascadePipeline("fixed", [new RecallChannel(new FixedRecall(1, 2, 3))]);
+
+        await OfflineEvaluator.EvaluateAsync(recommender, TestData.Split, SplitTarget.Valid, new EvaluationOptions { TopK = 3, MaxUsers = 50 }, progress);
+
+        Assert.Equal(new EvaluationProgress(50, 50, seen[^1].Elapsed), seen[^1]);
+    }
+
+    private sealed class SynchronousProgress(Action<EvaluationProgress> report) : IProgress<EvaluationProgress>
+    {
+        public void Report(EvaluationProgress value) => report(value);
+    }
+}
