@@ -1,0 +1,441 @@
+using System.Diagnostics;
+
+namespace GenRec.SemanticIds;
+
+/// <summary>
+/// k-means on row-major points: k-means++ initialisation on a sample, Lloyd iterations over every point in
+/// parallel, empty clusters re-seeded from the worst-fitted points, and an optional balanced assignment where each
+/// cluster takes at most ⌈n / k⌉ points (nearest-first greedy over each point's closest clusters).
+/// </summary>
+internal sealed class KMeans
+{
+    private const int InitSample = 32_768;
+
+    public required int Clusters { get; init; }
+
+    public required int MaxIterations { get; init; }
+
+    public required bool Balanced { get; init; }
+
+    public required int Seed { get; init; }
+
+    public int Threads { get; init; } = Environment.ProcessorCount;
+
+    public double Tolerance { get; init; } = 1e-4;
+
+    /// <summary>Called after each iteration with (iteration, max iterations).</summary>
+    public Action<int, int>? OnIteration { get; init; }
+
+    /// <summary>Fits centroids and returns them with each point's cluster.</summary>
+    public (float[] Centroids, int[] Assignment) Fit(float[] points, int n, int d, CancellationToken cancellationToken = default)
+    {
+        var k = Clusters;
+        var random = new Random(Seed);
+        var centroids = InitPlusPlus(points, n, d, k, random);
+        var assignment = new int[n];
+        Array.Fill(assignment, -1);
+        var distance = new float[n];
+        for (var iteration = 1; iteration <= MaxIterations; iteration++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var changed = Balanced
+                ? AssignBalanced(points, n, d, centroids, k, assignment, distance)
+                : AssignNearest(points, n, d, centroids, k, assignment, distance);
+            Update(points, n, d, centroids, k, assignment, distance, random);
+            OnIteration?.Invoke(iteration, MaxIterations);
+            if (changed <= Tolerance * n)
+            {
+                break;
+            }
+        }
+
+        return (centroids, assignment);
+    }
+
+    private static float[] InitPlusPlus(float[] points, int n, int d, int k, Random random)
+    {
+        var sample = n <= InitSample ? Enumerable.Range(0, n).ToArray() : Enumerable.Range(0, InitSample).Select(_ => random.Next(n)).ToArray();
+        var m = sample.Length;
+        var centroids = new float[k * d];
+        var nearest = new float[m];
+        Array.Fill(nearest, float.PositiveInfinity);
+        var first = sample[random.Next(m)];
+        points.AsSpan(first * d, d).CopyTo(centroids.AsSpan(0, d));
+        for (var c = 1; c < k; c++)
+        {
+            var previous = centroids.AsSpan((c - 1) * d, d);
+            double total = 0;
+            for (var s = 0; s < m; s++)
+            {
+                var dist = VectorMath.SquaredDistance(points.AsSpan(sample[s] * d, d), previous);
+                if (dist < nearest[s])
+                {
+                    nearest[s] = dist;
+                }
+
+                total += nearest[s];
+            }
+
+            // Sample proportionally to squared distance; with every point already a centroid, any point will do.
+            var pick = sample[random.Next(m)];
+            if (total > 0)
+            {
+                var target = random.NextDouble() * total;
+                double acc = 0;
+                for (var s = 0; s < m; s++)
+                {
+                    acc += nearest[s];
+                    if (acc >= target)
+                    {
+                        pick = sample[s];
+                        break;
+                    }
+                }
+            }
+
+            points.AsSpan(pick * d, d).CopyTo(centroids.AsSpan(c * d, d));
+        }
+
+        return centroids;
+    }
+
+    private static float[] Norms(float[] centroids, int k, int d)
+    {
+        var norms = new float[k];
+        for (var c = 0; c < k; c++)
+        {
+            var row = centroids.AsSpan(c * d, d);
+            norms[c] = VectorMath.Dot(row, row);
+        }
+
+        return norms;
+    }
+
+    private int AssignNearest(float[] points, int n, int d, float[] centroids, int k, int[] assignment, float[] distance)
+    {
+        var norms = Norms(centroids, k, d);
+        var changed = 0;
+        Parallel.For(0, Chunks(n), new ParallelOptions { MaxDegreeOfParallelism = Threads }, chunk =>
+        {
+            var (from, to) = ChunkRange(chunk, n);
+            var local = 0;
+            for (var i = from; i < to; i++)
+            {
+                var (best, dist) = VectorMath.Nearest(points.AsSpan(i * d, d), centroids, norms, k);
+                if (assignment[i] != best)
+                {
+                    local++;
+                    assignment[i] = best;
+                }
+
+                distance[i] = dist;
+            }
+
+            Interlocked.Add(ref changed, local);
+        });
+        return changed;
+    }
+
+    private int AssignBalanced(float[] points, int n, int d, float[] centroids, int k, int[] assignment, float[] distance)
+    {
+        var norms = Norms(centroids, k, d);
+        var capacity = (n + k - 1) / k;
+        var top = Math.Min(k, n > 200_000 ? 8 : 16);
+        var keys = new float[(long)n * top];
+        var values = new long[(long)n * top];
+        Parallel.For(0, Chunks(n), new ParallelOptions { MaxDegreeOfParallelism = Threads }, chunk =>
+        {
+            var (from, to) = ChunkRange(chunk, n);
+            var scores = new float[k];
+            var order = new int[k];
+            for (var i = from; i < to; i++)
+            {
+                var x = points.AsSpan(i * d, d);
+                var xx = VectorMath.Dot(x, x);
+                for (var c = 0; c < k; c++)
+                {
+                    scores[c] = Math.Max(0, xx + norms[c] - (2 * VectorMath.Dot(x, centroids.AsSpan(c * d, d))));
+                    order[c] = c;
+                }
+
+                Array.Sort(scores, order);
+                for (var t = 0; t < top; t++)
+                {
+                    keys[((long)i * top) + t] = scores[t];
+                    values[((long)i * top) + t] = ((long)i << 20) | (uint)order[t];
+                }
+            }
+        });
+
+        Array.Sort(keys, values);
+        var load = new int[k];
+        var next = new int[n];
+        Array.Fill(next, -1);
+        for (long e = 0; e < keys.LongLength; e++)
+        {
+            var i = (int)(values[e] >> 20);
+            var c = (int)(values[e] & 0xFFFFF);
+            if (next[i] < 0 && load[c] < capacity)
+            {
+                next[i] = c;
+                distance[i] = keys[e];
+                load[c]++;
+            }
+        }
+
+        // Points whose close clusters all filled up take the nearest cluster with room.
+        for (var i = 0; i < n; i++)
+        {
+            if (next[i] >= 0)
+            {
+                continue;
+            }
+
+            var x = points.AsSpan(i * d, d);
+            var best = -1;
+            var bestDist = float.PositiveInfinity;
+            for (var c = 0; c < k; c++)
+            {
+                if (load[c] >= capacity)
+                {
+                    continue;
+                }
+
+                var dist = VectorMath.SquaredDistance(x, centroids.AsSpan(c * d, d));
+                if (dist < bestDist)
+                {
+                    (best, bestDist) = (c, dist);
+                }
+            }
+
+            next[i] = best;
+            distance[i] = bestDist;
+            load[best]++;
+        }
+
+        var changed = 0;
+        for (var i = 0; i < n; i++)
+        {
+            if (assignment[i] != next[i])
+            {
+                changed++;
+                assignment[i] = next[i];
+            }
+        }
+
+        return changed;
+    }
+
+    private void Update(float[] points, int n, int d, float[] centroids, int k, int[] assignment, float[] distance, Random random)
+    {
+        var chunks = Chunks(n);
+        var partialSums = new double[chunks][];
+        var partialCounts = new int[chunks][];
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Threads }, chunk =>
+        {
+            var (from, to) = ChunkRange(chunk, n);
+            var sums = new double[k * d];
+            var counts = new int[k];
+            for (var i = from; i < to; i++)
+            {
+                var c = assignment[i];
+                counts[c]++;
+                var x = points.AsSpan(i * d, d);
+                var row = sums.AsSpan(c * d, d);
+                for (var j = 0; j < d; j++)
+                {
+                    row[j] += x[j];
+                }
+            }
+
+            partialSums[chunk] = sums;
+            partialCounts[chunk] = counts;
+        });
+
+        var total = new double[k * d];
+        var count = new int[k];
+        for (var chunk = 0; chunk < chunks; chunk++)
+        {
+            for (var j = 0; j < total.Length; j++)
+            {
+                total[j] += partialSums[chunk][j];
+            }
+
+            for (var c = 0; c < k; c++)
+            {
+                count[c] += partialCounts[chunk][c];
+            }
+        }
+
+        // Empty clusters restart at the points that are fitted worst (dead-code reset).
+        var worst = count.Any(c => c == 0)
+            ? Enumerable.Range(0, n).OrderByDescending(i => distance[i]).ThenBy(_ => random.Next()).Take(k).GetEnumerator()
+            : null;
+        for (var c = 0; c < k; c++)
+        {
+            var row = centroids.AsSpan(c * d, d);
+            if (count[c] > 0)
+            {
+                for (var j = 0; j < d; j++)
+                {
+                    row[j] = (float)(total[(c * d) + j] / count[c]);
+                }
+            }
+            else if (worst is not null && worst.MoveNext())
+            {
+                points.AsSpan(worst.Current * d, d).CopyTo(row);
+            }
+        }
+
+        worst?.Dispose();
+    }
+
+    private const int ChunkSize = 4096;
+
+    private static int Chunks(int n) => (n + ChunkSize - 1) / ChunkSize;
+
+    private static (int From, int To) ChunkRange(int chunk, int n) => (chunk * ChunkSize, Math.Min(n, (chunk + 1) * ChunkSize));
+}
+
+/// <summary>Progress of a tokenizer: which level, which iteration.</summary>
+/// <param name="Level">The quantization level being fitted (0-based).</param>
+/// <param name="Levels">Levels in all.</param>
+/// <param name="Iteration">The iteration just finished within the level.</param>
+/// <param name="MaxIterations">The most iterations a level runs.</param>
+/// <param name="Elapsed">Time since the fit started.</param>
+public readonly record struct TokenizerProgress(int Level, int Levels, int Iteration, int MaxIterations, TimeSpan Elapsed);
+
+/// <summary>
+/// Trains an RQ-KMeans tokenizer (residual k-means, OneRec's choice): level 1 clusters the embeddings into
+/// <see cref="Options.CodebookSize"/> codes, each further level clusters what the levels before left unexplained.
+/// With <see cref="Options.Balanced"/> every code of a level takes at most ⌈items / codes⌉ items, so codes are used
+/// evenly (no codebook collapse). Seeded and repeatable.
+/// </summary>
+public sealed class RqKMeansTrainer
+{
+    private readonly Options _options;
+
+    /// <summary>Creates a trainer with the common parameters.</summary>
+    /// <param name="levels">Quantization levels. Default: 3.</param>
+    /// <param name="codebookSize">Codes per level. Default: 256.</param>
+    /// <param name="seed">Random seed. Default: 42.</param>
+    public RqKMeansTrainer(int levels = Defaults.Levels, int codebookSize = Defaults.CodebookSize, int seed = 42)
+        : this(new Options { Levels = levels, CodebookSize = codebookSize, Seed = seed })
+    {
+    }
+
+    /// <summary>Creates a trainer.</summary>
+    /// <param name="options">The options.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names it.</exception>
+    public RqKMeansTrainer(Options options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+    }
+
+    /// <summary>Fits the codebooks and builds the index of the embedded items.</summary>
+    /// <param name="embeddings">The item embeddings.</param>
+    /// <param name="cancellationToken">Cancels the fit.</param>
+    /// <returns>Version 1 of the semantic-ID index.</returns>
+    public SemanticIdIndex Fit(ItemEmbeddings embeddings, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(embeddings);
+        var (quantizer, codes) = FitQuantizer(embeddings.Values.ToArray(), embeddings.Count, embeddings.Dimension, "rq-kmeans", cancellationToken);
+        return SemanticIdIndex.Build(quantizer, embeddings, codes, _options.TimeProvider.GetUtcNow());
+    }
+
+    /// <summary>Residual k-means over row-major vectors; used directly and to initialise RQ-VAE codebooks.</summary>
+    internal (ResidualQuantizer Quantizer, int[][] Codes) FitQuantizer(float[] vectors, int n, int d, string method, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var residual = vectors.ToArray();
+        var codebooks = new float[_options.Levels][];
+        var codes = new int[_options.Levels][];
+        for (var level = 0; level < _options.Levels; level++)
+        {
+            var l = level;
+            var kmeans = new KMeans
+            {
+                Clusters = _options.CodebookSize,
+                MaxIterations = _options.MaxIterations,
+                Balanced = _options.Balanced,
+                Seed = _options.Seed + level,
+                Threads = _options.Threads,
+                OnIteration = (i, max) => _options.Progress?.Report(new TokenizerProgress(l, _options.Levels, i, max, clock.Elapsed)),
+            };
+            var (centroids, assignment) = kmeans.Fit(residual, n, d, cancellationToken);
+            codebooks[level] = centroids;
+            codes[level] = assignment;
+            for (var i = 0; i < n; i++)
+            {
+                var row = residual.AsSpan(i * d, d);
+                var c = centroids.AsSpan(assignment[i] * d, d);
+                for (var j = 0; j < d; j++)
+                {
+                    row[j] -= c[j];
+                }
+            }
+        }
+
+        return (new ResidualQuantizer(method, d, _options.CodebookSize, codebooks), codes);
+    }
+
+    /// <summary>Options of an <see cref="RqKMeansTrainer"/>.</summary>
+    public sealed class Options
+    {
+        /// <summary>Quantization levels (the semantic ID has one more code). Default: 3. Allowed: 1 to 7.</summary>
+        public int Levels { get; set; } = Defaults.Levels;
+
+        /// <summary>Codes per level. Default: 256. Allowed: 2 to 65,536.</summary>
+        public int CodebookSize { get; set; } = Defaults.CodebookSize;
+
+        /// <summary>Most Lloyd iterations per level. Default: 20. Allowed: 1 or more.</summary>
+        public int MaxIterations { get; set; } = Defaults.MaxIterations;
+
+        /// <summary>Whether codes take at most ⌈items / codes⌉ items each. Default: <see langword="true"/>.</summary>
+        public bool Balanced { get; set; } = true;
+
+        /// <summary>Random seed. Default: 42.</summary>
+        public int Seed { get; set; } = 42;
+
+        /// <summary>Threads. Default: the processor count. Allowed: 1 or more.</summary>
+        public int Threads { get; set; } = Environment.ProcessorCount;
+
+        /// <summary>Receives progress after each iteration; may be <see langword="null"/>. Default: none.</summary>
+        public IProgress<TokenizerProgress>? Progress { get; set; }
+
+        /// <summary>The clock that stamps the index. Default: <see cref="TimeProvider.System"/>.</summary>
+        public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+        internal void Validate()
+        {
+            if (Levels is < 1 or >= SemanticId.MaxLength)
+            {
+                throw new ArgumentOutOfRangeException(nameof(Levels), Levels, $"Levels is {Levels}; it must lie in [1, {SemanticId.MaxLength - 1}].");
+            }
+
+            if (CodebookSize is < 2 or > SemanticId.MaxCode)
+            {
+                throw new ArgumentOutOfRangeException(nameof(CodebookSize), CodebookSize, $"CodebookSize is {CodebookSize}; it must lie in [2, {SemanticId.MaxCode}].");
+            }
+
+            if (MaxIterations < 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(MaxIterations), MaxIterations, $"MaxIterations is {MaxIterations}; it must be 1 or more.");
+            }
+
+            if (Threads < 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(Threads), Threads, $"Threads is {Threads}; it must be 1 or more.");
+            }
+        }
+    }
+
+    internal static class Defaults
+    {
+        public const int Levels = 3;
+        public const int CodebookSize = 256;
+        public const int MaxIterations = 20;
+    }
+}

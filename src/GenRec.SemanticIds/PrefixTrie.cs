@@ -1,0 +1,115 @@
+namespace GenRec.SemanticIds;
+
+/// <summary>
+/// The prefix trie of every semantic ID of an index, for constrained decoding: from a node (a valid prefix), the
+/// valid next codes and the child node for a code are found in O(1). Node 0 is the empty prefix. Immutable.
+/// </summary>
+public sealed class PrefixTrie
+{
+    private readonly int[] _childStart;   // CSR: children of node n are _codes/_children[_childStart[n] .. _childStart[n + 1])
+    private readonly int[] _codes;
+    private readonly int[] _children;
+    private readonly Dictionary<long, int> _edges;
+    private readonly int[] _depth;
+
+    internal PrefixTrie(IEnumerable<SemanticId> ids)
+    {
+        // Build with per-node sorted maps, then flatten.
+        var maps = new List<SortedDictionary<int, int>> { new() };
+        var depth = new List<int> { 0 };
+        foreach (var id in ids)
+        {
+            var node = 0;
+            for (var level = 0; level < id.Length; level++)
+            {
+                if (!maps[node].TryGetValue(id[level], out var child))
+                {
+                    child = maps.Count;
+                    maps[node][id[level]] = child;
+                    maps.Add([]);
+                    depth.Add(level + 1);
+                }
+
+                node = child;
+            }
+        }
+
+        _childStart = new int[maps.Count + 1];
+        var total = maps.Sum(m => m.Count);
+        _codes = new int[total];
+        _children = new int[total];
+        _edges = new Dictionary<long, int>(total);
+        var at = 0;
+        for (var n = 0; n < maps.Count; n++)
+        {
+            _childStart[n] = at;
+            foreach (var (code, child) in maps[n])
+            {
+                _codes[at] = code;
+                _children[at] = child;
+                _edges[Key(n, code)] = child;
+                at++;
+            }
+        }
+
+        _childStart[maps.Count] = at;
+        _depth = depth.ToArray();
+    }
+
+    /// <summary>The root node: the empty prefix.</summary>
+    public const int Root = 0;
+
+    /// <summary>The number of nodes, the root included.</summary>
+    public int NodeCount => _depth.Length;
+
+    /// <summary>How many codes lead from the root to <paramref name="node"/>.</summary>
+    /// <param name="node">A node.</param>
+    /// <returns>The node's depth.</returns>
+    public int Depth(int node) => _depth[node];
+
+    /// <summary>The valid next codes after the prefix of <paramref name="node"/>, ascending; empty at a leaf.</summary>
+    /// <param name="node">A node.</param>
+    /// <returns>The codes.</returns>
+    public ReadOnlySpan<int> ValidNext(int node) => _codes.AsSpan(_childStart[node], _childStart[node + 1] - _childStart[node]);
+
+    /// <summary>Follows <paramref name="code"/> from <paramref name="node"/>.</summary>
+    /// <param name="node">A node.</param>
+    /// <param name="code">The next code.</param>
+    /// <param name="child">The node of the longer prefix, when valid.</param>
+    /// <returns>Whether the longer prefix belongs to some item.</returns>
+    public bool TryAdvance(int node, int code, out int child) => _edges.TryGetValue(Key(node, code), out child);
+
+    /// <summary>The node of a prefix, or -1 when no item starts with it.</summary>
+    /// <param name="prefix">The codes of the prefix.</param>
+    /// <returns>The node, or -1.</returns>
+    public int Find(ReadOnlySpan<int> prefix)
+    {
+        var node = Root;
+        foreach (var code in prefix)
+        {
+            if (!TryAdvance(node, code, out node))
+            {
+                return -1;
+            }
+        }
+
+        return node;
+    }
+
+    /// <summary>Sets <paramref name="mask"/>[c] to true exactly for the valid next codes after <paramref name="node"/>.</summary>
+    /// <param name="node">A node.</param>
+    /// <param name="mask">One flag per code of the vocabulary at that level.</param>
+    public void FillMask(int node, Span<bool> mask)
+    {
+        mask.Clear();
+        foreach (var code in ValidNext(node))
+        {
+            if (code < mask.Length)
+            {
+                mask[code] = true;
+            }
+        }
+    }
+
+    private static long Key(int node, int code) => ((long)node << 16) | (uint)code;
+}

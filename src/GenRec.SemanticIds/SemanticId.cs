@@ -1,0 +1,109 @@
+using System.Globalization;
+
+namespace GenRec.SemanticIds;
+
+/// <summary>
+/// A semantic ID: a short tuple of codes such as &lt;32, 61, 55, 0&gt; — one code per quantization level and a last
+/// code that tells apart items whose levels collide. Up to 8 codes, each below 65,536. Compared by value.
+/// </summary>
+public readonly struct SemanticId : IEquatable<SemanticId>
+{
+    /// <summary>The most codes a semantic ID holds.</summary>
+    public const int MaxLength = 8;
+
+    /// <summary>The largest code value plus one.</summary>
+    public const int MaxCode = 1 << 16;
+
+    private readonly UInt128 _packed;
+
+    /// <summary>Creates a semantic ID from its codes.</summary>
+    /// <param name="codes">1 to 8 codes, each in [0, 65535].</param>
+    /// <exception cref="ArgumentException">Too many or too few codes, or a code out of range.</exception>
+    public SemanticId(ReadOnlySpan<int> codes)
+    {
+        if (codes.Length is 0 or > MaxLength)
+        {
+            throw new ArgumentException($"A semantic ID has 1 to {MaxLength} codes; got {codes.Length}.", nameof(codes));
+        }
+
+        UInt128 packed = 0;
+        for (var i = 0; i < codes.Length; i++)
+        {
+            if ((uint)codes[i] >= MaxCode)
+            {
+                throw new ArgumentException($"Code {codes[i]} at level {i} is out of range [0, {MaxCode - 1}].", nameof(codes));
+            }
+
+            packed |= (UInt128)(uint)codes[i] << (16 * i);
+        }
+
+        _packed = packed;
+        Length = codes.Length;
+    }
+
+    /// <summary>The number of codes.</summary>
+    public int Length { get; }
+
+    /// <summary>The code at <paramref name="level"/>.</summary>
+    /// <param name="level">0-based level, below <see cref="Length"/>.</param>
+    public int this[int level] =>
+        (uint)level < (uint)Length ? (int)(ushort)(_packed >> (16 * level)) : throw new ArgumentOutOfRangeException(nameof(level));
+
+    /// <summary>The codes as an array.</summary>
+    /// <returns>A new array of <see cref="Length"/> codes.</returns>
+    public int[] ToArray()
+    {
+        var codes = new int[Length];
+        for (var i = 0; i < Length; i++)
+        {
+            codes[i] = this[i];
+        }
+
+        return codes;
+    }
+
+    /// <summary>Parses <c>&lt;32, 61, 55, 0&gt;</c> or <c>32,61,55,0</c>.</summary>
+    /// <param name="text">The text.</param>
+    /// <returns>The semantic ID.</returns>
+    /// <exception cref="FormatException">The text is not a list of codes.</exception>
+    public static SemanticId Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var parts = text.Trim().TrimStart('<').TrimEnd('>').Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var codes = new int[parts.Length];
+        for (var i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out codes[i]))
+            {
+                throw new FormatException($"'{text}' is not a semantic ID: '{parts[i]}' is not a code.");
+            }
+        }
+
+        try
+        {
+            return new SemanticId(codes);
+        }
+        catch (ArgumentException e)
+        {
+            throw new FormatException($"'{text}' is not a semantic ID: {e.Message}", e);
+        }
+    }
+
+    /// <inheritdoc />
+    public bool Equals(SemanticId other) => _packed == other._packed && Length == other.Length;
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => obj is SemanticId other && Equals(other);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(_packed, Length);
+
+    /// <inheritdoc />
+    public override string ToString() => "<" + string.Join(", ", ToArray()) + ">";
+
+    /// <summary>Compares two semantic IDs by value.</summary>
+    public static bool operator ==(SemanticId left, SemanticId right) => left.Equals(right);
+
+    /// <summary>Compares two semantic IDs by value.</summary>
+    public static bool operator !=(SemanticId left, SemanticId right) => !left.Equals(right);
+}
