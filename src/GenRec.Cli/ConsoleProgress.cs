@@ -6,7 +6,7 @@ namespace GenRec.Cli;
 /// Writes progress of long work to standard error: a live bar on a terminal, one line per tenth when redirected,
 /// so standard output keeps only results.
 /// </summary>
-internal sealed class ConsoleProgress(string label) : IProgress<EvaluationProgress>
+internal sealed class ConsoleProgress(string label, string unit = "users") : IProgress<EvaluationProgress>
 {
     private int _lastTenth = -1;
 
@@ -14,7 +14,7 @@ internal sealed class ConsoleProgress(string label) : IProgress<EvaluationProgre
     {
         var fraction = value.Total == 0 ? 1 : value.Done / (double)value.Total;
         var rate = value.Elapsed.TotalSeconds > 0 ? value.Done / value.Elapsed.TotalSeconds : 0;
-        var text = $"{label} [{new string('#', (int)(fraction * 20)),-20}] {value.Done}/{value.Total} users, {rate:0} users/s, {value.Elapsed.TotalSeconds:0.0}s";
+        var text = $"{label} [{new string('#', (int)(fraction * 20)),-20}] {value.Done}/{value.Total} {unit}, {rate:0} {unit}/s, {value.Elapsed.TotalSeconds:0.0}s";
         if (!Console.IsErrorRedirected)
         {
             Console.Error.Write($"\r{text}");

@@ -8,6 +8,8 @@ using GenRec.Evaluation;
 var root = new RootCommand("genrec: generative recommendation tooling for GenRec.Sdk (evaluate, and in later versions train, tokenize and serve).");
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(RecommendCommand.Create());
+root.Subcommands.Add(TokenizeCommand.Create());
+root.Subcommands.Add(IndexCommand.Create());
 return await CliErrors.RunAsync(() => root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false })).ConfigureAwait(false);
 
 namespace GenRec.Cli
@@ -21,7 +23,7 @@ namespace GenRec.Cli
             {
                 return await run().ConfigureAwait(false);
             }
-            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException or KeyNotFoundException or UsageException)
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException or KeyNotFoundException or FormatException or UsageException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;

@@ -49,6 +49,16 @@ internal sealed class KMeans
             }
         }
 
+        // The codes must refer to the final centroids, not to the ones before the last update.
+        if (Balanced)
+        {
+            AssignBalanced(points, n, d, centroids, k, assignment, distance);
+        }
+        else
+        {
+            AssignNearest(points, n, d, centroids, k, assignment, distance);
+        }
+
         return (centroids, assignment);
     }
 
