@@ -10,6 +10,7 @@ root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(RecommendCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(IndexCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 return await CliErrors.RunAsync(() => root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false })).ConfigureAwait(false);
 
 namespace GenRec.Cli

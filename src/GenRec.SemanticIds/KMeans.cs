@@ -124,21 +124,33 @@ internal sealed class KMeans
     private int AssignNearest(float[] points, int n, int d, float[] centroids, int k, int[] assignment, float[] distance)
     {
         var norms = Norms(centroids, k, d);
+        var transposed = VectorMath.Transpose(centroids, k, d);
         var changed = 0;
         Parallel.For(0, Chunks(n), new ParallelOptions { MaxDegreeOfParallelism = Threads }, chunk =>
         {
             var (from, to) = ChunkRange(chunk, n);
+            var scores = new float[k];
             var local = 0;
             for (var i = from; i < to; i++)
             {
-                var (best, dist) = VectorMath.Nearest(points.AsSpan(i * d, d), centroids, norms, k);
+                var x = points.AsSpan(i * d, d);
+                VectorMath.Scores(x, transposed, norms, scores);
+                var best = 0;
+                for (var c = 1; c < k; c++)
+                {
+                    if (scores[c] < scores[best])
+                    {
+                        best = c;
+                    }
+                }
+
                 if (assignment[i] != best)
                 {
                     local++;
                     assignment[i] = best;
                 }
 
-                distance[i] = dist;
+                distance[i] = Math.Max(0, scores[best] + VectorMath.Dot(x, x));
             }
 
             Interlocked.Add(ref changed, local);
@@ -153,26 +165,45 @@ internal sealed class KMeans
         var top = Math.Min(k, n > 200_000 ? 8 : 16);
         var keys = new float[(long)n * top];
         var values = new long[(long)n * top];
+        var transposed = VectorMath.Transpose(centroids, k, d);
         Parallel.For(0, Chunks(n), new ParallelOptions { MaxDegreeOfParallelism = Threads }, chunk =>
         {
             var (from, to) = ChunkRange(chunk, n);
             var scores = new float[k];
-            var order = new int[k];
+            var bestScores = new float[top];
+            var bestClusters = new int[top];
             for (var i = from; i < to; i++)
             {
                 var x = points.AsSpan(i * d, d);
+                VectorMath.Scores(x, transposed, norms, scores);
                 var xx = VectorMath.Dot(x, x);
+
+                // The `top` smallest scores by insertion into a short sorted list.
+                var filled = 0;
                 for (var c = 0; c < k; c++)
                 {
-                    scores[c] = Math.Max(0, xx + norms[c] - (2 * VectorMath.Dot(x, centroids.AsSpan(c * d, d))));
-                    order[c] = c;
+                    var score = scores[c];
+                    if (filled == top && score >= bestScores[top - 1])
+                    {
+                        continue;
+                    }
+
+                    var at = filled < top ? filled++ : top - 1;
+                    while (at > 0 && bestScores[at - 1] > score)
+                    {
+                        bestScores[at] = bestScores[at - 1];
+                        bestClusters[at] = bestClusters[at - 1];
+                        at--;
+                    }
+
+                    bestScores[at] = score;
+                    bestClusters[at] = c;
                 }
 
-                Array.Sort(scores, order);
                 for (var t = 0; t < top; t++)
                 {
-                    keys[((long)i * top) + t] = scores[t];
-                    values[((long)i * top) + t] = ((long)i << 20) | (uint)order[t];
+                    keys[((long)i * top) + t] = Math.Max(0, bestScores[t] + xx);
+                    values[((long)i * top) + t] = ((long)i << 20) | (uint)bestClusters[t];
                 }
             }
         });

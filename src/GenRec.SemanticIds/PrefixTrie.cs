@@ -38,7 +38,7 @@ public sealed class PrefixTrie
         var total = maps.Sum(m => m.Count);
         _codes = new int[total];
         _children = new int[total];
-        _edges = new Dictionary<long, int>(total);
+        _edges = new Dictionary<long, int>(total, MixedLongComparer.Instance);
         var at = 0;
         for (var n = 0; n < maps.Count; n++)
         {

@@ -37,6 +37,7 @@ public sealed record DenseLayer(int In, int Out, float[] Weight, float[] Bias, b
 public sealed class ResidualQuantizer
 {
     private readonly float[][] _norms;
+    private readonly float[][] _transposed;
 
     /// <summary>Creates a quantizer.</summary>
     /// <param name="method">The method that trained it, e.g. "rq-kmeans" or "rq-vae".</param>
@@ -59,6 +60,7 @@ public sealed class ResidualQuantizer
         LatentDimension = Encoder.Count > 0 ? Encoder[^1].Out : inputDimension;
         Validate();
         _norms = Codebooks.Select(cb => Enumerable.Range(0, codebookSize).Select(c => VectorMath.Dot(cb.AsSpan(c * LatentDimension, LatentDimension), cb.AsSpan(c * LatentDimension, LatentDimension))).ToArray()).ToArray();
+        _transposed = Codebooks.Select(cb => VectorMath.Transpose(cb, codebookSize, LatentDimension)).ToArray();
     }
 
     /// <summary>The method that trained the quantizer.</summary>
@@ -116,9 +118,19 @@ public sealed class ResidualQuantizer
 
         var residual = Encode(vector);
         var codes = new int[Levels];
+        var scores = new float[CodebookSize];
         for (var level = 0; level < Levels; level++)
         {
-            var (code, _) = VectorMath.Nearest(residual, Codebooks[level], _norms[level], CodebookSize);
+            VectorMath.Scores(residual, _transposed[level], _norms[level], scores);
+            var code = 0;
+            for (var c = 1; c < scores.Length; c++)
+            {
+                if (scores[c] < scores[code])
+                {
+                    code = c;
+                }
+            }
+
             codes[level] = code;
             Subtract(residual, level, code);
         }

@@ -96,7 +96,7 @@ public readonly struct SemanticId : IEquatable<SemanticId>
     public override bool Equals(object? obj) => obj is SemanticId other && Equals(other);
 
     /// <inheritdoc />
-    public override int GetHashCode() => HashCode.Combine(_packed, Length);
+    public override int GetHashCode() => (int)Hashing.Mix((ulong)_packed ^ Hashing.Mix((ulong)(_packed >> 64) + (ulong)Length));
 
     /// <inheritdoc />
     public override string ToString() => "<" + string.Join(", ", ToArray()) + ">";
@@ -106,4 +106,28 @@ public readonly struct SemanticId : IEquatable<SemanticId>
 
     /// <summary>Compares two semantic IDs by value.</summary>
     public static bool operator !=(SemanticId left, SemanticId right) => !left.Equals(right);
+}
+
+/// <summary>Hash mixing for packed integer keys, whose raw bits cluster badly in hash tables.</summary>
+internal static class Hashing
+{
+    /// <summary>The splitmix64 finaliser: every input bit affects every output bit.</summary>
+    public static ulong Mix(ulong x)
+    {
+        x ^= x >> 30;
+        x *= 0xbf58476d1ce4e5b9UL;
+        x ^= x >> 27;
+        x *= 0x94d049bb133111ebUL;
+        return x ^ (x >> 31);
+    }
+}
+
+/// <summary>An equality comparer for packed <see cref="long"/> keys with a mixed hash.</summary>
+internal sealed class MixedLongComparer : IEqualityComparer<long>
+{
+    public static readonly MixedLongComparer Instance = new();
+
+    public bool Equals(long x, long y) => x == y;
+
+    public int GetHashCode(long obj) => (int)Hashing.Mix((ulong)obj);
 }

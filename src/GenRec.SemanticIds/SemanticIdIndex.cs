@@ -50,6 +50,34 @@ public sealed class SemanticIdIndex
         VocabularySizes = [.. Enumerable.Repeat(quantizer.CodebookSize, quantizer.Levels), Math.Max(1, _nextDisambiguation.Values.DefaultIfEmpty(1).Max())];
     }
 
+    /// <summary>
+    /// A digest of the item → semantic ID mapping (16 hex digits of its SHA-256): two indexes with the same
+    /// fingerprint map every item to the same codes. Models record it, so a model is never served with an index
+    /// it was not trained on.
+    /// </summary>
+    public string Fingerprint => _fingerprint ??= ComputeFingerprint();
+
+    private string? _fingerprint;
+
+    private string ComputeFingerprint()
+    {
+        var bytes = new byte[_items.Length * (8 + (2 * Length))];
+        var at = 0;
+        foreach (var item in _items)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(at), item.Value);
+            at += 8;
+            var id = _byItem[item];
+            for (var l = 0; l < Length; l++)
+            {
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(at), (ushort)id[l]);
+                at += 2;
+            }
+        }
+
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))[..16];
+    }
+
     /// <summary>The version of this snapshot; 1 for a freshly trained index, +1 for each <see cref="AddItems"/>.</summary>
     public int Version { get; }
 

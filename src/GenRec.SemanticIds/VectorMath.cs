@@ -58,23 +58,46 @@ internal static class VectorMath
         return total;
     }
 
-    /// <summary>The index of the nearest of <paramref name="k"/> centroids (row-major) and its squared distance.</summary>
-    public static (int Index, float Distance) Nearest(ReadOnlySpan<float> x, ReadOnlySpan<float> centroids, ReadOnlySpan<float> centroidNorms, int k)
+    /// <summary>Transposes k row-major centroids of width d into d rows of k (the layout <see cref="Scores"/> reads).</summary>
+    public static float[] Transpose(ReadOnlySpan<float> centroids, int k, int d)
     {
-        var d = x.Length;
-        var best = -1;
-        var bestScore = float.PositiveInfinity;
+        var t = new float[k * d];
         for (var c = 0; c < k; c++)
         {
-            // ||x - c||² = ||x||² - 2 x·c + ||c||²; ||x||² is the same for every c.
-            var score = centroidNorms[c] - (2 * Dot(x, centroids.Slice(c * d, d)));
-            if (score < bestScore)
+            for (var j = 0; j < d; j++)
             {
-                bestScore = score;
-                best = c;
+                t[(j * k) + c] = centroids[(c * d) + j];
             }
         }
 
-        return (best, Math.Max(0, bestScore + Dot(x, x)));
+        return t;
+    }
+
+    /// <summary>
+    /// scores[c] = ||c||² − 2 x·c for every centroid (the squared distance less ||x||²), from transposed centroids:
+    /// one vectorised multiply-add over all centroids per input dimension, no horizontal sums.
+    /// </summary>
+    public static void Scores(ReadOnlySpan<float> x, ReadOnlySpan<float> centroidsT, ReadOnlySpan<float> norms, Span<float> scores)
+    {
+        var k = norms.Length;
+        norms.CopyTo(scores);
+        var vectorized = Vector.IsHardwareAccelerated ? k - (k % Vector<float>.Count) : 0;
+        var vs = MemoryMarshal.Cast<float, Vector<float>>(scores[..vectorized]);
+        for (var j = 0; j < x.Length; j++)
+        {
+            var a = -2 * x[j];
+            var row = centroidsT.Slice(j * k, k);
+            var vrow = MemoryMarshal.Cast<float, Vector<float>>(row[..vectorized]);
+            var va = new Vector<float>(a);
+            for (var v = 0; v < vs.Length; v++)
+            {
+                vs[v] += va * vrow[v];
+            }
+
+            for (var c = vectorized; c < k; c++)
+            {
+                scores[c] += a * row[c];
+            }
+        }
     }
 }

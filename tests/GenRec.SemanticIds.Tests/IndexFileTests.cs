@@ -28,6 +28,7 @@ public sealed class IndexFileTests
         Assert.Equal(index.Statistics.Utilization, loaded.Statistics.Utilization);
         Assert.Equal(index.Statistics.ReconstructionMse, loaded.Statistics.ReconstructionMse);
         Assert.Equal(index.Trie.NodeCount, loaded.Trie.NodeCount);
+        Assert.Equal(index.Fingerprint, loaded.Fingerprint);
         var probe = new float[index.Quantizer.InputDimension];
         probe[0] = 1;
         Assert.Equal(index.Quantizer.Quantize(probe), loaded.Quantizer.Quantize(probe));
@@ -49,6 +50,7 @@ public sealed class IndexFileTests
         Assert.Equal(1, old.Version);
         Assert.Equal(2, current.Version);
         Assert.False(old.TryGetSemanticId(new ItemId(2_000_000), out _));
+        Assert.NotEqual(old.Fingerprint, current.Fingerprint);
         Assert.True(current.TryGetSemanticId(new ItemId(2_000_000), out _));
     }
 
