@@ -1,16 +1,20 @@
 using GenRec.Adapters.MLNet;
 using GenRec.Cascade;
 using GenRec.Data;
+using GenRec.Generative;
+using GenRec.SemanticIds;
+using GenRec.Training;
 
 namespace GenRec.Cli;
 
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger"];
 
-    public static IRecommender Build(string name, DataSplit split, int seed)
+    public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
+        var seed = arguments.Seed;
         switch (name)
         {
             case "popularity":
@@ -41,6 +45,17 @@ internal static class ModelCatalog
                 return model.CreatePipeline();
             }
 
+            case "tiger":
+            {
+                var folder = arguments.ModelPath ?? throw new UsageException("--model tiger needs --model-path (a folder from genrec train tiger).");
+                var model = TigerModelArtifact.Load(folder);
+                var index = SemanticIdIndex.Load(arguments.IndexPath ?? Path.Combine(folder, TrainCommand.IndexFileName));
+                model.EnsureIndex(index);
+                ConsoleProgress.Status($"tiger: {model.Report.Parameters:N0} parameters on {model.Device}, index version {index.Version}; beam width {arguments.BeamWidth}");
+                var recall = new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = "tiger", BeamWidth = arguments.BeamWidth });
+                return new CascadePipeline("tiger", [new RecallChannel(recall)]);
+            }
+
             default:
                 throw new ArgumentException($"Unknown model '{name}'. Known models: {string.Join(", ", Names)}.");
         }
@@ -61,3 +76,6 @@ internal sealed class TrainerConsoleProgress : IProgress<TrainerProgress>
         }
     }
 }
+
+/// <summary>What the models beyond the baselines need from the command line.</summary>
+internal sealed record ModelArguments(int Seed, string? ModelPath = null, string? IndexPath = null, int BeamWidth = 100);

@@ -11,6 +11,7 @@ root.Subcommands.Add(RecommendCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(IndexCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
 return await CliErrors.RunAsync(() => root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false })).ConfigureAwait(false);
 
 namespace GenRec.Cli
@@ -24,7 +25,7 @@ namespace GenRec.Cli
             {
                 return await run().ConfigureAwait(false);
             }
-            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException or KeyNotFoundException or FormatException or UsageException)
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException or KeyNotFoundException or FormatException or UsageException or InvalidOperationException)
             {
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;
@@ -86,10 +87,13 @@ namespace GenRec.Cli
             var top = new Option<int>("--top") { Description = "Items per user in the list.", DefaultValueFactory = _ => 100 };
             var recsOut = new Option<string?>("--recs-out") { Description = "Write the lists in the scorer's format (userId<TAB>item,item,...)." };
             var maxUsers = new Option<int?>("--max-users") { Description = "Evaluate only the first N users (a quick look)." };
+            var modelPath = new Option<string?>("--model-path") { Description = "tiger: the model folder from genrec train tiger." };
+            var indexPath = new Option<string?>("--index") { Description = "tiger: the semantic-ID index (default: the copy in the model folder)." };
+            var beam = new Option<int>("--beam") { Description = "tiger: beam width (widened to --top when smaller).", DefaultValueFactory = _ => 100 };
             var seed = Common.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line.")
             {
-                data, model, target, top, recsOut, maxUsers, seed,
+                data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, seed,
             };
             command.SetAction(async (parse, ct) =>
             {
@@ -105,7 +109,8 @@ namespace GenRec.Cli
                 var split = Common.LoadSplit(parse.GetValue(data)!);
                 var splitTarget = parse.GetValue(target) == "valid" ? SplitTarget.Valid : SplitTarget.Test;
                 ConsoleProgress.Status($"training {name} on the train part");
-                var recommender = ModelCatalog.Build(name, split, parse.GetValue(seed));
+                Common.RequirePositive(parse.GetValue(beam), "--beam");
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam)));
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,
@@ -166,7 +171,7 @@ namespace GenRec.Cli
                 }
 
                 var c = split.Case(userId, SplitTarget.Test);
-                var recommender = ModelCatalog.Build(name, split, parse.GetValue(seed));
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed)));
                 var request = new RecommendationRequest(userId, c.HistoryEvents(), k, c.Target.Time);
                 var result = await recommender.RecommendAsync(request, ct).ConfigureAwait(false);
                 var items = split.Dataset.Items;

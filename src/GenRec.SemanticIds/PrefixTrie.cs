@@ -54,6 +54,63 @@ public sealed class PrefixTrie
 
         _childStart[maps.Count] = at;
         _depth = depth.ToArray();
+
+        // Leaves under each node: children always have larger node numbers, so one backward pass suffices.
+        _leaves = new int[maps.Count];
+        for (var n = maps.Count - 1; n >= 0; n--)
+        {
+            if (_childStart[n] == _childStart[n + 1])
+            {
+                _leaves[n] = 1;
+            }
+
+            for (var e = _childStart[n]; e < _childStart[n + 1]; e++)
+            {
+                _leaves[n] += _leaves[_children[e]];
+            }
+        }
+    }
+
+    private readonly int[] _leaves;
+
+    /// <summary>How many full semantic IDs (items) lie under <paramref name="node"/>.</summary>
+    /// <param name="node">A node.</param>
+    /// <returns>The number of leaves below it (1 for a leaf).</returns>
+    public int LeafCount(int node) => _leaves[node];
+
+    /// <summary>
+    /// Counts, for every node on the paths of <paramref name="ids"/>, how many of those IDs pass through it. A node
+    /// whose count equals its <see cref="LeafCount"/> holds nothing but those IDs.
+    /// </summary>
+    /// <param name="ids">Full semantic IDs (e.g. the items a request excludes); IDs not in the trie are ignored.</param>
+    /// <returns>Counts by node.</returns>
+    public Dictionary<int, int> CountPaths(IEnumerable<SemanticId> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var counts = new Dictionary<int, int>();
+        foreach (var id in ids)
+        {
+            var node = Root;
+            var path = new int[id.Length + 1];
+            var ok = true;
+            for (var level = 0; level < id.Length && ok; level++)
+            {
+                ok = TryAdvance(node, id[level], out node);
+                path[level + 1] = node;
+            }
+
+            if (!ok || LeafCount(node) != 1)
+            {
+                continue;
+            }
+
+            foreach (var n in path)
+            {
+                counts[n] = counts.GetValueOrDefault(n) + 1;
+            }
+        }
+
+        return counts;
     }
 
     /// <summary>The root node: the empty prefix.</summary>

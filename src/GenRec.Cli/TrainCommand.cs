@@ -1,0 +1,84 @@
+using System.CommandLine;
+using System.Text.Json;
+using GenRec.SemanticIds;
+using GenRec.Training;
+
+namespace GenRec.Cli;
+
+/// <summary><c>genrec train tiger</c>: trains a generative retrieval model on the train part.</summary>
+internal static class TrainCommand
+{
+    /// <summary>The index copy every model folder carries, so the folder alone serves.</summary>
+    public const string IndexFileName = "index.sid";
+
+    public static Command Create()
+    {
+        var data = Common.Data();
+        var index = new Option<string>("--index") { Description = "The semantic-ID index (from genrec tokenize).", Required = true };
+        var output = new Option<string>("--out") { Description = "The model folder to write.", Required = true };
+        var epochs = new Option<int>("--epochs") { Description = "The most epochs (early stopping on validation NDCG@10 may end sooner).", DefaultValueFactory = _ => 40 };
+        var dimension = new Option<int>("--dim") { Description = "Model width.", DefaultValueFactory = _ => 64 };
+        var layers = new Option<int>("--layers") { Description = "Transformer blocks.", DefaultValueFactory = _ => 2 };
+        var heads = new Option<int>("--heads") { Description = "Attention heads.", DefaultValueFactory = _ => 2 };
+        var mlp = new Option<int>("--mlp") { Description = "MLP width.", DefaultValueFactory = _ => 256 };
+        var history = new Option<int>("--max-history") { Description = "History items the model reads.", DefaultValueFactory = _ => 50 };
+        var batch = new Option<int>("--batch") { Description = "Windows per step.", DefaultValueFactory = _ => 64 };
+        var rate = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 2e-3 };
+        var patience = new Option<int>("--patience") { Description = "Validations without improvement before stopping.", DefaultValueFactory = _ => 3 };
+        var evalUsers = new Option<int?>("--eval-users") { Description = "Validate on the first N users only (faster)." };
+        var seed = Common.Seed();
+        var tiger = new Command("tiger", "Train a TIGER-style generative retrieval model (decoder-only transformer over semantic IDs) with early stopping on validation NDCG@10.")
+        {
+            data, index, output, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, evalUsers, seed,
+        };
+        tiger.SetAction((parse, ct) =>
+        {
+            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var indexPath = parse.GetValue(index)!;
+            var sid = SemanticIdIndex.Load(indexPath);
+            var missing = split.Dataset.Catalogue.Count(i => !sid.TryGetSemanticId(i, out _));
+            if (missing > 0)
+            {
+                throw new UsageException($"the index lacks {missing} of the data's {split.Dataset.Catalogue.Count} items; tokenize this data first.");
+            }
+
+            var options = new TigerTrainer.Options
+            {
+                Epochs = parse.GetValue(epochs),
+                Dimension = parse.GetValue(dimension),
+                Layers = parse.GetValue(layers),
+                Heads = parse.GetValue(heads),
+                MlpDimension = parse.GetValue(mlp),
+                MaxHistoryItems = parse.GetValue(history),
+                BatchSize = parse.GetValue(batch),
+                LearningRate = parse.GetValue(rate),
+                Patience = parse.GetValue(patience),
+                EvaluationUsers = parse.GetValue(evalUsers),
+                Seed = parse.GetValue(seed),
+                Progress = new SyncProgress<TigerTrainingProgress>(p => ConsoleProgress.Status(
+                    $"tiger epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:0.0000}{(p.ValidationNdcg10 is { } v ? $", validation NDCG@10 {v:0.0000}" : string.Empty)} ({p.Elapsed.TotalSeconds:0}s)")),
+            };
+            ConsoleProgress.Status($"training on {split.Train.Count} users' train sequences with semantic-ID index version {sid.Version} ({sid.Fingerprint})");
+            using var model = new TigerTrainer(options).Fit(split, sid, ct);
+            var folder = parse.GetValue(output)!;
+            model.Save(folder);
+            File.Copy(indexPath, Path.Combine(folder, IndexFileName), overwrite: true);
+            var r = model.Report;
+            ConsoleProgress.Status($"wrote {folder}: {r.Parameters:N0} parameters on {model.Device}, best epoch {r.BestEpoch} of {r.Epochs}");
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["model"] = "tiger",
+                ["parameters"] = r.Parameters,
+                ["epochs"] = r.Epochs,
+                ["best_epoch"] = r.BestEpoch,
+                ["best_valid_NDCG@10"] = Math.Round(r.BestValidationNdcg10, 6),
+                ["train_seconds"] = Math.Round(r.Seconds, 1),
+                ["device"] = model.Device,
+            }));
+            return Task.FromResult(0);
+        });
+        var command = new Command("train", "Train models.");
+        command.Subcommands.Add(tiger);
+        return command;
+    }
+}

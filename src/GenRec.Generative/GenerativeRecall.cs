@@ -1,0 +1,70 @@
+using GenRec.SemanticIds;
+
+namespace GenRec.Generative;
+
+/// <summary>Options of a <see cref="GenerativeRecall"/>.</summary>
+public sealed class GenerativeRecallOptions
+{
+    /// <summary>The channel's name in candidates and metrics. Default: "generative".</summary>
+    public string Name { get; set; } = "generative";
+
+    /// <summary>
+    /// Beams kept at each step. A request for more candidates than this widens the beam to the count, so a top-K
+    /// list is always K wide (when the catalogue has K items the request does not exclude). Default: 100.
+    /// Allowed: 1 or more.
+    /// </summary>
+    public int BeamWidth { get; set; } = 100;
+}
+
+/// <summary>
+/// Generative retrieval as a recall stage: the user's history becomes semantic-ID tokens, the model decodes the
+/// next item's ID with trie-constrained beam search, history and excluded items are never generated, and each
+/// finished beam is an item candidate scored by its log-probability. Thread-safe when the decoder is.
+/// </summary>
+public sealed class GenerativeRecall : IRecallStage
+{
+    private readonly IGenerativeDecoder _decoder;
+    private readonly SemanticIdIndex _index;
+    private readonly GenerativeRecallOptions _options;
+
+    /// <summary>Creates the stage.</summary>
+    /// <param name="decoder">The model.</param>
+    /// <param name="index">The semantic-ID index the model was trained on.</param>
+    /// <param name="options">Options; defaults when <see langword="null"/>.</param>
+    /// <exception cref="InvalidOperationException">The model was trained on another index.</exception>
+    public GenerativeRecall(IGenerativeDecoder decoder, SemanticIdIndex index, GenerativeRecallOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(decoder);
+        ArgumentNullException.ThrowIfNull(index);
+        if (decoder.IndexFingerprint != index.Fingerprint)
+        {
+            throw new InvalidOperationException(
+                $"The model was trained on the semantic-ID index with fingerprint {decoder.IndexFingerprint}; this index (version {index.Version}) has {index.Fingerprint}. Load the index the model was trained with.");
+        }
+
+        _options = options ?? new GenerativeRecallOptions();
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(_options.BeamWidth, "options.BeamWidth");
+        _decoder = decoder;
+        _index = index;
+    }
+
+    /// <inheritdoc />
+    public string Name => _options.Name;
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        cancellationToken.ThrowIfCancellationRequested();
+        var tokens = _decoder.Vocabulary.EncodeHistory(request.History.Select(e => e.Item), _index, _decoder.MaxHistoryItems, out _);
+        using var session = _decoder.Start(tokens);
+        var excluded = (request.ExcludeHistory ? request.HistoryItems : Enumerable.Empty<ItemId>())
+            .Concat(request.ExcludedItems ?? Enumerable.Empty<ItemId>())
+            .Select(i => _index.TryGetSemanticId(i, out var id) ? id : default)
+            .Where(id => id.Length > 0);
+        var decoded = ConstrainedBeamSearch.Search(session, _index.Trie, _index.Length, Math.Max(_options.BeamWidth, count), excluded);
+        var candidates = decoded.Take(count).Select(d => new Candidate(_index[d.Id], d.LogProbability, Name)).ToArray();
+        return ValueTask.FromResult<IReadOnlyList<Candidate>>(candidates);
+    }
+}

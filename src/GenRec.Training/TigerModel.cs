@@ -1,0 +1,201 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace GenRec.Training;
+
+/// <summary>The shape of a generative retrieval model.</summary>
+/// <param name="Dimension">Model width.</param>
+/// <param name="Layers">Transformer blocks.</param>
+/// <param name="Heads">Attention heads; divides <paramref name="Dimension"/>.</param>
+/// <param name="MlpDimension">Hidden width of each block's MLP.</param>
+/// <param name="Dropout">Dropout rate in training.</param>
+/// <param name="MaxHistoryItems">History items the model reads; windows in training hold one more (the target).</param>
+/// <param name="VocabularySizes">Codes at each semantic-ID position.</param>
+public sealed record TigerConfig(int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, IReadOnlyList<int> VocabularySizes)
+{
+    /// <summary>Tokens in a training window: BOS and (history + 1) items.</summary>
+    public int WindowTokens => 1 + ((MaxHistoryItems + 1) * VocabularySizes.Count);
+
+    internal void Validate()
+    {
+        if (Dimension < 1 || Layers < 1 || Heads < 1 || Dimension % Heads != 0 || MlpDimension < 1 || MaxHistoryItems < 1 || Dropout is < 0 or >= 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(TigerConfig), $"Invalid model shape {this}: positive sizes, Heads dividing Dimension, Dropout in [0, 1).");
+        }
+    }
+}
+
+/// <summary>A pre-norm transformer block with causal self-attention that can also run against cached keys/values.</summary>
+internal sealed class DecoderBlock : nn.Module<Tensor, Tensor>
+{
+    private readonly LayerNorm ln1;
+    private readonly LayerNorm ln2;
+    private readonly Linear qkv;
+    private readonly Linear proj;
+    private readonly Linear fc1;
+    private readonly Linear fc2;
+    private readonly Dropout dropout;
+    private readonly int _heads;
+    private readonly double _p;
+
+    public DecoderBlock(int dimension, int heads, int mlp, double dropoutRate)
+        : base(nameof(DecoderBlock))
+    {
+        ln1 = nn.LayerNorm(dimension);
+        ln2 = nn.LayerNorm(dimension);
+        qkv = nn.Linear(dimension, 3 * dimension);
+        proj = nn.Linear(dimension, dimension);
+        fc1 = nn.Linear(dimension, mlp);
+        fc2 = nn.Linear(mlp, dimension);
+        dropout = nn.Dropout(dropoutRate);
+        _heads = heads;
+        _p = dropoutRate;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => throw new NotSupportedException("Use Forward with a mask.");
+
+    /// <summary>Full pass over x (B×T×d) with a boolean mask (True = may attend); also returns this block's keys and values.</summary>
+    public Tensor Forward(Tensor x, Tensor mask, out Tensor keys, out Tensor values)
+    {
+        var (q, k, v) = Project(ln1.forward(x));
+        keys = k;
+        values = v;
+        return Finish(x, q, k, v, mask);
+    }
+
+    /// <summary>Pass over new tokens x (B×s×d) attending to cached prefix keys/values (1×H×Tp×dh) and to themselves.</summary>
+    public Tensor ForwardCached(Tensor x, Tensor prefixKeys, Tensor prefixValues, Tensor mask)
+    {
+        var (q, k, v) = Project(ln1.forward(x));
+        var b = x.shape[0];
+        var keys = torch.cat([prefixKeys.expand(b, -1, -1, -1), k], 2);
+        var values = torch.cat([prefixValues.expand(b, -1, -1, -1), v], 2);
+        return Finish(x, q, keys, values, mask);
+    }
+
+    private (Tensor Q, Tensor K, Tensor V) Project(Tensor h)
+    {
+        long b = h.shape[0], t = h.shape[1], d = h.shape[2];
+        var parts = qkv.forward(h).view(b, t, 3, _heads, d / _heads).permute(2, 0, 3, 1, 4);
+        return (parts[0], parts[1], parts[2]);
+    }
+
+    private Tensor Finish(Tensor x, Tensor q, Tensor k, Tensor v, Tensor mask)
+    {
+        long b = x.shape[0], t = x.shape[1], d = x.shape[2];
+        var attended = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, p: training ? _p : 0);
+        x = x + dropout.forward(proj.forward(attended.transpose(1, 2).reshape(b, t, d)));
+        return x + dropout.forward(fc2.forward(nn.functional.gelu(fc1.forward(ln2.forward(x)))));
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            ln1.Dispose();
+            ln2.Dispose();
+            qkv.Dispose();
+            proj.Dispose();
+            fc1.Dispose();
+            fc2.Dispose();
+            dropout.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>
+/// The generative retrieval network, decoder-only (GRID, OneRec-V2): token and learned position embeddings, causal
+/// pre-norm blocks, and one output head per semantic-ID position. One pass learns every next-token position of a
+/// window, which is what makes training affordable on a CPU.
+/// </summary>
+internal sealed class TigerModel : nn.Module<Tensor, Tensor>
+{
+    private readonly Embedding tokens;
+    private readonly Embedding positions;
+    private readonly ModuleList<DecoderBlock> blocks;
+    private readonly LayerNorm norm;
+    private readonly ModuleList<Linear> heads;
+    private readonly Dropout dropout;
+
+    public TigerModel(TigerConfig config, int vocabularySize)
+        : base(nameof(TigerModel))
+    {
+        Config = config;
+        tokens = nn.Embedding(vocabularySize, config.Dimension, padding_idx: 0);
+        positions = nn.Embedding(config.WindowTokens, config.Dimension);
+        blocks = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new DecoderBlock(config.Dimension, config.Heads, config.MlpDimension, config.Dropout)).ToArray());
+        norm = nn.LayerNorm(config.Dimension);
+        heads = nn.ModuleList(config.VocabularySizes.Select(v => nn.Linear(config.Dimension, v)).ToArray());
+        dropout = nn.Dropout(config.Dropout);
+        RegisterComponents();
+    }
+
+    public TigerConfig Config { get; }
+
+    public override Tensor forward(Tensor input) => Hidden(input);
+
+    /// <summary>Hidden states (B×T×d) of left-padded token windows (B×T), causal, padding never attended to.</summary>
+    public Tensor Hidden(Tensor input) => Hidden(input, out _, out _);
+
+    public Tensor Hidden(Tensor input, out Tensor[] keys, out Tensor[] values)
+    {
+        var t = input.shape[1];
+        var x = dropout.forward(tokens.forward(input) + positions.forward(torch.arange(t, device: input.device)).unsqueeze(0));
+        var mask = AttentionMask(input);
+        keys = new Tensor[blocks.Count];
+        values = new Tensor[blocks.Count];
+        for (var i = 0; i < blocks.Count; i++)
+        {
+            x = blocks[i].Forward(x, mask, out keys[i], out values[i]);
+        }
+
+        return norm.forward(x);
+    }
+
+    /// <summary>Hidden states of generated tokens (B×s) placed after a cached prefix of <paramref name="prefixLength"/> tokens.</summary>
+    public Tensor HiddenCached(Tensor generated, long prefixLength, Tensor[] keys, Tensor[] values, Tensor prefixKeep)
+    {
+        var s = generated.shape[1];
+        var x = tokens.forward(generated) + positions.forward(torch.arange(prefixLength, prefixLength + s, device: generated.device)).unsqueeze(0);
+        var causal = torch.ones(s, s, dtype: ScalarType.Bool, device: generated.device).tril();
+        var mask = torch.cat([prefixKeep.view(1, -1).expand(s, -1), causal], 1).view(1, 1, s, prefixLength + s);
+        for (var i = 0; i < blocks.Count; i++)
+        {
+            x = blocks[i].ForwardCached(x, keys[i], values[i], mask);
+        }
+
+        return norm.forward(x);
+    }
+
+    /// <summary>Logits of the codes at semantic-ID position <paramref name="position"/>.</summary>
+    public Tensor Head(int position, Tensor hidden) => heads[position].forward(hidden);
+
+    /// <summary>Causal, and padding keys masked except for a token's own position (so a padding row is never empty).</summary>
+    private static Tensor AttentionMask(Tensor input)
+    {
+        var t = input.shape[1];
+        var causal = torch.ones(t, t, dtype: ScalarType.Bool, device: input.device).tril();
+        var keyKeep = input.ne(0).unsqueeze(1); // B×1×T
+        var diagonal = torch.eye(t, dtype: ScalarType.Bool, device: input.device).unsqueeze(0);
+        return (causal.unsqueeze(0) & (keyKeep | diagonal)).unsqueeze(1); // B×1×T×T
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            tokens.Dispose();
+            positions.Dispose();
+            blocks.Dispose();
+            norm.Dispose();
+            heads.Dispose();
+            dropout.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}

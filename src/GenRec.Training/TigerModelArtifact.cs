@@ -1,0 +1,210 @@
+using System.Text.Json;
+using GenRec.Generative;
+using GenRec.SemanticIds;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GenRec.Training;
+
+/// <summary>What a training run did: epochs, the best validation NDCG@10 and when, and the time it took.</summary>
+/// <param name="Epochs">Epochs run (early stopping may end before the maximum).</param>
+/// <param name="BestEpoch">The epoch whose weights were kept.</param>
+/// <param name="BestValidationNdcg10">Validation NDCG@10 of those weights (beam search at the trainer's evaluation width).</param>
+/// <param name="Seconds">Wall-clock training time.</param>
+/// <param name="Parameters">Trainable parameters.</param>
+/// <param name="History">Per evaluated epoch: (epoch, mean training loss, validation NDCG@10).</param>
+public sealed record TigerTrainingReport(int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters, IReadOnlyList<(int Epoch, double Loss, double ValidationNdcg10)> History);
+
+/// <summary>
+/// A trained generative retrieval model: the TorchSharp network, its shape, the fingerprint and version of the
+/// semantic-ID index it was trained on, and its training report. It is an <see cref="IGenerativeDecoder"/>, so a
+/// <see cref="GenerativeRecall"/> drives it with constrained beam search (eager TorchSharp, CUDA when present).
+/// Saved as a folder: <c>manifest.json</c> (format <c>genrec-tiger</c>, version 1) and <c>model.weights</c>.
+/// </summary>
+public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
+{
+    private const string Format = "genrec-tiger";
+    private const int FormatVersion = 1;
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    private readonly TigerModel _model;
+    private readonly Device _device;
+
+    internal TigerModelArtifact(TigerModel model, Device device, string indexFingerprint, int indexVersion, TigerTrainingReport report)
+    {
+        _model = model;
+        _device = device;
+        IndexFingerprint = indexFingerprint;
+        IndexVersion = indexVersion;
+        Report = report;
+        Vocabulary = new SemanticIdVocabulary(model.Config.VocabularySizes);
+        _model.eval();
+    }
+
+    /// <summary>The model's shape.</summary>
+    public TigerConfig Config => _model.Config;
+
+    /// <inheritdoc />
+    public string IndexFingerprint { get; }
+
+    /// <summary>The version of the semantic-ID index the model was trained on.</summary>
+    public int IndexVersion { get; }
+
+    /// <summary>How training went.</summary>
+    public TigerTrainingReport Report { get; }
+
+    /// <inheritdoc />
+    public SemanticIdVocabulary Vocabulary { get; }
+
+    /// <inheritdoc />
+    public int MaxHistoryItems => Config.MaxHistoryItems;
+
+    /// <summary>The device the model runs on.</summary>
+    public string Device => _device.ToString();
+
+    internal TigerModel Model => _model;
+
+    /// <inheritdoc />
+    public IDecodingSession Start(ReadOnlySpan<int> historyTokens) => new Session(this, historyTokens.ToArray());
+
+    /// <summary>Saves the model folder.</summary>
+    /// <param name="directory">The folder; created if missing.</param>
+    public void Save(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        _model.save(Path.Combine(directory, "model.weights"));
+        var manifest = new Manifest(Format, FormatVersion, Config.Dimension, Config.Layers, Config.Heads, Config.MlpDimension, Config.Dropout, Config.MaxHistoryItems, [.. Config.VocabularySizes], IndexFingerprint, IndexVersion, Report.Epochs, Report.BestEpoch, Report.BestValidationNdcg10, Report.Seconds, Report.Parameters);
+        File.WriteAllText(Path.Combine(directory, "manifest.json"), JsonSerializer.Serialize(manifest, Indented));
+    }
+
+    /// <summary>Loads a model folder.</summary>
+    /// <param name="directory">The folder <see cref="Save"/> wrote.</param>
+    /// <param name="device">Where to run it. Default: <see cref="ComputeDevice.Auto"/>.</param>
+    /// <returns>The model.</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="InvalidDataException">The manifest or the weights are missing, damaged, or of another format.</exception>
+    public static TigerModelArtifact Load(string directory, ComputeDevice device = ComputeDevice.Auto)
+    {
+        if (!Directory.Exists(directory))
+        {
+            throw new DirectoryNotFoundException($"The model folder '{directory}' does not exist.");
+        }
+
+        var manifestPath = Path.Combine(directory, "manifest.json");
+        var weightsPath = Path.Combine(directory, "model.weights");
+        if (!File.Exists(manifestPath) || !File.Exists(weightsPath))
+        {
+            throw new InvalidDataException($"'{directory}' is not a GenRec generative model folder: it needs manifest.json and model.weights.");
+        }
+
+        Manifest m;
+        try
+        {
+            m = JsonSerializer.Deserialize<Manifest>(File.ReadAllText(manifestPath)) ?? throw new InvalidDataException("empty manifest");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{manifestPath}' is not a valid manifest: {e.Message}", e);
+        }
+
+        if (m.Format != Format || m.FormatVersion != FormatVersion)
+        {
+            throw new InvalidDataException($"'{manifestPath}' describes format '{m.Format}' version {m.FormatVersion}; this reader understands '{Format}' version {FormatVersion}.");
+        }
+
+        var config = new TigerConfig(m.Dimension, m.Layers, m.Heads, m.MlpDimension, m.Dropout, m.MaxHistoryItems, m.VocabularySizes);
+        config.Validate();
+        var target = TorchDevices.Resolve(device);
+        var model = new TigerModel(config, new SemanticIdVocabulary(config.VocabularySizes).Size);
+        try
+        {
+            model.load(weightsPath);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or EndOfStreamException)
+        {
+            model.Dispose();
+            throw new InvalidDataException($"'{weightsPath}' does not hold weights of the shape its manifest describes: {e.Message}", e);
+        }
+
+        model.to(target);
+        return new TigerModelArtifact(model, target, m.IndexFingerprint, m.IndexVersion, new TigerTrainingReport(m.Epochs, m.BestEpoch, m.BestValidationNdcg10, m.Seconds, m.Parameters, []));
+    }
+
+    /// <summary>Checks that <paramref name="index"/> is the one this model was trained on.</summary>
+    /// <param name="index">The index.</param>
+    /// <exception cref="InvalidOperationException">It is not.</exception>
+    public void EnsureIndex(SemanticIdIndex index)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        if (index.Fingerprint != IndexFingerprint)
+        {
+            throw new InvalidOperationException($"This model was trained on semantic-ID index version {IndexVersion} (fingerprint {IndexFingerprint}); the index given is version {index.Version} (fingerprint {index.Fingerprint}).");
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _model.Dispose();
+
+    private sealed record Manifest(string Format, int FormatVersion, int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, int[] VocabularySizes, string IndexFingerprint, int IndexVersion, int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters);
+
+    /// <summary>One history: its keys/values are computed once; beams re-run only their generated tokens.</summary>
+    private sealed class Session : IDecodingSession
+    {
+        private readonly TigerModelArtifact _owner;
+        private readonly Tensor[] _keys;
+        private readonly Tensor[] _values;
+        private readonly Tensor _keep;
+        private readonly float[] _first;
+        private readonly long _prefixLength;
+
+        public Session(TigerModelArtifact owner, int[] history)
+        {
+            _owner = owner;
+            var model = owner._model;
+            using var noGrad = torch.no_grad();
+            using var scope = torch.NewDisposeScope();
+            var input = torch.tensor(history.Select(t => (long)t).ToArray(), [1, history.Length], device: owner._device);
+            var hidden = model.Hidden(input, out var keys, out var values);
+            _first = nn.functional.log_softmax(model.Head(0, hidden[0, -1]), 0).cpu().data<float>().ToArray();
+            _keys = keys.Select(k => k.DetachFromDisposeScope()).ToArray();
+            _values = values.Select(v => v.DetachFromDisposeScope()).ToArray();
+            _keep = input.ne(0).view(-1).DetachFromDisposeScope();
+            _prefixLength = history.Length;
+        }
+
+        public float[] NextLogProbabilities(IReadOnlyList<int[]> beams)
+        {
+            var s = beams[0].Length;
+            if (s == 0)
+            {
+                return _first;
+            }
+
+            var vocabulary = _owner.Vocabulary;
+            var flat = new long[beams.Count * s];
+            for (var b = 0; b < beams.Count; b++)
+            {
+                for (var p = 0; p < s; p++)
+                {
+                    flat[(b * s) + p] = vocabulary.Offset(p) + beams[b][p];
+                }
+            }
+
+            using var noGrad = torch.no_grad();
+            using var scope = torch.NewDisposeScope();
+            var generated = torch.tensor(flat, [beams.Count, s], device: _owner._device);
+            var hidden = _owner._model.HiddenCached(generated, _prefixLength, _keys, _values, _keep);
+            var logits = _owner._model.Head(s, hidden[.., -1]);
+            return nn.functional.log_softmax(logits, 1).cpu().data<float>().ToArray();
+        }
+
+        public void Dispose()
+        {
+            foreach (var t in _keys.Concat(_values))
+            {
+                t.Dispose();
+            }
+
+            _keep.Dispose();
+        }
+    }
+}

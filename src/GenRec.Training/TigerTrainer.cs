@@ -1,0 +1,346 @@
+using System.Diagnostics;
+using GenRec.Cascade;
+using GenRec.Data;
+using GenRec.Evaluation;
+using GenRec.Generative;
+using GenRec.SemanticIds;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GenRec.Training;
+
+/// <summary>Progress of a <see cref="TigerTrainer"/>: after each epoch, with the validation figure when it was measured.</summary>
+/// <param name="Epoch">The epoch just finished.</param>
+/// <param name="Epochs">The most epochs the run may take.</param>
+/// <param name="Loss">Mean training loss (cross-entropy per code) of the epoch.</param>
+/// <param name="ValidationNdcg10">Validation NDCG@10 after the epoch, or <see langword="null"/> when not measured.</param>
+/// <param name="Elapsed">Time since training started.</param>
+public readonly record struct TigerTrainingProgress(int Epoch, int Epochs, double Loss, double? ValidationNdcg10, TimeSpan Elapsed);
+
+/// <summary>
+/// Trains a generative retrieval model (TIGER-style, decoder-only) on a split's train part: each user's sequence is
+/// cut into windows of up to <see cref="Options.MaxHistoryItems"/> + 1 items, written as semantic-ID tokens, and one
+/// causal pass learns every next token of a window (teacher forcing). AdamW with linear warm-up and cosine decay,
+/// gradient clipping, and early stopping on validation NDCG@10 measured by trie-constrained beam search over the full
+/// catalogue with the history excluded; the best epoch's weights are kept. Seeded; CUDA when present.
+/// </summary>
+public sealed class TigerTrainer
+{
+    private readonly Options _options;
+
+    /// <summary>Creates a trainer with the common parameters.</summary>
+    /// <param name="epochs">The most epochs. Default: 40.</param>
+    /// <param name="seed">Random seed. Default: 42.</param>
+    public TigerTrainer(int epochs = 40, int seed = 42)
+        : this(new Options { Epochs = epochs, Seed = seed })
+    {
+    }
+
+    /// <summary>Creates a trainer.</summary>
+    /// <param name="options">The options.</param>
+    public TigerTrainer(Options options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+    }
+
+    /// <summary>Trains on <paramref name="split"/>'s train part, choosing the epoch by its validation targets.</summary>
+    /// <param name="split">The split.</param>
+    /// <param name="index">The semantic-ID index of the split's catalogue.</param>
+    /// <param name="cancellationToken">Cancels training.</param>
+    /// <returns>The trained model.</returns>
+    /// <exception cref="ArgumentException">The train part yields no window of two items the index knows.</exception>
+    public TigerModelArtifact Fit(DataSplit split, SemanticIdIndex index, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(split);
+        ArgumentNullException.ThrowIfNull(index);
+        var clock = Stopwatch.StartNew();
+        var device = TorchDevices.Resolve(_options.Device);
+        torch.random.manual_seed(_options.Seed);
+        var random = new Random(_options.Seed);
+        var vocabulary = SemanticIdVocabulary.For(index);
+        var config = new TigerConfig(_options.Dimension, _options.Layers, _options.Heads, _options.MlpDimension, _options.Dropout, _options.MaxHistoryItems, [.. index.VocabularySizes]);
+        config.Validate();
+
+        var sequences = split.Train
+            .Select(s => s.Interactions.Where(i => index.TryGetSemanticId(i.Item, out _)).Select(i => index[i.Item]).ToArray())
+            .Where(s => s.Length >= 2)
+            .ToArray();
+        if (sequences.Length == 0)
+        {
+            throw new ArgumentException("No user has two train items the index knows; there is nothing to learn.", nameof(split));
+        }
+
+        var model = new TigerModel(config, vocabulary.Size);
+        model.to(device);
+        var parameters = model.parameters().Sum(p => p.numel());
+        var artifact = new TigerModelArtifact(model, device, index.Fingerprint, index.Version, new TigerTrainingReport(0, 0, 0, 0, parameters, []));
+        var optimizer = torch.optim.AdamW(model.parameters(), lr: _options.LearningRate, weight_decay: _options.WeightDecay);
+        var windowsPerEpoch = Windows(sequences, random).Count;
+        var totalSteps = _options.Epochs * ((windowsPerEpoch + _options.BatchSize - 1) / _options.BatchSize);
+        var step = 0;
+        var history = new List<(int, double, double)>();
+        Dictionary<string, Tensor>? best = null;
+        double bestNdcg = double.NegativeInfinity;
+        var bestEpoch = 0;
+        var sinceBest = 0;
+        var epoch = 0;
+        while (epoch < _options.Epochs)
+        {
+            epoch++;
+            model.train();
+            var windows = Windows(sequences, random);
+            Shuffle(windows, random);
+            double lossSum = 0;
+            long lossCount = 0;
+            for (var start = 0; start < windows.Count; start += _options.BatchSize)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using var scope = torch.NewDisposeScope();
+                var batch = windows.GetRange(start, Math.Min(_options.BatchSize, windows.Count - start));
+                var (input, targets) = Batch(batch, vocabulary, config.WindowTokens);
+                var hidden = model.Hidden(torch.tensor(input, [batch.Count, config.WindowTokens], device: device)).view(-1, config.Dimension);
+                Tensor? total = null;
+                long count = 0;
+                for (var p = 0; p < vocabulary.Positions; p++)
+                {
+                    if (targets[p].Rows.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    var rows = torch.tensor(targets[p].Rows.ToArray(), device: device);
+                    var codes = torch.tensor(targets[p].Codes.ToArray(), device: device);
+                    var term = nn.functional.cross_entropy(model.Head(p, hidden.index_select(0, rows)), codes, reduction: nn.Reduction.Sum);
+                    total = total is null ? term : total + term;
+                    count += targets[p].Rows.Count;
+                }
+
+                var mean = total! / count;
+                optimizer.zero_grad();
+                mean.backward();
+                nn.utils.clip_grad_norm_(model.parameters(), _options.GradientClip);
+                SetLearningRate(optimizer, ++step, totalSteps);
+                optimizer.step();
+                lossSum += mean.item<float>() * count;
+                lossCount += count;
+            }
+
+            var epochLoss = lossSum / Math.Max(1, lossCount);
+            double? ndcg = null;
+            if (epoch % _options.EvaluateEvery == 0 || epoch == _options.Epochs)
+            {
+                model.eval();
+                ndcg = Validate(artifact, split, index, cancellationToken);
+                history.Add((epoch, epochLoss, ndcg.Value));
+                if (ndcg > bestNdcg)
+                {
+                    bestNdcg = ndcg.Value;
+                    bestEpoch = epoch;
+                    sinceBest = 0;
+                    best?.Values.ToList().ForEach(t => t.Dispose());
+                    best = model.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+                }
+                else
+                {
+                    sinceBest++;
+                }
+            }
+
+            _options.Progress?.Report(new TigerTrainingProgress(epoch, _options.Epochs, epochLoss, ndcg, clock.Elapsed));
+            if (sinceBest >= _options.Patience)
+            {
+                break;
+            }
+        }
+
+        if (best is not null)
+        {
+            model.load_state_dict(best);
+            foreach (var t in best.Values)
+            {
+                t.Dispose();
+            }
+        }
+
+        model.eval();
+        return new TigerModelArtifact(model, device, index.Fingerprint, index.Version, new TigerTrainingReport(epoch, bestEpoch, bestNdcg, clock.Elapsed.TotalSeconds, parameters, history));
+    }
+
+    private double Validate(TigerModelArtifact artifact, DataSplit split, SemanticIdIndex index, CancellationToken cancellationToken)
+    {
+        var recall = new GenerativeRecall(artifact, index, new GenerativeRecallOptions { BeamWidth = _options.EvaluationBeamWidth });
+        var pipeline = new CascadePipeline("tiger", [new RecallChannel(recall)]);
+        var result = OfflineEvaluator.EvaluateAsync(
+            pipeline,
+            split,
+            SplitTarget.Valid,
+            new EvaluationOptions { TopK = 10, MaxUsers = _options.EvaluationUsers, Cutoffs = [10] },
+            cancellationToken: cancellationToken).GetAwaiter().GetResult();
+        return result.Report["NDCG@10"];
+    }
+
+    /// <summary>Each user's most recent window, then older windows back in strides of the window, with a random phase.</summary>
+    private List<ArraySegment<SemanticId>> Windows(SemanticId[][] sequences, Random random)
+    {
+        var size = _options.MaxHistoryItems + 1;
+        var windows = new List<ArraySegment<SemanticId>>();
+        foreach (var s in sequences)
+        {
+            windows.Add(Window(s, s.Length, size));
+            for (var end = s.Length - random.Next(1, size) - size + 1; end >= 2; end -= size)
+            {
+                windows.Add(Window(s, end, size));
+            }
+        }
+
+        return windows;
+    }
+
+    private static ArraySegment<SemanticId> Window(SemanticId[] s, int end, int size)
+    {
+        var start = Math.Max(0, end - size);
+        return new ArraySegment<SemanticId>(s, start, end - start);
+    }
+
+    private static void Shuffle<T>(List<T> list, Random random)
+    {
+        for (var i = list.Count - 1; i > 0; i--)
+        {
+            var j = random.Next(i + 1);
+            (list[i], list[j]) = (list[j], list[i]);
+        }
+    }
+
+    /// <summary>Left-padded token windows and, per semantic-ID position, the flat rows whose next token is a code there.</summary>
+    private static (long[] Input, (List<long> Rows, List<long> Codes)[] Targets) Batch(List<ArraySegment<SemanticId>> batch, SemanticIdVocabulary vocabulary, int length)
+    {
+        var input = new long[batch.Count * length];
+        var targets = Enumerable.Range(0, vocabulary.Positions).Select(_ => (new List<long>(), new List<long>())).ToArray();
+        for (var b = 0; b < batch.Count; b++)
+        {
+            var items = batch[b];
+            var used = 1 + (items.Count * vocabulary.Positions);
+            var at = (b * length) + length - used;
+            input[at] = SemanticIdVocabulary.Bos;
+            for (var i = 0; i < items.Count; i++)
+            {
+                for (var p = 0; p < vocabulary.Positions; p++)
+                {
+                    var position = at + 1 + (i * vocabulary.Positions) + p;
+                    input[position] = vocabulary.Offset(p) + items[i][p];
+                    // The token before this one predicts it.
+                    targets[p].Item1.Add(position - 1);
+                    targets[p].Item2.Add(items[i][p]);
+                }
+            }
+        }
+
+        return (input, targets);
+    }
+
+    private void SetLearningRate(torch.optim.Optimizer optimizer, int step, int totalSteps)
+    {
+        var warmup = Math.Min(_options.WarmupSteps, Math.Max(1, totalSteps / 10));
+        var rate = step <= warmup
+            ? _options.LearningRate * step / warmup
+            : _options.LearningRate * (0.1 + (0.9 * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1.0, (step - warmup) / (double)Math.Max(1, totalSteps - warmup))))));
+        foreach (var group in optimizer.ParamGroups)
+        {
+            group.LearningRate = rate;
+        }
+    }
+
+    /// <summary>Options of a <see cref="TigerTrainer"/>.</summary>
+    public sealed class Options
+    {
+        /// <summary>Model width. Default: 64. Allowed: 1 or more, divisible by <see cref="Heads"/>.</summary>
+        public int Dimension { get; set; } = 64;
+
+        /// <summary>Transformer blocks. Default: 2. Allowed: 1 or more.</summary>
+        public int Layers { get; set; } = 2;
+
+        /// <summary>Attention heads. Default: 2. Allowed: 1 or more.</summary>
+        public int Heads { get; set; } = 2;
+
+        /// <summary>Hidden width of each block's MLP. Default: 256. Allowed: 1 or more.</summary>
+        public int MlpDimension { get; set; } = 256;
+
+        /// <summary>Dropout in training. Default: 0.1. Allowed: [0, 1).</summary>
+        public double Dropout { get; set; } = 0.1;
+
+        /// <summary>History items the model reads. Default: 50. Allowed: 1 or more.</summary>
+        public int MaxHistoryItems { get; set; } = 50;
+
+        /// <summary>The most epochs. Default: 40. Allowed: 1 or more.</summary>
+        public int Epochs { get; set; } = 40;
+
+        /// <summary>Windows per step. Default: 64. Allowed: 1 or more.</summary>
+        public int BatchSize { get; set; } = 64;
+
+        /// <summary>Peak AdamW learning rate. Default: 0.002. Allowed: positive.</summary>
+        public double LearningRate { get; set; } = 2e-3;
+
+        /// <summary>AdamW weight decay. Default: 0.01. Allowed: non-negative.</summary>
+        public double WeightDecay { get; set; } = 0.01;
+
+        /// <summary>Linear warm-up steps (at most a tenth of training). Default: 100. Allowed: 1 or more.</summary>
+        public int WarmupSteps { get; set; } = 100;
+
+        /// <summary>Gradient norm clip. Default: 1. Allowed: positive.</summary>
+        public double GradientClip { get; set; } = 1.0;
+
+        /// <summary>Validate every this many epochs. Default: 2. Allowed: 1 or more.</summary>
+        public int EvaluateEvery { get; set; } = 2;
+
+        /// <summary>Stop after this many validations without improvement. Default: 3. Allowed: 1 or more.</summary>
+        public int Patience { get; set; } = 3;
+
+        /// <summary>Beam width of validation. Default: 20. Allowed: 10 or more.</summary>
+        public int EvaluationBeamWidth { get; set; } = 20;
+
+        /// <summary>Validate on the first this many users only; <see langword="null"/> for all. Default: all.</summary>
+        public int? EvaluationUsers { get; set; }
+
+        /// <summary>Random seed. Default: 42.</summary>
+        public int Seed { get; set; } = 42;
+
+        /// <summary>Where to train. Default: <see cref="ComputeDevice.Auto"/>.</summary>
+        public ComputeDevice Device { get; set; } = ComputeDevice.Auto;
+
+        /// <summary>Receives progress after each epoch; may be <see langword="null"/>. Default: none.</summary>
+        public IProgress<TigerTrainingProgress>? Progress { get; set; }
+
+        internal void Validate()
+        {
+            foreach (var (name, value) in new[]
+            {
+                (nameof(Dimension), Dimension), (nameof(Layers), Layers), (nameof(Heads), Heads), (nameof(MlpDimension), MlpDimension),
+                (nameof(MaxHistoryItems), MaxHistoryItems), (nameof(Epochs), Epochs), (nameof(BatchSize), BatchSize), (nameof(WarmupSteps), WarmupSteps),
+                (nameof(EvaluateEvery), EvaluateEvery), (nameof(Patience), Patience),
+            })
+            {
+                if (value < 1)
+                {
+                    throw new ArgumentOutOfRangeException(name, value, $"{name} is {value}; it must be 1 or more.");
+                }
+            }
+
+            if (Dimension % Heads != 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(Heads), Heads, $"Heads ({Heads}) must divide Dimension ({Dimension}).");
+            }
+
+            if (EvaluationBeamWidth < 10)
+            {
+                throw new ArgumentOutOfRangeException(nameof(EvaluationBeamWidth), EvaluationBeamWidth, "EvaluationBeamWidth must be 10 or more (validation ranks a top 10).");
+            }
+
+            if (!(LearningRate > 0) || !(WeightDecay >= 0) || !(GradientClip > 0) || Dropout is < 0 or >= 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(LearningRate), "LearningRate and GradientClip must be positive, WeightDecay non-negative, Dropout in [0, 1).");
+            }
+        }
+    }
+}

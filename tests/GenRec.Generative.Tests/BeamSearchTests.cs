@@ -1,0 +1,165 @@
+using GenRec.SemanticIds;
+using GenRec.TestSupport;
+
+namespace GenRec.Generative.Tests;
+
+public sealed class BeamSearchTests
+{
+    private static readonly Lazy<SemanticIdIndex> Index = new(() =>
+    {
+        var (items, values, d) = MovieFeatures.Build(TestData.Split);
+        return new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 5 }).Fit(new ItemEmbeddings(items, values, d));
+    });
+
+    /// <summary>
+    /// A scripted model: prefers high codes, and puts most mass on the last code of each position, which is often a
+    /// prefix no item has — so an unconstrained search invents IDs.
+    /// </summary>
+    private sealed class ScriptedDecoder(SemanticIdVocabulary vocabulary, string fingerprint) : IGenerativeDecoder
+    {
+        public string IndexFingerprint => fingerprint;
+
+        public SemanticIdVocabulary Vocabulary => vocabulary;
+
+        public int MaxHistoryItems => 5;
+
+        public IDecodingSession Start(ReadOnlySpan<int> historyTokens) => new Session(vocabulary);
+
+        private sealed class Session(SemanticIdVocabulary vocabulary) : IDecodingSession
+        {
+            public float[] NextLogProbabilities(IReadOnlyList<int[]> beams)
+            {
+                var size = vocabulary.Sizes[beams[0].Length];
+                var row = new float[size];
+                var sum = 0.0;
+                for (var c = 0; c < size; c++)
+                {
+                    sum += c == size - 1 ? 50 : c + 1;
+                }
+
+                for (var c = 0; c < size; c++)
+                {
+                    row[c] = (float)Math.Log((c == size - 1 ? 50 : c + 1) / sum);
+                }
+
+                return beams.SelectMany(_ => row).ToArray();
+            }
+
+            public void Dispose()
+            {
+            }
+        }
+    }
+
+    private static ScriptedDecoder Decoder() => new(SemanticIdVocabulary.For(Index.Value), Index.Value.Fingerprint);
+
+    [Fact]
+    public void Constrained_search_returns_only_real_items_most_probable_first()
+    {
+        var index = Index.Value;
+        using var session = Decoder().Start([]);
+
+        var decoded = ConstrainedBeamSearch.Search(session, index.Trie, index.Length, beamWidth: 50);
+
+        Assert.Equal(50, decoded.Count);
+        Assert.All(decoded, d => Assert.True(index.TryGetItem(d.Id, out _), $"{d.Id} is no item"));
+        Assert.Equal(50, decoded.Select(d => d.Id).Distinct().Count());
+        Assert.Equal(decoded.OrderByDescending(d => d.LogProbability).Select(d => d.LogProbability), decoded.Select(d => d.LogProbability));
+    }
+
+    [Fact]
+    public void Unconstrained_search_invents_ids_that_no_item_has()
+    {
+        var index = Index.Value;
+        using var session = Decoder().Start([]);
+
+        var decoded = ConstrainedBeamSearch.Search(session, index.Trie, index.Length, beamWidth: 50, constrained: false);
+
+        Assert.Equal(50, decoded.Count);
+        Assert.Contains(decoded, d => !index.TryGetItem(d.Id, out _));
+    }
+
+    [Fact]
+    public void Excluded_items_are_never_returned_and_the_list_stays_full()
+    {
+        var index = Index.Value;
+        using var first = Decoder().Start([]);
+        var unfiltered = ConstrainedBeamSearch.Search(first, index.Trie, index.Length, beamWidth: 40);
+        var excluded = unfiltered.Take(30).Select(d => d.Id).ToArray();
+        using var second = Decoder().Start([]);
+
+        var filtered = ConstrainedBeamSearch.Search(second, index.Trie, index.Length, beamWidth: 40, excluded: excluded);
+
+        Assert.Equal(40, filtered.Count);
+        Assert.DoesNotContain(filtered, d => excluded.Contains(d.Id));
+    }
+
+    [Fact]
+    public async Task The_recall_stage_widens_the_beam_to_the_count_and_excludes_the_history()
+    {
+        var index = Index.Value;
+        var recall = new GenerativeRecall(Decoder(), index, new GenerativeRecallOptions { BeamWidth = 10, Name = "gen" });
+        var c = TestData.Split.Case(new UserId(15), Data.SplitTarget.Test); // 1,700 history items
+        var request = new RecommendationRequest(c.User, c.HistoryEvents(), 100, c.Target.Time);
+
+        var got = await recall.RecallAsync(request, 100);
+
+        Assert.Equal(100, got.Count);
+        Assert.DoesNotContain(got, g => request.HistoryItems.Contains(g.Item));
+        Assert.All(got, g => Assert.Equal("gen", g.Source));
+    }
+
+    [Fact]
+    public async Task An_empty_history_and_unknown_items_still_give_a_full_list()
+    {
+        var recall = new GenerativeRecall(Decoder(), Index.Value);
+        var user = new UserId(1);
+        var unknown = new UserEvent(user, new ItemId(-99), ActionType.View, DateTimeOffset.UnixEpoch);
+
+        var empty = await recall.RecallAsync(new RecommendationRequest(user, [], 20, DateTimeOffset.UnixEpoch), 20);
+        var strange = await recall.RecallAsync(new RecommendationRequest(user, [unknown], 20, DateTimeOffset.UnixEpoch), 20);
+
+        Assert.Equal(20, empty.Count);
+        Assert.Equal(empty.Select(e => e.Item), strange.Select(s => s.Item));
+    }
+
+    [Fact]
+    public void A_model_trained_on_another_index_is_refused()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => new GenerativeRecall(new ScriptedDecoder(SemanticIdVocabulary.For(Index.Value), "0123456789abcdef"), Index.Value));
+        Assert.Contains("0123456789abcdef", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void History_tokens_are_left_padded_recent_first_kept_and_unknowns_counted()
+    {
+        var index = Index.Value;
+        var vocabulary = SemanticIdVocabulary.For(index);
+        ItemId[] history = [new(1), new(-5), new(2), new(3)];
+
+        var tokens = vocabulary.EncodeHistory(history, index, maxItems: 2, out var unknown);
+
+        Assert.Equal(1, unknown);
+        Assert.Equal(1 + (2 * vocabulary.Positions), tokens.Length);
+        Assert.Equal(SemanticIdVocabulary.Bos, tokens[0]);
+        Assert.Equal(vocabulary.Offset(0) + index[new ItemId(2)][0], tokens[1]); // items 2 and 3, the most recent
+        Assert.Equal(vocabulary.Offset(vocabulary.Positions - 1) + index[new ItemId(3)][vocabulary.Positions - 1], tokens[^1]);
+
+        var padded = vocabulary.EncodeHistory([new ItemId(1)], index, maxItems: 3, out _);
+        Assert.Equal(SemanticIdVocabulary.Pad, padded[0]);
+        Assert.Equal(SemanticIdVocabulary.Bos, padded[^(1 + vocabulary.Positions)]);
+    }
+
+    [Fact]
+    public void The_trie_counts_leaves_and_excluded_paths()
+    {
+        var index = Index.Value;
+        var trie = index.Trie;
+        Assert.Equal(index.Count, trie.LeafCount(PrefixTrie.Root));
+
+        var id = index[new ItemId(1)];
+        var counts = trie.CountPaths([id, id with { }]);
+        Assert.Equal(2, counts[PrefixTrie.Root]);
+        Assert.Equal(2, counts[trie.Find(id.ToArray())]);
+    }
+}

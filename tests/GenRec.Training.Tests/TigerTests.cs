@@ -1,0 +1,164 @@
+using GenRec.Cascade;
+using GenRec.Data;
+using GenRec.Generative;
+using GenRec.SemanticIds;
+using GenRec.TestSupport;
+using TorchSharp;
+
+namespace GenRec.Training.Tests;
+
+/// <summary>A tiny TIGER trained for a few epochs on the real MovieLens train part, shared by the tests.</summary>
+public sealed class TigerFixture : IDisposable
+{
+    public TigerFixture()
+    {
+        var (items, values, d) = MovieFeatures.Build(TestData.Split);
+        Index = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 5 }).Fit(new ItemEmbeddings(items, values, d));
+        Model = new TigerTrainer(new TigerTrainer.Options
+        {
+            Dimension = 16,
+            Layers = 1,
+            Heads = 2,
+            MlpDimension = 32,
+            MaxHistoryItems = 10,
+            Epochs = 3,
+            EvaluateEvery = 1,
+            Patience = 5,
+            EvaluationUsers = 40,
+            Progress = new SyncProgress(Epochs.Add),
+        }).Fit(TestData.Split, Index);
+    }
+
+    public SemanticIdIndex Index { get; }
+
+    public TigerModelArtifact Model { get; }
+
+    public List<TigerTrainingProgress> Epochs { get; } = [];
+
+    public void Dispose() => Model.Dispose();
+
+    private sealed class SyncProgress(Action<TigerTrainingProgress> report) : IProgress<TigerTrainingProgress>
+    {
+        public void Report(TigerTrainingProgress value) => report(value);
+    }
+}
+
+public sealed class TigerTests(TigerFixture fixture) : IClassFixture<TigerFixture>
+{
+    [Fact]
+    public void Training_reports_progress_and_the_loss_falls()
+    {
+        var epochs = fixture.Epochs;
+
+        Assert.Equal(3, epochs.Count);
+        Assert.All(epochs, e => Assert.True(double.IsFinite(e.Loss) && e.ValidationNdcg10 is >= 0 and <= 1));
+        Assert.True(epochs[^1].Loss < epochs[0].Loss, $"loss {epochs[0].Loss:0.000} → {epochs[^1].Loss:0.000}");
+        Assert.InRange(fixture.Model.Report.BestEpoch, 1, 3);
+        Assert.Equal(epochs.Max(e => e.ValidationNdcg10!.Value), fixture.Model.Report.BestValidationNdcg10, 9);
+    }
+
+    [Fact]
+    public async Task Constrained_decoding_never_yields_an_invalid_history_or_duplicate_item()
+    {
+        var recall = new GenerativeRecall(fixture.Model, fixture.Index, new GenerativeRecallOptions { BeamWidth = 30 });
+        foreach (var c in TestData.Split.Cases(SplitTarget.Test).Take(25))
+        {
+            var request = new RecommendationRequest(c.User, c.HistoryEvents(), 30, c.Target.Time);
+
+            var got = await recall.RecallAsync(request, 30);
+
+            Assert.Equal(30, got.Count);
+            Assert.Equal(30, got.Select(g => g.Item).Distinct().Count());
+            Assert.All(got, g => Assert.True(fixture.Index.TryGetSemanticId(g.Item, out _)));
+            Assert.DoesNotContain(got, g => request.HistoryItems.Contains(g.Item));
+        }
+    }
+
+    [Fact]
+    public void Cached_decoding_matches_a_full_recomputation()
+    {
+        var model = fixture.Model;
+        var vocabulary = model.Vocabulary;
+        var c = TestData.Split.Case(new UserId(7), SplitTarget.Test);
+        var history = vocabulary.EncodeHistory(c.History.Select(h => h.Item), fixture.Index, model.MaxHistoryItems, out _);
+        var next = fixture.Index[c.Target.Item];
+        using var session = model.Start(history);
+
+        for (var s = 0; s < vocabulary.Positions; s++)
+        {
+            var cached = session.NextLogProbabilities([next.ToArray()[..s]]);
+
+            // Full pass over history + the first s codes, last position's head.
+            var tokens = history.Concat(Enumerable.Range(0, s).Select(p => vocabulary.Offset(p) + next[p])).Select(t => (long)t).ToArray();
+            using var noGrad = torch.no_grad();
+            using var input = torch.tensor(tokens, [1, tokens.Length]);
+            using var hidden = model.Model.Hidden(input);
+            using var logits = model.Model.Head(s, hidden[0, -1]);
+            var full = torch.nn.functional.log_softmax(logits, 0).data<float>().ToArray();
+
+            Assert.Equal(full.Length, cached.Length);
+            for (var i = 0; i < full.Length; i++)
+            {
+                Assert.Equal(full[i], cached[i], 1e-4f);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_saved_model_loads_and_recommends_the_same()
+    {
+        using var folder = TestData.TempFolder();
+        fixture.Model.Save(folder.Path);
+        using var loaded = TigerModelArtifact.Load(folder.Path, ComputeDevice.Cpu);
+        var c = TestData.Split.Case(new UserId(42), SplitTarget.Test);
+        var request = new RecommendationRequest(c.User, c.HistoryEvents(), 20, c.Target.Time);
+
+        var before = await new GenerativeRecall(fixture.Model, fixture.Index).RecallAsync(request, 20);
+        var after = await new GenerativeRecall(loaded, fixture.Index).RecallAsync(request, 20);
+
+        Assert.Equal(before.Select(b => b.Item), after.Select(a => a.Item));
+        Assert.Equal(before.Select(b => b.Score), after.Select(a => a.Score));
+        Assert.Equal(fixture.Model.Config, loaded.Config with { VocabularySizes = fixture.Model.Config.VocabularySizes });
+        Assert.Equal(fixture.Index.Fingerprint, loaded.IndexFingerprint);
+    }
+
+    [Fact]
+    public void Damaged_or_mismatched_model_folders_are_refused()
+    {
+        using var folder = TestData.TempFolder();
+        Assert.Throws<DirectoryNotFoundException>(() => TigerModelArtifact.Load(folder.File("none")));
+        Assert.Contains("needs manifest.json", Assert.Throws<InvalidDataException>(() => TigerModelArtifact.Load(folder.Path)).Message, StringComparison.Ordinal);
+
+        fixture.Model.Save(folder.Path);
+        File.WriteAllText(folder.File("manifest.json"), File.ReadAllText(folder.File("manifest.json")).Replace("\"FormatVersion\": 1", "\"FormatVersion\": 7", StringComparison.Ordinal));
+        Assert.Contains("version 7", Assert.Throws<InvalidDataException>(() => TigerModelArtifact.Load(folder.Path)).Message, StringComparison.Ordinal);
+
+        fixture.Model.Save(folder.Path);
+        var weights = File.ReadAllBytes(folder.File("model.weights"));
+        File.WriteAllBytes(folder.File("model.weights"), weights[..(weights.Length / 2)]);
+        Assert.Throws<InvalidDataException>(() => TigerModelArtifact.Load(folder.Path));
+
+        var other = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 2, Seed = 9 })
+            .Fit(new ItemEmbeddings([.. fixture.Index.Items], new float[fixture.Index.Count * 2].Select((_, i) => (float)Math.Sin(i)).ToArray(), 2));
+        Assert.Throws<InvalidOperationException>(() => fixture.Model.EnsureIndex(other));
+        Assert.Throws<InvalidOperationException>(() => new GenerativeRecall(fixture.Model, other));
+    }
+
+    [Fact]
+    public async Task The_generative_recall_stands_in_a_cascade_with_history_excluded()
+    {
+        var pipeline = new CascadePipeline("tiger", [new RecallChannel(new GenerativeRecall(fixture.Model, fixture.Index, new GenerativeRecallOptions { BeamWidth = 10 }))]);
+
+        var result = await Evaluation.OfflineEvaluator.EvaluateAsync(pipeline, TestData.Split, SplitTarget.Valid, new Evaluation.EvaluationOptions { TopK = 10, MaxUsers = 40 });
+
+        Assert.False(result.Problems.Any, result.Problems.ToString());
+        Assert.Equal(40, result.Report.Users);
+    }
+
+    [Fact]
+    public void Options_out_of_range_are_refused_by_name()
+    {
+        Assert.Contains("Heads", Assert.Throws<ArgumentOutOfRangeException>(() => new TigerTrainer(new TigerTrainer.Options { Dimension = 10, Heads = 3 })).Message, StringComparison.Ordinal);
+        Assert.Contains("Epochs", Assert.Throws<ArgumentOutOfRangeException>(() => new TigerTrainer(epochs: 0)).Message, StringComparison.Ordinal);
+    }
+}
