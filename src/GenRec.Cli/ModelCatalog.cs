@@ -53,6 +53,7 @@ internal static class ModelCatalog
                 model.EnsureIndex(index);
                 ConsoleProgress.Status($"tiger: {model.Report.Parameters:N0} parameters on {model.Device}, index version {index.Version}; beam width {arguments.BeamWidth}");
                 var recall = new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = "tiger", BeamWidth = arguments.BeamWidth });
+                arguments.Diagnostics?.Invoke(recall);
                 return new CascadePipeline("tiger", [new RecallChannel(recall)]);
             }
 
@@ -78,4 +79,4 @@ internal sealed class TrainerConsoleProgress : IProgress<TrainerProgress>
 }
 
 /// <summary>What the models beyond the baselines need from the command line.</summary>
-internal sealed record ModelArguments(int Seed, string? ModelPath = null, string? IndexPath = null, int BeamWidth = 100);
+internal sealed record ModelArguments(int Seed, string? ModelPath = null, string? IndexPath = null, int BeamWidth = 100, Action<GenerativeRecall>? Diagnostics = null);

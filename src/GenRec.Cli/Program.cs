@@ -110,7 +110,8 @@ namespace GenRec.Cli
                 var splitTarget = parse.GetValue(target) == "valid" ? SplitTarget.Valid : SplitTarget.Test;
                 ConsoleProgress.Status($"training {name} on the train part");
                 Common.RequirePositive(parse.GetValue(beam), "--beam");
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam)));
+                GenRec.Generative.GenerativeRecall? generative = null;
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r));
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,
@@ -133,7 +134,23 @@ namespace GenRec.Cli
                 ConsoleProgress.Status(string.Create(
                     CultureInfo.InvariantCulture,
                     $"latency per request: p50 {Percentile(latency, 0.5):0.00} ms, p99 {Percentile(latency, 0.99):0.00} ms"));
-                Console.WriteLine(result.Report.ToJson().Insert(1, $"\"model\": \"{name}\", \"target\": \"{splitTarget.ToString().ToLowerInvariant()}\", "));
+                var extra = string.Empty;
+                if (generative is not null)
+                {
+                    // How often the model alone would invent an ID no item has (the constraint prevents it above).
+                    int invalid = 0, total = 0;
+                    foreach (var c in split.Cases(splitTarget).Take(parse.GetValue(maxUsers) ?? int.MaxValue))
+                    {
+                        var (i, t) = generative.CountUnconstrainedInvalid(new RecommendationRequest(c.User, c.HistoryEvents(), k, c.Target.Time), Math.Max(parse.GetValue(beam), k));
+                        invalid += i;
+                        total += t;
+                    }
+
+                    ConsoleProgress.Status($"without the trie constraint, {invalid} of {total} decoded IDs ({invalid / (double)Math.Max(1, total):P1}) belong to no item");
+                    extra = string.Create(CultureInfo.InvariantCulture, $", \"invalid_rate_unconstrained\": {Math.Round(invalid / (double)Math.Max(1, total), 6)}");
+                }
+
+                Console.WriteLine(result.Report.ToJson().Insert(1, $"\"model\": \"{name}\", \"target\": \"{splitTarget.ToString().ToLowerInvariant()}\", ").TrimEnd('}') + extra + "}");
                 return 0;
             });
             return command;

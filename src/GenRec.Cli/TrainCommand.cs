@@ -26,10 +26,13 @@ internal static class TrainCommand
         var rate = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 2e-3 };
         var patience = new Option<int>("--patience") { Description = "Validations without improvement before stopping.", DefaultValueFactory = _ => 3 };
         var evalUsers = new Option<int?>("--eval-users") { Description = "Validate on the first N users only (faster)." };
+        var architecture = new Option<string>("--arch") { Description = "decoder-only (every position learned in one pass) or encoder-decoder (TIGER's shape, sampled targets).", DefaultValueFactory = _ => "decoder-only" };
+        architecture.AcceptOnlyFromAmong("decoder-only", "encoder-decoder");
+        var targets = new Option<int>("--targets-per-user") { Description = "encoder-decoder: targets sampled per user and epoch.", DefaultValueFactory = _ => 16 };
         var seed = Common.Seed();
         var tiger = new Command("tiger", "Train a TIGER-style generative retrieval model (decoder-only transformer over semantic IDs) with early stopping on validation NDCG@10.")
         {
-            data, index, output, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, evalUsers, seed,
+            data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, evalUsers, seed,
         };
         tiger.SetAction((parse, ct) =>
         {
@@ -44,6 +47,8 @@ internal static class TrainCommand
 
             var options = new TigerTrainer.Options
             {
+                Architecture = parse.GetValue(architecture) == "encoder-decoder" ? TigerArchitecture.EncoderDecoder : TigerArchitecture.DecoderOnly,
+                TargetsPerUser = parse.GetValue(targets),
                 Epochs = parse.GetValue(epochs),
                 Dimension = parse.GetValue(dimension),
                 Layers = parse.GetValue(layers),
@@ -68,6 +73,7 @@ internal static class TrainCommand
             Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
             {
                 ["model"] = "tiger",
+                ["architecture"] = model.Config.Architecture.ToString(),
                 ["parameters"] = r.Parameters,
                 ["epochs"] = r.Epochs,
                 ["best_epoch"] = r.BestEpoch,

@@ -51,6 +51,23 @@ public sealed class GenerativeRecall : IRecallStage
     /// <inheritdoc />
     public string Name => _options.Name;
 
+    /// <summary>
+    /// Decodes the request's top <paramref name="beamWidth"/> without the trie constraint and counts how many of the
+    /// finished IDs belong to no item: how often the model alone would invent an item (public TIGER reproductions
+    /// report 17–27 %). Diagnostics only; recommendations always use the constrained search.
+    /// </summary>
+    /// <param name="request">The request.</param>
+    /// <param name="beamWidth">Beams kept.</param>
+    /// <returns>Invalid IDs and IDs decoded.</returns>
+    public (int Invalid, int Total) CountUnconstrainedInvalid(RecommendationRequest request, int beamWidth)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var tokens = _decoder.Vocabulary.EncodeHistory(request.History.Select(e => e.Item), _index, _decoder.MaxHistoryItems, out _);
+        using var session = _decoder.Start(tokens);
+        var decoded = ConstrainedBeamSearch.Search(session, _index.Trie, _index.Length, beamWidth, constrained: false);
+        return (decoded.Count(d => !_index.TryGetItem(d.Id, out _)), decoded.Count);
+    }
+
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
     {

@@ -1,18 +1,37 @@
+using GenRec.Generative;
+using GenRec.SemanticIds;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace GenRec.Training;
 
+/// <summary>The architecture of a generative retrieval model.</summary>
+public enum TigerArchitecture
+{
+    /// <summary>
+    /// One causal transformer over history and target tokens (GRID, OneRec-V2); one pass learns every next-token
+    /// position of a window, the cheapest to train.
+    /// </summary>
+    DecoderOnly = 0,
+
+    /// <summary>
+    /// TIGER's shape: a bidirectional encoder reads the history, a decoder with cross-attention writes the next
+    /// item's codes; trained on sampled (history, next item) targets.
+    /// </summary>
+    EncoderDecoder = 1,
+}
+
 /// <summary>The shape of a generative retrieval model.</summary>
 /// <param name="Dimension">Model width.</param>
-/// <param name="Layers">Transformer blocks.</param>
+/// <param name="Layers">Transformer blocks (each of the encoder and the decoder, for an encoder-decoder).</param>
 /// <param name="Heads">Attention heads; divides <paramref name="Dimension"/>.</param>
 /// <param name="MlpDimension">Hidden width of each block's MLP.</param>
 /// <param name="Dropout">Dropout rate in training.</param>
 /// <param name="MaxHistoryItems">History items the model reads; windows in training hold one more (the target).</param>
 /// <param name="VocabularySizes">Codes at each semantic-ID position.</param>
-public sealed record TigerConfig(int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, IReadOnlyList<int> VocabularySizes)
+/// <param name="Architecture">Decoder-only or encoder-decoder.</param>
+public sealed record TigerConfig(int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, IReadOnlyList<int> VocabularySizes, TigerArchitecture Architecture = TigerArchitecture.DecoderOnly)
 {
     /// <summary>Tokens in a training window: BOS and (history + 1) items.</summary>
     public int WindowTokens => 1 + ((MaxHistoryItems + 1) * VocabularySizes.Count);
@@ -112,7 +131,7 @@ internal sealed class DecoderBlock : nn.Module<Tensor, Tensor>
 /// pre-norm blocks, and one output head per semantic-ID position. One pass learns every next-token position of a
 /// window, which is what makes training affordable on a CPU.
 /// </summary>
-internal sealed class TigerModel : nn.Module<Tensor, Tensor>
+internal sealed class TigerModel : TigerNetwork
 {
     private readonly Embedding tokens;
     private readonly Embedding positions;
@@ -121,11 +140,10 @@ internal sealed class TigerModel : nn.Module<Tensor, Tensor>
     private readonly ModuleList<Linear> heads;
     private readonly Dropout dropout;
 
-    public TigerModel(TigerConfig config, int vocabularySize)
-        : base(nameof(TigerModel))
+    public TigerModel(TigerConfig config)
+        : base(nameof(TigerModel), config)
     {
-        Config = config;
-        tokens = nn.Embedding(vocabularySize, config.Dimension, padding_idx: 0);
+        tokens = nn.Embedding(Vocabulary.Size, config.Dimension, padding_idx: 0);
         positions = nn.Embedding(config.WindowTokens, config.Dimension);
         blocks = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new DecoderBlock(config.Dimension, config.Heads, config.MlpDimension, config.Dropout)).ToArray());
         norm = nn.LayerNorm(config.Dimension);
@@ -134,9 +152,57 @@ internal sealed class TigerModel : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public TigerConfig Config { get; }
-
     public override Tensor forward(Tensor input) => Hidden(input);
+
+    /// <summary>Each sequence's most recent window, then older windows back in strides of the window, with a random phase.</summary>
+    public override IEnumerable<ArraySegment<SemanticId>> Examples(SemanticId[] sequence, Random random, int targetsPerSequence)
+    {
+        var size = Config.MaxHistoryItems + 1;
+        yield return Window(sequence, sequence.Length, size);
+        for (var end = sequence.Length - random.Next(1, size) - size + 1; end >= 2; end -= size)
+        {
+            yield return Window(sequence, end, size);
+        }
+    }
+
+    /// <summary>Every next token of every window: the token before each code predicts it.</summary>
+    public override (Tensor Sum, long Count) Loss(IReadOnlyList<ArraySegment<SemanticId>> batch, Device device)
+    {
+        var length = Config.WindowTokens;
+        var input = new long[batch.Count * length];
+        var rows = Enumerable.Range(0, Vocabulary.Positions).Select(_ => new List<long>()).ToArray();
+        var codes = Enumerable.Range(0, Vocabulary.Positions).Select(_ => new List<long>()).ToArray();
+        for (var b = 0; b < batch.Count; b++)
+        {
+            WriteHistory(batch[b], input.AsSpan(b * length, length));
+            var first = (b * length) + length - (batch[b].Count * Vocabulary.Positions);
+            for (var i = 0; i < batch[b].Count; i++)
+            {
+                for (var p = 0; p < Vocabulary.Positions; p++)
+                {
+                    rows[p].Add(first + (i * Vocabulary.Positions) + p - 1);
+                    codes[p].Add(batch[b][i][p]);
+                }
+            }
+        }
+
+        var hidden = Hidden(torch.tensor(input, [batch.Count, length], device: device)).view(-1, Config.Dimension);
+        Tensor? sum = null;
+        long count = 0;
+        for (var p = 0; p < Vocabulary.Positions; p++)
+        {
+            var term = nn.functional.cross_entropy(
+                Head(p, hidden.index_select(0, torch.tensor(rows[p].ToArray(), device: device))),
+                torch.tensor(codes[p].ToArray(), device: device),
+                reduction: nn.Reduction.Sum);
+            sum = sum is null ? term : sum + term;
+            count += rows[p].Count;
+        }
+
+        return (sum!, count);
+    }
+
+    public override IDecodingSession Start(int[] history, Device device) => new Session(this, history, device);
 
     /// <summary>Hidden states (B×T×d) of left-padded token windows (B×T), causal, padding never attended to.</summary>
     public Tensor Hidden(Tensor input) => Hidden(input, out _, out _);
@@ -182,6 +248,67 @@ internal sealed class TigerModel : nn.Module<Tensor, Tensor>
         var keyKeep = input.ne(0).unsqueeze(1); // B×1×T
         var diagonal = torch.eye(t, dtype: ScalarType.Bool, device: input.device).unsqueeze(0);
         return (causal.unsqueeze(0) & (keyKeep | diagonal)).unsqueeze(1); // B×1×T×T
+    }
+
+    /// <summary>One history: its keys/values are computed once; beams re-run only their generated tokens.</summary>
+    private sealed class Session : IDecodingSession
+    {
+        private readonly TigerModel _model;
+        private readonly Device _device;
+        private readonly Tensor[] _keys;
+        private readonly Tensor[] _values;
+        private readonly Tensor _keep;
+        private readonly float[] _first;
+        private readonly long _prefixLength;
+
+        public Session(TigerModel model, int[] history, Device device)
+        {
+            _model = model;
+            _device = device;
+            using var noGrad = torch.no_grad();
+            using var scope = torch.NewDisposeScope();
+            var input = torch.tensor(history.Select(t => (long)t).ToArray(), [1, history.Length], device: device);
+            var hidden = model.Hidden(input, out var keys, out var values);
+            _first = LogSoftmax(model.Head(0, hidden[0, -1]));
+            _keys = keys.Select(k => k.DetachFromDisposeScope()).ToArray();
+            _values = values.Select(v => v.DetachFromDisposeScope()).ToArray();
+            _keep = input.ne(0).view(-1).DetachFromDisposeScope();
+            _prefixLength = history.Length;
+        }
+
+        public float[] NextLogProbabilities(IReadOnlyList<int[]> beams)
+        {
+            var s = beams[0].Length;
+            if (s == 0)
+            {
+                return _first;
+            }
+
+            var flat = new long[beams.Count * s];
+            for (var b = 0; b < beams.Count; b++)
+            {
+                for (var p = 0; p < s; p++)
+                {
+                    flat[(b * s) + p] = _model.Vocabulary.Offset(p) + beams[b][p];
+                }
+            }
+
+            using var noGrad = torch.no_grad();
+            using var scope = torch.NewDisposeScope();
+            var generated = torch.tensor(flat, [beams.Count, s], device: _device);
+            var hidden = _model.HiddenCached(generated, _prefixLength, _keys, _values, _keep);
+            return LogSoftmax(_model.Head(s, hidden[.., -1]));
+        }
+
+        public void Dispose()
+        {
+            foreach (var t in _keys.Concat(_values))
+            {
+                t.Dispose();
+            }
+
+            _keep.Dispose();
+        }
     }
 
     protected override void Dispose(bool disposing)

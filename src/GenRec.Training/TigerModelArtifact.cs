@@ -26,10 +26,10 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     private const string Format = "genrec-tiger";
     private const int FormatVersion = 1;
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
-    private readonly TigerModel _model;
+    private readonly TigerNetwork _model;
     private readonly Device _device;
 
-    internal TigerModelArtifact(TigerModel model, Device device, string indexFingerprint, int indexVersion, TigerTrainingReport report)
+    internal TigerModelArtifact(TigerNetwork model, Device device, string indexFingerprint, int indexVersion, TigerTrainingReport report)
     {
         _model = model;
         _device = device;
@@ -61,10 +61,10 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <summary>The device the model runs on.</summary>
     public string Device => _device.ToString();
 
-    internal TigerModel Model => _model;
+    internal TigerNetwork Model => _model;
 
     /// <inheritdoc />
-    public IDecodingSession Start(ReadOnlySpan<int> historyTokens) => new Session(this, historyTokens.ToArray());
+    public IDecodingSession Start(ReadOnlySpan<int> historyTokens) => _model.Start(historyTokens.ToArray(), _device);
 
     /// <summary>Saves the model folder.</summary>
     /// <param name="directory">The folder; created if missing.</param>
@@ -72,7 +72,7 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     {
         Directory.CreateDirectory(directory);
         _model.save(Path.Combine(directory, "model.weights"));
-        var manifest = new Manifest(Format, FormatVersion, Config.Dimension, Config.Layers, Config.Heads, Config.MlpDimension, Config.Dropout, Config.MaxHistoryItems, [.. Config.VocabularySizes], IndexFingerprint, IndexVersion, Report.Epochs, Report.BestEpoch, Report.BestValidationNdcg10, Report.Seconds, Report.Parameters);
+        var manifest = new Manifest(Format, FormatVersion, Config.Architecture.ToString(), Config.Dimension, Config.Layers, Config.Heads, Config.MlpDimension, Config.Dropout, Config.MaxHistoryItems, [.. Config.VocabularySizes], IndexFingerprint, IndexVersion, Report.Epochs, Report.BestEpoch, Report.BestValidationNdcg10, Report.Seconds, Report.Parameters);
         File.WriteAllText(Path.Combine(directory, "manifest.json"), JsonSerializer.Serialize(manifest, Indented));
     }
 
@@ -111,10 +111,15 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
             throw new InvalidDataException($"'{manifestPath}' describes format '{m.Format}' version {m.FormatVersion}; this reader understands '{Format}' version {FormatVersion}.");
         }
 
-        var config = new TigerConfig(m.Dimension, m.Layers, m.Heads, m.MlpDimension, m.Dropout, m.MaxHistoryItems, m.VocabularySizes);
+        if (!Enum.TryParse<TigerArchitecture>(m.Architecture, out var architecture))
+        {
+            throw new InvalidDataException($"'{manifestPath}' names an unknown architecture '{m.Architecture}'.");
+        }
+
+        var config = new TigerConfig(m.Dimension, m.Layers, m.Heads, m.MlpDimension, m.Dropout, m.MaxHistoryItems, m.VocabularySizes, architecture);
         config.Validate();
         var target = TorchDevices.Resolve(device);
-        var model = new TigerModel(config, new SemanticIdVocabulary(config.VocabularySizes).Size);
+        var model = TigerNetwork.Create(config);
         try
         {
             model.load(weightsPath);
@@ -144,67 +149,5 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <inheritdoc />
     public void Dispose() => _model.Dispose();
 
-    private sealed record Manifest(string Format, int FormatVersion, int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, int[] VocabularySizes, string IndexFingerprint, int IndexVersion, int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters);
-
-    /// <summary>One history: its keys/values are computed once; beams re-run only their generated tokens.</summary>
-    private sealed class Session : IDecodingSession
-    {
-        private readonly TigerModelArtifact _owner;
-        private readonly Tensor[] _keys;
-        private readonly Tensor[] _values;
-        private readonly Tensor _keep;
-        private readonly float[] _first;
-        private readonly long _prefixLength;
-
-        public Session(TigerModelArtifact owner, int[] history)
-        {
-            _owner = owner;
-            var model = owner._model;
-            using var noGrad = torch.no_grad();
-            using var scope = torch.NewDisposeScope();
-            var input = torch.tensor(history.Select(t => (long)t).ToArray(), [1, history.Length], device: owner._device);
-            var hidden = model.Hidden(input, out var keys, out var values);
-            _first = nn.functional.log_softmax(model.Head(0, hidden[0, -1]), 0).cpu().data<float>().ToArray();
-            _keys = keys.Select(k => k.DetachFromDisposeScope()).ToArray();
-            _values = values.Select(v => v.DetachFromDisposeScope()).ToArray();
-            _keep = input.ne(0).view(-1).DetachFromDisposeScope();
-            _prefixLength = history.Length;
-        }
-
-        public float[] NextLogProbabilities(IReadOnlyList<int[]> beams)
-        {
-            var s = beams[0].Length;
-            if (s == 0)
-            {
-                return _first;
-            }
-
-            var vocabulary = _owner.Vocabulary;
-            var flat = new long[beams.Count * s];
-            for (var b = 0; b < beams.Count; b++)
-            {
-                for (var p = 0; p < s; p++)
-                {
-                    flat[(b * s) + p] = vocabulary.Offset(p) + beams[b][p];
-                }
-            }
-
-            using var noGrad = torch.no_grad();
-            using var scope = torch.NewDisposeScope();
-            var generated = torch.tensor(flat, [beams.Count, s], device: _owner._device);
-            var hidden = _owner._model.HiddenCached(generated, _prefixLength, _keys, _values, _keep);
-            var logits = _owner._model.Head(s, hidden[.., -1]);
-            return nn.functional.log_softmax(logits, 1).cpu().data<float>().ToArray();
-        }
-
-        public void Dispose()
-        {
-            foreach (var t in _keys.Concat(_values))
-            {
-                t.Dispose();
-            }
-
-            _keep.Dispose();
-        }
-    }
+    private sealed record Manifest(string Format, int FormatVersion, string Architecture, int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, int[] VocabularySizes, string IndexFingerprint, int IndexVersion, int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters);
 }

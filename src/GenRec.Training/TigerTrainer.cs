@@ -18,9 +18,10 @@ namespace GenRec.Training;
 public readonly record struct TigerTrainingProgress(int Epoch, int Epochs, double Loss, double? ValidationNdcg10, TimeSpan Elapsed);
 
 /// <summary>
-/// Trains a generative retrieval model (TIGER-style, decoder-only) on a split's train part: each user's sequence is
-/// cut into windows of up to <see cref="Options.MaxHistoryItems"/> + 1 items, written as semantic-ID tokens, and one
-/// causal pass learns every next token of a window (teacher forcing). AdamW with linear warm-up and cosine decay,
+/// Trains a generative retrieval model (TIGER-style) on a split's train part, with teacher forcing. Decoder-only: each
+/// user's sequence is cut into windows of up to <see cref="Options.MaxHistoryItems"/> + 1 items and one causal pass
+/// learns every next token of a window. Encoder-decoder: <see cref="Options.TargetsPerUser"/> (history, next item)
+/// targets are sampled per user and epoch, the last train item always among them. AdamW with linear warm-up and cosine decay,
 /// gradient clipping, and early stopping on validation NDCG@10 measured by trie-constrained beam search over the full
 /// catalogue with the history excluded; the best epoch's weights are kept. Seeded; CUDA when present.
 /// </summary>
@@ -60,7 +61,7 @@ public sealed class TigerTrainer
         torch.random.manual_seed(_options.Seed);
         var random = new Random(_options.Seed);
         var vocabulary = SemanticIdVocabulary.For(index);
-        var config = new TigerConfig(_options.Dimension, _options.Layers, _options.Heads, _options.MlpDimension, _options.Dropout, _options.MaxHistoryItems, [.. index.VocabularySizes]);
+        var config = new TigerConfig(_options.Dimension, _options.Layers, _options.Heads, _options.MlpDimension, _options.Dropout, _options.MaxHistoryItems, [.. index.VocabularySizes], _options.Architecture);
         config.Validate();
 
         var sequences = split.Train
@@ -72,12 +73,12 @@ public sealed class TigerTrainer
             throw new ArgumentException("No user has two train items the index knows; there is nothing to learn.", nameof(split));
         }
 
-        var model = new TigerModel(config, vocabulary.Size);
+        var model = TigerNetwork.Create(config);
         model.to(device);
         var parameters = model.parameters().Sum(p => p.numel());
         var artifact = new TigerModelArtifact(model, device, index.Fingerprint, index.Version, new TigerTrainingReport(0, 0, 0, 0, parameters, []));
         var optimizer = torch.optim.AdamW(model.parameters(), lr: _options.LearningRate, weight_decay: _options.WeightDecay);
-        var windowsPerEpoch = Windows(sequences, random).Count;
+        var windowsPerEpoch = Examples(model, sequences, random).Count;
         var totalSteps = _options.Epochs * ((windowsPerEpoch + _options.BatchSize - 1) / _options.BatchSize);
         var step = 0;
         var history = new List<(int, double, double)>();
@@ -90,7 +91,7 @@ public sealed class TigerTrainer
         {
             epoch++;
             model.train();
-            var windows = Windows(sequences, random);
+            var windows = Examples(model, sequences, random);
             Shuffle(windows, random);
             double lossSum = 0;
             long lossCount = 0;
@@ -99,25 +100,8 @@ public sealed class TigerTrainer
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
                 var batch = windows.GetRange(start, Math.Min(_options.BatchSize, windows.Count - start));
-                var (input, targets) = Batch(batch, vocabulary, config.WindowTokens);
-                var hidden = model.Hidden(torch.tensor(input, [batch.Count, config.WindowTokens], device: device)).view(-1, config.Dimension);
-                Tensor? total = null;
-                long count = 0;
-                for (var p = 0; p < vocabulary.Positions; p++)
-                {
-                    if (targets[p].Rows.Count == 0)
-                    {
-                        continue;
-                    }
-
-                    var rows = torch.tensor(targets[p].Rows.ToArray(), device: device);
-                    var codes = torch.tensor(targets[p].Codes.ToArray(), device: device);
-                    var term = nn.functional.cross_entropy(model.Head(p, hidden.index_select(0, rows)), codes, reduction: nn.Reduction.Sum);
-                    total = total is null ? term : total + term;
-                    count += targets[p].Rows.Count;
-                }
-
-                var mean = total! / count;
+                var (total, count) = model.Loss(batch, device);
+                var mean = total / count;
                 optimizer.zero_grad();
                 mean.backward();
                 nn.utils.clip_grad_norm_(model.parameters(), _options.GradientClip);
@@ -181,28 +165,8 @@ public sealed class TigerTrainer
         return result.Report["NDCG@10"];
     }
 
-    /// <summary>Each user's most recent window, then older windows back in strides of the window, with a random phase.</summary>
-    private List<ArraySegment<SemanticId>> Windows(SemanticId[][] sequences, Random random)
-    {
-        var size = _options.MaxHistoryItems + 1;
-        var windows = new List<ArraySegment<SemanticId>>();
-        foreach (var s in sequences)
-        {
-            windows.Add(Window(s, s.Length, size));
-            for (var end = s.Length - random.Next(1, size) - size + 1; end >= 2; end -= size)
-            {
-                windows.Add(Window(s, end, size));
-            }
-        }
-
-        return windows;
-    }
-
-    private static ArraySegment<SemanticId> Window(SemanticId[] s, int end, int size)
-    {
-        var start = Math.Max(0, end - size);
-        return new ArraySegment<SemanticId>(s, start, end - start);
-    }
+    private List<ArraySegment<SemanticId>> Examples(TigerNetwork model, SemanticId[][] sequences, Random random) =>
+        sequences.SelectMany(s => model.Examples(s, random, _options.TargetsPerUser)).ToList();
 
     private static void Shuffle<T>(List<T> list, Random random)
     {
@@ -211,33 +175,6 @@ public sealed class TigerTrainer
             var j = random.Next(i + 1);
             (list[i], list[j]) = (list[j], list[i]);
         }
-    }
-
-    /// <summary>Left-padded token windows and, per semantic-ID position, the flat rows whose next token is a code there.</summary>
-    private static (long[] Input, (List<long> Rows, List<long> Codes)[] Targets) Batch(List<ArraySegment<SemanticId>> batch, SemanticIdVocabulary vocabulary, int length)
-    {
-        var input = new long[batch.Count * length];
-        var targets = Enumerable.Range(0, vocabulary.Positions).Select(_ => (new List<long>(), new List<long>())).ToArray();
-        for (var b = 0; b < batch.Count; b++)
-        {
-            var items = batch[b];
-            var used = 1 + (items.Count * vocabulary.Positions);
-            var at = (b * length) + length - used;
-            input[at] = SemanticIdVocabulary.Bos;
-            for (var i = 0; i < items.Count; i++)
-            {
-                for (var p = 0; p < vocabulary.Positions; p++)
-                {
-                    var position = at + 1 + (i * vocabulary.Positions) + p;
-                    input[position] = vocabulary.Offset(p) + items[i][p];
-                    // The token before this one predicts it.
-                    targets[p].Item1.Add(position - 1);
-                    targets[p].Item2.Add(items[i][p]);
-                }
-            }
-        }
-
-        return (input, targets);
     }
 
     private void SetLearningRate(torch.optim.Optimizer optimizer, int step, int totalSteps)
@@ -255,6 +192,12 @@ public sealed class TigerTrainer
     /// <summary>Options of a <see cref="TigerTrainer"/>.</summary>
     public sealed class Options
     {
+        /// <summary>Decoder-only (every position learned in one pass) or TIGER's encoder-decoder. Default: decoder-only.</summary>
+        public TigerArchitecture Architecture { get; set; } = TigerArchitecture.DecoderOnly;
+
+        /// <summary>Encoder-decoder only: (history, next item) targets sampled per user and epoch, the last train item always among them. Default: 16. Allowed: 1 or more.</summary>
+        public int TargetsPerUser { get; set; } = 16;
+
         /// <summary>Model width. Default: 64. Allowed: 1 or more, divisible by <see cref="Heads"/>.</summary>
         public int Dimension { get; set; } = 64;
 
@@ -318,7 +261,7 @@ public sealed class TigerTrainer
             {
                 (nameof(Dimension), Dimension), (nameof(Layers), Layers), (nameof(Heads), Heads), (nameof(MlpDimension), MlpDimension),
                 (nameof(MaxHistoryItems), MaxHistoryItems), (nameof(Epochs), Epochs), (nameof(BatchSize), BatchSize), (nameof(WarmupSteps), WarmupSteps),
-                (nameof(EvaluateEvery), EvaluateEvery), (nameof(Patience), Patience),
+                (nameof(EvaluateEvery), EvaluateEvery), (nameof(Patience), Patience), (nameof(TargetsPerUser), TargetsPerUser),
             })
             {
                 if (value < 1)

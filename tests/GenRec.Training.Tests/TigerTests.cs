@@ -8,14 +8,21 @@ using TorchSharp;
 namespace GenRec.Training.Tests;
 
 /// <summary>A tiny TIGER trained for a few epochs on the real MovieLens train part, shared by the tests.</summary>
-public sealed class TigerFixture : IDisposable
+public class TigerFixture : IDisposable
 {
     public TigerFixture()
+        : this(TigerArchitecture.DecoderOnly)
+    {
+    }
+
+    protected TigerFixture(TigerArchitecture architecture)
     {
         var (items, values, d) = MovieFeatures.Build(TestData.Split);
         Index = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 5 }).Fit(new ItemEmbeddings(items, values, d));
         Model = new TigerTrainer(new TigerTrainer.Options
         {
+            Architecture = architecture,
+            TargetsPerUser = 4,
             Dimension = 16,
             Layers = 1,
             Heads = 2,
@@ -35,7 +42,11 @@ public sealed class TigerFixture : IDisposable
 
     public List<TigerTrainingProgress> Epochs { get; } = [];
 
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        Model.Dispose();
+        GC.SuppressFinalize(this);
+    }
 
     private sealed class SyncProgress(Action<TigerTrainingProgress> report) : IProgress<TigerTrainingProgress>
     {
@@ -43,8 +54,96 @@ public sealed class TigerFixture : IDisposable
     }
 }
 
-public sealed class TigerTests(TigerFixture fixture) : IClassFixture<TigerFixture>
+/// <summary>The same, with TIGER's encoder-decoder.</summary>
+public sealed class EncoderDecoderFixture : TigerFixture
 {
+    public EncoderDecoderFixture()
+        : base(TigerArchitecture.EncoderDecoder)
+    {
+    }
+}
+
+public sealed class DecoderOnlyTigerTests(TigerFixture fixture) : TigerTests(fixture), IClassFixture<TigerFixture>
+{
+    [Fact]
+    public void Cached_decoding_matches_a_full_recomputation()
+    {
+        var model = Fixture.Model;
+        var network = (TigerModel)model.Model;
+        var (history, next) = Probe();
+        using var session = model.Start(history);
+
+        for (var s = 0; s < model.Vocabulary.Positions; s++)
+        {
+            var cached = session.NextLogProbabilities([next.ToArray()[..s]]);
+
+            // Full pass over history + the first s codes, last position's head.
+            var tokens = history.Concat(Enumerable.Range(0, s).Select(p => model.Vocabulary.Offset(p) + next[p])).Select(t => (long)t).ToArray();
+            using var noGrad = torch.no_grad();
+            using var input = torch.tensor(tokens, [1, tokens.Length]);
+            using var hidden = network.Hidden(input);
+            using var logits = network.Head(s, hidden[0, -1]);
+            AssertClose(torch.nn.functional.log_softmax(logits, 0).data<float>().ToArray(), cached);
+        }
+    }
+}
+
+public sealed class EncoderDecoderTigerTests(EncoderDecoderFixture fixture) : TigerTests(fixture), IClassFixture<EncoderDecoderFixture>
+{
+    [Fact]
+    public void Cached_decoding_matches_a_full_recomputation()
+    {
+        var model = Fixture.Model;
+        var network = (TigerEncoderDecoderModel)model.Model;
+        var (history, next) = Probe();
+        using var session = model.Start(history);
+
+        for (var s = 0; s < model.Vocabulary.Positions; s++)
+        {
+            var cached = session.NextLogProbabilities([next.ToArray()[..s]]);
+
+            // Encoder and decoder from scratch on [BOS, c0 … c(s-1)].
+            var decoderTokens = new long[] { GenRec.Generative.SemanticIdVocabulary.Bos }.Concat(Enumerable.Range(0, s).Select(p => (long)(model.Vocabulary.Offset(p) + next[p]))).ToArray();
+            using var noGrad = torch.no_grad();
+            using var scope = torch.NewDisposeScope();
+            var input = torch.tensor(history.Select(t => (long)t).ToArray(), [1, history.Length]);
+            var (keys, values) = network.Memory(network.Encode(input));
+            var hidden = network.Decode(torch.tensor(decoderTokens, [1, s + 1]), keys, values, input.ne(0).view(1, 1, 1, -1));
+            AssertClose(torch.nn.functional.log_softmax(network.Head(s, hidden[0, -1]), 0).data<float>().ToArray(), cached);
+        }
+    }
+
+    [Fact]
+    public void The_architecture_survives_saving()
+    {
+        using var folder = TestData.TempFolder();
+        Fixture.Model.Save(folder.Path);
+        using var loaded = TigerModelArtifact.Load(folder.Path, ComputeDevice.Cpu);
+
+        Assert.Equal(TigerArchitecture.EncoderDecoder, loaded.Config.Architecture);
+    }
+}
+
+public abstract class TigerTests(TigerFixture fixture)
+{
+    protected TigerFixture Fixture => fixture;
+
+    protected (int[] History, SemanticId Next) Probe()
+    {
+        var c = TestData.Split.Case(new UserId(7), SplitTarget.Test);
+        var history = fixture.Model.Vocabulary.EncodeHistory(c.History.Select(h => h.Item), fixture.Index, fixture.Model.MaxHistoryItems, out _);
+        return (history, fixture.Index[c.Target.Item]);
+    }
+
+    protected static void AssertClose(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.Equal(expected[i], actual[i], 1e-4f);
+        }
+    }
+
     [Fact]
     public void Training_reports_progress_and_the_loss_falls()
     {
@@ -71,36 +170,6 @@ public sealed class TigerTests(TigerFixture fixture) : IClassFixture<TigerFixtur
             Assert.Equal(30, got.Select(g => g.Item).Distinct().Count());
             Assert.All(got, g => Assert.True(fixture.Index.TryGetSemanticId(g.Item, out _)));
             Assert.DoesNotContain(got, g => request.HistoryItems.Contains(g.Item));
-        }
-    }
-
-    [Fact]
-    public void Cached_decoding_matches_a_full_recomputation()
-    {
-        var model = fixture.Model;
-        var vocabulary = model.Vocabulary;
-        var c = TestData.Split.Case(new UserId(7), SplitTarget.Test);
-        var history = vocabulary.EncodeHistory(c.History.Select(h => h.Item), fixture.Index, model.MaxHistoryItems, out _);
-        var next = fixture.Index[c.Target.Item];
-        using var session = model.Start(history);
-
-        for (var s = 0; s < vocabulary.Positions; s++)
-        {
-            var cached = session.NextLogProbabilities([next.ToArray()[..s]]);
-
-            // Full pass over history + the first s codes, last position's head.
-            var tokens = history.Concat(Enumerable.Range(0, s).Select(p => vocabulary.Offset(p) + next[p])).Select(t => (long)t).ToArray();
-            using var noGrad = torch.no_grad();
-            using var input = torch.tensor(tokens, [1, tokens.Length]);
-            using var hidden = model.Model.Hidden(input);
-            using var logits = model.Model.Head(s, hidden[0, -1]);
-            var full = torch.nn.functional.log_softmax(logits, 0).data<float>().ToArray();
-
-            Assert.Equal(full.Length, cached.Length);
-            for (var i = 0; i < full.Length; i++)
-            {
-                Assert.Equal(full[i], cached[i], 1e-4f);
-            }
         }
     }
 
