@@ -41,7 +41,7 @@ public static class ConstrainedBeamSearch
         {
             var scores = session.NextLogProbabilities(beams.Select(b => b.Codes).ToArray());
             var width = scores.Length / beams.Count;
-            var candidates = new List<(int Beam, int Code, int Node, double Score)>();
+            var candidates = new TopK(beamWidth);
             for (var b = 0; b < beams.Count; b++)
             {
                 var row = scores.AsSpan(b * width, width);
@@ -68,13 +68,8 @@ public static class ConstrainedBeamSearch
                 }
             }
 
-            beams = candidates
-                .OrderByDescending(c => c.Score)
-                .ThenBy(c => c.Beam)
-                .ThenBy(c => c.Code)
-                .Take(beamWidth)
-                .Select(c => new Beam([.. beams[c.Beam].Codes, c.Code], c.Node, c.Score))
-                .ToList();
+            var previous = beams;
+            beams = candidates.Best().Select(c => new Beam([.. previous[c.Beam].Codes, c.Code], c.Node, c.Score)).ToList();
         }
 
         return beams.Select(b => new DecodedId(new SemanticId(b.Codes), b.Score)).ToArray();
@@ -94,4 +89,42 @@ public static class ConstrainedBeamSearch
     }
 
     private sealed record Beam(int[] Codes, int Node, double Score);
+
+    private readonly record struct Expansion(int Beam, int Code, int Node, double Score);
+
+    /// <summary>
+    /// Keeps the best k expansions seen (higher score first; ties to the lower beam, then the lower code) in a
+    /// bounded min-heap: O(n log k) instead of sorting every candidate.
+    /// </summary>
+    private sealed class TopK(int k)
+    {
+        private static readonly Comparer<Expansion> WorstFirst = Comparer<Expansion>.Create(static (a, b) =>
+            a.Score != b.Score ? a.Score.CompareTo(b.Score) : a.Beam != b.Beam ? b.Beam.CompareTo(a.Beam) : b.Code.CompareTo(a.Code));
+
+        private readonly PriorityQueue<Expansion, Expansion> _heap = new(k + 1, WorstFirst);
+
+        public void Add((int Beam, int Code, int Node, double Score) c)
+        {
+            var e = new Expansion(c.Beam, c.Code, c.Node, c.Score);
+            if (_heap.Count < k)
+            {
+                _heap.Enqueue(e, e);
+            }
+            else if (WorstFirst.Compare(e, _heap.Peek()) > 0)
+            {
+                _heap.EnqueueDequeue(e, e);
+            }
+        }
+
+        public Expansion[] Best()
+        {
+            var best = new Expansion[_heap.Count];
+            for (var i = best.Length - 1; i >= 0; i--)
+            {
+                best[i] = _heap.Dequeue();
+            }
+
+            return best;
+        }
+    }
 }

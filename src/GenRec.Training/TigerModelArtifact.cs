@@ -111,7 +111,9 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
             throw new InvalidDataException($"'{manifestPath}' describes format '{m.Format}' version {m.FormatVersion}; this reader understands '{Format}' version {FormatVersion}.");
         }
 
-        if (!Enum.TryParse<TigerArchitecture>(m.Architecture, out var architecture))
+        // Manifests written before the encoder-decoder existed have no architecture: they are decoder-only.
+        var architecture = TigerArchitecture.DecoderOnly;
+        if (!string.IsNullOrEmpty(m.Architecture) && !Enum.TryParse(m.Architecture, out architecture))
         {
             throw new InvalidDataException($"'{manifestPath}' names an unknown architecture '{m.Architecture}'.");
         }

@@ -1,0 +1,67 @@
+using GenRec.TestSupport;
+
+namespace GenRec.Cli.Tests;
+
+public sealed class TigerCommandTests
+{
+    [Fact]
+    public async Task Train_then_eval_writes_lists_the_shared_scorer_agrees_with()
+    {
+        using var folder = TestData.TempFolder();
+        var index = folder.File("ids.sid");
+        var model = folder.File("tiger");
+        var recs = folder.File("tiger.tsv");
+        var tokenize = await CliRunner.RunAsync("tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--levels", "2", "--codes", "32", "--out", index);
+        Assert.True(tokenize.ExitCode == 0, tokenize.Stderr);
+
+        var train = await CliRunner.RunAsync(
+            "train", "tiger", "--data", TestData.MovieLensPath, "--index", index, "--out", model,
+            "--epochs", "2", "--dim", "16", "--layers", "1", "--heads", "2", "--mlp", "32", "--max-history", "10", "--eval-users", "30");
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        Assert.Contains("tiger epoch 2/2", train.Stderr, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(model, "manifest.json")) && File.Exists(Path.Combine(model, "index.sid")));
+
+        var eval = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger", "--model-path", model, "--target", "test", "--top", "100", "--recs-out", recs);
+        Assert.True(eval.ExitCode == 0, eval.Stderr);
+        var printed = eval.LastJson();
+        var invalid = printed.GetProperty("invalid_rate_unconstrained").GetDouble();
+        Assert.InRange(invalid, 0, 1);
+
+        var shared = TestData.SharedEval;
+        Assert.SkipWhen(shared is null, "shared/eval/score.py is not beside this checkout");
+        var scored = (await CliRunner.RunProcessAsync("python3", [Path.Combine(shared!, "score.py"), recs])).LastJson();
+        foreach (var key in new[] { "HR@10", "NDCG@10", "HR@50", "NDCG@50", "MRR", "coverage@10" })
+        {
+            Assert.Equal(scored.GetProperty(key).GetDouble(), printed.GetProperty(key).GetDouble(), 4);
+        }
+
+        foreach (var problem in new[] { "missing_users", "short_lists", "history_violation_users", "users_with_duplicate_items", "unknown_items" })
+        {
+            Assert.Equal(0, scored.GetProperty(problem).GetInt32());
+        }
+    }
+
+    [Fact]
+    public async Task A_model_with_the_wrong_index_or_no_model_folder_is_refused_clearly()
+    {
+        using var folder = TestData.TempFolder();
+        var a = folder.File("a.sid");
+        var b = folder.File("b.sid");
+        var model = folder.File("tiger");
+        Assert.Equal(0, (await CliRunner.RunAsync("tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--levels", "1", "--codes", "16", "--out", a)).ExitCode);
+        Assert.Equal(0, (await CliRunner.RunAsync("tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--levels", "1", "--codes", "16", "--seed", "7", "--out", b)).ExitCode);
+        Assert.Equal(0, (await CliRunner.RunAsync("train", "tiger", "--data", TestData.MovieLensPath, "--index", a, "--out", model, "--epochs", "1", "--dim", "8", "--layers", "1", "--heads", "1", "--mlp", "8", "--max-history", "4", "--eval-users", "10")).ExitCode);
+
+        var mismatch = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger", "--model-path", model, "--index", b, "--max-users", "5");
+        var missing = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger", "--model-path", folder.File("none"));
+        var noPath = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger");
+
+        Assert.Equal(2, mismatch.ExitCode);
+        Assert.Contains("was trained on semantic-ID index", mismatch.Stderr, StringComparison.Ordinal);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("does not exist", missing.Stderr, StringComparison.Ordinal);
+        Assert.Equal(2, noPath.ExitCode);
+        Assert.Contains("needs --model-path", noPath.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", mismatch.Stderr + missing.Stderr + noPath.Stderr, StringComparison.Ordinal);
+    }
+}
