@@ -1,0 +1,114 @@
+using System.CommandLine;
+using GenRec.Adapters.MLNet;
+using GenRec.Cascade;
+using GenRec.Data;
+using GenRec.Experiments;
+using GenRec.Generative;
+using GenRec.SemanticIds;
+using GenRec.Training;
+
+namespace GenRec.Cli;
+
+/// <summary>Builds the arms of an A/B comparison, training or loading each shared piece once.</summary>
+internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath)
+{
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend"];
+
+    private ClassicRecall? _recall;
+    private DlrmCascadeModel? _dlrm;
+    private GenerativeRecall? _generative;
+
+    public ReplayArm Build(string name) => name switch
+    {
+        "popularity" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Recall.Popularity)])),
+        "itemcf" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Recall.ItemCf)])),
+        "dlrm" => new ReplayArm(name, Dlrm.CreatePipeline(name)),
+        "gen-recall-replace" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Generative)])),
+        "gen-recall-blend" => new ReplayArm(name, new CascadePipeline(
+            name,
+            [.. Dlrm.Channels, new RecallChannel(Generative, 100)],
+            Dlrm.Ranker,
+            new CascadeOptions { RankingDepth = Dlrm.RankingDepth + 100 })),
+        _ => throw new UsageException($"unknown arm '{name}'; known arms: {string.Join(", ", Names)}."),
+    };
+
+    private ClassicRecall Recall => _recall ??= ClassicRecall.Fit(split.TrainInteractions, split.Dataset);
+
+    private DlrmCascadeModel Dlrm => _dlrm ??= Train();
+
+    private GenerativeRecall Generative => _generative ??= LoadGenerative();
+
+    private DlrmCascadeModel Train()
+    {
+        ConsoleProgress.Status("training the DLRM cascade (LambdaRank) on the train part");
+        return new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress() }).Fit(split);
+    }
+
+    private GenerativeRecall LoadGenerative()
+    {
+        var folder = tigerPath ?? throw new UsageException("the generative arms need --model-path (a folder from genrec train tiger).");
+        var model = TigerModelArtifact.Load(folder);
+        var index = SemanticIdIndex.Load(Path.Combine(folder, TrainCommand.IndexFileName));
+        return new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = "generative" });
+    }
+}
+
+/// <summary><c>genrec ab</c>: every arm against the control on the same held-out users, with significance and a report.</summary>
+internal static class AbCommand
+{
+    public static Command Create()
+    {
+        var data = Common.Data();
+        var arms = new Option<string>("--arms") { Description = $"Comma-separated arms: {string.Join(", ", ArmFactory.Names)}.", DefaultValueFactory = _ => "dlrm,itemcf,popularity" };
+        var control = new Option<string?>("--control") { Description = "The control arm (default: the first)." };
+        var target = new Option<string>("--target") { Description = "test or valid.", DefaultValueFactory = _ => "test" };
+        target.AcceptOnlyFromAmong("test", "valid");
+        var output = new Option<string>("--out") { Description = "Folder for report.json and report.html.", Required = true };
+        var modelPath = new Option<string?>("--model-path") { Description = "The generative model folder (for gen-recall-* arms)." };
+        var maxUsers = new Option<int?>("--max-users") { Description = "Replay only the first N users." };
+        var maxP99 = new Option<double>("--max-p99-ms") { Description = "Guardrail: the most p99 latency per request.", DefaultValueFactory = _ => 100 };
+        var seed = Common.Seed();
+        var command = new Command("ab", "Replay the held-out interactions through every arm, compare each with the control (paired bootstrap intervals, paired t-test, guardrails) and write a JSON and an HTML report.")
+        {
+            data, arms, control, target, output, modelPath, maxUsers, maxP99, seed,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var names = parse.GetValue(arms)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (names.Length < 2)
+            {
+                throw new UsageException("--arms needs at least two arms.");
+            }
+
+            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath));
+            var replayArms = names.Select(factory.Build).ToArray();
+            var options = new ReplayOptions { Control = parse.GetValue(control) ?? names[0], MaxUsers = parse.GetValue(maxUsers), MaxP99LatencyMs = parse.GetValue(maxP99), Seed = parse.GetValue(seed) };
+            var progressByArm = new Dictionary<string, (ConsoleProgress Bar, System.Diagnostics.Stopwatch Clock)>();
+            var report = await OfflineReplay.RunAsync(
+                replayArms,
+                split,
+                parse.GetValue(target) == "valid" ? SplitTarget.Valid : SplitTarget.Test,
+                options,
+                new SyncProgress<ReplayProgress>(p =>
+                {
+                    if (!progressByArm.TryGetValue(p.Arm, out var bar))
+                    {
+                        progressByArm[p.Arm] = bar = (new ConsoleProgress($"replay {p.ArmIndex + 1}/{p.Arms} {p.Arm}"), System.Diagnostics.Stopwatch.StartNew());
+                    }
+
+                    bar.Bar.Report(new Evaluation.EvaluationProgress(p.Done, p.Total, bar.Clock.Elapsed));
+                }),
+                ct).ConfigureAwait(false);
+
+            var folder = parse.GetValue(output)!;
+            Directory.CreateDirectory(folder);
+            ExperimentReportWriter.WriteJson(report, Path.Combine(folder, "report.json"));
+            ExperimentReportWriter.WriteHtml(report, Path.Combine(folder, "report.html"));
+            Console.Write(ExperimentReportWriter.ToTable(report));
+            ConsoleProgress.Status($"wrote {Path.Combine(folder, "report.json")} and {Path.Combine(folder, "report.html")}");
+            return 0;
+        });
+        return command;
+    }
+}
