@@ -2,7 +2,8 @@
 //  1. the classical cascade (the DLRM baseline every generative arm is compared with) and its recall channels;
 //  2. semantic IDs (item2vec embeddings → balanced RQ-KMeans) and a small generative retrieval model (TIGER-style,
 //     trained in a couple of minutes on the CPU) decoding the next item with trie-constrained beam search;
-// then one table.
+//  3. the A/B harness: every arm against the DLRM baseline on the same users, with intervals and guardrails;
+// then the tables, and an HTML report in out/quickstart/.
 //
 //   dotnet run --project samples/GenRec.Quickstart [-- path/to/ratings.csv.gz]
 
@@ -12,6 +13,7 @@ using GenRec.Adapters.MLNet;
 using GenRec.Cascade;
 using GenRec.Data;
 using GenRec.Evaluation;
+using GenRec.Experiments;
 using GenRec.Generative;
 using GenRec.SemanticIds;
 using GenRec.Training;
@@ -31,7 +33,8 @@ AnsiConsole.MarkupLine(
     $"{dataset.Interactions.Count:N0} interactions, {dataset.Users.Count:N0} users, {dataset.Catalogue.Count:N0} items; " +
     $"leave-one-out: {split.TrainInteractions.Count:N0} train, one validation and one test item per user.");
 
-var results = new List<(string Name, string What, EvaluationResult Result)>();
+ExperimentReport? report = null;
+var descriptions = new Dictionary<string, string>();
 await AnsiConsole.Progress()
     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
     .StartAsync(async ctx =>
@@ -57,7 +60,7 @@ await AnsiConsole.Progress()
         var index = new RqKMeansTrainer(levels: 3, codebookSize: 256).Fit(embeddings);
         tokenize.Value = 1;
 
-        const int Epochs = 12;
+        const int Epochs = 20;
         var generative = ctx.AddTask("train generative retrieval (TIGER-style)", maxValue: Epochs);
         using var tiger = new TigerTrainer(new TigerTrainer.Options
         {
@@ -74,48 +77,63 @@ await AnsiConsole.Progress()
         }).Fit(split, index);
         generative.Value = Epochs;
 
+        var generativeRecall = new GenerativeRecall(tiger, index, new GenerativeRecallOptions { Name = "generative" });
         var arms = new (string Name, string What, IRecommender Recommender)[]
         {
+            ("dlrm", "4 recall channels + LambdaRank (control)", dlrm.CreatePipeline()),
             ("popularity", "training counts", new CascadePipeline("popularity", [new RecallChannel(recall.Popularity)])),
             ("itemcf", "item-to-item co-occurrence", new CascadePipeline("itemcf", [new RecallChannel(recall.ItemCf)])),
-            ("dlrm", "4 recall channels + LambdaRank", dlrm.CreatePipeline()),
-            ("tiger", $"generative, {tiger.Report.Parameters / 1000}k params, beam 100", new CascadePipeline("tiger", [new RecallChannel(new GenerativeRecall(tiger, index))])),
+            ("gen-recall-replace", $"generative retrieval alone ({tiger.Report.Parameters / 1000}k params, beam 100)", new CascadePipeline("gen-recall-replace", [new RecallChannel(generativeRecall)])),
+            ("gen-recall-blend", "generative recall as a 5th channel, LambdaRank", new CascadePipeline("gen-recall-blend", [.. dlrm.Channels, new RecallChannel(generativeRecall, 100)], dlrm.Ranker, new CascadeOptions { RankingDepth = dlrm.RankingDepth + 100 })),
         };
-        foreach (var (name, what, recommender) in arms)
+        foreach (var arm in arms)
         {
-            var task = ctx.AddTask($"evaluate {name}", maxValue: split.UsersWithTarget(SplitTarget.Test).Count);
-            var result = await OfflineEvaluator.EvaluateAsync(
-                recommender, split, SplitTarget.Test, new EvaluationOptions { TopK = 100 }, new Progress<EvaluationProgress>(p => task.Value = p.Done));
+            descriptions[arm.Name] = arm.What;
+        }
+
+        var tasks = arms.ToDictionary(a => a.Name, a => ctx.AddTask($"replay {a.Name}", maxValue: split.UsersWithTarget(SplitTarget.Test).Count));
+        report = await OfflineReplay.RunAsync(
+            arms.Select(a => new ReplayArm(a.Name, a.Recommender)).ToArray(),
+            split,
+            SplitTarget.Test,
+            new ReplayOptions { Control = "dlrm" },
+            new Progress<ReplayProgress>(p => tasks[p.Arm].Value = p.Done));
+        foreach (var task in tasks.Values)
+        {
             task.Value = task.MaxValue;
-            results.Add((name, what, result));
         }
     });
 
 var table = new Table().Border(TableBorder.Rounded).Title("Test target, full ranking over 9,066 items, history excluded");
 table.AddColumn("model");
 table.AddColumn("what");
-foreach (var metric in results[0].Result.Report.Values.Select(v => v.Key))
+string[] columns = ["HR@10", "NDCG@10", "HR@50", "NDCG@50", "MRR", "coverage@10"];
+foreach (var metric in columns)
 {
     table.AddColumn(new TableColumn(metric).RightAligned());
 }
 
 table.AddColumn(new TableColumn("p50 ms").RightAligned());
 table.AddColumn(new TableColumn("p99 ms").RightAligned());
-var best = results.Max(r => r.Result.Report["NDCG@10"]);
-foreach (var (name, what, result) in results)
+var best = report!.Arms.Max(r => r["NDCG@10"].Value);
+foreach (var arm in report.Arms)
 {
-    var latencies = result.LatencyMilliseconds.Order().ToArray();
-    var cells = new List<string> { name == "dlrm" ? $"[bold]{name}[/]" : name, what };
-    cells.AddRange(result.Report.Values.Select(v => v.Key == "NDCG@10" && v.Value == best
-        ? $"[green]{v.Value.ToString("0.0000", CultureInfo.InvariantCulture)}[/]"
-        : v.Value.ToString("0.0000", CultureInfo.InvariantCulture)));
-    cells.Add(Percentile(latencies, 0.50).ToString("0.00", CultureInfo.InvariantCulture));
-    cells.Add(Percentile(latencies, 0.99).ToString("0.00", CultureInfo.InvariantCulture));
+    var cells = new List<string> { arm.IsControl ? $"[bold]{arm.Name}[/]" : arm.Name, Markup.Escape(descriptions[arm.Name]) };
+    cells.AddRange(columns.Select(c => c == "NDCG@10" && arm[c].Value == best
+        ? $"[green]{arm[c].Value.ToString("0.0000", CultureInfo.InvariantCulture)}[/]"
+        : arm[c].Value.ToString("0.0000", CultureInfo.InvariantCulture)));
+    cells.Add(arm["p50 latency ms"].Value.ToString("0.00", CultureInfo.InvariantCulture));
+    cells.Add(arm.Guardrails.First(g => g.Name == "p99 latency").Value.ToString("0.00", CultureInfo.InvariantCulture));
     table.AddRow(cells.ToArray());
 }
 
 AnsiConsole.Write(table);
-AnsiConsole.MarkupLine("Metrics agree with the shared scorer ([grey]genrec eval --recs-out[/] writes its input). The full-size generative run and the ablations: [grey]docs/benchmarks.md[/].");
-
-static double Percentile(double[] sorted, double q) =>
-    sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+AnsiConsole.MarkupLine("Metrics agree with the shared scorer ([grey]genrec eval --recs-out[/] writes its input).");
+AnsiConsole.WriteLine();
+AnsiConsole.MarkupLine("[bold]A/B against the DLRM baseline[/] (same users, 95 % bootstrap intervals of arm − control, guardrails: p99 ≤ 100 ms, errors ≤ 1 %):");
+Console.WriteLine(ExperimentReportWriter.ToTable(report, ["HR@10", "NDCG@10", "MRR", "coverage@10", "novelty@10"]));
+var folder = Path.GetFullPath(Path.Combine("out", "quickstart"));
+Directory.CreateDirectory(folder);
+ExperimentReportWriter.WriteJson(report, Path.Combine(folder, "report.json"));
+ExperimentReportWriter.WriteHtml(report, Path.Combine(folder, "report.html"), "GenRec quickstart: A/B against the DLRM baseline");
+AnsiConsole.MarkupLine($"Report with plots: [blue]{Markup.Escape(Path.Combine(folder, "report.html"))}[/]. The full-size generative run and the ablations: [grey]docs/benchmarks.md[/].");
