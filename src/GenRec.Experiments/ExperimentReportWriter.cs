@@ -172,13 +172,21 @@ public static class ExperimentReportWriter
 
     private static string LatencyPlot(ExperimentReport report)
     {
-        const int Width = 640, Row = 34, Left = 150, Right = 60;
-        var height = 30 + (report.Arms.Count * Row);
-        var max = report.Arms.SelectMany(a => a.LatencyMs).DefaultIfEmpty(1).Max();
+        const int Width = 760, Row = 34, Left = 150, Right = 190;
+        var height = 50 + (report.Arms.Count * Row);
+        var limit = report.Arms[0].Guardrails.FirstOrDefault(g => g.Name == "p99 latency")?.Limit ?? 100;
+        var max = Math.Max(limit, report.Arms.SelectMany(a => a.LatencyMs).DefaultIfEmpty(1).Max());
         var scale = Math.Log10(Math.Max(max, 1) * 1.2);
         double X(double ms) => Left + (Math.Log10(Math.Max(ms, 0.01) * 100) / (scale + 2) * (Width - Left - Right));
         var svg = new StringBuilder();
-        svg.Append(CultureInfo.InvariantCulture, $"<svg width=\"{Width}\" height=\"{height}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\"><text x=\"4\" y=\"14\" font-weight=\"bold\">per-request latency, log scale (box: p25–p75, whiskers: p1–p99, bar: p50)</text>");
+        svg.Append(CultureInfo.InvariantCulture, $"<svg width=\"{Width}\" height=\"{height}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\"><text x=\"4\" y=\"14\" font-weight=\"bold\">per-request latency, log scale (box: p25–p75, whiskers: p1–p99, bar: p50; red: p99 guardrail)</text>");
+        var axis = height - 16;
+        for (var tick = 0.01; tick <= max * 1.2; tick *= 10)
+        {
+            svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{X(tick):0.0}\" y1=\"22\" x2=\"{X(tick):0.0}\" y2=\"{axis}\" stroke=\"#eee\"/><text x=\"{X(tick) - 10:0.0}\" y=\"{axis + 12}\" fill=\"#666\">{tick.ToString("0.##", Invariant)} ms</text>");
+        }
+
+        svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{X(limit):0.0}\" y1=\"22\" x2=\"{X(limit):0.0}\" y2=\"{axis}\" stroke=\"#b00020\" stroke-dasharray=\"4,3\"/>");
         for (var i = 0; i < report.Arms.Count; i++)
         {
             var arm = report.Arms[i];
