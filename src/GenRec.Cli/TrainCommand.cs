@@ -59,6 +59,7 @@ internal static class TrainCommand
                 LearningRate = parse.GetValue(rate),
                 Patience = parse.GetValue(patience),
                 EvaluationUsers = parse.GetValue(evalUsers),
+                CheckpointDirectory = Path.Combine(parse.GetValue(output)!, "checkpoint"),
                 Seed = parse.GetValue(seed),
                 Progress = new SyncProgress<TigerTrainingProgress>(p => ConsoleProgress.Status(
                     $"tiger epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:0.0000}{(p.ValidationNdcg10 is { } v ? $", validation NDCG@10 {v:0.0000}" : string.Empty)} ({p.Elapsed.TotalSeconds:0}s)")),

@@ -125,6 +125,12 @@ public sealed class TigerTrainer
                     sinceBest = 0;
                     best?.Values.ToList().ForEach(t => t.Dispose());
                     best = model.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+                    if (_options.CheckpointDirectory is { } checkpoint)
+                    {
+                        // The best model so far, loadable as it is: a stopped run keeps it.
+                        new TigerModelArtifact(model, device, index.Fingerprint, index.Version, new TigerTrainingReport(epoch, epoch, bestNdcg, clock.Elapsed.TotalSeconds, parameters, [.. history])).Save(checkpoint);
+                        model.train();
+                    }
                 }
                 else
                 {
@@ -251,6 +257,9 @@ public sealed class TigerTrainer
 
         /// <summary>Where to train. Default: <see cref="ComputeDevice.Auto"/>.</summary>
         public ComputeDevice Device { get; set; } = ComputeDevice.Auto;
+
+        /// <summary>A folder the best model so far is saved to whenever validation improves; <see langword="null"/> for none. Default: none.</summary>
+        public string? CheckpointDirectory { get; set; }
 
         /// <summary>Receives progress after each epoch; may be <see langword="null"/>. Default: none.</summary>
         public IProgress<TigerTrainingProgress>? Progress { get; set; }

@@ -225,6 +225,22 @@ public abstract class TigerTests(TigerFixture fixture)
     }
 
     [Fact]
+    public void The_best_model_so_far_is_checkpointed_and_loads()
+    {
+        using var folder = TestData.TempFolder();
+        using var model = new TigerTrainer(new TigerTrainer.Options
+        {
+            Dimension = 8, Layers = 1, Heads = 1, MlpDimension = 8, MaxHistoryItems = 4, Epochs = 2, EvaluateEvery = 1, EvaluationUsers = 20,
+            CheckpointDirectory = folder.Path,
+        }).Fit(TestData.Split, fixture.Index);
+
+        using var checkpoint = TigerModelArtifact.Load(folder.Path, ComputeDevice.Cpu);
+
+        Assert.Equal(model.Report.BestEpoch, checkpoint.Report.BestEpoch);
+        Assert.Equal(model.Report.BestValidationNdcg10, checkpoint.Report.BestValidationNdcg10, 9);
+    }
+
+    [Fact]
     public void Options_out_of_range_are_refused_by_name()
     {
         Assert.Contains("Heads", Assert.Throws<ArgumentOutOfRangeException>(() => new TigerTrainer(new TigerTrainer.Options { Dimension = 10, Heads = 3 })).Message, StringComparison.Ordinal);
