@@ -170,10 +170,11 @@ namespace GenRec.Cli
             var model = Common.Model();
             var user = new Option<long>("--user") { Description = "The user id.", Required = true };
             var top = new Option<int>("--top") { Description = "How many items.", DefaultValueFactory = _ => 10 };
+            var modelPath = new Option<string?>("--model-path") { Description = "tiger: the model folder from genrec train tiger." };
             var seed = Common.Seed();
-            var command = new Command("recommend", "Train a model on the train part and show a user's test-time history and recommendations.")
+            var command = new Command("recommend", "Train (or load) a model and show a user's test-time history and recommendations.")
             {
-                data, model, user, top, seed,
+                data, model, user, top, modelPath, seed,
             };
             command.SetAction(async (parse, ct) =>
             {
@@ -189,7 +190,7 @@ namespace GenRec.Cli
                 }
 
                 var c = split.Case(userId, SplitTarget.Test);
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed)));
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath)));
                 var request = new RecommendationRequest(userId, c.HistoryEvents(), k, c.Target.Time);
                 var result = await recommender.RecommendAsync(request, ct).ConfigureAwait(false);
                 var items = split.Dataset.Items;
