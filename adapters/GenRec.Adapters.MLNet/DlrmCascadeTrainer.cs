@@ -374,9 +374,25 @@ public sealed class DlrmCascadeModel
     /// <summary>Creates the cascade: the four channels merged, ranked by LambdaRank, truncated.</summary>
     /// <param name="name">The cascade's name. Default: "dlrm".</param>
     /// <param name="ranker">A ranking stage to use instead of the LambdaRank one (e.g. a generative ranker); <see langword="null"/> keeps LambdaRank.</param>
+    /// <param name="extraChannels">
+    /// Recall channels to blend in after the four classical ones (e.g. generative recall); the ranking depth grows by
+    /// their quotas so they add candidates rather than displace them. <see langword="null"/> for none.
+    /// </param>
     /// <returns>The cascade.</returns>
-    public CascadePipeline CreatePipeline(string name = "dlrm", IRankingStage? ranker = null) =>
-        new(name, Channels, ranker ?? Ranker, new CascadeOptions { RankingDepth = _options.RankingDepth });
+    public CascadePipeline CreatePipeline(string name = "dlrm", IRankingStage? ranker = null, IReadOnlyList<RecallChannel>? extraChannels = null)
+    {
+        extraChannels ??= [];
+        if (extraChannels.Any(c => c.Quota is null))
+        {
+            throw new ArgumentException("A blended channel needs an explicit quota.", nameof(extraChannels));
+        }
+
+        return new CascadePipeline(
+            name,
+            [.. Channels, .. extraChannels],
+            ranker ?? Ranker,
+            new CascadeOptions { RankingDepth = _options.RankingDepth + extraChannels.Sum(c => c.Quota!.Value) });
+    }
 
     internal static CascadePipeline CreateRecallPipeline(ClassicRecall recall, DlrmCascadeTrainer.Options options) =>
         new("dlrm-recall", ChannelsOf(recall, options), null, new CascadeOptions { RankingDepth = options.RankingDepth, ConcurrentRecall = false });

@@ -48,8 +48,6 @@ internal sealed class DlrmRanker : IRankingStage
 
     public string Name => "dlrm-lambdarank";
 
-    public ITransformer Model => _model;
-
     public ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<Candidate> candidates, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);

@@ -84,7 +84,7 @@ await AnsiConsole.Progress()
             ("popularity", "training counts", new CascadePipeline("popularity", [new RecallChannel(recall.Popularity)])),
             ("itemcf", "item-to-item co-occurrence", new CascadePipeline("itemcf", [new RecallChannel(recall.ItemCf)])),
             ("gen-recall-replace", $"generative retrieval alone ({tiger.Report.Parameters / 1000}k params, beam 100)", new CascadePipeline("gen-recall-replace", [new RecallChannel(generativeRecall)])),
-            ("gen-recall-blend", "generative recall as a 5th channel, LambdaRank", new CascadePipeline("gen-recall-blend", [.. dlrm.Channels, new RecallChannel(generativeRecall, 100)], dlrm.Ranker, new CascadeOptions { RankingDepth = dlrm.RankingDepth + 100 })),
+            ("gen-recall-blend", "generative recall as a 5th channel, LambdaRank", dlrm.CreatePipeline("gen-recall-blend", extraChannels: [new RecallChannel(generativeRecall, 100)])),
         };
         foreach (var arm in arms)
         {

@@ -24,11 +24,7 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath)
         "itemcf" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Recall.ItemCf)])),
         "dlrm" => new ReplayArm(name, Dlrm.CreatePipeline(name)),
         "gen-recall-replace" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Generative)])),
-        "gen-recall-blend" => new ReplayArm(name, new CascadePipeline(
-            name,
-            [.. Dlrm.Channels, new RecallChannel(Generative, 100)],
-            Dlrm.Ranker,
-            new CascadeOptions { RankingDepth = Dlrm.RankingDepth + 100 })),
+        "gen-recall-blend" => new ReplayArm(name, Dlrm.CreatePipeline(name, extraChannels: [new RecallChannel(Generative, 100)])),
         _ => throw new UsageException($"unknown arm '{name}'; known arms: {string.Join(", ", Names)}."),
     };
 
@@ -44,13 +40,11 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath)
         return new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress() }).Fit(split);
     }
 
-    private GenerativeRecall LoadGenerative()
-    {
-        var folder = tigerPath ?? throw new UsageException("the generative arms need --model-path (a folder from genrec train tiger).");
-        var model = TigerModelArtifact.Load(folder);
-        var index = SemanticIdIndex.Load(Path.Combine(folder, TrainCommand.IndexFileName));
-        return new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = "generative" });
-    }
+    private GenerativeRecall LoadGenerative() => ModelCatalog.LoadGenerative(
+        tigerPath ?? throw new UsageException("the generative arms need --model-path (a folder from genrec train tiger)."),
+        indexPath: null,
+        "generative",
+        beamWidth: 100);
 }
 
 /// <summary><c>genrec ab</c>: every arm against the control on the same held-out users, with significance and a report.</summary>

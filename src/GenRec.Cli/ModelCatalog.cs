@@ -48,11 +48,7 @@ internal static class ModelCatalog
             case "tiger":
             {
                 var folder = arguments.ModelPath ?? throw new UsageException("--model tiger needs --model-path (a folder from genrec train tiger).");
-                var model = TigerModelArtifact.Load(folder);
-                var index = SemanticIdIndex.Load(arguments.IndexPath ?? Path.Combine(folder, TrainCommand.IndexFileName));
-                model.EnsureIndex(index);
-                ConsoleProgress.Status($"tiger: {model.Report.Parameters:N0} parameters on {model.Device}, index version {index.Version}; beam width {arguments.BeamWidth}");
-                var recall = new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = "tiger", BeamWidth = arguments.BeamWidth });
+                var recall = LoadGenerative(folder, arguments.IndexPath, "tiger", arguments.BeamWidth);
                 arguments.Diagnostics?.Invoke(recall);
                 return new CascadePipeline("tiger", [new RecallChannel(recall)]);
             }
@@ -60,6 +56,16 @@ internal static class ModelCatalog
             default:
                 throw new ArgumentException($"Unknown model '{name}'. Known models: {string.Join(", ", Names)}.");
         }
+    }
+
+    /// <summary>A generative model folder (and its index copy, unless another is named) as a recall stage.</summary>
+    public static GenerativeRecall LoadGenerative(string folder, string? indexPath, string name, int beamWidth)
+    {
+        var model = TigerModelArtifact.Load(folder);
+        var index = SemanticIdIndex.Load(indexPath ?? Path.Combine(folder, TrainCommand.IndexFileName));
+        model.EnsureIndex(index);
+        ConsoleProgress.Status($"{name}: {model.Report.Parameters:N0} parameters on {model.Device}, index version {index.Version}; beam width {beamWidth}");
+        return new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = name, BeamWidth = beamWidth });
     }
 }
 

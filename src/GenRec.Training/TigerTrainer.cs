@@ -60,7 +60,6 @@ public sealed class TigerTrainer
         var device = TorchDevices.Resolve(_options.Device);
         torch.random.manual_seed(_options.Seed);
         var random = new Random(_options.Seed);
-        var vocabulary = SemanticIdVocabulary.For(index);
         var config = new TigerConfig(_options.Dimension, _options.Layers, _options.Heads, _options.MlpDimension, _options.Dropout, _options.MaxHistoryItems, [.. index.VocabularySizes], _options.Architecture);
         config.Validate();
 
