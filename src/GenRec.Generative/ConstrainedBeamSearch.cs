@@ -32,48 +32,145 @@ public static class ConstrainedBeamSearch
         bool constrained = true)
     {
         ArgumentNullException.ThrowIfNull(session);
-        ArgumentNullException.ThrowIfNull(trie);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(beamWidth);
-        var blocked = excluded is null ? [] : trie.CountPaths(excluded);
-        bool Alive(int node) => !blocked.TryGetValue(node, out var n) || n < trie.LeafCount(node);
-        var beams = new List<Beam> { new([], PrefixTrie.Root, 0) };
-        for (var position = 0; position < positions && beams.Count > 0; position++)
+        var state = new BeamSearchState(trie, positions, beamWidth, excluded, constrained);
+        while (!state.IsFinished)
         {
-            var scores = session.NextLogProbabilities(beams.Select(b => b.Codes).ToArray());
-            var width = scores.Length / beams.Count;
-            var candidates = new TopK(beamWidth);
-            for (var b = 0; b < beams.Count; b++)
-            {
-                var row = scores.AsSpan(b * width, width);
-                if (constrained)
-                {
-                    foreach (var code in trie.ValidNext(beams[b].Node))
-                    {
-                        if (code >= width || !trie.TryAdvance(beams[b].Node, code, out var child) || !Alive(child))
-                        {
-                            continue;
-                        }
-
-                        candidates.Add((b, code, child, beams[b].Score + row[code]));
-                    }
-                }
-                else
-                {
-                    // The best beamWidth codes of this beam are enough: no other can enter the global top.
-                    foreach (var code in TopCodes(row, beamWidth))
-                    {
-                        var node = beams[b].Node >= 0 && trie.TryAdvance(beams[b].Node, code, out var child) ? child : -1;
-                        candidates.Add((b, code, node, beams[b].Score + row[code]));
-                    }
-                }
-            }
-
-            var previous = beams;
-            beams = candidates.Best().Select(c => new Beam([.. previous[c.Beam].Codes, c.Code], c.Node, c.Score)).ToList();
+            state.Advance(session.NextLogProbabilities(state.Beams));
         }
 
-        return beams.Select(b => new DecodedId(new SemanticId(b.Codes), b.Score)).ToArray();
+        return state.Results;
     }
+}
+
+/// <summary>
+/// The state of one beam search, advanced one code position at a time by whoever computes the scores: a single
+/// <see cref="IDecodingSession"/> (<see cref="ConstrainedBeamSearch.Search"/>) or a runtime that decodes many
+/// requests in one batch. After each step, <see cref="Parent"/> says which beam of the previous step each beam
+/// continues, so a runtime can reorder its per-beam key/value cache. The trie acts as a mask on the scores: only the
+/// codes it allows (and whose items are not all excluded) are ever considered.
+/// </summary>
+public sealed class BeamSearchState
+{
+    private static readonly int[][] Start = [[]];
+    private readonly PrefixTrie _trie;
+    private readonly int _positions;
+    private readonly int _beamWidth;
+    private readonly bool _constrained;
+    private readonly Dictionary<int, int> _blocked;
+    private readonly TopK _candidates;
+    private List<Beam> _beams = [new([], PrefixTrie.Root, 0)];
+    private int[] _parents = [0];
+
+    /// <summary>Starts a search at the first code position.</summary>
+    /// <param name="trie">The index's prefix trie.</param>
+    /// <param name="positions">Codes per semantic ID.</param>
+    /// <param name="beamWidth">Beams kept at each step; at least 1.</param>
+    /// <param name="excluded">IDs that must not be returned; <see langword="null"/> for none.</param>
+    /// <param name="constrained">Whether to follow the trie. Default: <see langword="true"/>.</param>
+    public BeamSearchState(PrefixTrie trie, int positions, int beamWidth, IEnumerable<SemanticId>? excluded = null, bool constrained = true)
+    {
+        ArgumentNullException.ThrowIfNull(trie);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(positions);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(beamWidth);
+        _trie = trie;
+        _positions = positions;
+        _beamWidth = beamWidth;
+        _constrained = constrained;
+        _blocked = excluded is null ? [] : trie.CountPaths(excluded);
+        _candidates = new TopK(beamWidth);
+    }
+
+    /// <summary>The code position the next scores are for (0 before the first step).</summary>
+    public int Position { get; private set; }
+
+    /// <summary>
+    /// Whether the search is over: every position decoded, or no beam left (everything the trie allows is
+    /// excluded; a batched runtime drops such a request from the batch at once).
+    /// </summary>
+    public bool IsFinished => Position >= _positions || _beams.Count == 0;
+
+    /// <summary>The live beams' codes so far (one empty beam before the first step); all of length <see cref="Position"/>.</summary>
+    public IReadOnlyList<int[]> Beams => _beams.Count == 1 && Position == 0 ? Start : _beams.Select(b => b.Codes).ToArray();
+
+    /// <summary>Live beams.</summary>
+    public int Count => _beams.Count;
+
+    /// <summary>The code of beam <paramref name="beam"/> at the last position decoded (the token it feeds the model next).</summary>
+    /// <param name="beam">A live beam.</param>
+    /// <returns>Its last code.</returns>
+    public int LastCode(int beam) => _beams[beam].Codes[^1];
+
+    /// <summary>The beam of the previous step that beam <paramref name="beam"/> continues.</summary>
+    /// <param name="beam">A live beam.</param>
+    /// <returns>The parent's index among the previous step's beams.</returns>
+    public int Parent(int beam) => _parents[beam];
+
+    /// <summary>The finished IDs, most probable first (complete once <see cref="IsFinished"/>).</summary>
+    public IReadOnlyList<DecodedId> Results => Position >= _positions
+        ? _beams.Select(b => new DecodedId(new SemanticId(b.Codes), b.Score)).ToArray()
+        : [];
+
+    /// <summary>Advances one position with the scores of every live beam.</summary>
+    /// <param name="scores">Row-major beams × codes log-probabilities; rows may be wider than the position's codes.</param>
+    public void Advance(ReadOnlySpan<float> scores) => Advance(scores, scores.Length / Math.Max(1, _beams.Count));
+
+    /// <summary>Advances one position with the scores of every live beam, in rows of <paramref name="stride"/>.</summary>
+    /// <param name="scores">Row-major beams × codes log-probabilities.</param>
+    /// <param name="stride">The length of one beam's row (at least the codes at this position).</param>
+    public void Advance(ReadOnlySpan<float> scores, int stride)
+    {
+        if (IsFinished)
+        {
+            throw new InvalidOperationException("The search is finished.");
+        }
+
+        if (scores.Length < _beams.Count * stride)
+        {
+            throw new ArgumentException($"Expected {_beams.Count} rows of {stride} scores, got {scores.Length} values.", nameof(scores));
+        }
+
+        for (var b = 0; b < _beams.Count; b++)
+        {
+            var row = scores.Slice(b * stride, stride);
+            var beam = _beams[b];
+            if (_constrained)
+            {
+                foreach (var code in _trie.ValidNext(beam.Node))
+                {
+                    if (code >= stride || !_trie.TryAdvance(beam.Node, code, out var child) || !Alive(child))
+                    {
+                        continue;
+                    }
+
+                    _candidates.Add(new Expansion(b, code, child, beam.Score + row[code]));
+                }
+            }
+            else
+            {
+                // The best beamWidth codes of this beam are enough: no other can enter the global top.
+                foreach (var code in TopCodes(row, _beamWidth))
+                {
+                    var node = beam.Node >= 0 && _trie.TryAdvance(beam.Node, code, out var child) ? child : -1;
+                    _candidates.Add(new Expansion(b, code, node, beam.Score + row[code]));
+                }
+            }
+        }
+
+        var best = _candidates.Drain();
+        var previous = _beams;
+        _beams = new List<Beam>(best.Length);
+        _parents = new int[best.Length];
+        for (var i = 0; i < best.Length; i++)
+        {
+            var c = best[i];
+            _beams.Add(new Beam([.. previous[c.Beam].Codes, c.Code], c.Node, c.Score));
+            _parents[i] = c.Beam;
+        }
+
+        Position++;
+    }
+
+    private bool Alive(int node) => !_blocked.TryGetValue(node, out var n) || n < _trie.LeafCount(node);
 
     private static int[] TopCodes(ReadOnlySpan<float> row, int k)
     {
@@ -103,9 +200,8 @@ public static class ConstrainedBeamSearch
 
         private readonly PriorityQueue<Expansion, Expansion> _heap = new(k + 1, WorstFirst);
 
-        public void Add((int Beam, int Code, int Node, double Score) c)
+        public void Add(Expansion e)
         {
-            var e = new Expansion(c.Beam, c.Code, c.Node, c.Score);
             if (_heap.Count < k)
             {
                 _heap.Enqueue(e, e);
@@ -116,7 +212,7 @@ public static class ConstrainedBeamSearch
             }
         }
 
-        public Expansion[] Best()
+        public Expansion[] Drain()
         {
             var best = new Expansion[_heap.Count];
             for (var i = best.Length - 1; i >= 0; i--)

@@ -1,3 +1,4 @@
+using GenRec.Inference;
 using GenRec.TestSupport;
 
 namespace GenRec.Embeddings.Tests;

@@ -1,0 +1,224 @@
+using System.Buffers;
+using GenRec.Generative;
+using Microsoft.ML.OnnxRuntime;
+using static GenRec.Inference.GenerativeGraphContract;
+
+namespace GenRec.Inference;
+
+/// <summary>
+/// One batch being decoded: the context graph's outputs, kept for every step, and the per-beam key/value cache. On
+/// the CPU the cache ping-pongs between two pooled buffers that grow only when a step needs more (no allocation per
+/// step once warm); on a device it stays where ONNX Runtime put it and is fed back as the next step's input.
+/// </summary>
+internal sealed class DecodeRun : IDisposable
+{
+    private readonly OnnxGenerativeModel _model;
+    private readonly OnnxModelManifest _shape;
+    private readonly OrtIoBinding _binding;
+    private readonly RunOptions _runOptions = new();
+    private readonly float[]?[] _keys = new float[2][];
+    private readonly float[]?[] _values = new float[2][];
+    private readonly long[] _step = new long[1];
+    private IDisposableReadOnlyCollection<OrtValue>? _context;
+    private IDisposableReadOnlyCollection<OrtValue>? _deviceCache;
+    private OrtValue? _pastKeys;
+    private OrtValue? _pastValues;
+    private float[]? _scores;
+    private long[] _first = [];
+    private int _batch;
+    private int _slot;
+    private int _pastRows;
+    private int _pastLength;
+
+    public DecodeRun(OnnxGenerativeModel model)
+    {
+        _model = model;
+        _shape = model.Manifest;
+        _binding = model.StepSession.CreateIoBinding();
+    }
+
+    public long FirstToken(int request) => _first[request];
+
+    /// <summary>Runs the context graph over the histories, right-aligned, with their common left padding trimmed.</summary>
+    public void Context(IReadOnlyList<int[]> histories)
+    {
+        var full = _shape.HistoryTokens;
+        var vocabulary = _model.Vocabulary.Size;
+        var length = 2;
+        foreach (var h in histories)
+        {
+            ArgumentNullException.ThrowIfNull(h);
+            if (h.Length > full)
+            {
+                throw new ArgumentException($"A history of {h.Length} tokens is longer than the {full} this model reads (encode it with SemanticIdVocabulary.EncodeHistory and the model's MaxHistoryItems).", nameof(histories));
+            }
+
+            var pad = 0;
+            while (pad < h.Length && h[pad] == SemanticIdVocabulary.Pad)
+            {
+                pad++;
+            }
+
+            foreach (var t in h)
+            {
+                if ((uint)t >= (uint)vocabulary)
+                {
+                    throw new ArgumentException($"History token {t} is outside the model's vocabulary of {vocabulary} tokens.", nameof(histories));
+                }
+            }
+
+            length = Math.Max(length, h.Length - pad);
+        }
+
+        _batch = histories.Count;
+        var input = new long[_batch * length];
+        for (var b = 0; b < _batch; b++)
+        {
+            var h = histories[b];
+            var keep = Math.Min(h.Length, length);
+            for (var i = 0; i < keep; i++)
+            {
+                input[(b * length) + length - keep + i] = h[h.Length - keep + i];
+            }
+        }
+
+        using var history = OrtValue.CreateTensorValueFromMemory(input, [_batch, length]);
+        using var binding = _model.ContextSession.CreateIoBinding();
+        binding.BindInput(History, history);
+        binding.BindOutputToDevice(ContextKeys, _model.KeyValueMemory);
+        binding.BindOutputToDevice(ContextValues, _model.KeyValueMemory);
+        binding.BindOutputToDevice(ContextBias, _model.KeyValueMemory);
+        binding.BindOutputToDevice(GenerativeGraphContract.FirstToken, OrtMemoryInfo.DefaultInstance);
+        _model.ContextSession.RunWithBinding(_runOptions, binding);
+        _context = binding.GetOutputValues();
+        _first = _context[3].GetTensorDataAsSpan<long>().ToArray();
+        if (_first.Length != _batch)
+        {
+            throw new InvalidDataException($"The context graph returned {_first.Length} first tokens for {_batch} histories.");
+        }
+
+        _pastRows = _batch;
+        _pastLength = 0;
+        _pastKeys = Empty(_batch);
+        _pastValues = Empty(_batch);
+    }
+
+    /// <summary>Runs one step for <paramref name="tokens"/> (B × K) continuing cache rows <paramref name="rows"/>.</summary>
+    /// <returns>The log-probabilities, B × K rows of the manifest's widest position.</returns>
+    public ReadOnlySpan<float> Step(int step, long[] tokens, long[] rows, int beamsPerRequest)
+    {
+        var n = tokens.Length;
+        if (n != _batch * beamsPerRequest || rows.Length != n)
+        {
+            throw new ArgumentException($"Expected {_batch} × {beamsPerRequest} tokens and cache rows, got {tokens.Length} and {rows.Length}.");
+        }
+
+        foreach (var r in rows)
+        {
+            if ((ulong)r >= (ulong)_pastRows)
+            {
+                throw new ArgumentOutOfRangeException(nameof(rows), r, $"A beam continues cache row {r}; the cache holds {_pastRows}.");
+            }
+        }
+
+        var width = _shape.MaxCodes;
+        _step[0] = step;
+        EnsureCapacity(ref _scores, n * width);
+        using var tokenValue = OrtValue.CreateTensorValueFromMemory(tokens, [_batch, beamsPerRequest]);
+        using var stepValue = OrtValue.CreateTensorValueFromMemory(_step, []);
+        using var rowValue = OrtValue.CreateTensorValueFromMemory(rows, [n]);
+        using var scores = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _scores.AsMemory(0, n * width), [_batch, beamsPerRequest, width]);
+        _binding.ClearBoundInputs();
+        _binding.ClearBoundOutputs();
+        _binding.BindInput(Token, tokenValue);
+        _binding.BindInput(GenerativeGraphContract.Step, stepValue);
+        _binding.BindInput(ContextKeys, _context![0]);
+        _binding.BindInput(ContextValues, _context[1]);
+        _binding.BindInput(ContextBias, _context[2]);
+        _binding.BindInput(PastKeys, _pastKeys!);
+        _binding.BindInput(PastValues, _pastValues!);
+        _binding.BindInput(BeamIndex, rowValue);
+        _binding.BindOutput(LogProbs, scores);
+        long[] presentShape = [_shape.Layers, n, _shape.Heads, _pastLength + 1, _shape.HeadDimension];
+        if (_model.KeyValuesOnDevice)
+        {
+            _binding.BindOutputToDevice(PresentKeys, _model.KeyValueMemory);
+            _binding.BindOutputToDevice(PresentValues, _model.KeyValueMemory);
+            _model.StepSession.RunWithBinding(_runOptions, _binding);
+            var outputs = _binding.GetOutputValues();
+            if (_deviceCache is null)
+            {
+                _pastKeys?.Dispose();
+                _pastValues?.Dispose();
+            }
+
+            _deviceCache?.Dispose();
+            _deviceCache = outputs;
+            _pastKeys = outputs[1];
+            _pastValues = outputs[2];
+        }
+        else
+        {
+            var slot = 1 - _slot;
+            var size = (int)(presentShape[0] * presentShape[1] * presentShape[2] * presentShape[3] * presentShape[4]);
+            EnsureCapacity(ref _keys[slot], size);
+            EnsureCapacity(ref _values[slot], size);
+            var presentKeys = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _keys[slot].AsMemory(0, size), presentShape);
+            var presentValues = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _values[slot].AsMemory(0, size), presentShape);
+            _binding.BindOutput(PresentKeys, presentKeys);
+            _binding.BindOutput(PresentValues, presentValues);
+            _model.StepSession.RunWithBinding(_runOptions, _binding);
+            _pastKeys?.Dispose();
+            _pastValues?.Dispose();
+            _pastKeys = presentKeys;
+            _pastValues = presentValues;
+            _slot = slot;
+        }
+
+        _pastRows = n;
+        _pastLength++;
+        return _scores.AsSpan(0, n * width);
+    }
+
+    public void Dispose()
+    {
+        if (!_model.KeyValuesOnDevice)
+        {
+            _pastKeys?.Dispose();
+            _pastValues?.Dispose();
+        }
+        else if (_deviceCache is null)
+        {
+            _pastKeys?.Dispose();
+            _pastValues?.Dispose();
+        }
+
+        _deviceCache?.Dispose();
+        _context?.Dispose();
+        _binding.Dispose();
+        _runOptions.Dispose();
+        foreach (var buffer in _keys.Concat(_values).Append(_scores))
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<float>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    private OrtValue Empty(int rows) =>
+        OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Memory<float>.Empty, [_shape.Layers, rows, _shape.Heads, 0, _shape.HeadDimension]);
+
+    private static void EnsureCapacity(ref float[]? buffer, int size)
+    {
+        if (buffer is null || buffer.Length < size)
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<float>.Shared.Return(buffer);
+            }
+
+            buffer = ArrayPool<float>.Shared.Rent(size);
+        }
+    }
+}

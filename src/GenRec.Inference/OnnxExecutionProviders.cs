@@ -1,0 +1,63 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace GenRec.Inference;
+
+/// <summary>
+/// Opens ONNX Runtime sessions on the execution provider the options ask for: CUDA first unless the CPU is asked for,
+/// then, under <see cref="ExecutionProviderPreference.Auto"/>, the CPU with the reason CUDA could not be used. Used by
+/// every ONNX model of the SDK (the generative runtime, the content embedder).
+/// </summary>
+public static class OnnxExecutionProviders
+{
+    /// <summary>Opens sessions with <paramref name="open"/> on CUDA or the CPU.</summary>
+    /// <typeparam name="T">What <paramref name="open"/> builds (a session, or several).</typeparam>
+    /// <param name="options">The preference, device and threads.</param>
+    /// <param name="open">Builds the sessions from the session options it is given (which it must not keep).</param>
+    /// <param name="provider">"CUDA" or "CPU".</param>
+    /// <param name="fallbackReason">Why CUDA was not used under <see cref="ExecutionProviderPreference.Auto"/>; <see langword="null"/> otherwise.</param>
+    /// <returns>What <paramref name="open"/> built.</returns>
+    /// <exception cref="InvalidOperationException"><see cref="ExecutionProviderPreference.Cuda"/> was asked for and CUDA cannot be used.</exception>
+    public static T Open<T>(OnnxRuntimeOptions options, Func<SessionOptions, T> open, out string provider, out string? fallbackReason)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(open);
+        options.Validate();
+        fallbackReason = null;
+        if (options.ExecutionProvider != ExecutionProviderPreference.Cpu)
+        {
+            using var cuda = Fresh(options);
+            try
+            {
+                cuda.AppendExecutionProvider_CUDA(options.CudaDeviceId);
+                var result = open(cuda);
+                provider = "CUDA";
+                return result;
+            }
+            catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
+            {
+                if (options.ExecutionProvider == ExecutionProviderPreference.Cuda)
+                {
+                    throw new InvalidOperationException($"The CUDA execution provider was required but cannot be used: {FirstLine(e.Message)} The application must reference Microsoft.ML.OnnxRuntime.Gpu (and not Microsoft.ML.OnnxRuntime) and run where CUDA and cuDNN are installed.", e);
+                }
+
+                fallbackReason = e is OnnxRuntimeException
+                    ? FirstLine(e.Message)
+                    : $"the ONNX Runtime in this application has no CUDA provider ({e.GetType().Name}); reference Microsoft.ML.OnnxRuntime.Gpu";
+            }
+        }
+
+        using var cpu = Fresh(options);
+        var onCpu = open(cpu);
+        provider = "CPU";
+        return onCpu;
+    }
+
+    internal static string FirstLine(string text) => text.Split('\n', 2)[0].Trim();
+
+    private static SessionOptions Fresh(OnnxRuntimeOptions options) => new()
+    {
+        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        IntraOpNumThreads = options.IntraOpThreads,
+        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+    };
+}

@@ -1,0 +1,149 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace GenRec.Inference;
+
+/// <summary>One graph file of a model folder and the SHA-256 of its bytes (checked on load).</summary>
+/// <param name="File">The file name, relative to the folder.</param>
+/// <param name="Sha256">Lower-case hex SHA-256 of the file.</param>
+public sealed record OnnxGraphFile(string File, string Sha256);
+
+/// <summary>
+/// The manifest of a served generative retrieval model (<c>manifest.json</c>, format
+/// <see cref="FormatName"/> version <see cref="CurrentVersion"/>): the shape the graphs must have, the semantic-ID
+/// index they were trained on, and the graph files with their hashes. Write one by hand (or from Python) to serve
+/// your own <c>torch.onnx.export</c>-ed model; docs/onnx-contract.md shows an example.
+/// </summary>
+public sealed record OnnxModelManifest
+{
+    /// <summary>The format name every manifest carries.</summary>
+    public const string FormatName = "genrec-generative-onnx";
+
+    /// <summary>The format version this library writes and reads.</summary>
+    public const int CurrentVersion = 1;
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    /// <summary>Always <see cref="FormatName"/>.</summary>
+    public string Format { get; init; } = FormatName;
+
+    /// <summary>The format version.</summary>
+    public int FormatVersion { get; init; } = CurrentVersion;
+
+    /// <summary>What produced the graphs (e.g. "GenRec.Training 0.1.0", "torch.onnx 2.5").</summary>
+    public string Producer { get; init; } = "";
+
+    /// <summary>The architecture, for people: "DecoderOnly", "EncoderDecoder", or your own name.</summary>
+    public string Architecture { get; init; } = "";
+
+    /// <summary>L: the leading dimension of every key/value tensor.</summary>
+    public int Layers { get; init; }
+
+    /// <summary>H: attention heads of every key/value tensor.</summary>
+    public int Heads { get; init; }
+
+    /// <summary>D: the width of one head.</summary>
+    public int HeadDimension { get; init; }
+
+    /// <summary>The most history items the model reads.</summary>
+    public int MaxHistoryItems { get; init; }
+
+    /// <summary>Codes at each semantic-ID position; must equal the index's.</summary>
+    public int[] VocabularySizes { get; init; } = [];
+
+    /// <summary>The fingerprint of the semantic-ID index the model was trained on.</summary>
+    public string IndexFingerprint { get; init; } = "";
+
+    /// <summary>The version of that index.</summary>
+    public int IndexVersion { get; init; }
+
+    /// <summary>The ONNX opset the graphs use.</summary>
+    public int Opset { get; init; }
+
+    /// <summary>The context graph.</summary>
+    public OnnxGraphFile Context { get; init; } = new(GenerativeGraphContract.ContextFile, "");
+
+    /// <summary>The step graph.</summary>
+    public OnnxGraphFile Step { get; init; } = new(GenerativeGraphContract.StepFile, "");
+
+    /// <summary>Tokens of a full history: BOS and <see cref="MaxHistoryItems"/> items of <c>VocabularySizes.Length</c> codes.</summary>
+    [JsonIgnore]
+    public int HistoryTokens => 1 + (MaxHistoryItems * VocabularySizes.Length);
+
+    /// <summary>The widest position's codes: the last dimension of <c>log_probs</c>.</summary>
+    [JsonIgnore]
+    public int MaxCodes => VocabularySizes.Length == 0 ? 0 : VocabularySizes.Max();
+
+    /// <summary>Writes the manifest into a model folder.</summary>
+    /// <param name="directory">The folder.</param>
+    public void Save(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, GenerativeGraphContract.ManifestFile), JsonSerializer.Serialize(this, Json));
+    }
+
+    /// <summary>Reads and checks the manifest of a model folder, and the hashes of the graph files it names.</summary>
+    /// <param name="directory">The folder.</param>
+    /// <returns>The manifest.</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="InvalidDataException">The manifest is missing, malformed, of another format or version, describes an impossible shape, or a graph file is missing or not the file it names (truncated, replaced).</exception>
+    public static OnnxModelManifest Load(string directory)
+    {
+        if (!Directory.Exists(directory))
+        {
+            throw new DirectoryNotFoundException($"The model folder '{directory}' does not exist.");
+        }
+
+        var path = Path.Combine(directory, GenerativeGraphContract.ManifestFile);
+        if (!File.Exists(path))
+        {
+            throw new InvalidDataException($"'{directory}' is not an ONNX generative model folder: it has no {GenerativeGraphContract.ManifestFile} (export one with `genrec export`).");
+        }
+
+        OnnxModelManifest m;
+        try
+        {
+            m = JsonSerializer.Deserialize<OnnxModelManifest>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"'{path}' is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{path}' is not a valid manifest: {e.Message}", e);
+        }
+
+        if (m.Format != FormatName || m.FormatVersion != CurrentVersion)
+        {
+            throw new InvalidDataException($"'{path}' describes format '{m.Format}' version {m.FormatVersion}; this runtime reads '{FormatName}' version {CurrentVersion}.");
+        }
+
+        if (m.Layers < 1 || m.Heads < 1 || m.HeadDimension < 1 || m.MaxHistoryItems < 1 || m.VocabularySizes.Length == 0 || m.VocabularySizes.Any(v => v < 1) || string.IsNullOrEmpty(m.IndexFingerprint))
+        {
+            throw new InvalidDataException($"'{path}' describes an impossible model: layers {m.Layers}, heads {m.Heads}, head dimension {m.HeadDimension}, max history {m.MaxHistoryItems}, vocabulary [{string.Join(", ", m.VocabularySizes)}], index fingerprint '{m.IndexFingerprint}'.");
+        }
+
+        foreach (var graph in new[] { m.Context, m.Step })
+        {
+            var file = Path.Combine(directory, graph.File);
+            if (!File.Exists(file))
+            {
+                throw new InvalidDataException($"The model folder '{directory}' lacks the graph '{graph.File}' its manifest names.");
+            }
+
+            if (!string.IsNullOrEmpty(graph.Sha256) && !string.Equals(Hash(file), graph.Sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new InvalidDataException($"'{file}' is not the file the manifest names (SHA-256 differs): truncated, damaged or replaced. Export the model again.");
+            }
+        }
+
+        return m;
+    }
+
+    /// <summary>The lower-case hex SHA-256 of a file.</summary>
+    /// <param name="path">The file.</param>
+    /// <returns>Its hash.</returns>
+    public static string Hash(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+}

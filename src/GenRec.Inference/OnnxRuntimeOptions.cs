@@ -1,0 +1,38 @@
+namespace GenRec.Inference;
+
+/// <summary>Which ONNX Runtime execution provider a model runs on.</summary>
+public enum ExecutionProviderPreference
+{
+    /// <summary>CUDA when the runtime package and a GPU allow it, the CPU otherwise (logged, with the reason).</summary>
+    Auto = 0,
+
+    /// <summary>The CPU only.</summary>
+    Cpu = 1,
+
+    /// <summary>CUDA or fail: loading throws when CUDA is not available.</summary>
+    Cuda = 2,
+}
+
+/// <summary>Options of an <see cref="OnnxGenerativeModel"/>.</summary>
+public sealed class OnnxRuntimeOptions
+{
+    /// <summary>The execution provider. Default: <see cref="ExecutionProviderPreference.Auto"/>.</summary>
+    public ExecutionProviderPreference ExecutionProvider { get; set; } = ExecutionProviderPreference.Auto;
+
+    /// <summary>The CUDA device. Default: 0.</summary>
+    public int CudaDeviceId { get; set; }
+
+    /// <summary>Threads of one operator on the CPU; 0 lets ONNX Runtime choose (one per core). Default: 0.</summary>
+    public int IntraOpThreads { get; set; }
+
+    internal void Validate()
+    {
+        if (!Enum.IsDefined(ExecutionProvider))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ExecutionProvider), ExecutionProvider, "Unknown execution provider.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(CudaDeviceId);
+        ArgumentOutOfRangeException.ThrowIfNegative(IntraOpThreads);
+    }
+}

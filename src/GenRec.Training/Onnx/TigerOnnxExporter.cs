@@ -1,0 +1,384 @@
+using GenRec.Generative;
+using GenRec.Inference;
+using Google.Protobuf;
+using TorchSharp;
+using static GenRec.Inference.GenerativeGraphContract;
+using DataType = global::Onnx.TensorProto.Types.DataType;
+
+namespace GenRec.Training;
+
+/// <summary>
+/// Exports a trained generative retrieval model (decoder-only or encoder-decoder) as the two ONNX graphs of
+/// <see cref="GenerativeGraphContract"/> with its manifest, so that <see cref="OnnxGenerativeModel"/> serves it. The
+/// graphs are written operator by operator from the TorchSharp weights (TorchSharp has no ONNX exporter).
+/// </summary>
+public static class TigerOnnxExporter
+{
+    private const float Masked = -1e9f;
+
+    /// <summary>Writes <c>manifest.json</c>, <c>context.onnx</c> and <c>step.onnx</c> into <paramref name="directory"/>.</summary>
+    /// <param name="model">The trained model.</param>
+    /// <param name="directory">The output folder; created if missing.</param>
+    /// <returns>The manifest written.</returns>
+    public static OnnxModelManifest Export(TigerModelArtifact model, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        Directory.CreateDirectory(directory);
+        var weights = ReadWeights(model.Model);
+        var config = model.Config;
+        var shape = new Shape(config, model.Vocabulary);
+        var (context, step) = config.Architecture switch
+        {
+            TigerArchitecture.DecoderOnly => (DecoderOnlyContext(shape, weights), DecoderOnlyStep(shape, weights)),
+            TigerArchitecture.EncoderDecoder => (EncoderDecoderContext(shape, weights), EncoderDecoderStep(shape, weights)),
+            _ => throw new NotSupportedException($"No ONNX export for architecture {config.Architecture}."),
+        };
+
+        var contextPath = Path.Combine(directory, ContextFile);
+        var stepPath = Path.Combine(directory, StepFile);
+        Write(context.Build("GenRec.Training"), contextPath);
+        Write(step.Build("GenRec.Training"), stepPath);
+        var manifest = new OnnxModelManifest
+        {
+            Producer = $"GenRec.Training {typeof(TigerOnnxExporter).Assembly.GetName().Version}",
+            Architecture = config.Architecture.ToString(),
+            Layers = config.Layers,
+            Heads = config.Heads,
+            HeadDimension = config.Dimension / config.Heads,
+            MaxHistoryItems = config.MaxHistoryItems,
+            VocabularySizes = [.. config.VocabularySizes],
+            IndexFingerprint = model.IndexFingerprint,
+            IndexVersion = model.IndexVersion,
+            Opset = OnnxGraphBuilder.Opset,
+            Context = new OnnxGraphFile(ContextFile, OnnxModelManifest.Hash(contextPath)),
+            Step = new OnnxGraphFile(StepFile, OnnxModelManifest.Hash(stepPath)),
+        };
+        manifest.Save(directory);
+        return manifest;
+    }
+
+    private static void Write(global::Onnx.ModelProto model, string path)
+    {
+        using var stream = File.Create(path);
+        model.WriteTo(stream);
+    }
+
+    private static Dictionary<string, (float[] Data, long[] Shape)> ReadWeights(TigerNetwork network)
+    {
+        var result = new Dictionary<string, (float[], long[])>();
+        foreach (var (name, tensor) in network.state_dict())
+        {
+            using var cpu = tensor.detach().cpu().to_type(torch.ScalarType.Float32);
+            result[name] = (cpu.data<float>().ToArray(), cpu.shape);
+        }
+
+        return result;
+    }
+
+    private sealed record Shape(TigerConfig Config, SemanticIdVocabulary Vocabulary)
+    {
+        public int D => Config.Dimension;
+
+        public int H => Config.Heads;
+
+        public int Hd => Config.Dimension / Config.Heads;
+
+        public int L => Config.Layers;
+
+        public int HistoryTokens => 1 + (Config.MaxHistoryItems * Vocabulary.Positions);
+
+        public int MaxCodes => Vocabulary.Sizes.Max();
+
+        public float Scale => 1f / MathF.Sqrt(Hd);
+    }
+
+    /// <summary>The operators of one graph, with the weights at hand.</summary>
+    private sealed class Graph(string name, Dictionary<string, (float[] Data, long[] Shape)> weights) : OnnxGraphBuilder(name)
+    {
+        private readonly HashSet<string> _added = [];
+
+        public string W(string key)
+        {
+            var (data, shape) = weights.TryGetValue(key, out var w) ? w : throw new InvalidOperationException($"The model has no weight '{key}'.");
+            if (_added.Add(key))
+            {
+                Weights(key, data, shape);
+            }
+
+            return key;
+        }
+
+        /// <summary>x · Wᵀ + b for a TorchSharp Linear (weight out×in), optionally only output rows [from, from + count).</summary>
+        public string Linear(string x, string prefix, int from = 0, int count = -1)
+        {
+            var (w, shape) = weights[prefix + ".weight"];
+            var (b, _) = weights[prefix + ".bias"];
+            int outputs = (int)shape[0], inputs = (int)shape[1];
+            count = count < 0 ? outputs : count;
+            var key = $"{prefix}.{from}.{count}";
+            if (_added.Add(key))
+            {
+                var transposed = new float[inputs * count];
+                for (var o = 0; o < count; o++)
+                {
+                    for (var i = 0; i < inputs; i++)
+                    {
+                        transposed[(i * count) + o] = w[((from + o) * inputs) + i];
+                    }
+                }
+
+                Weights(key + ".wt", transposed, inputs, count);
+                Weights(key + ".b", b.AsSpan(from, count).ToArray(), count);
+            }
+
+            return Add(MatMul(x, key + ".wt"), key + ".b");
+        }
+
+        public string LayerNorm(string x, string prefix) =>
+            OpWith("LayerNormalization", [x, W(prefix + ".weight"), W(prefix + ".bias")], Int("axis", -1), FloatAttribute("epsilon", 1e-5f));
+
+        /// <summary>Exact GELU: x · ½ · (1 + erf(x / √2)).</summary>
+        public string Gelu(string x) => Mul(Mul(x, Float(0.5f)), Add(Float(1f), Op("Erf", Mul(x, Float(1f / MathF.Sqrt(2f))))));
+
+        public string Mlp(string x, string prefix, string norm) => Linear(Gelu(Linear(LayerNorm(x, $"{prefix}.{norm}"), $"{prefix}.fc1")), $"{prefix}.fc2");
+
+        /// <summary>[.., T, H·D] → [.., H, T, D] for a [B, T, d] input.</summary>
+        public string Heads(string x, Shape s) => Transpose(Reshape(x, LongVector(0, 0, s.H, s.Hd)), 0, 2, 1, 3);
+
+        /// <summary>[B, H, T, D] → [B, T, d].</summary>
+        public string Merge(string x, Shape s) => Reshape(Transpose(x, 0, 2, 1, 3), LongVector(0, 0, s.D));
+
+        /// <summary>Full self-attention of a [B, T, d] block input with an additive bias [B, 1, T, T]; returns the new residual stream.</summary>
+        public string Block(string x, string prefix, string bias, Shape s, string qkv, string projection, out string keys, out string values, bool keysOnly = false)
+        {
+            var h = LayerNorm(x, $"{prefix}.ln1");
+            var q = Heads(Linear(h, $"{prefix}.{qkv}", 0, s.D), s);
+            keys = Heads(Linear(h, $"{prefix}.{qkv}", s.D, s.D), s);
+            values = Heads(Linear(h, $"{prefix}.{qkv}", 2 * s.D, s.D), s);
+            if (keysOnly)
+            {
+                return x;
+            }
+
+            var scores = Add(MatMul(Mul(q, Float(s.Scale)), Transpose(keys, 0, 1, 3, 2)), bias);
+            x = Add(x, Linear(Merge(MatMul(Softmax(scores), values), s), $"{prefix}.{projection}"));
+            return Add(x, Mlp(x, prefix, "ln2"));
+        }
+
+        /// <summary>Positions (historyTokens − T + i) of a right-aligned [B, T] history, i over <paramref name="count"/> tokens.</summary>
+        public string RightAlignedPositions(string history, int historyTokens, string count)
+        {
+            var start = Sub(Long(historyTokens), Scalar(Dim(history, 1)));
+            return Op("Range", start, Add(start, count), Long(1));
+        }
+
+        /// <summary>Additive bias [B, 1, 1, T]: 0 on tokens, <see cref="Masked"/> on padding.</summary>
+        public string PaddingBias(string tokens, out string keep)
+        {
+            keep = Op("Not", Op("Equal", tokens, Long(SemanticIdVocabulary.Pad)));
+            return Unsqueeze(Where(keep, Float(0f), Float(Masked)), 1, 2);
+        }
+
+        /// <summary>Stacks per-layer [B, H, T, D] tensors into [L, B, H, T, D].</summary>
+        public string Stack(IEnumerable<string> perLayer) => Concat(0, perLayer.Select(t => Unsqueeze(t, 0)).ToArray());
+
+        /// <summary>The common head of a step graph: inputs, the token embedding at its position, and the log-softmax output.</summary>
+        public (string X, string Shape) StepInputs(Shape s, string positionTable, long positionOffset)
+        {
+            var dims5 = new object[] { s.L, "rows", s.H, "past", s.Hd };
+            Input(Token, DataType.Int64, "batch", "beams");
+            Input(GenerativeGraphContract.Step, DataType.Int64);
+            Input(ContextKeys, DataType.Float, s.L, "batch", s.H, "context", s.Hd);
+            Input(ContextValues, DataType.Float, s.L, "batch", s.H, "context", s.Hd);
+            Input(ContextBias, DataType.Float, "batch", 1, 1, "context");
+            Input(PastKeys, DataType.Float, dims5);
+            Input(PastValues, DataType.Float, dims5);
+            Input(BeamIndex, DataType.Int64, "beam_rows");
+            var shapeBk = Shape(Token);
+            var x = Reshape(Gather(W("tokens.weight"), Token), LongVector(-1, s.D));
+            var position = Gather(W(positionTable), Add(GenerativeGraphContract.Step, Long(positionOffset)));
+            return (Add(x, position), shapeBk);
+        }
+
+        public void StepOutputs(string x, string shapeBk, string norm, Shape s, List<string> keys, List<string> values)
+        {
+            // Heads stacked and padded to the widest position: the step input picks position s's head.
+            var positions = s.Vocabulary.Positions;
+            var v = s.MaxCodes;
+            var headW = new float[positions * s.D * v];
+            var headB = new float[positions * v];
+            for (var p = 0; p < positions; p++)
+            {
+                var (w, _) = weights[$"heads.{p}.weight"];
+                var (b, _) = weights[$"heads.{p}.bias"];
+                var size = s.Vocabulary.Sizes[p];
+                for (var c = 0; c < v; c++)
+                {
+                    headB[(p * v) + c] = c < size ? b[c] : Masked;
+                    for (var i = 0; i < s.D && c < size; i++)
+                    {
+                        headW[(p * s.D * v) + (i * v) + c] = w[(c * s.D) + i];
+                    }
+                }
+            }
+
+            Weights("heads.stacked.w", headW, positions, s.D, v);
+            Weights("heads.stacked.b", headB, positions, v);
+            var h = LayerNorm(x, norm);
+            var logits = Add(MatMul(h, Gather("heads.stacked.w", GenerativeGraphContract.Step)), Gather("heads.stacked.b", GenerativeGraphContract.Step));
+            var logProbs = Reshape(OpWith("LogSoftmax", [logits], Int("axis", -1)), Concat(0, shapeBk, LongVector(v)));
+            Output(logProbs, LogProbs, DataType.Float, "batch", "beams", v);
+            Output(Stack(keys), PresentKeys, DataType.Float, s.L, "beam_rows", s.H, "present", s.Hd);
+            Output(Stack(values), PresentValues, DataType.Float, s.L, "beam_rows", s.H, "present", s.Hd);
+        }
+
+        /// <summary>This step's keys/values for one layer, appended to the reordered cache: [N, H, S + 1, D] each; and the query [N, H, 1, D] (scaled).</summary>
+        public (string Q, string K, string V) SelfProjections(string h, int layer, string prefix, string qkv, Shape s)
+        {
+            var toHeads = LongVector(-1, s.H, 1, s.Hd);
+            var q = Mul(Reshape(Linear(h, $"{prefix}.{qkv}", 0, s.D), toHeads), Float(s.Scale));
+            var k = Reshape(Linear(h, $"{prefix}.{qkv}", s.D, s.D), toHeads);
+            var v = Reshape(Linear(h, $"{prefix}.{qkv}", 2 * s.D, s.D), toHeads);
+            var index = Long(layer);
+            var pastK = Gather(Gather(PastKeys, index), BeamIndex);
+            var pastV = Gather(Gather(PastValues, index), BeamIndex);
+            return (q, Concat(2, pastK, k), Concat(2, pastV, v));
+        }
+    }
+
+    private static Graph DecoderOnlyContext(Shape s, Dictionary<string, (float[], long[])> weights)
+    {
+        var g = new Graph("genrec_decoder_only_context", weights);
+        g.Input(History, DataType.Int64, "batch", "history");
+        var last = g.Long(-1);
+        var first = g.Gather(History, last, 1);
+        var prefix = g.OpWith("Slice", [History, g.LongVector(0), g.LongVector(-1), g.LongVector(1)]);
+        var count = g.Scalar(g.Dim(prefix, 1));
+        var x = g.Add(g.Gather(g.W("tokens.weight"), prefix), g.Gather(g.W("positions.weight"), g.RightAlignedPositions(History, s.HistoryTokens, count)));
+        var contextBias = g.PaddingBias(prefix, out var keep);
+
+        // Causal, padding keys masked except a token's own (as TigerModel's mask): [B, 1, C, C].
+        var range = g.Op("Range", g.Long(0), count, g.Long(1));
+        var column = g.Unsqueeze(range, 0);
+        var row = g.Unsqueeze(range, 1);
+        var causal = g.Op("LessOrEqual", column, row);
+        var diagonal = g.Op("Equal", column, row);
+        var allowed = g.Op("And", g.Unsqueeze(causal, 0), g.Op("Or", g.Unsqueeze(keep, 1), g.Unsqueeze(diagonal, 0)));
+        var bias = g.Unsqueeze(g.Where(allowed, g.Float(0f), g.Float(Masked)), 1);
+        var keys = new List<string>();
+        var values = new List<string>();
+        for (var i = 0; i < s.L; i++)
+        {
+            // The last block's keys/values are all the cache needs: its attention and MLP are not computed.
+            x = g.Block(x, $"blocks.{i}", bias, s, "qkv", "proj", out var k, out var v, keysOnly: i == s.L - 1);
+            keys.Add(k);
+            values.Add(v);
+        }
+
+        WriteContextOutputs(g, s, keys, values, contextBias, first);
+        return g;
+    }
+
+    private static Graph EncoderDecoderContext(Shape s, Dictionary<string, (float[], long[])> weights)
+    {
+        var g = new Graph("genrec_encoder_decoder_context", weights);
+        g.Input(History, DataType.Int64, "batch", "history");
+        var count = g.Scalar(g.Dim(History, 1));
+        var x = g.Add(g.Gather(g.W("tokens.weight"), History), g.Gather(g.W("encoderPositions.weight"), g.RightAlignedPositions(History, s.HistoryTokens, count)));
+        var contextBias = g.PaddingBias(History, out var keep);
+        var range = g.Op("Range", g.Long(0), count, g.Long(1));
+        var diagonal = g.Op("Equal", g.Unsqueeze(range, 0), g.Unsqueeze(range, 1));
+        var bias = g.Unsqueeze(g.Where(g.Op("Or", g.Unsqueeze(keep, 1), g.Unsqueeze(diagonal, 0)), g.Float(0f), g.Float(Masked)), 1);
+        for (var i = 0; i < s.L; i++)
+        {
+            x = g.Block(x, $"encoder.{i}", bias, s, "qkv", "proj", out _, out _);
+        }
+
+        var memory = g.LayerNorm(x, "encoderNorm");
+        var keys = new List<string>();
+        var values = new List<string>();
+        for (var i = 0; i < s.L; i++)
+        {
+            keys.Add(g.Heads(g.Linear(memory, $"decoder.{i}.crossKv", 0, s.D), s));
+            values.Add(g.Heads(g.Linear(memory, $"decoder.{i}.crossKv", s.D, s.D), s));
+        }
+
+        var first = g.Op("Expand", g.LongVector(SemanticIdVocabulary.Bos), g.Dim(History, 0));
+        WriteContextOutputs(g, s, keys, values, contextBias, first);
+        return g;
+    }
+
+    private static void WriteContextOutputs(Graph g, Shape s, List<string> keys, List<string> values, string contextBias, string first)
+    {
+        g.Output(g.Stack(keys), ContextKeys, DataType.Float, s.L, "batch", s.H, "context", s.Hd);
+        g.Output(g.Stack(values), ContextValues, DataType.Float, s.L, "batch", s.H, "context", s.Hd);
+        g.Output(contextBias, ContextBias, DataType.Float, "batch", 1, 1, "context");
+        g.Output(first, FirstToken, DataType.Int64, "batch");
+    }
+
+    private static Graph DecoderOnlyStep(Shape s, Dictionary<string, (float[], long[])> weights)
+    {
+        var g = new Graph("genrec_decoder_only_step", weights);
+
+        // Step s reads the token at position (history tokens − 1) + s: the history's last token, then the codes.
+        var (x, shapeBk) = g.StepInputs(s, "positions.weight", s.HistoryTokens - 1);
+        var bkhd = g.Concat(0, shapeBk, g.LongVector(s.H, s.Hd));
+        var keys = new List<string>();
+        var values = new List<string>();
+        for (var i = 0; i < s.L; i++)
+        {
+            var prefix = $"blocks.{i}";
+            var (q, k, v) = g.SelfProjections(g.LayerNorm(x, $"{prefix}.ln1"), i, prefix, "qkv", s);
+            keys.Add(k);
+            values.Add(v);
+            var contextKeys = g.Gather(ContextKeys, g.Long(i));
+            var contextValues = g.Gather(ContextValues, g.Long(i));
+
+            // One softmax over the context (shared by a request's beams) and the beam's own tokens.
+            var byRequest = g.Transpose(g.Reshape(q, bkhd), 0, 2, 1, 3); // [B, H, K, D]
+            var contextScores = g.Add(g.MatMul(byRequest, g.Transpose(contextKeys, 0, 1, 3, 2)), ContextBias); // [B, H, K, C]
+            var ownScores = g.MatMul(q, g.Transpose(k, 0, 1, 3, 2)); // [N, H, 1, S+1]
+            var ownByRequest = g.Transpose(g.Reshape(ownScores, g.Concat(0, shapeBk, g.LongVector(s.H, -1))), 0, 2, 1, 3); // [B, H, K, S+1]
+            var p = g.Softmax(g.Concat(3, contextScores, ownByRequest));
+            var sizes = g.Concat(0, g.Dim(contextKeys, 2), g.Dim(k, 2));
+            var parts = g.OpMany("Split", [p, sizes], 2, OnnxGraphBuilder.Int("axis", 3));
+            var fromContext = g.MatMul(parts[0], contextValues); // [B, H, K, D]
+            var ownP = g.Reshape(g.Transpose(parts[1], 0, 2, 1, 3), g.LongVector(-1, s.H, 1, 0)); // [N, H, 1, S+1]
+            var fromOwn = g.Transpose(g.Reshape(g.MatMul(ownP, v), bkhd), 0, 2, 1, 3); // [B, H, K, D]
+            var attended = g.Reshape(g.Transpose(g.Add(fromContext, fromOwn), 0, 2, 1, 3), g.LongVector(-1, s.D));
+            x = g.Add(x, g.Linear(attended, $"{prefix}.proj"));
+            x = g.Add(x, g.Mlp(x, prefix, "ln2"));
+        }
+
+        g.StepOutputs(x, shapeBk, "norm", s, keys, values);
+        return g;
+    }
+
+    private static Graph EncoderDecoderStep(Shape s, Dictionary<string, (float[], long[])> weights)
+    {
+        var g = new Graph("genrec_encoder_decoder_step", weights);
+        var (x, shapeBk) = g.StepInputs(s, "decoderPositions.weight", 0);
+        var bkhd = g.Concat(0, shapeBk, g.LongVector(s.H, s.Hd));
+        var keys = new List<string>();
+        var values = new List<string>();
+        for (var i = 0; i < s.L; i++)
+        {
+            var prefix = $"decoder.{i}";
+            var (q, k, v) = g.SelfProjections(g.LayerNorm(x, $"{prefix}.ln1"), i, prefix, "selfQkv", s);
+            keys.Add(k);
+            values.Add(v);
+            var own = g.MatMul(g.Softmax(g.MatMul(q, g.Transpose(k, 0, 1, 3, 2))), v); // [N, H, 1, D]
+            x = g.Add(x, g.Linear(g.Reshape(own, g.LongVector(-1, s.D)), $"{prefix}.selfProj"));
+
+            var cq = g.Transpose(g.Reshape(g.Mul(g.Linear(g.LayerNorm(x, $"{prefix}.ln2"), $"{prefix}.crossQ"), g.Float(s.Scale)), bkhd), 0, 2, 1, 3); // [B, H, K, D]
+            var scores = g.Add(g.MatMul(cq, g.Transpose(g.Gather(ContextKeys, g.Long(i)), 0, 1, 3, 2)), ContextBias);
+            var crossed = g.MatMul(g.Softmax(scores), g.Gather(ContextValues, g.Long(i))); // [B, H, K, D]
+            x = g.Add(x, g.Linear(g.Reshape(g.Transpose(crossed, 0, 2, 1, 3), g.LongVector(-1, s.D)), $"{prefix}.crossProj"));
+            x = g.Add(x, g.Mlp(x, prefix, "ln3"));
+        }
+
+        g.StepOutputs(x, shapeBk, "decoderNorm", s, keys, values);
+        return g;
+    }
+}

@@ -1,0 +1,70 @@
+using GenRec.Data;
+using GenRec.SemanticIds;
+using GenRec.TestSupport;
+using GenRec.Training;
+
+namespace GenRec.Inference.Tests;
+
+/// <summary>A small TIGER (two layers) trained on the real MovieLens train part, exported to ONNX and loaded by the runtime.</summary>
+public class OnnxFixture : IDisposable
+{
+    private readonly TempFolder _folder = TestData.TempFolder();
+
+    public OnnxFixture()
+        : this(TigerArchitecture.DecoderOnly)
+    {
+    }
+
+    protected OnnxFixture(TigerArchitecture architecture)
+    {
+        var (items, values, d) = MovieFeatures.Build(TestData.Split);
+        Index = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 5 }).Fit(new ItemEmbeddings(items, values, d));
+        Torch = new TigerTrainer(new TigerTrainer.Options
+        {
+            Architecture = architecture,
+            TargetsPerUser = 4,
+            Dimension = 16,
+            Layers = 2,
+            Heads = 2,
+            MlpDimension = 32,
+            MaxHistoryItems = 10,
+            Epochs = 2,
+            EvaluateEvery = 2,
+            EvaluationUsers = 20,
+            Device = ComputeDevice.Cpu,
+        }).Fit(TestData.Split, Index);
+        Manifest = TigerOnnxExporter.Export(Torch, Folder);
+        Onnx = OnnxGenerativeModel.Load(Folder, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu });
+    }
+
+    public string Folder => _folder.Path;
+
+    public SemanticIdIndex Index { get; }
+
+    public TigerModelArtifact Torch { get; }
+
+    public OnnxModelManifest Manifest { get; }
+
+    public OnnxGenerativeModel Onnx { get; }
+
+    /// <summary>Real histories: the test users' train sequences, encoded (short and full ones).</summary>
+    public IEnumerable<int[]> Histories(int count) =>
+        TestData.Split.Cases(SplitTarget.Test).Take(count)
+            .Select(c => Torch.Vocabulary.EncodeHistory(c.History.Select(e => e.Item), Index, Torch.MaxHistoryItems, out _));
+
+    public void Dispose()
+    {
+        Onnx.Dispose();
+        Torch.Dispose();
+        _folder.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
+
+public sealed class EncoderDecoderOnnxFixture : OnnxFixture
+{
+    public EncoderDecoderOnnxFixture()
+        : base(TigerArchitecture.EncoderDecoder)
+    {
+    }
+}

@@ -1,0 +1,107 @@
+using GenRec.Generative;
+
+namespace GenRec.Inference.Tests;
+
+public sealed class DecoderOnlyParityTests(OnnxFixture fixture) : ParityTests(fixture), IClassFixture<OnnxFixture>;
+
+public sealed class EncoderDecoderParityTests(EncoderDecoderOnnxFixture fixture) : ParityTests(fixture), IClassFixture<EncoderDecoderOnnxFixture>;
+
+/// <summary>ONNX Runtime must compute what TorchSharp computes, on real histories, for every position and beam.</summary>
+public abstract class ParityTests(OnnxFixture fixture)
+{
+    private const float Tolerance = 1e-4f;
+
+    [Fact]
+    public void Every_step_matches_TorchSharp_to_1e_4()
+    {
+        var trie = fixture.Index.Trie;
+        var checkedValues = 0;
+        foreach (var history in fixture.Histories(12))
+        {
+            using var torch = fixture.Torch.Start(history);
+            using var onnx = fixture.Onnx.Start(history);
+
+            // Drive both with the same beams: the torch model's search picks them.
+            var search = new BeamSearchState(trie, fixture.Index.Length, beamWidth: 8);
+            while (!search.IsFinished)
+            {
+                var expected = torch.NextLogProbabilities(search.Beams);
+                var actual = onnx.NextLogProbabilities(search.Beams);
+                Assert.Equal(expected.Length, actual.Length);
+                for (var i = 0; i < expected.Length; i++)
+                {
+                    Assert.True(Math.Abs(expected[i] - actual[i]) <= Tolerance, $"position {search.Position}, value {i}: TorchSharp {expected[i]}, ONNX Runtime {actual[i]}");
+                }
+
+                checkedValues += expected.Length;
+                search.Advance(expected);
+            }
+        }
+
+        Assert.True(checkedValues > 1000, $"only {checkedValues} values compared");
+    }
+
+    [Fact]
+    public void Batched_decoding_returns_the_TorchSharp_recommendations()
+    {
+        var histories = fixture.Histories(24).ToArray();
+        var requests = histories.Select(h => new GenerativeDecodeRequest(h, new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, 16))).ToArray();
+        var batched = fixture.Onnx.Decode(requests);
+        for (var u = 0; u < histories.Length; u++)
+        {
+            using var session = fixture.Torch.Start(histories[u]);
+            var expected = ConstrainedBeamSearch.Search(session, fixture.Index.Trie, fixture.Index.Length, 16);
+            Assert.Equal(expected.Select(d => d.Id), batched[u].Select(d => d.Id));
+            Assert.All(expected.Zip(batched[u]), p => Assert.Equal(p.First.LogProbability, p.Second.LogProbability, 1e-3));
+        }
+    }
+
+    [Fact]
+    public void Requests_of_different_widths_and_exclusions_decode_together_as_they_do_alone()
+    {
+        var histories = fixture.Histories(6).ToArray();
+        var excluded = fixture.Index.Items.Take(40).Select(i => fixture.Index[i]).ToArray();
+        BeamSearchState Search(int u) => new(fixture.Index.Trie, fixture.Index.Length, 4 + (u * 5), u % 2 == 0 ? excluded : null);
+        var together = fixture.Onnx.Decode(histories.Select((h, u) => new GenerativeDecodeRequest(h, Search(u))).ToArray());
+        for (var u = 0; u < histories.Length; u++)
+        {
+            var alone = fixture.Onnx.Decode([new GenerativeDecodeRequest(histories[u], Search(u))])[0];
+            Assert.Equal(alone.Select(d => d.Id), together[u].Select(d => d.Id));
+            Assert.Equal(4 + (u * 5), together[u].Count);
+            if (u % 2 == 0)
+            {
+                Assert.DoesNotContain(together[u], d => excluded.Contains(d.Id));
+            }
+        }
+    }
+
+    [Fact]
+    public void The_device_resident_cache_path_gives_the_same_results()
+    {
+        using var model = OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu }, null, forceKeyValuesOnDevice: true);
+        Assert.True(model.KeyValuesOnDevice);
+        var histories = fixture.Histories(8).ToArray();
+        BeamSearchState Search() => new(fixture.Index.Trie, fixture.Index.Length, 12);
+        var host = fixture.Onnx.Decode(histories.Select(h => new GenerativeDecodeRequest(h, Search())).ToArray());
+        var device = model.Decode(histories.Select(h => new GenerativeDecodeRequest(h, Search())).ToArray());
+        for (var u = 0; u < histories.Length; u++)
+        {
+            Assert.Equal(host[u], device[u]);
+        }
+    }
+
+    [Fact]
+    public async Task Generative_recall_over_ONNX_recommends_what_it_does_over_TorchSharp()
+    {
+        var options = new GenerativeRecallOptions { BeamWidth = 20 };
+        var torch = new GenerativeRecall(fixture.Torch, fixture.Index, options);
+        var onnx = new GenerativeRecall(fixture.Onnx, fixture.Index, options);
+        foreach (var c in GenRec.TestSupport.TestData.Split.Cases(GenRec.Data.SplitTarget.Test).Take(10))
+        {
+            var request = new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time);
+            var expected = await torch.RecallAsync(request, 10, TestContext.Current.CancellationToken);
+            var actual = await onnx.RecallAsync(request, 10, TestContext.Current.CancellationToken);
+            Assert.Equal(expected.Select(x => x.Item), actual.Select(x => x.Item));
+        }
+    }
+}
