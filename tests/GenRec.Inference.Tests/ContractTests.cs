@@ -1,0 +1,167 @@
+using System.Text.Json.Nodes;
+using GenRec.Generative;
+using GenRec.SemanticIds;
+using GenRec.TestSupport;
+
+namespace GenRec.Inference.Tests;
+
+/// <summary>Bad model folders and bad input get a clear error, and nothing is half-loaded.</summary>
+public sealed class ContractTests(OnnxFixture fixture) : IClassFixture<OnnxFixture>
+{
+    private static readonly OnnxRuntimeOptions Cpu = new() { ExecutionProvider = ExecutionProviderPreference.Cpu };
+
+    [Fact]
+    public void A_missing_folder_or_manifest_is_refused()
+    {
+        Assert.Throws<DirectoryNotFoundException>(() => OnnxGenerativeModel.Load(Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N")), Cpu));
+        using var copy = Copy();
+        File.Delete(copy.File("manifest.json"));
+        var e = Assert.Throws<InvalidDataException>(() => OnnxGenerativeModel.Load(copy.Path, Cpu));
+        Assert.Contains("manifest.json", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_truncated_or_missing_graph_is_refused_by_its_hash()
+    {
+        using var copy = Copy();
+        var step = copy.File("step.onnx");
+        var bytes = File.ReadAllBytes(step);
+        File.WriteAllBytes(step, bytes[..(bytes.Length / 2)]);
+        var e = Assert.Throws<InvalidDataException>(() => OnnxGenerativeModel.Load(copy.Path, Cpu));
+        Assert.Contains("SHA-256", e.Message, StringComparison.Ordinal);
+
+        File.Delete(step);
+        e = Assert.Throws<InvalidDataException>(() => OnnxGenerativeModel.Load(copy.Path, Cpu));
+        Assert.Contains("lacks the graph 'step.onnx'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_graph_ONNX_Runtime_cannot_parse_is_refused()
+    {
+        using var copy = Copy();
+        var step = copy.File("step.onnx");
+        File.WriteAllBytes(step, [.. File.ReadAllBytes(step).Take(1000), .. new byte[] { 0xFF, 0xFF, 0xFF }]);
+        Edit(copy, m => m["step"]!["sha256"] = OnnxModelManifest.Hash(step));
+        var e = Assert.Throws<InvalidDataException>(() => OnnxGenerativeModel.Load(copy.Path, Cpu));
+        Assert.Contains("cannot be loaded by ONNX Runtime", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Another_format_or_version_is_refused()
+    {
+        using var copy = Copy();
+        Edit(copy, m => m["formatVersion"] = 2);
+        var e = Assert.Throws<InvalidDataException>(() => OnnxGenerativeModel.Load(copy.Path, Cpu));
+        Assert.Contains("version 2", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Graphs_whose_shapes_differ_from_the_manifest_are_refused_naming_the_tensor()
+    {
+        using var heads = Copy();
+        Edit(heads, m =>
+        {
+            m["heads"] = 4;
+            m["headDimension"] = 4;
+        });
+        var e = Assert.Throws<InvalidDataException>(() => OnnxGenerativeModel.Load(heads.Path, Cpu));
+        Assert.Contains("'context_keys' has 2 at dimension 2", e.Message, StringComparison.Ordinal);
+
+        using var codes = Copy();
+        Edit(codes, m => m["vocabularySizes"]![0] = fixture.Manifest.VocabularySizes.Max() + 3);
+        e = Assert.Throws<InvalidDataException>(() => OnnxGenerativeModel.Load(codes.Path, Cpu));
+        Assert.Contains("'log_probs'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Graphs_in_each_others_place_are_refused()
+    {
+        using var copy = Copy();
+        File.Copy(copy.File("step.onnx"), copy.File("context.onnx"), overwrite: true);
+        Edit(copy, m => m["context"]!["sha256"] = OnnxModelManifest.Hash(copy.File("context.onnx")));
+        var e = Assert.Throws<InvalidDataException>(() => OnnxGenerativeModel.Load(copy.Path, Cpu));
+        Assert.Contains("the context graph has no input 'history'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_model_is_refused_with_another_index()
+    {
+        var other = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 16, MaxIterations = 2 })
+            .Fit(new ItemEmbeddings([new ItemId(1), new ItemId(2), new ItemId(3)], [1, 0, 0, 1, 1, 1], 2));
+        var e = Assert.Throws<InvalidOperationException>(() => new GenerativeRecall(fixture.Onnx, other));
+        Assert.Contains(fixture.Manifest.IndexFingerprint, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bad_histories_get_a_clear_error_and_an_empty_one_still_decodes()
+    {
+        var model = fixture.Onnx;
+        var tooLong = new int[fixture.Manifest.HistoryTokens + 1];
+        tooLong[^1] = SemanticIdVocabulary.Bos;
+        Assert.Contains("longer than", Assert.Throws<ArgumentException>(() => model.Start(tooLong)).Message, StringComparison.Ordinal);
+        Assert.Contains("outside the model's vocabulary", Assert.Throws<ArgumentException>(() => model.Start([SemanticIdVocabulary.Bos, model.Vocabulary.Size])).Message, StringComparison.Ordinal);
+
+        var empty = model.Vocabulary.EncodeHistory([], fixture.Index, model.MaxHistoryItems, out _);
+        var decoded = model.Decode([new GenerativeDecodeRequest(empty, new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, 10))])[0];
+        Assert.Equal(10, decoded.Count);
+        Assert.All(decoded, d => Assert.True(fixture.Index.TryGetItem(d.Id, out _)));
+    }
+
+    [Fact]
+    public void Everything_excluded_leaves_the_batch_empty_handed_without_disturbing_the_others()
+    {
+        var all = fixture.Index.Items.Select(i => fixture.Index[i]).ToArray();
+        var histories = fixture.Histories(2).ToArray();
+        var results = fixture.Onnx.Decode(
+        [
+            new GenerativeDecodeRequest(histories[0], new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, 8, all)),
+            new GenerativeDecodeRequest(histories[1], new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, 8)),
+        ]);
+        var alone = fixture.Onnx.Decode([new GenerativeDecodeRequest(histories[1], new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, 8))])[0];
+
+        Assert.Empty(results[0]);
+        Assert.Equal(alone.Select(d => d.Id), results[1].Select(d => d.Id));
+        Assert.All(alone.Zip(results[1]), p => Assert.Equal(p.First.LogProbability, p.Second.LogProbability, 1e-5));
+    }
+
+    [Fact]
+    public void The_execution_provider_choice_is_visible()
+    {
+        using var auto = OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Auto });
+        if (auto.ExecutionProvider == "CUDA")
+        {
+            Assert.Null(auto.FallbackReason);
+            using var cuda = OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cuda });
+            Assert.Equal("CUDA", cuda.ExecutionProvider);
+        }
+        else
+        {
+            Assert.Equal("CPU", auto.ExecutionProvider);
+            Assert.False(string.IsNullOrWhiteSpace(auto.FallbackReason));
+            var e = Assert.Throws<InvalidOperationException>(() => OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cuda }));
+            Assert.Contains("CUDA", e.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal("CPU", fixture.Onnx.ExecutionProvider);
+        Assert.Null(fixture.Onnx.FallbackReason);
+    }
+
+    private TempFolder Copy()
+    {
+        var copy = TestData.TempFolder();
+        foreach (var file in Directory.GetFiles(fixture.Folder))
+        {
+            File.Copy(file, copy.File(Path.GetFileName(file)));
+        }
+
+        return copy;
+    }
+
+    private static void Edit(TempFolder folder, Action<JsonNode> edit)
+    {
+        var path = folder.File("manifest.json");
+        var node = JsonNode.Parse(File.ReadAllText(path))!;
+        edit(node);
+        File.WriteAllText(path, node.ToJsonString());
+    }
+}
