@@ -26,13 +26,15 @@ public sealed class GenerativeRecall : IRecallStage
     private readonly IGenerativeDecoder _decoder;
     private readonly SemanticIdIndex _index;
     private readonly GenerativeRecallOptions _options;
+    private readonly IGenerativeSearchRunner? _runner;
 
     /// <summary>Creates the stage.</summary>
     /// <param name="decoder">The model.</param>
     /// <param name="index">The semantic-ID index the model was trained on.</param>
     /// <param name="options">Options; defaults when <see langword="null"/>.</param>
+    /// <param name="runner">Runs the searches (e.g. a micro-batcher over the same model); <see langword="null"/> to step the decoder's sessions here.</param>
     /// <exception cref="InvalidOperationException">The model was trained on another index.</exception>
-    public GenerativeRecall(IGenerativeDecoder decoder, SemanticIdIndex index, GenerativeRecallOptions? options = null)
+    public GenerativeRecall(IGenerativeDecoder decoder, SemanticIdIndex index, GenerativeRecallOptions? options = null, IGenerativeSearchRunner? runner = null)
     {
         ArgumentNullException.ThrowIfNull(decoder);
         ArgumentNullException.ThrowIfNull(index);
@@ -46,6 +48,7 @@ public sealed class GenerativeRecall : IRecallStage
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(_options.BeamWidth, "options.BeamWidth");
         _decoder = decoder;
         _index = index;
+        _runner = runner;
     }
 
     /// <inheritdoc />
@@ -69,19 +72,33 @@ public sealed class GenerativeRecall : IRecallStage
     }
 
     /// <inheritdoc />
-    public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         cancellationToken.ThrowIfCancellationRequested();
         var tokens = _decoder.Vocabulary.EncodeHistory(request.History.Select(e => e.Item), _index, _decoder.MaxHistoryItems, out _);
-        using var session = _decoder.Start(tokens);
         var excluded = (request.ExcludeHistory ? request.HistoryItems : Enumerable.Empty<ItemId>())
             .Concat(request.ExcludedItems ?? Enumerable.Empty<ItemId>())
             .Select(i => _index.TryGetSemanticId(i, out var id) ? id : default)
             .Where(id => id.Length > 0);
-        var decoded = ConstrainedBeamSearch.Search(session, _index.Trie, _index.Length, Math.Max(_options.BeamWidth, count), excluded);
-        var candidates = decoded.Take(count).Select(d => new Candidate(_index[d.Id], d.LogProbability, Name)).ToArray();
-        return ValueTask.FromResult<IReadOnlyList<Candidate>>(candidates);
+        var search = new BeamSearchState(_index.Trie, _index.Length, Math.Max(_options.BeamWidth, count), excluded);
+        IReadOnlyList<DecodedId> decoded;
+        if (_runner is not null)
+        {
+            decoded = await _runner.SearchAsync(tokens, search, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            using var session = _decoder.Start(tokens);
+            while (!search.IsFinished)
+            {
+                search.Advance(session.NextLogProbabilities(search.Beams));
+            }
+
+            decoded = search.Results;
+        }
+
+        return decoded.Take(count).Select(d => new Candidate(_index[d.Id], d.LogProbability, Name)).ToArray();
     }
 }

@@ -42,29 +42,14 @@ internal sealed class DecodeRun : IDisposable
     /// <summary>Runs the context graph over the histories, right-aligned, with their common left padding trimmed.</summary>
     public void Context(IReadOnlyList<int[]> histories)
     {
-        var full = _shape.HistoryTokens;
-        var vocabulary = _model.Vocabulary.Size;
         var length = 2;
         foreach (var h in histories)
         {
-            ArgumentNullException.ThrowIfNull(h);
-            if (h.Length > full)
-            {
-                throw new ArgumentException($"A history of {h.Length} tokens is longer than the {full} this model reads (encode it with SemanticIdVocabulary.EncodeHistory and the model's MaxHistoryItems).", nameof(histories));
-            }
-
+            _model.CheckHistory(h);
             var pad = 0;
             while (pad < h.Length && h[pad] == SemanticIdVocabulary.Pad)
             {
                 pad++;
-            }
-
-            foreach (var t in h)
-            {
-                if ((uint)t >= (uint)vocabulary)
-                {
-                    throw new ArgumentException($"History token {t} is outside the model's vocabulary of {vocabulary} tokens.", nameof(histories));
-                }
             }
 
             length = Math.Max(length, h.Length - pad);

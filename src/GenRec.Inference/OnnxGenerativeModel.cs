@@ -188,6 +188,25 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
         return searches.Select(s => s.Results).ToArray();
     }
 
+    /// <summary>Checks a history before it is decoded (alone or in a batch).</summary>
+    /// <exception cref="ArgumentException">It is longer than the model reads, or holds a token outside the vocabulary.</exception>
+    internal void CheckHistory(int[] tokens)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        if (tokens.Length > Manifest.HistoryTokens)
+        {
+            throw new ArgumentException($"A history of {tokens.Length} tokens is longer than the {Manifest.HistoryTokens} this model reads (encode it with SemanticIdVocabulary.EncodeHistory and the model's MaxHistoryItems).", nameof(tokens));
+        }
+
+        foreach (var t in tokens)
+        {
+            if ((uint)t >= (uint)Vocabulary.Size)
+            {
+                throw new ArgumentException($"History token {t} is outside the model's vocabulary of {Vocabulary.Size} tokens.", nameof(tokens));
+            }
+        }
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {
