@@ -118,6 +118,7 @@ internal static class BenchCommand
         });
         var command = new Command("bench", "Measure speed and memory.");
         command.Subcommands.Add(sid);
+        command.Subcommands.Add(ServeBench.Create());
         return command;
     }
 

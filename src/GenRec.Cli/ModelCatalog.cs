@@ -2,6 +2,7 @@ using GenRec.Adapters.MLNet;
 using GenRec.Cascade;
 using GenRec.Data;
 using GenRec.Generative;
+using GenRec.Inference;
 using GenRec.SemanticIds;
 using GenRec.Training;
 
@@ -10,7 +11,7 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx"];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
@@ -53,6 +54,14 @@ internal static class ModelCatalog
                 return new CascadePipeline("tiger", [new RecallChannel(recall)]);
             }
 
+            case "tiger-onnx":
+            {
+                var folder = arguments.ModelPath ?? throw new UsageException("--model tiger-onnx needs --model-path (a folder from genrec export).");
+                var recall = LoadOnnx(folder, arguments.IndexPath, "tiger-onnx", arguments.BeamWidth);
+                arguments.Diagnostics?.Invoke(recall);
+                return new CascadePipeline("tiger-onnx", [new RecallChannel(recall)]);
+            }
+
             default:
                 throw new ArgumentException($"Unknown model '{name}'. Known models: {string.Join(", ", Names)}.");
         }
@@ -66,6 +75,19 @@ internal static class ModelCatalog
         model.EnsureIndex(index);
         ConsoleProgress.Status($"{name}: {model.Report.Parameters:N0} parameters on {model.Device}, index version {index.Version}; beam width {beamWidth}");
         return new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = name, BeamWidth = beamWidth });
+    }
+
+    /// <summary>
+    /// An ONNX model folder (from genrec export) served by ONNX Runtime as a recall stage, its searches merged by a
+    /// micro-batcher. The model and the batcher live as long as the process (one CLI command).
+    /// </summary>
+    public static GenerativeRecall LoadOnnx(string folder, string? indexPath, string name, int beamWidth)
+    {
+        var model = OnnxGenerativeModel.Load(folder, new OnnxRuntimeOptions(), ConsoleLog.Instance);
+        var index = SemanticIdIndex.Load(indexPath ?? Path.Combine(folder, TrainCommand.IndexFileName));
+        var recall = new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = name, BeamWidth = beamWidth }, new GenerativeMicroBatcher(model));
+        ConsoleProgress.Status($"{name}: {model.Manifest.Architecture} on ONNX Runtime ({model.ExecutionProvider}), index version {index.Version}; beam width {beamWidth}, micro-batched");
+        return recall;
     }
 }
 

@@ -13,6 +13,7 @@ root.Subcommands.Add(IndexCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(AbCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
 return await CliErrors.RunAsync(() => root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false })).ConfigureAwait(false);
 
 namespace GenRec.Cli
@@ -88,7 +89,7 @@ namespace GenRec.Cli
             var top = new Option<int>("--top") { Description = "Items per user in the list.", DefaultValueFactory = _ => 100 };
             var recsOut = new Option<string?>("--recs-out") { Description = "Write the lists in the scorer's format (userId<TAB>item,item,...)." };
             var maxUsers = new Option<int?>("--max-users") { Description = "Evaluate only the first N users (a quick look)." };
-            var modelPath = new Option<string?>("--model-path") { Description = "tiger: the model folder from genrec train tiger." };
+            var modelPath = new Option<string?>("--model-path") { Description = "tiger: the model folder from genrec train tiger; tiger-onnx: the folder from genrec export." };
             var indexPath = new Option<string?>("--index") { Description = "tiger: the semantic-ID index (default: the copy in the model folder)." };
             var beam = new Option<int>("--beam") { Description = "tiger: beam width (widened to --top when smaller).", DefaultValueFactory = _ => 100 };
             var seed = Common.Seed();

@@ -51,7 +51,6 @@ public static class ConstrainedBeamSearch
 /// </summary>
 public sealed class BeamSearchState
 {
-    private static readonly int[][] Start = [[]];
     private readonly PrefixTrie _trie;
     private readonly int _positions;
     private readonly int _beamWidth;
@@ -80,6 +79,9 @@ public sealed class BeamSearchState
         _candidates = new TopK(beamWidth);
     }
 
+    /// <summary>The most beams kept at each step.</summary>
+    public int BeamWidth => _beamWidth;
+
     /// <summary>The code position the next scores are for (0 before the first step).</summary>
     public int Position { get; private set; }
 
@@ -90,7 +92,7 @@ public sealed class BeamSearchState
     public bool IsFinished => Position >= _positions || _beams.Count == 0;
 
     /// <summary>The live beams' codes so far (one empty beam before the first step); all of length <see cref="Position"/>.</summary>
-    public IReadOnlyList<int[]> Beams => _beams.Count == 1 && Position == 0 ? Start : _beams.Select(b => b.Codes).ToArray();
+    public IReadOnlyList<int[]> Beams => _beams.Select(b => b.Codes).ToArray();
 
     /// <summary>Live beams.</summary>
     public int Count => _beams.Count;

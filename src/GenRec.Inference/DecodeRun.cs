@@ -39,6 +39,9 @@ internal sealed class DecodeRun : IDisposable
 
     public long FirstToken(int request) => _first[request];
 
+    /// <summary>The last step's scores buffer (valid up to the length <see cref="Step"/> returned).</summary>
+    public float[] Scores => _scores ?? [];
+
     /// <summary>Runs the context graph over the histories, right-aligned, with their common left padding trimmed.</summary>
     public void Context(IReadOnlyList<int[]> histories)
     {

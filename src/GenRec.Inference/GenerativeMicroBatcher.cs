@@ -18,6 +18,16 @@ public sealed class MicroBatcherOptions
     public TimeSpan MaxWait { get; set; } = TimeSpan.FromMilliseconds(2);
 
     /// <summary>
+    /// The most history tokens in one batch, counted as the batch's requests × its longest (left-padding trimmed)
+    /// history: the context pass's memory and time grow with it (attention quadratically in the history), so long
+    /// histories make smaller batches. A request over the budget on its own still runs, alone. Default: 8192.
+    /// </summary>
+    public int MaxBatchTokens { get; set; } = 8192;
+
+    /// <summary>The most beams (summed beam widths) in one batch. Default: 4096. A wider request still runs, alone.</summary>
+    public int MaxBatchBeams { get; set; } = 4096;
+
+    /// <summary>
     /// Requests that may wait in the queue; a caller beyond it waits for room (back-pressure) until its
     /// cancellation token fires. Default: 1024. Allowed: 1 or more.
     /// </summary>
@@ -27,13 +37,15 @@ public sealed class MicroBatcherOptions
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxBatchSize, nameof(MaxBatchSize));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(QueueCapacity, nameof(QueueCapacity));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxBatchTokens, nameof(MaxBatchTokens));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxBatchBeams, nameof(MaxBatchBeams));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxWait, TimeSpan.Zero, nameof(MaxWait));
     }
 }
 
 /// <summary>
-/// Merges concurrent decode requests into batches (up to <see cref="MicroBatcherOptions.MaxBatchSize"/>, waiting at
-/// most <see cref="MicroBatcherOptions.MaxWait"/> for a batch to fill): one context run for the batch's histories
+/// Merges concurrent decode requests into batches (up to <see cref="MicroBatcherOptions.MaxBatchSize"/> requests within
+/// a token and a beam budget, waiting at most <see cref="MicroBatcherOptions.MaxWait"/> for a batch to fill): one context run for the batch's histories
 /// and one step run per code position for all their beams. A bounded queue pushes back on callers; a request
 /// cancelled before its batch runs is dropped from it. Records <c>genrec.inference.batch.size</c> and
 /// <c>genrec.inference.queue.wait</c> on the "GenRec" meter.
@@ -103,7 +115,7 @@ public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisp
     private async Task RunAsync()
     {
         var reader = _queue.Reader;
-        var batch = new List<Pending>(_options.MaxBatchSize);
+        var batch = new Batch(_options);
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batch.Clear();
@@ -118,11 +130,11 @@ public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisp
                 using var timeout = new CancellationTokenSource(_options.MaxWait);
                 try
                 {
-                    while (batch.Count < _options.MaxBatchSize && await reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false))
+                    while (!batch.IsFull && await reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false))
                     {
-                        while (batch.Count < _options.MaxBatchSize && reader.TryRead(out var next))
+                        while (reader.TryPeek(out var next) && batch.TryAdd(next))
                         {
-                            batch.Add(next);
+                            reader.TryRead(out _);
                         }
                     }
                 }
@@ -132,12 +144,52 @@ public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisp
                 }
             }
 
-            while (batch.Count < _options.MaxBatchSize && reader.TryRead(out var queued))
+            while (reader.TryPeek(out var queued) && batch.TryAdd(queued))
             {
-                batch.Add(queued);
+                reader.TryRead(out _);
             }
 
-            Run(batch);
+            Run(batch.Requests);
+        }
+    }
+
+    /// <summary>A batch being filled, within the request, token and beam budgets.</summary>
+    private sealed class Batch(MicroBatcherOptions options)
+    {
+        private int _longest;
+        private int _beams;
+
+        public List<Pending> Requests { get; } = new(options.MaxBatchSize);
+
+        /// <summary>Whether nothing more can join (the token and beam budgets are checked per request).</summary>
+        public bool IsFull { get; private set; }
+
+        public void Clear()
+        {
+            Requests.Clear();
+            _longest = 0;
+            _beams = 0;
+            IsFull = false;
+        }
+
+        public void Add(Pending p)
+        {
+            Requests.Add(p);
+            _longest = Math.Max(_longest, p.Tokens);
+            _beams += p.Beams;
+            IsFull = Requests.Count >= options.MaxBatchSize;
+        }
+
+        public bool TryAdd(Pending p)
+        {
+            if (IsFull || (Requests.Count + 1) * Math.Max(_longest, p.Tokens) > options.MaxBatchTokens || _beams + p.Beams > options.MaxBatchBeams)
+            {
+                IsFull = true;
+                return false;
+            }
+
+            Add(p);
+            return true;
         }
     }
 
@@ -184,6 +236,12 @@ public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisp
     private sealed class Pending(GenerativeDecodeRequest request, CancellationToken cancellationToken)
     {
         public GenerativeDecodeRequest Request { get; } = request;
+
+        /// <summary>History tokens once the left padding is trimmed (what the context pass reads).</summary>
+        public int Tokens { get; } = Math.Max(2, request.HistoryTokens.Length - request.HistoryTokens.TakeWhile(t => t == SemanticIdVocabulary.Pad).Count());
+
+        /// <summary>The beam width.</summary>
+        public int Beams { get; } = request.Search.BeamWidth;
 
         public CancellationToken CancellationToken { get; } = cancellationToken;
 

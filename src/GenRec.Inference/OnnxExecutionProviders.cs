@@ -54,10 +54,15 @@ public static class OnnxExecutionProviders
 
     internal static string FirstLine(string text) => text.Split('\n', 2)[0].Trim();
 
-    private static SessionOptions Fresh(OnnxRuntimeOptions options) => new()
+    private static SessionOptions Fresh(OnnxRuntimeOptions options)
     {
-        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-        IntraOpNumThreads = options.IntraOpThreads,
-        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-    };
+        var fresh = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = options.IntraOpThreads,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+        };
+        fresh.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
+        return fresh;
+    }
 }

@@ -155,12 +155,22 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
         for (var step = 0; step < Vocabulary.Positions && searches.Any(s => !s.IsFinished); step++)
         {
             var scores = run.Step(step, tokens, rows, k);
-            for (var b = 0; b < batch; b++)
+            var width = k;
+            if (batch == 1)
             {
-                if (!searches[b].IsFinished)
+                searches[0].Advance(scores.Slice(0, searches[0].Count * stride), stride);
+            }
+            else
+            {
+                // The trie-masked selection of each request is independent: spread it over the cores ONNX Runtime just released.
+                var buffer = run.Scores;
+                Parallel.For(0, batch, b =>
                 {
-                    searches[b].Advance(scores.Slice(b * k * stride, searches[b].Count * stride), stride);
-                }
+                    if (!searches[b].IsFinished)
+                    {
+                        searches[b].Advance(buffer.AsSpan(b * width * stride, searches[b].Count * stride), stride);
+                    }
+                });
             }
 
             if (step + 1 == Vocabulary.Positions)

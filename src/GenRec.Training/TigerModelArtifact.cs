@@ -66,6 +66,33 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <inheritdoc />
     public IDecodingSession Start(ReadOnlySpan<int> historyTokens) => _model.Start(historyTokens.ToArray(), _device);
 
+    /// <summary>
+    /// A model of the given shape with freshly initialised weights, tied to <paramref name="index"/>: for latency
+    /// benchmarks of shapes nobody trained (the time a forward pass takes does not depend on the weights' values) and
+    /// for tests. Its recommendations are meaningless.
+    /// </summary>
+    /// <param name="config">The shape; its vocabulary sizes must be the index's.</param>
+    /// <param name="index">The semantic-ID index.</param>
+    /// <param name="device">Where to run it. Default: <see cref="ComputeDevice.Auto"/>.</param>
+    /// <param name="seed">The seed of the initial weights.</param>
+    /// <returns>The model.</returns>
+    public static TigerModelArtifact CreateUntrained(TigerConfig config, SemanticIdIndex index, ComputeDevice device = ComputeDevice.Auto, int seed = 42)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(index);
+        config.Validate();
+        if (!config.VocabularySizes.SequenceEqual(index.VocabularySizes))
+        {
+            throw new ArgumentException($"The shape's vocabulary [{string.Join(", ", config.VocabularySizes)}] is not the index's [{string.Join(", ", index.VocabularySizes)}].", nameof(config));
+        }
+
+        torch.manual_seed(seed);
+        var target = TorchDevices.Resolve(device);
+        var model = TigerNetwork.Create(config);
+        model.to(target);
+        return new TigerModelArtifact(model, target, index.Fingerprint, index.Version, new TigerTrainingReport(0, 0, double.NaN, 0, model.parameters().Sum(p => p.numel()), []));
+    }
+
     /// <summary>Saves the model folder.</summary>
     /// <param name="directory">The folder; created if missing.</param>
     public void Save(string directory)

@@ -38,6 +38,24 @@ public sealed class MicroBatcherTests(OnnxFixture fixture) : IClassFixture<OnnxF
     }
 
     [Fact]
+    public async Task Token_and_beam_budgets_make_smaller_batches()
+    {
+        var histories = fixture.Histories(24).ToArray();
+        var longest = fixture.Manifest.HistoryTokens;
+        Assert.All(histories, h => Assert.Equal(SemanticIdVocabulary.Bos, h[0])); // every test user fills the window
+        await using (var byTokens = new GenerativeMicroBatcher(fixture.Onnx, new MicroBatcherOptions { MaxBatchSize = 64, MaxBatchTokens = 2 * longest, MaxWait = TimeSpan.FromMilliseconds(50) }))
+        {
+            await Task.WhenAll(histories.Select(h => byTokens.SearchAsync(h, Search(4), TestContext.Current.CancellationToken).AsTask()));
+            Assert.True(byTokens.Batches >= 12, $"{byTokens.Batches} batches of at most two full histories for 24 requests");
+        }
+
+        await using var byBeams = new GenerativeMicroBatcher(fixture.Onnx, new MicroBatcherOptions { MaxBatchSize = 64, MaxBatchBeams = 30, MaxWait = TimeSpan.FromMilliseconds(50) });
+        var results = await Task.WhenAll(histories.Select(h => byBeams.SearchAsync(h, Search(10), TestContext.Current.CancellationToken).AsTask()));
+        Assert.True(byBeams.Batches >= 8, $"{byBeams.Batches} batches of at most three 10-beam requests for 24 requests");
+        Assert.All(results, r => Assert.Equal(10, r.Count));
+    }
+
+    [Fact]
     public async Task A_cancelled_request_is_dropped_and_a_bad_one_fails_alone()
     {
         var history = fixture.Histories(1).Single();

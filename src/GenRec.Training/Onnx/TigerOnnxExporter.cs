@@ -153,7 +153,6 @@ public static class TigerOnnxExporter
         public string Block(string x, string prefix, string bias, Shape s, string qkv, string projection, out string keys, out string values, bool keysOnly = false)
         {
             var h = LayerNorm(x, $"{prefix}.ln1");
-            var q = Heads(Linear(h, $"{prefix}.{qkv}", 0, s.D), s);
             keys = Heads(Linear(h, $"{prefix}.{qkv}", s.D, s.D), s);
             values = Heads(Linear(h, $"{prefix}.{qkv}", 2 * s.D, s.D), s);
             if (keysOnly)
@@ -161,6 +160,7 @@ public static class TigerOnnxExporter
                 return x;
             }
 
+            var q = Heads(Linear(h, $"{prefix}.{qkv}", 0, s.D), s);
             var scores = Add(MatMul(Mul(q, Float(s.Scale)), Transpose(keys, 0, 1, 3, 2)), bias);
             x = Add(x, Linear(Merge(MatMul(Softmax(scores), values), s), $"{prefix}.{projection}"));
             return Add(x, Mlp(x, prefix, "ln2"));

@@ -1,0 +1,359 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using GenRec.Adapters.MLNet;
+using GenRec.Data;
+using GenRec.Generative;
+using GenRec.Inference;
+using GenRec.SemanticIds;
+using GenRec.Training;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using TorchSharp;
+
+namespace GenRec.Cli;
+
+/// <summary>
+/// <c>genrec bench serve</c>: serving latency and throughput of the ONNX Runtime path for beam widths × history
+/// lengths, alone and under concurrent load through the micro-batcher, side by side in one run with TorchSharp eager
+/// decoding of the same model and with the DLRM cascade; achieved GFLOP/s against this machine's measured matrix
+/// multiply peak.
+/// </summary>
+internal static class ServeBench
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static Command Create()
+    {
+        var data = Common.Data();
+        var modelPath = new Option<string>("--model-path") { Description = "A trained model folder (genrec train tiger): its shape and index are benchmarked.", Required = true };
+        var beams = new Option<string>("--beams") { Description = "Beam widths.", DefaultValueFactory = _ => "16,64,256" };
+        var histories = new Option<string>("--histories") { Description = "History lengths in items.", DefaultValueFactory = _ => "20,50,200" };
+        var concurrency = new Option<string>("--concurrency") { Description = "Concurrent callers through the micro-batcher.", DefaultValueFactory = _ => "8,32,128" };
+        var single = new Option<int>("--single") { Description = "Requests timed one at a time per cell (batch 1).", DefaultValueFactory = _ => 40 };
+        var requests = new Option<int>("--requests") { Description = "Requests per concurrent cell (at least twice the callers).", DefaultValueFactory = _ => 128 };
+        var eager = new Option<int>("--eager") { Description = "Requests timed with TorchSharp eager decoding per cell (0: skip).", DefaultValueFactory = _ => 20 };
+        var provider = new Option<ExecutionProviderPreference>("--provider") { Description = "ONNX Runtime execution provider: Auto, Cpu or Cuda.", DefaultValueFactory = _ => ExecutionProviderPreference.Auto };
+        var output = new Option<string?>("--out") { Description = "Write every figure as JSON here." };
+        var spin = new Option<bool>("--spin") { Description = "Let ONNX Runtime's CPU threads spin while idle (lower batch-1 latency, worse under load on few cores)." };
+        var skipDlrm = new Option<bool>("--no-dlrm") { Description = "Skip the DLRM cascade comparison (it trains the cascade first, about 30 s)." };
+        var command = new Command("serve", "Serving latency p50/p99 and throughput of the ONNX Runtime runtime vs TorchSharp eager and the DLRM cascade.")
+        {
+            data, modelPath, beams, histories, concurrency, single, requests, eager, provider, output, skipDlrm, spin,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var beamWidths = Ints(parse.GetValue(beams)!, "--beams");
+            var lengths = Ints(parse.GetValue(histories)!, "--histories");
+            var callers = Ints(parse.GetValue(concurrency)!, "--concurrency");
+            var singles = parse.GetValue(single);
+            var perCell = parse.GetValue(requests);
+            var eagerCount = parse.GetValue(eager);
+            Common.RequirePositive(singles, "--single");
+            Common.RequirePositive(perCell, "--requests");
+            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var folder = parse.GetValue(modelPath)!;
+            var index = SemanticIdIndex.Load(Path.Combine(folder, TrainCommand.IndexFileName));
+            TigerConfig shape;
+            using (var trained = TigerModelArtifact.Load(folder, ComputeDevice.Cpu))
+            {
+                trained.EnsureIndex(index);
+                shape = trained.Config with { MaxHistoryItems = lengths.Max() };
+            }
+
+            // Latency does not depend on the weights' values: the trained shape, read up to the longest history asked for.
+            using var torchModel = TigerModelArtifact.CreateUntrained(shape, index);
+            var exported = Path.Combine(Path.GetTempPath(), $"genrec-bench-{Environment.ProcessId}");
+            TigerOnnxExporter.Export(torchModel, exported);
+            using var onnx = OnnxGenerativeModel.Load(exported, new OnnxRuntimeOptions { ExecutionProvider = parse.GetValue(provider), AllowSpinning = parse.GetValue(spin) }, ConsoleLog.Instance);
+            Directory.Delete(exported, recursive: true);
+            ConsoleProgress.Status($"model: {shape.Architecture}, d {shape.Dimension}, {shape.Layers} layers, {shape.Heads} heads, MLP {shape.MlpDimension}, codes [{string.Join(", ", shape.VocabularySizes)}], history up to {shape.MaxHistoryItems} items; ONNX Runtime on {onnx.ExecutionProvider}, TorchSharp on {torchModel.Device}; {Environment.ProcessorCount} cores");
+
+            var peak = MeasurePeak();
+            ConsoleProgress.Status(string.Create(CultureInfo.InvariantCulture, $"matrix multiply 1024³: ONNX Runtime {peak.Onnx:0.0} GFLOP/s, TorchSharp {peak.Torch:0.0} GFLOP/s; peak {peak.Peak:0.0}"));
+
+            var rows = new List<Row>();
+            foreach (var h in lengths)
+            {
+                var inputs = Histories(split, index, torchModel.Vocabulary, h, shape.MaxHistoryItems);
+                foreach (var k in beamWidths)
+                {
+                    var flops = Flops(shape, torchModel.Vocabulary, h, k);
+                    BeamSearchState Search() => new(index.Trie, index.Length, k);
+                    for (var w = 0; w < 3; w++)
+                    {
+                        onnx.Decode([new GenerativeDecodeRequest(inputs[w % inputs.Length], Search())]);
+                    }
+
+                    var alone = Time(singles, i => onnx.Decode([new GenerativeDecodeRequest(inputs[i % inputs.Length], Search())]));
+                    rows.Add(Row.From("onnx", 1, h, k, alone, flops, peak.Peak));
+                    ConsoleProgress.Status(rows[^1].ToString());
+                    if (eagerCount > 0)
+                    {
+                        var byEager = Time(eagerCount, i =>
+                        {
+                            using var session = torchModel.Start(inputs[i % inputs.Length]);
+                            ConstrainedBeamSearch.Search(session, index.Trie, index.Length, k);
+                        });
+                        rows.Add(Row.From("torchsharp-eager", 1, h, k, byEager, flops, peak.Peak));
+                        ConsoleProgress.Status(rows[^1].ToString());
+                    }
+
+                    foreach (var c in callers)
+                    {
+                        var total = Math.Max(perCell, 2 * c);
+                        var batcher = new GenerativeMicroBatcher(onnx, new MicroBatcherOptions { MaxBatchSize = c, MaxWait = TimeSpan.FromMilliseconds(2), QueueCapacity = Math.Max(c, 16) });
+                        var loaded = await Load(batcher, inputs, Search, c, total, ct).ConfigureAwait(false);
+                        await batcher.DisposeAsync().ConfigureAwait(false);
+                        rows.Add(Row.From("onnx", c, h, k, loaded, flops, peak.Peak) with { MeanBatch = Math.Round(batcher.Requests / (double)Math.Max(1, batcher.Batches), 1) });
+                        ConsoleProgress.Status(rows[^1].ToString());
+                    }
+                }
+            }
+
+            Measured? dlrm = null;
+            if (!parse.GetValue(skipDlrm))
+            {
+                ConsoleProgress.Status("training the DLRM cascade for the comparison");
+                var cascade = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = 42 }).Fit(split, ct).CreatePipeline();
+                var cases = split.Cases(SplitTarget.Test).Take(200).Select(c => new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time)).ToArray();
+                await cascade.RecommendAsync(cases[0], ct).ConfigureAwait(false);
+                var latencies = new double[cases.Length];
+                var clock = Stopwatch.StartNew();
+                for (var i = 0; i < cases.Length; i++)
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    await cascade.RecommendAsync(cases[i], ct).ConfigureAwait(false);
+                    latencies[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                }
+
+                dlrm = new Measured(latencies, clock.Elapsed.TotalSeconds);
+                ConsoleProgress.Status(string.Create(CultureInfo.InvariantCulture, $"dlrm cascade (4 recall channels + LightGBM LambdaRank over 500 candidates), batch 1: p50 {dlrm.P50:0.00} ms, p99 {dlrm.P99:0.00} ms"));
+            }
+
+            Console.WriteLine(Table(rows, dlrm, peak));
+            if (parse.GetValue(output) is { } path)
+            {
+                var json = new
+                {
+                    machine = new { cores = Environment.ProcessorCount, onnx_provider = onnx.ExecutionProvider, torch_device = torchModel.Device },
+                    model = new { architecture = shape.Architecture.ToString(), shape.Dimension, shape.Layers, shape.Heads, shape.MlpDimension, codes = shape.VocabularySizes },
+                    peak_gflops = new { onnx = Math.Round(peak.Onnx, 1), torch = Math.Round(peak.Torch, 1) },
+                    dlrm = dlrm is null ? null : new { p50_ms = Math.Round(dlrm.P50, 3), p99_ms = Math.Round(dlrm.P99, 3) },
+                    rows,
+                };
+                await File.WriteAllTextAsync(path, JsonSerializer.Serialize(json, Indented), ct).ConfigureAwait(false);
+                ConsoleProgress.Status($"wrote {path}");
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static int[] Ints(string text, string option)
+    {
+        var values = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(v => int.TryParse(v, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new UsageException($"{option} takes positive integers separated by commas; got '{text}'."))
+            .ToArray();
+        return values.Length > 0 ? values : throw new UsageException($"{option} is empty.");
+    }
+
+    /// <summary>Real histories of exactly <paramref name="length"/> items: the last items of test users who have that many.</summary>
+    private static int[][] Histories(DataSplit split, SemanticIdIndex index, SemanticIdVocabulary vocabulary, int length, int maxItems)
+    {
+        var histories = split.Cases(SplitTarget.Test)
+            .Select(c => c.History.Select(i => i.Item).Where(i => index.TryGetSemanticId(i, out _)).ToArray())
+            .Where(items => items.Length >= length)
+            .Select(items => vocabulary.EncodeHistory(items[^length..], index, maxItems, out _))
+            .ToArray();
+        return histories.Length > 0 ? histories : throw new UsageException($"no test user has {length} known history items.");
+    }
+
+    private static Measured Time(int count, Action<int> run)
+    {
+        var latencies = new double[count];
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < count; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            run(i);
+            latencies[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        return new Measured(latencies, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary><paramref name="callers"/> concurrent loops issue <paramref name="total"/> requests back to back through the batcher.</summary>
+    private static async Task<Measured> Load(GenerativeMicroBatcher batcher, int[][] inputs, Func<BeamSearchState> search, int callers, int total, CancellationToken ct)
+    {
+        var latencies = new double[total];
+        var next = -1;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(
+            async () =>
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < total)
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    await batcher.SearchAsync(inputs[i % inputs.Length], search(), ct).ConfigureAwait(false);
+                    latencies[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                }
+            },
+            ct))).ConfigureAwait(false);
+        return new Measured(latencies, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Multiply-adds ×2 of one request as the exported graphs compute it: the context pass over the history's tokens,
+    /// then one step per code position over the beams (K rows after the first step), linear layers, attention and heads.
+    /// </summary>
+    internal static double Flops(TigerConfig shape, SemanticIdVocabulary vocabulary, int historyItems, int beams)
+    {
+        double d = shape.Dimension, m = shape.MlpDimension, layers = shape.Layers, v = vocabulary.Sizes.Max();
+        var positions = vocabulary.Positions;
+        double tokens = 1 + (historyItems * positions);
+        static double Linear(double n, double input, double output) => 2 * n * input * output;
+        double Block(double n, double attended) => Linear(n, d, 3 * d) + (4 * n * attended * d) + Linear(n, d, d) + Linear(n, d, m) + Linear(n, m, d);
+        double total;
+        if (shape.Architecture == TigerArchitecture.DecoderOnly)
+        {
+            var context = tokens - 1;
+            total = ((layers - 1) * Block(context, context)) + Linear(context, d, 2 * d);
+            for (var s = 0; s < positions; s++)
+            {
+                double n = s == 0 ? 1 : beams;
+                total += (layers * Block(n, context + s + 1)) + Linear(n, d, v);
+            }
+        }
+        else
+        {
+            total = (layers * Block(tokens, tokens)) + (layers * Linear(tokens, d, 2 * d));
+            for (var s = 0; s < positions; s++)
+            {
+                double n = s == 0 ? 1 : beams;
+                total += (layers * (Block(n, s + 1) + Linear(n, d, d) + (4 * n * tokens * d) + Linear(n, d, d))) + Linear(n, d, v);
+            }
+        }
+
+        return total;
+    }
+
+    /// <summary>The best of ONNX Runtime's and TorchSharp's 1024 × 1024 × 1024 float matrix multiply (median of 15 runs each).</summary>
+    private static (double Onnx, double Torch, double Peak) MeasurePeak()
+    {
+        const int n = 1024;
+        const double flops = 2.0 * n * n * n;
+        var random = new Random(1);
+        var a = Enumerable.Range(0, n * n).Select(_ => (float)random.NextDouble()).ToArray();
+        var b = Enumerable.Range(0, n * n).Select(_ => (float)random.NextDouble()).ToArray();
+        double Median(Action run)
+        {
+            run();
+            run();
+            var times = Enumerable.Range(0, 15).Select(_ =>
+            {
+                var start = Stopwatch.GetTimestamp();
+                run();
+                return Stopwatch.GetElapsedTime(start).TotalSeconds;
+            }).Order().ToArray();
+            return flops / times[times.Length / 2] / 1e9;
+        }
+
+        using var session = new InferenceSession(MatMulModel(n, b));
+        using var input = OrtValue.CreateTensorValueFromMemory(a, [n, n]);
+        var names = new[] { "a" };
+        var outputs = new[] { "c" };
+        var onnx = Median(() =>
+        {
+            using var result = session.Run(new RunOptions(), names, [input], outputs);
+        });
+
+        using var ta = torch.tensor(a, [n, n]);
+        using var tb = torch.tensor(b, [n, n]);
+        var eager = Median(() =>
+        {
+            using var c = torch.mm(ta, tb);
+        });
+        return (onnx, eager, Math.Max(onnx, eager));
+    }
+
+    private static byte[] MatMulModel(int n, float[] b)
+    {
+        var weights = new global::Onnx.TensorProto { Name = "b", DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
+        weights.Dims.Add(n);
+        weights.Dims.Add(n);
+        var bytes = new byte[b.Length * sizeof(float)];
+        Buffer.BlockCopy(b, 0, bytes, 0, bytes.Length);
+        weights.RawData = ByteString.CopyFrom(bytes);
+        var graph = new global::Onnx.GraphProto { Name = "peak" };
+        graph.Initializer.Add(weights);
+        var node = new global::Onnx.NodeProto { OpType = "MatMul", Name = "mm" };
+        node.Input.Add("a");
+        node.Input.Add("b");
+        node.Output.Add("c");
+        graph.Node.Add(node);
+        graph.Input.Add(Value("a", n));
+        graph.Output.Add(Value("c", n));
+        var model = new global::Onnx.ModelProto { IrVersion = 8, Graph = graph };
+        model.OpsetImport.Add(new global::Onnx.OperatorSetIdProto { Domain = "", Version = 17 });
+        return model.ToByteArray();
+
+        static global::Onnx.ValueInfoProto Value(string name, int n)
+        {
+            var shape = new global::Onnx.TensorShapeProto();
+            shape.Dim.Add(new global::Onnx.TensorShapeProto.Types.Dimension { DimValue = n });
+            shape.Dim.Add(new global::Onnx.TensorShapeProto.Types.Dimension { DimValue = n });
+            return new global::Onnx.ValueInfoProto { Name = name, Type = new global::Onnx.TypeProto { TensorType = new global::Onnx.TypeProto.Types.Tensor { ElemType = (int)global::Onnx.TensorProto.Types.DataType.Float, Shape = shape } } };
+        }
+    }
+
+    private static string Table(IReadOnlyList<Row> rows, Measured? dlrm, (double Onnx, double Torch, double Peak) peak)
+    {
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"peak matrix multiply: {peak.Peak:0.0} GFLOP/s (ONNX Runtime {peak.Onnx:0.0}, TorchSharp {peak.Torch:0.0})");
+        if (dlrm is not null)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"DLRM cascade, batch 1: p50 {dlrm.P50:0.00} ms, p99 {dlrm.P99:0.00} ms");
+        }
+
+        text.AppendLine();
+        text.AppendLine("| runtime | callers | history | beam | p50 ms | p99 ms | req/s | mean batch | GFLOP/s | % of peak | eager p50 / onnx p50 | p50 / dlrm p50 |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in rows)
+        {
+            var eager = r.Runtime == "onnx" && r.Callers == 1
+                ? rows.FirstOrDefault(e => e.Runtime == "torchsharp-eager" && e.History == r.History && e.Beam == r.Beam)
+                : null;
+            var vsEager = eager is null ? "" : (eager.P50 / r.P50).ToString("0.0", CultureInfo.InvariantCulture) + "×";
+            var vsDlrm = dlrm is null || r.Callers != 1 ? "" : (r.P50 / dlrm.P50).ToString("0.00", CultureInfo.InvariantCulture) + "×";
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {r.Runtime} | {r.Callers} | {r.History} | {r.Beam} | {r.P50:0.00} | {r.P99:0.00} | {r.RequestsPerSecond:0.0} | {(r.MeanBatch > 0 ? r.MeanBatch.ToString("0.0", CultureInfo.InvariantCulture) : "")} | {r.Gflops:0.0} | {r.PercentOfPeak:0.0} | {vsEager} | {vsDlrm} |");
+        }
+
+        return text.ToString();
+    }
+
+    private sealed record Measured(double[] Latencies, double Seconds)
+    {
+        private double[] Sorted { get; } = [.. Latencies.Order()];
+
+        public double P50 => EvalCommand.Percentile(Sorted, 0.5);
+
+        public double P99 => EvalCommand.Percentile(Sorted, 0.99);
+    }
+
+    private sealed record Row(string Runtime, int Callers, int History, int Beam, double P50, double P99, double RequestsPerSecond, double Gflops, double PercentOfPeak, double MeanBatch = 0)
+    {
+        public static Row From(string runtime, int callers, int history, int beam, Measured m, double flopsPerRequest, double peak)
+        {
+            var rate = m.Latencies.Length / m.Seconds;
+            var gflops = flopsPerRequest * rate / 1e9;
+            return new Row(runtime, callers, history, beam, Math.Round(m.P50, 3), Math.Round(m.P99, 3), Math.Round(rate, 1), Math.Round(gflops, 2), Math.Round(100 * gflops / peak, 1));
+        }
+
+        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Runtime}, {Callers} caller(s), history {History}, beam {Beam}: p50 {P50:0.00} ms, p99 {P99:0.00} ms, {RequestsPerSecond:0.0} req/s, {Gflops:0.0} GFLOP/s{(MeanBatch > 0 ? $", mean batch {MeanBatch:0.0}" : "")}");
+    }
+}
