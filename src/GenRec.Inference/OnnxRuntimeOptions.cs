@@ -28,7 +28,7 @@ public sealed class OnnxRuntimeOptions
     /// <summary>
     /// Whether ONNX Runtime's CPU threads spin while waiting for work: slightly lower latency for one request at a
     /// time, but the spinning takes cores from the service's own threads (request handling, the micro-batcher, the
-    /// beam search); on a 2-core machine it cost up to a third of the throughput under load (docs/benchmarks.md).
+    /// beam search); on a 2-core machine it cost up to 40 % of the throughput under load (docs/benchmarks.md).
     /// Default: <see langword="false"/>.
     /// </summary>
     public bool AllowSpinning { get; set; }

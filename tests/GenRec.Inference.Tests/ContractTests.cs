@@ -142,8 +142,15 @@ public sealed class ContractTests(OnnxFixture fixture) : IClassFixture<OnnxFixtu
             Assert.Contains("CUDA", e.Message, StringComparison.Ordinal);
         }
 
-        Assert.Equal("CPU", fixture.Onnx.ExecutionProvider);
-        Assert.Null(fixture.Onnx.FallbackReason);
+        if (OnnxFixture.Provider == ExecutionProviderPreference.Cpu)
+        {
+            Assert.Equal("CPU", fixture.Onnx.ExecutionProvider);
+            Assert.Null(fixture.Onnx.FallbackReason);
+        }
+        else if (OnnxFixture.Provider == ExecutionProviderPreference.Cuda)
+        {
+            Assert.Equal("CUDA", fixture.Onnx.ExecutionProvider);
+        }
     }
 
     private TempFolder Copy()

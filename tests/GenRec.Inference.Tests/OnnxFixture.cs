@@ -34,8 +34,15 @@ public class OnnxFixture : IDisposable
             Device = ComputeDevice.Cpu,
         }).Fit(TestData.Split, Index);
         Manifest = TigerOnnxExporter.Export(Torch, Folder);
-        Onnx = OnnxGenerativeModel.Load(Folder, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu });
+        Onnx = OnnxGenerativeModel.Load(Folder, new OnnxRuntimeOptions { ExecutionProvider = Provider });
     }
+
+    /// <summary>
+    /// The provider the shared model runs on: the CPU, unless GENREC_ONNX_PROVIDER says Auto or Cuda
+    /// (scripts/gpu-check.sh runs these tests with Cuda, so parity is checked on the GPU too).
+    /// </summary>
+    public static ExecutionProviderPreference Provider { get; } =
+        Enum.TryParse<ExecutionProviderPreference>(Environment.GetEnvironmentVariable("GENREC_ONNX_PROVIDER"), ignoreCase: true, out var p) ? p : ExecutionProviderPreference.Cpu;
 
     public string Folder => _folder.Path;
 
