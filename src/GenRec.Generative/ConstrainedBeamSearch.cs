@@ -119,8 +119,19 @@ public sealed class BeamSearchState
     /// <summary>Advances one position with the scores of every live beam, in rows of <paramref name="stride"/>.</summary>
     /// <param name="scores">Row-major beams × codes log-probabilities.</param>
     /// <param name="stride">The length of one beam's row (at least the codes at this position).</param>
-    public void Advance(ReadOnlySpan<float> scores, int stride)
+    public void Advance(ReadOnlySpan<float> scores, int stride) => Advance(scores, stride, stride);
+
+    /// <summary>
+    /// Advances one position with the scores of every live beam, in rows of <paramref name="stride"/> of which the
+    /// first <paramref name="codes"/> are the model's codes at this position: codes the index has beyond them (items
+    /// added after the model was trained, with a disambiguation code it never saw) are never chosen.
+    /// </summary>
+    /// <param name="scores">Row-major beams × codes log-probabilities.</param>
+    /// <param name="stride">The length of one beam's row.</param>
+    /// <param name="codes">The model's codes at this position; at most <paramref name="stride"/>.</param>
+    public void Advance(ReadOnlySpan<float> scores, int stride, int codes)
     {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(codes, stride);
         if (IsFinished)
         {
             throw new InvalidOperationException("The search is finished.");
@@ -133,13 +144,13 @@ public sealed class BeamSearchState
 
         for (var b = 0; b < _beams.Count; b++)
         {
-            var row = scores.Slice(b * stride, stride);
+            var row = scores.Slice(b * stride, codes);
             var beam = _beams[b];
             if (_constrained)
             {
                 foreach (var code in _trie.ValidNext(beam.Node))
                 {
-                    if (code >= stride || !_trie.TryAdvance(beam.Node, code, out var child) || !Alive(child))
+                    if (code >= codes || !_trie.TryAdvance(beam.Node, code, out var child) || !Alive(child))
                     {
                         continue;
                     }

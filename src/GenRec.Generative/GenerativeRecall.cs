@@ -38,10 +38,10 @@ public sealed class GenerativeRecall : IRecallStage
     {
         ArgumentNullException.ThrowIfNull(decoder);
         ArgumentNullException.ThrowIfNull(index);
-        if (decoder.IndexFingerprint != index.Fingerprint)
+        if (!index.Serves(decoder.IndexFingerprint))
         {
             throw new InvalidOperationException(
-                $"The model was trained on the semantic-ID index with fingerprint {decoder.IndexFingerprint}; this index (version {index.Version}) has {index.Fingerprint}. Load the index the model was trained with.");
+                $"The model was trained on the semantic-ID index with fingerprint {decoder.IndexFingerprint}; this index (version {index.Version}, fingerprint {index.Fingerprint}) neither is it nor grew from it. Load the index the model was trained with, or one made from it by AddItems.");
         }
 
         _options = options ?? new GenerativeRecallOptions();

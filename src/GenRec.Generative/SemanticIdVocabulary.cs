@@ -61,10 +61,32 @@ public sealed class SemanticIdVocabulary
     /// <returns>The token id of code 0 at that position.</returns>
     public int Offset(int position) => _offsets[position];
 
+    /// <summary>Whether every code of <paramref name="id"/> is within this vocabulary.</summary>
+    /// <param name="id">A semantic ID.</param>
+    /// <returns><see langword="true"/> when the model can read and write it.</returns>
+    public bool Writes(SemanticIds.SemanticId id)
+    {
+        if (id.Length != _sizes.Length)
+        {
+            return false;
+        }
+
+        for (var p = 0; p < _sizes.Length; p++)
+        {
+            if (id[p] >= _sizes[p])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>
     /// The tokens of a history: <see cref="Bos"/> then each item's semantic ID, left-padded with <see cref="Pad"/>
     /// to <c>1 + maxItems × Positions</c> tokens. Only the last <paramref name="maxItems"/> items the index knows
-    /// are kept; unknown items are skipped.
+    /// are kept; unknown items are skipped, and so are items whose codes this vocabulary cannot write (added to the
+    /// index after the model was trained, with a disambiguation code beyond the model's).
     /// </summary>
     /// <param name="history">The history items, oldest first.</param>
     /// <param name="index">The semantic-ID index.</param>
@@ -79,7 +101,7 @@ public sealed class SemanticIdVocabulary
         unknown = 0;
         foreach (var item in history)
         {
-            if (index.TryGetSemanticId(item, out var id))
+            if (index.TryGetSemanticId(item, out var id) && Writes(id))
             {
                 known.Add(id);
             }

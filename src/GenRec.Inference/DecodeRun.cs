@@ -20,6 +20,7 @@ internal sealed class DecodeRun : IDisposable
     private readonly float[]?[] _values = new float[2][];
     private readonly long[] _step = new long[1];
     private IDisposableReadOnlyCollection<OrtValue>? _context;
+    private OrtValue[]? _ownedContext;
     private IDisposableReadOnlyCollection<OrtValue>? _deviceCache;
     private OrtValue? _pastKeys;
     private OrtValue? _pastValues;
@@ -91,6 +92,81 @@ internal sealed class DecodeRun : IDisposable
         _pastValues = Empty(_batch);
     }
 
+    /// <summary>Copies the context outputs of each request into a <see cref="GenerativeContext"/> (host memory).</summary>
+    public GenerativeContext[] ExportContexts(string modelId)
+    {
+        var keys = _context![0].GetTensorDataAsSpan<float>();
+        var values = _context[1].GetTensorDataAsSpan<float>();
+        var bias = _context[2].GetTensorDataAsSpan<float>();
+        var length = (int)_context[0].GetTensorTypeAndShape().Shape[3];
+        var perHead = length * _shape.HeadDimension;
+        var perLayer = _batch * _shape.Heads * perHead;
+        var result = new GenerativeContext[_batch];
+        for (var b = 0; b < _batch; b++)
+        {
+            var k = new float[_shape.Layers * _shape.Heads * perHead];
+            var v = new float[k.Length];
+            for (var l = 0; l < _shape.Layers; l++)
+            {
+                var from = (l * perLayer) + (b * _shape.Heads * perHead);
+                keys.Slice(from, _shape.Heads * perHead).CopyTo(k.AsSpan(l * _shape.Heads * perHead));
+                values.Slice(from, _shape.Heads * perHead).CopyTo(v.AsSpan(l * _shape.Heads * perHead));
+            }
+
+            result[b] = new GenerativeContext(modelId, length, k, v, bias.Slice(b * length, length).ToArray(), _first[b]);
+        }
+
+        return result;
+    }
+
+    /// <summary>Uses cached contexts instead of running the context graph: right-aligned, padded on the left to the longest (padding masked).</summary>
+    public void UseContexts(IReadOnlyList<GenerativeContext> contexts)
+    {
+        foreach (var c in contexts)
+        {
+            if (c.ModelId != _model.ModelId)
+            {
+                throw new ArgumentException($"A context computed by model {c.ModelId} cannot be decoded by model {_model.ModelId}: read the history again.", nameof(contexts));
+            }
+        }
+
+        _batch = contexts.Count;
+        var length = contexts.Max(c => c.Length);
+        int layers = _shape.Layers, heads = _shape.Heads, d = _shape.HeadDimension;
+        var keys = new float[layers * _batch * heads * length * d];
+        var values = new float[keys.Length];
+        var bias = new float[_batch * length];
+        _first = new long[_batch];
+        for (var b = 0; b < _batch; b++)
+        {
+            var c = contexts[b];
+            var pad = length - c.Length;
+            bias.AsSpan(b * length, pad).Fill(-1e9f);
+            c.Bias.CopyTo(bias.AsSpan((b * length) + pad));
+            _first[b] = c.FirstToken;
+            for (var l = 0; l < layers; l++)
+            {
+                for (var h = 0; h < heads; h++)
+                {
+                    var from = ((l * heads) + h) * c.Length * d;
+                    var to = (((((l * _batch) + b) * heads) + h) * length + pad) * d;
+                    c.Keys.AsSpan(from, c.Length * d).CopyTo(keys.AsSpan(to));
+                    c.Values.AsSpan(from, c.Length * d).CopyTo(values.AsSpan(to));
+                }
+            }
+        }
+
+        _ownedContext = [
+            OrtValue.CreateTensorValueFromMemory(keys, [layers, _batch, heads, length, d]),
+            OrtValue.CreateTensorValueFromMemory(values, [layers, _batch, heads, length, d]),
+            OrtValue.CreateTensorValueFromMemory(bias, [_batch, 1, 1, length]),
+        ];
+        _pastRows = _batch;
+        _pastLength = 0;
+        _pastKeys = Empty(_batch);
+        _pastValues = Empty(_batch);
+    }
+
     /// <summary>Runs one step for <paramref name="tokens"/> (B × K) continuing cache rows <paramref name="rows"/>.</summary>
     /// <returns>The log-probabilities, B × K rows of the manifest's widest position.</returns>
     public ReadOnlySpan<float> Step(int step, long[] tokens, long[] rows, int beamsPerRequest)
@@ -120,9 +196,10 @@ internal sealed class DecodeRun : IDisposable
         _binding.ClearBoundOutputs();
         _binding.BindInput(Token, tokenValue);
         _binding.BindInput(GenerativeGraphContract.Step, stepValue);
-        _binding.BindInput(ContextKeys, _context![0]);
-        _binding.BindInput(ContextValues, _context[1]);
-        _binding.BindInput(ContextBias, _context[2]);
+        IReadOnlyList<OrtValue> context = _ownedContext ?? (IReadOnlyList<OrtValue>)_context!;
+        _binding.BindInput(ContextKeys, context[0]);
+        _binding.BindInput(ContextValues, context[1]);
+        _binding.BindInput(ContextBias, context[2]);
         _binding.BindInput(PastKeys, _pastKeys!);
         _binding.BindInput(PastValues, _pastValues!);
         _binding.BindInput(BeamIndex, rowValue);
@@ -183,6 +260,11 @@ internal sealed class DecodeRun : IDisposable
 
         _deviceCache?.Dispose();
         _context?.Dispose();
+        foreach (var owned in _ownedContext ?? [])
+        {
+            owned.Dispose();
+        }
+
         _binding.Dispose();
         _runOptions.Dispose();
         foreach (var buffer in _keys.Concat(_values).Append(_scores))

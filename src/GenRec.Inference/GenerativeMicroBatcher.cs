@@ -84,11 +84,31 @@ public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisp
     /// <inheritdoc />
     /// <exception cref="ArgumentException">The history is longer than the model reads or holds an unknown token (checked before queuing, so it fails alone).</exception>
     /// <exception cref="ObjectDisposedException">The batcher is disposed.</exception>
-    public async ValueTask<IReadOnlyList<DecodedId>> SearchAsync(int[] historyTokens, BeamSearchState search, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<DecodedId>> SearchAsync(int[] historyTokens, BeamSearchState search, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(search);
         _model.CheckHistory(historyTokens);
-        var pending = new Pending(new GenerativeDecodeRequest(historyTokens, search), cancellationToken);
+        return DecodeAsync(new GenerativeDecodeRequest(historyTokens, search), cancellationToken);
+    }
+
+    /// <summary>Queues a request (over a history or a cached context) for the next batch.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">Cancels it while it waits.</param>
+    /// <returns>Its decoded IDs, most probable first.</returns>
+    /// <exception cref="ArgumentException">The history is invalid, or the context comes from another model.</exception>
+    /// <exception cref="ObjectDisposedException">The batcher is disposed.</exception>
+    public async ValueTask<IReadOnlyList<DecodedId>> DecodeAsync(GenerativeDecodeRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.HistoryTokens is { } tokens)
+        {
+            _model.CheckHistory(tokens);
+        }
+        else if (request.Context!.ModelId != _model.ModelId)
+        {
+            throw new ArgumentException($"The context was computed by model {request.Context.ModelId}; this batcher serves {_model.ModelId}.", nameof(request));
+        }
+
+        var pending = new Pending(request, cancellationToken);
         try
         {
             await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
@@ -238,7 +258,8 @@ public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisp
         public GenerativeDecodeRequest Request { get; } = request;
 
         /// <summary>History tokens once the left padding is trimmed (what the context pass reads).</summary>
-        public int Tokens { get; } = Math.Max(2, request.HistoryTokens.Length - request.HistoryTokens.TakeWhile(t => t == SemanticIdVocabulary.Pad).Count());
+        public int Tokens { get; } = request.Context is { } c ? c.Length + 1
+            : Math.Max(2, request.HistoryTokens!.Length - request.HistoryTokens.TakeWhile(t => t == SemanticIdVocabulary.Pad).Count());
 
         /// <summary>The beam width.</summary>
         public int Beams { get; } = request.Search.BeamWidth;

@@ -6,10 +6,40 @@ using static GenRec.Inference.GenerativeGraphContract;
 
 namespace GenRec.Inference;
 
-/// <summary>One request of a batched decode: a history and the beam search that decodes it.</summary>
-/// <param name="HistoryTokens">The history as <see cref="SemanticIdVocabulary.EncodeHistory"/> writes it.</param>
-/// <param name="Search">The search (trie, beam width, excluded items); advanced in place.</param>
-public sealed record GenerativeDecodeRequest(int[] HistoryTokens, BeamSearchState Search);
+/// <summary>One request of a batched decode: a history (or its cached context) and the beam search that decodes it.</summary>
+public sealed class GenerativeDecodeRequest
+{
+    /// <summary>A request over a history.</summary>
+    /// <param name="historyTokens">The history as <see cref="SemanticIdVocabulary.EncodeHistory"/> writes it.</param>
+    /// <param name="search">The search (trie, beam width, excluded items); advanced in place.</param>
+    public GenerativeDecodeRequest(int[] historyTokens, BeamSearchState search)
+    {
+        ArgumentNullException.ThrowIfNull(historyTokens);
+        ArgumentNullException.ThrowIfNull(search);
+        HistoryTokens = historyTokens;
+        Search = search;
+    }
+
+    /// <summary>A request over a history read earlier (<see cref="OnnxGenerativeModel.Encode"/>): the context graph is not run again.</summary>
+    /// <param name="context">The cached context.</param>
+    /// <param name="search">The search; advanced in place.</param>
+    public GenerativeDecodeRequest(GenerativeContext context, BeamSearchState search)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(search);
+        Context = context;
+        Search = search;
+    }
+
+    /// <summary>The history, when the request has no cached context.</summary>
+    public int[]? HistoryTokens { get; }
+
+    /// <summary>The cached context, when the request has one.</summary>
+    public GenerativeContext? Context { get; }
+
+    /// <summary>The search.</summary>
+    public BeamSearchState Search { get; }
+}
 
 /// <summary>
 /// A generative retrieval model served by ONNX Runtime from a model folder (<c>manifest.json</c>,
@@ -26,6 +56,7 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
     private readonly InferenceSession _context;
     private readonly InferenceSession _step;
     private readonly OrtMemoryInfo _kvMemory;
+    private string? _modelId;
 
     private OnnxGenerativeModel(OnnxModelManifest manifest, InferenceSession context, InferenceSession step, string provider, string? fallbackReason, bool kvOnDevice, OrtMemoryInfo kvMemory)
     {
@@ -41,6 +72,9 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
 
     /// <summary>The model's manifest.</summary>
     public OnnxModelManifest Manifest { get; }
+
+    /// <summary>Identifies the graphs (from their hashes): a <see cref="GenerativeContext"/> is only valid for the model that computed it.</summary>
+    public string ModelId => _modelId ??= $"{Manifest.Architecture}:{Short(Manifest.Context.Sha256)}:{Short(Manifest.Step.Sha256)}";
 
     /// <summary>The execution provider the graphs run on: "CUDA" or "CPU".</summary>
     public string ExecutionProvider { get; }
@@ -139,7 +173,19 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
         }
 
         using var run = new DecodeRun(this);
-        run.Context(requests.Select(r => r.HistoryTokens).ToArray());
+        if (requests.All(r => r.Context is null))
+        {
+            run.Context(requests.Select(r => r.HistoryTokens!).ToArray());
+        }
+        else
+        {
+            // Cached contexts join freshly read ones: read the histories that have none, then decode all together.
+            var fresh = requests.Where(r => r.Context is null).ToArray();
+            var read = fresh.Length == 0 ? [] : EncodeMany(fresh.Select(r => r.HistoryTokens!).ToArray());
+            var next = 0;
+            run.UseContexts(requests.Select(r => r.Context ?? read[next++]).ToArray());
+        }
+
         var batch = requests.Count;
         var searches = requests.Select(r => r.Search).ToArray();
         var k = 1;
@@ -156,9 +202,10 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
         {
             var scores = run.Step(step, tokens, rows, k);
             var width = k;
+            var codes = Vocabulary.Sizes[step];
             if (batch == 1)
             {
-                searches[0].Advance(scores.Slice(0, searches[0].Count * stride), stride);
+                searches[0].Advance(scores.Slice(0, searches[0].Count * stride), stride, codes);
             }
             else
             {
@@ -168,7 +215,7 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
                 {
                     if (!searches[b].IsFinished)
                     {
-                        searches[b].Advance(buffer.AsSpan(b * width * stride, searches[b].Count * stride), stride);
+                        searches[b].Advance(buffer.AsSpan(b * width * stride, searches[b].Count * stride), stride, codes);
                     }
                 });
             }
@@ -197,6 +244,75 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
 
         return searches.Select(s => s.Results).ToArray();
     }
+
+    /// <summary>Reads a history with the context graph and keeps the result, to decode it later without reading it again.</summary>
+    /// <param name="historyTokens">The history as <see cref="SemanticIdVocabulary.EncodeHistory"/> writes it.</param>
+    /// <returns>The context; about L × 2 × H × C × D floats.</returns>
+    /// <exception cref="ArgumentException">The history is longer than the model reads or holds an unknown token.</exception>
+    public GenerativeContext Encode(int[] historyTokens) => EncodeMany([historyTokens])[0];
+
+    /// <summary>
+    /// Scores items as the next item of a history: the log-probability of each semantic ID, code by code (teacher
+    /// forcing: one step run per position for all candidates). IDs the model's vocabulary cannot write get negative
+    /// infinity.
+    /// </summary>
+    /// <param name="context">The history's context (<see cref="Encode"/>).</param>
+    /// <param name="candidates">The candidates' semantic IDs.</param>
+    /// <returns>A log-probability per candidate, in order.</returns>
+    public double[] Score(GenerativeContext context, IReadOnlyList<GenRec.SemanticIds.SemanticId> candidates)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(candidates);
+        var scores = new double[candidates.Count];
+        var known = Enumerable.Range(0, candidates.Count).Where(i => Vocabulary.Writes(candidates[i])).ToArray();
+        foreach (var i in Enumerable.Range(0, candidates.Count).Except(known))
+        {
+            scores[i] = double.NegativeInfinity;
+        }
+
+        if (known.Length == 0)
+        {
+            return scores;
+        }
+
+        using var run = new DecodeRun(this);
+        run.UseContexts([context]);
+        var stride = Manifest.MaxCodes;
+        var first = run.Step(0, [run.FirstToken(0)], [0], 1);
+        var k = known.Length;
+        for (var j = 0; j < k; j++)
+        {
+            scores[known[j]] = first[candidates[known[j]][0]];
+        }
+
+        for (var step = 1; step < Vocabulary.Positions; step++)
+        {
+            var tokens = new long[k];
+            var rows = new long[k];
+            for (var j = 0; j < k; j++)
+            {
+                tokens[j] = Vocabulary.Offset(step - 1) + candidates[known[j]][step - 1];
+                rows[j] = step == 1 ? 0 : j;
+            }
+
+            var logProbs = run.Step(step, tokens, rows, k);
+            for (var j = 0; j < k; j++)
+            {
+                scores[known[j]] += logProbs[(j * stride) + candidates[known[j]][step]];
+            }
+        }
+
+        return scores;
+    }
+
+    private GenerativeContext[] EncodeMany(int[][] histories)
+    {
+        using var run = new DecodeRun(this);
+        run.Context(histories);
+        return run.ExportContexts(ModelId);
+    }
+
+    private static string Short(string hash) => string.IsNullOrEmpty(hash) ? "unhashed" : hash[..Math.Min(12, hash.Length)];
 
     /// <summary>Checks a history before it is decoded (alone or in a batch).</summary>
     /// <exception cref="ArgumentException">It is longer than the model reads, or holds a token outside the vocabulary.</exception>

@@ -15,12 +15,7 @@ internal static class ArtifactFile
     public static void Write(string path, ReadOnlySpan<byte> magic, int formatVersion, ReadOnlySpan<byte> body)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var header = new byte[HeaderLength];
-        magic.CopyTo(header);
-        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(8), formatVersion);
-        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(12), body.Length);
-        SHA256.HashData(body, header.AsSpan(20, 32));
-
+        var bytes = Encode(magic, formatVersion, body);
         var folder = Path.GetDirectoryName(Path.GetFullPath(path));
         if (folder is not null)
         {
@@ -29,16 +24,26 @@ internal static class ArtifactFile
 
         // Write beside, then move: a reader never sees a half-written file.
         var temp = path + ".tmp";
-        using (var file = File.Create(temp))
-        {
-            file.Write(header);
-            file.Write(body);
-        }
-
+        File.WriteAllBytes(temp, bytes);
         File.Move(temp, path, overwrite: true);
     }
 
-    public static ReadOnlyMemory<byte> Read(string path, ReadOnlySpan<byte> magic, int formatVersion, string kind)
+    /// <summary>The header and the body as one array (for stores that take bytes: grain storage, caches).</summary>
+    public static byte[] Encode(ReadOnlySpan<byte> magic, int formatVersion, ReadOnlySpan<byte> body)
+    {
+        var bytes = new byte[HeaderLength + body.Length];
+        magic.CopyTo(bytes);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(8), formatVersion);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(12), body.Length);
+        SHA256.HashData(body, bytes.AsSpan(20, 32));
+        body.CopyTo(bytes.AsSpan(HeaderLength));
+        return bytes;
+    }
+
+    public static ReadOnlyMemory<byte> Read(string path, ReadOnlySpan<byte> magic, int formatVersion, string kind) =>
+        Read(path, magic, [formatVersion], kind, out _);
+
+    public static ReadOnlyMemory<byte> Read(string path, ReadOnlySpan<byte> magic, int[] formatVersions, string kind, out int format)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         if (!File.Exists(path))
@@ -46,33 +51,39 @@ internal static class ArtifactFile
             throw new FileNotFoundException($"The {kind} file '{path}' does not exist.", path);
         }
 
-        var bytes = File.ReadAllBytes(path);
+        return Decode(File.ReadAllBytes(path), magic, formatVersions, kind, $"'{path}'", out format);
+    }
+
+    /// <summary>Checks the header of <paramref name="bytes"/> (named <paramref name="source"/> in errors) and returns the body.</summary>
+    public static ReadOnlyMemory<byte> Decode(byte[] bytes, ReadOnlySpan<byte> magic, int[] formatVersions, string kind, string source, out int format)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
         if (bytes.Length < 8 || !bytes.AsSpan(0, 8).SequenceEqual(magic))
         {
-            throw new InvalidDataException($"'{path}' is not a GenRec {kind} file (no {System.Text.Encoding.ASCII.GetString(magic)} header).");
+            throw new InvalidDataException($"{source} is not a GenRec {kind} (no {System.Text.Encoding.ASCII.GetString(magic)} header).");
         }
 
         if (bytes.Length < HeaderLength)
         {
-            throw new InvalidDataException($"'{path}' is truncated: {bytes.Length} bytes, shorter than the {HeaderLength}-byte header.");
+            throw new InvalidDataException($"{source} is truncated: {bytes.Length} bytes, shorter than the {HeaderLength}-byte header.");
         }
 
-        var format = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(8));
-        if (format != formatVersion)
+        format = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(8));
+        if (!formatVersions.Contains(format))
         {
-            throw new InvalidDataException($"'{path}' has {kind} format version {format}; this reader understands version {formatVersion}.");
+            throw new InvalidDataException($"{source} has {kind} format version {format}; this reader understands version {string.Join(" or ", formatVersions)}.");
         }
 
         var length = BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(12));
         if (length != bytes.Length - HeaderLength)
         {
-            throw new InvalidDataException($"'{path}' is truncated or padded: its header announces {length} bytes of body, the file holds {bytes.Length - HeaderLength}.");
+            throw new InvalidDataException($"{source} is truncated or padded: its header announces {length} bytes of body, it holds {bytes.Length - HeaderLength}.");
         }
 
         var body = bytes.AsMemory(HeaderLength);
         if (!SHA256.HashData(body.Span).AsSpan().SequenceEqual(bytes.AsSpan(20, 32)))
         {
-            throw new InvalidDataException($"'{path}' is corrupted: the SHA-256 of its body does not match its header.");
+            throw new InvalidDataException($"{source} is corrupted: the SHA-256 of its body does not match its header.");
         }
 
         return body;

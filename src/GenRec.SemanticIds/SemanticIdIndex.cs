@@ -14,8 +14,9 @@ public sealed class SemanticIdIndex
     private readonly Dictionary<SemanticId, int> _nextDisambiguation; // by level prefix (Levels codes)
     private readonly ItemId[] _items;
 
-    internal SemanticIdIndex(int version, DateTimeOffset createdAt, ResidualQuantizer quantizer, ItemId[] items, SemanticId[] ids, SemanticIdStatistics statistics)
+    internal SemanticIdIndex(int version, DateTimeOffset createdAt, ResidualQuantizer quantizer, ItemId[] items, SemanticId[] ids, SemanticIdStatistics statistics, IReadOnlyList<string>? lineage = null)
     {
+        Lineage = lineage ?? [];
         Version = version;
         CreatedAt = createdAt;
         Quantizer = quantizer;
@@ -56,6 +57,31 @@ public sealed class SemanticIdIndex
     /// it was not trained on.
     /// </summary>
     public string Fingerprint => _fingerprint ??= ComputeFingerprint();
+
+    /// <summary>
+    /// The fingerprints of the earlier versions this index grew from by <see cref="AddItems"/>, oldest first: every
+    /// item of those versions keeps its semantic ID here, so a model trained on one of them can be served with this
+    /// index (it reads and generates the new items through the codes they share; see <see cref="Serves"/>).
+    /// </summary>
+    public IReadOnlyList<string> Lineage { get; }
+
+    /// <summary>
+    /// Whether a model trained on the index with fingerprint <paramref name="fingerprint"/> can be served with this
+    /// one: it is this index or one it grew from.
+    /// </summary>
+    /// <param name="fingerprint">The model's <see cref="Fingerprint"/>.</param>
+    /// <returns><see langword="true"/> when the model's items all keep their IDs here.</returns>
+    public bool Serves(string fingerprint) => fingerprint == Fingerprint || Lineage.Contains(fingerprint);
+
+    /// <summary>The index as bytes in its file format (version header and checksum included), for stores that take bytes.</summary>
+    /// <returns>The bytes <see cref="FromBytes"/> reads.</returns>
+    public byte[] ToBytes() => SemanticIdIndexFile.ToBytes(this);
+
+    /// <summary>Reads an index from <see cref="ToBytes"/>'s bytes, refusing damaged or foreign ones with a clear error.</summary>
+    /// <param name="bytes">The bytes.</param>
+    /// <returns>The index.</returns>
+    /// <exception cref="InvalidDataException">The bytes are not a valid index; the message says why.</exception>
+    public static SemanticIdIndex FromBytes(byte[] bytes) => SemanticIdIndexFile.FromBytes(bytes);
 
     private string? _fingerprint;
 
@@ -171,7 +197,7 @@ public sealed class SemanticIdIndex
 
         var allItems = _items.Concat(embeddings.Items).ToArray();
         var allIds = _items.Select(i => _byItem[i]).Concat(ids).ToArray();
-        return new SemanticIdIndex(Version + 1, createdAt ?? DateTimeOffset.UtcNow, Quantizer, allItems, allIds, Statistics);
+        return new SemanticIdIndex(Version + 1, createdAt ?? DateTimeOffset.UtcNow, Quantizer, allItems, allIds, Statistics, [.. Lineage, Fingerprint]);
     }
 
     /// <summary>Checks that embeddings of <paramref name="dimension"/> floats can be tokenized by this index.</summary>

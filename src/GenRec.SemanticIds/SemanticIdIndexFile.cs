@@ -7,21 +7,35 @@ namespace GenRec.SemanticIds;
 /// <summary>
 /// The semantic-ID index file: an <see cref="ArtifactFile"/> with magic <c>GRSIDIDX</c> and a MessagePack body: index version, creation time, the quantizer (method,
 /// widths, encoder/decoder layers, codebooks as little-endian float32 arrays), the items with their codes, and the
-/// statistics. A reader refuses a foreign, truncated, corrupted, too-new or inconsistent file with a clear error.
+/// statistics; from format version 2, the fingerprints of the versions the index descends from. A reader refuses a
+/// foreign, truncated, corrupted, too-new or inconsistent file with a clear error, and reads version 1 files.
 /// </summary>
 internal static class SemanticIdIndexFile
 {
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
     private static readonly byte[] Magic = "GRSIDIDX"u8.ToArray();
 
     public static void Write(SemanticIdIndex index, string path)
     {
-        ArgumentNullException.ThrowIfNull(index);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        ArtifactFile.Write(path, Magic, FormatVersion, Body(index).WrittenSpan);
+    }
+
+    public static byte[] ToBytes(SemanticIdIndex index) => ArtifactFile.Encode(Magic, FormatVersion, Body(index).WrittenSpan);
+
+    public static SemanticIdIndex FromBytes(byte[] bytes)
+    {
+        var body = ArtifactFile.Decode(bytes, Magic, [1, FormatVersion], "semantic-ID index", "the stored semantic-ID index", out var format);
+        return Parse(body, format, "the stored semantic-ID index");
+    }
+
+    private static ArrayBufferWriter<byte> Body(SemanticIdIndex index)
+    {
+        ArgumentNullException.ThrowIfNull(index);
         var body = new ArrayBufferWriter<byte>();
         var w = new MessagePackWriter(body);
         var q = index.Quantizer;
-        w.WriteArrayHeader(11);
+        w.WriteArrayHeader(12);
         w.Write(index.Version);
         w.Write(index.CreatedAt.ToUnixTimeMilliseconds());
         w.Write(q.Method);
@@ -59,32 +73,42 @@ internal static class SemanticIdIndexFile
         WriteDoubles(ref w, s.Utilization);
         WriteDoubles(ref w, s.Perplexity);
         w.Write(s.ReconstructionMse);
-        w.Flush();
+        w.WriteArrayHeader(index.Lineage.Count);
+        foreach (var fingerprint in index.Lineage)
+        {
+            w.Write(fingerprint);
+        }
 
-        ArtifactFile.Write(path, Magic, FormatVersion, body.WrittenSpan);
+        w.Flush();
+        return body;
     }
 
     public static SemanticIdIndex Read(string path)
     {
-        var body = ArtifactFile.Read(path, Magic, FormatVersion, "semantic-ID index");
+        var body = ArtifactFile.Read(path, Magic, [1, FormatVersion], "semantic-ID index", out var format);
+        return Parse(body, format, $"'{path}'");
+    }
+
+    private static SemanticIdIndex Parse(ReadOnlyMemory<byte> body, int format, string source)
+    {
         try
         {
-            return ReadBody(body);
+            return ReadBody(body, format);
         }
         catch (MessagePackSerializationException e)
         {
-            throw new InvalidDataException($"'{path}' has a malformed body: {e.Message}", e);
+            throw new InvalidDataException($"{source} has a malformed body: {e.Message}", e);
         }
         catch (InvalidDataException e)
         {
-            throw new InvalidDataException($"'{path}' is inconsistent: {e.Message}", e);
+            throw new InvalidDataException($"{source} is inconsistent: {e.Message}", e);
         }
     }
 
-    private static SemanticIdIndex ReadBody(ReadOnlyMemory<byte> body)
+    private static SemanticIdIndex ReadBody(ReadOnlyMemory<byte> body, int format)
     {
         var r = new MessagePackReader(body);
-        Expect(r.ReadArrayHeader(), 11, "body fields");
+        Expect(r.ReadArrayHeader(), format == 1 ? 11 : 12, "body fields");
         var version = r.ReadInt32();
         var createdAt = DateTimeOffset.FromUnixTimeMilliseconds(r.ReadInt64());
         var method = r.ReadString() ?? throw new InvalidDataException("the quantizer has no method name.");
@@ -127,7 +151,13 @@ internal static class SemanticIdIndexFile
 
         Expect(r.ReadArrayHeader(), 7, "statistics fields");
         var stats = new SemanticIdStatistics(r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadInt32(), ReadDoubles(ref r), ReadDoubles(ref r), r.ReadDouble());
-        return new SemanticIdIndex(version, createdAt, quantizer, items, ids, stats);
+        var lineage = new string[format == 1 ? 0 : r.ReadArrayHeader()];
+        for (var i = 0; i < lineage.Length; i++)
+        {
+            lineage[i] = r.ReadString() ?? throw new InvalidDataException("a lineage fingerprint is nil.");
+        }
+
+        return new SemanticIdIndex(version, createdAt, quantizer, items, ids, stats, lineage);
     }
 
     private static void WriteLayers(ref MessagePackWriter w, IReadOnlyList<DenseLayer> layers)

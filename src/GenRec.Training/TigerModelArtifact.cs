@@ -163,13 +163,13 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
         return new TigerModelArtifact(model, target, m.IndexFingerprint, m.IndexVersion, new TigerTrainingReport(m.Epochs, m.BestEpoch, m.BestValidationNdcg10, m.Seconds, m.Parameters, []));
     }
 
-    /// <summary>Checks that <paramref name="index"/> is the one this model was trained on.</summary>
+    /// <summary>Checks that <paramref name="index"/> is the one this model was trained on, or grew from it (<see cref="SemanticIdIndex.Serves"/>).</summary>
     /// <param name="index">The index.</param>
     /// <exception cref="InvalidOperationException">It is not.</exception>
     public void EnsureIndex(SemanticIdIndex index)
     {
         ArgumentNullException.ThrowIfNull(index);
-        if (index.Fingerprint != IndexFingerprint)
+        if (!index.Serves(IndexFingerprint))
         {
             throw new InvalidOperationException($"This model was trained on semantic-ID index version {IndexVersion} (fingerprint {IndexFingerprint}); the index given is version {index.Version} (fingerprint {index.Fingerprint}).");
         }

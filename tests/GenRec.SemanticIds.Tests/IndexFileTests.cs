@@ -52,6 +52,31 @@ public sealed class IndexFileTests
         Assert.False(old.TryGetSemanticId(new ItemId(2_000_000), out _));
         Assert.NotEqual(old.Fingerprint, current.Fingerprint);
         Assert.True(current.TryGetSemanticId(new ItemId(2_000_000), out _));
+
+        // A model trained on v1 can be served with v2 (every v1 item keeps its ID), never the other way round.
+        Assert.Equal([old.Fingerprint], current.Lineage);
+        Assert.True(current.Serves(old.Fingerprint));
+        Assert.True(current.Serves(current.Fingerprint));
+        Assert.False(old.Serves(current.Fingerprint));
+        Assert.All(old.Items, i => Assert.Equal(old[i], current[i]));
+    }
+
+    [Fact]
+    public void An_index_round_trips_through_bytes_and_damaged_bytes_are_refused()
+    {
+        var v1 = Small();
+        var v2 = v1.AddItems(new ItemEmbeddings([new ItemId(2_000_001)], new float[v1.Quantizer.InputDimension], v1.Quantizer.InputDimension));
+        var bytes = v2.ToBytes();
+
+        var back = SemanticIdIndex.FromBytes(bytes);
+
+        Assert.Equal(v2.Fingerprint, back.Fingerprint);
+        Assert.Equal(v2.Version, back.Version);
+        Assert.Equal(v2.Lineage, back.Lineage);
+        var damaged = bytes.ToArray();
+        damaged[^10] ^= 0x01;
+        Assert.Contains("corrupted", Assert.Throws<InvalidDataException>(() => SemanticIdIndex.FromBytes(damaged)).Message, StringComparison.Ordinal);
+        Assert.Contains("truncated", Assert.Throws<InvalidDataException>(() => SemanticIdIndex.FromBytes(bytes[..^1])).Message, StringComparison.Ordinal);
     }
 
     public static TheoryData<string, Func<byte[], byte[]>, string> Damage => new()
