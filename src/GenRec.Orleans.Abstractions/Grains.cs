@@ -1,0 +1,101 @@
+namespace GenRec.Orleans;
+
+/// <summary>
+/// One user's generative session, keyed by user id: the behaviour sequence as durable state (bounded, ordered by
+/// event time, idempotent by event id) and the cached generative state of that history, reused across requests
+/// and recomputed when events arrive.
+/// </summary>
+[Alias("genrec.IUserSessionGrain")]
+public interface IUserSessionGrain : IGrainWithIntegerKey
+{
+    /// <summary>
+    /// Adds events, each placed by its time (out-of-order events land where they belong). Returns once the new
+    /// sequence is durably stored: an acknowledged event is never lost.
+    /// </summary>
+    /// <param name="events">The events; at most the silo's <c>MaxAppendBatch</c>.</param>
+    /// <returns>What was stored, what was a duplicate and what was rejected, with reasons.</returns>
+    [Alias("AppendEvents")]
+    Task<AppendResult> AppendEventsAsync(IReadOnlyList<BehaviourEvent> events);
+
+    /// <summary>The user's next items from the generative model (trie-constrained beam search over semantic IDs).</summary>
+    /// <param name="query">Count, beam width, exclusions.</param>
+    /// <returns>The items, most probable first.</returns>
+    [Alias("Recommend")]
+    Task<Recommendations> RecommendAsync(RecommendQuery query);
+
+    /// <summary>Scores candidate items by their log-probability as the user's next item, best first; unknown items are left out.</summary>
+    /// <param name="candidates">Item ids, e.g. from another recall stage.</param>
+    /// <returns>The known candidates, best first.</returns>
+    [Alias("Rank")]
+    Task<Recommendations> RankAsync(IReadOnlyList<long> candidates);
+
+    /// <summary>The stored sequence, oldest first.</summary>
+    /// <returns>The events.</returns>
+    [Alias("GetHistory")]
+    Task<IReadOnlyList<BehaviourEvent>> GetHistoryAsync();
+}
+
+/// <summary>
+/// The model every silo serves. Publishing a new reference makes every silo's runner load it and switch to it
+/// without dropping a request; requests in flight finish on the model they started with.
+/// </summary>
+[Alias("genrec.IModelRegistryGrain")]
+public interface IModelRegistryGrain : IGrainWithStringKey
+{
+    /// <summary>The current model, or <see langword="null"/> before one is published.</summary>
+    /// <returns>The reference.</returns>
+    [Alias("Get")]
+    Task<ModelReference?> GetAsync();
+
+    /// <summary>Publishes a model folder (it must exist on every silo).</summary>
+    /// <param name="model">The model.</param>
+    /// <returns>A task.</returns>
+    [Alias("Publish")]
+    Task PublishAsync(ModelReference model);
+}
+
+/// <summary>
+/// Per silo: the ONNX Runtime sessions and the micro-batcher of the current model (a stateless worker, so every
+/// silo has its own and calls stay local).
+/// </summary>
+[Alias("genrec.IModelRunnerGrain")]
+public interface IModelRunnerGrain : IGrainWithIntegerKey
+{
+    /// <summary>The model this silo serves now, after picking up any newly published one.</summary>
+    /// <returns>The reference, or <see langword="null"/> when none is configured or published.</returns>
+    [Alias("GetModel")]
+    Task<ModelReference?> GetModelAsync();
+}
+
+/// <summary>The versioned semantic-ID index of a catalogue (keyed by catalogue name).</summary>
+[Alias("genrec.ISemanticIdIndexGrain")]
+public interface ISemanticIdIndexGrain : IGrainWithStringKey
+{
+    /// <summary>The current version, or 0 before an index is published.</summary>
+    /// <returns>The version.</returns>
+    [Alias("GetVersion")]
+    Task<int> GetVersionAsync();
+
+    /// <summary>The current index when it is newer than <paramref name="knownVersion"/>; otherwise <see langword="null"/>.</summary>
+    /// <param name="knownVersion">The version the caller holds (0 for none).</param>
+    /// <returns>The index, or <see langword="null"/>.</returns>
+    [Alias("GetIfNewer")]
+    Task<IndexSnapshot?> GetIfNewerAsync(int knownVersion);
+
+    /// <summary>Publishes an index version; refused unless it grows from the current one (or there is none yet).</summary>
+    /// <param name="snapshot">The index.</param>
+    /// <returns>A task.</returns>
+    [Alias("Publish")]
+    Task PublishAsync(IndexSnapshot snapshot);
+}
+
+/// <summary>Registers new items of a catalogue (keyed by catalogue name): each gets a semantic ID in a new index version.</summary>
+[Alias("genrec.ICatalogueGrain")]
+public interface ICatalogueGrain : IGrainWithStringKey
+{
+    /// <summary>Assigns semantic IDs to new items (quantizer codes plus the next free disambiguation code) and publishes the new index version.</summary>
+    /// <param name="items">The new items with their embeddings.</param>
+    /// <returns>The items' semantic IDs.</returns>
+    [Alias("Register")]
+    Task<IReadOnlyList<RegisteredItem>> RegisterItemsAsync(IReadOnlyList<NewItem> items);
+}

@@ -1,0 +1,136 @@
+namespace GenRec.Orleans;
+
+/// <summary>A behaviour event sent to a user session grain.</summary>
+/// <param name="Item">The item acted on.</param>
+/// <param name="Action">What the user did.</param>
+/// <param name="Time">When it happened.</param>
+/// <param name="Value">A rating or other value, when the action has one.</param>
+/// <param name="EventId">
+/// Makes the event idempotent: an event whose id the session already holds is acknowledged and not stored twice.
+/// When <see langword="null"/>, the id is the (item, action, time) triple.
+/// </param>
+[GenerateSerializer]
+[Alias("genrec.BehaviourEvent")]
+public sealed record BehaviourEvent(
+    [property: Id(0)] long Item,
+    [property: Id(1)] ActionType Action,
+    [property: Id(2)] DateTimeOffset Time,
+    [property: Id(3)] float? Value = null,
+    [property: Id(4)] string? EventId = null)
+{
+    /// <summary>The event in the SDK's vocabulary.</summary>
+    /// <param name="user">The user it belongs to.</param>
+    /// <returns>The event.</returns>
+    public UserEvent ToUserEvent(long user) => new(new UserId(user), new ItemId(Item), Action, Time, Value) { EventId = EventId };
+
+    /// <summary>The event as a message.</summary>
+    /// <param name="e">An SDK event.</param>
+    /// <returns>The message.</returns>
+    public static BehaviourEvent From(UserEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        return new BehaviourEvent(e.Item.Value, e.Action, e.Timestamp, e.Value, e.EventId);
+    }
+}
+
+/// <summary>Why an event was not stored.</summary>
+public enum RejectionReason
+{
+    /// <summary>The catalogue (the current semantic-ID index) does not know the item.</summary>
+    UnknownItem = 0,
+
+    /// <summary>The event is later than the session's clock allows (<c>MaxClockSkew</c>).</summary>
+    InTheFuture = 1,
+
+    /// <summary>The sequence is full and the event is older than every event it keeps.</summary>
+    OlderThanWindow = 2,
+
+    /// <summary>The event has a timestamp before 1970 or an action outside the known ones.</summary>
+    Malformed = 3,
+}
+
+/// <summary>An event the session did not store, and why.</summary>
+/// <param name="Index">Its position in the appended batch.</param>
+/// <param name="Reason">Why.</param>
+/// <param name="Detail">A sentence for people.</param>
+[GenerateSerializer]
+[Alias("genrec.RejectedEvent")]
+public sealed record RejectedEvent([property: Id(0)] int Index, [property: Id(1)] RejectionReason Reason, [property: Id(2)] string Detail);
+
+/// <summary>What an append did. Stored events are durable when this returns.</summary>
+/// <param name="Stored">Events added to the sequence.</param>
+/// <param name="Duplicates">Events the session already held (same event id): acknowledged, not stored twice.</param>
+/// <param name="Rejected">Events not stored, with the reason.</param>
+/// <param name="Evicted">The oldest events dropped to keep the sequence within its bound.</param>
+/// <param name="Length">Events in the sequence now.</param>
+[GenerateSerializer]
+[Alias("genrec.AppendResult")]
+public sealed record AppendResult(
+    [property: Id(0)] int Stored,
+    [property: Id(1)] int Duplicates,
+    [property: Id(2)] IReadOnlyList<RejectedEvent> Rejected,
+    [property: Id(3)] int Evicted,
+    [property: Id(4)] int Length);
+
+/// <summary>A recommendation request to a user session grain.</summary>
+/// <param name="Count">How many items.</param>
+/// <param name="BeamWidth">Beams kept by the generative search (widened to <paramref name="Count"/>); 0 for the silo's default.</param>
+/// <param name="ExcludeHistory">Whether items in the history are left out.</param>
+/// <param name="ExcludedItems">Further items to leave out.</param>
+[GenerateSerializer]
+[Alias("genrec.RecommendQuery")]
+public sealed record RecommendQuery(
+    [property: Id(0)] int Count = 10,
+    [property: Id(1)] int BeamWidth = 0,
+    [property: Id(2)] bool ExcludeHistory = true,
+    [property: Id(3)] IReadOnlyList<long>? ExcludedItems = null);
+
+/// <summary>A recommended or ranked item.</summary>
+/// <param name="Item">The item.</param>
+/// <param name="Score">Its log-probability under the generative model.</param>
+[GenerateSerializer]
+[Alias("genrec.ScoredItem")]
+public sealed record ScoredItem([property: Id(0)] long Item, [property: Id(1)] double Score);
+
+/// <summary>A grain's answer to a recommendation or ranking request.</summary>
+/// <param name="Items">The items, best first.</param>
+/// <param name="ModelVersion">The model version that scored them.</param>
+/// <param name="IndexVersion">The semantic-ID index version used.</param>
+/// <param name="CachedState">Whether the user's cached generative state was reused (no history re-encoding).</param>
+[GenerateSerializer]
+[Alias("genrec.Recommendations")]
+public sealed record Recommendations(
+    [property: Id(0)] IReadOnlyList<ScoredItem> Items,
+    [property: Id(1)] string ModelVersion,
+    [property: Id(2)] int IndexVersion,
+    [property: Id(3)] bool CachedState);
+
+/// <summary>A model the runners serve.</summary>
+/// <param name="Version">The version label (the manifest's producer and the folder's hash, or what the publisher named it).</param>
+/// <param name="Path">The model folder every silo loads.</param>
+[GenerateSerializer]
+[Alias("genrec.ModelReference")]
+public sealed record ModelReference([property: Id(0)] string Version, [property: Id(1)] string Path);
+
+/// <summary>A new catalogue item with the embedding its semantic ID is computed from.</summary>
+/// <param name="Item">The item id.</param>
+/// <param name="Embedding">The embedding, of the width the index was trained on.</param>
+[GenerateSerializer]
+[Alias("genrec.NewItem")]
+public sealed record NewItem([property: Id(0)] long Item, [property: Id(1)] float[] Embedding);
+
+/// <summary>An item and the semantic ID it was given.</summary>
+/// <param name="Item">The item id.</param>
+/// <param name="Codes">Its semantic ID's codes.</param>
+[GenerateSerializer]
+[Alias("genrec.RegisteredItem")]
+public sealed record RegisteredItem([property: Id(0)] long Item, [property: Id(1)] int[] Codes);
+
+/// <summary>A published semantic-ID index: its version and its bytes (the index file format).</summary>
+/// <param name="Version">The index version.</param>
+/// <param name="Fingerprint">Its fingerprint.</param>
+/// <param name="Bytes">The index, as <c>SemanticIdIndex.ToBytes</c> writes it.</param>
+[GenerateSerializer]
+[Immutable]
+[Alias("genrec.IndexSnapshot")]
+public sealed record IndexSnapshot([property: Id(0)] int Version, [property: Id(1)] string Fingerprint, [property: Id(2)] byte[] Bytes);

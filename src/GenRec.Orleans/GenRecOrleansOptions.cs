@@ -1,0 +1,93 @@
+using GenRec.Inference;
+using Microsoft.Extensions.Options;
+
+namespace GenRec.Orleans;
+
+/// <summary>Options of the GenRec grains on a silo (<c>AddGenRecGrains</c>). Checked when the silo starts.</summary>
+public sealed class GenRecOrleansOptions
+{
+    /// <summary>The name of the grain storage the grains use; register it with <c>UseGenRecInMemoryStorage</c> or <c>UseGenRecRedis</c>.</summary>
+    public const string StorageName = "genrec";
+
+    /// <summary>The catalogue (the key of its index and catalogue grains). Default: "default".</summary>
+    public string Catalogue { get; set; } = "default";
+
+    /// <summary>An index file published when the catalogue has no index yet (development and first deployment); optional.</summary>
+    public string? IndexPath { get; set; }
+
+    /// <summary>A model folder (from <c>genrec export</c>) published when no model is; optional.</summary>
+    public string? ModelPath { get; set; }
+
+    /// <summary>The most events a user's sequence keeps; older ones are evicted. Default: 1000.</summary>
+    public int MaxEvents { get; set; } = 1000;
+
+    /// <summary>The most events one append may carry; a larger batch is refused whole. Default: 1000.</summary>
+    public int MaxAppendBatch { get; set; } = 1000;
+
+    /// <summary>How far in the future (by the silo's clock) an event may be. Default: 5 minutes.</summary>
+    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Beams of the generative search when a query does not say. Default: 64.</summary>
+    public int DefaultBeamWidth { get; set; } = 64;
+
+    /// <summary>The most items one recommendation or ranking request may ask for. Default: 1000.</summary>
+    public int MaxCount { get; set; } = 1000;
+
+    /// <summary>
+    /// Whether a session keeps its history's context (the encoder output / prefix cache) between requests; it is read
+    /// again only after new events, a new model or a new index. Costs memory per active user. Default: true.
+    /// </summary>
+    public bool CacheGenerativeState { get; set; } = true;
+
+    /// <summary>How often a silo checks for a newer index or model. Default: 1 second.</summary>
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>ONNX Runtime options of the silo's model runner (execution provider: CUDA when present by default).</summary>
+    public OnnxRuntimeOptions OnnxRuntime { get; set; } = new();
+
+    /// <summary>Micro-batcher options of the silo's model runner.</summary>
+    public MicroBatcherOptions MicroBatcher { get; set; } = new();
+}
+
+/// <summary>Checks <see cref="GenRecOrleansOptions"/> when the silo starts, naming what is wrong.</summary>
+internal sealed class GenRecOrleansOptionsValidator : IValidateOptions<GenRecOrleansOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GenRecOrleansOptions options)
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.Catalogue))
+        {
+            problems.Add("GenRecOrleansOptions.Catalogue is empty.");
+        }
+
+        if (options.IndexPath is { } index && !File.Exists(index))
+        {
+            problems.Add($"GenRecOrleansOptions.IndexPath '{index}' does not exist.");
+        }
+
+        if (options.ModelPath is { } model && !File.Exists(Path.Combine(model, GenerativeGraphContract.ManifestFile)))
+        {
+            problems.Add($"GenRecOrleansOptions.ModelPath '{model}' is not a model folder (no {GenerativeGraphContract.ManifestFile}; make one with `genrec export`).");
+        }
+
+        foreach (var (value, what) in new[] { (options.MaxEvents, "MaxEvents"), (options.MaxAppendBatch, "MaxAppendBatch"), (options.DefaultBeamWidth, "DefaultBeamWidth"), (options.MaxCount, "MaxCount") })
+        {
+            if (value < 1)
+            {
+                problems.Add($"GenRecOrleansOptions.{what} is {value}; it must be 1 or more.");
+            }
+        }
+
+        if (options.MaxClockSkew < TimeSpan.Zero || options.RefreshInterval <= TimeSpan.Zero)
+        {
+            problems.Add("GenRecOrleansOptions.MaxClockSkew must not be negative and RefreshInterval must be positive.");
+        }
+
+        if (options.OnnxRuntime is null || options.MicroBatcher is null)
+        {
+            problems.Add("GenRecOrleansOptions.OnnxRuntime and MicroBatcher must be set.");
+        }
+
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+}

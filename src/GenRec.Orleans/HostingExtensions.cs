@@ -1,0 +1,96 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace GenRec.Orleans;
+
+/// <summary>Adds the GenRec grains to a silo, and their storage: in memory for development, Redis for production.</summary>
+public static class GenRecSiloBuilderExtensions
+{
+    /// <summary>
+    /// Adds the GenRec grains' services (the silo's index cache and model runner) and options, checked when the silo
+    /// starts. Storage named <see cref="GenRecOrleansOptions.StorageName"/> must be added too.
+    /// </summary>
+    /// <param name="silo">The silo.</param>
+    /// <param name="configure">Sets the options.</param>
+    /// <returns>The silo, for chaining.</returns>
+    public static ISiloBuilder AddGenRecGrains(this ISiloBuilder silo, Action<GenRecOrleansOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        silo.Services.AddGenRecGrains(configure);
+        return silo;
+    }
+
+    /// <summary>In-memory grain storage (MessagePack-serialized) for development and tests: state lives as long as the cluster.</summary>
+    /// <param name="silo">The silo.</param>
+    /// <returns>The silo, for chaining.</returns>
+    public static ISiloBuilder UseGenRecInMemoryStorage(this ISiloBuilder silo) =>
+        silo.AddMemoryGrainStorage(GenRecOrleansOptions.StorageName, o => o.GrainStorageSerializer = new MessagePackGrainStorageSerializer());
+
+    /// <summary>Redis grain storage for the GenRec grains (MessagePack-serialized): state survives silo and cluster restarts.</summary>
+    /// <param name="silo">The silo.</param>
+    /// <param name="connectionString">A StackExchange.Redis connection string, e.g. "localhost:6379".</param>
+    /// <returns>The silo, for chaining.</returns>
+    public static ISiloBuilder UseGenRecRedisStorage(this ISiloBuilder silo, string connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        return silo.AddRedisGrainStorage(GenRecOrleansOptions.StorageName, o =>
+        {
+            o.ConfigurationOptions = ConfigurationOptions.Parse(connectionString);
+            o.GrainStorageSerializer = new MessagePackGrainStorageSerializer();
+        });
+    }
+
+    /// <summary>The production path: Redis clustering (silos find each other through Redis) and Redis storage.</summary>
+    /// <param name="silo">The silo.</param>
+    /// <param name="connectionString">A StackExchange.Redis connection string.</param>
+    /// <returns>The silo, for chaining.</returns>
+    public static ISiloBuilder UseGenRecRedis(this ISiloBuilder silo, string connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        silo.UseRedisClustering(connectionString);
+        return silo.UseGenRecRedisStorage(connectionString);
+    }
+}
+
+/// <summary>The client side: how a client finds a cluster that uses Redis clustering.</summary>
+public static class GenRecClientBuilderExtensions
+{
+    /// <summary>Finds the cluster's gateways through Redis (the silos' <c>UseGenRecRedis</c>).</summary>
+    /// <param name="client">The client.</param>
+    /// <param name="connectionString">A StackExchange.Redis connection string.</param>
+    /// <returns>The client, for chaining.</returns>
+    public static IClientBuilder UseGenRecRedisClustering(this IClientBuilder client, string connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        return client.UseRedisClustering(connectionString);
+    }
+}
+
+/// <summary>The GenRec grains' services on a silo's service collection.</summary>
+public static class GenRecOrleansServiceCollectionExtensions
+{
+    /// <summary>Adds the options (validated at start), the silo's index cache and model runner; idempotent.</summary>
+    /// <param name="services">The silo's services.</param>
+    /// <param name="configure">Sets the options.</param>
+    /// <returns>The services, for chaining.</returns>
+    public static IServiceCollection AddGenRecGrains(this IServiceCollection services, Action<GenRecOrleansOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = services.AddOptions<GenRecOrleansOptions>();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        options.ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GenRecOrleansOptions>, GenRecOrleansOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<SiloIndexCache>();
+        services.TryAddSingleton<SiloModelHost>();
+        return services;
+    }
+}

@@ -1,0 +1,88 @@
+using GenRec.SemanticIds;
+using Orleans.Concurrency;
+
+namespace GenRec.Orleans;
+
+/// <summary>The published model of a catalogue, durable.</summary>
+internal sealed class ModelRegistryGrain(
+    [PersistentState("model", GenRecOrleansOptions.StorageName)] IPersistentState<ModelRegistryState> state) : Grain, IModelRegistryGrain
+{
+    public Task<ModelReference?> GetAsync() =>
+        Task.FromResult(state.State.Version is { } v && state.State.Path is { } p ? new ModelReference(v, p) : null);
+
+    public async Task PublishAsync(ModelReference model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (string.IsNullOrWhiteSpace(model.Version) || !Directory.Exists(model.Path))
+        {
+            throw new ArgumentException($"A model needs a version label and a folder that exists on every silo; '{model.Path}' does not exist here.", nameof(model));
+        }
+
+        state.State.Version = model.Version;
+        state.State.Path = model.Path;
+        await state.WriteStateAsync().ConfigureAwait(true);
+    }
+}
+
+/// <summary>The per-silo face of the silo's model runner (one activation per silo, always local to its caller).</summary>
+[StatelessWorker(1)]
+internal sealed class ModelRunnerGrain(SiloModelHost host) : Grain, IModelRunnerGrain
+{
+    public async Task<ModelReference?> GetModelAsync() => await host.CurrentAsync().ConfigureAwait(true);
+}
+
+/// <summary>The versioned semantic-ID index of a catalogue, durable; a new version must grow from the current one.</summary>
+internal sealed class SemanticIdIndexGrain(
+    [PersistentState("index", GenRecOrleansOptions.StorageName)] IPersistentState<IndexState> state) : Grain, ISemanticIdIndexGrain
+{
+    public Task<int> GetVersionAsync() => Task.FromResult(state.State.Version);
+
+    public Task<IndexSnapshot?> GetIfNewerAsync(int knownVersion) =>
+        Task.FromResult(state.State.Version > knownVersion ? new IndexSnapshot(state.State.Version, state.State.Fingerprint, state.State.Bytes) : null);
+
+    public async Task PublishAsync(IndexSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        var index = SemanticIdIndex.FromBytes(snapshot.Bytes);
+        if (state.State.Version > 0)
+        {
+            if (index.Version <= state.State.Version || !index.Serves(state.State.Fingerprint))
+            {
+                throw new ArgumentException($"Index version {index.Version} ({index.Fingerprint}) does not grow from the published version {state.State.Version} ({state.State.Fingerprint}): publish indexes made by AddItems from it.", nameof(snapshot));
+            }
+        }
+
+        state.State.Version = index.Version;
+        state.State.Fingerprint = index.Fingerprint;
+        state.State.Bytes = snapshot.Bytes;
+        await state.WriteStateAsync().ConfigureAwait(true);
+    }
+}
+
+/// <summary>Registers new items: semantic IDs from the quantizer, then a new index version for every silo.</summary>
+internal sealed class CatalogueGrain(IGrainFactory grains) : Grain, ICatalogueGrain
+{
+    public async Task<IReadOnlyList<RegisteredItem>> RegisterItemsAsync(IReadOnlyList<NewItem> items)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        if (items.Count == 0)
+        {
+            return [];
+        }
+
+        var indexGrain = grains.GetGrain<ISemanticIdIndexGrain>(this.GetPrimaryKeyString());
+        var snapshot = await indexGrain.GetIfNewerAsync(0).ConfigureAwait(true)
+            ?? throw new InvalidOperationException($"Catalogue '{this.GetPrimaryKeyString()}' has no index to add items to: publish one first.");
+        var index = SemanticIdIndex.FromBytes(snapshot.Bytes);
+        var width = items[0].Embedding?.Length ?? 0;
+        if (items.Any(i => i?.Embedding is null || i.Embedding.Length != width))
+        {
+            throw new ArgumentException("Every new item needs an embedding, all of the same width.", nameof(items));
+        }
+
+        var embeddings = new ItemEmbeddings(items.Select(i => new ItemId(i.Item)).ToArray(), items.SelectMany(i => i.Embedding).ToArray(), width);
+        var next = index.AddItems(embeddings);
+        await indexGrain.PublishAsync(new IndexSnapshot(next.Version, next.Fingerprint, next.ToBytes())).ConfigureAwait(true);
+        return items.Select(i => new RegisteredItem(i.Item, next[new ItemId(i.Item)].ToArray())).ToArray();
+    }
+}

@@ -1,0 +1,61 @@
+using MessagePack;
+
+namespace GenRec.Orleans;
+
+/// <summary>A user session's durable state: the sequence, ordered by time, and a revision bumped by every change.</summary>
+[MessagePackObject]
+internal sealed class UserSessionState
+{
+    [Key(0)]
+    public List<StoredEvent> Events { get; set; } = [];
+
+    [Key(1)]
+    public long Revision { get; set; }
+}
+
+/// <summary>One stored event.</summary>
+[MessagePackObject]
+internal sealed class StoredEvent
+{
+    [Key(0)]
+    public long Item { get; set; }
+
+    [Key(1)]
+    public int Action { get; set; }
+
+    [Key(2)]
+    public long TimeMilliseconds { get; set; }
+
+    [Key(3)]
+    public float? Value { get; set; }
+
+    [Key(4)]
+    public string Id { get; set; } = "";
+
+    public BehaviourEvent ToMessage() => new(Item, (ActionType)Action, DateTimeOffset.FromUnixTimeMilliseconds(TimeMilliseconds), Value, Id);
+}
+
+/// <summary>The published model.</summary>
+[MessagePackObject]
+internal sealed class ModelRegistryState
+{
+    [Key(0)]
+    public string? Version { get; set; }
+
+    [Key(1)]
+    public string? Path { get; set; }
+}
+
+/// <summary>The published index of a catalogue.</summary>
+[MessagePackObject]
+internal sealed class IndexState
+{
+    [Key(0)]
+    public int Version { get; set; }
+
+    [Key(1)]
+    public string Fingerprint { get; set; } = "";
+
+    [Key(2)]
+    public byte[] Bytes { get; set; } = [];
+}

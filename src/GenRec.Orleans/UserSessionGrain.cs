@@ -1,0 +1,202 @@
+using GenRec.Generative;
+using GenRec.Inference;
+using GenRec.SemanticIds;
+using Microsoft.Extensions.Options;
+
+namespace GenRec.Orleans;
+
+/// <summary>
+/// A user's session: the behaviour sequence as durable state, and the history's generative context cached in
+/// memory (reused until events, the model or the index change).
+/// </summary>
+internal sealed class UserSessionGrain(
+    [PersistentState("session", GenRecOrleansOptions.StorageName)] IPersistentState<UserSessionState> state,
+    SiloIndexCache indexes,
+    SiloModelHost models,
+    IOptions<GenRecOrleansOptions> options,
+    TimeProvider time) : Grain, IUserSessionGrain
+{
+    private readonly GenRecOrleansOptions _options = options.Value;
+    private HashSet<string>? _ids;
+    private CachedContext? _cached;
+
+    public async Task<AppendResult> AppendEventsAsync(IReadOnlyList<BehaviourEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        if (events.Count > _options.MaxAppendBatch)
+        {
+            throw new ArgumentException($"A batch of {events.Count} events is over the limit of {_options.MaxAppendBatch} (GenRecOrleansOptions.MaxAppendBatch); nothing was stored. Split it.", nameof(events));
+        }
+
+        var index = await indexes.GetAsync().ConfigureAwait(true);
+        var ids = _ids ??= state.State.Events.Select(e => e.Id).ToHashSet(StringComparer.Ordinal);
+        var sequence = new List<StoredEvent>(state.State.Events);
+        var latest = time.GetUtcNow() + _options.MaxClockSkew;
+        var rejected = new List<RejectedEvent>();
+        var added = new List<string>();
+        int stored = 0, duplicates = 0;
+        for (var i = 0; i < events.Count; i++)
+        {
+            var e = events[i];
+            if (e is null || !Enum.IsDefined(e.Action) || e.Time < DateTimeOffset.UnixEpoch)
+            {
+                rejected.Add(new RejectedEvent(i, RejectionReason.Malformed, e is null ? "The event is null." : $"Action {(int)e.Action} is unknown or the time {e.Time:O} is before 1970."));
+                continue;
+            }
+
+            if (e.Time > latest)
+            {
+                rejected.Add(new RejectedEvent(i, RejectionReason.InTheFuture, $"The event at {e.Time:O} is later than the silo's clock allows ({latest:O})."));
+                continue;
+            }
+
+            if (!index.TryGetSemanticId(new ItemId(e.Item), out _))
+            {
+                rejected.Add(new RejectedEvent(i, RejectionReason.UnknownItem, $"Item {e.Item} is not in catalogue '{_options.Catalogue}' (index version {index.Version}); register it with ICatalogueGrain first."));
+                continue;
+            }
+
+            var id = e.EventId ?? $"{e.Item}:{(int)e.Action}:{e.Time.ToUnixTimeMilliseconds()}";
+            if (ids.Contains(id) || added.Contains(id))
+            {
+                duplicates++;
+                continue;
+            }
+
+            var when = e.Time.ToUnixTimeMilliseconds();
+            if (sequence.Count >= _options.MaxEvents && when < sequence[0].TimeMilliseconds)
+            {
+                rejected.Add(new RejectedEvent(i, RejectionReason.OlderThanWindow, $"The sequence holds its {_options.MaxEvents} most recent events and this one ({e.Time:O}) is older than all of them."));
+                continue;
+            }
+
+            // Placed by time; events of the same time keep their arrival order.
+            var at = sequence.Count;
+            while (at > 0 && sequence[at - 1].TimeMilliseconds > when)
+            {
+                at--;
+            }
+
+            sequence.Insert(at, new StoredEvent { Item = e.Item, Action = (int)e.Action, TimeMilliseconds = when, Value = e.Value, Id = id });
+            added.Add(id);
+            stored++;
+        }
+
+        var evicted = Math.Max(0, sequence.Count - _options.MaxEvents);
+        var dropped = sequence.GetRange(0, evicted).Select(e => e.Id).ToArray();
+        sequence.RemoveRange(0, evicted);
+        if (stored > 0)
+        {
+            var previous = state.State.Events;
+            state.State.Events = sequence;
+            state.State.Revision++;
+            try
+            {
+                await state.WriteStateAsync().ConfigureAwait(true);
+            }
+            catch
+            {
+                // Not acknowledged: the caller retries; the session keeps what storage holds.
+                state.State.Events = previous;
+                state.State.Revision--;
+                throw;
+            }
+
+            ids.UnionWith(added);
+            ids.ExceptWith(dropped);
+            _cached = null;
+        }
+
+        return new AppendResult(stored, duplicates, rejected, evicted, state.State.Events.Count);
+    }
+
+    public async Task<Recommendations> RecommendAsync(RecommendQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (query.Count < 1 || query.Count > _options.MaxCount || query.BeamWidth < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(query), $"Count must be in [1, {_options.MaxCount}] and BeamWidth 0 (the default) or more; got {query.Count} and {query.BeamWidth}.");
+        }
+
+        var index = await indexes.GetAsync().ConfigureAwait(true);
+        using var lease = await models.AcquireAsync().ConfigureAwait(true);
+        EnsureServes(index, lease.Model);
+        var excluded = (query.ExcludeHistory ? state.State.Events.Select(e => e.Item) : [])
+            .Concat(query.ExcludedItems ?? [])
+            .Select(i => index.TryGetSemanticId(new ItemId(i), out var id) ? id : default)
+            .Where(id => id.Length > 0);
+        var width = Math.Max(query.BeamWidth == 0 ? _options.DefaultBeamWidth : query.BeamWidth, query.Count);
+        var search = new BeamSearchState(index.Trie, index.Length, width, excluded);
+        var (request, cached) = Request(index, lease.Model, search);
+        var decoded = await lease.Batcher.DecodeAsync(request).ConfigureAwait(true);
+        var items = decoded.Take(query.Count).Select(d => new ScoredItem(index[d.Id].Value, d.LogProbability)).ToArray();
+        return new Recommendations(items, lease.Reference.Version, index.Version, cached);
+    }
+
+    public async Task<Recommendations> RankAsync(IReadOnlyList<long> candidates)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        if (candidates.Count > _options.MaxCount)
+        {
+            throw new ArgumentException($"{candidates.Count} candidates are over the limit of {_options.MaxCount} (GenRecOrleansOptions.MaxCount).", nameof(candidates));
+        }
+
+        var index = await indexes.GetAsync().ConfigureAwait(true);
+        using var lease = await models.AcquireAsync().ConfigureAwait(true);
+        EnsureServes(index, lease.Model);
+        var known = candidates.Distinct().Where(c => index.TryGetSemanticId(new ItemId(c), out _)).ToArray();
+        var cached = _cached is { } c0 && c0.Matches(lease.Model, index, state.State.Revision);
+        var context = cached ? _cached!.Context : Remember(lease.Model, index);
+        var scores = lease.Model.Score(context, known.Select(i => index[new ItemId(i)]).ToArray());
+        var ranked = known.Zip(scores).Where(p => !double.IsNegativeInfinity(p.Second)).OrderByDescending(p => p.Second).Select(p => new ScoredItem(p.First, p.Second)).ToArray();
+        return new Recommendations(ranked, lease.Reference.Version, index.Version, cached);
+    }
+
+    public Task<IReadOnlyList<BehaviourEvent>> GetHistoryAsync() =>
+        Task.FromResult<IReadOnlyList<BehaviourEvent>>(state.State.Events.Select(e => e.ToMessage()).ToArray());
+
+    /// <summary>The cached context when it is still valid; a fresh one (kept, when caching) otherwise; or the history itself for the batcher to read.</summary>
+    private (GenerativeDecodeRequest Request, bool Cached) Request(SemanticIdIndex index, OnnxGenerativeModel model, BeamSearchState search)
+    {
+        if (_cached is { } c && c.Matches(model, index, state.State.Revision))
+        {
+            return (new GenerativeDecodeRequest(c.Context, search), true);
+        }
+
+        if (_options.CacheGenerativeState)
+        {
+            return (new GenerativeDecodeRequest(Remember(model, index), search), false);
+        }
+
+        return (new GenerativeDecodeRequest(Tokens(model, index), search), false);
+    }
+
+    private GenerativeContext Remember(OnnxGenerativeModel model, SemanticIdIndex index)
+    {
+        var context = model.Encode(Tokens(model, index));
+        if (_options.CacheGenerativeState)
+        {
+            _cached = new CachedContext(context, index.Version, state.State.Revision);
+        }
+
+        return context;
+    }
+
+    private int[] Tokens(OnnxGenerativeModel model, SemanticIdIndex index) =>
+        model.Vocabulary.EncodeHistory(state.State.Events.Select(e => new ItemId(e.Item)), index, model.MaxHistoryItems, out _);
+
+    private static void EnsureServes(SemanticIdIndex index, OnnxGenerativeModel model)
+    {
+        if (!index.Serves(model.IndexFingerprint))
+        {
+            throw new InvalidOperationException($"The model in service was trained on index {model.IndexFingerprint}; the catalogue's index version {index.Version} ({index.Fingerprint}) did not grow from it. Publish a model trained on this index.");
+        }
+    }
+
+    /// <summary>A context and what it was computed from.</summary>
+    private sealed record CachedContext(GenerativeContext Context, int IndexVersion, long Revision)
+    {
+        public bool Matches(OnnxGenerativeModel model, SemanticIdIndex index, long revision) =>
+            Context.ModelId == model.ModelId && IndexVersion == index.Version && Revision == revision;
+    }
+}

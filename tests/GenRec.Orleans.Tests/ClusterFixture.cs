@@ -1,0 +1,32 @@
+using Orleans.TestingHost;
+
+namespace GenRec.Orleans.Tests;
+
+/// <summary>A real two-silo Orleans cluster in this process with the GenRec grains and in-memory storage.</summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+
+    public IClusterClient Client => Cluster.Client;
+
+    public async ValueTask InitializeAsync()
+    {
+        var files = ModelFiles.Value;
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSilo((_, silo) => silo
+            .AddGenRecGrains(o =>
+            {
+                o.IndexPath = files.IndexPath;
+                o.ModelPath = files.ModelPath;
+                o.MaxEvents = 60;
+                o.MaxAppendBatch = 200;
+                o.RefreshInterval = TimeSpan.FromMilliseconds(200);
+                o.OnnxRuntime = new GenRec.Inference.OnnxRuntimeOptions { ExecutionProvider = GenRec.Inference.ExecutionProviderPreference.Cpu };
+            })
+            .UseGenRecInMemoryStorage());
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+    }
+
+    public async ValueTask DisposeAsync() => await Cluster.DisposeAsync();
+}

@@ -1,0 +1,142 @@
+using GenRec.Generative;
+using GenRec.Inference;
+
+namespace GenRec.Orleans.Tests;
+
+public sealed class SessionTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+{
+    private static long _nextUser = 1_000_000;
+
+    private static long NewUser() => Interlocked.Increment(ref _nextUser);
+
+    private IUserSessionGrain Session(long user) => fixture.Client.GetGrain<IUserSessionGrain>(user);
+
+    [Fact]
+    public async Task Events_are_kept_in_time_order_once_each_and_within_the_bound()
+    {
+        var (_, events) = ModelFiles.Users(1)[0];
+        var user = NewUser();
+        var session = Session(user);
+        var shuffled = events.Take(40).Reverse().ToArray();
+
+        var first = await session.AppendEventsAsync(shuffled);
+        var again = await session.AppendEventsAsync(shuffled[..10]);
+        var history = await session.GetHistoryAsync();
+
+        Assert.Empty(first.Rejected);
+        Assert.Equal((40, 0, 40), (first.Stored, first.Duplicates, first.Length));
+        Assert.Empty(again.Rejected);
+        Assert.Equal(0, again.Stored);
+        Assert.Equal(10, again.Duplicates);
+        Assert.Equal(40, history.Count);
+        Assert.Equal(history.OrderBy(e => e.Time).Select(e => e.Time), history.Select(e => e.Time));
+
+        // Past the bound (60 in this cluster) the oldest go; an event older than the whole full window is refused.
+        var later = events.Skip(40).Take(30).ToArray();
+        var full = await session.AppendEventsAsync(later);
+        Assert.Equal(60, full.Length);
+        Assert.Equal(later.Length + 40 - 60, full.Evicted);
+        var ancient = new BehaviourEvent(events[0].Item, ActionType.Rate, new DateTimeOffset(1996, 1, 1, 0, 0, 0, TimeSpan.Zero), 3, "ancient");
+        var refused = await session.AppendEventsAsync([ancient]);
+        Assert.Equal(RejectionReason.OlderThanWindow, Assert.Single(refused.Rejected).Reason);
+    }
+
+    [Fact]
+    public async Task Bad_events_are_rejected_with_reasons_and_the_good_ones_stored()
+    {
+        var (_, events) = ModelFiles.Users(2)[1];
+        var session = Session(NewUser());
+        BehaviourEvent[] batch =
+        [
+            events[0],
+            new(999_999_999, ActionType.Click, events[1].Time),
+            new(events[2].Item, ActionType.Click, DateTimeOffset.UtcNow.AddDays(2)),
+            new(events[3].Item, (ActionType)99, events[3].Time),
+            events[4],
+        ];
+
+        var result = await session.AppendEventsAsync(batch);
+
+        Assert.Equal(2, result.Stored);
+        Assert.Equal([(1, RejectionReason.UnknownItem), (2, RejectionReason.InTheFuture), (3, RejectionReason.Malformed)], result.Rejected.Select(r => (r.Index, r.Reason)));
+        Assert.Contains("999999999", result.Rejected[0].Detail, StringComparison.Ordinal);
+        var oversized = Enumerable.Repeat(events[0], 201).ToArray();
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => session.AppendEventsAsync(oversized));
+        Assert.Contains("nothing was stored", e.Message, StringComparison.Ordinal);
+        Assert.Equal(2, (await session.GetHistoryAsync()).Count);
+    }
+
+    [Fact]
+    public async Task Cached_state_recommends_what_a_cold_computation_does_and_is_dropped_by_new_events()
+    {
+        var files = ModelFiles.Value;
+        var (_, events) = ModelFiles.Users(3)[2];
+        var session = Session(NewUser());
+        await session.AppendEventsAsync(events[..30]);
+
+        var cold = await session.RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 20));
+        var warm = await session.RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 20));
+
+        using var model = ModelFiles.Load(files.ModelPath);
+        var tokens = model.Vocabulary.EncodeHistory(events[..30].Select(e => new ItemId(e.Item)), files.Index, model.MaxHistoryItems, out _);
+        var excluded = events[..30].Select(e => files.Index[new ItemId(e.Item)]);
+        var expected = model.Decode([new GenerativeDecodeRequest(tokens, new BeamSearchState(files.Index.Trie, files.Index.Length, 20, excluded))])[0]
+            .Take(10).Select(d => files.Index[d.Id].Value).ToArray();
+
+        Assert.False(cold.CachedState);
+        Assert.True(warm.CachedState);
+        Assert.Equal(expected, cold.Items.Select(i => i.Item));
+        Assert.Equal(expected, warm.Items.Select(i => i.Item));
+        Assert.DoesNotContain(warm.Items, i => events[..30].Any(e => e.Item == i.Item));
+
+        await session.AppendEventsAsync(events[30..32]);
+        Assert.False((await session.RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 20))).CachedState);
+    }
+
+    [Fact]
+    public async Task A_new_user_with_no_history_still_gets_recommendations()
+    {
+        var result = await Session(NewUser()).RecommendAsync(new RecommendQuery(Count: 5));
+        Assert.Equal(5, result.Items.Count);
+        Assert.Equal(5, result.Items.Select(i => i.Item).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Ranking_orders_known_candidates_by_probability_and_drops_unknown_ones()
+    {
+        var (_, events) = ModelFiles.Users(4)[3];
+        var session = Session(NewUser());
+        await session.AppendEventsAsync(events[..20]);
+        var recommended = await session.RecommendAsync(new RecommendQuery(Count: 8, BeamWidth: 16));
+        var candidates = recommended.Items.Select(i => i.Item).Reverse().Append(999_999_999).ToArray();
+
+        var ranked = await session.RankAsync(candidates);
+
+        Assert.Equal(recommended.Items.Select(i => i.Item), ranked.Items.Select(i => i.Item));
+        Assert.All(recommended.Items.Zip(ranked.Items), p => Assert.Equal(p.First.Score, p.Second.Score, 1e-4));
+    }
+
+    [Fact]
+    public async Task A_session_keeps_its_sequence_across_deactivation()
+    {
+        var (_, events) = ModelFiles.Users(5)[4];
+        var user = NewUser();
+        await Session(user).AppendEventsAsync(events[..25]);
+        var before = await Session(user).GetHistoryAsync();
+
+        await fixture.Cluster.DeactivateAsync(Session(user));
+        await fixture.Cluster.WaitForDeactivationAsync(Session(user));
+        var after = await Session(user).GetHistoryAsync();
+
+        Assert.Equal(before, after);
+    }
+
+    [Fact]
+    public async Task Bad_queries_get_clear_errors()
+    {
+        var session = Session(NewUser());
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => session.RecommendAsync(new RecommendQuery(Count: 0)));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => session.RecommendAsync(new RecommendQuery(Count: 5000)));
+        await Assert.ThrowsAsync<ArgumentException>(() => session.RankAsync(Enumerable.Range(0, 1001).Select(i => (long)i).ToArray()));
+    }
+}
