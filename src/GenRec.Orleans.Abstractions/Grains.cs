@@ -52,6 +52,12 @@ public interface IModelRegistryGrain : IGrainWithStringKey
     /// <returns>A task.</returns>
     [Alias("Publish")]
     Task PublishAsync(ModelReference model);
+
+    /// <summary>Publishes <paramref name="model"/> only when no model is published yet (what a silo does with its configured seed).</summary>
+    /// <param name="model">The model.</param>
+    /// <returns>The model published now (the seed, or the one that was there).</returns>
+    [Alias("Seed")]
+    Task<ModelReference> SeedAsync(ModelReference model);
 }
 
 /// <summary>
@@ -82,11 +88,20 @@ public interface ISemanticIdIndexGrain : IGrainWithStringKey
     [Alias("GetIfNewer")]
     Task<IndexSnapshot?> GetIfNewerAsync(int knownVersion);
 
-    /// <summary>Publishes an index version; refused unless it grows from the current one (or there is none yet).</summary>
+    /// <summary>
+    /// Publishes an index version; refused unless it grows from the current one (or there is none yet). Publishing
+    /// the current version again is a no-op.
+    /// </summary>
     /// <param name="snapshot">The index.</param>
     /// <returns>A task.</returns>
     [Alias("Publish")]
     Task PublishAsync(IndexSnapshot snapshot);
+
+    /// <summary>Publishes <paramref name="snapshot"/> only when the catalogue has no index yet (what a silo does with its configured seed).</summary>
+    /// <param name="snapshot">The index.</param>
+    /// <returns>A task.</returns>
+    [Alias("Seed")]
+    Task SeedAsync(IndexSnapshot snapshot);
 }
 
 /// <summary>Registers new items of a catalogue (keyed by catalogue name): each gets a semantic ID in a new index version.</summary>

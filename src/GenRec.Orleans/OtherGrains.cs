@@ -22,6 +22,17 @@ internal sealed class ModelRegistryGrain(
         state.State.Path = model.Path;
         await state.WriteStateAsync().ConfigureAwait(true);
     }
+
+    public async Task<ModelReference> SeedAsync(ModelReference model)
+    {
+        if (await GetAsync().ConfigureAwait(true) is { } current)
+        {
+            return current;
+        }
+
+        await PublishAsync(model).ConfigureAwait(true);
+        return model;
+    }
 }
 
 /// <summary>The per-silo face of the silo's model runner (one activation per silo, always local to its caller).</summary>
@@ -44,6 +55,11 @@ internal sealed class SemanticIdIndexGrain(
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         var index = SemanticIdIndex.FromBytes(snapshot.Bytes);
+        if (index.Fingerprint == state.State.Fingerprint)
+        {
+            return;
+        }
+
         if (state.State.Version > 0)
         {
             if (index.Version <= state.State.Version || !index.Serves(state.State.Fingerprint))
@@ -57,6 +73,8 @@ internal sealed class SemanticIdIndexGrain(
         state.State.Bytes = snapshot.Bytes;
         await state.WriteStateAsync().ConfigureAwait(true);
     }
+
+    public Task SeedAsync(IndexSnapshot snapshot) => state.State.Version > 0 ? Task.CompletedTask : PublishAsync(snapshot);
 }
 
 /// <summary>Registers new items: semantic IDs from the quantizer, then a new index version for every silo.</summary>

@@ -36,7 +36,7 @@ internal sealed partial class SiloIndexCache(IGrainFactory grains, IOptions<GenR
             if (snapshot is null && _current is null && o.IndexPath is { } path)
             {
                 var seed = SemanticIdIndex.Load(path);
-                await grain.PublishAsync(new IndexSnapshot(seed.Version, seed.Fingerprint, seed.ToBytes())).ConfigureAwait(false);
+                await grain.SeedAsync(new IndexSnapshot(seed.Version, seed.Fingerprint, seed.ToBytes())).ConfigureAwait(false);
                 snapshot = await grain.GetIfNewerAsync(0).ConfigureAwait(false);
             }
 

@@ -74,8 +74,7 @@ internal sealed partial class SiloModelHost(IGrainFactory grains, IOptions<GenRe
             var reference = await registry.GetAsync().ConfigureAwait(false);
             if (reference is null && o.ModelPath is { } seed)
             {
-                await registry.PublishAsync(new ModelReference(VersionOf(seed), seed)).ConfigureAwait(false);
-                reference = await registry.GetAsync().ConfigureAwait(false);
+                reference = await registry.SeedAsync(new ModelReference(VersionOf(seed), seed)).ConfigureAwait(false);
             }
 
             if (reference is not null && reference.Version != _current?.Reference.Version)
