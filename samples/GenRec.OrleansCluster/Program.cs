@@ -39,8 +39,13 @@ switch (command)
             return status;
         }
 
+    case "bench":
+        Prepare(data, options.Folder);
+        await ClusterBench.RunAsync(data, options with { Users = options.Users == 100 ? 10_000 : options.Users }, RunSiloAsync);
+        return 0;
+
     default:
-        Console.Error.WriteLine("usage: GenRec.OrleansCluster [prepare|silo|client|demo] [--port N] [--gateway N] [--primary N] [--gateways N,N] [--users N] [--redis host:port] [--folder dir]");
+        Console.Error.WriteLine("usage: GenRec.OrleansCluster [prepare|silo|client|demo|bench] [--port N] [--gateway N] [--primary N] [--gateways N,N] [--users N] [--redis host:port] [--folder dir]");
         return 2;
 }
 
@@ -73,6 +78,11 @@ static void Prepare(string data, string folder)
 
 static async Task RunSiloAsync(Options o, CancellationToken stop)
 {
+    await RunSiloCoreAsync(o, stop, null);
+}
+
+static async Task RunSiloCoreAsync(Options o, CancellationToken stop, Action<GenRecOrleansOptions>? tune)
+{
     var builder = Host.CreateApplicationBuilder();
     builder.Logging.SetMinimumLevel(LogLevel.Warning).AddFilter("GenRec", LogLevel.Information);
     builder.UseOrleans(silo =>
@@ -81,6 +91,7 @@ static async Task RunSiloAsync(Options o, CancellationToken stop)
         {
             g.IndexPath = Path.Combine(o.Folder, "index.sid");
             g.ModelPath = Path.Combine(o.Folder, "model");
+            tune?.Invoke(g);
         });
         if (o.Redis is { } redis)
         {
