@@ -157,38 +157,8 @@ public sealed class CascadePipeline : IRecommender
         return (candidates, _time.GetElapsedTime(start));
     }
 
-    /// <summary>
-    /// Interleaves the channels' lists by rank (the first of each channel, then the second of each...), keeping
-    /// the first occurrence of an item and skipping excluded ones, until <paramref name="limit"/> items.
-    /// </summary>
-    private static List<Candidate> Merge(RecommendationRequest request, IReadOnlyList<Candidate>[] lists, int limit)
-    {
-        var merged = new List<Candidate>(Math.Min(limit, lists.Sum(l => l.Count)));
-        var seen = new HashSet<ItemId>();
-        var longest = lists.Max(l => l.Count);
-        for (var rank = 0; rank < longest && merged.Count < limit; rank++)
-        {
-            foreach (var list in lists)
-            {
-                if (rank >= list.Count)
-                {
-                    continue;
-                }
-
-                var candidate = list[rank];
-                if (!request.IsExcluded(candidate.Item) && seen.Add(candidate.Item))
-                {
-                    merged.Add(candidate);
-                    if (merged.Count == limit)
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-
-        return merged;
-    }
+    private static List<Candidate> Merge(RecommendationRequest request, IReadOnlyList<Candidate>[] lists, int limit) =>
+        CompositeRecall.Interleave(request, lists, limit);
 
     private StageTiming Record(StageTiming timing)
     {

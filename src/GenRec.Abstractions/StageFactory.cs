@@ -1,0 +1,72 @@
+namespace GenRec;
+
+/// <summary>Wraps a team's own code as a recall stage in one line: <c>RecallStage.From("mine", (request, count, ct) => …)</c>.</summary>
+public static class RecallStage
+{
+    /// <summary>A recall stage that calls <paramref name="recall"/>.</summary>
+    /// <param name="name">The stage's name.</param>
+    /// <param name="recall">Proposes up to <c>count</c> candidates for a request, best first.</param>
+    /// <returns>The stage.</returns>
+    public static IRecallStage From(string name, Func<RecommendationRequest, int, CancellationToken, ValueTask<IReadOnlyList<Candidate>>> recall)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(recall);
+        return new Delegated(name, recall);
+    }
+
+    private sealed class Delegated(string name, Func<RecommendationRequest, int, CancellationToken, ValueTask<IReadOnlyList<Candidate>>> recall) : IRecallStage
+    {
+        public string Name => name;
+
+        public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default) => recall(request, count, cancellationToken);
+    }
+}
+
+/// <summary>Wraps a team's own ranker as a ranking stage in one line: <c>RankingStage.From("mine", (request, candidates, ct) => …)</c>.</summary>
+public static class RankingStage
+{
+    /// <summary>A ranking stage that calls <paramref name="rank"/>.</summary>
+    /// <param name="name">The stage's name.</param>
+    /// <param name="rank">Scores the candidates and returns them best first.</param>
+    /// <returns>The stage.</returns>
+    public static IRankingStage From(string name, Func<RecommendationRequest, IReadOnlyList<Candidate>, CancellationToken, ValueTask<IReadOnlyList<Candidate>>> rank)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(rank);
+        return new Delegated(name, rank);
+    }
+
+    private sealed class Delegated(string name, Func<RecommendationRequest, IReadOnlyList<Candidate>, CancellationToken, ValueTask<IReadOnlyList<Candidate>>> rank) : IRankingStage
+    {
+        public string Name => name;
+
+        public ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<Candidate> candidates, CancellationToken cancellationToken = default) => rank(request, candidates, cancellationToken);
+    }
+}
+
+/// <summary>Wraps a team's whole recommender in one line: <c>Recommender.From("mine", (request, ct) => …)</c>.</summary>
+public static class Recommender
+{
+    /// <summary>A recommender that calls <paramref name="recommend"/>.</summary>
+    /// <param name="name">Its name.</param>
+    /// <param name="recommend">Produces the final list for a request.</param>
+    /// <returns>The recommender.</returns>
+    public static IRecommender From(string name, Func<RecommendationRequest, CancellationToken, ValueTask<IReadOnlyList<Candidate>>> recommend)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(recommend);
+        return new Delegated(name, recommend);
+    }
+
+    private sealed class Delegated(string name, Func<RecommendationRequest, CancellationToken, ValueTask<IReadOnlyList<Candidate>>> recommend) : IRecommender
+    {
+        public string Name => name;
+
+        public async ValueTask<RecommendationResult> RecommendAsync(RecommendationRequest request, CancellationToken cancellationToken = default)
+        {
+            var start = System.Diagnostics.Stopwatch.GetTimestamp();
+            var items = await recommend(request, cancellationToken).ConfigureAwait(false);
+            return new RecommendationResult(items, [new StageTiming(name, StageKind.EndToEnd, System.Diagnostics.Stopwatch.GetElapsedTime(start), items.Count)]);
+        }
+    }
+}
