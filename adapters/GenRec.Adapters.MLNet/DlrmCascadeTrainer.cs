@@ -394,6 +394,20 @@ public sealed class DlrmCascadeModel
             new CascadeOptions { RankingDepth = _options.RankingDepth + extraChannels.Sum(c => c.Quota!.Value) });
     }
 
+    /// <summary>The four recall channels as one recall stage (for an adapter that replaces, blends or shadows the whole recall layer).</summary>
+    public IRecallStage RecallStage => new CompositeRecall("dlrm-recall", Channels);
+
+    /// <summary>Creates the cascade with <paramref name="recall"/> as its recall layer (e.g. a recall adapter), ranked by LambdaRank.</summary>
+    /// <param name="name">The cascade's name.</param>
+    /// <param name="recall">The recall layer; asked for the ranking depth's worth of candidates.</param>
+    /// <param name="ranker">A ranking stage to use instead of LambdaRank; <see langword="null"/> keeps it.</param>
+    /// <returns>The cascade.</returns>
+    public CascadePipeline CreatePipeline(string name, IRecallStage recall, IRankingStage? ranker = null)
+    {
+        ArgumentNullException.ThrowIfNull(recall);
+        return new CascadePipeline(name, [new RecallChannel(recall, _options.RankingDepth)], ranker ?? Ranker, new CascadeOptions { RankingDepth = _options.RankingDepth });
+    }
+
     internal static CascadePipeline CreateRecallPipeline(ClassicRecall recall, DlrmCascadeTrainer.Options options) =>
         new("dlrm-recall", ChannelsOf(recall, options), null, new CascadeOptions { RankingDepth = options.RankingDepth, ConcurrentRecall = false });
 

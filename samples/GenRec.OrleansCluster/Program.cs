@@ -106,7 +106,7 @@ static async Task RunSiloCoreAsync(Options o, CancellationToken stop, Action<Gen
         else
         {
             silo.UseLocalhostClustering(o.SiloPort, o.GatewayPort, new IPEndPoint(IPAddress.Loopback, o.PrimaryPort));
-            silo.UseGenRecInMemoryStorage();
+            silo.UseInMemoryGenRecStorage();
         }
     });
     using var host = builder.Build();

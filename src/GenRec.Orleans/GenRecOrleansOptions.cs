@@ -6,7 +6,7 @@ namespace GenRec.Orleans;
 /// <summary>Options of the GenRec grains on a silo (<c>AddGenRecGrains</c>). Checked when the silo starts.</summary>
 public sealed class GenRecOrleansOptions
 {
-    /// <summary>The name of the grain storage the grains use; register it with <c>UseGenRecInMemoryStorage</c> or <c>UseGenRecRedis</c>.</summary>
+    /// <summary>The name of the grain storage the grains use; register it with <c>UseInMemoryGenRecStorage</c> or <c>UseGenRecRedis</c>.</summary>
     public const string StorageName = "genrec";
 
     /// <summary>The catalogue (the key of its index and catalogue grains). Default: "default".</summary>

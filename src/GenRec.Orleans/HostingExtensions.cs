@@ -1,10 +1,11 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using GenRec.Orleans;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
-namespace GenRec.Orleans;
+namespace Orleans.Hosting;
 
 /// <summary>Adds the GenRec grains to a silo, and their storage: in memory for development, Redis for production.</summary>
 public static class GenRecSiloBuilderExtensions
@@ -23,10 +24,13 @@ public static class GenRecSiloBuilderExtensions
         return silo;
     }
 
-    /// <summary>In-memory grain storage (MessagePack-serialized) for development and tests: state lives as long as the cluster.</summary>
+    /// <summary>
+    /// In-memory grain storage (MessagePack-serialized), for development and tests only: state lives as long as the
+    /// silo holding it (a stopped silo loses its share). Production uses <see cref="UseGenRecRedis"/>.
+    /// </summary>
     /// <param name="silo">The silo.</param>
     /// <returns>The silo, for chaining.</returns>
-    public static ISiloBuilder UseGenRecInMemoryStorage(this ISiloBuilder silo) =>
+    public static ISiloBuilder UseInMemoryGenRecStorage(this ISiloBuilder silo) =>
         silo.AddMemoryGrainStorage(GenRecOrleansOptions.StorageName, o => o.GrainStorageSerializer = new MessagePackGrainStorageSerializer());
 
     /// <summary>Redis grain storage for the GenRec grains (MessagePack-serialized): state survives silo and cluster restarts.</summary>

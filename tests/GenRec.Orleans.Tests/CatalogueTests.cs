@@ -1,3 +1,4 @@
+using GenRec.TestSupport;
 namespace GenRec.Orleans.Tests;
 
 /// <summary>New items, new index versions, new models: every silo picks them up without a restart.</summary>
@@ -34,7 +35,7 @@ public sealed class CatalogueTests(ClusterFixture fixture) : IClassFixture<Clust
     {
         var files = ModelFiles.Value;
         var registry = fixture.Client.GetGrain<IModelRegistryGrain>("default");
-        var users = ModelFiles.Users(12);
+        var users = TestUsers.Users(12);
         await Task.WhenAll(users.Select((u, i) => fixture.Client.GetGrain<IUserSessionGrain>(3_000_000 + i).AppendEventsAsync(u.Events[..15])));
         var first = await fixture.Client.GetGrain<IUserSessionGrain>(3_000_000).RecommendAsync(new RecommendQuery(Count: 5));
 

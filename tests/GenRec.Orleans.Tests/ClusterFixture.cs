@@ -1,3 +1,4 @@
+using GenRec.TestSupport;
 using Orleans.TestingHost;
 
 namespace GenRec.Orleans.Tests;
@@ -23,7 +24,7 @@ public sealed class ClusterFixture : IAsyncLifetime
                 o.RefreshInterval = TimeSpan.FromMilliseconds(200);
                 o.OnnxRuntime = new GenRec.Inference.OnnxRuntimeOptions { ExecutionProvider = GenRec.Inference.ExecutionProviderPreference.Cpu };
             })
-            .UseGenRecInMemoryStorage());
+            .UseInMemoryGenRecStorage());
         Cluster = builder.Build();
         await Cluster.DeployAsync();
     }

@@ -15,7 +15,7 @@ public sealed class HostingTests
                 o.ModelPath = "/nonexistent/model";
                 o.MaxEvents = 0;
             })
-            .UseGenRecInMemoryStorage());
+            .UseInMemoryGenRecStorage());
         await using var cluster = builder.Build();
 
         var e = await Assert.ThrowsAnyAsync<Exception>(() => cluster.DeployAsync());

@@ -1,3 +1,4 @@
+using GenRec.TestSupport;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
@@ -19,7 +20,7 @@ public sealed class RedisTests
     {
         await EnsureRedisAsync();
         await using var cluster = await StartAsync($"genrec-kill-{Guid.NewGuid():N}", silos: 3);
-        var users = ModelFiles.Users(40, minEvents: 60);
+        var users = TestUsers.Users(40, minEvents: 60);
         var acknowledged = new ConcurrentDictionary<long, ConcurrentBag<BehaviourEvent>>();
         var batchesDone = 0;
         var killed = new TaskCompletionSource();
@@ -63,7 +64,7 @@ public sealed class RedisTests
     {
         await EnsureRedisAsync();
         var serviceId = $"genrec-restart-{Guid.NewGuid():N}";
-        var users = ModelFiles.Users(10, minEvents: 30);
+        var users = TestUsers.Users(10, minEvents: 30);
         IReadOnlyList<BehaviourEvent>[] before;
         Recommendations recommended;
         var vector = ModelFiles.Value.Embeddings.Row(1).ToArray();

@@ -1,3 +1,4 @@
+using GenRec.TestSupport;
 using GenRec.Generative;
 using GenRec.Inference;
 
@@ -14,7 +15,7 @@ public sealed class SessionTests(ClusterFixture fixture) : IClassFixture<Cluster
     [Fact]
     public async Task Events_are_kept_in_time_order_once_each_and_within_the_bound()
     {
-        var (_, events) = ModelFiles.Users(1)[0];
+        var (_, events) = TestUsers.Users(1)[0];
         var user = NewUser();
         var session = Session(user);
         var shuffled = events.Take(40).Reverse().ToArray();
@@ -44,7 +45,7 @@ public sealed class SessionTests(ClusterFixture fixture) : IClassFixture<Cluster
     [Fact]
     public async Task Bad_events_are_rejected_with_reasons_and_the_good_ones_stored()
     {
-        var (_, events) = ModelFiles.Users(2)[1];
+        var (_, events) = TestUsers.Users(2)[1];
         var session = Session(NewUser());
         BehaviourEvent[] batch =
         [
@@ -70,7 +71,7 @@ public sealed class SessionTests(ClusterFixture fixture) : IClassFixture<Cluster
     public async Task Cached_state_recommends_what_a_cold_computation_does_and_is_dropped_by_new_events()
     {
         var files = ModelFiles.Value;
-        var (_, events) = ModelFiles.Users(3)[2];
+        var (_, events) = TestUsers.Users(3)[2];
         var session = Session(NewUser());
         await session.AppendEventsAsync(events[..30]);
 
@@ -104,7 +105,7 @@ public sealed class SessionTests(ClusterFixture fixture) : IClassFixture<Cluster
     [Fact]
     public async Task Ranking_orders_known_candidates_by_probability_and_drops_unknown_ones()
     {
-        var (_, events) = ModelFiles.Users(4)[3];
+        var (_, events) = TestUsers.Users(4)[3];
         var session = Session(NewUser());
         await session.AppendEventsAsync(events[..20]);
         var recommended = await session.RecommendAsync(new RecommendQuery(Count: 8, BeamWidth: 16));
@@ -119,7 +120,7 @@ public sealed class SessionTests(ClusterFixture fixture) : IClassFixture<Cluster
     [Fact]
     public async Task A_session_keeps_its_sequence_across_deactivation()
     {
-        var (_, events) = ModelFiles.Users(5)[4];
+        var (_, events) = TestUsers.Users(5)[4];
         var user = NewUser();
         await Session(user).AppendEventsAsync(events[..25]);
         var before = await Session(user).GetHistoryAsync();

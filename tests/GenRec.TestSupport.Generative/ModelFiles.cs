@@ -1,10 +1,8 @@
-using GenRec.Data;
 using GenRec.Inference;
 using GenRec.SemanticIds;
-using GenRec.TestSupport;
 using GenRec.Training;
 
-namespace GenRec.Orleans.Tests;
+namespace GenRec.TestSupport;
 
 /// <summary>
 /// A small TIGER trained on the real MovieLens train part, exported to ONNX (two models of the same index, for the
@@ -18,15 +16,9 @@ public static class ModelFiles
 
     public sealed record Files(string Folder, string IndexPath, string ModelPath, string OtherModelPath, SemanticIdIndex Index, int ItemWidth, ItemEmbeddings Embeddings);
 
-    /// <summary>The train histories of test users with at least <paramref name="minEvents"/> events, as events (real items, real times).</summary>
-    public static IReadOnlyList<(long User, BehaviourEvent[] Events)> Users(int count, int minEvents = 80) =>
-        TestData.Split.Cases(SplitTarget.Test).Where(c => c.History.Count >= minEvents).Take(count)
-            .Select(c => (c.User.Value, c.History.Select(i => new BehaviourEvent(i.Item.Value, ActionType.Rate, i.Time, i.Rating)).ToArray()))
-            .ToArray();
-
     private static Files Build()
     {
-        var folder = Path.Combine(Path.GetTempPath(), $"genrec-orleans-tests-{Environment.ProcessId}");
+        var folder = Path.Combine(Path.GetTempPath(), $"genrec-test-models-{Environment.ProcessId}");
         Directory.CreateDirectory(folder);
         var (items, values, d) = MovieFeatures.Build(TestData.Split);
         var embeddings = new ItemEmbeddings(items, values, d);

@@ -1,0 +1,4 @@
+using GenRec.ExistingCascade;
+
+var app = RecommendationService.Build(args);
+await app.RunAsync();

@@ -1,0 +1,139 @@
+using System.Collections.Concurrent;
+using GenRec.Adapters;
+using GenRec.Adapters.MLNet;
+using GenRec.Data;
+
+namespace GenRec.ExistingCascade;
+
+/// <summary>
+/// A small recommendation service as a team runs one today: a DLRM cascade (four recall channels, a LightGBM
+/// LambdaRank ranker) over the users' histories, behind <c>GET /recommend/{userId}</c> and <c>POST /events</c>.
+/// Setting <c>GenRec:Mode</c> (blend, shadow or replace) puts generative recall beside its recall layer: that is
+/// the whole change (see the README).
+/// </summary>
+public static class RecommendationService
+{
+    /// <summary>Builds the app (call <c>RunAsync</c> or <c>StartAsync</c> on it).</summary>
+    /// <param name="args">Command-line arguments (configuration: <c>--GenRec:Mode blend</c>, <c>--Cascade:Quick true</c>...).</param>
+    /// <returns>The app.</returns>
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        var config = builder.Configuration;
+        var data = config["Data"] ?? Path.Combine(AppContext.BaseDirectory, "data", "movielens-small", "ratings.csv.gz");
+        var dataset = MovieLensReader.Read(data);
+        var split = LeaveOneOutSplit.Create(dataset);
+        var quick = config.GetValue("Cascade:Quick", false);
+        var options = new DlrmCascadeTrainer.Options();
+        if (quick)
+        {
+            // For tests and demos: one query per user and one LightGBM setting (seconds instead of half a minute).
+            options.QueriesPerUser = 1;
+            options.Grid = [new DlrmRankerSettings(Leaves: 15, Iterations: 150, LearningRate: 0.05, MinExamplesPerLeaf: 50)];
+        }
+
+        var dlrm = new DlrmCascadeTrainer(options).Fit(split);
+        builder.Services.AddSingleton(dataset);
+        builder.Services.AddSingleton(new HistoryStore(split.Train.ToDictionary(s => s.User, s => s.Interactions.Select(i => i.ToEvent()).ToList())));
+
+        // --- GenRec: the few lines that put generative recall beside the cascade's recall (README) ---------------
+        var mode = config["GenRec:Mode"];
+        if (mode is not null && !mode.Equals("off", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.Services.AddGenRec()
+                .AddSemanticIdIndex(config["GenRec:Index"] ?? throw new InvalidOperationException("GenRec:Mode needs GenRec:Index (a semantic-ID index file)."))
+                .AddOnnxModel(config["GenRec:Model"] ?? throw new InvalidOperationException("GenRec:Mode needs GenRec:Model (a folder from `genrec export`)."))
+                .AddGenerativeRecall()
+                .AddRecallAdapter(_ => dlrm.RecallStage, o => o.Mode = Enum.Parse<StageMode>(mode, ignoreCase: true));
+            builder.Services.AddSingleton<IRecommender>(sp => dlrm.CreatePipeline("dlrm+generative", sp.GetRequiredService<RecallAdapter>()));
+        }
+        else
+        {
+            builder.Services.AddSingleton<IRecommender>(dlrm.CreatePipeline());
+        }
+
+        // -----------------------------------------------------------------------------------------------------------
+        var app = builder.Build();
+        app.MapGet("/recommend/{userId:long}", async (long userId, int? count, IRecommender recommender, HistoryStore histories, InteractionDataset catalogue, CancellationToken ct) =>
+        {
+            if (count is < 1 or > 100)
+            {
+                return Results.BadRequest(new { error = $"count must be in [1, 100]; got {count}." });
+            }
+
+            var user = new UserId(userId);
+            var request = new RecommendationRequest(user, histories.Get(user), count ?? 10, DateTimeOffset.UtcNow);
+            var result = await recommender.RecommendAsync(request, ct);
+            return Results.Ok(new RecommendResponse(
+                userId,
+                recommender.Name,
+                result.Items.Select(c => new RecommendedItem(c.Item.Value, catalogue.Items.TryGetValue(c.Item, out var r) ? r.Text : null, c.Score, c.Source)).ToArray(),
+                result.Stages.Select(s => new StageTime(s.Stage, s.Elapsed.TotalMilliseconds)).ToArray()));
+        });
+        app.MapPost("/events", (EventMessage[] events, HistoryStore histories, InteractionDataset catalogue) =>
+        {
+            var bad = events.Select((e, i) => (e, i)).Where(x => !catalogue.Items.ContainsKey(new ItemId(x.e.Item))).Select(x => $"event {x.i}: unknown item {x.e.Item}").ToArray();
+            if (bad.Length > 0)
+            {
+                return Results.BadRequest(new { error = "nothing was stored", problems = bad });
+            }
+
+            foreach (var e in events)
+            {
+                histories.Append(new UserEvent(new UserId(e.User), new ItemId(e.Item), e.Action, e.Time ?? DateTimeOffset.UtcNow, e.Value));
+            }
+
+            return Results.Accepted(value: new { stored = events.Length });
+        });
+        app.MapGet("/health", (IRecommender recommender) => Results.Ok(new { recommender = recommender.Name }));
+        return app;
+    }
+}
+
+/// <summary>The service's own store of user histories (in memory here; a database or a feature store in production).</summary>
+public sealed class HistoryStore(Dictionary<UserId, List<UserEvent>> seed)
+{
+    private readonly ConcurrentDictionary<UserId, List<UserEvent>> _histories = new(seed);
+
+    /// <summary>A user's events, oldest first (empty for a new user).</summary>
+    public IReadOnlyList<UserEvent> Get(UserId user)
+    {
+        if (!_histories.TryGetValue(user, out var list))
+        {
+            return [];
+        }
+
+        lock (list)
+        {
+            return list.ToArray();
+        }
+    }
+
+    /// <summary>Adds an event in time order.</summary>
+    public void Append(UserEvent e)
+    {
+        var list = _histories.GetOrAdd(e.User, _ => []);
+        lock (list)
+        {
+            var at = list.Count;
+            while (at > 0 && list[at - 1].Timestamp > e.Timestamp)
+            {
+                at--;
+            }
+
+            list.Insert(at, e);
+        }
+    }
+}
+
+/// <summary>An event posted to <c>/events</c>.</summary>
+public sealed record EventMessage(long User, long Item, ActionType Action = ActionType.Click, DateTimeOffset? Time = null, float? Value = null);
+
+/// <summary>The answer of <c>/recommend</c>.</summary>
+public sealed record RecommendResponse(long User, string Recommender, IReadOnlyList<RecommendedItem> Items, IReadOnlyList<StageTime> Stages);
+
+/// <summary>One recommended item.</summary>
+public sealed record RecommendedItem(long Item, string? Title, double Score, string Source);
+
+/// <summary>How long a stage took.</summary>
+public sealed record StageTime(string Stage, double Milliseconds);

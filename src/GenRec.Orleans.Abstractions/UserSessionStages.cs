@@ -1,0 +1,49 @@
+namespace GenRec.Orleans;
+
+/// <summary>
+/// Generative recall served by the cluster: asks the request's user session grain (which holds the history and its
+/// cached encoding) for recommendations. The request's history is not sent: the session's own sequence is used, so
+/// events must reach it through <see cref="IUserSessionGrain.AppendEventsAsync"/>.
+/// </summary>
+/// <param name="grains">The cluster client (or a grain factory inside a silo).</param>
+/// <param name="name">The stage's name. Default: "generative".</param>
+/// <param name="beamWidth">Beams of the search; 0 for the silo's default.</param>
+public sealed class UserSessionRecall(IGrainFactory grains, string name = "generative", int beamWidth = 0) : IRecallStage
+{
+    /// <inheritdoc />
+    public string Name => name;
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var excluded = request.ExcludedItems?.Select(i => i.Value).ToArray();
+        var result = await grains.GetGrain<IUserSessionGrain>(request.User.Value)
+            .RecommendAsync(new RecommendQuery(count, beamWidth, request.ExcludeHistory, excluded))
+            .WaitAsync(cancellationToken)
+            .ConfigureAwait(false);
+        return result.Items.Select(i => new Candidate(new ItemId(i.Item), i.Score, name)).Where(c => !request.IsExcluded(c.Item)).ToArray();
+    }
+}
+
+/// <summary>Generative ranking served by the cluster: the user session grain scores candidates by their log-probability as the next item.</summary>
+/// <param name="grains">The cluster client.</param>
+/// <param name="name">The stage's name. Default: "generative-rank".</param>
+public sealed class UserSessionRanking(IGrainFactory grains, string name = "generative-rank") : IRankingStage
+{
+    /// <inheritdoc />
+    public string Name => name;
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<Candidate> candidates, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(candidates);
+        var ranked = await grains.GetGrain<IUserSessionGrain>(request.User.Value)
+            .RankAsync(candidates.Select(c => c.Item.Value).ToArray())
+            .WaitAsync(cancellationToken)
+            .ConfigureAwait(false);
+        var byItem = candidates.GroupBy(c => c.Item).ToDictionary(g => g.Key, g => g.First());
+        return ranked.Items.Select(i => byItem[new ItemId(i.Item)] with { Score = i.Score }).ToArray();
+    }
+}

@@ -1,0 +1,224 @@
+using GenRec;
+using GenRec.Adapters;
+using GenRec.Generative;
+using GenRec.Inference;
+using GenRec.Orleans;
+using GenRec.SemanticIds;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>What <see cref="GenRecServiceCollectionExtensions.AddGenRec"/> returns: every GenRec feature is an extension method on it.</summary>
+public interface IGenRecBuilder
+{
+    /// <summary>The service collection the features are added to.</summary>
+    IServiceCollection Services { get; }
+}
+
+/// <summary>Options shared by the GenRec services.</summary>
+public sealed class GenRecOptions
+{
+    /// <summary>The semantic-ID index file (<c>genrec tokenize</c>, or the copy in an exported model folder). Set by <c>AddSemanticIdIndex</c>.</summary>
+    public string? IndexPath { get; set; }
+
+    /// <summary>The ONNX model folder (<c>genrec export</c>). Set by <c>AddOnnxModel</c>.</summary>
+    public string? ModelPath { get; set; }
+
+    /// <summary>ONNX Runtime options (execution provider: CUDA when present by default).</summary>
+    public OnnxRuntimeOptions OnnxRuntime { get; set; } = new();
+
+    /// <summary>Micro-batcher options of the model.</summary>
+    public MicroBatcherOptions MicroBatcher { get; set; } = new();
+
+    /// <summary>Generative recall options (name, beam width).</summary>
+    public GenerativeRecallOptions Recall { get; set; } = new();
+}
+
+/// <summary>Registers GenRec in a service collection.</summary>
+public static class GenRecServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds GenRec's options (validated when the host starts, or when a GenRec service is first resolved) and
+    /// returns the builder to add features to. Calling it twice is harmless; user registrations win (<c>TryAdd</c>).
+    /// </summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configure">Sets the options.</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddGenRec(this IServiceCollection services, Action<GenRecOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = services.AddOptions<GenRecOptions>();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        options.ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GenRecOptions>, GenRecOptionsValidator>());
+        return new GenRecBuilder(services);
+    }
+
+    private sealed class GenRecBuilder(IServiceCollection services) : IGenRecBuilder
+    {
+        public IServiceCollection Services => services;
+    }
+}
+
+/// <summary>The GenRec features.</summary>
+public static class GenRecBuilderExtensions
+{
+    /// <summary>Adds the semantic-ID index (a singleton loaded from <paramref name="path"/>, checked when the host starts).</summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="path">The index file.</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddSemanticIdIndex(this IGenRecBuilder builder, string path)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        builder.Services.Configure<GenRecOptions>(o => o.IndexPath = path);
+        builder.Services.TryAddSingleton(sp => SemanticIdIndex.Load(Options(sp).IndexPath!));
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds an ONNX generative model (<see cref="OnnxGenerativeModel"/>, also as <see cref="IGenerativeDecoder"/>)
+    /// and its micro-batcher, from a folder <c>genrec export</c> wrote; checked when the host starts.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="folder">The model folder.</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddOnnxModel(this IGenRecBuilder builder, string folder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        builder.Services.Configure<GenRecOptions>(o => o.ModelPath = folder);
+        builder.Services.TryAddSingleton(sp =>
+        {
+            var o = Options(sp);
+            return OnnxGenerativeModel.Load(o.ModelPath!, o.OnnxRuntime, sp.GetService<ILoggerFactory>()?.CreateLogger("GenRec.Inference"));
+        });
+        builder.Services.TryAddSingleton<IGenerativeDecoder>(sp => sp.GetRequiredService<OnnxGenerativeModel>());
+        builder.Services.TryAddSingleton(sp => new GenerativeMicroBatcher(sp.GetRequiredService<OnnxGenerativeModel>(), Options(sp).MicroBatcher));
+        return builder;
+    }
+
+    /// <summary>Adds <see cref="GenerativeRecall"/> over the model and the index (both must be added), its searches micro-batched.</summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="configure">Sets the recall options (name, beam width).</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddGenerativeRecall(this IGenRecBuilder builder, Action<GenerativeRecallOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        if (configure is not null)
+        {
+            builder.Services.Configure<GenRecOptions>(o => configure(o.Recall));
+        }
+
+        builder.Services.TryAddSingleton(sp => new GenerativeRecall(
+            Require<IGenerativeDecoder>(sp, "a generative model", ".AddOnnxModel(folder)"),
+            Require<SemanticIdIndex>(sp, "a semantic-ID index", ".AddSemanticIdIndex(path)"),
+            Options(sp).Recall,
+            sp.GetService<GenerativeMicroBatcher>()));
+        builder.Services.TryAddKeyedSingleton<IRecallStage>(GenRecStages.Generative, (sp, _) => sp.GetRequiredService<GenerativeRecall>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds an Orleans client (configure its clustering in <paramref name="configureClient"/>) and generative recall
+    /// and ranking served by the cluster's user session grains (<see cref="UserSessionRecall"/>,
+    /// <see cref="UserSessionRanking"/>).
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="configureClient">Configures the client, e.g. <c>c => c.UseLocalhostClustering()</c>.</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddOrleansClient(this IGenRecBuilder builder, Action<Orleans.Hosting.IClientBuilder> configureClient)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configureClient);
+        if (!builder.Services.Any(d => d.ServiceType == typeof(Orleans.IClusterClient)))
+        {
+            Microsoft.Extensions.Hosting.OrleansClientGenericHostExtensions.AddOrleansClient(builder.Services, configureClient);
+        }
+
+        builder.Services.TryAddSingleton(sp => new UserSessionRecall(sp.GetRequiredService<Orleans.IClusterClient>(), Options(sp).Recall.Name, Options(sp).Recall.BeamWidth));
+        builder.Services.TryAddSingleton(sp => new UserSessionRanking(sp.GetRequiredService<Orleans.IClusterClient>()));
+        builder.Services.TryAddKeyedSingleton<IRecallStage>(GenRecStages.Generative, (sp, _) => sp.GetRequiredService<UserSessionRecall>());
+        builder.Services.TryAddKeyedSingleton<IRankingStage>(GenRecStages.Generative, (sp, _) => sp.GetRequiredService<UserSessionRanking>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds a <see cref="RecallAdapter"/> (resolve it as a keyed <see cref="IRecallStage"/> under
+    /// <see cref="GenRecStages.Adapted"/>, or as <see cref="RecallAdapter"/>): the generative recall added by
+    /// <see cref="AddGenerativeRecall"/> or <see cref="AddOrleansClient"/> beside <paramref name="baseline"/>, in the
+    /// mode and budget of <paramref name="configure"/>.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="baseline">The team's recall (one stage, or its channels as a <c>CompositeRecall</c>).</param>
+    /// <param name="configure">Mode, budget, blend.</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddRecallAdapter(this IGenRecBuilder builder, Func<IServiceProvider, IRecallStage> baseline, Action<AdapterOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(baseline);
+        builder.Services.TryAddSingleton(sp =>
+        {
+            var options = new AdapterOptions();
+            configure?.Invoke(options);
+            var generative = sp.GetKeyedService<IRecallStage>(GenRecStages.Generative)
+                ?? throw new InvalidOperationException("AddRecallAdapter needs a generative recall: call .AddGenerativeRecall() (with .AddOnnxModel and .AddSemanticIdIndex) or .AddOrleansClient(...) on AddGenRec().");
+            return new RecallAdapter(
+                $"{options.Mode.ToString().ToLowerInvariant()}-generative",
+                baseline(sp),
+                generative,
+                options,
+                sp.GetService<ILoggerFactory>()?.CreateLogger("GenRec.Adapters"),
+                sp.GetService<IShadowObserver>());
+        });
+        builder.Services.TryAddKeyedSingleton<IRecallStage>(GenRecStages.Adapted, (sp, _) => sp.GetRequiredService<RecallAdapter>());
+        return builder;
+    }
+
+    private static GenRecOptions Options(IServiceProvider sp) => sp.GetRequiredService<IOptions<GenRecOptions>>().Value;
+
+    private static T Require<T>(IServiceProvider sp, string what, string call)
+        where T : class =>
+        sp.GetService<T>() ?? throw new InvalidOperationException($"GenRec needs {what} here: call {call} on AddGenRec().");
+}
+
+/// <summary>Keys of the stages GenRec registers as keyed services.</summary>
+public static class GenRecStages
+{
+    /// <summary>The generative recall or ranking stage.</summary>
+    public const string Generative = "genrec:generative";
+
+    /// <summary>The adapter that puts the generative stage beside the team's.</summary>
+    public const string Adapted = "genrec:adapted";
+}
+
+/// <summary>Checks the files the builder was pointed at, naming the missing piece.</summary>
+internal sealed class GenRecOptionsValidator : IValidateOptions<GenRecOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GenRecOptions options)
+    {
+        var problems = new List<string>();
+        if (options.IndexPath is { } index && !File.Exists(index))
+        {
+            problems.Add($"GenRec: the semantic-ID index '{index}' (AddSemanticIdIndex) does not exist.");
+        }
+
+        if (options.ModelPath is { } model && !File.Exists(Path.Combine(model, GenerativeGraphContract.ManifestFile)))
+        {
+            problems.Add($"GenRec: '{model}' (AddOnnxModel) is not a model folder: it has no {GenerativeGraphContract.ManifestFile} (export one with `genrec export`).");
+        }
+
+        if (options.Recall is null || options.Recall.BeamWidth < 1)
+        {
+            problems.Add("GenRec: GenRecOptions.Recall.BeamWidth must be 1 or more.");
+        }
+
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+}

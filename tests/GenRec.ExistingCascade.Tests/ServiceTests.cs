@@ -1,0 +1,97 @@
+using System.Net;
+using System.Net.Http.Json;
+using GenRec.TestSupport;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace GenRec.ExistingCascade.Tests;
+
+/// <summary>The sample service, started for real on a free port, answered over HTTP: as the team runs it, and with generative recall blended in or shadowing.</summary>
+public sealed class ServiceTests
+{
+    private static readonly Lazy<Task<Running>> Plain = new(() => StartAsync("off"));
+    private static readonly Lazy<Task<Running>> Blend = new(() => StartAsync("blend"));
+    private static readonly Lazy<Task<Running>> Shadow = new(() => StartAsync("shadow"));
+
+    [Fact]
+    public async Task The_cascade_answers_over_HTTP_and_a_posted_event_is_not_recommended_again()
+    {
+        var service = await Plain.Value;
+        var before = await service.Client.GetFromJsonAsync<RecommendResponse>("/recommend/15?count=10", TestContext.Current.CancellationToken);
+        Assert.NotNull(before);
+        Assert.Equal("dlrm", before.Recommender);
+        Assert.Equal(10, before.Items.Count);
+        Assert.All(before.Items, i => Assert.False(string.IsNullOrEmpty(i.Title)));
+
+        var top = before.Items[0].Item;
+        var posted = await service.Client.PostAsJsonAsync("/events", new[] { new EventMessage(15, top) }, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Accepted, posted.StatusCode);
+        var after = await service.Client.GetFromJsonAsync<RecommendResponse>("/recommend/15?count=10", TestContext.Current.CancellationToken);
+        Assert.DoesNotContain(after!.Items, i => i.Item == top);
+    }
+
+    [Fact]
+    public async Task Bad_requests_get_a_400_that_says_why_and_store_nothing()
+    {
+        var service = await Plain.Value;
+        var unknown = await service.Client.PostAsJsonAsync("/events", new[] { new EventMessage(15, 318), new EventMessage(15, 999_999_999) }, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        Assert.Contains("unknown item 999999999", await unknown.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        var count = await service.Client.GetAsync("/recommend/15?count=0", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.BadRequest, count.StatusCode);
+        var stranger = await service.Client.GetFromJsonAsync<RecommendResponse>("/recommend/123456789?count=5", TestContext.Current.CancellationToken);
+        Assert.Equal(5, stranger!.Items.Count);
+    }
+
+    [Fact]
+    public async Task Blend_mode_serves_generative_candidates_through_the_ranker()
+    {
+        var service = await Blend.Value;
+        var health = await service.Client.GetFromJsonAsync<Dictionary<string, string>>("/health", TestContext.Current.CancellationToken);
+        Assert.Equal("dlrm+generative", health!["recommender"]);
+        var sources = new HashSet<string>();
+        foreach (var user in new[] { 15, 42, 100, 200, 300 })
+        {
+            var response = await service.Client.GetFromJsonAsync<RecommendResponse>($"/recommend/{user}?count=50", TestContext.Current.CancellationToken);
+            Assert.Equal(50, response!.Items.Count);
+            sources.UnionWith(response.Items.Select(i => i.Source));
+        }
+
+        Assert.Contains("generative", sources);
+        Assert.Equal(0, service.App.Services.GetRequiredService<GenRec.Adapters.RecallAdapter>().Fallbacks);
+    }
+
+    [Fact]
+    public async Task Shadow_mode_serves_exactly_what_the_cascade_serves()
+    {
+        var plain = await Plain.Value;
+        var shadow = await Shadow.Value;
+        foreach (var user in new[] { 42, 100, 200 })
+        {
+            var a = await plain.Client.GetFromJsonAsync<RecommendResponse>($"/recommend/{user}?count=10", TestContext.Current.CancellationToken);
+            var b = await shadow.Client.GetFromJsonAsync<RecommendResponse>($"/recommend/{user}?count=10", TestContext.Current.CancellationToken);
+            Assert.Equal(a!.Items.Select(i => i.Item), b!.Items.Select(i => i.Item));
+        }
+    }
+
+    private static async Task<Running> StartAsync(string mode)
+    {
+        var files = ModelFiles.Value;
+        var app = RecommendationService.Build(
+        [
+            "--urls", "http://127.0.0.1:0",
+            "--Cascade:Quick", "true",
+            "--GenRec:Mode", mode,
+            "--GenRec:Index", files.IndexPath,
+            "--GenRec:Model", files.ModelPath,
+            "--Logging:LogLevel:Default", "Warning",
+        ]);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        return new Running(app, new HttpClient { BaseAddress = new Uri(address) });
+    }
+
+    private sealed record Running(WebApplication App, HttpClient Client);
+}
