@@ -1,0 +1,78 @@
+using GenRec.Adapters;
+using GenRec.Generative;
+using GenRec.Inference;
+using GenRec.SemanticIds;
+using GenRec.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace GenRec.Tests;
+
+public sealed class AddGenRecTests
+{
+    [Fact]
+    public async Task The_pieces_compose_into_a_recall_adapter_that_recommends()
+    {
+        var files = ModelFiles.Value;
+        var services = new ServiceCollection();
+        services.AddGenRec(o => o.OnnxRuntime = new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu })
+            .AddSemanticIdIndex(files.IndexPath)
+            .AddOnnxModel(files.ModelPath)
+            .AddGenerativeRecall(r => r.BeamWidth = 16)
+            .AddRecallAdapter(_ => RecallStage.From("dlrm", (_, _, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([])), o => o.Mode = StageMode.Replace);
+        await using var provider = services.BuildServiceProvider();
+
+        var adapter = provider.GetRequiredKeyedService<IRecallStage>(GenRecStages.Adapted);
+        var request = new RecommendationRequest(new UserId(1), [new UserEvent(new UserId(1), files.Index.Items[0], ActionType.Click, DateTimeOffset.UnixEpoch)], 10, DateTimeOffset.UnixEpoch);
+        var candidates = await adapter.RecallAsync(request, 10, TestContext.Current.CancellationToken);
+
+        Assert.Equal(10, candidates.Count);
+        Assert.All(candidates, c => Assert.Equal("generative", c.Source));
+        Assert.Same(provider.GetRequiredService<GenerativeRecall>(), provider.GetRequiredKeyedService<IRecallStage>(GenRecStages.Generative));
+    }
+
+    [Fact]
+    public async Task A_missing_piece_is_named_in_the_error()
+    {
+        var files = ModelFiles.Value;
+        var services = new ServiceCollection();
+        services.AddGenRec().AddOnnxModel(files.ModelPath).AddGenerativeRecall();
+        await using var provider = services.BuildServiceProvider();
+        var e = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<GenerativeRecall>());
+        Assert.Contains(".AddSemanticIdIndex(path)", e.Message, StringComparison.Ordinal);
+
+        var adapterOnly = new ServiceCollection();
+        adapterOnly.AddGenRec().AddRecallAdapter(_ => RecallStage.From("dlrm", (_, _, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([])));
+        await using var second = adapterOnly.BuildServiceProvider();
+        Assert.Contains(".AddGenerativeRecall()", Assert.Throws<InvalidOperationException>(() => second.GetRequiredService<RecallAdapter>()).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bad_paths_stop_the_host_at_start_with_their_names()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddGenRec().AddSemanticIdIndex("/nowhere/index.sid").AddOnnxModel("/nowhere/model");
+        using var host = builder.Build();
+
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+
+        Assert.Contains("'/nowhere/index.sid' (AddSemanticIdIndex) does not exist", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'/nowhere/model' (AddOnnxModel) is not a model folder", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_users_own_registrations_win_and_a_second_call_is_harmless()
+    {
+        var files = ModelFiles.Value;
+        var mine = SemanticIdIndex.Load(files.IndexPath);
+        var services = new ServiceCollection();
+        services.AddSingleton(mine);
+        services.AddGenRec().AddSemanticIdIndex("/ignored/because/the/user/registered/one.sid");
+        services.AddGenRec().AddSemanticIdIndex(files.IndexPath);
+        await using var provider = services.BuildServiceProvider();
+
+        Assert.Same(mine, provider.GetRequiredService<SemanticIdIndex>());
+        Assert.Single(services, d => d.ServiceType == typeof(SemanticIdIndex));
+    }
+}
