@@ -50,7 +50,7 @@ public sealed class MicroBatcherOptions
 /// cancelled before its batch runs is dropped from it. Records <c>genrec.inference.batch.size</c> and
 /// <c>genrec.inference.queue.wait</c> on the "GenRec" meter.
 /// </summary>
-public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisposable
+public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisposable, IDisposable
 {
     private static readonly Meter Meter = new("GenRec");
     private static readonly Histogram<int> BatchSize = Meter.CreateHistogram<int>("genrec.inference.batch.size", description: "Requests decoded together in one batch.");
@@ -131,6 +131,9 @@ public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisp
         _queue.Writer.TryComplete();
         await _worker.ConfigureAwait(false);
     }
+
+    /// <summary>Stops taking requests, finishes the queued ones and waits for the worker (blocking; prefer <see cref="DisposeAsync"/>).</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     private async Task RunAsync()
     {
