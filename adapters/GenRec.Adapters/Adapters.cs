@@ -58,7 +58,10 @@ public sealed class RecallAdapter : IRecallStage
             return generated ?? await _baseline.RecallAsync(request, count, cancellationToken).ConfigureAwait(false);
         }
 
-        var generative = Guarded(request, count, cancellationToken);
+        // A quota blend uses at most its share of the generative side: it asks for twice that (room for items the
+        // baseline already has), not for the whole count, which would only cost time (a wider beam).
+        var asked = _options.Mode == StageMode.Blend && _options.Blend == BlendMethod.Quota ? Math.Min(count, 2 * Compare.Cap(count, _options)) : count;
+        var generative = Guarded(request, asked, cancellationToken);
         var baseline = await _baseline.RecallAsync(request, count, cancellationToken).ConfigureAwait(false);
         if (_options.Mode == StageMode.Shadow)
         {

@@ -5,8 +5,11 @@ internal static class Compare
 {
     public static IReadOnlyList<Candidate> Blend(RecommendationRequest request, IReadOnlyList<Candidate> baseline, IReadOnlyList<Candidate> generative, int count, AdapterOptions options) =>
         options.Blend == BlendMethod.Quota
-            ? Interleave(request, baseline, generative, count, (int)Math.Ceiling(count * options.GenerativeShare))
+            ? Interleave(request, baseline, generative, count, Cap(count, options))
             : ScoreBlend(baseline, generative, count, options.GenerativeWeight, request);
+
+    /// <summary>The most generative items a quota blend of <paramref name="count"/> takes.</summary>
+    public static int Cap(int count, AdapterOptions options) => Math.Max(1, (int)Math.Ceiling(count * options.GenerativeShare));
 
     /// <summary>Baseline and generative interleaved by rank (the baseline first at each rank), the generative side capped, each item once.</summary>
     public static IReadOnlyList<Candidate> Interleave(RecommendationRequest request, IReadOnlyList<Candidate> baseline, IReadOnlyList<Candidate> generative, int count, int cap)

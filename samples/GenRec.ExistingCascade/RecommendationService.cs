@@ -16,23 +16,15 @@ public static class RecommendationService
     /// <summary>Builds the app (call <c>RunAsync</c> or <c>StartAsync</c> on it).</summary>
     /// <param name="args">Command-line arguments (configuration: <c>--GenRec:Mode blend</c>, <c>--Cascade:Quick true</c>...).</param>
     /// <returns>The app.</returns>
-    public static WebApplication Build(string[] args)
+    public static WebApplication Build(string[] args) => Build(args, null);
+
+    /// <summary>Builds the app around an already trained cascade (the benchmark runs several configurations of one).</summary>
+    internal static WebApplication Build(string[] args, Trained? trained)
     {
         var builder = WebApplication.CreateBuilder(args);
         var config = builder.Configuration;
-        var data = config["Data"] ?? Path.Combine(AppContext.BaseDirectory, "data", "movielens-small", "ratings.csv.gz");
-        var dataset = MovieLensReader.Read(data);
-        var split = LeaveOneOutSplit.Create(dataset);
-        var quick = config.GetValue("Cascade:Quick", false);
-        var options = new DlrmCascadeTrainer.Options();
-        if (quick)
-        {
-            // For tests and demos: one query per user and one LightGBM setting (seconds instead of half a minute).
-            options.QueriesPerUser = 1;
-            options.Grid = [new DlrmRankerSettings(Leaves: 15, Iterations: 150, LearningRate: 0.05, MinExamplesPerLeaf: 50)];
-        }
-
-        var dlrm = new DlrmCascadeTrainer(options).Fit(split);
+        trained ??= Train(config["Data"], config.GetValue("Cascade:Quick", false));
+        var (dataset, split, dlrm) = trained;
         builder.Services.AddSingleton(dataset);
         builder.Services.AddSingleton(new HistoryStore(split.Train.ToDictionary(s => s.User, s => s.Interactions.Select(i => i.ToEvent()).ToList())));
 
@@ -45,6 +37,11 @@ public static class RecommendationService
                 .AddOnnxModel(config["GenRec:Model"] ?? throw new InvalidOperationException("GenRec:Mode needs GenRec:Model (a folder from `genrec export`)."))
                 .AddGenerativeRecall()
                 .AddRecallAdapter(_ => dlrm.RecallStage, o => o.Mode = Enum.Parse<StageMode>(mode, ignoreCase: true));
+            if (config.GetValue("GenRec:Hang", false))
+            {
+                // Benchmark only: a generative side that never answers, to measure the fallback path.
+                builder.Services.AddKeyedSingleton<IRecallStage>(GenRecStages.Generative, RecallStage.From("hanging", (_, _, _) => new ValueTask<IReadOnlyList<Candidate>>(new TaskCompletionSource<IReadOnlyList<Candidate>>().Task)));
+            }
             builder.Services.AddSingleton<IRecommender>(sp => dlrm.CreatePipeline("dlrm+generative", sp.GetRequiredService<RecallAdapter>()));
         }
         else
@@ -88,7 +85,25 @@ public static class RecommendationService
         app.MapGet("/health", (IRecommender recommender) => Results.Ok(new { recommender = recommender.Name }));
         return app;
     }
+
+    /// <summary>Reads MovieLens and trains the DLRM cascade (quick: one query per user and one LightGBM setting, for tests and demos).</summary>
+    internal static Trained Train(string? data, bool quick)
+    {
+        var dataset = MovieLensReader.Read(data ?? Path.Combine(AppContext.BaseDirectory, "data", "movielens-small", "ratings.csv.gz"));
+        var split = LeaveOneOutSplit.Create(dataset);
+        var options = new DlrmCascadeTrainer.Options();
+        if (quick)
+        {
+            options.QueriesPerUser = 1;
+            options.Grid = [new DlrmRankerSettings(Leaves: 15, Iterations: 150, LearningRate: 0.05, MinExamplesPerLeaf: 50)];
+        }
+
+        return new Trained(dataset, split, new DlrmCascadeTrainer(options).Fit(split));
+    }
 }
+
+/// <summary>The data and the trained cascade of a service.</summary>
+internal sealed record Trained(InteractionDataset Dataset, DataSplit Split, DlrmCascadeModel Dlrm);
 
 /// <summary>The service's own store of user histories (in memory here; a database or a feature store in production).</summary>
 public sealed class HistoryStore(Dictionary<UserId, List<UserEvent>> seed)

@@ -2,21 +2,29 @@
 //  1. the classical cascade (the DLRM baseline every generative arm is compared with) and its recall channels;
 //  2. semantic IDs (item2vec embeddings → balanced RQ-KMeans) and a small generative retrieval model (TIGER-style,
 //     trained in a couple of minutes on the CPU) decoding the next item with trie-constrained beam search;
-//  3. the A/B harness: every arm against the DLRM baseline on the same users, with intervals and guardrails;
+//  3. serving: the model exported to ONNX, an in-process Orleans silo whose user session grains hold each user's
+//     history and serve it, and an adapter that blends that generative recall into the cascade's recall;
+//  4. the A/B harness: every arm against the DLRM baseline on the same users, with intervals and guardrails;
 // then the tables, and an HTML report in out/quickstart/.
 //
 //   dotnet run --project samples/GenRec.Quickstart [-- path/to/ratings.csv.gz]
 
 using System.Globalization;
+using System.Net;
 using GenRec;
+using GenRec.Adapters;
 using GenRec.Adapters.MLNet;
 using GenRec.Cascade;
 using GenRec.Data;
 using GenRec.Evaluation;
 using GenRec.Experiments;
 using GenRec.Generative;
+using GenRec.Orleans;
 using GenRec.SemanticIds;
 using GenRec.Training;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
 if (Console.IsOutputRedirected)
@@ -34,6 +42,7 @@ AnsiConsole.MarkupLine(
     $"leave-one-out: {split.TrainInteractions.Count:N0} train, one validation and one test item per user.");
 
 ExperimentReport? report = null;
+IHost? silo = null;
 var descriptions = new Dictionary<string, string>();
 await AnsiConsole.Progress()
     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -78,6 +87,30 @@ await AnsiConsole.Progress()
         generative.Value = Epochs;
 
         var generativeRecall = new GenerativeRecall(tiger, index, new GenerativeRecallOptions { Name = "generative" });
+
+        // Serving: ONNX export, an in-process silo, every test user's history in a session grain.
+        var serve = ctx.AddTask("serve: ONNX export, Orleans silo, user sessions", maxValue: 3);
+        var served = Path.GetFullPath(Path.Combine("out", "quickstart", "serving"));
+        TigerOnnxExporter.Export(tiger, Path.Combine(served, "model"));
+        index.Save(Path.Combine(served, "index.sid"));
+        serve.Increment(1);
+        silo = StartSilo(served);
+        await silo.StartAsync();
+        var grains = silo.Services.GetRequiredService<IGrainFactory>();
+        serve.Increment(1);
+        await Parallel.ForEachAsync(split.Cases(SplitTarget.Test), async (c, _) =>
+        {
+            foreach (var batch in c.HistoryEvents().Select(BehaviourEvent.From).Chunk(1000))
+            {
+                await grains.GetGrain<IUserSessionGrain>(c.User.Value).AppendEventsAsync(batch);
+            }
+        });
+        serve.Increment(1);
+        var viaOrleans = new RecallAdapter(
+            "blend",
+            dlrm.RecallStage,
+            new UserSessionRecall(grains, "generative", beamWidth: 100),
+            new AdapterOptions { Mode = StageMode.Blend, GenerativeShare = 0.2, Budget = TimeSpan.FromMilliseconds(100) });
         var arms = new (string Name, string What, IRecommender Recommender)[]
         {
             ("dlrm", "4 recall channels + LambdaRank (control)", dlrm.CreatePipeline()),
@@ -85,6 +118,7 @@ await AnsiConsole.Progress()
             ("itemcf", "item-to-item co-occurrence", new CascadePipeline("itemcf", [new RecallChannel(recall.ItemCf)])),
             ("gen-recall-replace", $"generative retrieval alone ({tiger.Report.Parameters / 1000}k params, beam 100)", new CascadePipeline("gen-recall-replace", [new RecallChannel(generativeRecall)])),
             ("gen-recall-blend", "generative recall as a 5th channel, LambdaRank", dlrm.CreatePipeline("gen-recall-blend", extraChannels: [new RecallChannel(generativeRecall, 100)])),
+            ("gen-blend-orleans", "Orleans sessions + ONNX, blended by the recall adapter", dlrm.CreatePipeline("gen-blend-orleans", viaOrleans)),
         };
         foreach (var arm in arms)
         {
@@ -103,6 +137,12 @@ await AnsiConsole.Progress()
             task.Value = task.MaxValue;
         }
     });
+
+if (silo is not null)
+{
+    await silo.StopAsync();
+    silo.Dispose();
+}
 
 var table = new Table().Border(TableBorder.Rounded).Title("Test target, full ranking over 9,066 items, history excluded");
 table.AddColumn("model");
@@ -137,3 +177,21 @@ Directory.CreateDirectory(folder);
 ExperimentReportWriter.WriteJson(report, Path.Combine(folder, "report.json"));
 ExperimentReportWriter.WriteHtml(report, Path.Combine(folder, "report.html"), "GenRec quickstart: A/B against the DLRM baseline");
 AnsiConsole.MarkupLine($"Report with plots: [blue]{Markup.Escape(Path.Combine(folder, "report.html"))}[/]. The full-size generative run and the ablations: [grey]docs/benchmarks.md[/].");
+
+
+// An Orleans silo in this process (localhost clustering, in-memory storage) serving the exported model.
+static IHost StartSilo(string folder)
+{
+    var builder = Host.CreateApplicationBuilder();
+    builder.Logging.SetMinimumLevel(LogLevel.Error);
+    builder.UseOrleans(silo => silo
+        .UseLocalhostClustering(siloPort: 11311, gatewayPort: 30311, primarySiloEndpoint: new IPEndPoint(IPAddress.Loopback, 11311))
+        .AddGenRecGrains(o =>
+        {
+            o.IndexPath = Path.Combine(folder, "index.sid");
+            o.ModelPath = Path.Combine(folder, "model");
+            o.DefaultBeamWidth = 100;
+        })
+        .UseInMemoryGenRecStorage());
+    return builder.Build();
+}

@@ -125,6 +125,19 @@ public static class GenRecBuilderExtensions
         return builder;
     }
 
+    /// <summary>Adds <see cref="GenerativeRanking"/> (candidates scored by their log-probability as the next item) over the model and the index.</summary>
+    /// <param name="builder">The builder.</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddGenerativeRanking(this IGenRecBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.TryAddSingleton(sp => new GenerativeRanking(
+            Require<OnnxGenerativeModel>(sp, "a generative model", ".AddOnnxModel(folder)"),
+            Require<SemanticIdIndex>(sp, "a semantic-ID index", ".AddSemanticIdIndex(path)")));
+        builder.Services.TryAddKeyedSingleton<IRankingStage>(GenRecStages.Generative, (sp, _) => sp.GetRequiredService<GenerativeRanking>());
+        return builder;
+    }
+
     /// <summary>
     /// Adds an Orleans client (configure its clustering in <paramref name="configureClient"/>) and generative recall
     /// and ranking served by the cluster's user session grains (<see cref="UserSessionRecall"/>,

@@ -47,6 +47,21 @@ public sealed class ContextTests(OnnxFixture fixture) : IClassFixture<OnnxFixtur
     }
 
     [Fact]
+    public async Task Generative_ranking_orders_candidates_by_their_log_probability()
+    {
+        var c = GenRec.TestSupport.TestData.Split.Cases(GenRec.Data.SplitTarget.Test)[0];
+        var request = new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time);
+        var recalled = await new GenerativeRecall(fixture.Onnx, fixture.Index, new GenerativeRecallOptions { BeamWidth = 20 }).RecallAsync(request, 8, TestContext.Current.CancellationToken);
+        var shuffled = recalled.Reverse().Append(new Candidate(new ItemId(999_999_999), 0, "other")).ToArray();
+
+        var ranked = await new GenerativeRanking(fixture.Onnx, fixture.Index).RankAsync(request, shuffled, TestContext.Current.CancellationToken);
+
+        Assert.Equal(recalled.Select(x => x.Item).Append(new ItemId(999_999_999)), ranked.Select(x => x.Item));
+        Assert.All(recalled.Zip(ranked), p => Assert.Equal(p.First.Score, p.Second.Score, 1e-4));
+        Assert.Equal(double.NegativeInfinity, ranked[^1].Score);
+    }
+
+    [Fact]
     public void A_context_of_another_model_is_refused()
     {
         using var other = TestSupportModels.Retrained(fixture);
