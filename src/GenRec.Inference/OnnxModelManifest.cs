@@ -26,9 +26,11 @@ public sealed record OnnxModelManifest
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     /// <summary>Always <see cref="FormatName"/>.</summary>
+    [JsonRequired]
     public string Format { get; init; } = FormatName;
 
     /// <summary>The format version.</summary>
+    [JsonRequired]
     public int FormatVersion { get; init; } = CurrentVersion;
 
     /// <summary>What produced the graphs (e.g. "GenRec.Training 0.1.0", "torch.onnx 2.5").</summary>
@@ -102,13 +104,17 @@ public sealed record OnnxModelManifest
         }
 
         OnnxModelManifest m;
+        var text = File.ReadAllText(path);
         try
         {
-            m = JsonSerializer.Deserialize<OnnxModelManifest>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"'{path}' is empty.");
+            m = JsonSerializer.Deserialize<OnnxModelManifest>(text, Json) ?? throw new InvalidDataException($"'{path}' is empty.");
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"'{path}' is not a valid manifest: {e.Message}", e);
+            var hint = text.Contains("\"genrec-tiger\"", StringComparison.Ordinal)
+                ? $"'{directory}' is a TorchSharp model folder (genrec train tiger), not a served one: run `genrec export --model-path {directory} --out <folder>` and serve that."
+                : $"'{path}' is not a valid manifest: {e.Message}";
+            throw new InvalidDataException(hint, e);
         }
 
         if (m.Format != FormatName || m.FormatVersion != CurrentVersion)

@@ -27,6 +27,20 @@ public sealed class TigerCommandTests
         var invalid = printed.GetProperty("invalid_rate_unconstrained").GetDouble();
         Assert.InRange(invalid, 0, 1);
 
+        // The same model exported to ONNX and served by ONNX Runtime: parity on real histories, the same metrics.
+        var onnx = folder.File("tiger-onnx");
+        var export = await CliRunner.RunAsync("export", "--model-path", model, "--out", onnx, "--data", TestData.MovieLensPath, "--check-users", "20", "--provider", "Cpu");
+        Assert.True(export.ExitCode == 0, export.Stderr);
+        var exported = export.LastJson();
+        Assert.InRange(exported.GetProperty("parity_max_abs_diff").GetDouble(), 0, 1e-4);
+        Assert.Equal(20, exported.GetProperty("parity_same_results").GetInt32());
+        var served = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger-onnx", "--model-path", onnx, "--target", "test", "--top", "100", "--recs-out", folder.File("onnx.tsv"));
+        Assert.True(served.ExitCode == 0, served.Stderr);
+        foreach (var key in new[] { "HR@10", "NDCG@10", "HR@50", "NDCG@50", "MRR", "coverage@10", "invalid_rate_unconstrained" })
+        {
+            Assert.Equal(printed.GetProperty(key).GetDouble(), served.LastJson().GetProperty(key).GetDouble(), 6);
+        }
+
         var shared = TestData.SharedEval;
         Assert.SkipWhen(shared is null, "shared/eval/score.py is not beside this checkout");
         var scored = (await CliRunner.RunProcessAsync("python3", [Path.Combine(shared!, "score.py"), recs])).LastJson();
@@ -55,6 +69,9 @@ public sealed class TigerCommandTests
         var mismatch = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger", "--model-path", model, "--index", b, "--max-users", "5");
         var missing = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger", "--model-path", folder.File("none"));
         var noPath = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger");
+        var notExported = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger-onnx", "--model-path", model, "--max-users", "5");
+        Assert.Equal(2, notExported.ExitCode);
+        Assert.Contains("genrec export", notExported.Stderr, StringComparison.Ordinal);
 
         Assert.Equal(2, mismatch.ExitCode);
         Assert.Contains("was trained on semantic-ID index", mismatch.Stderr, StringComparison.Ordinal);
