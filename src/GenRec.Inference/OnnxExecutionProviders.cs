@@ -28,7 +28,7 @@ public static class OnnxExecutionProviders
             using var cuda = Fresh(options);
             try
             {
-                cuda.AppendExecutionProvider_CUDA(options.CudaDeviceId);
+                AppendCuda(cuda, options.CudaDeviceId);
                 var result = open(cuda);
                 provider = "CUDA";
                 return result;
@@ -51,6 +51,31 @@ public static class OnnxExecutionProviders
         provider = "CPU";
         return onCpu;
     }
+
+    /// <summary>
+    /// Appends the CUDA provider with ONNX Runtime's own logger quieted for the call: where the CUDA libraries are
+    /// missing it would print a native error line before our warning says the same thing in words. The exception
+    /// still carries ONNX Runtime's message.
+    /// </summary>
+    private static void AppendCuda(SessionOptions options, int device)
+    {
+        lock (EnvLogGate)
+        {
+            var env = OrtEnv.Instance();
+            var level = env.EnvLogLevel;
+            env.EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
+            try
+            {
+                options.AppendExecutionProvider_CUDA(device);
+            }
+            finally
+            {
+                env.EnvLogLevel = level;
+            }
+        }
+    }
+
+    private static readonly Lock EnvLogGate = new();
 
     internal static string FirstLine(string text) => text.Split('\n', 2)[0].Trim();
 
