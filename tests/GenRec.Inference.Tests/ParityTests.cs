@@ -76,6 +76,20 @@ public abstract class ParityTests(OnnxFixture fixture)
     }
 
     [Fact]
+    public async Task Concurrent_decodes_on_one_model_give_what_sequential_ones_do()
+    {
+        var histories = fixture.Histories(16).ToArray();
+        BeamSearchState Search() => new(fixture.Index.Trie, fixture.Index.Length, 10);
+        var sequential = histories.Select(h => fixture.Onnx.Decode([new GenerativeDecodeRequest(h, Search())])[0]).ToArray();
+
+        var concurrent = await Task.WhenAll(Enumerable.Range(0, 64).Select(i => Task.Run(
+            () => (i % 16, fixture.Onnx.Decode([new GenerativeDecodeRequest(histories[i % 16], Search())])[0]),
+            TestContext.Current.CancellationToken)));
+
+        Assert.All(concurrent, r => Assert.Equal(sequential[r.Item1].Select(d => d.Id), r.Item2.Select(d => d.Id)));
+    }
+
+    [Fact]
     public void The_device_resident_cache_path_gives_the_same_results()
     {
         using var model = OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu }, null, forceKeyValuesOnDevice: true);
