@@ -11,7 +11,7 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-200"];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
@@ -52,6 +52,28 @@ internal static class ModelCatalog
                 var recall = LoadGenerative(folder, arguments.IndexPath, "tiger", arguments.BeamWidth);
                 arguments.Diagnostics?.Invoke(recall);
                 return new CascadePipeline("tiger", [new RecallChannel(recall)]);
+            }
+
+            case "recall-200":
+            case "dlrm-200":
+            case "hstu-200":
+            {
+                // Ranking on identical candidates: the DLRM cascade's recall, top 200 per user, ordered by the recall
+                // merge itself, by LambdaRank, or by HSTU.
+                var trainer = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress() });
+                var dlrm = trainer.Fit(split);
+                IRankingStage? ranker = name switch
+                {
+                    "dlrm-200" => dlrm.Ranker,
+                    "hstu-200" => new HstuTrainer(new HstuTrainer.Options
+                    {
+                        Seed = seed,
+                        Epochs = arguments.Epochs ?? 10,
+                        Progress = new SyncProgress<HstuTrainingProgress>(p => ConsoleProgress.Status($"hstu epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:0.0000} ({p.Elapsed.TotalSeconds:0}s)")),
+                    }).Fit(split),
+                    _ => null,
+                };
+                return new CascadePipeline(name, [new RecallChannel(dlrm.RecallStage, 200)], ranker, new CascadeOptions { RankingDepth = 200 });
             }
 
             case "tiger-onnx":
@@ -107,4 +129,4 @@ internal sealed class TrainerConsoleProgress : IProgress<TrainerProgress>
 }
 
 /// <summary>What the models beyond the baselines need from the command line.</summary>
-internal sealed record ModelArguments(int Seed, string? ModelPath = null, string? IndexPath = null, int BeamWidth = 100, Action<GenerativeRecall>? Diagnostics = null);
+internal sealed record ModelArguments(int Seed, string? ModelPath = null, string? IndexPath = null, int BeamWidth = 100, Action<GenerativeRecall>? Diagnostics = null, int? Epochs = null);
