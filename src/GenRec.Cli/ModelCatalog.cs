@@ -69,6 +69,7 @@ internal static class ModelCatalog
                     {
                         Seed = seed,
                         Epochs = arguments.Epochs ?? 10,
+                        RatingWeight = arguments.RatingWeight,
                         Progress = new SyncProgress<HstuTrainingProgress>(p => ConsoleProgress.Status($"hstu epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:0.0000} ({p.Elapsed.TotalSeconds:0}s)")),
                     }).Fit(split),
                     _ => null,
@@ -129,4 +130,7 @@ internal sealed class TrainerConsoleProgress : IProgress<TrainerProgress>
 }
 
 /// <summary>What the models beyond the baselines need from the command line.</summary>
-internal sealed record ModelArguments(int Seed, string? ModelPath = null, string? IndexPath = null, int BeamWidth = 100, Action<GenerativeRecall>? Diagnostics = null, int? Epochs = null);
+internal sealed record ModelArguments(int Seed, string? ModelPath = null, string? IndexPath = null, int BeamWidth = 100, Action<GenerativeRecall>? Diagnostics = null, int? Epochs = null)
+{
+    public double RatingWeight { get; init; } = 0.5;
+}

@@ -92,10 +92,11 @@ namespace GenRec.Cli
             var modelPath = new Option<string?>("--model-path") { Description = "tiger: the model folder from genrec train tiger; tiger-onnx: the folder from genrec export." };
             var indexPath = new Option<string?>("--index") { Description = "tiger: the semantic-ID index (default: the copy in the model folder)." };
             var beam = new Option<int>("--beam") { Description = "tiger: beam width (widened to --top when smaller).", DefaultValueFactory = _ => 100 };
+            var ratingWeight = new Option<double>("--hstu-rating-weight") { Description = "hstu-200: weight of the \"rates >= 4\" head in the loss and the score.", DefaultValueFactory = _ => 0.5 };
             var seed = Common.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line.")
             {
-                data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, seed,
+                data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, ratingWeight, seed,
             };
             command.SetAction(async (parse, ct) =>
             {
@@ -113,7 +114,7 @@ namespace GenRec.Cli
                 ConsoleProgress.Status($"training {name} on the train part");
                 Common.RequirePositive(parse.GetValue(beam), "--beam");
                 GenRec.Generative.GenerativeRecall? generative = null;
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r));
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { RatingWeight = parse.GetValue(ratingWeight) });
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,

@@ -15,7 +15,8 @@ public readonly record struct HstuTrainingProgress(int Epoch, int Epochs, double
 /// <summary>
 /// Trains HSTU ("Actions Speak Louder than Words") as a ranker: for sampled positions of each user's train
 /// sequence, the history before it is read causally, and the next item plus sampled negatives are scored in one
-/// pass (M-FALCON) by two heads, "interacts" (binary cross-entropy over the candidates) and "rates ≥ 4" (on the
+/// pass (M-FALCON) by two heads, "interacts" (binary cross-entropy over the candidates: the next item against
+/// negatives drawn by popularity and uniformly) and "rates ≥ 4" (on the
 /// true next item). Runs on CUDA when present. The first step of issue #8: ranking with TorchSharp eager; sparse
 /// features, ONNX export and serving come next.
 /// </summary>
@@ -28,7 +29,7 @@ public sealed class HstuTrainer
     public HstuTrainer(Options? options = null)
     {
         _options = options ?? new Options();
-        if (_options.Dimension < 1 || _options.Layers < 1 || _options.Heads < 1 || _options.Dimension % _options.Heads != 0 || _options.MaxHistory < 1 || _options.Epochs < 1 || _options.Negatives < 1 || _options.TargetsPerUser < 1 || _options.BatchSize < 1)
+        if (_options.UniformNegatives is < 0 or > 1 || _options.Dimension < 1 || _options.Layers < 1 || _options.Heads < 1 || _options.Dimension % _options.Heads != 0 || _options.MaxHistory < 1 || _options.Epochs < 1 || _options.Negatives < 1 || _options.TargetsPerUser < 1 || _options.BatchSize < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "HSTU options must be positive, with Heads dividing Dimension.");
         }
@@ -76,7 +77,7 @@ public sealed class HstuTrainer
                     requests[i] = target.Timestamp;
                     for (var j = 1; j < m; j++)
                     {
-                        candidates[(i * m) + j] = popularity[random.Next(popularity.Length)];
+                        candidates[(i * m) + j] = random.NextDouble() < o.UniformNegatives ? 1 + random.Next(rows.Count) : popularity[random.Next(popularity.Length)];
                     }
                 }
 
@@ -124,6 +125,12 @@ public sealed class HstuTrainer
 
         /// <summary>Popularity-sampled negatives per positive. Default: 32.</summary>
         public int Negatives { get; set; } = 32;
+
+        /// <summary>
+        /// Share of negatives drawn uniformly from the catalogue rather than by popularity, in [0, 1]: popularity
+        /// negatives alone teach the model to push popular items down. Default: 0.5.
+        /// </summary>
+        public double UniformNegatives { get; set; } = 0.5;
 
         /// <summary>Examples per step. Default: 64.</summary>
         public int BatchSize { get; set; } = 64;
