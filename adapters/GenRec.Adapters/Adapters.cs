@@ -12,8 +12,6 @@ public sealed class RecallAdapter : IRecallStage
 {
     private readonly IRecallStage _baseline;
     private readonly IRecallStage _generative;
-    private readonly AdapterOptions _options;
-    private readonly IShadowObserver? _observer;
     private readonly StageGuard _guard;
 
     /// <summary>Creates the adapter.</summary>
@@ -29,20 +27,17 @@ public sealed class RecallAdapter : IRecallStage
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(baseline);
         ArgumentNullException.ThrowIfNull(generative);
-        _options = options ?? new AdapterOptions();
-        _options.Validate();
         Name = name;
         _baseline = baseline;
         _generative = generative;
-        _observer = observer;
-        _guard = new StageGuard(name, _options, logger, time);
+        _guard = new StageGuard(name, options, logger, observer, time);
     }
 
     /// <inheritdoc />
     public string Name { get; }
 
     /// <summary>The mode.</summary>
-    public StageMode Mode => _options.Mode;
+    public StageMode Mode => _guard.Options.Mode;
 
     /// <summary>Generative calls that timed out, failed or came back empty since the adapter was created.</summary>
     public long Fallbacks => _guard.FallbackCount;
@@ -52,7 +47,7 @@ public sealed class RecallAdapter : IRecallStage
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        if (_options.Mode == StageMode.Replace)
+        if (_guard.Options.Mode == StageMode.Replace)
         {
             var (generated, _, _) = await Guarded(request, count, cancellationToken).ConfigureAwait(false);
             return generated ?? await _baseline.RecallAsync(request, count, cancellationToken).ConfigureAwait(false);
@@ -60,17 +55,17 @@ public sealed class RecallAdapter : IRecallStage
 
         // A quota blend uses at most its share of the generative side: it asks for twice that (room for items the
         // baseline already has), not for the whole count, which would only cost time (a wider beam).
-        var asked = _options.Mode == StageMode.Blend && _options.Blend == BlendMethod.Quota ? Math.Min(count, 2 * Compare.Cap(count, _options)) : count;
+        var asked = _guard.Options.Mode == StageMode.Blend && _guard.Options.Blend == BlendMethod.Quota ? Math.Min(count, 2 * Compare.Cap(count, _guard.Options)) : count;
         var generative = Guarded(request, asked, cancellationToken);
         var baseline = await _baseline.RecallAsync(request, count, cancellationToken).ConfigureAwait(false);
-        if (_options.Mode == StageMode.Shadow)
+        if (_guard.Options.Mode == StageMode.Shadow)
         {
-            Compare.InBackground(generative, baseline, request, _options, Name, _guard, _observer);
+            Compare.InBackground(generative, baseline, request, _guard);
             return baseline;
         }
 
         var (g, _, _) = await generative.ConfigureAwait(false);
-        return g is null ? baseline : Compare.Blend(request, baseline, g, count, _options);
+        return g is null ? baseline : Compare.Blend(request, baseline, g, count, _guard.Options);
     }
 
     private async Task<(IReadOnlyList<Candidate>? Value, string Outcome, TimeSpan Elapsed)> Guarded(RecommendationRequest request, int count, CancellationToken cancellationToken)
@@ -89,8 +84,6 @@ public sealed class RankingAdapter : IRankingStage
 {
     private readonly IRankingStage _baseline;
     private readonly IRankingStage _generative;
-    private readonly AdapterOptions _options;
-    private readonly IShadowObserver? _observer;
     private readonly StageGuard _guard;
 
     /// <summary>Creates the adapter.</summary>
@@ -106,13 +99,10 @@ public sealed class RankingAdapter : IRankingStage
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(baseline);
         ArgumentNullException.ThrowIfNull(generative);
-        _options = options ?? new AdapterOptions();
-        _options.Validate();
         Name = name;
         _baseline = baseline;
         _generative = generative;
-        _observer = observer;
-        _guard = new StageGuard(name, _options, logger, time);
+        _guard = new StageGuard(name, options, logger, observer, time);
     }
 
     /// <inheritdoc />
@@ -132,21 +122,21 @@ public sealed class RankingAdapter : IRankingStage
         }
 
         var generative = _guard.RunAsync(ct => _generative.RankAsync(request, candidates, ct), cancellationToken);
-        if (_options.Mode == StageMode.Replace)
+        if (_guard.Options.Mode == StageMode.Replace)
         {
             var (ranked, _, _) = await generative.ConfigureAwait(false);
             return ranked ?? await _baseline.RankAsync(request, candidates, cancellationToken).ConfigureAwait(false);
         }
 
         var baseline = await _baseline.RankAsync(request, candidates, cancellationToken).ConfigureAwait(false);
-        if (_options.Mode == StageMode.Shadow)
+        if (_guard.Options.Mode == StageMode.Shadow)
         {
-            Compare.InBackground(generative, baseline, request, _options, Name, _guard, _observer);
+            Compare.InBackground(generative, baseline, request, _guard);
             return baseline;
         }
 
         var (g, _, _) = await generative.ConfigureAwait(false);
-        return g is null ? baseline : Compare.ScoreBlend(baseline, g, baseline.Count, _options.GenerativeWeight);
+        return g is null ? baseline : Compare.ScoreBlend(baseline, g, baseline.Count, _guard.Options.GenerativeWeight);
     }
 }
 
@@ -158,8 +148,6 @@ public sealed class RecommenderAdapter : IRecommender
 {
     private readonly IRecommender _baseline;
     private readonly IRecommender _generative;
-    private readonly AdapterOptions _options;
-    private readonly IShadowObserver? _observer;
     private readonly StageGuard _guard;
 
     /// <summary>Creates the adapter.</summary>
@@ -175,13 +163,10 @@ public sealed class RecommenderAdapter : IRecommender
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(baseline);
         ArgumentNullException.ThrowIfNull(generative);
-        _options = options ?? new AdapterOptions();
-        _options.Validate();
         Name = name;
         _baseline = baseline;
         _generative = generative;
-        _observer = observer;
-        _guard = new StageGuard(name, _options, logger, time);
+        _guard = new StageGuard(name, options, logger, observer, time);
     }
 
     /// <inheritdoc />
@@ -195,23 +180,23 @@ public sealed class RecommenderAdapter : IRecommender
     {
         ArgumentNullException.ThrowIfNull(request);
         var generative = Guarded(request, cancellationToken);
-        if (_options.Mode == StageMode.Replace)
+        if (_guard.Options.Mode == StageMode.Replace)
         {
             var (result, _, _) = await generative.ConfigureAwait(false);
             return result ?? await _baseline.RecommendAsync(request, cancellationToken).ConfigureAwait(false);
         }
 
         var baseline = await _baseline.RecommendAsync(request, cancellationToken).ConfigureAwait(false);
-        if (_options.Mode == StageMode.Shadow)
+        if (_guard.Options.Mode == StageMode.Shadow)
         {
-            Compare.InBackground(Items(generative), baseline.Items, request, _options, Name, _guard, _observer);
+            Compare.InBackground(Items(generative), baseline.Items, request, _guard);
             return baseline;
         }
 
         var (g, _, elapsed) = await generative.ConfigureAwait(false);
         return g is null
             ? baseline
-            : new RecommendationResult(Compare.Blend(request, baseline.Items, g.Items, request.Count, _options), [.. baseline.Stages, new StageTiming(_generative.Name, StageKind.EndToEnd, elapsed, g.Items.Count)]);
+            : new RecommendationResult(Compare.Blend(request, baseline.Items, g.Items, request.Count, _guard.Options), [.. baseline.Stages, new StageTiming(_generative.Name, StageKind.EndToEnd, elapsed, g.Items.Count)]);
     }
 
     private async Task<(RecommendationResult? Value, string Outcome, TimeSpan Elapsed)> Guarded(RecommendationRequest request, CancellationToken cancellationToken)

@@ -72,20 +72,20 @@ internal static class Compare
     }
 
     /// <summary>Reports the generative side's answer beside the served one, once it arrives; never throws into the request.</summary>
-    public static void InBackground(Task<(IReadOnlyList<Candidate>? Value, string Outcome, TimeSpan Elapsed)> generative, IReadOnlyList<Candidate> served, RecommendationRequest request, AdapterOptions options, string name, StageGuard guard, IShadowObserver? observer) =>
+    public static void InBackground(Task<(IReadOnlyList<Candidate>? Value, string Outcome, TimeSpan Elapsed)> generative, IReadOnlyList<Candidate> served, RecommendationRequest request, StageGuard guard) =>
         _ = generative.ContinueWith(
             t =>
             {
                 var (value, outcome, elapsed) = t.Result;
-                var top = served.Take(options.CompareTop).Select(c => c.Item).ToArray();
-                var other = (value ?? []).Take(options.CompareTop).Select(c => c.Item).ToArray();
+                var top = served.Take(guard.Options.CompareTop).Select(c => c.Item).ToArray();
+                var other = (value ?? []).Take(guard.Options.CompareTop).Select(c => c.Item).ToArray();
                 var overlap = top.Length == 0 ? 0 : top.Intersect(other).Count() / (double)top.Length;
                 if (value is not null)
                 {
                     guard.RecordOverlap(overlap);
                 }
 
-                observer?.Observe(new ShadowComparison(name, request.User, top, other, overlap, elapsed, outcome));
+                guard.Observer?.Observe(new ShadowComparison(guard.Name, request.User, top, other, overlap, elapsed, outcome));
             },
             CancellationToken.None,
             TaskContinuationOptions.OnlyOnRanToCompletion,

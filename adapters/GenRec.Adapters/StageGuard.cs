@@ -4,7 +4,10 @@ using Microsoft.Extensions.Logging;
 
 namespace GenRec.Adapters;
 
-/// <summary>Runs the generative side of an adapter within its budget, never letting it fail the request; counts and logs every fallback.</summary>
+/// <summary>
+/// What every adapter shares: its name, validated options and shadow observer, and the running of its generative
+/// side within the budget, never letting it fail the request; counts and logs every fallback.
+/// </summary>
 internal sealed partial class StageGuard
 {
     private static readonly Meter Meter = new("GenRec");
@@ -17,13 +20,21 @@ internal sealed partial class StageGuard
     private readonly TimeProvider _time;
     private long _fallbacks;
 
-    public StageGuard(string name, AdapterOptions options, ILogger? logger, TimeProvider? time)
+    public StageGuard(string name, AdapterOptions? options, ILogger? logger, IShadowObserver? observer, TimeProvider? time)
     {
         _name = name;
-        _options = options;
+        _options = options ?? new AdapterOptions();
+        _options.Validate();
+        Observer = observer;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _time = time ?? TimeProvider.System;
     }
+
+    public string Name => _name;
+
+    public AdapterOptions Options => _options;
+
+    public IShadowObserver? Observer { get; }
 
     public long FallbackCount => Interlocked.Read(ref _fallbacks);
 

@@ -36,6 +36,29 @@ public static class RankingStage
         return new Delegated(name, rank);
     }
 
+    /// <summary>
+    /// The candidates re-scored with <paramref name="scores"/> (one per candidate, in order) and ordered best first;
+    /// ties keep the candidates' order. What a ranker returns once it has scored the candidates.
+    /// </summary>
+    /// <param name="candidates">The candidates.</param>
+    /// <param name="scores">Their new scores (negative infinity for one the ranker cannot score).</param>
+    /// <returns>The ranked candidates.</returns>
+    public static IReadOnlyList<Candidate> Order(IReadOnlyList<Candidate> candidates, IReadOnlyList<double> scores)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        ArgumentNullException.ThrowIfNull(scores);
+        if (scores.Count != candidates.Count)
+        {
+            throw new ArgumentException($"Expected {candidates.Count} scores, got {scores.Count}.", nameof(scores));
+        }
+
+        return Enumerable.Range(0, candidates.Count)
+            .OrderByDescending(i => scores[i])
+            .ThenBy(i => i)
+            .Select(i => candidates[i] with { Score = scores[i] })
+            .ToArray();
+    }
+
     private sealed class Delegated(string name, Func<RecommendationRequest, IReadOnlyList<Candidate>, CancellationToken, ValueTask<IReadOnlyList<Candidate>>> rank) : IRankingStage
     {
         public string Name => name;

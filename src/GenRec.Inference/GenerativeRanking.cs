@@ -57,11 +57,6 @@ public sealed class GenerativeRanking : IRankingStage
             scored[known[j]] = scores[j];
         }
 
-        IReadOnlyList<Candidate> ranked = Enumerable.Range(0, candidates.Count)
-            .OrderByDescending(i => scored[i])
-            .ThenBy(i => i)
-            .Select(i => candidates[i] with { Score = scored[i] })
-            .ToArray();
-        return ValueTask.FromResult(ranked);
+        return ValueTask.FromResult(RankingStage.Order(candidates, scored));
     }
 }

@@ -17,22 +17,8 @@ public class OnnxFixture : IDisposable
 
     protected OnnxFixture(TigerArchitecture architecture)
     {
-        var (items, values, d) = MovieFeatures.Build(TestData.Split);
-        Index = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 5 }).Fit(new ItemEmbeddings(items, values, d));
-        Torch = new TigerTrainer(new TigerTrainer.Options
-        {
-            Architecture = architecture,
-            TargetsPerUser = 4,
-            Dimension = 16,
-            Layers = 2,
-            Heads = 2,
-            MlpDimension = 32,
-            MaxHistoryItems = 10,
-            Epochs = 2,
-            EvaluateEvery = 2,
-            EvaluationUsers = 20,
-            Device = ComputeDevice.Cpu,
-        }).Fit(TestData.Split, Index);
+        Index = ModelFiles.SmallIndex().Index;
+        Torch = ModelFiles.TrainSmall(Index, architecture);
         Manifest = TigerOnnxExporter.Export(Torch, Folder);
         Onnx = OnnxGenerativeModel.Load(Folder, new OnnxRuntimeOptions { ExecutionProvider = Provider });
     }

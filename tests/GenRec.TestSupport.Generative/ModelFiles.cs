@@ -20,14 +20,35 @@ public static class ModelFiles
     {
         var folder = Path.Combine(Path.GetTempPath(), $"genrec-test-models-{Environment.ProcessId}");
         Directory.CreateDirectory(folder);
-        var (items, values, d) = MovieFeatures.Build(TestData.Split);
-        var embeddings = new ItemEmbeddings(items, values, d);
-        var index = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 5 }).Fit(embeddings);
+        var (index, embeddings) = SmallIndex();
         var indexPath = Path.Combine(folder, "index.sid");
         index.Save(indexPath);
-        var options = new TigerTrainer.Options
+        using (var model = TrainSmall(index, TigerArchitecture.EncoderDecoder))
         {
-            Architecture = TigerArchitecture.EncoderDecoder,
+            TigerOnnxExporter.Export(model, Path.Combine(folder, "model-a"));
+        }
+
+        using (var other = TigerModelArtifact.CreateUntrained(new TigerConfig(16, 2, 2, 32, 0, 10, index.VocabularySizes, TigerArchitecture.EncoderDecoder), index, ComputeDevice.Cpu, seed: 3))
+        {
+            TigerOnnxExporter.Export(other, Path.Combine(folder, "model-b"));
+        }
+
+        return new Files(folder, indexPath, Path.Combine(folder, "model-a"), Path.Combine(folder, "model-b"), index, embeddings.Dimension, embeddings);
+    }
+
+    /// <summary>A small semantic-ID index (2 × 32 + 1) of the real catalogue's cheap movie features.</summary>
+    public static (SemanticIdIndex Index, ItemEmbeddings Embeddings) SmallIndex()
+    {
+        var (items, values, d) = MovieFeatures.Build(TestData.Split);
+        var embeddings = new ItemEmbeddings(items, values, d);
+        return (new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 5 }).Fit(embeddings), embeddings);
+    }
+
+    /// <summary>A small TIGER (d 16, two layers, history 10) trained for two epochs on the real MovieLens train part.</summary>
+    public static TigerModelArtifact TrainSmall(SemanticIdIndex index, TigerArchitecture architecture) =>
+        new TigerTrainer(new TigerTrainer.Options
+        {
+            Architecture = architecture,
             TargetsPerUser = 4,
             Dimension = 16,
             Layers = 2,
@@ -38,19 +59,7 @@ public static class ModelFiles
             EvaluateEvery = 2,
             EvaluationUsers = 20,
             Device = ComputeDevice.Cpu,
-        };
-        using (var model = new TigerTrainer(options).Fit(TestData.Split, index))
-        {
-            TigerOnnxExporter.Export(model, Path.Combine(folder, "model-a"));
-        }
-
-        using (var other = TigerModelArtifact.CreateUntrained(new TigerConfig(16, 2, 2, 32, 0, 10, index.VocabularySizes, TigerArchitecture.EncoderDecoder), index, ComputeDevice.Cpu, seed: 3))
-        {
-            TigerOnnxExporter.Export(other, Path.Combine(folder, "model-b"));
-        }
-
-        return new Files(folder, indexPath, Path.Combine(folder, "model-a"), Path.Combine(folder, "model-b"), index, d, embeddings);
-    }
+        }).Fit(TestData.Split, index);
 
     /// <summary>The model a silo serves, loaded here to compute expected answers.</summary>
     public static OnnxGenerativeModel Load(string path) => OnnxGenerativeModel.Load(path, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu });

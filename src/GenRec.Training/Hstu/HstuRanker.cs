@@ -205,8 +205,7 @@ public sealed class HstuRanker : IRankingStage, IDisposable
             }
         }
 
-        IReadOnlyList<Candidate> ranked = Enumerable.Range(0, candidates.Count).OrderByDescending(i => scores[i]).ThenBy(i => i).Select(i => candidates[i] with { Score = scores[i] }).ToArray();
-        return ValueTask.FromResult(ranked);
+        return ValueTask.FromResult(RankingStage.Order(candidates, scores));
     }
 
     /// <inheritdoc />
