@@ -88,11 +88,14 @@ public sealed class Item2VecTrainer
         }
 
         var device = TorchDevices.Resolve(_options.Device);
-        torch.random.manual_seed(_options.Seed);
         var n = catalogue.Count;
         var d = _options.Dimension;
         using var scope = torch.NewDisposeScope();
-        var input = nn.Parameter(((torch.rand(n, d, device: device) - 0.5f) / d).requires_grad_());
+
+        // Every random draw goes through this generator, not TorchSharp's process-wide one, so a seed repeats
+        // even while other code in the process trains at the same time.
+        var generator = new torch.Generator((ulong)_options.Seed, device);
+        var input = nn.Parameter(((torch.rand(n, d, generator: generator, device: device) - 0.5f) / d).requires_grad_());
         var output = nn.Parameter(torch.zeros(n, d, device: device).requires_grad_());
         var optimizer = torch.optim.Adam([input, output], lr: _options.LearningRate);
 
@@ -101,7 +104,6 @@ public sealed class Item2VecTrainer
         var centerAll = torch.tensor(centers.ToArray(), device: device);
         var contextAll = torch.tensor(contexts.ToArray(), device: device);
         var pairs = centers.Count;
-        var generator = new torch.Generator((ulong)_options.Seed, device);
         for (var epoch = 1; epoch <= _options.Epochs; epoch++)
         {
             double lossSum = 0;
