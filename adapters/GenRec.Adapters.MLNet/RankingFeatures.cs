@@ -41,3 +41,36 @@ internal static class RankingFeatures
         f[15] = s.Genres[item].Length;
     }
 }
+
+/// <summary>The DLRM ranker's features as an <see cref="ICandidateFeatures"/> source, for a generative ranker to read.</summary>
+internal sealed class DlrmCandidateFeatures(UserProfile.Cache profiles) : ICandidateFeatures
+{
+    public IReadOnlyList<string> Names => RankingFeatures.Names;
+
+    public void Compute(RecommendationRequest request, IReadOnlyList<Candidate> candidates, Span<float> destination)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(candidates);
+        var n = RankingFeatures.Count;
+        if (destination.Length < candidates.Count * n)
+        {
+            throw new ArgumentException($"The destination holds {destination.Length} values; {candidates.Count} candidates × {n} features need {candidates.Count * n}.", nameof(destination));
+        }
+
+        var stats = profiles.Stats;
+        var profile = profiles.For(request);
+        var maxItemCf = profile.ItemCf.Count > 0 ? profile.ItemCf.Values.Max() : 0f;
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            var slice = destination.Slice(i * n, n);
+            if (stats.Index.TryGetValue(candidates[i].Item, out var item))
+            {
+                RankingFeatures.Compute(stats, profile, item, candidates[i].Source, maxItemCf, slice);
+            }
+            else
+            {
+                slice.Clear();
+            }
+        }
+    }
+}

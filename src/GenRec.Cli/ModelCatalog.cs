@@ -11,7 +11,7 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-200"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-200", "hstu", "hstu-rank"];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
@@ -57,24 +57,25 @@ internal static class ModelCatalog
             case "recall-200":
             case "dlrm-200":
             case "hstu-200":
+            case "hstu-rank":
             {
                 // Ranking on identical candidates: the DLRM cascade's recall, top 200 per user, ordered by the recall
-                // merge itself, by LambdaRank, or by HSTU.
-                var trainer = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress() });
+                // merge itself, by LambdaRank, or by HSTU (hstu-rank and hstu-200 are the same model).
+                var trainer = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = name.StartsWith("hstu", StringComparison.Ordinal) });
                 var dlrm = trainer.Fit(split);
                 IRankingStage? ranker = name switch
                 {
                     "dlrm-200" => dlrm.Ranker,
-                    "hstu-200" => new HstuTrainer(new HstuTrainer.Options
-                    {
-                        Seed = seed,
-                        Epochs = arguments.Epochs ?? 10,
-                        RatingWeight = arguments.RatingWeight,
-                        Progress = new SyncProgress<HstuTrainingProgress>(p => ConsoleProgress.Status($"hstu epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:0.0000} ({p.Elapsed.TotalSeconds:0}s)")),
-                    }).Fit(split),
-                    _ => null,
+                    "recall-200" => null,
+                    _ => Hstu(split, arguments, dlrm).AsRanker(arguments.HstuCrossFeatures ? dlrm.CandidateFeatures : null),
                 };
                 return new CascadePipeline(name, [new RecallChannel(dlrm.RecallStage, 200)], ranker, new CascadeOptions { RankingDepth = 200 });
+            }
+
+            case "hstu":
+            {
+                var model = arguments.ModelPath is { } path ? HstuModel.Load(path) : Hstu(split, arguments, null);
+                return new CascadePipeline("hstu", [new RecallChannel(model.AsRecall())]);
             }
 
             case "tiger-onnx":
@@ -88,6 +89,30 @@ internal static class ModelCatalog
             default:
                 throw new ArgumentException($"Unknown model '{name}'. Known models: {string.Join(", ", Names)}.");
         }
+    }
+
+    /// <summary>
+    /// HSTU for the ranking models: loaded from --model-path, or trained here on the DLRM cascade's own ranking queries
+    /// (with their cross features unless --hstu-no-cross; without a cascade, on queries sampled from the train part).
+    /// </summary>
+    public static HstuModel Hstu(DataSplit split, ModelArguments arguments, DlrmCascadeModel? dlrm)
+    {
+        if (arguments.ModelPath is { } path)
+        {
+            var loaded = HstuModel.Load(path);
+            ConsoleProgress.Status($"hstu: loaded {loaded.Report.Parameters:N0} parameters on {loaded.Device} from {path}; cross features: {loaded.CrossFeatureNames.Count}");
+            return loaded;
+        }
+
+        var cross = arguments.HstuCrossFeatures && dlrm is not null;
+        var model = new HstuTrainer((arguments.Hstu with
+        {
+            Seed = arguments.Seed,
+            Progress = new SyncProgress<HstuTrainingProgress>(p => ConsoleProgress.Status(
+                $"hstu epoch {p.Epoch}/{p.Epochs}: sequence loss {p.SequenceLoss:0.0000}, ranking loss {p.RankingLoss:0.0000} ({p.Elapsed.TotalSeconds:0}s)")),
+        }).ToOptions()).Fit(split, dlrm?.RankingQueries, cross ? dlrm!.CandidateFeatures.Names : null);
+        ConsoleProgress.Status($"hstu: {model.Report.Parameters:N0} parameters, {model.Report.RankingQueries} ranking queries ({(model.Report.CascadeQueries ? "the cascade's" : "sampled")}), cross features {model.CrossFeatureNames.Count}, side features {model.SideFeatures}, {model.Report.Seconds:0} s");
+        return model;
     }
 
     /// <summary>A generative model folder (and its index copy, unless another is named) as a recall stage.</summary>
@@ -132,5 +157,15 @@ internal sealed class TrainerConsoleProgress : IProgress<TrainerProgress>
 /// <summary>What the models beyond the baselines need from the command line.</summary>
 internal sealed record ModelArguments(int Seed, string? ModelPath = null, string? IndexPath = null, int BeamWidth = 100, Action<GenerativeRecall>? Diagnostics = null, int? Epochs = null)
 {
-    public double RatingWeight { get; init; } = 0.5;
+    /// <summary>HSTU training settings from the command line.</summary>
+    public HstuArguments Hstu { get; init; } = new();
+
+    /// <summary>Whether HSTU reads the DLRM cascade's cross features.</summary>
+    public bool HstuCrossFeatures { get; init; } = true;
+}
+
+/// <summary>The HSTU options the command line sets.</summary>
+internal sealed record HstuArguments(int Epochs = 20, double RatingWeight = 0.25, bool SideFeatures = true, int Seed = 42, IProgress<HstuTrainingProgress>? Progress = null)
+{
+    public HstuTrainer.Options ToOptions() => new() { Epochs = Epochs, RatingWeight = RatingWeight, SideFeatures = SideFeatures, Seed = Seed, Progress = Progress };
 }

@@ -89,14 +89,14 @@ namespace GenRec.Cli
             var top = new Option<int>("--top") { Description = "Items per user in the list.", DefaultValueFactory = _ => 100 };
             var recsOut = new Option<string?>("--recs-out") { Description = "Write the lists in the scorer's format (userId<TAB>item,item,...)." };
             var maxUsers = new Option<int?>("--max-users") { Description = "Evaluate only the first N users (a quick look)." };
-            var modelPath = new Option<string?>("--model-path") { Description = "tiger: the model folder from genrec train tiger; tiger-onnx: the folder from genrec export." };
+            var modelPath = new Option<string?>("--model-path") { Description = "tiger: the model folder from genrec train tiger; tiger-onnx: the folder from genrec export; hstu, hstu-rank: the folder from genrec train hstu (else HSTU trains here)." };
             var indexPath = new Option<string?>("--index") { Description = "tiger: the semantic-ID index (default: the copy in the model folder)." };
             var beam = new Option<int>("--beam") { Description = "tiger: beam width (widened to --top when smaller).", DefaultValueFactory = _ => 100 };
-            var ratingWeight = new Option<double>("--hstu-rating-weight") { Description = "hstu-200: weight of the \"rates >= 4\" head in the loss and the score.", DefaultValueFactory = _ => 0.5 };
+            var hstu = HstuOptions.Create();
             var seed = Common.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line.")
             {
-                data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, ratingWeight, seed,
+                data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, seed,
             };
             command.SetAction(async (parse, ct) =>
             {
@@ -114,7 +114,7 @@ namespace GenRec.Cli
                 ConsoleProgress.Status($"training {name} on the train part");
                 Common.RequirePositive(parse.GetValue(beam), "--beam");
                 GenRec.Generative.GenerativeRecall? generative = null;
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { RatingWeight = parse.GetValue(ratingWeight) });
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross) });
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,

@@ -1,114 +1,173 @@
 using GenRec.Data;
+using GenRec.Inference;
 using GenRec.TestSupport;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GenRec.Training.Tests;
 
-/// <summary>The HSTU network's M-FALCON scoring: many candidates in one pass score exactly as each alone.</summary>
+/// <summary>The HSTU network: M-FALCON candidate scoring equals scoring each candidate in a full causal pass of its own.</summary>
 public sealed class HstuTests
 {
-    private static (Tensor Items, Tensor Actions, Tensor Times, Tensor Requests, long[] Pool) RealHistories(int users, int length, Dictionary<ItemId, long> rows)
+    private static readonly Dictionary<ItemId, long> Rows = TestData.Dataset.Catalogue.Select((item, i) => (item, row: (long)i + 1)).ToDictionary(p => p.item, p => p.row);
+
+    private static (Tensor Items, Tensor Actions, Tensor Times, Tensor Requests) RealHistories(int users, int events)
     {
         var cases = TestData.Split.Cases(SplitTarget.Test).Take(users).ToArray();
-        var items = new long[users * length];
-        var acts = new long[users * length];
-        var times = new long[users * length];
-        for (var u = 0; u < users; u++)
-        {
-            var h = cases[u].History.TakeLast(length).ToArray();
-            var at = (u * length) + length - h.Length;
-            foreach (var e in h)
-            {
-                items[at] = rows[e.Item];
-                acts[at] = 1 + (int)Math.Round(e.Rating * 2);
-                times[at] = e.Timestamp;
-                at++;
-            }
-        }
+        var (items, actions, times) = HstuTrainer.Tokens([.. cases.Select(c => c.HistoryEvents())], events, i => Rows.GetValueOrDefault(i));
+        return (items, actions, times, torch.tensor(cases.Select(c => c.Target.Timestamp).ToArray()));
+    }
 
-        var requests = cases.Select(c => c.Target.Timestamp).ToArray();
-        return (torch.tensor(items, [users, length]), torch.tensor(acts, [users, length]), torch.tensor(times, [users, length]), torch.tensor(requests), rows.Values.ToArray());
+    private static HstuNetwork Network(int maxHistory, int crossFeatures = 0)
+    {
+        var network = new HstuNetwork(new HstuConfig(Rows.Count + 1, Dimension: 32, Layers: 2, Heads: 2, MaxHistory: maxHistory, Genres: 3, YearBuckets: 4, PopularityBuckets: 4, CrossFeatures: crossFeatures));
+        var random = new Random(1);
+        network.SetItemFeatures(
+            [.. Enumerable.Range(0, (Rows.Count + 1) * 3).Select(_ => (float)random.Next(2))],
+            [.. Enumerable.Range(0, Rows.Count + 1).Select(_ => (long)random.Next(4))],
+            [.. Enumerable.Range(0, Rows.Count + 1).Select(_ => (long)random.Next(4))]);
+        network.eval();
+        return network;
     }
 
     [Fact]
-    public void Candidates_scored_together_score_as_each_alone()
+    public void Each_candidate_scores_as_if_it_were_the_next_item_of_a_full_causal_pass()
     {
-        var rows = TestData.Dataset.Catalogue.Select((item, i) => (item, row: (long)i + 1)).ToDictionary(p => p.item, p => p.row);
-        using var network = new HstuNetwork(new HstuConfig(rows.Count + 1, Actions: 13, Dimension: 32, Layers: 2, Heads: 2, MaxHistory: 20));
-        network.eval();
+        using var network = Network(20, crossFeatures: 0);
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var (items, actions, times, requests, pool) = RealHistories(4, 20, rows);
+        var (items, actions, times, requests) = RealHistories(3, 20);
         var random = new Random(5);
-        var candidates = torch.tensor(Enumerable.Range(0, 4 * 12).Select(_ => pool[random.Next(pool.Length)]).ToArray(), [4, 12]);
+        var candidates = torch.tensor(Enumerable.Range(0, 3 * 12).Select(_ => (long)(1 + random.Next(Rows.Count))).ToArray(), [3, 12]);
 
-        var together = network.Score(items, actions, times, candidates, requests);
+        var history = network.Encode(items, actions, times);
+        var together = network.ScoreCandidates(history, candidates, null, requests);
         for (var c = 0; c < 12; c++)
         {
-            var alone = network.Score(items, actions, times, candidates[.., c..(c + 1)], requests);
-            var difference = (alone[.., 0] - together[.., c]).abs().max().item<float>();
-            Assert.True(difference < 1e-5f, $"candidate {c}: {difference}");
+            // The candidate as one more item token at the end of the history, in an ordinary causal pass.
+            var withCandidate = network.Encode(
+                torch.cat([items, candidates[.., c..(c + 1)]], 1),
+                torch.cat([actions, torch.full(3, 1, HstuGraphContract.CandidateAction, dtype: ScalarType.Int64)], 1),
+                torch.cat([times, requests.unsqueeze(1)], 1));
+            var own = network.RatingLogits(withCandidate)[.., -1];
+            var difference = (own - together[.., c, 1]).abs().max().item<float>();
+            Assert.True(difference < 1e-4f, $"candidate {c}: {difference}");
         }
 
         // Reversing the candidates reverses the scores: no candidate sees another.
-        var reversed = network.Score(items, actions, times, candidates.flip(1), requests);
+        var reversed = network.ScoreCandidates(history, candidates.flip(1), null, requests);
         Assert.True((reversed.flip(1) - together).abs().max().item<float>() < 1e-5f);
     }
 
     [Fact]
     public void The_history_shapes_the_scores_and_padding_does_not()
     {
-        var rows = TestData.Dataset.Catalogue.Select((item, i) => (item, row: (long)i + 1)).ToDictionary(p => p.item, p => p.row);
-        using var network = new HstuNetwork(new HstuConfig(rows.Count + 1, Actions: 13, Dimension: 32, Layers: 2, Heads: 2, MaxHistory: 30));
-        network.eval();
+        using var network = Network(30, crossFeatures: 2);
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var (items, actions, times, requests, _) = RealHistories(2, 20, rows);
+        var (items, actions, times, requests) = RealHistories(2, 20);
         var candidates = torch.tensor(new long[] { 1, 2, 3, 1, 2, 3 }, [2, 3]);
+        var cross = torch.ones(2, 3, 2);
 
-        var scores = network.Score(items, actions, times, candidates, requests);
-        var padded = network.Score(
-            torch.cat([torch.zeros(2, 10, dtype: ScalarType.Int64), items], 1),
-            torch.cat([torch.zeros(2, 10, dtype: ScalarType.Int64), actions], 1),
-            torch.cat([torch.zeros(2, 10, dtype: ScalarType.Int64), times], 1),
-            candidates,
-            requests);
+        var scores = network.ScoreCandidates(network.Encode(items, actions, times), candidates, cross, requests);
+        var pad = torch.zeros(2, 20, dtype: ScalarType.Int64);
+        var padded = network.ScoreCandidates(network.Encode(torch.cat([pad, items], 1), torch.cat([pad, actions], 1), torch.cat([pad, times], 1)), candidates, cross, requests);
+        var otherFeatures = network.ScoreCandidates(network.Encode(items, actions, times), candidates, cross * 3, requests);
 
-        // Same candidates, different users: different scores. Extra left padding: the same scores.
+        // Same candidates, different users or cross features: different scores. Extra left padding: the same scores.
         Assert.True((scores[0] - scores[1]).abs().max().item<float>() > 1e-4f);
+        Assert.True((otherFeatures - scores).abs().max().item<float>() > 1e-4f);
         Assert.True((padded - scores).abs().max().item<float>() < 1e-4f, "padding changed the scores");
+    }
+
+    [Fact]
+    public void Histories_become_interleaved_item_and_action_tokens_in_time_order()
+    {
+        var t0 = DateTimeOffset.FromUnixTimeSeconds(1_000_000);
+        var user = new UserId(1);
+        UserEvent[] history =
+        [
+            new(user, new ItemId(2), ActionType.Rate, t0.AddSeconds(20), 4.5f),
+            new(user, new ItemId(1), ActionType.Click, t0.AddSeconds(10)),
+            new(user, new ItemId(99), ActionType.Rate, t0.AddSeconds(30), 1f), // unknown: skipped
+        ];
+        var items = new long[6];
+        var actions = new long[6];
+        var times = new long[6];
+
+        var written = HstuGraphContract.EncodeHistory(history, 3, i => i.Value < 10 ? i.Value * 10 : 0, items, actions, times);
+
+        Assert.Equal(2, written);
+        Assert.Equal([0, 0, 10, 0, 20, 0], items);
+        Assert.Equal([0, 0, 0, 11 + (int)ActionType.Click, 0, 9], actions);
+        Assert.Equal([0, 0, 1_000_010, 1_000_010, 1_000_020, 1_000_020], times);
     }
 }
 
 public sealed class HstuTrainingTests
 {
+    private static HstuTrainer.Options Small(List<HstuTrainingProgress> epochs) => new()
+    {
+        Dimension = 16,
+        Layers = 1,
+        Heads = 2,
+        MaxHistory = 20,
+        Epochs = 3,
+        WindowsPerUser = 1,
+        Negatives = 8,
+        Device = ComputeDevice.Cpu,
+        Progress = new SyncProgress<HstuTrainingProgress>(epochs.Add),
+    };
+
     [Fact]
-    public async Task Training_lowers_the_loss_and_the_ranker_keeps_every_candidate()
+    public async Task Training_lowers_both_losses_and_the_ranker_keeps_every_candidate()
     {
         var epochs = new List<HstuTrainingProgress>();
-        using var ranker = new HstuTrainer(new HstuTrainer.Options
-        {
-            Dimension = 16,
-            Layers = 1,
-            Heads = 2,
-            MaxHistory = 20,
-            Epochs = 3,
-            TargetsPerUser = 4,
-            Negatives = 8,
-            Device = ComputeDevice.Cpu,
-            Progress = new SyncProgress<HstuTrainingProgress>(epochs.Add),
-        }).Fit(TestData.Split);
+        using var model = new HstuTrainer(Small(epochs)).Fit(TestData.Split);
 
         Assert.Equal([1, 2, 3], epochs.Select(e => e.Epoch));
-        Assert.True(epochs[^1].Loss < epochs[0].Loss, string.Join(", ", epochs.Select(e => e.Loss)));
+        Assert.True(epochs[^1].SequenceLoss < epochs[0].SequenceLoss, string.Join(", ", epochs.Select(e => e.SequenceLoss)));
+        Assert.True(epochs[^1].RankingLoss < epochs[0].RankingLoss, string.Join(", ", epochs.Select(e => e.RankingLoss)));
         var c = TestData.Split.Cases(SplitTarget.Test)[0];
         var request = new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time);
         IReadOnlyList<Candidate> candidates = [new(c.Target.Item, 0, "x"), new(new ItemId(999_999_999), 0, "x"), .. TestData.Dataset.Catalogue.Take(20).Select(i => new Candidate(i, 0, "x"))];
-        var ranked = await ranker.RankAsync(request, candidates, TestContext.Current.CancellationToken);
+        var ranked = await model.AsRanker().RankAsync(request, candidates, TestContext.Current.CancellationToken);
         Assert.Equal(candidates.Select(x => x.Item).Order(), ranked.Select(x => x.Item).Order());
         Assert.Equal(new ItemId(999_999_999), ranked[^1].Item);
         Assert.All(ranked.SkipLast(1), x => Assert.True(double.IsFinite(x.Score)));
+
+        // As a recall stage: the asked number of items, none from the history.
+        var recalled = await model.AsRecall().RecallAsync(request, 50, TestContext.Current.CancellationToken);
+        Assert.Equal(50, recalled.Count);
+        Assert.DoesNotContain(recalled, x => c.History.Any(h => h.Item == x.Item));
+    }
+
+    [Fact]
+    public void A_saved_model_loads_with_the_same_scores_and_damaged_folders_are_refused()
+    {
+        using var model = new HstuTrainer(Small([])).Fit(TestData.Split);
+        var folder = Directory.CreateTempSubdirectory("genrec-hstu-").FullName;
+        try
+        {
+            model.Save(folder);
+            using var loaded = HstuModel.Load(folder, ComputeDevice.Cpu);
+            var c = TestData.Split.Cases(SplitTarget.Test)[3];
+            var request = new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time);
+            Candidate[] candidates = [.. TestData.Dataset.Catalogue.Skip(100).Take(30).Select(i => new Candidate(i, 0, "x"))];
+            Assert.Equal(model.Score(request, candidates), loaded.Score(request, candidates));
+
+            // A truncated weights file, then a manifest of another format: clear errors.
+            var weights = Path.Combine(folder, "model.weights");
+            File.WriteAllBytes(weights, File.ReadAllBytes(weights)[..1000]);
+            Assert.Throws<InvalidDataException>(() => HstuModel.Load(folder, ComputeDevice.Cpu));
+            var manifest = Path.Combine(folder, "manifest.json");
+            File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"FormatVersion\": 1", "\"FormatVersion\": 7", StringComparison.Ordinal));
+            Assert.Contains("version 7", Assert.Throws<InvalidDataException>(() => HstuModel.Load(folder, ComputeDevice.Cpu)).Message);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>

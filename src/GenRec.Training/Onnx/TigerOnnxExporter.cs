@@ -25,7 +25,7 @@ public static class TigerOnnxExporter
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(directory);
         Directory.CreateDirectory(directory);
-        var weights = ReadWeights(model.Model);
+        var weights = OnnxWeightsGraph.ReadWeights(model.Model);
         var config = model.Config;
         var shape = new Shape(config, model.Vocabulary);
         var (context, step) = config.Architecture switch
@@ -64,18 +64,6 @@ public static class TigerOnnxExporter
         model.WriteTo(stream);
     }
 
-    private static Dictionary<string, (float[] Data, long[] Shape)> ReadWeights(TigerNetwork network)
-    {
-        var result = new Dictionary<string, (float[], long[])>();
-        foreach (var (name, tensor) in network.state_dict())
-        {
-            using var cpu = tensor.detach().cpu().to_type(torch.ScalarType.Float32);
-            result[name] = (cpu.data<float>().ToArray(), cpu.shape);
-        }
-
-        return result;
-    }
-
     private sealed record Shape(TigerConfig Config, SemanticIdVocabulary Vocabulary)
     {
         public int D => Config.Dimension;
@@ -94,50 +82,8 @@ public static class TigerOnnxExporter
     }
 
     /// <summary>The operators of one graph, with the weights at hand.</summary>
-    private sealed class Graph(string name, Dictionary<string, (float[] Data, long[] Shape)> weights) : OnnxGraphBuilder(name)
+    private sealed class Graph(string name, Dictionary<string, (float[] Data, long[] Shape)> weights) : OnnxWeightsGraph(name, weights)
     {
-        private readonly HashSet<string> _added = [];
-
-        public string W(string key)
-        {
-            var (data, shape) = weights.TryGetValue(key, out var w) ? w : throw new InvalidOperationException($"The model has no weight '{key}'.");
-            if (_added.Add(key))
-            {
-                Weights(key, data, shape);
-            }
-
-            return key;
-        }
-
-        /// <summary>x · Wᵀ + b for a TorchSharp Linear (weight out×in), optionally only output rows [from, from + count).</summary>
-        public string Linear(string x, string prefix, int from = 0, int count = -1)
-        {
-            var (w, shape) = weights[prefix + ".weight"];
-            var (b, _) = weights[prefix + ".bias"];
-            int outputs = (int)shape[0], inputs = (int)shape[1];
-            count = count < 0 ? outputs : count;
-            var key = $"{prefix}.{from}.{count}";
-            if (_added.Add(key))
-            {
-                var transposed = new float[inputs * count];
-                for (var o = 0; o < count; o++)
-                {
-                    for (var i = 0; i < inputs; i++)
-                    {
-                        transposed[(i * count) + o] = w[((from + o) * inputs) + i];
-                    }
-                }
-
-                Weights(key + ".wt", transposed, inputs, count);
-                Weights(key + ".b", b.AsSpan(from, count).ToArray(), count);
-            }
-
-            return Add(MatMul(x, key + ".wt"), key + ".b");
-        }
-
-        public string LayerNorm(string x, string prefix) =>
-            OpWith("LayerNormalization", [x, W(prefix + ".weight"), W(prefix + ".bias")], Int("axis", -1), FloatAttribute("epsilon", 1e-5f));
-
         /// <summary>Exact GELU: x · ½ · (1 + erf(x / √2)).</summary>
         public string Gelu(string x) => Mul(Mul(x, Float(0.5f)), Add(Float(1f), Op("Erf", Mul(x, Float(1f / MathF.Sqrt(2f))))));
 
@@ -210,8 +156,8 @@ public static class TigerOnnxExporter
             var headB = new float[positions * v];
             for (var p = 0; p < positions; p++)
             {
-                var (w, _) = weights[$"heads.{p}.weight"];
-                var (b, _) = weights[$"heads.{p}.bias"];
+                var (w, _) = Values($"heads.{p}.weight");
+                var (b, _) = Values($"heads.{p}.bias");
                 var size = s.Vocabulary.Sizes[p];
                 for (var c = 0; c < v; c++)
                 {

@@ -1,0 +1,29 @@
+using System.CommandLine;
+
+namespace GenRec.Cli;
+
+/// <summary>The HSTU options shared by <c>genrec eval</c> and <c>genrec train hstu</c>.</summary>
+internal sealed class HstuOptions
+{
+    public Option<int> Epochs { get; } = new("--hstu-epochs") { Description = "hstu*: training epochs.", DefaultValueFactory = _ => 20 };
+
+    public Option<double> RatingWeight { get; } = new("--hstu-rating-weight") { Description = "hstu*: weight of the \"rates >= 4\" head in the loss and the ranking score.", DefaultValueFactory = _ => 0.25 };
+
+    public Option<bool> NoSide { get; } = new("--hstu-no-side") { Description = "hstu*: items without side features (genres, year, popularity): ids only." };
+
+    public Option<bool> NoCross { get; } = new("--hstu-no-cross") { Description = "hstu*: do not read the DLRM cascade's cross features." };
+
+    public static HstuOptions Create() => new();
+
+    public HstuArguments Read(ParseResult parse)
+    {
+        Common.RequirePositive(parse.GetValue(Epochs), "--hstu-epochs");
+        var weight = parse.GetValue(RatingWeight);
+        if (!(weight >= 0))
+        {
+            throw new UsageException($"--hstu-rating-weight is {weight}; it must be 0 or more.");
+        }
+
+        return new HstuArguments(parse.GetValue(Epochs), weight, !parse.GetValue(NoSide));
+    }
+}

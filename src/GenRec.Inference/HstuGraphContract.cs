@@ -1,0 +1,139 @@
+namespace GenRec.Inference;
+
+/// <summary>
+/// The two ONNX graphs an HSTU ranker is served as, and how a history becomes their tokens. Dimensions: B requests,
+/// L = 2 × history events (interleaved item and action tokens, left-padded), M candidates per request, Y layers,
+/// H heads, D head width, d model width, F cross features.
+/// </summary>
+/// <remarks>
+/// <para><b>history graph</b> (<see cref="HistoryFile"/>): reads each history once.</para>
+/// <list type="bullet">
+/// <item><c>token_items</c> int64 [B, L]: item rows at item tokens, 0 at action tokens and padding (<see cref="EncodeHistory"/>).</item>
+/// <item><c>token_actions</c> int64 [B, L]: action tokens at action tokens, 0 elsewhere.</item>
+/// <item><c>token_times</c> int64 [B, L]: event times in seconds (any epoch; only differences matter).</item>
+/// <item>→ <c>history_keys</c>, <c>history_values</c> float32 [Y, B, H, L, D]: every layer's keys and values.</item>
+/// <item>→ <c>last_state</c> float32 [B, d]: the last token's output (it predicts the next item).</item>
+/// </list>
+/// <para><b>candidates graph</b> (<see cref="CandidatesFile"/>): any number of candidate micro-batches per history.</para>
+/// <list type="bullet">
+/// <item><c>history_keys</c>, <c>history_values</c>, <c>last_state</c>: the history graph's outputs, unchanged.</item>
+/// <item><c>token_times</c> int64 [B, L] as above; <c>token_mask</c> float32 [B, L]: 1 for a real token, 0 for padding.</item>
+/// <item><c>candidates</c> int64 [B, M]: item rows; <c>request_time</c> int64 [B]: seconds.</item>
+/// <item><c>cross_features</c> float32 [B, M, F]: raw cross features, only when the manifest names some.</item>
+/// <item>→ <c>scores</c> float32 [B, M, 2]: logits of "interacts" and "rates ≥ 4".</item>
+/// </list>
+/// </remarks>
+public static class HstuGraphContract
+{
+    /// <summary>File name of the history graph in a model folder.</summary>
+    public const string HistoryFile = "history.onnx";
+
+    /// <summary>File name of the candidates graph in a model folder.</summary>
+    public const string CandidatesFile = "candidates.onnx";
+
+    /// <summary>File name of the manifest in a model folder.</summary>
+    public const string ManifestFile = "manifest.json";
+
+    /// <summary>History graph input: item rows.</summary>
+    public const string TokenItems = "token_items";
+
+    /// <summary>History graph input: action tokens.</summary>
+    public const string TokenActions = "token_actions";
+
+    /// <summary>Input of both graphs: token times.</summary>
+    public const string TokenTimes = "token_times";
+
+    /// <summary>Candidates graph input: real-token mask.</summary>
+    public const string TokenMask = "token_mask";
+
+    /// <summary>History graph output, candidates graph input: keys per layer.</summary>
+    public const string HistoryKeys = "history_keys";
+
+    /// <summary>History graph output, candidates graph input: values per layer.</summary>
+    public const string HistoryValues = "history_values";
+
+    /// <summary>History graph output, candidates graph input: the last token's output.</summary>
+    public const string LastState = "last_state";
+
+    /// <summary>Candidates graph input: item rows of the candidates.</summary>
+    public const string Candidates = "candidates";
+
+    /// <summary>Candidates graph input: the request time.</summary>
+    public const string RequestTime = "request_time";
+
+    /// <summary>Candidates graph input: raw cross features.</summary>
+    public const string CrossFeatures = "cross_features";
+
+    /// <summary>Candidates graph output: logits.</summary>
+    public const string Scores = "scores";
+
+    /// <summary>Action tokens: 0 padding, 1–10 ratings in half stars, 11–18 an unrated event by <see cref="ActionType"/>, 19 "candidate".</summary>
+    public const int Actions = 20;
+
+    /// <summary>The action token of a candidate, whose action the model predicts.</summary>
+    public const int CandidateAction = 19;
+
+    /// <summary>The action token of an event: its rating in half stars when it has one, else its action type.</summary>
+    /// <param name="action">The event's action.</param>
+    /// <param name="rating">Its rating (0.5–5), or <see langword="null"/>/NaN.</param>
+    /// <returns>A token in [1, 18].</returns>
+    public static int ActionOf(ActionType action, float? rating) =>
+        rating is { } r && float.IsFinite(r) ? 1 + Math.Clamp((int)Math.Round(r * 2) - 1, 0, 9) : 11 + Math.Clamp((int)action, 0, 7);
+
+    /// <summary>
+    /// Writes the last <paramref name="maxEvents"/> events of a history whose items have a row, in time order (stable
+    /// for equal times), as left-padded interleaved tokens into spans of 2 × <paramref name="maxEvents"/>.
+    /// </summary>
+    /// <param name="history">The history; events of unknown items are skipped, out-of-order events are put in order.</param>
+    /// <param name="maxEvents">Events kept.</param>
+    /// <param name="row">Item row, or 0 for an item the model does not know.</param>
+    /// <param name="items">Receives item rows.</param>
+    /// <param name="actions">Receives action tokens.</param>
+    /// <param name="times">Receives times (seconds).</param>
+    /// <returns>The number of events written.</returns>
+    public static int EncodeHistory(IReadOnlyList<UserEvent> history, int maxEvents, Func<ItemId, long> row, Span<long> items, Span<long> actions, Span<long> times)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        ArgumentNullException.ThrowIfNull(row);
+        var length = 2 * maxEvents;
+        if (items.Length < length || actions.Length < length || times.Length < length)
+        {
+            throw new ArgumentException($"Token spans must hold {length} values.");
+        }
+
+        items[..length].Clear();
+        actions[..length].Clear();
+        times[..length].Clear();
+        var known = new List<(UserEvent Event, long Row, int Order)>(Math.Min(history.Count, 4 * maxEvents));
+        var ordered = true;
+        for (var i = 0; i < history.Count; i++)
+        {
+            var e = history[i] ?? throw new ArgumentException($"History event {i} is null.", nameof(history));
+            var r = row(e.Item);
+            if (r > 0)
+            {
+                ordered &= known.Count == 0 || known[^1].Event.Timestamp <= e.Timestamp;
+                known.Add((e, r, i));
+            }
+        }
+
+        if (!ordered)
+        {
+            known.Sort((a, b) => a.Event.Timestamp != b.Event.Timestamp ? a.Event.Timestamp.CompareTo(b.Event.Timestamp) : a.Order.CompareTo(b.Order));
+        }
+
+        var take = Math.Min(maxEvents, known.Count);
+        var at = length - (2 * take);
+        foreach (var (e, r, _) in known.Skip(known.Count - take))
+        {
+            var seconds = e.Timestamp.ToUnixTimeSeconds();
+            items[at] = r;
+            times[at] = seconds;
+            actions[at + 1] = ActionOf(e.Action, e.Value);
+            times[at + 1] = seconds;
+            at += 2;
+        }
+
+        return take;
+    }
+}

@@ -1,0 +1,256 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML.OnnxRuntime;
+using static GenRec.Inference.HstuGraphContract;
+
+namespace GenRec.Inference;
+
+/// <summary>
+/// An HSTU ranker served by ONNX Runtime (CUDA when present, else the CPU): per request, the history graph runs once
+/// and its keys and values — kept where the provider computes them, on the GPU under CUDA — are reused by every
+/// micro-batch of candidates (M-FALCON). Score = logit(interacts) + w · logit(rates ≥ 4); unknown items keep their
+/// order after the known ones. Thread-safe.
+/// </summary>
+public sealed class HstuOnnxRanker : IRankingStage, IDisposable
+{
+    private static readonly Action<ILogger, string, Exception?> CudaFallback = LoggerMessage.Define<string>(LogLevel.Warning, new EventId(1, "CudaFallback"), "ONNX Runtime: CUDA is not available ({Reason}); the HSTU ranker runs on the CPU.");
+    private static readonly Action<ILogger, string, Exception?> Running = LoggerMessage.Define<string>(LogLevel.Information, new EventId(2, "ExecutionProvider"), "ONNX Runtime: the HSTU ranker runs on {Provider}.");
+    private readonly InferenceSession _history;
+    private readonly InferenceSession _candidates;
+    private readonly Dictionary<ItemId, long> _rows;
+    private readonly ICandidateFeatures? _features;
+    private readonly OrtMemoryInfo _stateMemory;
+
+    private HstuOnnxRanker(HstuOnnxManifest manifest, InferenceSession history, InferenceSession candidates, ICandidateFeatures? features, string provider, int cudaDevice, int candidateBatch, string name)
+    {
+        Manifest = manifest;
+        _history = history;
+        _candidates = candidates;
+        _features = features;
+        ExecutionProvider = provider;
+        CandidateBatch = candidateBatch;
+        Name = name;
+        _rows = manifest.Items.Select((id, i) => (id, row: (long)i + 1)).ToDictionary(p => new ItemId(p.id), p => p.row);
+        _stateMemory = provider == "CUDA" ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, cudaDevice, OrtMemType.Default) : OrtMemoryInfo.DefaultInstance;
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <summary>The manifest the ranker was loaded from.</summary>
+    public HstuOnnxManifest Manifest { get; }
+
+    /// <summary>"CUDA" or "CPU".</summary>
+    public string ExecutionProvider { get; }
+
+    /// <summary>Candidates scored per run of the candidates graph; longer lists run in several micro-batches against the same history state.</summary>
+    public int CandidateBatch { get; }
+
+    /// <summary>Loads an exported HSTU folder (<c>genrec export --kind hstu</c>) and checks it.</summary>
+    /// <param name="directory">The folder.</param>
+    /// <param name="features">The cascade's cross features; required, with the same names, when the manifest lists some.</param>
+    /// <param name="options">ONNX Runtime options; defaults when <see langword="null"/>.</param>
+    /// <param name="logger">Where the execution provider is logged.</param>
+    /// <param name="candidateBatch">Candidates per run of the candidates graph. Default: 256.</param>
+    /// <param name="name">The stage's name. Default: "hstu-onnx".</param>
+    /// <returns>The ranker.</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="InvalidDataException">The manifest or a graph is missing, damaged or does not follow <see cref="HstuGraphContract"/>.</exception>
+    /// <exception cref="ArgumentException">The features are missing or are not the ones the model was trained on.</exception>
+    public static HstuOnnxRanker Load(string directory, ICandidateFeatures? features = null, OnnxRuntimeOptions? options = null, ILogger? logger = null, int candidateBatch = 256, string name = "hstu-onnx")
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(candidateBatch);
+        options ??= new OnnxRuntimeOptions();
+        logger ??= NullLogger.Instance;
+        var manifest = HstuOnnxManifest.Load(directory);
+        if (manifest.CrossFeatures.Length > 0)
+        {
+            if (features is null)
+            {
+                throw new ArgumentException($"This HSTU model reads {manifest.CrossFeatures.Length} cross features ({string.Join(", ", manifest.CrossFeatures)}); pass the cascade's ICandidateFeatures.", nameof(features));
+            }
+
+            if (!features.Names.SequenceEqual(manifest.CrossFeatures))
+            {
+                throw new ArgumentException($"The cross features given ({string.Join(", ", features.Names)}) are not the ones the model was trained on ({string.Join(", ", manifest.CrossFeatures)}).", nameof(features));
+            }
+        }
+
+        (InferenceSession History, InferenceSession Candidates) sessions;
+        string provider;
+        string? reason;
+        try
+        {
+            sessions = OnnxExecutionProviders.Open(options, o => Open(directory, manifest, o), out provider, out reason);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidDataException($"The graphs in '{directory}' cannot be loaded by ONNX Runtime: {OnnxExecutionProviders.FirstLine(e.Message)}", e);
+        }
+
+        if (reason is not null)
+        {
+            CudaFallback(logger, reason, null);
+        }
+        else
+        {
+            Running(logger, provider, null);
+        }
+
+        try
+        {
+            Check(sessions.History, [TokenItems, TokenActions, TokenTimes], [HistoryKeys, HistoryValues, LastState], directory, HistoryFile);
+            string[] inputs = [HistoryKeys, HistoryValues, LastState, TokenTimes, TokenMask, Candidates, RequestTime, .. manifest.CrossFeatures.Length > 0 ? [CrossFeatures] : Array.Empty<string>()];
+            Check(sessions.Candidates, inputs, [Scores], directory, CandidatesFile);
+            return new HstuOnnxRanker(manifest, sessions.History, sessions.Candidates, features, provider, options.CudaDeviceId, candidateBatch, name);
+        }
+        catch
+        {
+            sessions.History.Dispose();
+            sessions.Candidates.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<Candidate> candidates, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(RankingStage.Order(candidates, Score(request, candidates)));
+    }
+
+    /// <summary>The ranking score of every candidate, aligned with <paramref name="candidates"/>; −∞ for items the model does not know.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="candidates">The candidates.</param>
+    /// <returns>One score per candidate.</returns>
+    public double[] Score(RecommendationRequest request, IReadOnlyList<Candidate> candidates) => Score(request, candidates, CandidateBatch);
+
+    /// <summary>As <see cref="Score(RecommendationRequest, IReadOnlyList{Candidate})"/> with another micro-batch size.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="candidates">The candidates.</param>
+    /// <param name="candidateBatch">Candidates per run of the candidates graph.</param>
+    /// <returns>One score per candidate.</returns>
+    public double[] Score(RecommendationRequest request, IReadOnlyList<Candidate> candidates, int candidateBatch)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(candidates);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(candidateBatch);
+        var scores = new double[candidates.Count];
+        Array.Fill(scores, double.NegativeInfinity);
+        var known = Enumerable.Range(0, candidates.Count).Where(i => _rows.ContainsKey(candidates[i].Item)).ToArray();
+        if (known.Length == 0)
+        {
+            return scores;
+        }
+
+        var l = Manifest.Tokens;
+        var items = new long[l];
+        var actions = new long[l];
+        var times = new long[l];
+        EncodeHistory(request.History, Manifest.MaxHistory, i => _rows.GetValueOrDefault(i), items, actions, times);
+        var mask = new float[l];
+        for (var i = 0; i < l; i++)
+        {
+            mask[i] = items[i] + actions[i] != 0 ? 1 : 0;
+        }
+
+        using var runOptions = new RunOptions();
+        using var itemsValue = OrtValue.CreateTensorValueFromMemory(items, [1, l]);
+        using var actionsValue = OrtValue.CreateTensorValueFromMemory(actions, [1, l]);
+        using var timesValue = OrtValue.CreateTensorValueFromMemory(times, [1, l]);
+        using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [1, l]);
+        using var requestValue = OrtValue.CreateTensorValueFromMemory(new[] { request.RequestTime.ToUnixTimeSeconds() }, [1]);
+        using var historyBinding = _history.CreateIoBinding();
+        historyBinding.BindInput(TokenItems, itemsValue);
+        historyBinding.BindInput(TokenActions, actionsValue);
+        historyBinding.BindInput(TokenTimes, timesValue);
+        historyBinding.BindOutputToDevice(HistoryKeys, _stateMemory);
+        historyBinding.BindOutputToDevice(HistoryValues, _stateMemory);
+        historyBinding.BindOutputToDevice(LastState, _stateMemory);
+        _history.RunWithBinding(runOptions, historyBinding);
+        using var state = historyBinding.GetOutputValues();
+
+        var f = Manifest.CrossFeatures.Length;
+        for (var start = 0; start < known.Length; start += candidateBatch)
+        {
+            var m = Math.Min(candidateBatch, known.Length - start);
+            var batch = known.AsSpan(start, m);
+            var rows = new long[m];
+            for (var j = 0; j < m; j++)
+            {
+                rows[j] = _rows[candidates[batch[j]].Item];
+            }
+
+            using var candidatesValue = OrtValue.CreateTensorValueFromMemory(rows, [1, m]);
+            using var binding = _candidates.CreateIoBinding();
+            binding.BindInput(HistoryKeys, state[0]);
+            binding.BindInput(HistoryValues, state[1]);
+            binding.BindInput(LastState, state[2]);
+            binding.BindInput(TokenTimes, timesValue);
+            binding.BindInput(TokenMask, maskValue);
+            binding.BindInput(Candidates, candidatesValue);
+            binding.BindInput(RequestTime, requestValue);
+            OrtValue? featuresValue = null;
+            try
+            {
+                if (f > 0)
+                {
+                    var values = new float[m * f];
+                    Candidate[] slice = [.. batch.ToArray().Select(i => candidates[i])];
+                    _features!.Compute(request, slice, values);
+                    featuresValue = OrtValue.CreateTensorValueFromMemory(values, [1, m, f]);
+                    binding.BindInput(CrossFeatures, featuresValue);
+                }
+
+                binding.BindOutputToDevice(Scores, OrtMemoryInfo.DefaultInstance);
+                _candidates.RunWithBinding(runOptions, binding);
+                using var outputs = binding.GetOutputValues();
+                var logits = outputs[0].GetTensorDataAsSpan<float>();
+                for (var j = 0; j < m; j++)
+                {
+                    scores[batch[j]] = logits[2 * j] + (Manifest.RatingWeight * logits[(2 * j) + 1]);
+                }
+            }
+            finally
+            {
+                featuresValue?.Dispose();
+            }
+        }
+
+        return scores;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _history.Dispose();
+        _candidates.Dispose();
+    }
+
+    private static (InferenceSession, InferenceSession) Open(string directory, HstuOnnxManifest manifest, SessionOptions options)
+    {
+        var history = new InferenceSession(Path.Combine(directory, manifest.History.File), options);
+        try
+        {
+            return (history, new InferenceSession(Path.Combine(directory, manifest.Candidates.File), options));
+        }
+        catch
+        {
+            history.Dispose();
+            throw;
+        }
+    }
+
+    private static void Check(InferenceSession session, string[] inputs, string[] outputs, string directory, string file)
+    {
+        var missingInputs = inputs.Where(i => !session.InputMetadata.ContainsKey(i)).ToArray();
+        var extraInputs = session.InputMetadata.Keys.Where(i => !inputs.Contains(i)).ToArray();
+        var missingOutputs = outputs.Where(o => !session.OutputMetadata.ContainsKey(o)).ToArray();
+        if (missingInputs.Length > 0 || extraInputs.Length > 0 || missingOutputs.Length > 0)
+        {
+            throw new InvalidDataException(
+                $"'{Path.Combine(directory, file)}' does not follow the HSTU graph contract: missing inputs [{string.Join(", ", missingInputs)}], " +
+                $"unexpected inputs [{string.Join(", ", extraInputs)}], missing outputs [{string.Join(", ", missingOutputs)}].");
+        }
+    }
+}

@@ -1,0 +1,303 @@
+using System.Text.Json;
+using GenRec.Inference;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GenRec.Training;
+
+/// <summary>How an HSTU model was trained.</summary>
+/// <param name="Epochs">Epochs run.</param>
+/// <param name="Seconds">Training wall time.</param>
+/// <param name="Parameters">Trainable parameters.</param>
+/// <param name="RankingQueries">Ranking queries learned from.</param>
+/// <param name="CascadeQueries">Whether those were a cascade's queries (else sampled from the train part).</param>
+public sealed record HstuTrainingReport(int Epochs, double Seconds, long Parameters, int RankingQueries, bool CascadeQueries);
+
+/// <summary>
+/// A trained HSTU: a ranking stage (target-aware scoring of the candidates, M-FALCON, with the cascade's cross
+/// features when it was trained on them) and a recall stage (next item over the whole catalogue). TorchSharp eager,
+/// on CUDA when present; HstuOnnxExporter exports it for ONNX Runtime. Thread-safe for scoring.
+/// </summary>
+public sealed class HstuModel : IDisposable
+{
+    /// <summary>The folder format written by <see cref="Save"/>.</summary>
+    public const string Format = "genrec-hstu";
+
+    /// <summary>The folder format version.</summary>
+    public const int FormatVersion = 1;
+
+    internal const int YearBuckets = 26;
+    internal const int PopularityBuckets = 16;
+    private const string ManifestFile = "manifest.json";
+    private const string WeightsFile = "model.weights";
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    private readonly Dictionary<ItemId, long> _rows;
+    private readonly Device _device;
+
+    internal HstuModel(HstuNetwork network, ItemId[] items, string[] crossFeatureNames, Device device, double ratingWeight, HstuTrainingReport report)
+    {
+        Network = network;
+        Items = items;
+        _rows = items.Select((item, i) => (item, row: (long)i + 1)).ToDictionary(p => p.item, p => p.row);
+        CrossFeatureNames = crossFeatureNames;
+        _device = device;
+        RatingWeight = ratingWeight;
+        Report = report;
+    }
+
+    /// <summary>The items the model knows, by row − 1.</summary>
+    public IReadOnlyList<ItemId> Items { get; }
+
+    /// <summary>The cross features the model reads per candidate (empty: none).</summary>
+    public IReadOnlyList<string> CrossFeatureNames { get; }
+
+    /// <summary>Whether items carry side features (genres, release year, popularity).</summary>
+    public bool SideFeatures => Network.Config.SideFeatures;
+
+    /// <summary>History events read.</summary>
+    public int MaxHistory => Network.Config.MaxHistory;
+
+    /// <summary>Ranking score = logit(interacts) + this × logit(rates ≥ 4).</summary>
+    public double RatingWeight { get; }
+
+    /// <summary>How it was trained.</summary>
+    public HstuTrainingReport Report { get; }
+
+    /// <summary>Where it runs.</summary>
+    public string Device => _device.ToString();
+
+    internal HstuNetwork Network { get; }
+
+    internal Device TorchDevice => _device;
+
+    /// <summary>The item's row (0 when unknown).</summary>
+    internal long Row(ItemId item) => _rows.GetValueOrDefault(item);
+
+    /// <summary>The model as a ranking stage.</summary>
+    /// <param name="features">The cascade's cross features; required when <see cref="CrossFeatureNames"/> is not empty, with the same names.</param>
+    /// <param name="name">The stage's name. Default: "hstu".</param>
+    /// <returns>The ranking stage.</returns>
+    /// <exception cref="ArgumentException">The features are missing or are not the ones the model was trained on.</exception>
+    public IRankingStage AsRanker(ICandidateFeatures? features = null, string name = "hstu")
+    {
+        EnsureFeatures(CrossFeatureNames, features);
+        return new Ranker(this, features, name);
+    }
+
+    /// <summary>The model as a recall stage: the next item over the whole catalogue, excluded items skipped.</summary>
+    /// <param name="name">The stage's name. Default: "hstu".</param>
+    /// <returns>The recall stage.</returns>
+    public IRecallStage AsRecall(string name = "hstu") => new Recall(this, name);
+
+    /// <summary>
+    /// Scores candidates for a request: the history is encoded once and all candidates scored after it in one pass.
+    /// Returns ranking scores aligned with <paramref name="candidates"/>; unknown items get −∞.
+    /// </summary>
+    /// <param name="request">The request.</param>
+    /// <param name="candidates">The candidates.</param>
+    /// <param name="features">The cascade's cross features when the model reads some.</param>
+    /// <returns>One score per candidate.</returns>
+    public double[] Score(RecommendationRequest request, IReadOnlyList<Candidate> candidates, ICandidateFeatures? features = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(candidates);
+        EnsureFeatures(CrossFeatureNames, features);
+        var scores = new double[candidates.Count];
+        Array.Fill(scores, double.NegativeInfinity);
+        var known = Enumerable.Range(0, candidates.Count).Where(i => Row(candidates[i].Item) > 0).ToArray();
+        if (known.Length == 0)
+        {
+            return scores;
+        }
+
+        var f = CrossFeatureNames.Count;
+        float[]? values = null;
+        if (f > 0)
+        {
+            values = new float[known.Length * f];
+            features!.Compute(request, [.. known.Select(i => candidates[i])], values);
+        }
+
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var (items, actions, times) = HstuTrainer.Tokens([request.History], MaxHistory, Row);
+        var history = Network.Encode(items.to(_device), actions.to(_device), times.to(_device));
+        var logits = Network.ScoreCandidates(
+            history,
+            torch.tensor(known.Select(i => Row(candidates[i].Item)).ToArray(), [1, known.Length], device: _device),
+            values is null ? null : torch.tensor(values, [1, known.Length, f], device: _device),
+            torch.tensor(new[] { request.RequestTime.ToUnixTimeSeconds() }, device: _device));
+        var combined = (logits[0, .., 0] + (RatingWeight * logits[0, .., 1])).cpu().data<float>().ToArray();
+        for (var j = 0; j < known.Length; j++)
+        {
+            scores[known[j]] = combined[j];
+        }
+
+        return scores;
+    }
+
+    /// <summary>Next-item logits for a request over every item (by row − 1, as <see cref="Items"/>).</summary>
+    /// <param name="request">The request.</param>
+    /// <returns>One logit per item.</returns>
+    public float[] NextItemLogits(RecommendationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var (items, actions, times) = HstuTrainer.Tokens([request.History], MaxHistory, Row);
+        var logits = Network.Retrieve(Network.Encode(items.to(_device), actions.to(_device), times.to(_device)));
+        return logits[0, 1..].cpu().data<float>().ToArray();
+    }
+
+    /// <summary>Saves the model folder (manifest + weights).</summary>
+    /// <param name="directory">The folder; created if missing.</param>
+    public void Save(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        Directory.CreateDirectory(directory);
+        Network.save(Path.Combine(directory, WeightsFile));
+        var c = Network.Config;
+        var manifest = new Manifest(
+            Format, FormatVersion, c.Dimension, c.Layers, c.Heads, c.MaxHistory, c.TimeBuckets, c.Dropout, c.Genres, c.YearBuckets, c.PopularityBuckets,
+            [.. CrossFeatureNames], [.. Items.Select(i => i.Value)], RatingWeight, Report);
+        File.WriteAllText(Path.Combine(directory, ManifestFile), JsonSerializer.Serialize(manifest, Indented));
+    }
+
+    /// <summary>Loads a model folder.</summary>
+    /// <param name="directory">The folder <see cref="Save"/> wrote.</param>
+    /// <param name="device">Where to run it. Default: <see cref="ComputeDevice.Auto"/>.</param>
+    /// <returns>The model.</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="InvalidDataException">The manifest or weights are missing, damaged, or of another format.</exception>
+    public static HstuModel Load(string directory, ComputeDevice device = ComputeDevice.Auto)
+    {
+        if (!Directory.Exists(directory))
+        {
+            throw new DirectoryNotFoundException($"The model folder '{directory}' does not exist.");
+        }
+
+        var manifestPath = Path.Combine(directory, ManifestFile);
+        var weightsPath = Path.Combine(directory, WeightsFile);
+        if (!File.Exists(manifestPath) || !File.Exists(weightsPath))
+        {
+            throw new InvalidDataException($"'{directory}' is not an HSTU model folder: it needs {ManifestFile} and {WeightsFile}.");
+        }
+
+        Manifest m;
+        try
+        {
+            m = JsonSerializer.Deserialize<Manifest>(File.ReadAllText(manifestPath)) ?? throw new InvalidDataException("empty manifest");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{manifestPath}' is not a valid manifest: {e.Message}", e);
+        }
+
+        if (m.Format != Format || m.FormatVersion != FormatVersion)
+        {
+            throw new InvalidDataException($"'{manifestPath}' describes format '{m.Format}' version {m.FormatVersion}; this reader understands '{Format}' version {FormatVersion}.");
+        }
+
+        if (m.Items is null || m.Items.Length == 0 || m.Items.Distinct().Count() != m.Items.Length || m.CrossFeatures is null || m.Report is null)
+        {
+            throw new InvalidDataException($"'{manifestPath}' lists no items, repeats one, or lacks its feature list or report.");
+        }
+
+        HstuConfig config;
+        try
+        {
+            config = new HstuConfig(m.Items.Length + 1, m.Dimension, m.Layers, m.Heads, m.MaxHistory, m.TimeBuckets, m.Dropout, m.Genres, m.YearBuckets, m.PopularityBuckets, m.CrossFeatures.Length);
+            config.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"'{manifestPath}' describes an invalid shape: {e.Message}", e);
+        }
+
+        var network = new HstuNetwork(config);
+        try
+        {
+            network.load(weightsPath);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or EndOfStreamException)
+        {
+            network.Dispose();
+            throw new InvalidDataException($"'{weightsPath}' does not hold weights of the shape its manifest describes: {e.Message}", e);
+        }
+
+        var target = TorchDevices.Resolve(device);
+        network.to(target);
+        network.eval();
+        return new HstuModel(network, [.. m.Items.Select(i => new ItemId(i))], m.CrossFeatures, target, m.RatingWeight, m.Report);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Network.Dispose();
+
+    internal static long YearBucket(DateTimeOffset? published) =>
+        published is { } p ? 1 + Math.Clamp((p.Year - 1900) / 5, 0, YearBuckets - 2) : 0;
+
+    internal static long PopularityBucket(int count) =>
+        count == 0 ? 0 : 1 + Math.Min(PopularityBuckets - 2, (int)Math.Log2(count));
+
+    internal static void EnsureFeatures(IReadOnlyList<string> expected, ICandidateFeatures? features)
+    {
+        if (expected.Count == 0)
+        {
+            return;
+        }
+
+        if (features is null)
+        {
+            throw new ArgumentException($"This HSTU model reads {expected.Count} cross features ({string.Join(", ", expected)}); pass the cascade's ICandidateFeatures.", nameof(features));
+        }
+
+        if (!features.Names.SequenceEqual(expected))
+        {
+            throw new ArgumentException($"The cross features given ({string.Join(", ", features.Names)}) are not the ones the model was trained on ({string.Join(", ", expected)}).", nameof(features));
+        }
+    }
+
+    private sealed record Manifest(
+        string Format, int FormatVersion, int Dimension, int Layers, int Heads, int MaxHistory, int TimeBuckets, double Dropout, int Genres, int YearBuckets, int PopularityBuckets,
+        string[] CrossFeatures, long[] Items, double RatingWeight, HstuTrainingReport Report);
+
+    private sealed class Ranker(HstuModel model, ICandidateFeatures? features, string name) : IRankingStage
+    {
+        public string Name => name;
+
+        public ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<Candidate> candidates, CancellationToken cancellationToken = default)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            return ValueTask.FromResult(RankingStage.Order(candidates, model.Score(request, candidates, features)));
+        }
+    }
+
+    private sealed class Recall(HstuModel model, string name) : IRecallStage
+    {
+        public string Name => name;
+
+        public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+            cancellationToken.ThrowIfCancellationRequested();
+            var logits = model.NextItemLogits(request);
+            var order = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]);
+            var result = new List<Candidate>(count);
+            foreach (var i in order)
+            {
+                if (!request.IsExcluded(model.Items[i]))
+                {
+                    result.Add(new Candidate(model.Items[i], logits[i], name));
+                    if (result.Count == count)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<Candidate>>(result);
+        }
+    }
+}

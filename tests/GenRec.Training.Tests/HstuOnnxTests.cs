@@ -1,0 +1,132 @@
+using GenRec.Data;
+using GenRec.Inference;
+using GenRec.TestSupport;
+
+namespace GenRec.Training.Tests;
+
+/// <summary>A small HSTU trained with cross features on real data, exported once and shared.</summary>
+public sealed class HstuOnnxFixture : IDisposable
+{
+    public HstuOnnxFixture()
+    {
+        Features = new TestFeatures(TestData.Split);
+        var random = new Random(3);
+        var catalogue = TestData.Dataset.Catalogue;
+        Queries = [.. TestData.Split.Train.Where(s => s.Interactions.Count > 5).Take(150).Select(s =>
+        {
+            var target = s.Interactions[^1];
+            var request = new RecommendationRequest(s.User, [.. s.Interactions.SkipLast(1).Select(i => i.ToEvent())], 10, target.Time);
+            Candidate[] candidates = [new(target.Item, 0, "t"), .. Enumerable.Range(0, 20).Select(_ => new Candidate(catalogue[random.Next(catalogue.Count)], 0, "r"))];
+            var values = new float[candidates.Length * Features.Names.Count];
+            Features.Compute(request, candidates, values);
+            return new RankingQuery(request, candidates, 0, values);
+        })];
+        Model = new HstuTrainer(new HstuTrainer.Options { Dimension = 16, Layers = 2, Heads = 2, MaxHistory = 12, Epochs = 2, WindowsPerUser = 1, Negatives = 10, Device = ComputeDevice.Cpu })
+            .Fit(TestData.Split, Queries, Features.Names);
+        Folder = Directory.CreateTempSubdirectory("genrec-hstu-onnx-").FullName;
+        Manifest = HstuOnnxExporter.Export(Model, Folder);
+    }
+
+    public TestFeatures Features { get; }
+
+    public RankingQuery[] Queries { get; }
+
+    public HstuModel Model { get; }
+
+    public string Folder { get; }
+
+    public HstuOnnxManifest Manifest { get; }
+
+    public void Dispose()
+    {
+        Model.Dispose();
+        Directory.Delete(Folder, recursive: true);
+    }
+
+    /// <summary>Two cross features: the item's train popularity (log) and, missing (NaN) for every third item, its id parity.</summary>
+    public sealed class TestFeatures(DataSplit split) : ICandidateFeatures
+    {
+        private readonly Dictionary<ItemId, int> _counts = split.TrainInteractions.CountBy(i => i.Item).ToDictionary(p => p.Key, p => p.Value);
+
+        public IReadOnlyList<string> Names { get; } = ["log_popularity", "parity"];
+
+        public void Compute(RecommendationRequest request, IReadOnlyList<Candidate> candidates, Span<float> destination)
+        {
+            for (var i = 0; i < candidates.Count; i++)
+            {
+                var id = candidates[i].Item.Value;
+                destination[2 * i] = MathF.Log(1 + _counts.GetValueOrDefault(candidates[i].Item));
+                destination[(2 * i) + 1] = id % 3 == 0 ? float.NaN : id % 2;
+            }
+        }
+    }
+}
+
+public sealed class HstuOnnxTests(HstuOnnxFixture fixture) : IClassFixture<HstuOnnxFixture>
+{
+    private static RecommendationRequest Request(int user)
+    {
+        var c = TestData.Split.Cases(SplitTarget.Test)[user];
+        return new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time);
+    }
+
+    [Fact]
+    public void Onnx_runtime_scores_as_torchsharp_in_one_batch_or_many()
+    {
+        using var onnx = HstuOnnxRanker.Load(fixture.Folder, fixture.Features, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Auto }, candidateBatch: 64);
+        var catalogue = TestData.Dataset.Catalogue;
+        var worst = 0.0;
+        for (var u = 0; u < 12; u++)
+        {
+            var request = Request(u * 7);
+            Candidate[] candidates = [.. catalogue.Skip(u * 50).Take(150).Select(i => new Candidate(i, 0, "x")), new(new ItemId(987_654_321), 0, "x")];
+            var torch = fixture.Model.Score(request, candidates, fixture.Features);
+            var served = onnx.Score(request, candidates);
+            var oneBatch = onnx.Score(request, candidates, candidateBatch: 1000);
+            Assert.Equal(double.NegativeInfinity, served[^1]);
+            for (var i = 0; i < candidates.Length - 1; i++)
+            {
+                worst = Math.Max(worst, Math.Max(Math.Abs(torch[i] - served[i]), Math.Abs(oneBatch[i] - served[i])));
+            }
+        }
+
+        Assert.True(worst < 1e-4, $"max |Δ score| {worst}");
+    }
+
+    [Fact]
+    public void The_served_ranker_needs_the_features_it_was_trained_on()
+    {
+        Assert.Contains("cross features", Assert.Throws<ArgumentException>(() => HstuOnnxRanker.Load(fixture.Folder)).Message);
+        Assert.Throws<ArgumentException>(() => fixture.Model.AsRanker(new OtherFeatures()));
+    }
+
+    [Fact]
+    public void A_damaged_export_is_refused_with_the_reason()
+    {
+        var copy = Directory.CreateTempSubdirectory("genrec-hstu-damaged-").FullName;
+        try
+        {
+            foreach (var file in Directory.GetFiles(fixture.Folder))
+            {
+                File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+            }
+
+            var graph = Path.Combine(copy, HstuGraphContract.CandidatesFile);
+            File.WriteAllBytes(graph, File.ReadAllBytes(graph)[..500]);
+            Assert.Contains("SHA-256", Assert.Throws<InvalidDataException>(() => HstuOnnxRanker.Load(copy, fixture.Features)).Message);
+            fixture.Model.Save(copy);
+            Assert.Contains("genrec train hstu", Assert.Throws<InvalidDataException>(() => HstuOnnxRanker.Load(copy, fixture.Features)).Message);
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+    }
+
+    private sealed class OtherFeatures : ICandidateFeatures
+    {
+        public IReadOnlyList<string> Names { get; } = ["something_else"];
+
+        public void Compute(RecommendationRequest request, IReadOnlyList<Candidate> candidates, Span<float> destination) => destination.Clear();
+    }
+}
