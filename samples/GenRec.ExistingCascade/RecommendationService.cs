@@ -8,8 +8,9 @@ namespace GenRec.ExistingCascade;
 /// <summary>
 /// A small recommendation service as a team runs one today: a DLRM cascade (four recall channels, a LightGBM
 /// LambdaRank ranker) over the users' histories, behind <c>GET /recommend/{userId}</c> and <c>POST /events</c>.
-/// Setting <c>GenRec:Mode</c> (blend, shadow or replace) puts generative recall beside its recall layer: that is
-/// the whole change (see the README).
+/// Setting <c>GenRec:Mode</c> (blend, shadow or replace) puts generative recall beside its recall layer, and
+/// <c>GenRec:RankerMode</c> (replace, shadow) an HSTU ranker beside its LambdaRank ranker: that is the whole change
+/// (see the README).
 /// </summary>
 public static class RecommendationService
 {
@@ -28,21 +29,39 @@ public static class RecommendationService
         builder.Services.AddSingleton(dataset);
         builder.Services.AddSingleton(new HistoryStore(split.Train.ToDictionary(s => s.User, s => s.Interactions.Select(i => i.ToEvent()).ToList())));
 
-        // --- GenRec: the few lines that put generative recall beside the cascade's recall (README) ---------------
+        // --- GenRec: the few lines that put generative recall and ranking beside the cascade's (README) ---------
         var mode = config["GenRec:Mode"];
-        if (mode is not null && !mode.Equals("off", StringComparison.OrdinalIgnoreCase))
+        var recallOn = mode is not null && !mode.Equals("off", StringComparison.OrdinalIgnoreCase);
+        var rankerMode = config["GenRec:RankerMode"];
+        var rankerOn = rankerMode is not null && !rankerMode.Equals("off", StringComparison.OrdinalIgnoreCase);
+        if (recallOn || rankerOn)
         {
-            builder.Services.AddGenRec()
-                .AddSemanticIdIndex(config["GenRec:Index"] ?? throw new InvalidOperationException("GenRec:Mode needs GenRec:Index (a semantic-ID index file)."))
-                .AddOnnxModel(config["GenRec:Model"] ?? throw new InvalidOperationException("GenRec:Mode needs GenRec:Model (a folder from `genrec export`)."))
-                .AddGenerativeRecall()
-                .AddRecallAdapter(_ => dlrm.RecallStage, o => o.Mode = Enum.Parse<StageMode>(mode, ignoreCase: true));
-            if (config.GetValue("GenRec:Hang", false))
+            var genrec = builder.Services.AddGenRec();
+            if (recallOn)
             {
-                // Benchmark only: a generative side that never answers, to measure the fallback path.
-                builder.Services.AddKeyedSingleton<IRecallStage>(GenRecStages.Generative, RecallStage.From("hanging", (_, _, _) => new ValueTask<IReadOnlyList<Candidate>>(new TaskCompletionSource<IReadOnlyList<Candidate>>().Task)));
+                genrec.AddSemanticIdIndex(config["GenRec:Index"] ?? throw new InvalidOperationException("GenRec:Mode needs GenRec:Index (a semantic-ID index file)."))
+                    .AddOnnxModel(config["GenRec:Model"] ?? throw new InvalidOperationException("GenRec:Mode needs GenRec:Model (a folder from `genrec export`)."))
+                    .AddGenerativeRecall()
+                    .AddRecallAdapter(_ => dlrm.RecallStage, o => o.Mode = Enum.Parse<StageMode>(mode!, ignoreCase: true));
+                if (config.GetValue("GenRec:Hang", false))
+                {
+                    // Benchmark only: a generative side that never answers, to measure the fallback path.
+                    builder.Services.AddKeyedSingleton<IRecallStage>(GenRecStages.Generative, RecallStage.From("hanging", (_, _, _) => new ValueTask<IReadOnlyList<Candidate>>(new TaskCompletionSource<IReadOnlyList<Candidate>>().Task)));
+                }
             }
-            builder.Services.AddSingleton<IRecommender>(sp => dlrm.CreatePipeline("dlrm+generative", sp.GetRequiredService<RecallAdapter>()));
+
+            if (rankerOn)
+            {
+                // HSTU (exported with `genrec export --kind hstu`) beside the LambdaRank ranker, reading the cascade's features.
+                genrec.AddHstuRanking(config["GenRec:HstuModel"] ?? throw new InvalidOperationException("GenRec:RankerMode needs GenRec:HstuModel (a folder from `genrec export --kind hstu`)."), _ => dlrm.CandidateFeatures)
+                    .AddRankingAdapter(_ => dlrm.Ranker, o => o.Mode = Enum.Parse<StageMode>(rankerMode!, ignoreCase: true));
+            }
+
+            var name = $"dlrm{(recallOn ? "+generative" : "")}{(rankerOn ? "+hstu" : "")}";
+            builder.Services.AddSingleton<IRecommender>(sp => dlrm.CreatePipeline(
+                name,
+                recallOn ? sp.GetRequiredService<RecallAdapter>() : dlrm.RecallStage,
+                rankerOn ? sp.GetRequiredService<RankingAdapter>() : null));
         }
         else
         {

@@ -119,6 +119,7 @@ internal static class BenchCommand
         var command = new Command("bench", "Measure speed and memory.");
         command.Subcommands.Add(sid);
         command.Subcommands.Add(ServeBench.Create());
+        command.Subcommands.Add(HstuBench.Create());
         return command;
     }
 

@@ -11,7 +11,7 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-200", "hstu", "hstu-rank"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-200", "hstu", "hstu-rank", "hstu-onnx-200"];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
@@ -58,15 +58,21 @@ internal static class ModelCatalog
             case "dlrm-200":
             case "hstu-200":
             case "hstu-rank":
+            case "hstu-onnx-200":
             {
                 // Ranking on identical candidates: the DLRM cascade's recall, top 200 per user, ordered by the recall
                 // merge itself, by LambdaRank, or by HSTU (hstu-rank and hstu-200 are the same model).
-                var trainer = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = name.StartsWith("hstu", StringComparison.Ordinal) });
+                var trainer = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = name is "hstu-200" or "hstu-rank" && arguments.ModelPath is null });
                 var dlrm = trainer.Fit(split);
                 IRankingStage? ranker = name switch
                 {
                     "dlrm-200" => dlrm.Ranker,
                     "recall-200" => null,
+                    "hstu-onnx-200" => HstuOnnxRanker.Load(
+                        arguments.ModelPath ?? throw new UsageException("--model hstu-onnx-200 needs --model-path (a folder from genrec export --kind hstu)."),
+                        dlrm.CandidateFeatures,
+                        new OnnxRuntimeOptions(),
+                        ConsoleLog.Instance),
                     _ => Hstu(split, arguments, dlrm).AsRanker(arguments.HstuCrossFeatures ? dlrm.CandidateFeatures : null),
                 };
                 return new CascadePipeline(name, [new RecallChannel(dlrm.RecallStage, 200)], ranker, new CascadeOptions { RankingDepth = 200 });
@@ -165,7 +171,7 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
 }
 
 /// <summary>The HSTU options the command line sets.</summary>
-internal sealed record HstuArguments(int Epochs = 20, double RatingWeight = 0.25, bool SideFeatures = true, int Seed = 42, IProgress<HstuTrainingProgress>? Progress = null)
+internal sealed record HstuArguments(int Epochs = 10, double RatingWeight = 0.25, bool SideFeatures = true, int Seed = 42, IProgress<HstuTrainingProgress>? Progress = null)
 {
     public HstuTrainer.Options ToOptions() => new() { Epochs = Epochs, RatingWeight = RatingWeight, SideFeatures = SideFeatures, Seed = Seed, Progress = Progress };
 }

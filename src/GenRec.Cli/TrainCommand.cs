@@ -86,6 +86,45 @@ internal static class TrainCommand
         });
         var command = new Command("train", "Train models.");
         command.Subcommands.Add(tiger);
+        command.Subcommands.Add(Hstu());
+        return command;
+    }
+
+    /// <summary><c>genrec train hstu</c>: the DLRM cascade (for its ranking queries and cross features), then HSTU on them.</summary>
+    private static Command Hstu()
+    {
+        var data = Common.Data();
+        var output = new Option<string>("--out") { Description = "The model folder to write.", Required = true };
+        var hstu = HstuOptions.Create();
+        var seed = Common.Seed();
+        var command = new Command("hstu", "Train an HSTU generative ranker (and next-item retriever) on the train part, on the DLRM cascade's ranking queries and cross features.")
+        {
+            data, output, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, seed,
+        };
+        command.SetAction((parse, ct) =>
+        {
+            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var s = parse.GetValue(seed);
+            var dlrm = new GenRec.Adapters.MLNet.DlrmCascadeTrainer(new GenRec.Adapters.MLNet.DlrmCascadeTrainer.Options { Seed = s, Progress = new TrainerConsoleProgress(), KeepRankingQueries = true }).Fit(split, ct);
+            var arguments = new ModelArguments(s) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross) };
+            using var model = ModelCatalog.Hstu(split, arguments, dlrm);
+            var folder = parse.GetValue(output)!;
+            model.Save(folder);
+            var r = model.Report;
+            ConsoleProgress.Status($"wrote {folder}");
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["model"] = "hstu",
+                ["parameters"] = r.Parameters,
+                ["epochs"] = r.Epochs,
+                ["ranking_queries"] = r.RankingQueries,
+                ["cross_features"] = model.CrossFeatureNames.Count,
+                ["side_features"] = model.SideFeatures,
+                ["train_seconds"] = Math.Round(r.Seconds, 1),
+                ["device"] = model.Device,
+            }));
+            return Task.FromResult(0);
+        });
         return command;
     }
 }

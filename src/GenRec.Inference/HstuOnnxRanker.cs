@@ -135,41 +135,122 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(candidates);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(candidateBatch);
-        var scores = new double[candidates.Count];
-        Array.Fill(scores, double.NegativeInfinity);
-        var known = Enumerable.Range(0, candidates.Count).Where(i => _rows.ContainsKey(candidates[i].Item)).ToArray();
+        var (scores, known) = Known(candidates);
+        if (known.Length == 0)
+        {
+            return scores;
+        }
+
+        var (items, actions, times, mask) = Tokens(request.History);
+        using var runOptions = new RunOptions();
+        using var timesValue = OrtValue.CreateTensorValueFromMemory(times, [1, times.Length]);
+        using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [1, mask.Length]);
+        using var state = RunHistory(runOptions, items, actions, timesValue, _stateMemory);
+        ScoreBatches(runOptions, state[0], state[1], state[2], timesValue, maskValue, request, candidates, known, candidateBatch, scores);
+        return scores;
+    }
+
+    /// <summary>
+    /// Encodes a history once into host memory: every layer's keys and values, to be reused by
+    /// <see cref="Score(HstuHistoryState, RecommendationRequest, IReadOnlyList{Candidate})"/> until the history changes
+    /// (a user session keeps it between requests).
+    /// </summary>
+    /// <param name="history">The history.</param>
+    /// <returns>The encoded state.</returns>
+    public HstuHistoryState Encode(IReadOnlyList<UserEvent> history)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        var (items, actions, times, mask) = Tokens(history);
+        using var runOptions = new RunOptions();
+        using var timesValue = OrtValue.CreateTensorValueFromMemory(times, [1, times.Length]);
+        using var state = RunHistory(runOptions, items, actions, timesValue, OrtMemoryInfo.DefaultInstance);
+        return new HstuHistoryState(
+            Manifest.History.Sha256,
+            state[0].GetTensorDataAsSpan<float>().ToArray(),
+            state[1].GetTensorDataAsSpan<float>().ToArray(),
+            state[2].GetTensorDataAsSpan<float>().ToArray(),
+            times,
+            mask);
+    }
+
+    /// <summary>Scores candidates against a history encoded by <see cref="Encode"/> (no history pass).</summary>
+    /// <param name="state">The encoded history (of this model).</param>
+    /// <param name="request">The request (time; cross features read its history).</param>
+    /// <param name="candidates">The candidates.</param>
+    /// <returns>One score per candidate; −∞ for items the model does not know.</returns>
+    /// <exception cref="ArgumentException">The state was encoded by another model.</exception>
+    public double[] Score(HstuHistoryState state, RecommendationRequest request, IReadOnlyList<Candidate> candidates)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(candidates);
+        if (state.ModelId != Manifest.History.Sha256)
+        {
+            throw new ArgumentException("The history state was encoded by another HSTU model; encode it again with this one.", nameof(state));
+        }
+
+        var (scores, known) = Known(candidates);
         if (known.Length == 0)
         {
             return scores;
         }
 
         var l = Manifest.Tokens;
+        long[] kv = [Manifest.Layers, 1, Manifest.Heads, l, Manifest.HeadDimension];
+        using var runOptions = new RunOptions();
+        using var keys = OrtValue.CreateTensorValueFromMemory(state.Keys, kv);
+        using var values = OrtValue.CreateTensorValueFromMemory(state.Values, kv);
+        using var last = OrtValue.CreateTensorValueFromMemory(state.LastState, [1, state.LastState.Length]);
+        using var timesValue = OrtValue.CreateTensorValueFromMemory(state.Times, [1, l]);
+        using var maskValue = OrtValue.CreateTensorValueFromMemory(state.Mask, [1, l]);
+        ScoreBatches(runOptions, keys, values, last, timesValue, maskValue, request, candidates, known, CandidateBatch, scores);
+        return scores;
+    }
+
+    /// <summary>Scores at −∞ and the indices of the candidates the model knows.</summary>
+    private (double[] Scores, int[] Known) Known(IReadOnlyList<Candidate> candidates)
+    {
+        var scores = new double[candidates.Count];
+        Array.Fill(scores, double.NegativeInfinity);
+        return (scores, [.. Enumerable.Range(0, candidates.Count).Where(i => _rows.ContainsKey(candidates[i].Item))]);
+    }
+
+    private (long[] Items, long[] Actions, long[] Times, float[] Mask) Tokens(IReadOnlyList<UserEvent> history)
+    {
+        var l = Manifest.Tokens;
         var items = new long[l];
         var actions = new long[l];
         var times = new long[l];
-        EncodeHistory(request.History, Manifest.MaxHistory, i => _rows.GetValueOrDefault(i), items, actions, times);
+        EncodeHistory(history, Manifest.MaxHistory, i => _rows.GetValueOrDefault(i), items, actions, times);
         var mask = new float[l];
         for (var i = 0; i < l; i++)
         {
             mask[i] = items[i] + actions[i] != 0 ? 1 : 0;
         }
 
-        using var runOptions = new RunOptions();
-        using var itemsValue = OrtValue.CreateTensorValueFromMemory(items, [1, l]);
-        using var actionsValue = OrtValue.CreateTensorValueFromMemory(actions, [1, l]);
-        using var timesValue = OrtValue.CreateTensorValueFromMemory(times, [1, l]);
-        using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [1, l]);
-        using var requestValue = OrtValue.CreateTensorValueFromMemory(new[] { request.RequestTime.ToUnixTimeSeconds() }, [1]);
-        using var historyBinding = _history.CreateIoBinding();
-        historyBinding.BindInput(TokenItems, itemsValue);
-        historyBinding.BindInput(TokenActions, actionsValue);
-        historyBinding.BindInput(TokenTimes, timesValue);
-        historyBinding.BindOutputToDevice(HistoryKeys, _stateMemory);
-        historyBinding.BindOutputToDevice(HistoryValues, _stateMemory);
-        historyBinding.BindOutputToDevice(LastState, _stateMemory);
-        _history.RunWithBinding(runOptions, historyBinding);
-        using var state = historyBinding.GetOutputValues();
+        return (items, actions, times, mask);
+    }
 
+    /// <summary>Runs the history graph; its outputs (keys, values, last state) are bound to <paramref name="memory"/>.</summary>
+    private IDisposableReadOnlyCollection<OrtValue> RunHistory(RunOptions runOptions, long[] items, long[] actions, OrtValue times, OrtMemoryInfo memory)
+    {
+        using var itemsValue = OrtValue.CreateTensorValueFromMemory(items, [1, items.Length]);
+        using var actionsValue = OrtValue.CreateTensorValueFromMemory(actions, [1, actions.Length]);
+        using var binding = _history.CreateIoBinding();
+        binding.BindInput(TokenItems, itemsValue);
+        binding.BindInput(TokenActions, actionsValue);
+        binding.BindInput(TokenTimes, times);
+        binding.BindOutputToDevice(HistoryKeys, memory);
+        binding.BindOutputToDevice(HistoryValues, memory);
+        binding.BindOutputToDevice(LastState, memory);
+        _history.RunWithBinding(runOptions, binding);
+        return binding.GetOutputValues();
+    }
+
+    /// <summary>The candidates graph over micro-batches of the known candidates, all against the same history state.</summary>
+    private void ScoreBatches(RunOptions runOptions, OrtValue keys, OrtValue values, OrtValue last, OrtValue times, OrtValue mask, RecommendationRequest request, IReadOnlyList<Candidate> candidates, int[] known, int candidateBatch, double[] scores)
+    {
+        using var requestValue = OrtValue.CreateTensorValueFromMemory(new[] { request.RequestTime.ToUnixTimeSeconds() }, [1]);
         var f = Manifest.CrossFeatures.Length;
         for (var start = 0; start < known.Length; start += candidateBatch)
         {
@@ -183,11 +264,11 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
 
             using var candidatesValue = OrtValue.CreateTensorValueFromMemory(rows, [1, m]);
             using var binding = _candidates.CreateIoBinding();
-            binding.BindInput(HistoryKeys, state[0]);
-            binding.BindInput(HistoryValues, state[1]);
-            binding.BindInput(LastState, state[2]);
-            binding.BindInput(TokenTimes, timesValue);
-            binding.BindInput(TokenMask, maskValue);
+            binding.BindInput(HistoryKeys, keys);
+            binding.BindInput(HistoryValues, values);
+            binding.BindInput(LastState, last);
+            binding.BindInput(TokenTimes, times);
+            binding.BindInput(TokenMask, mask);
             binding.BindInput(Candidates, candidatesValue);
             binding.BindInput(RequestTime, requestValue);
             OrtValue? featuresValue = null;
@@ -195,10 +276,10 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
             {
                 if (f > 0)
                 {
-                    var values = new float[m * f];
+                    var featureValues = new float[m * f];
                     Candidate[] slice = [.. batch.ToArray().Select(i => candidates[i])];
-                    _features!.Compute(request, slice, values);
-                    featuresValue = OrtValue.CreateTensorValueFromMemory(values, [1, m, f]);
+                    _features!.Compute(request, slice, featureValues);
+                    featuresValue = OrtValue.CreateTensorValueFromMemory(featureValues, [1, m, f]);
                     binding.BindInput(CrossFeatures, featuresValue);
                 }
 
@@ -216,8 +297,6 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
                 featuresValue?.Dispose();
             }
         }
-
-        return scores;
     }
 
     /// <inheritdoc />
@@ -253,4 +332,38 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
                 $"unexpected inputs [{string.Join(", ", extraInputs)}], missing outputs [{string.Join(", ", missingOutputs)}].");
         }
     }
+}
+
+/// <summary>
+/// A history encoded by an <see cref="HstuOnnxRanker"/>, in host memory: every layer's keys and values and what
+/// candidates need to attend to them. A user session keeps it until the history changes. About
+/// 2 × layers × 2 × history × width floats (≈ 100 KB at width 64, 2 layers, 50 events).
+/// </summary>
+public sealed class HstuHistoryState
+{
+    internal HstuHistoryState(string modelId, float[] keys, float[] values, float[] lastState, long[] times, float[] mask)
+    {
+        ModelId = modelId;
+        Keys = keys;
+        Values = values;
+        LastState = lastState;
+        Times = times;
+        Mask = mask;
+    }
+
+    /// <summary>Identifies the model that encoded it (the history graph's hash).</summary>
+    public string ModelId { get; }
+
+    /// <summary>Bytes held.</summary>
+    public long Bytes => (4L * (Keys.Length + Values.Length + LastState.Length + Mask.Length)) + (8L * Times.Length);
+
+    internal float[] Keys { get; }
+
+    internal float[] Values { get; }
+
+    internal float[] LastState { get; }
+
+    internal long[] Times { get; }
+
+    internal float[] Mask { get; }
 }

@@ -29,6 +29,15 @@ public interface IUserSessionGrain : IGrainWithIntegerKey
     [Alias("Rank")]
     Task<Recommendations> RankAsync(IReadOnlyList<long> candidates);
 
+    /// <summary>
+    /// Ranks candidates with the silo's HSTU ranker (<c>GenRecOrleansOptions.HstuModelPath</c>): all of them after the
+    /// user's history in one pass. The history's keys and values are kept in the session and reused until events
+    /// arrive; unknown items are left out.
+    /// </summary>
+    /// <param name="candidates">Item ids; at most <c>MaxCount</c>.</param>
+    /// <returns>The known candidates, best first, with their HSTU scores.</returns>
+    Task<Recommendations> RankWithHstuAsync(IReadOnlyList<long> candidates);
+
     /// <summary>The stored sequence, oldest first.</summary>
     /// <returns>The events.</returns>
     [Alias("GetHistory")]

@@ -43,7 +43,38 @@ public sealed class UserSessionRanking(IGrainFactory grains, string name = "gene
             .RankAsync(candidates.Select(c => c.Item.Value).ToArray())
             .WaitAsync(cancellationToken)
             .ConfigureAwait(false);
+        return Rescored(candidates, ranked);
+    }
+
+    /// <summary>The candidates a grain ranked, in its order, with its scores (the first of any repeated item).</summary>
+    internal static IReadOnlyList<Candidate> Rescored(IReadOnlyList<Candidate> candidates, Recommendations ranked)
+    {
         var byItem = candidates.GroupBy(c => c.Item).ToDictionary(g => g.Key, g => g.First());
         return ranked.Items.Select(i => byItem[new ItemId(i.Item)] with { Score = i.Score }).ToArray();
+    }
+}
+
+/// <summary>
+/// HSTU ranking served by the users' session grains (<see cref="IUserSessionGrain.RankWithHstuAsync"/>): the
+/// session keeps the history's keys and values, so repeated rankings for a user skip the history pass. Items the
+/// model does not know are dropped.
+/// </summary>
+/// <param name="grains">The cluster client.</param>
+/// <param name="name">The stage's name. Default: "hstu".</param>
+public sealed class UserSessionHstuRanking(IGrainFactory grains, string name = "hstu") : IRankingStage
+{
+    /// <inheritdoc />
+    public string Name => name;
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<Candidate> candidates, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(candidates);
+        var ranked = await grains.GetGrain<IUserSessionGrain>(request.User.Value)
+            .RankWithHstuAsync(candidates.Select(c => c.Item.Value).ToArray())
+            .WaitAsync(cancellationToken)
+            .ConfigureAwait(false);
+        return UserSessionRanking.Rescored(candidates, ranked);
     }
 }

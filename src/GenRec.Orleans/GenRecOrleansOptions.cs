@@ -21,6 +21,13 @@ public sealed class GenRecOrleansOptions
     /// <summary>The most events a user's sequence keeps; older ones are evicted. Default: 1000.</summary>
     public int MaxEvents { get; set; } = 1000;
 
+    /// <summary>
+    /// An HSTU ranker folder (<c>genrec export --kind hstu</c>) the sessions rank with in
+    /// <see cref="IUserSessionGrain.RankWithHstuAsync"/>; its cross features come from an <see cref="ICandidateFeatures"/>
+    /// registered in the silo's services. <see langword="null"/>: no HSTU ranking. Default: none.
+    /// </summary>
+    public string? HstuModelPath { get; set; }
+
     /// <summary>The most events one append may carry; a larger batch is refused whole. Default: 1000.</summary>
     public int MaxAppendBatch { get; set; } = 1000;
 
@@ -68,6 +75,11 @@ internal sealed class GenRecOrleansOptionsValidator : IValidateOptions<GenRecOrl
         if (options.ModelPath is { } model && !File.Exists(Path.Combine(model, GenerativeGraphContract.ManifestFile)))
         {
             problems.Add($"GenRecOrleansOptions.ModelPath '{model}' is not a model folder (no {GenerativeGraphContract.ManifestFile}; make one with `genrec export`).");
+        }
+
+        if (options.HstuModelPath is { } hstu && !File.Exists(Path.Combine(hstu, HstuGraphContract.ManifestFile)))
+        {
+            problems.Add($"GenRecOrleansOptions.HstuModelPath '{hstu}' is not an HSTU folder (no {HstuGraphContract.ManifestFile}; make one with `genrec export --kind hstu`).");
         }
 
         foreach (var (value, what) in new[] { (options.MaxEvents, "MaxEvents"), (options.MaxAppendBatch, "MaxAppendBatch"), (options.DefaultBeamWidth, "DefaultBeamWidth"), (options.MaxCount, "MaxCount") })

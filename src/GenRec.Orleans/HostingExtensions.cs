@@ -95,6 +95,7 @@ public static class GenRecOrleansServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SiloIndexCache>();
         services.TryAddSingleton<SiloModelHost>();
+        services.TryAddSingleton<SiloHstuHost>();
         return services;
     }
 }

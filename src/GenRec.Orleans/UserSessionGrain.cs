@@ -13,12 +13,14 @@ internal sealed class UserSessionGrain(
     [PersistentState("session", GenRecOrleansOptions.StorageName)] IPersistentState<UserSessionState> state,
     SiloIndexCache indexes,
     SiloModelHost models,
+    SiloHstuHost hstu,
     IOptions<GenRecOrleansOptions> options,
     TimeProvider time) : Grain, IUserSessionGrain
 {
     private readonly GenRecOrleansOptions _options = options.Value;
     private HashSet<string>? _ids;
     private CachedContext? _cached;
+    private (HstuHistoryState State, long Revision)? _hstuCached;
 
     public async Task<AppendResult> AppendEventsAsync(IReadOnlyList<BehaviourEvent> events)
     {
@@ -105,6 +107,7 @@ internal sealed class UserSessionGrain(
             ids.UnionWith(added);
             ids.ExceptWith(dropped);
             _cached = null;
+            _hstuCached = null;
         }
 
         return new AppendResult(stored, duplicates, rejected, evicted, state.State.Events.Count);
@@ -150,6 +153,32 @@ internal sealed class UserSessionGrain(
         var scores = lease.Model.Score(context, known.Select(i => index[new ItemId(i)]).ToArray());
         var ranked = known.Zip(scores).Where(p => !double.IsNegativeInfinity(p.Second)).OrderByDescending(p => p.Second).Select(p => new ScoredItem(p.First, p.Second)).ToArray();
         return new Recommendations(ranked, lease.Reference.Version, index.Version, cached);
+    }
+
+    public Task<Recommendations> RankWithHstuAsync(IReadOnlyList<long> candidates)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        if (candidates.Count > _options.MaxCount)
+        {
+            throw new ArgumentException($"{candidates.Count} candidates are over the limit of {_options.MaxCount} (GenRecOrleansOptions.MaxCount).", nameof(candidates));
+        }
+
+        var ranker = hstu.Ranker;
+        var user = new UserId(this.GetPrimaryKeyLong());
+        var history = state.State.Events.Select(e => new UserEvent(user, new ItemId(e.Item), (ActionType)e.Action, DateTimeOffset.FromUnixTimeMilliseconds(e.TimeMilliseconds), e.Value)).ToArray();
+        var revision = state.State.Revision;
+        var cached = _hstuCached is { } c && c.Revision == revision && c.State.ModelId == ranker.Manifest.History.Sha256;
+        var encoded = cached ? _hstuCached!.Value.State : ranker.Encode(history);
+        if (_options.CacheGenerativeState)
+        {
+            _hstuCached = (encoded, revision);
+        }
+
+        var distinct = candidates.Distinct().Select(i => new Candidate(new ItemId(i), 0, "session")).ToArray();
+        var request = new RecommendationRequest(user, history, Math.Max(1, distinct.Length), time.GetUtcNow());
+        var scores = ranker.Score(encoded, request, distinct);
+        var ranked = distinct.Zip(scores).Where(p => !double.IsNegativeInfinity(p.Second)).OrderByDescending(p => p.Second).Select(p => new ScoredItem(p.First.Item.Value, p.Second)).ToArray();
+        return Task.FromResult(new Recommendations(ranked, $"hstu:{ranker.Manifest.History.Sha256[..12]}", 0, cached));
     }
 
     public Task<IReadOnlyList<BehaviourEvent>> GetHistoryAsync() =>

@@ -139,6 +139,65 @@ public static class GenRecBuilderExtensions
     }
 
     /// <summary>
+    /// Adds an HSTU generative ranker served by ONNX Runtime (<see cref="HstuOnnxRanker"/>, a folder from
+    /// <c>genrec export --kind hstu</c>) as the generative ranking stage: all candidates scored after the user's history in
+    /// one pass, reading the cascade's cross features when the model was trained on them.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="folder">The exported HSTU folder.</param>
+    /// <param name="features">The cascade's cross features (e.g. <c>DlrmCascadeModel.CandidateFeatures</c>); required when the model reads some.</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddHstuRanking(this IGenRecBuilder builder, string folder, Func<IServiceProvider, ICandidateFeatures?>? features = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        if (!File.Exists(Path.Combine(folder, HstuGraphContract.ManifestFile)))
+        {
+            throw new ArgumentException($"GenRec: '{folder}' (AddHstuRanking) is not an HSTU model folder: it has no {HstuGraphContract.ManifestFile} (export one with `genrec export --kind hstu`).", nameof(folder));
+        }
+
+        builder.Services.TryAddSingleton(sp => HstuOnnxRanker.Load(
+            folder,
+            features?.Invoke(sp),
+            Options(sp).OnnxRuntime,
+            sp.GetService<ILoggerFactory>()?.CreateLogger("GenRec.Inference")));
+        builder.Services.TryAddKeyedSingleton<IRankingStage>(GenRecStages.Generative, (sp, _) => sp.GetRequiredService<HstuOnnxRanker>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds a <see cref="RankingAdapter"/> (resolve it as a keyed <see cref="IRankingStage"/> under
+    /// <see cref="GenRecStages.Adapted"/>, or as <see cref="RankingAdapter"/>): the generative ranker added by
+    /// <see cref="AddHstuRanking"/>, <see cref="AddGenerativeRanking"/> or <see cref="AddOrleansClient"/> beside
+    /// <paramref name="baseline"/>, in the mode and budget of <paramref name="configure"/>.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="baseline">The team's ranker (e.g. the DLRM).</param>
+    /// <param name="configure">Mode, budget, blend.</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddRankingAdapter(this IGenRecBuilder builder, Func<IServiceProvider, IRankingStage> baseline, Action<AdapterOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(baseline);
+        builder.Services.TryAddSingleton(sp =>
+        {
+            var options = new AdapterOptions();
+            configure?.Invoke(options);
+            var generative = sp.GetKeyedService<IRankingStage>(GenRecStages.Generative)
+                ?? throw new InvalidOperationException("AddRankingAdapter needs a generative ranker: call .AddHstuRanking(folder), .AddGenerativeRanking() or .AddOrleansClient(...) on AddGenRec().");
+            return new RankingAdapter(
+                $"{options.Mode.ToString().ToLowerInvariant()}-{generative.Name}",
+                baseline(sp),
+                generative,
+                options,
+                sp.GetService<ILoggerFactory>()?.CreateLogger("GenRec.Adapters"),
+                sp.GetService<IShadowObserver>());
+        });
+        builder.Services.TryAddKeyedSingleton<IRankingStage>(GenRecStages.Adapted, (sp, _) => sp.GetRequiredService<RankingAdapter>());
+        return builder;
+    }
+
+    /// <summary>
     /// Adds an Orleans client (configure its clustering in <paramref name="configureClient"/>) and generative recall
     /// and ranking served by the cluster's user session grains (<see cref="UserSessionRecall"/>,
     /// <see cref="UserSessionRanking"/>).

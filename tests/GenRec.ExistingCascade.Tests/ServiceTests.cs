@@ -14,6 +14,8 @@ public sealed class ServiceTests
     private static readonly Lazy<Task<Running>> Plain = new(() => StartAsync("off"));
     private static readonly Lazy<Task<Running>> Blend = new(() => StartAsync("blend"));
     private static readonly Lazy<Task<Running>> Shadow = new(() => StartAsync("shadow"));
+    private static readonly Lazy<Task<Running>> HstuReplace = new(() => StartAsync("off", "replace"));
+    private static readonly Lazy<Task<Running>> HstuShadow = new(() => StartAsync("off", "shadow"));
 
     [Fact]
     public async Task The_cascade_answers_over_HTTP_and_a_posted_event_is_not_recommended_again()
@@ -76,7 +78,32 @@ public sealed class ServiceTests
         }
     }
 
-    private static async Task<Running> StartAsync(string mode)
+    [Fact]
+    public async Task Hstu_takes_over_the_ranking_over_HTTP_and_in_shadow_changes_nothing()
+    {
+        var plain = await Plain.Value;
+        var hstu = await HstuReplace.Value;
+        var shadow = await HstuShadow.Value;
+        var health = await hstu.Client.GetFromJsonAsync<Dictionary<string, string>>("/health", TestContext.Current.CancellationToken);
+        Assert.Equal("dlrm+hstu", health!["recommender"]);
+        var differs = false;
+        foreach (var user in new[] { 15, 42, 100, 200, 300 })
+        {
+            var a = await plain.Client.GetFromJsonAsync<RecommendResponse>($"/recommend/{user}?count=20", TestContext.Current.CancellationToken);
+            var b = await hstu.Client.GetFromJsonAsync<RecommendResponse>($"/recommend/{user}?count=20", TestContext.Current.CancellationToken);
+            var c = await shadow.Client.GetFromJsonAsync<RecommendResponse>($"/recommend/{user}?count=20", TestContext.Current.CancellationToken);
+            Assert.Equal(20, b!.Items.Count);
+            Assert.Equal(b.Items.Count, b.Items.Select(i => i.Item).Distinct().Count());
+            Assert.Equal(a!.Items.Select(i => i.Item), c!.Items.Select(i => i.Item));
+            differs |= !a.Items.Select(i => i.Item).SequenceEqual(b.Items.Select(i => i.Item));
+        }
+
+        // HSTU re-ranks the same candidates: another order than LambdaRank's, with no fallback to it.
+        Assert.True(differs);
+        Assert.Equal(0, hstu.App.Services.GetRequiredService<GenRec.Adapters.RankingAdapter>().Fallbacks);
+    }
+
+    private static async Task<Running> StartAsync(string mode, string rankerMode = "off")
     {
         var files = ModelFiles.Value;
         var app = RecommendationService.Build(
@@ -86,6 +113,8 @@ public sealed class ServiceTests
             "--GenRec:Mode", mode,
             "--GenRec:Index", files.IndexPath,
             "--GenRec:Model", files.ModelPath,
+            "--GenRec:RankerMode", rankerMode,
+            .. rankerMode == "off" ? Array.Empty<string>() : ["--GenRec:HstuModel", ModelFiles.HstuOnnxPath],
             "--Logging:LogLevel:Default", "Warning",
         ]);
         await app.StartAsync();

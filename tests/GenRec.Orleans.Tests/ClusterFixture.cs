@@ -19,6 +19,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             {
                 o.IndexPath = files.IndexPath;
                 o.ModelPath = files.ModelPath;
+                o.HstuModelPath = ModelFiles.HstuOnnxPath;
                 o.MaxEvents = 60;
                 o.MaxAppendBatch = 200;
                 o.RefreshInterval = TimeSpan.FromMilliseconds(200);

@@ -95,6 +95,38 @@ public sealed class SessionTests(ClusterFixture fixture) : IClassFixture<Cluster
     }
 
     [Fact]
+    public async Task Hstu_ranking_in_the_session_keeps_the_history_state_and_scores_as_the_runtime_does()
+    {
+        var (_, events) = TestUsers.Users(5)[4];
+        var session = Session(NewUser());
+        await session.AppendEventsAsync(events[..40]);
+        long[] candidates = [.. TestData.Dataset.Catalogue.Skip(300).Take(60).Select(i => i.Value), 999_999_999];
+
+        var cold = await session.RankWithHstuAsync(candidates);
+        var warm = await session.RankWithHstuAsync(candidates);
+
+        // The same scores as the runtime on the same history, with the history encoded once per session revision.
+        using var ranker = GenRec.Inference.HstuOnnxRanker.Load(ModelFiles.HstuOnnxPath, options: new GenRec.Inference.OnnxRuntimeOptions { ExecutionProvider = GenRec.Inference.ExecutionProviderPreference.Cpu });
+        var user = new UserId(1);
+        var history = events[..40].Select(e => new UserEvent(user, new ItemId(e.Item), e.Action, e.Time, e.Value)).ToArray();
+        var expected = ranker.Score(new RecommendationRequest(user, history, 10, DateTimeOffset.UtcNow), [.. candidates.SkipLast(1).Select(i => new Candidate(new ItemId(i), 0, "x"))]);
+        Assert.False(cold.CachedState);
+        Assert.True(warm.CachedState);
+        Assert.Equal(60, cold.Items.Count);
+        Assert.Equal(cold.Items, warm.Items);
+        var byItem = cold.Items.ToDictionary(i => i.Item, i => i.Score);
+        for (var i = 0; i < 60; i++)
+        {
+            Assert.Equal(expected[i], byItem[candidates[i]], 1e-4);
+        }
+
+        await session.AppendEventsAsync(events[40..42]);
+        var after = await session.RankWithHstuAsync(candidates);
+        Assert.False(after.CachedState);
+        Assert.NotEqual(cold.Items.Select(i => i.Score), after.Items.Select(i => i.Score));
+    }
+
+    [Fact]
     public async Task A_new_user_with_no_history_still_gets_recommendations()
     {
         var result = await Session(NewUser()).RecommendAsync(new RecommendQuery(Count: 5));

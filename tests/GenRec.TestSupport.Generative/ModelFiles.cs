@@ -11,8 +11,23 @@ namespace GenRec.TestSupport;
 public static class ModelFiles
 {
     private static readonly Lazy<Files> Built = new(Build);
+    private static readonly Lazy<string> HstuBuilt = new(BuildHstu);
 
     public static Files Value => Built.Value;
+
+    /// <summary>
+    /// A small HSTU (d 16, history 12, two epochs, item side features, no cross features) trained on the real train
+    /// part and exported to ONNX: the folder a service's <c>AddHstuRanking</c> is pointed at.
+    /// </summary>
+    public static string HstuOnnxPath => HstuBuilt.Value;
+
+    private static string BuildHstu()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"genrec-test-hstu-{Environment.ProcessId}");
+        using var model = new HstuTrainer(new HstuTrainer.Options { Dimension = 16, Layers = 2, Heads = 2, MaxHistory = 12, Epochs = 2, WindowsPerUser = 1, Negatives = 16, Device = ComputeDevice.Cpu }).Fit(TestData.Split);
+        HstuOnnxExporter.Export(model, folder);
+        return folder;
+    }
 
     public sealed record Files(string Folder, string IndexPath, string ModelPath, string OtherModelPath, SemanticIdIndex Index, int ItemWidth, ItemEmbeddings Embeddings);
 

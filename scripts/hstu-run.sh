@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Issue 8: HSTU generative ranking, every figure of docs/benchmarks.md's HSTU section in one go (~25 min on 2 cores).
+# Trains HSTU once (on the DLRM cascade's ranking queries and cross features), evaluates it as a ranker over the
+# cascade's top 200 (TorchSharp and ONNX Runtime), as a retriever over the whole catalogue, the feature ablations,
+# and the speed of one-pass (M-FALCON) scoring against a pass per candidate. Output: out/hstu/*.json and *.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=samples/data/movielens-small/ratings.csv.gz
+OUT=out/hstu
+mkdir -p "$OUT"
+dotnet build src/GenRec.Cli -c Release -v q -nologo
+GENREC="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+run() { local name=$1; shift; echo "== $name: genrec $*" >&2; $GENREC "$@" 2> "$OUT/$name.log" | tail -1 | tee "$OUT/$name.json"; }
+
+run train train hstu --data $DATA --out $OUT/model
+run export export --kind hstu --model-path $OUT/model --out $OUT/onnx
+run recall-200 eval --data $DATA --model recall-200 --target test --top 100
+run dlrm-200 eval --data $DATA --model dlrm-200 --target test --top 100
+run hstu-rank eval --data $DATA --model hstu-rank --model-path $OUT/model --target test --top 100
+run hstu-onnx-200 eval --data $DATA --model hstu-onnx-200 --model-path $OUT/onnx --target test --top 100
+run hstu-retrieval eval --data $DATA --model hstu --model-path $OUT/model --target test --top 100 --recs-out $OUT/hstu-retrieval.tsv
+run hstu-no-cross eval --data $DATA --model hstu-200 --hstu-no-cross --target test --top 100
+run hstu-ids-only eval --data $DATA --model hstu-200 --hstu-no-cross --hstu-no-side --target test --top 100
+run bench bench hstu --data $DATA --model-path $OUT/model --onnx-path $OUT/onnx
+if [ -f ../shared/eval/score.py ]; then
+  # The independent scorer on the retrieval lists (it must agree with hstu-retrieval.json).
+  python3 ../shared/eval/score.py $OUT/hstu-retrieval.tsv --target test --name hstu-retrieval | tee $OUT/hstu-retrieval.scorer.json
+fi
+echo "done: $OUT" >&2
