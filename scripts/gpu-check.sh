@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The GPU checks in one go: build, the ONNX parity/contract/micro-batcher tests with ONNX Runtime on CUDA, export of a
-# trained model with TorchSharp-vs-ONNX-Runtime parity on real histories, and a short serving benchmark — all with
-# the CUDA execution provider where a GPU and CUDA 13 + cuDNN are present. Runs on the CPU elsewhere (the tests and
-# commands then say why CUDA was not used), so it is also part of checking a CPU-only machine.
+# The GPU checks in one go: build, the ONNX parity/contract/micro-batcher tests (TIGER and HSTU) with ONNX Runtime on
+# CUDA, export of a trained model with TorchSharp-vs-ONNX-Runtime parity on real histories, a short serving benchmark,
+# and HSTU's one-pass-vs-a-pass-per-candidate benchmark — all with the CUDA execution provider where a GPU and CUDA 13
+# + cuDNN are present. Runs on the CPU elsewhere (the tests and commands then say why CUDA was not used), so it is also
+# part of checking a CPU-only machine.
 # Usage: scripts/gpu-check.sh [out-dir]        (GENREC_GPU_REQUIRED=1: fail instead of falling back to the CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,9 @@ dotnet build GenRec.Sdk.sln -c Release -v q -nologo | tail -n 3
 echo "== ONNX Runtime tests (provider $provider)"
 GENREC_ONNX_PROVIDER=$provider dotnet test tests/GenRec.Inference.Tests -c Release --no-build -v q -nologo 2>&1 | grep -E "Passed!|Failed" | tee "$out/tests.txt"
 
+echo "== HSTU ONNX parity tests (provider $provider)"
+GENREC_ONNX_PROVIDER=$provider dotnet test tests/GenRec.Training.Tests -c Release --no-build -v q -nologo --filter "FullyQualifiedName~HstuOnnx" 2>&1 | grep -E "Passed!|Failed" | tee "$out/hstu-tests.txt"
+
 cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 model=out/full/encoder-decoder
 if [ ! -d "$model" ]; then
@@ -40,3 +44,15 @@ grep -E "parity|CUDA" "$out/export.log" || true
 echo "== serving benchmark (provider $provider)"
 $cli bench serve --data "$data" --model-path "$model" --beams 16,64,256 --histories 50,200 --concurrency 8,32 --single 30 --requests 64 --eager 10 --no-dlrm --provider "$provider" --out "$out/serve.json" 2>"$out/serve.log" | tee "$out/serve.md"
 grep -E "^model:|matrix multiply|CUDA" "$out/serve.log" || true
+
+echo "== HSTU: one pass for all candidates vs a pass per candidate (ONNX Runtime picks CUDA when present)"
+hstu=out/hstu/model
+hstu_onnx=out/hstu/onnx
+if [ ! -d "$hstu_onnx" ]; then
+  hstu="$out/hstu"
+  hstu_onnx="$out/hstu-onnx"
+  [ -d "$hstu" ] || $cli train hstu --data "$data" --hstu-epochs 1 --out "$hstu" >/dev/null 2>"$out/hstu-train.log"
+  $cli export --kind hstu --model-path "$hstu" --out "$hstu_onnx" >/dev/null 2>"$out/hstu-export.log"
+fi
+$cli bench hstu --data "$data" --model-path "$hstu" --onnx-path "$hstu_onnx" --users 30 --alone-users 5 2>"$out/hstu-bench.log" | tee "$out/hstu-bench.json"
+grep -E "candidates|CUDA|onnx|torchsharp" "$out/hstu-bench.log" | tail -n 12 || true

@@ -14,16 +14,18 @@ run() { local name=$1; shift; echo "== $name: genrec $*" >&2; $GENREC "$@" 2> "$
 
 run train train hstu --data $DATA --out $OUT/model
 run export export --kind hstu --model-path $OUT/model --out $OUT/onnx
-run recall-200 eval --data $DATA --model recall-200 --target test --top 100
-run dlrm-200 eval --data $DATA --model dlrm-200 --target test --top 100
-run hstu-rank eval --data $DATA --model hstu-rank --model-path $OUT/model --target test --top 100
-run hstu-onnx-200 eval --data $DATA --model hstu-onnx-200 --model-path $OUT/onnx --target test --top 100
+run recall-200 eval --data $DATA --model recall-200 --target test --top 100 --recs-out $OUT/recall-200.tsv
+run dlrm-200 eval --data $DATA --model dlrm-200 --target test --top 100 --recs-out $OUT/dlrm-200.tsv
+run hstu-rank eval --data $DATA --model hstu-rank --model-path $OUT/model --target test --top 100 --recs-out $OUT/hstu-rank.tsv
+run hstu-onnx-200 eval --data $DATA --model hstu-onnx-200 --model-path $OUT/onnx --target test --top 100 --recs-out $OUT/hstu-onnx-200.tsv
 run hstu-retrieval eval --data $DATA --model hstu --model-path $OUT/model --target test --top 100 --recs-out $OUT/hstu-retrieval.tsv
-run hstu-no-cross eval --data $DATA --model hstu-200 --hstu-no-cross --target test --top 100
-run hstu-ids-only eval --data $DATA --model hstu-200 --hstu-no-cross --hstu-no-side --target test --top 100
+run hstu-no-cross eval --data $DATA --model hstu-200 --hstu-no-cross --target test --top 100 --recs-out $OUT/hstu-no-cross.tsv
+run hstu-ids-only eval --data $DATA --model hstu-200 --hstu-no-cross --hstu-no-side --target test --top 100 --recs-out $OUT/hstu-ids-only.tsv
 run bench bench hstu --data $DATA --model-path $OUT/model --onnx-path $OUT/onnx
 if [ -f ../shared/eval/score.py ]; then
   # The independent scorer on the retrieval lists (it must agree with hstu-retrieval.json).
   python3 ../shared/eval/score.py $OUT/hstu-retrieval.tsv --target test --name hstu-retrieval | tee $OUT/hstu-retrieval.scorer.json
+  # Paired per-user differences against the DLRM ranker on the same candidates.
+  python3 ../shared/eval/se.py --target test $OUT/dlrm-200.tsv $OUT/hstu-rank.tsv $OUT/hstu-no-cross.tsv $OUT/hstu-ids-only.tsv $OUT/recall-200.tsv | tee $OUT/paired.txt
 fi
 echo "done: $OUT" >&2

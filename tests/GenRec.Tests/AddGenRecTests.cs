@@ -33,6 +33,31 @@ public sealed class AddGenRecTests
     }
 
     [Fact]
+    public async Task Hstu_ranking_composes_into_a_ranking_adapter_that_reorders_the_candidates()
+    {
+        var services = new ServiceCollection();
+        IRankingStage keepOrder = RankingStage.From("dlrm", (_, candidates, _) => ValueTask.FromResult(candidates));
+        services.AddGenRec(o => o.OnnxRuntime = new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu })
+            .AddHstuRanking(ModelFiles.HstuOnnxPath)
+            .AddRankingAdapter(_ => keepOrder, o => o.Mode = StageMode.Replace);
+        await using var provider = services.BuildServiceProvider();
+
+        var adapter = provider.GetRequiredKeyedService<IRankingStage>(GenRecStages.Adapted);
+        var hstu = provider.GetRequiredService<HstuOnnxRanker>();
+        var c = TestData.Split.Cases(GenRec.Data.SplitTarget.Test)[0];
+        var request = new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time);
+        Candidate[] candidates = [.. TestData.Dataset.Catalogue.Take(40).Select(i => new Candidate(i, 0, "recall"))];
+        var ranked = await adapter.RankAsync(request, candidates, TestContext.Current.CancellationToken);
+
+        // What HSTU alone says, through the adapter, with no fallback to the baseline's order.
+        var expected = await hstu.RankAsync(request, candidates, TestContext.Current.CancellationToken);
+        Assert.Equal(expected.Select(x => x.Item), ranked.Select(x => x.Item));
+        Assert.NotEqual(candidates.Select(x => x.Item), ranked.Select(x => x.Item));
+        Assert.Equal(0, provider.GetRequiredService<RankingAdapter>().Fallbacks);
+        Assert.Contains("genrec export --kind hstu", Assert.Throws<ArgumentException>(() => new ServiceCollection().AddGenRec().AddHstuRanking("/nonexistent/hstu")).Message);
+    }
+
+    [Fact]
     public async Task A_missing_piece_is_named_in_the_error()
     {
         var files = ModelFiles.Value;

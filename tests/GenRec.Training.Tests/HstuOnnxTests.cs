@@ -73,7 +73,9 @@ public sealed class HstuOnnxTests(HstuOnnxFixture fixture) : IClassFixture<HstuO
     [Fact]
     public void Onnx_runtime_scores_as_torchsharp_in_one_batch_or_many()
     {
-        using var onnx = HstuOnnxRanker.Load(fixture.Folder, fixture.Features, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Auto }, candidateBatch: 64);
+        // The CPU unless GENREC_ONNX_PROVIDER says Auto or Cuda (scripts/gpu-check.sh).
+        var provider = Enum.TryParse<ExecutionProviderPreference>(Environment.GetEnvironmentVariable("GENREC_ONNX_PROVIDER"), ignoreCase: true, out var p) ? p : ExecutionProviderPreference.Cpu;
+        using var onnx = HstuOnnxRanker.Load(fixture.Folder, fixture.Features, new OnnxRuntimeOptions { ExecutionProvider = provider }, candidateBatch: 64);
         var catalogue = TestData.Dataset.Catalogue;
         var worst = 0.0;
         for (var u = 0; u < 12; u++)
