@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using GenRec.Adapters.MLNet;
 using GenRec.Data;
 using GenRec.Inference;
 using GenRec.Training;
@@ -39,7 +38,7 @@ internal static class HstuBench
             if (model.CrossFeatureNames.Count > 0)
             {
                 ConsoleProgress.Status("fitting the DLRM cascade for its cross features");
-                features = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = parse.GetValue(seed), Progress = new TrainerConsoleProgress() }).Fit(split).CandidateFeatures;
+                features = ModelCatalog.CascadeForHstu(split, parse.GetValue(seed), keepQueries: false).CandidateFeatures;
             }
 
             using var onnx = HstuOnnxRanker.Load(parse.GetValue(onnxPath)!, features, new OnnxRuntimeOptions(), ConsoleLog.Instance);

@@ -13,6 +13,10 @@ internal sealed class HstuOptions
 
     public Option<bool> NoCross { get; } = new("--hstu-no-cross") { Description = "hstu*: do not read the DLRM cascade's cross features." };
 
+    public Option<int> Dimension { get; } = new("--hstu-dim") { Description = "hstu*: model width (a multiple of 2, the heads).", DefaultValueFactory = _ => 64 };
+
+    public Option<int> MaxHistory { get; } = new("--hstu-max-history") { Description = "hstu*: history events read.", DefaultValueFactory = _ => 50 };
+
     public static HstuOptions Create() => new();
 
     public HstuArguments Read(ParseResult parse)
@@ -24,6 +28,17 @@ internal sealed class HstuOptions
             throw new UsageException($"--hstu-rating-weight is {weight}; it must be 0 or more.");
         }
 
-        return new HstuArguments(parse.GetValue(Epochs), weight, !parse.GetValue(NoSide));
+        var dimension = parse.GetValue(Dimension);
+        if (dimension < 2 || dimension % 2 != 0)
+        {
+            throw new UsageException($"--hstu-dim is {dimension}; it must be a positive multiple of 2 (the heads).");
+        }
+
+        if (parse.GetValue(MaxHistory) < 2)
+        {
+            throw new UsageException($"--hstu-max-history is {parse.GetValue(MaxHistory)}; it must be 2 or more.");
+        }
+
+        return new HstuArguments(parse.GetValue(Epochs), weight, !parse.GetValue(NoSide), dimension, parse.GetValue(MaxHistory));
     }
 }

@@ -11,7 +11,7 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-200", "hstu", "hstu-rank", "hstu-onnx-200"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu"];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
@@ -56,20 +56,25 @@ internal static class ModelCatalog
 
             case "recall-200":
             case "dlrm-200":
-            case "hstu-200":
             case "hstu-rank":
             case "hstu-onnx-200":
             {
                 // Ranking on identical candidates: the DLRM cascade's recall, top 200 per user, ordered by the recall
-                // merge itself, by LambdaRank, or by HSTU (hstu-rank and hstu-200 are the same model).
-                var trainer = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = name is "hstu-200" or "hstu-rank" && arguments.ModelPath is null });
-                var dlrm = trainer.Fit(split);
+                // merge itself, by LambdaRank, or by HSTU (trained here, or loaded with --model-path; hstu-onnx-200: served by ONNX Runtime).
+                if (name == "hstu-onnx-200" && arguments.ModelPath is null)
+                {
+                    throw new UsageException("--model hstu-onnx-200 needs --model-path (a folder from genrec export --kind hstu).");
+                }
+
+                var dlrm = name == "dlrm-200"
+                    ? new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress() }).Fit(split)
+                    : CascadeForHstu(split, seed, keepQueries: name == "hstu-rank" && arguments.ModelPath is null);
                 IRankingStage? ranker = name switch
                 {
                     "dlrm-200" => dlrm.Ranker,
                     "recall-200" => null,
                     "hstu-onnx-200" => HstuOnnxRanker.Load(
-                        arguments.ModelPath ?? throw new UsageException("--model hstu-onnx-200 needs --model-path (a folder from genrec export --kind hstu)."),
+                        arguments.ModelPath!,
                         dlrm.CandidateFeatures,
                         new OnnxRuntimeOptions(),
                         ConsoleLog.Instance),
@@ -96,6 +101,19 @@ internal static class ModelCatalog
                 throw new ArgumentException($"Unknown model '{name}'. Known models: {string.Join(", ", Names)}.");
         }
     }
+
+    /// <summary>
+    /// The DLRM cascade as HSTU uses it: its recall, its ranking queries and its hand-made features — not its
+    /// LambdaRank ranker, so that is fitted with one cheap setting instead of the grid (the rest is identical).
+    /// </summary>
+    public static DlrmCascadeModel CascadeForHstu(DataSplit split, int seed, bool keepQueries, CancellationToken cancellationToken = default) =>
+        new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options
+        {
+            Seed = seed,
+            Progress = new TrainerConsoleProgress(),
+            KeepRankingQueries = keepQueries,
+            Grid = [new DlrmRankerSettings(Leaves: 15, Iterations: 150, LearningRate: 0.05, MinExamplesPerLeaf: 50)],
+        }).Fit(split, cancellationToken);
 
     /// <summary>
     /// HSTU for the ranking models: loaded from --model-path, or trained here on the DLRM cascade's own ranking queries
@@ -171,7 +189,7 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
 }
 
 /// <summary>The HSTU options the command line sets.</summary>
-internal sealed record HstuArguments(int Epochs = 10, double RatingWeight = 0.25, bool SideFeatures = true, int Seed = 42, IProgress<HstuTrainingProgress>? Progress = null)
+internal sealed record HstuArguments(int Epochs = 10, double RatingWeight = 0.25, bool SideFeatures = true, int Dimension = 64, int MaxHistory = 50, int Seed = 42, IProgress<HstuTrainingProgress>? Progress = null)
 {
-    public HstuTrainer.Options ToOptions() => new() { Epochs = Epochs, RatingWeight = RatingWeight, SideFeatures = SideFeatures, Seed = Seed, Progress = Progress };
+    public HstuTrainer.Options ToOptions() => new() { Epochs = Epochs, RatingWeight = RatingWeight, SideFeatures = SideFeatures, Dimension = Dimension, MaxHistory = MaxHistory, Seed = Seed, Progress = Progress };
 }

@@ -96,7 +96,7 @@ namespace GenRec.Cli
             var seed = Common.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line.")
             {
-                data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, seed,
+                data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, seed,
             };
             command.SetAction(async (parse, ct) =>
             {

@@ -99,13 +99,13 @@ internal static class TrainCommand
         var seed = Common.Seed();
         var command = new Command("hstu", "Train an HSTU generative ranker (and next-item retriever) on the train part, on the DLRM cascade's ranking queries and cross features.")
         {
-            data, output, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, seed,
+            data, output, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, seed,
         };
         command.SetAction((parse, ct) =>
         {
             var split = Common.LoadSplit(parse.GetValue(data)!);
             var s = parse.GetValue(seed);
-            var dlrm = new GenRec.Adapters.MLNet.DlrmCascadeTrainer(new GenRec.Adapters.MLNet.DlrmCascadeTrainer.Options { Seed = s, Progress = new TrainerConsoleProgress(), KeepRankingQueries = true }).Fit(split, ct);
+            var dlrm = ModelCatalog.CascadeForHstu(split, s, keepQueries: true, ct);
             var arguments = new ModelArguments(s) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross) };
             using var model = ModelCatalog.Hstu(split, arguments, dlrm);
             var folder = parse.GetValue(output)!;
