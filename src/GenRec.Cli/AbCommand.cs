@@ -10,13 +10,14 @@ using GenRec.Training;
 namespace GenRec.Cli;
 
 /// <summary>Builds the arms of an A/B comparison, training or loading each shared piece once.</summary>
-internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath)
+internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, string? hstuPath = null)
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "hstu-rank"];
 
     private ClassicRecall? _recall;
     private DlrmCascadeModel? _dlrm;
     private GenerativeRecall? _generative;
+    private HstuModel? _hstu;
 
     public ReplayArm Build(string name) => name switch
     {
@@ -25,6 +26,7 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath)
         "dlrm" => new ReplayArm(name, Dlrm.CreatePipeline(name)),
         "gen-recall-replace" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Generative)])),
         "gen-recall-blend" => new ReplayArm(name, Dlrm.CreatePipeline(name, extraChannels: [new RecallChannel(Generative, 100)])),
+        "hstu-rank" => new ReplayArm(name, Dlrm.CreatePipeline(name, ranker: Hstu.AsRanker(Dlrm.CandidateFeatures))),
         _ => throw new UsageException($"unknown arm '{name}'; known arms: {string.Join(", ", Names)}."),
     };
 
@@ -34,10 +36,14 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath)
 
     private GenerativeRecall Generative => _generative ??= LoadGenerative();
 
+    /// <summary>HSTU from --hstu-path, or trained here on the cascade's ranking queries and features.</summary>
+    private HstuModel Hstu => _hstu ??= ModelCatalog.Hstu(split, new ModelArguments(seed, hstuPath), Dlrm);
+
     private DlrmCascadeModel Train()
     {
         ConsoleProgress.Status("training the DLRM cascade (LambdaRank) on the train part");
-        return new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress() }).Fit(split);
+        // The ranking queries are kept for an HSTU arm trained here (on exactly what LambdaRank learned from).
+        return new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = hstuPath is null }).Fit(split);
     }
 
     private GenerativeRecall LoadGenerative() => ModelCatalog.LoadGenerative(
@@ -59,12 +65,13 @@ internal static class AbCommand
         target.AcceptOnlyFromAmong("test", "valid");
         var output = new Option<string>("--out") { Description = "Folder for report.json and report.html.", Required = true };
         var modelPath = new Option<string?>("--model-path") { Description = "The generative model folder (for gen-recall-* arms)." };
+        var hstuPath = new Option<string?>("--hstu-path") { Description = "hstu-rank: an HSTU folder from genrec train hstu (else HSTU trains here on the cascade's queries)." };
         var maxUsers = new Option<int?>("--max-users") { Description = "Replay only the first N users." };
         var maxP99 = new Option<double>("--max-p99-ms") { Description = "Guardrail: the most p99 latency per request.", DefaultValueFactory = _ => 100 };
         var seed = Common.Seed();
         var command = new Command("ab", "Replay the held-out interactions through every arm, compare each with the control (paired bootstrap intervals, paired t-test, guardrails) and write a JSON and an HTML report.")
         {
-            data, arms, control, target, output, modelPath, maxUsers, maxP99, seed,
+            data, arms, control, target, output, modelPath, hstuPath, maxUsers, maxP99, seed,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -75,7 +82,7 @@ internal static class AbCommand
             }
 
             var split = Common.LoadSplit(parse.GetValue(data)!);
-            var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath));
+            var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(hstuPath));
             var replayArms = names.Select(factory.Build).ToArray();
             var options = new ReplayOptions { Control = parse.GetValue(control) ?? names[0], MaxUsers = parse.GetValue(maxUsers), MaxP99LatencyMs = parse.GetValue(maxP99), Seed = parse.GetValue(seed) };
             var progressByArm = new Dictionary<string, (ConsoleProgress Bar, System.Diagnostics.Stopwatch Clock)>();

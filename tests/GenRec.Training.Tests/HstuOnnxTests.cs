@@ -96,6 +96,35 @@ public sealed class HstuOnnxTests(HstuOnnxFixture fixture) : IClassFixture<HstuO
     }
 
     [Fact]
+    public void Empty_huge_and_unknown_histories_score_finitely_and_alike_in_both_runtimes()
+    {
+        using var onnx = HstuOnnxRanker.Load(fixture.Folder, fixture.Features, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu });
+        var user = new UserId(7);
+        var now = DateTimeOffset.FromUnixTimeSeconds(1_500_000_000);
+        var catalogue = TestData.Dataset.Catalogue;
+        UserEvent[][] histories =
+        [
+            [],
+            [.. Enumerable.Range(0, 20_000).Select(i => new UserEvent(user, catalogue[i % catalogue.Count], ActionType.Click, now.AddSeconds(-20_000 + i)))],
+            [new UserEvent(user, new ItemId(987_654_321), ActionType.Rate, now.AddDays(-1), 5f)],
+        ];
+        Candidate[] candidates = [.. catalogue.Take(30).Select(i => new Candidate(i, 0, "x"))];
+        foreach (var history in histories)
+        {
+            var request = new RecommendationRequest(user, history, 10, now);
+            var torch = fixture.Model.Score(request, candidates, fixture.Features);
+            var served = onnx.Score(request, candidates);
+            Assert.All(served, v => Assert.True(double.IsFinite(v)));
+            Assert.True(torch.Zip(served).Max(p => Math.Abs(p.First - p.Second)) < 1e-4, $"history of {history.Length} events");
+        }
+
+        // A history longer than the model reads is cut to its last events: the same scores as those events alone.
+        var longRequest = new RecommendationRequest(user, histories[1], 10, now);
+        var tail = new RecommendationRequest(user, histories[1][^fixture.Model.MaxHistory..], 10, now);
+        Assert.Equal(onnx.Score(tail, candidates), onnx.Score(longRequest, candidates));
+    }
+
+    [Fact]
     public void The_served_ranker_needs_the_features_it_was_trained_on()
     {
         Assert.Contains("cross features", Assert.Throws<ArgumentException>(() => HstuOnnxRanker.Load(fixture.Folder)).Message);
