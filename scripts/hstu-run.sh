@@ -21,6 +21,7 @@ run hstu-onnx-200 eval --data $DATA --model hstu-onnx-200 --model-path $OUT/onnx
 run hstu-retrieval eval --data $DATA --model hstu --model-path $OUT/model --target test --top 100 --recs-out $OUT/hstu-retrieval.tsv
 run hstu-no-cross eval --data $DATA --model hstu-rank --hstu-no-cross --target test --top 100 --recs-out $OUT/hstu-no-cross.tsv
 run hstu-ids-only eval --data $DATA --model hstu-rank --hstu-no-cross --hstu-no-side --target test --top 100 --recs-out $OUT/hstu-ids-only.tsv
+run ab ab --data $DATA --arms dlrm,hstu-rank --hstu-path $OUT/model --out $OUT/ab
 run bench bench hstu --data $DATA --model-path $OUT/model --onnx-path $OUT/onnx
 if [ -f ../shared/eval/score.py ]; then
   # The independent scorer on the retrieval lists (it must agree with hstu-retrieval.json).
