@@ -1,5 +1,6 @@
 // GenRec.Sdk quickstart, on the bundled MovieLens data, with full ranking and the user's history excluded:
-//  1. the classical cascade (the DLRM baseline every generative arm is compared with) and its recall channels;
+//  1. the classical cascade (the DLRM baseline every generative arm is compared with) and its recall channels, and an
+//     HSTU generative ranker trained on the cascade's own ranking queries and features (MTGR-style);
 //  2. semantic IDs (item2vec embeddings → balanced RQ-KMeans) and a small generative retrieval model (TIGER-style,
 //     trained in a couple of minutes on the CPU) decoding the next item with trie-constrained beam search;
 //  3. serving: the model exported to ONNX, an in-process Orleans silo whose user session grains hold each user's
@@ -55,6 +56,7 @@ await AnsiConsole.Progress()
         var train = ctx.AddTask("train DLRM ranker (LambdaRank)", maxValue: 1);
         var dlrm = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options
         {
+            KeepRankingQueries = true, // HSTU learns from the same ranking queries as LambdaRank
             Progress = new Progress<TrainerProgress>(p =>
             {
                 train.Description = $"train DLRM ranker: {Markup.Escape(p.Phase)}";
@@ -63,6 +65,19 @@ await AnsiConsole.Progress()
         }).Fit(split);
         train.Value = 1;
         train.Description = "train DLRM ranker (LambdaRank)";
+
+        const int HstuEpochs = 4;
+        var ranking = ctx.AddTask("train HSTU ranker (the cascade's queries and features)", maxValue: HstuEpochs);
+        using var hstu = new HstuTrainer(new HstuTrainer.Options
+        {
+            Epochs = HstuEpochs,
+            Progress = new Progress<HstuTrainingProgress>(p =>
+            {
+                ranking.Value = p.Epoch;
+                ranking.Description = $"train HSTU ranker: epoch {p.Epoch}, ranking loss {p.RankingLoss:0.000}";
+            }),
+        }).Fit(split, dlrm.RankingQueries, dlrm.CandidateFeatures.Names);
+        ranking.Value = HstuEpochs;
 
         var tokenize = ctx.AddTask("semantic IDs (item2vec → RQ-KMeans)", maxValue: 1);
         var embeddings = new Item2VecTrainer(dimension: 64, epochs: 5).Fit(split.Train, dataset.Catalogue).Normalized();
@@ -119,6 +134,7 @@ await AnsiConsole.Progress()
             ("gen-recall-replace", $"generative retrieval alone ({tiger.Report.Parameters / 1000}k params, beam 100)", new CascadePipeline("gen-recall-replace", [new RecallChannel(generativeRecall)])),
             ("gen-recall-blend", "generative recall as a 5th channel, LambdaRank", dlrm.CreatePipeline("gen-recall-blend", extraChannels: [new RecallChannel(generativeRecall, 100)])),
             ("gen-blend-orleans", "Orleans sessions + ONNX, blended by the recall adapter", dlrm.CreatePipeline("gen-blend-orleans", viaOrleans)),
+            ("hstu-rank", $"the cascade, ranked by HSTU ({HstuEpochs} epochs) instead of LambdaRank", dlrm.CreatePipeline("hstu-rank", ranker: hstu.AsRanker(dlrm.CandidateFeatures))),
         };
         foreach (var arm in arms)
         {
