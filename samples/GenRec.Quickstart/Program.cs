@@ -66,7 +66,7 @@ await AnsiConsole.Progress()
         train.Value = 1;
         train.Description = "train DLRM ranker (LambdaRank)";
 
-        const int HstuEpochs = 4;
+        const int HstuEpochs = 5;
         var ranking = ctx.AddTask("train HSTU ranker (the cascade's queries and features)", maxValue: HstuEpochs);
         using var hstu = new HstuTrainer(new HstuTrainer.Options
         {
@@ -134,7 +134,7 @@ await AnsiConsole.Progress()
             ("gen-recall-replace", $"generative retrieval alone ({tiger.Report.Parameters / 1000}k params, beam 100)", new CascadePipeline("gen-recall-replace", [new RecallChannel(generativeRecall)])),
             ("gen-recall-blend", "generative recall as a 5th channel, LambdaRank", dlrm.CreatePipeline("gen-recall-blend", extraChannels: [new RecallChannel(generativeRecall, 100)])),
             ("gen-blend-orleans", "Orleans sessions + ONNX, blended by the recall adapter", dlrm.CreatePipeline("gen-blend-orleans", viaOrleans)),
-            ("hstu-rank", $"the cascade, ranked by HSTU ({HstuEpochs} epochs) instead of LambdaRank", dlrm.CreatePipeline("hstu-rank", ranker: hstu.AsRanker(dlrm.CandidateFeatures))),
+            ("hstu-rank", $"the cascade with HSTU as its ranker ({HstuEpochs} epochs)", dlrm.CreatePipeline("hstu-rank", ranker: hstu.AsRanker(dlrm.CandidateFeatures))),
         };
         foreach (var arm in arms)
         {

@@ -5,7 +5,7 @@ namespace GenRec.Cli;
 /// <summary>The HSTU options shared by <c>genrec eval</c> and <c>genrec train hstu</c>.</summary>
 internal sealed class HstuOptions
 {
-    public Option<int> Epochs { get; } = new("--hstu-epochs") { Description = "hstu*: training epochs.", DefaultValueFactory = _ => 10 };
+    public Option<int> Epochs { get; } = new("--hstu-epochs") { Description = "hstu*: training epochs (5: the best on validation).", DefaultValueFactory = _ => 5 };
 
     public Option<double> RatingWeight { get; } = new("--hstu-rating-weight") { Description = "hstu*: weight of the \"rates >= 4\" head in the loss and the ranking score.", DefaultValueFactory = _ => 0.25 };
 

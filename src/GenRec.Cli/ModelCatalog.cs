@@ -189,7 +189,7 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
 }
 
 /// <summary>The HSTU options the command line sets.</summary>
-internal sealed record HstuArguments(int Epochs = 10, double RatingWeight = 0.25, bool SideFeatures = true, int Dimension = 64, int MaxHistory = 50, int Seed = 42, IProgress<HstuTrainingProgress>? Progress = null)
+internal sealed record HstuArguments(int Epochs = 5, double RatingWeight = 0.25, bool SideFeatures = true, int Dimension = 64, int MaxHistory = 50, int Seed = 42, IProgress<HstuTrainingProgress>? Progress = null)
 {
     public HstuTrainer.Options ToOptions() => new() { Epochs = Epochs, RatingWeight = RatingWeight, SideFeatures = SideFeatures, Dimension = Dimension, MaxHistory = MaxHistory, Seed = Seed, Progress = Progress };
 }
