@@ -134,19 +134,55 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(candidates);
+        return ScoreMany([(request, candidates)], candidateBatch)[0];
+    }
+
+    /// <summary>
+    /// Scores several requests together: one run of the history graph for all their histories, then the candidates
+    /// graph over [requests × candidates] micro-batches (shorter candidate lists are padded). The same scores as one
+    /// request at a time; fewer, larger runs — what a GPU serving many users at once wants.
+    /// </summary>
+    /// <param name="batch">The requests and their candidates.</param>
+    /// <returns>Per request, one score per candidate (−∞ for items the model does not know).</returns>
+    public IReadOnlyList<double[]> Score(IReadOnlyList<(RecommendationRequest Request, IReadOnlyList<Candidate> Candidates)> batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        return ScoreMany(batch, CandidateBatch);
+    }
+
+    private double[][] ScoreMany(IReadOnlyList<(RecommendationRequest Request, IReadOnlyList<Candidate> Candidates)> batch, int candidateBatch)
+    {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(candidateBatch);
-        var (scores, known) = Known(candidates);
-        if (known.Length == 0)
+        var b = batch.Count;
+        var scores = new double[b][];
+        var known = new int[b][];
+        for (var i = 0; i < b; i++)
+        {
+            ArgumentNullException.ThrowIfNull(batch[i].Request);
+            ArgumentNullException.ThrowIfNull(batch[i].Candidates);
+            (scores[i], known[i]) = Known(batch[i].Candidates);
+        }
+
+        if (known.All(k => k.Length == 0))
         {
             return scores;
         }
 
-        var (items, actions, times, mask) = Tokens(request.History);
+        var l = Manifest.Tokens;
+        var items = new long[b * l];
+        var actions = new long[b * l];
+        var times = new long[b * l];
+        var mask = new float[b * l];
+        for (var i = 0; i < b; i++)
+        {
+            Tokens(batch[i].Request.History, items.AsSpan(i * l, l), actions.AsSpan(i * l, l), times.AsSpan(i * l, l), mask.AsSpan(i * l, l));
+        }
+
         using var runOptions = new RunOptions();
-        using var timesValue = OrtValue.CreateTensorValueFromMemory(times, [1, times.Length]);
-        using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [1, mask.Length]);
+        using var timesValue = OrtValue.CreateTensorValueFromMemory(times, [b, l]);
+        using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [b, l]);
         using var state = RunHistory(runOptions, items, actions, timesValue, _stateMemory);
-        ScoreBatches(runOptions, state[0], state[1], state[2], timesValue, maskValue, request, candidates, known, candidateBatch, scores);
+        ScoreBatches(runOptions, state[0], state[1], state[2], timesValue, maskValue, batch, known, candidateBatch, scores);
         return scores;
     }
 
@@ -160,7 +196,9 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
     public HstuHistoryState Encode(IReadOnlyList<UserEvent> history)
     {
         ArgumentNullException.ThrowIfNull(history);
-        var (items, actions, times, mask) = Tokens(history);
+        var l = Manifest.Tokens;
+        var (items, actions, times, mask) = (new long[l], new long[l], new long[l], new float[l]);
+        Tokens(history, items, actions, times, mask);
         using var runOptions = new RunOptions();
         using var timesValue = OrtValue.CreateTensorValueFromMemory(times, [1, times.Length]);
         using var state = RunHistory(runOptions, items, actions, timesValue, OrtMemoryInfo.DefaultInstance);
@@ -203,7 +241,7 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
         using var last = OrtValue.CreateTensorValueFromMemory(state.LastState, [1, state.LastState.Length]);
         using var timesValue = OrtValue.CreateTensorValueFromMemory(state.Times, [1, l]);
         using var maskValue = OrtValue.CreateTensorValueFromMemory(state.Mask, [1, l]);
-        ScoreBatches(runOptions, keys, values, last, timesValue, maskValue, request, candidates, known, CandidateBatch, scores);
+        ScoreBatches(runOptions, keys, values, last, timesValue, maskValue, [(request, candidates)], [known], CandidateBatch, [scores]);
         return scores;
     }
 
@@ -215,27 +253,21 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
         return (scores, [.. Enumerable.Range(0, candidates.Count).Where(i => _rows.ContainsKey(candidates[i].Item))]);
     }
 
-    private (long[] Items, long[] Actions, long[] Times, float[] Mask) Tokens(IReadOnlyList<UserEvent> history)
+    private void Tokens(IReadOnlyList<UserEvent> history, Span<long> items, Span<long> actions, Span<long> times, Span<float> mask)
     {
-        var l = Manifest.Tokens;
-        var items = new long[l];
-        var actions = new long[l];
-        var times = new long[l];
         EncodeHistory(history, Manifest.MaxHistory, i => _rows.GetValueOrDefault(i), items, actions, times);
-        var mask = new float[l];
-        for (var i = 0; i < l; i++)
+        for (var i = 0; i < mask.Length; i++)
         {
             mask[i] = items[i] + actions[i] != 0 ? 1 : 0;
         }
-
-        return (items, actions, times, mask);
     }
 
     /// <summary>Runs the history graph; its outputs (keys, values, last state) are bound to <paramref name="memory"/>.</summary>
     private IDisposableReadOnlyCollection<OrtValue> RunHistory(RunOptions runOptions, long[] items, long[] actions, OrtValue times, OrtMemoryInfo memory)
     {
-        using var itemsValue = OrtValue.CreateTensorValueFromMemory(items, [1, items.Length]);
-        using var actionsValue = OrtValue.CreateTensorValueFromMemory(actions, [1, actions.Length]);
+        long l = Manifest.Tokens;
+        using var itemsValue = OrtValue.CreateTensorValueFromMemory(items, [items.Length / l, l]);
+        using var actionsValue = OrtValue.CreateTensorValueFromMemory(actions, [actions.Length / l, l]);
         using var binding = _history.CreateIoBinding();
         binding.BindInput(TokenItems, itemsValue);
         binding.BindInput(TokenActions, actionsValue);
@@ -247,22 +279,40 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
         return binding.GetOutputValues();
     }
 
-    /// <summary>The candidates graph over micro-batches of the known candidates, all against the same history state.</summary>
-    private void ScoreBatches(RunOptions runOptions, OrtValue keys, OrtValue values, OrtValue last, OrtValue times, OrtValue mask, RecommendationRequest request, IReadOnlyList<Candidate> candidates, int[] known, int candidateBatch, double[] scores)
+    /// <summary>
+    /// The candidates graph over micro-batches of each request's known candidates ([requests × up to
+    /// <paramref name="candidateBatch"/>], shorter lists padded with row 0, whose scores are dropped), all against the
+    /// same history state.
+    /// </summary>
+    private void ScoreBatches(RunOptions runOptions, OrtValue keys, OrtValue values, OrtValue last, OrtValue times, OrtValue mask, IReadOnlyList<(RecommendationRequest Request, IReadOnlyList<Candidate> Candidates)> batch, int[][] known, int candidateBatch, double[][] scores)
     {
-        using var requestValue = OrtValue.CreateTensorValueFromMemory(new[] { request.RequestTime.ToUnixTimeSeconds() }, [1]);
+        var b = batch.Count;
+        using var requestValue = OrtValue.CreateTensorValueFromMemory(batch.Select(r => r.Request.RequestTime.ToUnixTimeSeconds()).ToArray(), [b]);
         var f = Manifest.CrossFeatures.Length;
-        for (var start = 0; start < known.Length; start += candidateBatch)
+        var longest = known.Max(k => k.Length);
+        for (var start = 0; start < longest; start += candidateBatch)
         {
-            var m = Math.Min(candidateBatch, known.Length - start);
-            var batch = known.AsSpan(start, m);
-            var rows = new long[m];
-            for (var j = 0; j < m; j++)
+            var m = Math.Min(candidateBatch, longest - start);
+            var rows = new long[b * m];
+            var featureValues = f > 0 ? new float[b * m * f] : null;
+            for (var i = 0; i < b; i++)
             {
-                rows[j] = _rows[candidates[batch[j]].Item];
+                var count = Math.Clamp(known[i].Length - start, 0, m);
+                var (_, candidates) = batch[i];
+                for (var j = 0; j < count; j++)
+                {
+                    rows[(i * m) + j] = _rows[candidates[known[i][start + j]].Item];
+                }
+
+                if (featureValues is not null && count > 0)
+                {
+                    Candidate[] slice = [.. known[i].AsSpan(start, count).ToArray().Select(c => candidates[c])];
+                    _features!.Compute(batch[i].Request, slice, featureValues.AsSpan(i * m * f, count * f));
+                }
             }
 
-            using var candidatesValue = OrtValue.CreateTensorValueFromMemory(rows, [1, m]);
+            using var candidatesValue = OrtValue.CreateTensorValueFromMemory(rows, [b, m]);
+            using var featuresValue = featureValues is null ? null : OrtValue.CreateTensorValueFromMemory(featureValues, [b, m, f]);
             using var binding = _candidates.CreateIoBinding();
             binding.BindInput(HistoryKeys, keys);
             binding.BindInput(HistoryValues, values);
@@ -271,30 +321,23 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
             binding.BindInput(TokenMask, mask);
             binding.BindInput(Candidates, candidatesValue);
             binding.BindInput(RequestTime, requestValue);
-            OrtValue? featuresValue = null;
-            try
+            if (featuresValue is not null)
             {
-                if (f > 0)
-                {
-                    var featureValues = new float[m * f];
-                    Candidate[] slice = [.. batch.ToArray().Select(i => candidates[i])];
-                    _features!.Compute(request, slice, featureValues);
-                    featuresValue = OrtValue.CreateTensorValueFromMemory(featureValues, [1, m, f]);
-                    binding.BindInput(CrossFeatures, featuresValue);
-                }
-
-                binding.BindOutputToDevice(Scores, OrtMemoryInfo.DefaultInstance);
-                _candidates.RunWithBinding(runOptions, binding);
-                using var outputs = binding.GetOutputValues();
-                var logits = outputs[0].GetTensorDataAsSpan<float>();
-                for (var j = 0; j < m; j++)
-                {
-                    scores[batch[j]] = logits[2 * j] + (Manifest.RatingWeight * logits[(2 * j) + 1]);
-                }
+                binding.BindInput(CrossFeatures, featuresValue);
             }
-            finally
+
+            binding.BindOutputToDevice(Scores, OrtMemoryInfo.DefaultInstance);
+            _candidates.RunWithBinding(runOptions, binding);
+            using var outputs = binding.GetOutputValues();
+            var logits = outputs[0].GetTensorDataAsSpan<float>();
+            for (var i = 0; i < b; i++)
             {
-                featuresValue?.Dispose();
+                var count = Math.Clamp(known[i].Length - start, 0, m);
+                for (var j = 0; j < count; j++)
+                {
+                    var at = ((i * m) + j) * 2;
+                    scores[i][known[i][start + j]] = logits[at] + (Manifest.RatingWeight * logits[at + 1]);
+                }
             }
         }
     }

@@ -125,6 +125,29 @@ public sealed class HstuOnnxTests(HstuOnnxFixture fixture) : IClassFixture<HstuO
     }
 
     [Fact]
+    public void Requests_scored_together_score_as_each_alone()
+    {
+        using var onnx = HstuOnnxRanker.Load(fixture.Folder, fixture.Features, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu }, candidateBatch: 32);
+        var catalogue = TestData.Dataset.Catalogue;
+        var batch = Enumerable.Range(0, 5).Select(u => (
+            Request: Request(u * 11),
+            Candidates: (IReadOnlyList<Candidate>)[.. catalogue.Skip(u * 40).Take(u == 3 ? 0 : 20 + (u * 17)).Select(i => new Candidate(i, 0, "x")), new(new ItemId(987_654_321), 0, "x")])).ToArray();
+
+        var together = onnx.Score(batch);
+
+        for (var u = 0; u < batch.Length; u++)
+        {
+            var alone = onnx.Score(batch[u].Request, batch[u].Candidates);
+            Assert.Equal(alone.Length, together[u].Length);
+            Assert.Equal(double.NegativeInfinity, together[u][^1]);
+            for (var i = 0; i < alone.Length - 1; i++)
+            {
+                Assert.Equal(alone[i], together[u][i], 1e-4);
+            }
+        }
+    }
+
+    [Fact]
     public void The_served_ranker_needs_the_features_it_was_trained_on()
     {
         Assert.Contains("cross features", Assert.Throws<ArgumentException>(() => HstuOnnxRanker.Load(fixture.Folder)).Message);
