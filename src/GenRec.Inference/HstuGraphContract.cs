@@ -80,6 +80,29 @@ public static class HstuGraphContract
     public static int ActionOf(ActionType action, float? rating) =>
         rating is { } r && float.IsFinite(r) ? 1 + Math.Clamp((int)Math.Round(r * 2) - 1, 0, 9) : 11 + Math.Clamp((int)action, 0, 7);
 
+    /// <summary>Checks that a model reading <paramref name="expected"/> cross features gets a source of exactly those.</summary>
+    /// <param name="expected">The feature names the model was trained on (empty: it reads none, and any source is ignored).</param>
+    /// <param name="features">The source given.</param>
+    /// <exception cref="ArgumentException">The source is missing, or its names are not the expected ones in that order.</exception>
+    public static void EnsureFeatures(IReadOnlyList<string> expected, ICandidateFeatures? features)
+    {
+        ArgumentNullException.ThrowIfNull(expected);
+        if (expected.Count == 0)
+        {
+            return;
+        }
+
+        if (features is null)
+        {
+            throw new ArgumentException($"This HSTU model reads {expected.Count} cross features ({string.Join(", ", expected)}); pass the cascade's ICandidateFeatures.", nameof(features));
+        }
+
+        if (!features.Names.SequenceEqual(expected))
+        {
+            throw new ArgumentException($"The cross features given ({string.Join(", ", features.Names)}) are not the ones the model was trained on ({string.Join(", ", expected)}).", nameof(features));
+        }
+    }
+
     /// <summary>
     /// Writes the last <paramref name="maxEvents"/> events of a history whose items have a row, in time order (stable
     /// for equal times), as left-padded interleaved tokens into spans of 2 × <paramref name="maxEvents"/>.

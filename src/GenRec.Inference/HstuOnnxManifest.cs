@@ -77,55 +77,20 @@ public sealed record HstuOnnxManifest
     /// <exception cref="InvalidDataException">The manifest is missing, malformed, of another format or version, describes an impossible shape, or a graph file is missing or not the file it names.</exception>
     public static HstuOnnxManifest Load(string directory)
     {
-        if (!Directory.Exists(directory))
-        {
-            throw new DirectoryNotFoundException($"The model folder '{directory}' does not exist.");
-        }
-
-        var path = Path.Combine(directory, HstuGraphContract.ManifestFile);
-        if (!File.Exists(path))
-        {
-            throw new InvalidDataException($"'{directory}' is not an ONNX HSTU model folder: it has no {HstuGraphContract.ManifestFile} (export one with `genrec export --kind hstu`).");
-        }
-
-        HstuOnnxManifest m;
-        var text = File.ReadAllText(path);
-        try
-        {
-            m = JsonSerializer.Deserialize<HstuOnnxManifest>(text, Json) ?? throw new InvalidDataException($"'{path}' is empty.");
-        }
-        catch (JsonException e)
-        {
-            var hint = text.Contains("\"genrec-hstu\"", StringComparison.Ordinal)
-                ? $"'{directory}' is a TorchSharp HSTU folder (genrec train hstu), not a served one: run `genrec export --kind hstu --model-path {directory} --out <folder>` and serve that."
-                : $"'{path}' is not a valid HSTU manifest: {e.Message}";
-            throw new InvalidDataException(hint, e);
-        }
-
-        if (m.Format != FormatName || m.FormatVersion != CurrentVersion)
-        {
-            throw new InvalidDataException($"'{path}' describes format '{m.Format}' version {m.FormatVersion}; this runtime reads '{FormatName}' version {CurrentVersion}.");
-        }
-
+        var (m, path) = ModelManifests.Read<HstuOnnxManifest>(
+            directory,
+            HstuGraphContract.ManifestFile,
+            Json,
+            $"'{directory}' is not an ONNX HSTU model folder: it has no {HstuGraphContract.ManifestFile} (export one with `genrec export --kind hstu`).",
+            "\"genrec-hstu\"",
+            $"'{directory}' is a TorchSharp HSTU folder (genrec train hstu), not a served one: run `genrec export --kind hstu --model-path {directory} --out <folder>` and serve that.");
+        ModelManifests.CheckFormat(path, m.Format, m.FormatVersion, FormatName, CurrentVersion);
         if (m.Layers < 1 || m.Heads < 1 || m.HeadDimension < 1 || m.MaxHistory < 1 || m.Items.Length == 0 || m.Items.Distinct().Count() != m.Items.Length || m.CrossFeatures is null)
         {
             throw new InvalidDataException($"'{path}' describes an impossible model: layers {m.Layers}, heads {m.Heads}, head dimension {m.HeadDimension}, max history {m.MaxHistory}, {m.Items.Length} items (ids must be distinct).");
         }
 
-        foreach (var graph in new[] { m.History, m.Candidates })
-        {
-            var file = Path.Combine(directory, graph.File);
-            if (!File.Exists(file))
-            {
-                throw new InvalidDataException($"The model folder '{directory}' lacks the graph '{graph.File}' its manifest names.");
-            }
-
-            if (!string.Equals(OnnxModelManifest.Hash(file), graph.Sha256, StringComparison.OrdinalIgnoreCase))
-            {
-                throw new InvalidDataException($"'{file}' is not the file the manifest names (SHA-256 differs): truncated, damaged or replaced. Export the model again.");
-            }
-        }
-
+        ModelManifests.CheckGraphs(directory, hashRequired: true, m.History, m.Candidates);
         return m;
     }
 }

@@ -13,8 +13,6 @@ namespace GenRec.Inference;
 /// </summary>
 public sealed class HstuOnnxRanker : IRankingStage, IDisposable
 {
-    private static readonly Action<ILogger, string, Exception?> CudaFallback = LoggerMessage.Define<string>(LogLevel.Warning, new EventId(1, "CudaFallback"), "ONNX Runtime: CUDA is not available ({Reason}); the HSTU ranker runs on the CPU.");
-    private static readonly Action<ILogger, string, Exception?> Running = LoggerMessage.Define<string>(LogLevel.Information, new EventId(2, "ExecutionProvider"), "ONNX Runtime: the HSTU ranker runs on {Provider}.");
     private readonly InferenceSession _history;
     private readonly InferenceSession _candidates;
     private readonly Dictionary<ItemId, long> _rows;
@@ -31,7 +29,7 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
         CandidateBatch = candidateBatch;
         Name = name;
         _rows = manifest.Items.Select((id, i) => (id, row: (long)i + 1)).ToDictionary(p => new ItemId(p.id), p => p.row);
-        _stateMemory = provider == "CUDA" ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, cudaDevice, OrtMemType.Default) : OrtMemoryInfo.DefaultInstance;
+        _stateMemory = OnnxExecutionProviders.StateMemory(provider, cudaDevice);
     }
 
     /// <inheritdoc />
@@ -63,51 +61,19 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
         options ??= new OnnxRuntimeOptions();
         logger ??= NullLogger.Instance;
         var manifest = HstuOnnxManifest.Load(directory);
-        if (manifest.CrossFeatures.Length > 0)
-        {
-            if (features is null)
-            {
-                throw new ArgumentException($"This HSTU model reads {manifest.CrossFeatures.Length} cross features ({string.Join(", ", manifest.CrossFeatures)}); pass the cascade's ICandidateFeatures.", nameof(features));
-            }
-
-            if (!features.Names.SequenceEqual(manifest.CrossFeatures))
-            {
-                throw new ArgumentException($"The cross features given ({string.Join(", ", features.Names)}) are not the ones the model was trained on ({string.Join(", ", manifest.CrossFeatures)}).", nameof(features));
-            }
-        }
-
-        (InferenceSession History, InferenceSession Candidates) sessions;
-        string provider;
-        string? reason;
+        EnsureFeatures(manifest.CrossFeatures, features);
+        var sessions = OnnxExecutionProviders.OpenGraphPair(options, directory, manifest.History.File, manifest.Candidates.File, "HSTU ranker", logger, out var provider, out _);
         try
         {
-            sessions = OnnxExecutionProviders.Open(options, o => Open(directory, manifest, o), out provider, out reason);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InvalidDataException($"The graphs in '{directory}' cannot be loaded by ONNX Runtime: {OnnxExecutionProviders.FirstLine(e.Message)}", e);
-        }
-
-        if (reason is not null)
-        {
-            CudaFallback(logger, reason, null);
-        }
-        else
-        {
-            Running(logger, provider, null);
-        }
-
-        try
-        {
-            Check(sessions.History, [TokenItems, TokenActions, TokenTimes], [HistoryKeys, HistoryValues, LastState], directory, HistoryFile);
+            Check(sessions.First, [TokenItems, TokenActions, TokenTimes], [HistoryKeys, HistoryValues, LastState], directory, HistoryFile);
             string[] inputs = [HistoryKeys, HistoryValues, LastState, TokenTimes, TokenMask, Candidates, RequestTime, .. manifest.CrossFeatures.Length > 0 ? [CrossFeatures] : Array.Empty<string>()];
-            Check(sessions.Candidates, inputs, [Scores], directory, CandidatesFile);
-            return new HstuOnnxRanker(manifest, sessions.History, sessions.Candidates, features, provider, options.CudaDeviceId, candidateBatch, name);
+            Check(sessions.Second, inputs, [Scores], directory, CandidatesFile);
+            return new HstuOnnxRanker(manifest, sessions.First, sessions.Second, features, provider, options.CudaDeviceId, candidateBatch, name);
         }
         catch
         {
-            sessions.History.Dispose();
-            sessions.Candidates.Dispose();
+            sessions.First.Dispose();
+            sessions.Second.Dispose();
             throw;
         }
     }
@@ -347,20 +313,6 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
     {
         _history.Dispose();
         _candidates.Dispose();
-    }
-
-    private static (InferenceSession, InferenceSession) Open(string directory, HstuOnnxManifest manifest, SessionOptions options)
-    {
-        var history = new InferenceSession(Path.Combine(directory, manifest.History.File), options);
-        try
-        {
-            return (history, new InferenceSession(Path.Combine(directory, manifest.Candidates.File), options));
-        }
-        catch
-        {
-            history.Dispose();
-            throw;
-        }
     }
 
     private static void Check(InferenceSession session, string[] inputs, string[] outputs, string directory, string file)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 
 namespace GenRec.Inference;
@@ -50,6 +51,56 @@ public static class OnnxExecutionProviders
         var onCpu = open(cpu);
         provider = "CPU";
         return onCpu;
+    }
+
+    private static readonly Action<ILogger, string, string, Exception?> CudaFallback = LoggerMessage.Define<string, string>(LogLevel.Warning, new EventId(1, "CudaFallback"), "ONNX Runtime: CUDA is not available ({Reason}); the {Model} runs on the CPU.");
+    private static readonly Action<ILogger, string, string, Exception?> Running = LoggerMessage.Define<string, string>(LogLevel.Information, new EventId(2, "ExecutionProvider"), "ONNX Runtime: the {Model} runs on {Provider}.");
+
+    /// <summary>
+    /// Opens the two graphs of a model folder as <see cref="Open{T}"/> does, logs the provider chosen (or why CUDA was
+    /// not), and reports graphs ONNX Runtime cannot load as <see cref="InvalidDataException"/> naming the folder.
+    /// </summary>
+    internal static (InferenceSession First, InferenceSession Second) OpenGraphPair(
+        OnnxRuntimeOptions options, string directory, string first, string second, string model, ILogger logger, out string provider, out string? fallbackReason)
+    {
+        (InferenceSession, InferenceSession) sessions;
+        try
+        {
+            sessions = Open(options, o => OpenBoth(Path.Combine(directory, first), Path.Combine(directory, second), o), out provider, out fallbackReason);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidDataException($"The graphs in '{directory}' cannot be loaded by ONNX Runtime: {FirstLine(e.Message)}", e);
+        }
+
+        if (fallbackReason is not null)
+        {
+            CudaFallback(logger, fallbackReason, model, null);
+        }
+        else
+        {
+            Running(logger, model, provider, null);
+        }
+
+        return sessions;
+    }
+
+    /// <summary>Where state kept between graph runs lives: device memory under CUDA, host memory otherwise.</summary>
+    internal static OrtMemoryInfo StateMemory(string provider, int cudaDevice) =>
+        provider == "CUDA" ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, cudaDevice, OrtMemType.Default) : OrtMemoryInfo.DefaultInstance;
+
+    private static (InferenceSession, InferenceSession) OpenBoth(string first, string second, SessionOptions options)
+    {
+        var opened = new InferenceSession(first, options);
+        try
+        {
+            return (opened, new InferenceSession(second, options));
+        }
+        catch
+        {
+            opened.Dispose();
+            throw;
+        }
     }
 
     /// <summary>

@@ -51,8 +51,6 @@ public sealed class GenerativeDecodeRequest
 /// </summary>
 public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
 {
-    private static readonly Action<ILogger, string, Exception?> CudaFallback = LoggerMessage.Define<string>(LogLevel.Warning, new EventId(1, "CudaFallback"), "ONNX Runtime: CUDA is not available ({Reason}); the generative model runs on the CPU.");
-    private static readonly Action<ILogger, string, Exception?> Running = LoggerMessage.Define<string>(LogLevel.Information, new EventId(2, "ExecutionProvider"), "ONNX Runtime: the generative model runs on {Provider}.");
     private readonly InferenceSession _context;
     private readonly InferenceSession _step;
     private readonly OrtMemoryInfo _kvMemory;
@@ -116,40 +114,19 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
         options ??= new OnnxRuntimeOptions();
         logger ??= NullLogger.Instance;
         var manifest = OnnxModelManifest.Load(directory);
-        (InferenceSession Context, InferenceSession Step) sessions;
-        string provider;
-        string? reason;
+        var sessions = OnnxExecutionProviders.OpenGraphPair(options, directory, manifest.Context.File, manifest.Step.File, "generative model", logger, out var provider, out var reason);
         try
         {
-            sessions = OnnxExecutionProviders.Open(options, o => OpenGraphs(directory, manifest, o), out provider, out reason);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InvalidDataException($"The graphs in '{directory}' cannot be loaded by ONNX Runtime: {OnnxExecutionProviders.FirstLine(e.Message)}", e);
-        }
-
-        if (reason is not null)
-        {
-            CudaFallback(logger, reason, null);
-        }
-        else
-        {
-            Running(logger, provider, null);
-        }
-
-        try
-        {
-            OnnxContractValidator.Check(manifest, sessions.Context, sessions.Step, directory);
+            OnnxContractValidator.Check(manifest, sessions.First, sessions.Second, directory);
             var onDevice = provider == "CUDA" || forceKeyValuesOnDevice;
-            var memory = provider == "CUDA" ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, options.CudaDeviceId, OrtMemType.Default) : OrtMemoryInfo.DefaultInstance;
-            var model = new OnnxGenerativeModel(manifest, sessions.Context, sessions.Step, provider, reason, onDevice, memory);
+            var model = new OnnxGenerativeModel(manifest, sessions.First, sessions.Second, provider, reason, onDevice, OnnxExecutionProviders.StateMemory(provider, options.CudaDeviceId));
             OnnxContractValidator.SmokeTest(model, directory);
             return model;
         }
         catch
         {
-            sessions.Context.Dispose();
-            sessions.Step.Dispose();
+            sessions.First.Dispose();
+            sessions.Second.Dispose();
             throw;
         }
     }
@@ -338,20 +315,6 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
     {
         _context.Dispose();
         _step.Dispose();
-    }
-
-    private static (InferenceSession, InferenceSession) OpenGraphs(string directory, OnnxModelManifest manifest, SessionOptions options)
-    {
-        var context = new InferenceSession(Path.Combine(directory, manifest.Context.File), options);
-        try
-        {
-            return (context, new InferenceSession(Path.Combine(directory, manifest.Step.File), options));
-        }
-        catch
-        {
-            context.Dispose();
-            throw;
-        }
     }
 
     /// <summary>The <see cref="IDecodingSession"/> of one history: a batch of one, with beams matched to their parents by their codes.</summary>

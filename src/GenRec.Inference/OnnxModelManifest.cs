@@ -92,55 +92,20 @@ public sealed record OnnxModelManifest
     /// <exception cref="InvalidDataException">The manifest is missing, malformed, of another format or version, describes an impossible shape, or a graph file is missing or not the file it names (truncated, replaced).</exception>
     public static OnnxModelManifest Load(string directory)
     {
-        if (!Directory.Exists(directory))
-        {
-            throw new DirectoryNotFoundException($"The model folder '{directory}' does not exist.");
-        }
-
-        var path = Path.Combine(directory, GenerativeGraphContract.ManifestFile);
-        if (!File.Exists(path))
-        {
-            throw new InvalidDataException($"'{directory}' is not an ONNX generative model folder: it has no {GenerativeGraphContract.ManifestFile} (export one with `genrec export`).");
-        }
-
-        OnnxModelManifest m;
-        var text = File.ReadAllText(path);
-        try
-        {
-            m = JsonSerializer.Deserialize<OnnxModelManifest>(text, Json) ?? throw new InvalidDataException($"'{path}' is empty.");
-        }
-        catch (JsonException e)
-        {
-            var hint = text.Contains("\"genrec-tiger\"", StringComparison.Ordinal)
-                ? $"'{directory}' is a TorchSharp model folder (genrec train tiger), not a served one: run `genrec export --model-path {directory} --out <folder>` and serve that."
-                : $"'{path}' is not a valid manifest: {e.Message}";
-            throw new InvalidDataException(hint, e);
-        }
-
-        if (m.Format != FormatName || m.FormatVersion != CurrentVersion)
-        {
-            throw new InvalidDataException($"'{path}' describes format '{m.Format}' version {m.FormatVersion}; this runtime reads '{FormatName}' version {CurrentVersion}.");
-        }
-
+        var (m, path) = ModelManifests.Read<OnnxModelManifest>(
+            directory,
+            GenerativeGraphContract.ManifestFile,
+            Json,
+            $"'{directory}' is not an ONNX generative model folder: it has no {GenerativeGraphContract.ManifestFile} (export one with `genrec export`).",
+            "\"genrec-tiger\"",
+            $"'{directory}' is a TorchSharp model folder (genrec train tiger), not a served one: run `genrec export --model-path {directory} --out <folder>` and serve that.");
+        ModelManifests.CheckFormat(path, m.Format, m.FormatVersion, FormatName, CurrentVersion);
         if (m.Layers < 1 || m.Heads < 1 || m.HeadDimension < 1 || m.MaxHistoryItems < 1 || m.VocabularySizes.Length == 0 || m.VocabularySizes.Any(v => v < 1) || string.IsNullOrEmpty(m.IndexFingerprint))
         {
             throw new InvalidDataException($"'{path}' describes an impossible model: layers {m.Layers}, heads {m.Heads}, head dimension {m.HeadDimension}, max history {m.MaxHistoryItems}, vocabulary [{string.Join(", ", m.VocabularySizes)}], index fingerprint '{m.IndexFingerprint}'.");
         }
 
-        foreach (var graph in new[] { m.Context, m.Step })
-        {
-            var file = Path.Combine(directory, graph.File);
-            if (!File.Exists(file))
-            {
-                throw new InvalidDataException($"The model folder '{directory}' lacks the graph '{graph.File}' its manifest names.");
-            }
-
-            if (!string.IsNullOrEmpty(graph.Sha256) && !string.Equals(Hash(file), graph.Sha256, StringComparison.OrdinalIgnoreCase))
-            {
-                throw new InvalidDataException($"'{file}' is not the file the manifest names (SHA-256 differs): truncated, damaged or replaced. Export the model again.");
-            }
-        }
-
+        ModelManifests.CheckGraphs(directory, hashRequired: false, m.Context, m.Step);
         return m;
     }
 

@@ -138,11 +138,7 @@ internal sealed class UserSessionGrain(
 
     public async Task<Recommendations> RankAsync(IReadOnlyList<long> candidates)
     {
-        ArgumentNullException.ThrowIfNull(candidates);
-        if (candidates.Count > _options.MaxCount)
-        {
-            throw new ArgumentException($"{candidates.Count} candidates are over the limit of {_options.MaxCount} (GenRecOrleansOptions.MaxCount).", nameof(candidates));
-        }
+        EnsureCandidateCount(candidates);
 
         var index = await indexes.GetAsync().ConfigureAwait(true);
         using var lease = await models.AcquireAsync().ConfigureAwait(true);
@@ -157,11 +153,7 @@ internal sealed class UserSessionGrain(
 
     public Task<Recommendations> RankWithHstuAsync(IReadOnlyList<long> candidates)
     {
-        ArgumentNullException.ThrowIfNull(candidates);
-        if (candidates.Count > _options.MaxCount)
-        {
-            throw new ArgumentException($"{candidates.Count} candidates are over the limit of {_options.MaxCount} (GenRecOrleansOptions.MaxCount).", nameof(candidates));
-        }
+        EnsureCandidateCount(candidates);
 
         var ranker = hstu.Ranker;
         var user = new UserId(this.GetPrimaryKeyLong());
@@ -213,6 +205,15 @@ internal sealed class UserSessionGrain(
 
     private int[] Tokens(OnnxGenerativeModel model, SemanticIdIndex index) =>
         model.Vocabulary.EncodeHistory(state.State.Events.Select(e => new ItemId(e.Item)), index, model.MaxHistoryItems, out _);
+
+    private void EnsureCandidateCount(IReadOnlyList<long> candidates)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        if (candidates.Count > _options.MaxCount)
+        {
+            throw new ArgumentException($"{candidates.Count} candidates are over the limit of {_options.MaxCount} (GenRecOrleansOptions.MaxCount).", nameof(candidates));
+        }
+    }
 
     private static void EnsureServes(SemanticIdIndex index, OnnxGenerativeModel model)
     {

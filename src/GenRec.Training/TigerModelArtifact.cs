@@ -1,4 +1,3 @@
-using System.Text.Json;
 using GenRec.Generative;
 using GenRec.SemanticIds;
 using TorchSharp;
@@ -25,7 +24,6 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
 {
     private const string Format = "genrec-tiger";
     private const int FormatVersion = 1;
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
     private readonly TigerNetwork _model;
     private readonly Device _device;
 
@@ -97,10 +95,8 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <param name="directory">The folder; created if missing.</param>
     public void Save(string directory)
     {
-        Directory.CreateDirectory(directory);
-        _model.save(Path.Combine(directory, "model.weights"));
         var manifest = new Manifest(Format, FormatVersion, Config.Architecture.ToString(), Config.Dimension, Config.Layers, Config.Heads, Config.MlpDimension, Config.Dropout, Config.MaxHistoryItems, [.. Config.VocabularySizes], IndexFingerprint, IndexVersion, Report.Epochs, Report.BestEpoch, Report.BestValidationNdcg10, Report.Seconds, Report.Parameters);
-        File.WriteAllText(Path.Combine(directory, "manifest.json"), JsonSerializer.Serialize(manifest, Indented));
+        TorchModelFolder.Save(directory, _model, manifest);
     }
 
     /// <summary>Loads a model folder.</summary>
@@ -111,32 +107,7 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <exception cref="InvalidDataException">The manifest or the weights are missing, damaged, or of another format.</exception>
     public static TigerModelArtifact Load(string directory, ComputeDevice device = ComputeDevice.Auto)
     {
-        if (!Directory.Exists(directory))
-        {
-            throw new DirectoryNotFoundException($"The model folder '{directory}' does not exist.");
-        }
-
-        var manifestPath = Path.Combine(directory, "manifest.json");
-        var weightsPath = Path.Combine(directory, "model.weights");
-        if (!File.Exists(manifestPath) || !File.Exists(weightsPath))
-        {
-            throw new InvalidDataException($"'{directory}' is not a GenRec generative model folder: it needs manifest.json and model.weights.");
-        }
-
-        Manifest m;
-        try
-        {
-            m = JsonSerializer.Deserialize<Manifest>(File.ReadAllText(manifestPath)) ?? throw new InvalidDataException("empty manifest");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"'{manifestPath}' is not a valid manifest: {e.Message}", e);
-        }
-
-        if (m.Format != Format || m.FormatVersion != FormatVersion)
-        {
-            throw new InvalidDataException($"'{manifestPath}' describes format '{m.Format}' version {m.FormatVersion}; this reader understands '{Format}' version {FormatVersion}.");
-        }
+        var (m, manifestPath, weightsPath) = TorchModelFolder.Read<Manifest>(directory, "a GenRec generative model", m => (m.Format, m.FormatVersion), Format, FormatVersion);
 
         // Manifests written before the encoder-decoder existed have no architecture: they are decoder-only.
         var architecture = TigerArchitecture.DecoderOnly;
@@ -149,15 +120,7 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
         config.Validate();
         var target = TorchDevices.Resolve(device);
         var model = TigerNetwork.Create(config);
-        try
-        {
-            model.load(weightsPath);
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or EndOfStreamException)
-        {
-            model.Dispose();
-            throw new InvalidDataException($"'{weightsPath}' does not hold weights of the shape its manifest describes: {e.Message}", e);
-        }
+        TorchModelFolder.LoadWeights(model, weightsPath);
 
         model.to(target);
         return new TigerModelArtifact(model, target, m.IndexFingerprint, m.IndexVersion, new TigerTrainingReport(m.Epochs, m.BestEpoch, m.BestValidationNdcg10, m.Seconds, m.Parameters, []));

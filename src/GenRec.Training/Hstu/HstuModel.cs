@@ -1,4 +1,3 @@
-using System.Text.Json;
 using GenRec.Inference;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -28,12 +27,10 @@ public sealed class HstuModel : IDisposable
 
     internal const int YearBuckets = 26;
     internal const int PopularityBuckets = 16;
-    private const string ManifestFile = "manifest.json";
-    private const string WeightsFile = "model.weights";
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     private readonly Dictionary<ItemId, long> _rows;
     private readonly Device _device;
+    private readonly Lazy<Tensor> _itemTable;
 
     internal HstuModel(HstuNetwork network, ItemId[] items, string[] crossFeatureNames, Device device, double ratingWeight, HstuTrainingReport report)
     {
@@ -44,6 +41,13 @@ public sealed class HstuModel : IDisposable
         _device = device;
         RatingWeight = ratingWeight;
         Report = report;
+
+        // The weights no longer change: every request reads the same item table (ids + side features), computed once.
+        _itemTable = new Lazy<Tensor>(() =>
+        {
+            using var noGrad = torch.no_grad();
+            return Network.ItemTable().detach().DetachFromDisposeScope();
+        });
     }
 
     /// <summary>The items the model knows, by row − 1.</summary>
@@ -69,7 +73,8 @@ public sealed class HstuModel : IDisposable
 
     internal HstuNetwork Network { get; }
 
-    internal Device TorchDevice => _device;
+    /// <summary>Every item row's representation (id embedding + side features), computed once: [Items, d].</summary>
+    internal Tensor ItemTable => _itemTable.Value;
 
     /// <summary>The item's row (0 when unknown).</summary>
     internal long Row(ItemId item) => _rows.GetValueOrDefault(item);
@@ -81,7 +86,7 @@ public sealed class HstuModel : IDisposable
     /// <exception cref="ArgumentException">The features are missing or are not the ones the model was trained on.</exception>
     public IRankingStage AsRanker(ICandidateFeatures? features = null, string name = "hstu")
     {
-        EnsureFeatures(CrossFeatureNames, features);
+        HstuGraphContract.EnsureFeatures(CrossFeatureNames, features);
         return new Ranker(this, features, name);
     }
 
@@ -102,7 +107,7 @@ public sealed class HstuModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(candidates);
-        EnsureFeatures(CrossFeatureNames, features);
+        HstuGraphContract.EnsureFeatures(CrossFeatureNames, features);
         var scores = new double[candidates.Count];
         Array.Fill(scores, double.NegativeInfinity);
         var known = Enumerable.Range(0, candidates.Count).Where(i => Row(candidates[i].Item) > 0).ToArray();
@@ -122,12 +127,14 @@ public sealed class HstuModel : IDisposable
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var (items, actions, times) = HstuTrainer.Tokens([request.History], MaxHistory, Row);
-        var history = Network.Encode(items.to(_device), actions.to(_device), times.to(_device));
+        var table = ItemTable;
+        var history = Network.Encode(items.to(_device), actions.to(_device), times.to(_device), table);
         var logits = Network.ScoreCandidates(
             history,
             torch.tensor(known.Select(i => Row(candidates[i].Item)).ToArray(), [1, known.Length], device: _device),
             values is null ? null : torch.tensor(values, [1, known.Length, f], device: _device),
-            torch.tensor(new[] { request.RequestTime.ToUnixTimeSeconds() }, device: _device));
+            torch.tensor(new[] { request.RequestTime.ToUnixTimeSeconds() }, device: _device),
+            table);
         var combined = (logits[0, .., 0] + (RatingWeight * logits[0, .., 1])).cpu().data<float>().ToArray();
         for (var j = 0; j < known.Length; j++)
         {
@@ -146,7 +153,8 @@ public sealed class HstuModel : IDisposable
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var (items, actions, times) = HstuTrainer.Tokens([request.History], MaxHistory, Row);
-        var logits = Network.Retrieve(Network.Encode(items.to(_device), actions.to(_device), times.to(_device)));
+        var table = ItemTable;
+        var logits = Network.Retrieve(Network.Encode(items.to(_device), actions.to(_device), times.to(_device), table), table);
         return logits[0, 1..].cpu().data<float>().ToArray();
     }
 
@@ -155,13 +163,11 @@ public sealed class HstuModel : IDisposable
     public void Save(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        Directory.CreateDirectory(directory);
-        Network.save(Path.Combine(directory, WeightsFile));
         var c = Network.Config;
         var manifest = new Manifest(
             Format, FormatVersion, c.Dimension, c.Layers, c.Heads, c.MaxHistory, c.TimeBuckets, c.Dropout, c.Genres, c.YearBuckets, c.PopularityBuckets,
             [.. CrossFeatureNames], [.. Items.Select(i => i.Value)], RatingWeight, Report);
-        File.WriteAllText(Path.Combine(directory, ManifestFile), JsonSerializer.Serialize(manifest, Indented));
+        TorchModelFolder.Save(directory, Network, manifest);
     }
 
     /// <summary>Loads a model folder.</summary>
@@ -172,33 +178,7 @@ public sealed class HstuModel : IDisposable
     /// <exception cref="InvalidDataException">The manifest or weights are missing, damaged, or of another format.</exception>
     public static HstuModel Load(string directory, ComputeDevice device = ComputeDevice.Auto)
     {
-        if (!Directory.Exists(directory))
-        {
-            throw new DirectoryNotFoundException($"The model folder '{directory}' does not exist.");
-        }
-
-        var manifestPath = Path.Combine(directory, ManifestFile);
-        var weightsPath = Path.Combine(directory, WeightsFile);
-        if (!File.Exists(manifestPath) || !File.Exists(weightsPath))
-        {
-            throw new InvalidDataException($"'{directory}' is not an HSTU model folder: it needs {ManifestFile} and {WeightsFile}.");
-        }
-
-        Manifest m;
-        try
-        {
-            m = JsonSerializer.Deserialize<Manifest>(File.ReadAllText(manifestPath)) ?? throw new InvalidDataException("empty manifest");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"'{manifestPath}' is not a valid manifest: {e.Message}", e);
-        }
-
-        if (m.Format != Format || m.FormatVersion != FormatVersion)
-        {
-            throw new InvalidDataException($"'{manifestPath}' describes format '{m.Format}' version {m.FormatVersion}; this reader understands '{Format}' version {FormatVersion}.");
-        }
-
+        var (m, manifestPath, weightsPath) = TorchModelFolder.Read<Manifest>(directory, "an HSTU model", m => (m.Format, m.FormatVersion), Format, FormatVersion);
         if (m.Items is null || m.Items.Length == 0 || m.Items.Distinct().Count() != m.Items.Length || m.CrossFeatures is null || m.Report is null)
         {
             throw new InvalidDataException($"'{manifestPath}' lists no items, repeats one, or lacks its feature list or report.");
@@ -216,15 +196,7 @@ public sealed class HstuModel : IDisposable
         }
 
         var network = new HstuNetwork(config);
-        try
-        {
-            network.load(weightsPath);
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or EndOfStreamException)
-        {
-            network.Dispose();
-            throw new InvalidDataException($"'{weightsPath}' does not hold weights of the shape its manifest describes: {e.Message}", e);
-        }
+        TorchModelFolder.LoadWeights(network, weightsPath);
 
         var target = TorchDevices.Resolve(device);
         network.to(target);
@@ -233,31 +205,21 @@ public sealed class HstuModel : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => Network.Dispose();
+    public void Dispose()
+    {
+        if (_itemTable.IsValueCreated)
+        {
+            _itemTable.Value.Dispose();
+        }
+
+        Network.Dispose();
+    }
 
     internal static long YearBucket(DateTimeOffset? published) =>
         published is { } p ? 1 + Math.Clamp((p.Year - 1900) / 5, 0, YearBuckets - 2) : 0;
 
     internal static long PopularityBucket(int count) =>
         count == 0 ? 0 : 1 + Math.Min(PopularityBuckets - 2, (int)Math.Log2(count));
-
-    internal static void EnsureFeatures(IReadOnlyList<string> expected, ICandidateFeatures? features)
-    {
-        if (expected.Count == 0)
-        {
-            return;
-        }
-
-        if (features is null)
-        {
-            throw new ArgumentException($"This HSTU model reads {expected.Count} cross features ({string.Join(", ", expected)}); pass the cascade's ICandidateFeatures.", nameof(features));
-        }
-
-        if (!features.Names.SequenceEqual(expected))
-        {
-            throw new ArgumentException($"The cross features given ({string.Join(", ", features.Names)}) are not the ones the model was trained on ({string.Join(", ", expected)}).", nameof(features));
-        }
-    }
 
     private sealed record Manifest(
         string Format, int FormatVersion, int Dimension, int Layers, int Heads, int MaxHistory, int TimeBuckets, double Dropout, int Genres, int YearBuckets, int PopularityBuckets,

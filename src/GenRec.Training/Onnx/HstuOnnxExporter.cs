@@ -26,9 +26,8 @@ public static class HstuOnnxExporter
         Directory.CreateDirectory(directory);
         var network = model.Network;
         var weights = OnnxWeightsGraph.ReadWeights(network);
-        using (torch.no_grad())
+        using (var table = model.ItemTable.detach().cpu()) // a new handle: the model keeps its own
         {
-            using var table = network.ItemTable().detach().cpu();
             weights["item_table"] = (table.data<float>().ToArray(), table.shape);
         }
 
