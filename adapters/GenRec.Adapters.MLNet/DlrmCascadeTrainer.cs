@@ -72,12 +72,14 @@ public sealed class DlrmCascadeTrainer
         }
 
         var train = BuildQueries(prefixRecall, trainQueries, "building ranker training queries", Report, cancellationToken);
+        var width = train.Width;
 
         // 2. Validation queries, with channels fitted on the whole train part (what serving uses).
         Report("fitting recall on the train part", 0, 1);
         var recall = ClassicRecall.Fit(split.TrainInteractions, split.Dataset, _options.Recall);
         var validCases = split.Cases(SplitTarget.Valid).Select(c => (c.User, c.History, c.Target)).ToList();
         var valid = BuildQueries(recall, validCases, "building validation queries", Report, cancellationToken);
+        var features = valid.Features;
         if (train.Rows.Length == 0)
         {
             throw new InvalidOperationException("No training query has its target among the recalled candidates; the ranker cannot learn. Raise the channel quotas or the ranking depth.");
@@ -85,10 +87,10 @@ public sealed class DlrmCascadeTrainer
 
         // 3. Train every grid entry, keep the best on validation NDCG@10.
         var ml = new MLContext(_options.Seed);
-        var trainView = ml.Data.LoadFromEnumerable(train.Rows);
+        var trainView = ml.Data.LoadFromEnumerable(train.Rows, RankerSchemas.For<TrainingRow>(width));
         var keyMap = ml.Transforms.Conversion.MapValueToKey("GroupKey", nameof(TrainingRow.Group)).Fit(trainView);
         var keyed = keyMap.Transform(trainView);
-        var validView = ml.Data.LoadFromEnumerable(valid.Rows.Select(r => new FeatureRow { Features = r.Features }));
+        var validView = ml.Data.LoadFromEnumerable(valid.Rows.Select(r => new FeatureRow { Features = r.Features }), RankerSchemas.For<FeatureRow>(width));
         ITransformer? best = null;
         DlrmGridResult? bestResult = null;
         var results = new List<DlrmGridResult>();
@@ -123,8 +125,8 @@ public sealed class DlrmCascadeTrainer
         }
 
         Report("done", _options.Grid.Count, _options.Grid.Count);
-        var ranker = new DlrmRanker(ml, best!, recall.Profiles);
-        return new DlrmCascadeModel(recall, ranker, _options, results, bestResult!, train.Summary, valid.Summary) { RankingQueries = train.Kept ?? [] };
+        var ranker = new DlrmRanker(ml, best!, features);
+        return new DlrmCascadeModel(recall, ranker, features, _options, results, bestResult!, train.Summary, valid.Summary) { RankingQueries = train.Kept ?? [] };
     }
 
     private QuerySet BuildQueries(
@@ -135,7 +137,8 @@ public sealed class DlrmCascadeTrainer
         CancellationToken cancellationToken)
     {
         var pipeline = DlrmCascadeModel.CreateRecallPipeline(recall, _options);
-        var stats = recall.Profiles.Stats;
+        var features = new DlrmFeatures(recall.Profiles, _options.Features, _options.ExtraChannels.Select(c => c.Stage.Name));
+        var width = features.Names.Count;
         var perQuery = new (List<TrainingRow> Rows, int TargetRow)[queries.Count];
         var kept = _options.KeepRankingQueries ? new RankingQuery[queries.Count] : null;
         var done = 0;
@@ -144,26 +147,25 @@ public sealed class DlrmCascadeTrainer
             var (user, history, target) = queries[q];
             var request = new RecommendationRequest(user, history.Select(h => h.ToEvent()).ToArray(), _options.RankingDepth, target.Time);
             var candidates = pipeline.RecommendAsync(request, cancellationToken).AsTask().GetAwaiter().GetResult().Items;
-            var profile = recall.Profiles.For(request);
-            var maxItemCf = profile.ItemCf.Count > 0 ? profile.ItemCf.Values.Max() : 0f;
+            var values = new float[candidates.Count * width];
+            features.Compute(request, candidates, values);
             var rows = new List<TrainingRow>(candidates.Count);
             var targetRow = -1;
-            foreach (var c in candidates)
+            for (var i = 0; i < candidates.Count; i++)
             {
-                var row = new TrainingRow { Group = (uint)q, Label = c.Item == target.Item ? 1 : 0 };
+                var row = new TrainingRow { Group = (uint)q, Label = candidates[i].Item == target.Item ? 1 : 0, Features = values[(i * width)..((i + 1) * width)] };
                 if (row.Label > 0)
                 {
                     targetRow = rows.Count;
                 }
 
-                RankingFeatures.Compute(stats, profile, stats.Index[c.Item], c.Source, maxItemCf, row.Features);
                 rows.Add(row);
             }
 
             perQuery[q] = (rows, targetRow);
             if (kept is not null)
             {
-                kept[q] = new RankingQuery(request, candidates, targetRow, [.. rows.SelectMany(r => r.Features)]);
+                kept[q] = new RankingQuery(request, candidates, targetRow, values);
             }
 
             var n = Interlocked.Increment(ref done);
@@ -173,7 +175,7 @@ public sealed class DlrmCascadeTrainer
             }
         });
 
-        return new QuerySet(perQuery, queries.Count) { Kept = kept };
+        return new QuerySet(perQuery, queries.Count) { Kept = kept, Features = features };
     }
 
     /// <summary>Options of a <see cref="DlrmCascadeTrainer"/>.</summary>
@@ -193,6 +195,24 @@ public sealed class DlrmCascadeTrainer
 
         /// <summary>Candidates asked from genre affinity. Default: 100. Allowed: 1 or more.</summary>
         public int GenreQuota { get; set; } = Defaults.GenreQuota;
+
+        /// <summary>
+        /// Recall channels beside the four classical ones, with quotas (e.g. generative recall), that the ranker is
+        /// trained with: its training queries draw candidates from them too, and its <c>source_channel</c> feature
+        /// names them. The ranking depth grows by their quotas. Whatever model a channel runs must be fitted on
+        /// <see cref="DataSplit.HoldOutLastTrain"/>(<see cref="QueriesPerUser"/>) of the split, or the ranker learns
+        /// from candidates that saw their own targets. Default: none.
+        /// </summary>
+        public IReadOnlyList<RecallChannel> ExtraChannels { get; set; } = [];
+
+        /// <summary>
+        /// Feature sources the ranker reads beside its hand-made features (e.g. a generative model's log-probability
+        /// of each candidate, HSTU's scores, a team's own model): computed for the training queries and at serving
+        /// by the same call, and appended in order. As with <see cref="ExtraChannels"/>, a model behind a source must
+        /// be fitted on <see cref="DataSplit.HoldOutLastTrain"/>(<see cref="QueriesPerUser"/>). Names must be unique
+        /// across sources. Default: none.
+        /// </summary>
+        public IReadOnlyList<ICandidateFeatures> Features { get; set; } = [];
 
         /// <summary>Merged candidates the ranker scores per request. Default: 400. Allowed: 1 or more.</summary>
         public int RankingDepth { get; set; } = Defaults.RankingDepth;
@@ -233,6 +253,16 @@ public sealed class DlrmCascadeTrainer
                 {
                     throw new ArgumentOutOfRangeException(name, value, $"{name} is {value}; it must be 1 or more.");
                 }
+            }
+
+            if (ExtraChannels is null || ExtraChannels.Any(c => c is null || c.Quota is not > 0))
+            {
+                throw new ArgumentException($"Every one of {nameof(ExtraChannels)} needs a positive quota.", nameof(ExtraChannels));
+            }
+
+            if (Features is null || Features.Any(f => f is null))
+            {
+                throw new ArgumentException($"{nameof(Features)} must not hold null.", nameof(Features));
             }
 
             if (Grid is null || Grid.Count == 0)
@@ -279,6 +309,12 @@ public sealed class DlrmCascadeTrainer
 
         /// <summary>The queries themselves, when <see cref="Options.KeepRankingQueries"/> asked for them.</summary>
         public RankingQuery[]? Kept { get; init; }
+
+        /// <summary>What computed the rows' features.</summary>
+        public required DlrmFeatures Features { get; init; }
+
+        /// <summary>Features per row.</summary>
+        public int Width => Features.Names.Count;
 
         /// <summary>Mean NDCG@10 over every query (a query whose target was not recalled scores 0).</summary>
         public double Ndcg10(float[] scores)
@@ -345,9 +381,12 @@ public sealed class DlrmCascadeModel
 {
     private readonly DlrmCascadeTrainer.Options _options;
 
+    private readonly DlrmFeatures _features;
+
     internal DlrmCascadeModel(
         ClassicRecall recall,
         IRankingStage ranker,
+        DlrmFeatures features,
         DlrmCascadeTrainer.Options options,
         IReadOnlyList<DlrmGridResult> grid,
         DlrmGridResult chosen,
@@ -356,6 +395,7 @@ public sealed class DlrmCascadeModel
     {
         Recall = recall;
         Ranker = ranker;
+        _features = features;
         _options = options;
         Grid = grid;
         Chosen = chosen;
@@ -381,8 +421,8 @@ public sealed class DlrmCascadeModel
     /// <summary>The validation queries and how many of their targets the recall found.</summary>
     public QuerySummary ValidationQueries { get; }
 
-    /// <summary>How many merged candidates the ranker scores per request.</summary>
-    public int RankingDepth => _options.RankingDepth;
+    /// <summary>How many merged candidates the ranker scores per request (the trainer's depth plus the extra channels' quotas).</summary>
+    public int RankingDepth => DepthOf(_options);
 
     /// <summary>
     /// The ranker's training queries with their cross features (computed by channels fitted without the queried
@@ -390,8 +430,11 @@ public sealed class DlrmCascadeModel
     /// </summary>
     public IReadOnlyList<RankingQuery> RankingQueries { get; init; } = [];
 
-    /// <summary>The ranker's hand-made (user, candidate) features, computed as serving computes them (channels fitted on the whole train part).</summary>
-    public ICandidateFeatures CandidateFeatures => new DlrmCandidateFeatures(Recall.Profiles);
+    /// <summary>
+    /// Every (user, candidate) feature the ranker reads — the hand-made ones, then the extra sources' — computed as
+    /// serving computes them (channels fitted on the whole train part).
+    /// </summary>
+    public ICandidateFeatures CandidateFeatures => _features;
 
     /// <summary>The recall channels with their quotas, in merge priority order.</summary>
     public IReadOnlyList<RecallChannel> Channels => ChannelsOf(Recall, _options);
@@ -416,7 +459,7 @@ public sealed class DlrmCascadeModel
             name,
             [.. Channels, .. extraChannels],
             ranker ?? Ranker,
-            new CascadeOptions { RankingDepth = _options.RankingDepth + extraChannels.Sum(c => c.Quota!.Value) });
+            new CascadeOptions { RankingDepth = RankingDepth + extraChannels.Sum(c => c.Quota!.Value) });
     }
 
     /// <summary>The four recall channels as one recall stage (for an adapter that replaces, blends or shadows the whole recall layer).</summary>
@@ -430,11 +473,13 @@ public sealed class DlrmCascadeModel
     public CascadePipeline CreatePipeline(string name, IRecallStage recall, IRankingStage? ranker = null)
     {
         ArgumentNullException.ThrowIfNull(recall);
-        return new CascadePipeline(name, [new RecallChannel(recall, _options.RankingDepth)], ranker ?? Ranker, new CascadeOptions { RankingDepth = _options.RankingDepth });
+        return new CascadePipeline(name, [new RecallChannel(recall, RankingDepth)], ranker ?? Ranker, new CascadeOptions { RankingDepth = RankingDepth });
     }
 
     internal static CascadePipeline CreateRecallPipeline(ClassicRecall recall, DlrmCascadeTrainer.Options options) =>
-        new("dlrm-recall", ChannelsOf(recall, options), null, new CascadeOptions { RankingDepth = options.RankingDepth, ConcurrentRecall = false });
+        new("dlrm-recall", ChannelsOf(recall, options), null, new CascadeOptions { RankingDepth = DepthOf(options), ConcurrentRecall = false });
+
+    private static int DepthOf(DlrmCascadeTrainer.Options options) => options.RankingDepth + options.ExtraChannels.Sum(c => c.Quota!.Value);
 
     private static RecallChannel[] ChannelsOf(ClassicRecall recall, DlrmCascadeTrainer.Options options) =>
     [
@@ -442,5 +487,6 @@ public sealed class DlrmCascadeModel
         new(recall.RecentPopularity, options.RecentPopularityQuota),
         new(recall.GenreAffinity, options.GenreQuota),
         new(recall.Popularity, options.PopularityQuota),
+        .. options.ExtraChannels,
     ];
 }

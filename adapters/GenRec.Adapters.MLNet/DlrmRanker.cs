@@ -7,8 +7,7 @@ namespace GenRec.Adapters.MLNet;
 /// <summary>One ranker input row: the features of a (user, candidate) pair.</summary>
 internal sealed class FeatureRow
 {
-    [VectorType(RankingFeatures.Count)]
-    public float[] Features { get; set; } = new float[RankingFeatures.Count];
+    public float[] Features { get; set; } = [];
 }
 
 /// <summary>One training row: features, relevance label and query group.</summary>
@@ -18,8 +17,7 @@ internal sealed class TrainingRow
 
     public uint Group { get; set; }
 
-    [VectorType(RankingFeatures.Count)]
-    public float[] Features { get; set; } = new float[RankingFeatures.Count];
+    public float[] Features { get; set; } = [];
 }
 
 /// <summary>The ranker's output for one row.</summary>
@@ -28,22 +26,35 @@ internal sealed class ScoreRow
     public float Score { get; set; }
 }
 
+/// <summary>ML.NET schemas of the ranker's rows, whose feature vector is as wide as the ranker's feature list.</summary>
+internal static class RankerSchemas
+{
+    public static SchemaDefinition For<TRow>(int features)
+    {
+        var schema = SchemaDefinition.Create(typeof(TRow));
+        schema[nameof(FeatureRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, features);
+        return schema;
+    }
+}
+
 /// <summary>
-/// The DLRM-style ranker: a LightGBM LambdaRank model over hand-made features, re-scoring merged candidates.
-/// Thread-safe: prediction engines are pooled.
+/// The DLRM-style ranker: a LightGBM LambdaRank model over hand-made features (and any extra feature sources it was
+/// trained with), re-scoring merged candidates. Thread-safe: prediction engines are pooled.
 /// </summary>
 internal sealed class DlrmRanker : IRankingStage
 {
     private readonly MLContext _ml;
     private readonly ITransformer _model;
-    private readonly UserProfile.Cache _profiles;
+    private readonly DlrmFeatures _features;
+    private readonly SchemaDefinition _schema;
     private readonly ConcurrentBag<PredictionEngine<FeatureRow, ScoreRow>> _engines = [];
 
-    public DlrmRanker(MLContext ml, ITransformer model, UserProfile.Cache profiles)
+    public DlrmRanker(MLContext ml, ITransformer model, DlrmFeatures features)
     {
         _ml = ml;
         _model = model;
-        _profiles = profiles;
+        _features = features;
+        _schema = RankerSchemas.For<FeatureRow>(features.Names.Count);
     }
 
     public string Name => "dlrm-lambdarank";
@@ -58,21 +69,21 @@ internal sealed class DlrmRanker : IRankingStage
             return ValueTask.FromResult(candidates);
         }
 
-        var stats = _profiles.Stats;
-        var profile = _profiles.For(request);
-        var maxItemCf = profile.ItemCf.Count > 0 ? profile.ItemCf.Values.Max() : 0f;
-        var engine = _engines.TryTake(out var pooled) ? pooled : _ml.Model.CreatePredictionEngine<FeatureRow, ScoreRow>(_model);
+        var n = _features.Names.Count;
+        var values = new float[candidates.Count * n];
+        _features.Compute(request, candidates, values);
+        var engine = _engines.TryTake(out var pooled) ? pooled : _ml.Model.CreatePredictionEngine<FeatureRow, ScoreRow>(_model, inputSchemaDefinition: _schema);
         try
         {
-            var row = new FeatureRow();
+            var row = new FeatureRow { Features = new float[n] };
             var scored = new Candidate[candidates.Count];
             for (var i = 0; i < candidates.Count; i++)
             {
                 var c = candidates[i];
                 float score;
-                if (stats.Index.TryGetValue(c.Item, out var item))
+                if (_features.Stats.Index.ContainsKey(c.Item))
                 {
-                    RankingFeatures.Compute(stats, profile, item, c.Source, maxItemCf, row.Features);
+                    values.AsSpan(i * n, n).CopyTo(row.Features);
                     score = engine.Predict(row).Score;
                 }
                 else

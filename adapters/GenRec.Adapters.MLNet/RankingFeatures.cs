@@ -15,9 +15,10 @@ internal static class RankingFeatures
         "release_year_gap", "popularity_gap", "log_history_length", "source_channel", "itemcf_relative", "genre_count",
     ];
 
+    /// <summary>The classical channels' names, in the order the <c>source_channel</c> feature numbers them (extra channels follow).</summary>
     public static readonly string[] Channels = ["popularity", "recent-popularity", "itemcf", "genre"];
 
-    public static void Compute(InteractionStatistics s, UserProfile p, int item, string source, float maxItemCf, Span<float> f)
+    public static void Compute(InteractionStatistics s, UserProfile p, int item, int source, float maxItemCf, Span<float> f)
     {
         const float SecondsPerDay = 86400f;
         var logCount = MathF.Log(1 + s.Count[item]);
@@ -36,41 +37,83 @@ internal static class RankingFeatures
         f[10] = MathF.Abs(s.ReleaseYear[item] - p.MeanReleaseYear);
         f[11] = logCount - p.MeanLogPopularity;
         f[12] = MathF.Log(1 + p.History.Count);
-        f[13] = Array.IndexOf(Channels, source);
+        f[13] = source;
         f[14] = maxItemCf > 0 ? itemCf / maxItemCf : 0;
         f[15] = s.Genres[item].Length;
     }
 }
 
-/// <summary>The DLRM ranker's features as an <see cref="ICandidateFeatures"/> source, for a generative ranker to read.</summary>
-internal sealed class DlrmCandidateFeatures(UserProfile.Cache profiles) : ICandidateFeatures
+/// <summary>
+/// Every feature the DLRM ranker reads for a (request, candidate) pair: the hand-made ones of
+/// <see cref="RankingFeatures"/>, then those of each extra <see cref="ICandidateFeatures"/> source (generative scores,
+/// a team's own), in order. Training and serving compute them through this one class, so they are the same.
+/// </summary>
+internal sealed class DlrmFeatures : ICandidateFeatures
 {
-    public IReadOnlyList<string> Names => RankingFeatures.Names;
+    private readonly UserProfile.Cache _profiles;
+    private readonly IReadOnlyList<ICandidateFeatures> _extra;
+    private readonly Dictionary<string, int> _channels;
+
+    public DlrmFeatures(UserProfile.Cache profiles, IReadOnlyList<ICandidateFeatures> extra, IEnumerable<string> extraChannels)
+    {
+        _profiles = profiles;
+        _extra = extra;
+        _channels = RankingFeatures.Channels.Concat(extraChannels).Select((name, i) => (name, i)).DistinctBy(p => p.name).ToDictionary(p => p.name, p => p.i);
+        Names = [.. RankingFeatures.Names, .. extra.SelectMany(e => e.Names)];
+        var repeated = Names.GroupBy(n => n, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToArray();
+        if (repeated.Length > 0)
+        {
+            throw new ArgumentException($"Ranking feature names must be unique; repeated: {string.Join(", ", repeated)}. Give each extra feature source its own names.", nameof(extra));
+        }
+    }
+
+    public IReadOnlyList<string> Names { get; }
+
+    public InteractionStatistics Stats => _profiles.Stats;
 
     public void Compute(RecommendationRequest request, IReadOnlyList<Candidate> candidates, Span<float> destination)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(candidates);
-        var n = RankingFeatures.Count;
+        var n = Names.Count;
         if (destination.Length < candidates.Count * n)
         {
             throw new ArgumentException($"The destination holds {destination.Length} values; {candidates.Count} candidates × {n} features need {candidates.Count * n}.", nameof(destination));
         }
 
-        var stats = profiles.Stats;
-        var profile = profiles.For(request);
+        var stats = _profiles.Stats;
+        var profile = _profiles.For(request);
         var maxItemCf = profile.ItemCf.Count > 0 ? profile.ItemCf.Values.Max() : 0f;
         for (var i = 0; i < candidates.Count; i++)
         {
-            var slice = destination.Slice(i * n, n);
+            var slice = destination.Slice(i * n, RankingFeatures.Count);
             if (stats.Index.TryGetValue(candidates[i].Item, out var item))
             {
-                RankingFeatures.Compute(stats, profile, item, candidates[i].Source, maxItemCf, slice);
+                RankingFeatures.Compute(stats, profile, item, _channels.GetValueOrDefault(candidates[i].Source, -1), maxItemCf, slice);
             }
             else
             {
                 slice.Clear();
             }
+        }
+
+        var offset = RankingFeatures.Count;
+        foreach (var source in _extra)
+        {
+            var width = source.Names.Count;
+            if (width == 0)
+            {
+                continue;
+            }
+
+            var values = new float[candidates.Count * width];
+            source.Compute(request, candidates, values);
+            for (var i = 0; i < candidates.Count; i++)
+            {
+                values.AsSpan(i * width, width).CopyTo(destination.Slice((i * n) + offset, width));
+            }
+
+            offset += width;
         }
     }
 }

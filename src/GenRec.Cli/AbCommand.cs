@@ -10,9 +10,9 @@ using GenRec.Training;
 namespace GenRec.Cli;
 
 /// <summary>Builds the arms of an A/B comparison, training or loading each shared piece once.</summary>
-internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, string? hstuPath = null)
+internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, string? hstuPath = null, FusionArguments? fusion = null)
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "hstu-rank"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "hstu-rank", "dlrm-fused"];
 
     private ClassicRecall? _recall;
     private DlrmCascadeModel? _dlrm;
@@ -27,6 +27,7 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
         "gen-recall-replace" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Generative)])),
         "gen-recall-blend" => new ReplayArm(name, Dlrm.CreatePipeline(name, extraChannels: [new RecallChannel(Generative, 100)])),
         "hstu-rank" => new ReplayArm(name, Dlrm.CreatePipeline(name, ranker: Hstu.AsRanker(Dlrm.CandidateFeatures))),
+        "dlrm-fused" => new ReplayArm(name, FusedCascade.Fit(split, seed, fusion ?? new FusionArguments(["hstu"])).CreatePipeline(name)),
         _ => throw new UsageException($"unknown arm '{name}'; known arms: {string.Join(", ", Names)}."),
     };
 
@@ -69,10 +70,16 @@ internal static class AbCommand
         var maxUsers = new Option<int?>("--max-users") { Description = "Replay only the first N users." };
         var maxP99 = new Option<double>("--max-p99-ms") { Description = "Guardrail: the most p99 latency per request.", DefaultValueFactory = _ => 100 };
         var seed = Common.Seed();
+        var fusion = new FusionOptions();
         var command = new Command("ab", "Replay the held-out interactions through every arm, compare each with the control (paired bootstrap intervals, paired t-test, guardrails) and write a JSON and an HTML report.")
         {
             data, arms, control, target, output, modelPath, hstuPath, maxUsers, maxP99, seed,
         };
+        foreach (var option in fusion.All)
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction(async (parse, ct) =>
         {
             var names = parse.GetValue(arms)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -82,7 +89,7 @@ internal static class AbCommand
             }
 
             var split = Common.LoadSplit(parse.GetValue(data)!);
-            var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(hstuPath));
+            var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(hstuPath), fusion.Read(parse));
             var replayArms = names.Select(factory.Build).ToArray();
             var options = new ReplayOptions { Control = parse.GetValue(control) ?? names[0], MaxUsers = parse.GetValue(maxUsers), MaxP99LatencyMs = parse.GetValue(maxP99), Seed = parse.GetValue(seed) };
             var progressByArm = new Dictionary<string, (ConsoleProgress Bar, System.Diagnostics.Stopwatch Clock)>();

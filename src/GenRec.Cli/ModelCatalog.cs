@@ -11,7 +11,7 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused"];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
@@ -45,6 +45,9 @@ internal static class ModelCatalog
 
                 return model.CreatePipeline();
             }
+
+            case "dlrm-fused":
+                return FusedCascade.Fit(split, seed, arguments.Fusion).CreatePipeline(name);
 
             case "tiger":
             {
@@ -183,6 +186,9 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
 {
     /// <summary>HSTU training settings from the command line.</summary>
     public HstuArguments Hstu { get; init; } = new();
+
+    /// <summary>What dlrm-fused reads from generative models.</summary>
+    public FusionArguments Fusion { get; init; } = new(["hstu"]);
 
     /// <summary>Whether HSTU reads the DLRM cascade's cross features.</summary>
     public bool HstuCrossFeatures { get; init; } = true;

@@ -93,11 +93,17 @@ namespace GenRec.Cli
             var indexPath = new Option<string?>("--index") { Description = "tiger: the semantic-ID index (default: the copy in the model folder)." };
             var beam = new Option<int>("--beam") { Description = "tiger: beam width (widened to --top when smaller).", DefaultValueFactory = _ => 100 };
             var hstu = HstuOptions.Create();
+            var fusion = new FusionOptions();
             var seed = Common.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line.")
             {
                 data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, seed,
             };
+            foreach (var option in fusion.All)
+            {
+                command.Options.Add(option);
+            }
+
             command.SetAction(async (parse, ct) =>
             {
                 var name = parse.GetValue(model)!;
@@ -114,7 +120,7 @@ namespace GenRec.Cli
                 ConsoleProgress.Status($"training {name} on the train part");
                 Common.RequirePositive(parse.GetValue(beam), "--beam");
                 GenRec.Generative.GenerativeRecall? generative = null;
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross) });
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse) });
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,

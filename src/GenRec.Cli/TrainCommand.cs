@@ -29,14 +29,21 @@ internal static class TrainCommand
         var architecture = new Option<string>("--arch") { Description = "decoder-only (every position learned in one pass) or encoder-decoder (TIGER's shape, sampled targets).", DefaultValueFactory = _ => "decoder-only" };
         architecture.AcceptOnlyFromAmong("decoder-only", "encoder-decoder");
         var targets = new Option<int>("--targets-per-user") { Description = "encoder-decoder: targets sampled per user and epoch.", DefaultValueFactory = _ => 16 };
+        var holdOut = new Option<int>("--hold-out-last") { Description = "Train without each user's last N train interactions (3: the DLRM ranker's pseudo-targets, for a model whose scores that ranker reads).", DefaultValueFactory = _ => 0 };
         var seed = Common.Seed();
         var tiger = new Command("tiger", "Train a TIGER-style generative retrieval model (decoder-only transformer over semantic IDs) with early stopping on validation NDCG@10.")
         {
-            data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, evalUsers, seed,
+            data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, evalUsers, holdOut, seed,
         };
         tiger.SetAction((parse, ct) =>
         {
             var split = Common.LoadSplit(parse.GetValue(data)!);
+            if (parse.GetValue(holdOut) is var last and not 0)
+            {
+                Common.RequirePositive(last, "--hold-out-last");
+                split = split.HoldOutLastTrain(last);
+            }
+
             var indexPath = parse.GetValue(index)!;
             var sid = SemanticIdIndex.Load(indexPath);
             var missing = split.Dataset.Catalogue.Count(i => !sid.TryGetSemanticId(i, out _));
@@ -81,6 +88,7 @@ internal static class TrainCommand
                 ["best_valid_NDCG@10"] = Math.Round(r.BestValidationNdcg10, 6),
                 ["train_seconds"] = Math.Round(r.Seconds, 1),
                 ["device"] = model.Device,
+                ["held_out_last"] = parse.GetValue(holdOut),
             }));
             return Task.FromResult(0);
         });

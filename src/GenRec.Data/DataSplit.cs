@@ -111,6 +111,23 @@ public sealed class DataSplit
     }
 
     /// <summary>
+    /// The same split with each user's last <paramref name="perUser"/> train interactions held out of the train part
+    /// (users with no more train interactions than that keep theirs); the validation and test targets, and the
+    /// histories their cases show, are unchanged. A ranker that learns from each user's last train interactions as
+    /// pseudo-targets (<c>DlrmCascadeTrainer</c>) reads features of models fitted on this split, so no model behind
+    /// a feature has seen the interaction a training query asks about.
+    /// </summary>
+    /// <param name="perUser">Train interactions held out per user; 1 or more.</param>
+    /// <returns>The split with the shorter train part.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="perUser"/> is less than 1.</exception>
+    public DataSplit HoldOutLastTrain(int perUser)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(perUser, 1);
+        var shorter = _trainLength.ToDictionary(p => p.Key, p => p.Value > perUser ? p.Value - perUser : p.Value);
+        return new DataSplit($"{Name}, last {perUser} train held out", Dataset, [.. _sequences.Values.OrderBy(s => s.User)], shorter, _validIndex, _testIndex);
+    }
+
+    /// <summary>
     /// Writes the split in the canonical TSV layout: <c>train.tsv</c>, <c>valid.tsv</c>, <c>test.tsv</c>
     /// (<c>userId \t movieId \t timestamp</c>, grouped by user, chronological) and <c>items.tsv</c>
     /// (<c>index \t movieId</c>, 1-based by ascending id).

@@ -78,11 +78,7 @@ public sealed class GenerativeRecall : IRecallStage
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         cancellationToken.ThrowIfCancellationRequested();
         var tokens = _decoder.Vocabulary.EncodeHistory(request.History.Select(e => e.Item), _index, _decoder.MaxHistoryItems, out _);
-        var excluded = (request.ExcludeHistory ? request.HistoryItems : Enumerable.Empty<ItemId>())
-            .Concat(request.ExcludedItems ?? Enumerable.Empty<ItemId>())
-            .Select(i => _index.TryGetSemanticId(i, out var id) ? id : default)
-            .Where(id => id.Length > 0);
-        var search = new BeamSearchState(_index.Trie, _index.Length, Math.Max(_options.BeamWidth, count), excluded);
+        var search = new BeamSearchState(_index.Trie, _index.Length, Math.Max(_options.BeamWidth, count), ExcludedIds(request, _index));
         IReadOnlyList<DecodedId> decoded;
         if (_runner is not null)
         {
@@ -101,4 +97,11 @@ public sealed class GenerativeRecall : IRecallStage
 
         return decoded.Take(count).Select(d => new Candidate(_index[d.Id], d.LogProbability, Name)).ToArray();
     }
+
+    /// <summary>The semantic IDs a request excludes (its history unless it keeps it, and its excluded items) that the index knows.</summary>
+    internal static IEnumerable<SemanticId> ExcludedIds(RecommendationRequest request, SemanticIdIndex index) =>
+        (request.ExcludeHistory ? request.HistoryItems : Enumerable.Empty<ItemId>())
+            .Concat(request.ExcludedItems ?? Enumerable.Empty<ItemId>())
+            .Select(i => index.TryGetSemanticId(i, out var id) ? id : default)
+            .Where(id => id.Length > 0);
 }

@@ -43,6 +43,42 @@ public sealed class SplitTests
     }
 
     [Fact]
+    public void Holding_out_the_last_train_interactions_shortens_train_only()
+    {
+        var split = TestData.Split;
+
+        var heldOut = split.HoldOutLastTrain(3);
+
+        Assert.Equal(split.Train.Count, heldOut.Train.Count);
+        foreach (var (full, shorter) in split.Train.Zip(heldOut.Train))
+        {
+            Assert.Equal(full.User, shorter.User);
+            Assert.Equal(full.Interactions.Take(full.Interactions.Count - 3), shorter.Interactions);
+        }
+
+        // The targets, and the histories their cases show, do not change.
+        foreach (var target in new[] { SplitTarget.Valid, SplitTarget.Test })
+        {
+            Assert.Equal(
+                split.Cases(target).Select(c => (c.Target, c.History.Count)),
+                heldOut.Cases(target).Select(c => (c.Target, c.History.Count)));
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => split.HoldOutLastTrain(0));
+    }
+
+    [Fact]
+    public void Users_with_no_more_train_interactions_than_held_out_keep_theirs()
+    {
+        var data = MovieLensReader.Read(new MemoryStream(Encoding.UTF8.GetBytes("userId,movieId,timestamp\n1,1,1\n1,2,2\n1,3,3\n1,4,4\n2,1,1\n2,2,2\n2,3,3\n2,4,4\n2,5,5\n2,6,6\n")), "small.csv");
+
+        var heldOut = LeaveOneOutSplit.Create(data).HoldOutLastTrain(3);
+
+        // User 1 has 2 train interactions (kept), user 2 has 4 (one left).
+        Assert.Equal([2, 1], heldOut.Train.Select(s => s.Interactions.Count));
+    }
+
+    [Fact]
     public void Timestamp_ties_are_broken_by_file_order()
     {
         var data = MovieLensReader.Read(new MemoryStream(Encoding.UTF8.GetBytes(

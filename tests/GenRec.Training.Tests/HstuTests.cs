@@ -175,3 +175,35 @@ public sealed class HstuTrainingTests
         public void Report(T value) => report(value);
     }
 }
+
+/// <summary>HSTU's scores as another ranker's features: the same heads the HSTU ranker and retriever use.</summary>
+public sealed class HstuFeatureTests
+{
+    [Fact]
+    public void Features_are_the_next_item_distribution_and_the_ranking_heads_of_one_pass()
+    {
+        using var model = new HstuTrainer(new HstuTrainer.Options { Dimension = 16, Layers = 1, Heads = 2, MaxHistory = 12, Epochs = 1, WindowsPerUser = 1, Negatives = 8, Device = ComputeDevice.Cpu }).Fit(TestData.Split);
+        var features = model.AsCandidateFeatures(prefix: "h");
+        Assert.Equal(["h_next_logprob", "h_next_log_rank", "h_interacts", "h_rates"], features.Names);
+        var c = TestData.Split.Cases(SplitTarget.Test)[1];
+        var request = new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time);
+        Candidate[] candidates = [new(model.Items[0], 0, "x"), new(model.Items[17], 0, "x"), new(new ItemId(-3), 0, "x"), new(model.Items[400], 0, "x")];
+        var values = new float[candidates.Length * 4];
+
+        features.Compute(request, candidates, values);
+
+        var logits = model.NextItemLogits(request);
+        var max = logits.Max();
+        var logSum = max + Math.Log(logits.Sum(v => Math.Exp(v - max)));
+        var ranking = model.Score(request, candidates);
+        foreach (var (i, row) in new[] { (0, 0), (1, 17), (3, 400) })
+        {
+            Assert.Equal(logits[row] - logSum, values[i * 4], 4);
+            Assert.Equal(MathF.Log(1 + logits.Count(v => v > logits[row])), values[(i * 4) + 1], 5);
+            Assert.Equal(ranking[i], values[(i * 4) + 2] + ((float)model.RatingWeight * values[(i * 4) + 3]), 5);
+        }
+
+        Assert.All(values[8..12], v => Assert.True(float.IsNaN(v)));
+        Assert.True(double.IsNegativeInfinity(ranking[2]));
+    }
+}

@@ -110,15 +110,55 @@ public sealed class HstuModel : IDisposable
         HstuGraphContract.EnsureFeatures(CrossFeatureNames, features);
         var scores = new double[candidates.Count];
         Array.Fill(scores, double.NegativeInfinity);
-        var known = Enumerable.Range(0, candidates.Count).Where(i => Row(candidates[i].Item) > 0).ToArray();
-        if (known.Length == 0)
+        var (interacts, rates, _) = Evaluate(request, candidates, features, nextItem: false);
+        for (var i = 0; i < candidates.Count; i++)
         {
-            return scores;
+            if (!float.IsNaN(interacts[i]))
+            {
+                // In single precision, as the exported graph computes it.
+                scores[i] = interacts[i] + ((float)RatingWeight * rates[i]);
+            }
+        }
+
+        return scores;
+    }
+
+    /// <summary>
+    /// HSTU's view of each candidate as ranking features for another ranker (e.g. the DLRM cascade's LambdaRank):
+    /// <c>{prefix}_next_logprob</c> (log-softmax of the next-item head over the catalogue), <c>{prefix}_next_log_rank</c>
+    /// (log of its rank in that distribution), <c>{prefix}_interacts</c> and <c>{prefix}_rates</c> (the ranking heads'
+    /// logits, candidates scored after the history in one pass). Unknown items get NaN. Thread-safe.
+    /// </summary>
+    /// <param name="crossFeatures">The cascade's cross features, when this model reads some (see <see cref="AsRanker"/>).</param>
+    /// <param name="prefix">Prefix of the feature names. Default: "hstu".</param>
+    /// <returns>The feature source.</returns>
+    /// <exception cref="ArgumentException">The cross features are missing or are not the ones the model was trained on.</exception>
+    public ICandidateFeatures AsCandidateFeatures(ICandidateFeatures? crossFeatures = null, string prefix = "hstu")
+    {
+        HstuGraphContract.EnsureFeatures(CrossFeatureNames, crossFeatures);
+        ArgumentException.ThrowIfNullOrWhiteSpace(prefix);
+        return new Features(this, crossFeatures, prefix);
+    }
+
+    /// <summary>
+    /// Encodes the history once and scores the candidates (the two ranking heads' logits, NaN for unknown items) and,
+    /// when asked, the next item over the catalogue (logits by row − 1).
+    /// </summary>
+    private (float[] Interacts, float[] Rates, float[]? NextItem) Evaluate(RecommendationRequest request, IReadOnlyList<Candidate> candidates, ICandidateFeatures? features, bool nextItem)
+    {
+        var interacts = new float[candidates.Count];
+        var rates = new float[candidates.Count];
+        Array.Fill(interacts, float.NaN);
+        Array.Fill(rates, float.NaN);
+        var known = Enumerable.Range(0, candidates.Count).Where(i => Row(candidates[i].Item) > 0).ToArray();
+        if (known.Length == 0 && !nextItem)
+        {
+            return (interacts, rates, null);
         }
 
         var f = CrossFeatureNames.Count;
         float[]? values = null;
-        if (f > 0)
+        if (f > 0 && known.Length > 0)
         {
             values = new float[known.Length * f];
             features!.Compute(request, [.. known.Select(i => candidates[i])], values);
@@ -129,19 +169,24 @@ public sealed class HstuModel : IDisposable
         var (items, actions, times) = HstuTrainer.Tokens([request.History], MaxHistory, Row);
         var table = ItemTable;
         var history = Network.Encode(items.to(_device), actions.to(_device), times.to(_device), table);
-        var logits = Network.ScoreCandidates(
-            history,
-            torch.tensor(known.Select(i => Row(candidates[i].Item)).ToArray(), [1, known.Length], device: _device),
-            values is null ? null : torch.tensor(values, [1, known.Length, f], device: _device),
-            torch.tensor(new[] { request.RequestTime.ToUnixTimeSeconds() }, device: _device),
-            table);
-        var combined = (logits[0, .., 0] + (RatingWeight * logits[0, .., 1])).cpu().data<float>().ToArray();
-        for (var j = 0; j < known.Length; j++)
+        if (known.Length > 0)
         {
-            scores[known[j]] = combined[j];
+            var logits = Network.ScoreCandidates(
+                history,
+                torch.tensor(known.Select(i => Row(candidates[i].Item)).ToArray(), [1, known.Length], device: _device),
+                values is null ? null : torch.tensor(values, [1, known.Length, f], device: _device),
+                torch.tensor(new[] { request.RequestTime.ToUnixTimeSeconds() }, device: _device),
+                table);
+            var heads = logits[0].cpu().data<float>().ToArray();
+            for (var j = 0; j < known.Length; j++)
+            {
+                interacts[known[j]] = heads[2 * j];
+                rates[known[j]] = heads[(2 * j) + 1];
+            }
         }
 
-        return scores;
+        var next = nextItem ? Network.Retrieve(history, table)[0, 1..].cpu().data<float>().ToArray() : null;
+        return (interacts, rates, next);
     }
 
     /// <summary>Next-item logits for a request over every item (by row − 1, as <see cref="Items"/>).</summary>
@@ -233,6 +278,66 @@ public sealed class HstuModel : IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             return ValueTask.FromResult(RankingStage.Order(candidates, model.Score(request, candidates, features)));
+        }
+    }
+
+    private sealed class Features(HstuModel model, ICandidateFeatures? cross, string prefix) : ICandidateFeatures
+    {
+        public IReadOnlyList<string> Names { get; } = [$"{prefix}_next_logprob", $"{prefix}_next_log_rank", $"{prefix}_interacts", $"{prefix}_rates"];
+
+        public void Compute(RecommendationRequest request, IReadOnlyList<Candidate> candidates, Span<float> destination)
+        {
+            ArgumentNullException.ThrowIfNull(request);
+            ArgumentNullException.ThrowIfNull(candidates);
+            const int N = 4;
+            if (destination.Length < candidates.Count * N)
+            {
+                throw new ArgumentException($"The destination holds {destination.Length} values; {candidates.Count} candidates × {N} features need {candidates.Count * N}.", nameof(destination));
+            }
+
+            var (interacts, rates, nextItem) = model.Evaluate(request, candidates, cross, nextItem: true);
+            var next = nextItem!;
+            var max = next.Max();
+            var logSum = max + Math.Log(next.Sum(v => Math.Exp(v - max)));
+            var sorted = next.ToArray();
+            Array.Sort(sorted);
+            for (var i = 0; i < candidates.Count; i++)
+            {
+                var row = destination.Slice(i * N, N);
+                var r = model.Row(candidates[i].Item);
+                if (r == 0)
+                {
+                    row.Fill(float.NaN);
+                    continue;
+                }
+
+                var logit = next[r - 1];
+                var above = sorted.Length - UpperBound(sorted, logit);
+                row[0] = (float)(logit - logSum);
+                row[1] = MathF.Log(1 + above);
+                row[2] = interacts[i];
+                row[3] = rates[i];
+            }
+        }
+
+        /// <summary>The first index whose value is greater than <paramref name="value"/>.</summary>
+        private static int UpperBound(float[] sorted, float value)
+        {
+            int lo = 0, hi = sorted.Length;
+            while (lo < hi)
+            {
+                var mid = (lo + hi) >>> 1;
+                if (sorted[mid] <= value)
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid;
+                }
+            }
+
+            return lo;
         }
     }
 
