@@ -98,7 +98,14 @@ internal static class Compare
             return [];
         }
 
-        double min = list.Min(c => c.Score), max = list.Max(c => c.Score);
-        return list.Select(c => max > min ? (c.Score - min) / (max - min) : 1.0).ToArray();
+        // A side's non-finite scores (an item it cannot score: −∞, or NaN) count 0, as an item it lacks does.
+        var finite = list.Where(c => double.IsFinite(c.Score)).Select(c => c.Score).ToArray();
+        if (finite.Length == 0)
+        {
+            return new double[list.Count];
+        }
+
+        double min = finite.Min(), max = finite.Max();
+        return list.Select(c => !double.IsFinite(c.Score) ? 0 : max > min ? (c.Score - min) / (max - min) : 1.0).ToArray();
     }
 }

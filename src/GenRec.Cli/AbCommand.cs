@@ -12,12 +12,13 @@ namespace GenRec.Cli;
 /// <summary>Builds the arms of an A/B comparison, training or loading each shared piece once.</summary>
 internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, string? hstuPath = null, FusionArguments? fusion = null)
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "hstu-rank", "dlrm-fused"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "hstu-rank", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend"];
 
     private ClassicRecall? _recall;
     private DlrmCascadeModel? _dlrm;
     private GenerativeRecall? _generative;
     private HstuModel? _hstu;
+    private DlrmCascadeModel? _fused;
 
     public ReplayArm Build(string name) => name switch
     {
@@ -27,7 +28,9 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
         "gen-recall-replace" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Generative)])),
         "gen-recall-blend" => new ReplayArm(name, Dlrm.CreatePipeline(name, extraChannels: [new RecallChannel(Generative, 100)])),
         "hstu-rank" => new ReplayArm(name, Dlrm.CreatePipeline(name, ranker: Hstu.AsRanker(Dlrm.CandidateFeatures))),
-        "dlrm-fused" => new ReplayArm(name, FusedCascade.Fit(split, seed, fusion ?? new FusionArguments(["hstu"])).CreatePipeline(name)),
+        "dlrm-fused" => new ReplayArm(name, Fused.CreatePipeline(name)),
+        "dlrm-hstu-blend" => new ReplayArm(name, RankerBlend.Build(name, split, Dlrm, Hstu)),
+        "dlrm-fused-hstu-blend" => new ReplayArm(name, RankerBlend.Build(name, split, Fused, ModelCatalog.Hstu(split, new ModelArguments(seed), Fused))),
         _ => throw new UsageException($"unknown arm '{name}'; known arms: {string.Join(", ", Names)}."),
     };
 
@@ -36,6 +39,9 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
     private DlrmCascadeModel Dlrm => _dlrm ??= Train();
 
     private GenerativeRecall Generative => _generative ??= LoadGenerative();
+
+    /// <summary>The cascade with generative features (and channel) fused in, its queries kept for an HSTU beside it.</summary>
+    private DlrmCascadeModel Fused => _fused ??= FusedCascade.Fit(split, seed, fusion ?? new FusionArguments(["hstu"]), keepQueries: true);
 
     /// <summary>HSTU from --hstu-path, or trained here on the cascade's ranking queries and features.</summary>
     private HstuModel Hstu => _hstu ??= ModelCatalog.Hstu(split, new ModelArguments(seed, hstuPath), Dlrm);

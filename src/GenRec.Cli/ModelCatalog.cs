@@ -11,7 +11,7 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend"];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
@@ -48,6 +48,17 @@ internal static class ModelCatalog
 
             case "dlrm-fused":
                 return FusedCascade.Fit(split, seed, arguments.Fusion).CreatePipeline(name);
+
+            case "dlrm-hstu-blend":
+            case "dlrm-fused-hstu-blend":
+            {
+                // LambdaRank (plain, or reading the fused generative features) blended with HSTU trained on the same
+                // queries and features; HSTU's weight is chosen on validation.
+                var dlrm = name == "dlrm-fused-hstu-blend"
+                    ? FusedCascade.Fit(split, seed, arguments.Fusion, keepQueries: true)
+                    : new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = true }).Fit(split);
+                return RankerBlend.Build(name, split, dlrm, Hstu(split, arguments with { ModelPath = null }, dlrm));
+            }
 
             case "tiger":
             {

@@ -128,6 +128,24 @@ public sealed class AdapterTests
     }
 
     [Fact]
+    public async Task Score_blend_ranks_a_candidate_a_side_cannot_score_as_if_that_side_lacked_it()
+    {
+        // LambdaRank and HSTU both give −∞ to items they do not know; the blend must stay finite and keep every item.
+        IReadOnlyList<Candidate> candidates = [new(new ItemId(1), 0, "r"), new(new ItemId(2), 0, "r"), new(new ItemId(3), 0, "r"), new(new ItemId(4), 0, "new")];
+        double Baseline(long item) => item == 4 ? double.NegativeInfinity : item;
+        double Generative(long item) => item == 4 ? double.NegativeInfinity : item == 1 ? 10 : 0;
+        var baseline = RankingStage.From("dlrm", (_, c, _) => ValueTask.FromResult(RankingStage.Order(c, [.. c.Select(x => Baseline(x.Item.Value))])));
+        var generative = RankingStage.From("hstu", (_, c, _) => ValueTask.FromResult(RankingStage.Order(c, [.. c.Select(x => Generative(x.Item.Value))])));
+
+        var blended = await new RankingAdapter("rank", baseline, generative, new AdapterOptions { Mode = StageMode.Blend, Blend = BlendMethod.ScoreNormalized, GenerativeWeight = 0.6 })
+            .RankAsync(Request, candidates, TestContext.Current.CancellationToken);
+
+        // 1: 0.4·0 + 0.6·1 = 0.6; 3: 0.4·1 = 0.4; 2: 0.4·0.5 = 0.2; 4: 0 on both sides.
+        Assert.Equal([1L, 3, 2, 4], blended.Select(c => c.Item.Value));
+        Assert.All(blended, c => Assert.True(double.IsFinite(c.Score), $"{c.Item}: {c.Score}"));
+    }
+
+    [Fact]
     public async Task End_to_end_replacement_falls_back_to_the_whole_cascade()
     {
         var cascade = new CascadePipeline("dlrm", [new RecallChannel(Fixed("pop", 10, 11, 12))]);
