@@ -79,6 +79,20 @@ await AnsiConsole.Progress()
         }).Fit(split, dlrm.RankingQueries, dlrm.CandidateFeatures.Names);
         ranking.Value = HstuEpochs;
 
+        // The generative signal fused into the cascade: HSTU beside LambdaRank, their scores blended by the ranking
+        // adapter; HSTU's weight is chosen on the validation target (never on test).
+        double[] hstuWeights = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7];
+        var tune = ctx.AddTask("choose the HSTU blend weight on validation", maxValue: hstuWeights.Length);
+        var hstuRanker = hstu.AsRanker(dlrm.CandidateFeatures);
+        RankingAdapter Blend(double weight) => new(
+            "lambdarank+hstu",
+            dlrm.Ranker,
+            hstuRanker,
+            new AdapterOptions { Mode = StageMode.Blend, Blend = BlendMethod.ScoreNormalized, GenerativeWeight = weight, Budget = TimeSpan.FromMilliseconds(100) });
+        var search = await ValidationSearch.ChooseAsync(split, hstuWeights, w => dlrm.CreatePipeline("blend", ranker: Blend(w)), new Progress<EvaluationProgress>(p => tune.Value = p.Done));
+        var hstuWeight = search.Best.Setting;
+        tune.Description = $"HSTU blend weight {hstuWeight} (validation NDCG@10 {search.Best.Ndcg10:0.0000} vs {search.Trials[0].Ndcg10:0.0000} alone)";
+
         var tokenize = ctx.AddTask("semantic IDs (item2vec → RQ-KMeans)", maxValue: 1);
         var embeddings = new Item2VecTrainer(dimension: 64, epochs: 5).Fit(split.Train, dataset.Catalogue).Normalized();
         var index = new RqKMeansTrainer(levels: 3, codebookSize: 256).Fit(embeddings);
@@ -134,7 +148,8 @@ await AnsiConsole.Progress()
             ("gen-recall-replace", $"generative retrieval alone ({tiger.Report.Parameters / 1000}k params, beam 100)", new CascadePipeline("gen-recall-replace", [new RecallChannel(generativeRecall)])),
             ("gen-recall-blend", "generative recall as a 5th channel, LambdaRank", dlrm.CreatePipeline("gen-recall-blend", extraChannels: [new RecallChannel(generativeRecall, 100)])),
             ("gen-blend-orleans", "Orleans sessions + ONNX, blended by the recall adapter", dlrm.CreatePipeline("gen-blend-orleans", viaOrleans)),
-            ("hstu-rank", $"the cascade with HSTU as its ranker ({HstuEpochs} epochs)", dlrm.CreatePipeline("hstu-rank", ranker: hstu.AsRanker(dlrm.CandidateFeatures))),
+            ("hstu-rank", $"the cascade with HSTU as its ranker ({HstuEpochs} epochs)", dlrm.CreatePipeline("hstu-rank", ranker: hstuRanker)),
+            ("dlrm-hstu-blend", $"LambdaRank + HSTU blended by the ranking adapter (w {hstuWeight})", dlrm.CreatePipeline("dlrm-hstu-blend", ranker: Blend(hstuWeight))),
         };
         foreach (var arm in arms)
         {

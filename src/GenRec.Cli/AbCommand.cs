@@ -77,9 +77,10 @@ internal static class AbCommand
         var maxP99 = new Option<double>("--max-p99-ms") { Description = "Guardrail: the most p99 latency per request.", DefaultValueFactory = _ => 100 };
         var seed = Common.Seed();
         var fusion = new FusionOptions();
+        var before = Common.Before();
         var command = new Command("ab", "Replay the held-out interactions through every arm, compare each with the control (paired bootstrap intervals, paired t-test, guardrails) and write a JSON and an HTML report.")
         {
-            data, arms, control, target, output, modelPath, hstuPath, maxUsers, maxP99, seed,
+            data, arms, control, target, output, modelPath, hstuPath, maxUsers, maxP99, before, seed,
         };
         foreach (var option in fusion.All)
         {
@@ -94,7 +95,7 @@ internal static class AbCommand
                 throw new UsageException("--arms needs at least two arms.");
             }
 
-            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var split = Common.LoadSplit(parse.GetValue(data)!, parse.GetValue(before));
             var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(hstuPath), fusion.Read(parse));
             var replayArms = names.Select(factory.Build).ToArray();
             var options = new ReplayOptions { Control = parse.GetValue(control) ?? names[0], MaxUsers = parse.GetValue(maxUsers), MaxP99LatencyMs = parse.GetValue(maxP99), Seed = parse.GetValue(seed) };

@@ -67,10 +67,29 @@ namespace GenRec.Cli
             }
         }
 
-        public static DataSplit LoadSplit(string path)
+        /// <summary><c>--before</c>: a time-truncated copy of the data (the second split, where nothing was tuned).</summary>
+        public static Option<DateTimeOffset?> Before() => new("--before")
+        {
+            Description = "Keep only interactions before this date (e.g. 2012-01-01) and the items they name, then split: a time-truncated copy of the data, as if it ended there.",
+        };
+
+        public static DataSplit LoadSplit(string path, DateTimeOffset? before = null)
         {
             ConsoleProgress.Status($"reading {path}");
             var dataset = MovieLensReader.Read(path);
+            if (before is { } cutoff)
+            {
+                var kept = dataset.Interactions.Where(i => i.Timestamp < cutoff.ToUnixTimeSeconds()).ToArray();
+                if (kept.Length == 0)
+                {
+                    throw new UsageException($"no interaction of {path} is before {cutoff:yyyy-MM-dd}.");
+                }
+
+                var items = kept.Select(i => i.Item).ToHashSet();
+                dataset = new InteractionDataset(kept, dataset.Items.Values.Where(r => items.Contains(r.Id)));
+                ConsoleProgress.Status($"kept the {kept.Length} interactions before {cutoff:yyyy-MM-dd} and their {items.Count} items");
+            }
+
             var split = LeaveOneOutSplit.Create(dataset);
             ConsoleProgress.Status($"{dataset.Interactions.Count} interactions, {dataset.Users.Count} users, {dataset.Catalogue.Count} items; leave-one-out split: {split.TrainInteractions.Count} train");
             return split;
@@ -94,10 +113,11 @@ namespace GenRec.Cli
             var beam = new Option<int>("--beam") { Description = "tiger: beam width (widened to --top when smaller).", DefaultValueFactory = _ => 100 };
             var hstu = HstuOptions.Create();
             var fusion = new FusionOptions();
+            var before = Common.Before();
             var seed = Common.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line.")
             {
-                data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, seed,
+                data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, before, seed,
             };
             foreach (var option in fusion.All)
             {
@@ -115,7 +135,7 @@ namespace GenRec.Cli
                     Common.RequirePositive(m, "--max-users");
                 }
 
-                var split = Common.LoadSplit(parse.GetValue(data)!);
+                var split = Common.LoadSplit(parse.GetValue(data)!, parse.GetValue(before));
                 var splitTarget = parse.GetValue(target) == "valid" ? SplitTarget.Valid : SplitTarget.Test;
                 ConsoleProgress.Status($"training {name} on the train part");
                 Common.RequirePositive(parse.GetValue(beam), "--beam");

@@ -24,7 +24,8 @@ internal static class TrainCommand
         var history = new Option<int>("--max-history") { Description = "History items the model reads.", DefaultValueFactory = _ => 50 };
         var batch = new Option<int>("--batch") { Description = "Windows per step.", DefaultValueFactory = _ => 64 };
         var rate = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 2e-3 };
-        var patience = new Option<int>("--patience") { Description = "Validations without improvement before stopping.", DefaultValueFactory = _ => 3 };
+        var patience = new Option<int>("--patience") { Description = "Epochs since the best validation before stopping.", DefaultValueFactory = _ => 6 };
+        var minEpochs = new Option<int>("--min-epochs") { Description = "Never stop before this epoch (early validation peaks are noise).", DefaultValueFactory = _ => 10 };
         var evalUsers = new Option<int?>("--eval-users") { Description = "Validate on the first N users only (faster)." };
         var architecture = new Option<string>("--arch") { Description = "decoder-only (every position learned in one pass) or encoder-decoder (TIGER's shape, sampled targets).", DefaultValueFactory = _ => "decoder-only" };
         architecture.AcceptOnlyFromAmong("decoder-only", "encoder-decoder");
@@ -33,7 +34,7 @@ internal static class TrainCommand
         var seed = Common.Seed();
         var tiger = new Command("tiger", "Train a TIGER-style generative retrieval model (decoder-only transformer over semantic IDs) with early stopping on validation NDCG@10.")
         {
-            data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, evalUsers, holdOut, seed,
+            data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, minEpochs, evalUsers, holdOut, seed,
         };
         tiger.SetAction((parse, ct) =>
         {
@@ -65,6 +66,7 @@ internal static class TrainCommand
                 BatchSize = parse.GetValue(batch),
                 LearningRate = parse.GetValue(rate),
                 Patience = parse.GetValue(patience),
+                MinEpochs = parse.GetValue(minEpochs),
                 EvaluationUsers = parse.GetValue(evalUsers),
                 CheckpointDirectory = Path.Combine(parse.GetValue(output)!, "checkpoint"),
                 Seed = parse.GetValue(seed),

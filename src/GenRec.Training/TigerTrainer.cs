@@ -84,7 +84,7 @@ public sealed class TigerTrainer
         Dictionary<string, Tensor>? best = null;
         double bestNdcg = double.NegativeInfinity;
         var bestEpoch = 0;
-        var sinceBest = 0;
+        var bestAt = 0;
         var epoch = 0;
         while (epoch < _options.Epochs)
         {
@@ -121,7 +121,7 @@ public sealed class TigerTrainer
                 {
                     bestNdcg = ndcg.Value;
                     bestEpoch = epoch;
-                    sinceBest = 0;
+                    bestAt = epoch;
                     best?.Values.ToList().ForEach(t => t.Dispose());
                     best = model.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
                     if (_options.CheckpointDirectory is { } checkpoint)
@@ -131,14 +131,12 @@ public sealed class TigerTrainer
                         model.train();
                     }
                 }
-                else
-                {
-                    sinceBest++;
-                }
             }
 
             _options.Progress?.Report(new TigerTrainingProgress(epoch, _options.Epochs, epochLoss, ndcg, clock.Elapsed));
-            if (sinceBest >= _options.Patience)
+            // Early stopping never ends a run before MinEpochs (an early peak of a noisy validation signal), and counts
+            // patience in epochs, whatever the validation interval.
+            if (epoch >= _options.MinEpochs && epoch - bestAt >= _options.Patience)
             {
                 break;
             }
@@ -242,8 +240,11 @@ public sealed class TigerTrainer
         /// <summary>Validate every this many epochs. Default: 2. Allowed: 1 or more.</summary>
         public int EvaluateEvery { get; set; } = 2;
 
-        /// <summary>Stop after this many validations without improvement. Default: 3. Allowed: 1 or more.</summary>
-        public int Patience { get; set; } = 3;
+        /// <summary>Stop once this many epochs have passed since the best validation (checked at validations). Default: 6. Allowed: 1 or more.</summary>
+        public int Patience { get; set; } = 6;
+
+        /// <summary>Never stop before this epoch, however validation moves (early peaks of one target per user are noise). Default: 10. Allowed: 1 or more.</summary>
+        public int MinEpochs { get; set; } = 10;
 
         /// <summary>Beam width of validation. Default: 20. Allowed: 10 or more.</summary>
         public int EvaluationBeamWidth { get; set; } = 20;
@@ -269,7 +270,7 @@ public sealed class TigerTrainer
             {
                 (nameof(Dimension), Dimension), (nameof(Layers), Layers), (nameof(Heads), Heads), (nameof(MlpDimension), MlpDimension),
                 (nameof(MaxHistoryItems), MaxHistoryItems), (nameof(Epochs), Epochs), (nameof(BatchSize), BatchSize), (nameof(WarmupSteps), WarmupSteps),
-                (nameof(EvaluateEvery), EvaluateEvery), (nameof(Patience), Patience), (nameof(TargetsPerUser), TargetsPerUser),
+                (nameof(EvaluateEvery), EvaluateEvery), (nameof(Patience), Patience), (nameof(MinEpochs), MinEpochs), (nameof(TargetsPerUser), TargetsPerUser),
             })
             {
                 if (value < 1)

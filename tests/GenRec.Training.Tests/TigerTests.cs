@@ -247,3 +247,34 @@ public abstract class TigerTests(TigerFixture fixture)
         Assert.Contains("Epochs", Assert.Throws<ArgumentOutOfRangeException>(() => new TigerTrainer(epochs: 0)).Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>Early stopping: patience is counted in epochs, and no run ends before its minimum epoch count.</summary>
+public sealed class TigerEarlyStoppingTests
+{
+    [Theory]
+    [InlineData(1, 2)] // validation never improves after epoch 1 (the weights barely move): stopped one epoch later
+    [InlineData(5, 5)] // the same run may not stop before epoch 5
+    public void A_run_stops_after_patience_epochs_but_never_before_the_minimum(int minEpochs, int expectedEpochs)
+    {
+        var (items, values, d) = MovieFeatures.Build(TestData.Split);
+        var index = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 16, MaxIterations = 3 }).Fit(new ItemEmbeddings(items, values, d));
+        using var model = new TigerTrainer(new TigerTrainer.Options
+        {
+            Dimension = 8,
+            Layers = 1,
+            Heads = 2,
+            MlpDimension = 16,
+            MaxHistoryItems = 5,
+            Epochs = 8,
+            EvaluateEvery = 1,
+            Patience = 1,
+            MinEpochs = minEpochs,
+            LearningRate = 1e-12,
+            EvaluationUsers = 20,
+            Device = ComputeDevice.Cpu,
+        }).Fit(TestData.Split, index);
+
+        Assert.Equal(expectedEpochs, model.Report.Epochs);
+        Assert.Equal(1, model.Report.BestEpoch);
+    }
+}
