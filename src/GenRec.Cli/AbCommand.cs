@@ -12,7 +12,7 @@ namespace GenRec.Cli;
 /// <summary>Builds the arms of an A/B comparison, training or loading each shared piece once.</summary>
 internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, string? hstuPath = null, FusionArguments? fusion = null)
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "hstu-rank", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "hstu-rank", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm"];
 
     private ClassicRecall? _recall;
     private DlrmCascadeModel? _dlrm;
@@ -29,6 +29,7 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
         "gen-recall-blend" => new ReplayArm(name, Dlrm.CreatePipeline(name, extraChannels: [new RecallChannel(Generative, 100)])),
         "hstu-rank" => new ReplayArm(name, Dlrm.CreatePipeline(name, ranker: Hstu.AsRanker(Dlrm.CandidateFeatures))),
         "dlrm-fused" => new ReplayArm(name, Fused.CreatePipeline(name)),
+        "neural-dlrm" => new ReplayArm(name, NeuralControl.Build(name, split, Dlrm, seed)),
         "dlrm-hstu-blend" => new ReplayArm(name, RankerBlend.Build(name, split, Dlrm, Hstu)),
         "dlrm-fused-hstu-blend" => new ReplayArm(name, RankerBlend.Build(name, split, Fused, ModelCatalog.Hstu(split, new ModelArguments(seed), Fused))),
         _ => throw new UsageException($"unknown arm '{name}'; known arms: {string.Join(", ", Names)}."),
@@ -49,8 +50,8 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
     private DlrmCascadeModel Train()
     {
         ConsoleProgress.Status("training the DLRM cascade (LambdaRank) on the train part");
-        // The ranking queries are kept for an HSTU arm trained here (on exactly what LambdaRank learned from).
-        return new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = hstuPath is null }).Fit(split);
+        // The ranking queries are kept for the HSTU and neural DLRM arms trained here (on exactly what LambdaRank learned from).
+        return new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = true }).Fit(split);
     }
 
     private GenerativeRecall LoadGenerative() => ModelCatalog.LoadGenerative(

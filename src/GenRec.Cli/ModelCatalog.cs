@@ -11,7 +11,7 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm"];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
@@ -48,6 +48,9 @@ internal static class ModelCatalog
 
             case "dlrm-fused":
                 return FusedCascade.Fit(split, seed, arguments.Fusion).CreatePipeline(name);
+
+            case "neural-dlrm":
+                return NeuralControl.Build(name, split, new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = true }).Fit(split), seed);
 
             case "dlrm-hstu-blend":
             case "dlrm-fused-hstu-blend":

@@ -63,10 +63,19 @@ public static class OnnxExecutionProviders
     internal static (InferenceSession First, InferenceSession Second) OpenGraphPair(
         OnnxRuntimeOptions options, string directory, string first, string second, string model, ILogger logger, out string provider, out string? fallbackReason)
     {
-        (InferenceSession, InferenceSession) sessions;
+        return OpenLogged(options, o => OpenBoth(Path.Combine(directory, first), Path.Combine(directory, second), o), directory, model, logger, out provider, out fallbackReason);
+    }
+
+    /// <summary>Opens a model's one graph on the preferred provider and logs where it runs (or why CUDA could not be used).</summary>
+    internal static InferenceSession OpenGraph(OnnxRuntimeOptions options, string directory, string file, string model, ILogger logger, out string provider) =>
+        OpenLogged(options, o => new InferenceSession(Path.Combine(directory, file), o), directory, model, logger, out provider, out _);
+
+    private static T OpenLogged<T>(OnnxRuntimeOptions options, Func<SessionOptions, T> open, string directory, string model, ILogger logger, out string provider, out string? fallbackReason)
+    {
+        T sessions;
         try
         {
-            sessions = Open(options, o => OpenBoth(Path.Combine(directory, first), Path.Combine(directory, second), o), out provider, out fallbackReason);
+            sessions = Open(options, open, out provider, out fallbackReason);
         }
         catch (OnnxRuntimeException e)
         {
