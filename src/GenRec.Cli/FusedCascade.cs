@@ -16,6 +16,7 @@ namespace GenRec.Cli;
 /// <param name="HstuEpochs">Epochs of the HSTU trained here on the held-out train part.</param>
 /// <param name="TigerBeam">Beams for the <c>tiger_beam_rank</c> feature (0: none).</param>
 /// <param name="Drop">Feature names left out (the ablation).</param>
+/// <param name="HstuCache">A folder where the held-out HSTU is saved, and read back by later runs with the same data, seed and epochs.</param>
 internal sealed record FusionArguments(
     IReadOnlyList<string> Features,
     string Channel = "none",
@@ -23,7 +24,8 @@ internal sealed record FusionArguments(
     string? TigerPath = null,
     int HstuEpochs = FusionOptions.DefaultHstuEpochs,
     int TigerBeam = 100,
-    IReadOnlyList<string>? Drop = null);
+    IReadOnlyList<string>? Drop = null,
+    string? HstuCache = null);
 
 /// <summary>
 /// The DLRM cascade with generative signals fused in, composed from SDK parts as a team would: generative models
@@ -42,11 +44,26 @@ internal static class FusedCascade
         HstuModel? hstu = null;
         if (a.Features.Contains("hstu") || a.Channel == "hstu")
         {
-            ConsoleProgress.Status($"fused: HSTU on the train part without each user's last {options.QueriesPerUser} (the ranker's pseudo-targets), {a.HstuEpochs} epochs");
-            var progress = new SyncProgress<HstuTrainingProgress>(p => ConsoleProgress.Status(
-                $"fused: hstu epoch {p.Epoch}/{p.Epochs}: sequence loss {p.SequenceLoss:0.0000}, ranking loss {p.RankingLoss:0.0000} ({p.Elapsed.TotalSeconds:0}s)"));
-            hstu = new HstuTrainer(new HstuArguments(a.HstuEpochs, Seed: seed, Progress: progress).ToOptions()).Fit(heldOut, cancellationToken: cancellationToken);
-            ConsoleProgress.Status($"fused: HSTU trained in {hstu.Report.Seconds:0} s");
+            // Keyed by what the model depends on: the split (its name and size), the epochs and the seed.
+            var cache = a.HstuCache is null ? null : Path.Combine(a.HstuCache, $"hstu-{split.Name.Replace(' ', '_').Replace(',', '_')}-{split.TrainInteractions.Count}-e{a.HstuEpochs}-s{seed}");
+            if (cache is not null && File.Exists(Path.Combine(cache, "manifest.json")))
+            {
+                hstu = HstuModel.Load(cache);
+                ConsoleProgress.Status($"fused: HSTU read from {cache}");
+            }
+            else
+            {
+                ConsoleProgress.Status($"fused: HSTU on the train part without each user's last {options.QueriesPerUser} (the ranker's pseudo-targets), {a.HstuEpochs} epochs");
+                var progress = new SyncProgress<HstuTrainingProgress>(p => ConsoleProgress.Status(
+                    $"fused: hstu epoch {p.Epoch}/{p.Epochs}: sequence loss {p.SequenceLoss:0.0000}, ranking loss {p.RankingLoss:0.0000} ({p.Elapsed.TotalSeconds:0}s)"));
+                hstu = new HstuTrainer(new HstuArguments(a.HstuEpochs, Seed: seed, Progress: progress).ToOptions()).Fit(heldOut, cancellationToken: cancellationToken);
+                ConsoleProgress.Status($"fused: HSTU trained in {hstu.Report.Seconds:0} s");
+                if (cache is not null)
+                {
+                    hstu.Save(cache);
+                    ConsoleProgress.Status($"fused: HSTU saved to {cache}");
+                }
+            }
         }
 
         GenerativeRecall? tigerRecall = null;
@@ -152,7 +169,9 @@ internal sealed class FusionOptions
 
     public Option<string?> Drop { get; } = new("--fuse-drop") { Description = "dlrm-fused: comma-separated feature names to leave out (ablation)." };
 
-    public IEnumerable<Option> All => [Features, Channel, Quota, TigerPath, HstuEpochs, TigerBeam, Drop];
+    public Option<string?> HstuCache { get; } = new("--fuse-hstu-cache") { Description = "dlrm-fused: a folder where the held-out HSTU is saved and read back by later runs (same data, seed, epochs)." };
+
+    public IEnumerable<Option> All => [Features, Channel, Quota, TigerPath, HstuEpochs, TigerBeam, Drop, HstuCache];
 
     public FusionArguments Read(ParseResult parse)
     {
@@ -177,6 +196,6 @@ internal sealed class FusionOptions
             throw new UsageException("--fuse-tiger-beam must be 0 or more.");
         }
 
-        return new FusionArguments(features, channel, parse.GetValue(Quota), parse.GetValue(TigerPath), parse.GetValue(HstuEpochs), parse.GetValue(TigerBeam), List(parse.GetValue(Drop)));
+        return new FusionArguments(features, channel, parse.GetValue(Quota), parse.GetValue(TigerPath), parse.GetValue(HstuEpochs), parse.GetValue(TigerBeam), List(parse.GetValue(Drop)), parse.GetValue(HstuCache));
     }
 }
