@@ -1,6 +1,7 @@
 // GenRec.Sdk quickstart, on the bundled MovieLens data, with full ranking and the user's history excluded:
-//  1. the classical cascade (the DLRM baseline every generative arm is compared with) and its recall channels, and an
-//     HSTU generative ranker trained on the cascade's own ranking queries and features (MTGR-style);
+//  1. the classical cascade (the DLRM baseline every generative arm is compared with) and its recall channels, an
+//     HSTU generative ranker trained on the cascade's own ranking queries and features (MTGR-style), and the two
+//     blended by the ranking adapter with HSTU's weight chosen on validation;
 //  2. semantic IDs (item2vec embeddings → balanced RQ-KMeans) and a small generative retrieval model (TIGER-style,
 //     trained in a couple of minutes on the CPU) decoding the next item with trie-constrained beam search;
 //  3. serving: the model exported to ONNX, an in-process Orleans silo whose user session grains hold each user's

@@ -35,7 +35,7 @@ public sealed class FusedCommandTests
     [Theory]
     [InlineData("--fuse-channel", "sideways", "--fuse-channel is 'sideways'")]
     [InlineData("--fuse-features", "hstu,magic", "--fuse-features names magic")]
-    [InlineData("--fuse-features", "tiger", "needs --fuse-tiger")]
+    [InlineData("--fuse-features", "tiger", "need --fuse-tiger")]
     public async Task Bad_fusion_options_are_refused_with_what_is_wrong(string option, string value, string message)
     {
         var run = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "dlrm-fused", option, value);

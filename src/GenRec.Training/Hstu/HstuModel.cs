@@ -15,7 +15,7 @@ public sealed record HstuTrainingReport(int Epochs, double Seconds, long Paramet
 /// <summary>
 /// A trained HSTU: a ranking stage (target-aware scoring of the candidates, M-FALCON, with the cascade's cross
 /// features when it was trained on them) and a recall stage (next item over the whole catalogue). TorchSharp eager,
-/// on CUDA when present; HstuOnnxExporter exports it for ONNX Runtime. Thread-safe for scoring.
+/// on CUDA when present; HstuOnnxExporter exports it for ONNX Runtime. Thread-safe for scoring (calls are serialised; ONNX Runtime serves concurrently).
 /// </summary>
 public sealed class HstuModel : IDisposable
 {
@@ -31,6 +31,7 @@ public sealed class HstuModel : IDisposable
     private readonly Dictionary<ItemId, long> _rows;
     private readonly Device _device;
     private readonly Lazy<Tensor> _itemTable;
+    private readonly Lock _gate = new();
 
     internal HstuModel(HstuNetwork network, ItemId[] items, string[] crossFeatureNames, Device device, double ratingWeight, HstuTrainingReport report)
     {
@@ -146,6 +147,17 @@ public sealed class HstuModel : IDisposable
     /// </summary>
     private (float[] Interacts, float[] Rates, float[]? NextItem) Evaluate(RecommendationRequest request, IReadOnlyList<Candidate> candidates, ICandidateFeatures? features, bool nextItem)
     {
+        // One request at a time: concurrent eager calls into TorchSharp were seen to fail inside its operators
+        // ("argument alpha must not be a floating point number" on an int64 addition) while a ranker's training
+        // queries were built in parallel. Its intra-op threads still use every core; ONNX Runtime serves concurrently.
+        lock (_gate)
+        {
+            return EvaluateOne(request, candidates, features, nextItem);
+        }
+    }
+
+    private (float[] Interacts, float[] Rates, float[]? NextItem) EvaluateOne(RecommendationRequest request, IReadOnlyList<Candidate> candidates, ICandidateFeatures? features, bool nextItem)
+    {
         var interacts = new float[candidates.Count];
         var rates = new float[candidates.Count];
         Array.Fill(interacts, float.NaN);
@@ -195,12 +207,15 @@ public sealed class HstuModel : IDisposable
     public float[] NextItemLogits(RecommendationRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        using var noGrad = torch.no_grad();
-        using var scope = torch.NewDisposeScope();
-        var (items, actions, times) = HstuTrainer.Tokens([request.History], MaxHistory, Row);
-        var table = ItemTable;
-        var logits = Network.Retrieve(Network.Encode(items.to(_device), actions.to(_device), times.to(_device), table), table);
-        return logits[0, 1..].cpu().data<float>().ToArray();
+        lock (_gate)
+        {
+            using var noGrad = torch.no_grad();
+            using var scope = torch.NewDisposeScope();
+            var (items, actions, times) = HstuTrainer.Tokens([request.History], MaxHistory, Row);
+            var table = ItemTable;
+            var logits = Network.Retrieve(Network.Encode(items.to(_device), actions.to(_device), times.to(_device), table), table);
+            return logits[0, 1..].cpu().data<float>().ToArray();
+        }
     }
 
     /// <summary>Saves the model folder (manifest + weights).</summary>

@@ -291,7 +291,7 @@ internal sealed class HstuNetwork : nn.Module<Tensor, Tensor>
     public HstuHistory Encode(Tensor tokenItems, Tensor tokenActions, Tensor times, Tensor? table = null)
     {
         table ??= ItemTable();
-        var valid = (tokenItems + tokenActions).ne(0);
+        var valid = tokenItems.ne(0).logical_or(tokenActions.ne(0));
         var x = dropout.forward(table.index_select(0, tokenItems.flatten()).view(tokenItems.shape[0], tokenItems.shape[1], -1) + actions.forward(tokenActions));
         var keys = new Tensor[layers.Count];
         var values = new Tensor[layers.Count];

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Re-runs the headline figures of docs/benchmarks.md and prints each beside the documented one (issue 13).
+# Every row is one `genrec eval` (test NDCG@10 unless the row says valid); about 40 minutes on 2 cores.
+# The TIGER figures are marked stale in docs/benchmarks.md and are not re-run here (see the note there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=samples/data/movielens-small/ratings.csv.gz
+OUT=${OUT:-out/reproduce}
+mkdir -p "$OUT"
+dotnet build src/GenRec.Cli -v q -nologo >/dev/null
+GENREC="dotnet src/GenRec.Cli/bin/Debug/net10.0/linux-x64/genrec.dll"
+CACHE="$OUT/cache"
+
+# name | documented NDCG@10 | genrec eval arguments
+ROWS=(
+  "popularity (test)|0.0197|--model popularity --target test"
+  "itemcf (test)|0.0551|--model itemcf --target test"
+  "dlrm (test)|0.0737|--model dlrm --target test"
+  "dlrm (valid)|0.0926|--model dlrm --target valid"
+  "hstu-rank, cascade top 200 (test)|0.0758|--model hstu-rank --target test"
+  "neural-dlrm (test)|@NEURAL@|--model neural-dlrm --target test"
+  "dlrm-hstu-blend (test)|@BLEND@|--model dlrm-hstu-blend --target test"
+  "dlrm-fused (test)|@FUSED@|--model dlrm-fused --fuse-hstu-cache $CACHE --target test"
+  "dlrm-fused-hstu-blend (test)|@FUSEDBLEND@|--model dlrm-fused-hstu-blend --fuse-hstu-cache $CACHE --target test"
+)
+
+printf '| figure | documented NDCG@10 | measured NDCG@10 | difference |\n|---|---|---|---|\n'
+for row in "${ROWS[@]}"; do
+  IFS='|' read -r name documented arguments <<< "$row"
+  log="$OUT/$(echo "$name" | tr -c 'a-z0-9' '-').log"
+  # shellcheck disable=SC2086
+  measured=$($GENREC eval --data $DATA --top 100 $arguments 2> "$log" | tail -1 | python3 -c 'import json, sys; print(f"{json.load(sys.stdin)[\"NDCG@10\"]:.4f}")')
+  difference=$(python3 -c "print(f'{$measured - $documented:+.4f}')")
+  printf '| %s | %s | %s | %s |\n' "$name" "$documented" "$measured" "$difference"
+done
