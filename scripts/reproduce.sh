@@ -18,10 +18,10 @@ ROWS=(
   "dlrm (test)|0.0737|--model dlrm --target test"
   "dlrm (valid)|0.0926|--model dlrm --target valid"
   "hstu-rank, cascade top 200 (test)|0.0758|--model hstu-rank --target test"
-  "neural-dlrm (test)|@NEURAL@|--model neural-dlrm --target test"
-  "dlrm-hstu-blend (test)|@BLEND@|--model dlrm-hstu-blend --target test"
-  "dlrm-fused (test)|@FUSED@|--model dlrm-fused --fuse-hstu-cache $CACHE --target test"
-  "dlrm-fused-hstu-blend (test)|@FUSEDBLEND@|--model dlrm-fused-hstu-blend --fuse-hstu-cache $CACHE --target test"
+  "neural-dlrm (test)|0.0797|--model neural-dlrm --target test"
+  "dlrm-hstu-blend (test)|0.0818|--model dlrm-hstu-blend --target test"
+  "dlrm-fused (test)|0.0742|--model dlrm-fused --fuse-hstu-cache $CACHE --target test"
+  "dlrm-fused-hstu-blend (test)|0.0821|--model dlrm-fused-hstu-blend --fuse-hstu-cache $CACHE --target test"
 )
 
 printf '| figure | documented NDCG@10 | measured NDCG@10 | difference |\n|---|---|---|---|\n'

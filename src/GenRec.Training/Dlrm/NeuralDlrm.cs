@@ -172,7 +172,7 @@ public sealed class NeuralDlrmTrainer
         var network = new NeuralDlrmNetwork(config);
         try
         {
-            var (mean, scale) = Standardisation(groups.Select(g => g.Dense), f);
+            var (mean, scale) = FeatureStandardisation.Of(groups.Select(g => g.Dense), f);
             network.SetStandardisation(mean, scale);
             network.to(device);
             var clock = Stopwatch.StartNew();
@@ -252,30 +252,6 @@ public sealed class NeuralDlrmTrainer
         }
 
         return -1;
-    }
-
-    private static (float[] Mean, float[] Scale) Standardisation(IEnumerable<float[]> blocks, int f)
-    {
-        var sum = new double[f];
-        var square = new double[f];
-        var n = new long[f];
-        foreach (var block in blocks)
-        {
-            for (var i = 0; i < block.Length; i++)
-            {
-                var v = (double)block[i];
-                if (double.IsFinite(v))
-                {
-                    sum[i % f] += v;
-                    square[i % f] += v * v;
-                    n[i % f]++;
-                }
-            }
-        }
-
-        var mean = sum.Select((s, k) => (float)(s / Math.Max(1, n[k]))).ToArray();
-        var scale = square.Select((s, k) => (float)(1 / Math.Max(1e-3, Math.Sqrt(Math.Max(0, (s / Math.Max(1, n[k])) - (mean[k] * (double)mean[k])))))).ToArray();
-        return (mean, scale);
     }
 
     /// <summary>Options of a <see cref="NeuralDlrmTrainer"/>.</summary>

@@ -119,7 +119,7 @@ public sealed class HstuTrainer
             var groups = queries is null ? SampledGroups(split, rows, counts, random) : QueryGroups(queries, f, Row, random);
             if (f > 0)
             {
-                var (mean, scale) = Standardisation(groups, f);
+                var (mean, scale) = FeatureStandardisation.Of(groups.Select(g => g.Features!), f);
                 network.SetCrossStandardisation(mean, scale);
             }
 
@@ -318,34 +318,6 @@ public sealed class HstuTrainer
         }
 
         return [.. result];
-    }
-
-    private static (float[] Mean, float[] Scale) Standardisation(Group[] groups, int f)
-    {
-        // Missing (non-finite) values are left out here and read as the mean by the network.
-        var mean = new double[f];
-        var square = new double[f];
-        var n = new long[f];
-        foreach (var g in groups)
-        {
-            for (var c = 0; c < g.Candidates.Length; c++)
-            {
-                for (var k = 0; k < f; k++)
-                {
-                    var v = (double)g.Features![(c * f) + k];
-                    if (double.IsFinite(v))
-                    {
-                        mean[k] += v;
-                        square[k] += v * v;
-                        n[k]++;
-                    }
-                }
-            }
-        }
-
-        var m = mean.Select((s, k) => (float)(s / Math.Max(1, n[k]))).ToArray();
-        var scale = square.Select((s, k) => (float)(1 / Math.Max(1e-3, Math.Sqrt(Math.Max(0, (s / Math.Max(1, n[k])) - (m[k] * (double)m[k])))))).ToArray();
-        return (m, scale);
     }
 
     private sealed record Group(IReadOnlyList<UserEvent> History, long RequestTime, long[] Candidates, float[]? Features);
