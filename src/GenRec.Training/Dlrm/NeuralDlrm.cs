@@ -160,7 +160,7 @@ public sealed class NeuralDlrmTrainer
                 q.Features.AsSpan(chosen[c] * f, f).CopyTo(dense.AsSpan(c * f, f));
             }
 
-            groups.Add((dense, [.. chosen.Select(c => rows.GetValueOrDefault(q.Candidates[c].Item))], LastRow(q.Request, rows), [.. chosen.Select(c => NeuralDlrmModel.ChannelRow(q.Features[(c * f) + channel]))]));
+            groups.Add((dense, [.. chosen.Select(c => rows.GetValueOrDefault(q.Candidates[c].Item))], LastRow(q.Request, rows), [.. chosen.Select(c => channel < 0 ? 0 : NeuralDlrmGraphContract.ChannelRow(q.Features[(c * f) + channel]))]));
         }
 
         if (groups.Count == 0)
@@ -331,8 +331,6 @@ public sealed class NeuralDlrmModel : IDisposable
 
     internal NeuralDlrmNetwork Network { get; }
 
-    /// <summary>The index of <see cref="ChannelFeature"/> among the features, or −1.</summary>
-    internal int ChannelIndex => _channel;
 
     /// <summary>The model as a ranking stage over <paramref name="features"/> (the source it was trained on, by name).</summary>
     /// <param name="features">The cascade's features.</param>
@@ -392,13 +390,11 @@ public sealed class NeuralDlrmModel : IDisposable
         var items = candidates.Select(c => _rows.GetValueOrDefault(c.Item)).ToArray();
         var last = new long[n];
         Array.Fill(last, NeuralDlrmTrainer.LastRow(request, _rows));
-        var channels = Enumerable.Range(0, n).Select(i => _channel < 0 ? 0 : ChannelRow(dense[(i * f) + _channel])).ToArray();
+        var channels = Enumerable.Range(0, n).Select(i => _channel < 0 ? 0 : NeuralDlrmGraphContract.ChannelRow(dense[(i * f) + _channel])).ToArray();
         return (dense, items, last, channels);
     }
 
     /// <inheritdoc />
     public void Dispose() => Network.Dispose();
 
-    /// <summary>The embedding row of a source-channel feature value, as the served graph's caller computes it.</summary>
-    internal static long ChannelRow(float value) => NeuralDlrmGraphContract.ChannelRow(value);
 }
