@@ -10,7 +10,7 @@ out=${2:-out/ablations}
 epochs=${3:-40}
 scorer=../shared/eval/score.py
 mkdir -p "$out"
-dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
+[ -n "${NO_BUILD:-}" ] || dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
 cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 
 row() { # printed-json scored-json train-json label
@@ -36,7 +36,12 @@ for embedding in collaborative content both; do
     name="$embedding-$method"
     index="$out/$name.sid"
     [ -f "$index" ] || $cli tokenize --data "$data" --embedding "$embedding" --method "$method" --cache "$out/cache" --out "$index" >/dev/null 2>"$out/$name.tokenize.log"
-    train=$($cli train tiger --data "$data" --index "$index" --out "$out/$name" --epochs "$epochs" 2>"$out/$name.train.log" | tail -n 1)
+    # A model already trained here (same ids, same defaults) is re-read: the script resumes after an interruption.
+    if [ -f "$out/$name.train.json" ] && [ -d "$out/$name" ]; then train=$(cat "$out/$name.train.json")
+    else
+      train=$($cli train tiger --data "$data" --index "$index" --out "$out/$name" --epochs "$epochs" 2>"$out/$name.train.log" | tail -n 1)
+      echo "$train" > "$out/$name.train.json"
+    fi
     printed=$($cli eval --data "$data" --model tiger --model-path "$out/$name" --target test --top 100 --recs-out "$out/$name.test.tsv" 2>"$out/$name.eval.log" | tail -n 1)
     scored=""
     [ -f "$scorer" ] && scored=$(python3 "$scorer" "$out/$name.test.tsv" --target test)

@@ -26,15 +26,17 @@ internal static class TrainCommand
         var rate = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 2e-3 };
         var patience = new Option<int>("--patience") { Description = "Epochs since the best validation before stopping.", DefaultValueFactory = _ => 6 };
         var minEpochs = new Option<int>("--min-epochs") { Description = "Never stop before this epoch (early validation peaks are noise).", DefaultValueFactory = _ => 10 };
+        var selection = new Option<string>("--select-by") { Description = "What early stopping and the kept epoch read: log-likelihood (the validation targets' mean log-probability; every user counts) or ndcg (validation NDCG@10; noisy on small data).", DefaultValueFactory = _ => "log-likelihood" };
+        selection.AcceptOnlyFromAmong("log-likelihood", "ndcg");
         var evalUsers = new Option<int?>("--eval-users") { Description = "Validate on the first N users only (faster)." };
         var architecture = new Option<string>("--arch") { Description = "decoder-only (every position learned in one pass) or encoder-decoder (TIGER's shape, sampled targets).", DefaultValueFactory = _ => "decoder-only" };
         architecture.AcceptOnlyFromAmong("decoder-only", "encoder-decoder");
         var targets = new Option<int>("--targets-per-user") { Description = "encoder-decoder: targets sampled per user and epoch.", DefaultValueFactory = _ => 16 };
         var holdOut = new Option<int>("--hold-out-last") { Description = "Train without each user's last N train interactions (3: the DLRM ranker's pseudo-targets, for a model whose scores that ranker reads).", DefaultValueFactory = _ => 0 };
         var seed = Common.Seed();
-        var tiger = new Command("tiger", "Train a TIGER-style generative retrieval model (decoder-only transformer over semantic IDs) with early stopping on validation NDCG@10.")
+        var tiger = new Command("tiger", "Train a TIGER-style generative retrieval model (decoder-only transformer over semantic IDs) with early stopping on the validation targets' log-likelihood (validation NDCG@10 reported).")
         {
-            data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, minEpochs, evalUsers, holdOut, seed,
+            data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, minEpochs, selection, evalUsers, holdOut, seed,
         };
         tiger.SetAction((parse, ct) =>
         {
@@ -67,11 +69,12 @@ internal static class TrainCommand
                 LearningRate = parse.GetValue(rate),
                 Patience = parse.GetValue(patience),
                 MinEpochs = parse.GetValue(minEpochs),
+                Selection = parse.GetValue(selection) == "ndcg" ? TigerModelSelection.ValidationNdcg10 : TigerModelSelection.ValidationLogLikelihood,
                 EvaluationUsers = parse.GetValue(evalUsers),
                 CheckpointDirectory = Path.Combine(parse.GetValue(output)!, "checkpoint"),
                 Seed = parse.GetValue(seed),
                 Progress = new SyncProgress<TigerTrainingProgress>(p => ConsoleProgress.Status(
-                    $"tiger epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:0.0000}{(p.ValidationNdcg10 is { } v ? $", validation NDCG@10 {v:0.0000}" : string.Empty)} ({p.Elapsed.TotalSeconds:0}s)")),
+                    $"tiger epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:0.0000}{(p.ValidationNdcg10 is { } v ? $", validation NDCG@10 {v:0.0000}" : string.Empty)}{(p.ValidationLogLikelihood is { } l ? $", log-likelihood {l:0.0000}" : string.Empty)} ({p.Elapsed.TotalSeconds:0}s)")),
             };
             ConsoleProgress.Status($"training on {split.Train.Count} users' train sequences with semantic-ID index version {sid.Version} ({sid.Fingerprint})");
             using var model = new TigerTrainer(options).Fit(split, sid, ct);
@@ -88,6 +91,8 @@ internal static class TrainCommand
                 ["epochs"] = r.Epochs,
                 ["best_epoch"] = r.BestEpoch,
                 ["best_valid_NDCG@10"] = Math.Round(r.BestValidationNdcg10, 6),
+                ["best_valid_log_likelihood"] = Math.Round(r.BestValidationLogLikelihood, 6),
+                ["selected_by"] = options.Selection.ToString(),
                 ["train_seconds"] = Math.Round(r.Seconds, 1),
                 ["device"] = model.Device,
                 ["held_out_last"] = parse.GetValue(holdOut),

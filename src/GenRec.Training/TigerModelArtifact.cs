@@ -5,14 +5,15 @@ using static TorchSharp.torch;
 
 namespace GenRec.Training;
 
-/// <summary>What a training run did: epochs, the best validation NDCG@10 and when, and the time it took.</summary>
+/// <summary>What a training run did: epochs, the kept epoch and its validation figures, and the time it took.</summary>
 /// <param name="Epochs">Epochs run (early stopping may end before the maximum).</param>
 /// <param name="BestEpoch">The epoch whose weights were kept.</param>
 /// <param name="BestValidationNdcg10">Validation NDCG@10 of those weights (beam search at the trainer's evaluation width).</param>
 /// <param name="Seconds">Wall-clock training time.</param>
 /// <param name="Parameters">Trainable parameters.</param>
-/// <param name="History">Per evaluated epoch: (epoch, mean training loss, validation NDCG@10).</param>
-public sealed record TigerTrainingReport(int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters, IReadOnlyList<(int Epoch, double Loss, double ValidationNdcg10)> History);
+/// <param name="History">Per evaluated epoch: (epoch, mean training loss, validation NDCG@10, validation log-likelihood).</param>
+/// <param name="BestValidationLogLikelihood">Mean log-probability of the validation targets under those weights (<see cref="TigerTrainer.ValidationLogLikelihood"/>); NaN when not measured (an untrained model, or a manifest written before it was recorded).</param>
+public sealed record TigerTrainingReport(int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters, IReadOnlyList<(int Epoch, double Loss, double ValidationNdcg10, double ValidationLogLikelihood)> History, double BestValidationLogLikelihood = double.NaN);
 
 /// <summary>
 /// A trained generative retrieval model: the TorchSharp network, its shape, the fingerprint and version of the
@@ -95,7 +96,7 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <param name="directory">The folder; created if missing.</param>
     public void Save(string directory)
     {
-        var manifest = new Manifest(Format, FormatVersion, Config.Architecture.ToString(), Config.Dimension, Config.Layers, Config.Heads, Config.MlpDimension, Config.Dropout, Config.MaxHistoryItems, [.. Config.VocabularySizes], IndexFingerprint, IndexVersion, Report.Epochs, Report.BestEpoch, Report.BestValidationNdcg10, Report.Seconds, Report.Parameters);
+        var manifest = new Manifest(Format, FormatVersion, Config.Architecture.ToString(), Config.Dimension, Config.Layers, Config.Heads, Config.MlpDimension, Config.Dropout, Config.MaxHistoryItems, [.. Config.VocabularySizes], IndexFingerprint, IndexVersion, Report.Epochs, Report.BestEpoch, Report.BestValidationNdcg10, Report.Seconds, Report.Parameters, double.IsFinite(Report.BestValidationLogLikelihood) ? Report.BestValidationLogLikelihood : null);
         TorchModelFolder.Save(directory, _model, manifest);
     }
 
@@ -123,7 +124,7 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
         TorchModelFolder.LoadWeights(model, weightsPath);
 
         model.to(target);
-        return new TigerModelArtifact(model, target, m.IndexFingerprint, m.IndexVersion, new TigerTrainingReport(m.Epochs, m.BestEpoch, m.BestValidationNdcg10, m.Seconds, m.Parameters, []));
+        return new TigerModelArtifact(model, target, m.IndexFingerprint, m.IndexVersion, new TigerTrainingReport(m.Epochs, m.BestEpoch, m.BestValidationNdcg10, m.Seconds, m.Parameters, [], m.BestValidationLogLikelihood ?? double.NaN));
     }
 
     /// <summary>Checks that <paramref name="index"/> is the one this model was trained on, or grew from it (<see cref="SemanticIdIndex.Serves"/>).</summary>
@@ -141,5 +142,5 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <inheritdoc />
     public void Dispose() => _model.Dispose();
 
-    private sealed record Manifest(string Format, int FormatVersion, string Architecture, int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, int[] VocabularySizes, string IndexFingerprint, int IndexVersion, int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters);
+    private sealed record Manifest(string Format, int FormatVersion, string Architecture, int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, int[] VocabularySizes, string IndexFingerprint, int IndexVersion, int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters, double? BestValidationLogLikelihood = null);
 }

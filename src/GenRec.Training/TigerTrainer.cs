@@ -15,15 +15,33 @@ namespace GenRec.Training;
 /// <param name="Loss">Mean training loss (cross-entropy per code) of the epoch.</param>
 /// <param name="ValidationNdcg10">Validation NDCG@10 after the epoch, or <see langword="null"/> when not measured.</param>
 /// <param name="Elapsed">Time since training started.</param>
-public readonly record struct TigerTrainingProgress(int Epoch, int Epochs, double Loss, double? ValidationNdcg10, TimeSpan Elapsed);
+/// <param name="ValidationLogLikelihood">Mean log-probability of the validation targets after the epoch (see <see cref="TigerModelSelection.ValidationLogLikelihood"/>), or <see langword="null"/> when not measured.</param>
+public readonly record struct TigerTrainingProgress(int Epoch, int Epochs, double Loss, double? ValidationNdcg10, TimeSpan Elapsed, double? ValidationLogLikelihood = null);
+
+/// <summary>What a <see cref="TigerTrainer"/>'s early stopping and its choice of the kept epoch read.</summary>
+public enum TigerModelSelection
+{
+    /// <summary>
+    /// The mean log-probability the model gives each validation target's semantic ID given the user's history, teacher
+    /// forced through the same session the beam search drives (<see cref="TeacherForcing"/>: the score the beam ranks
+    /// by). Every validation user contributes a continuous value, so epoch-to-epoch differences are far less noisy than
+    /// a top-10 hit over one target per user; the default.
+    /// </summary>
+    ValidationLogLikelihood,
+
+    /// <summary>Validation NDCG@10 of trie-constrained beam search: the reported metric itself, but one target per user makes it noisy on small data (an early peak can end a run mid-schedule).</summary>
+    ValidationNdcg10,
+}
 
 /// <summary>
 /// Trains a generative retrieval model (TIGER-style) on a split's train part, with teacher forcing. Decoder-only: each
 /// user's sequence is cut into windows of up to <see cref="Options.MaxHistoryItems"/> + 1 items and one causal pass
 /// learns every next token of a window. Encoder-decoder: <see cref="Options.TargetsPerUser"/> (history, next item)
 /// targets are sampled per user and epoch, the last train item always among them. AdamW with linear warm-up and cosine decay,
-/// gradient clipping, and early stopping on validation NDCG@10 measured by trie-constrained beam search over the full
-/// catalogue with the history excluded; the best epoch's weights are kept. Seeded; CUDA when present.
+/// gradient clipping, and early stopping on a validation signal (<see cref="Options.Selection"/>: by default the mean
+/// log-probability of the validation targets; validation NDCG@10 of trie-constrained beam search over the full catalogue,
+/// history excluded, is measured and reported at every validation too); the best epoch's weights are kept. Seeded; CUDA
+/// when present.
 /// </summary>
 public sealed class TigerTrainer
 {
@@ -80,9 +98,11 @@ public sealed class TigerTrainer
         var windowsPerEpoch = Examples(model, sequences, random).Count;
         var totalSteps = _options.Epochs * ((windowsPerEpoch + _options.BatchSize - 1) / _options.BatchSize);
         var step = 0;
-        var history = new List<(int, double, double)>();
+        var history = new List<(int, double, double, double)>();
         Dictionary<string, Tensor>? best = null;
+        double bestSignal = double.NegativeInfinity;
         double bestNdcg = double.NegativeInfinity;
+        double bestLikelihood = double.NaN;
         var bestEpoch = 0;
         var bestAt = 0;
         var epoch = 0;
@@ -112,14 +132,19 @@ public sealed class TigerTrainer
 
             var epochLoss = lossSum / Math.Max(1, lossCount);
             double? ndcg = null;
+            double? likelihood = null;
             if (epoch % _options.EvaluateEvery == 0 || epoch == _options.Epochs)
             {
                 model.eval();
                 ndcg = Validate(artifact, split, index, cancellationToken);
-                history.Add((epoch, epochLoss, ndcg.Value));
-                if (ndcg > bestNdcg)
+                likelihood = ValidationLogLikelihood(artifact, split, index, _options.EvaluationUsers, cancellationToken);
+                history.Add((epoch, epochLoss, ndcg.Value, likelihood.Value));
+                var signal = _options.Selection == TigerModelSelection.ValidationNdcg10 ? ndcg.Value : likelihood.Value;
+                if (signal > bestSignal)
                 {
+                    bestSignal = signal;
                     bestNdcg = ndcg.Value;
+                    bestLikelihood = likelihood.Value;
                     bestEpoch = epoch;
                     bestAt = epoch;
                     best?.Values.ToList().ForEach(t => t.Dispose());
@@ -127,16 +152,16 @@ public sealed class TigerTrainer
                     if (_options.CheckpointDirectory is { } checkpoint)
                     {
                         // The best model so far, loadable as it is: a stopped run keeps it.
-                        new TigerModelArtifact(model, device, index.Fingerprint, index.Version, new TigerTrainingReport(epoch, epoch, bestNdcg, clock.Elapsed.TotalSeconds, parameters, [.. history])).Save(checkpoint);
+                        new TigerModelArtifact(model, device, index.Fingerprint, index.Version, new TigerTrainingReport(epoch, epoch, bestNdcg, clock.Elapsed.TotalSeconds, parameters, [.. history], bestLikelihood)).Save(checkpoint);
                         model.train();
                     }
                 }
             }
 
-            _options.Progress?.Report(new TigerTrainingProgress(epoch, _options.Epochs, epochLoss, ndcg, clock.Elapsed));
+            _options.Progress?.Report(new TigerTrainingProgress(epoch, _options.Epochs, epochLoss, ndcg, clock.Elapsed, likelihood));
             // Early stopping never ends a run before MinEpochs (an early peak of a noisy validation signal), and counts
             // patience in epochs, whatever the validation interval.
-            if (epoch >= _options.MinEpochs && epoch - bestAt >= _options.Patience)
+            if (bestEpoch > 0 && epoch >= _options.MinEpochs && epoch - bestAt >= _options.Patience)
             {
                 break;
             }
@@ -152,7 +177,48 @@ public sealed class TigerTrainer
         }
 
         model.eval();
-        return new TigerModelArtifact(model, device, index.Fingerprint, index.Version, new TigerTrainingReport(epoch, bestEpoch, bestNdcg, clock.Elapsed.TotalSeconds, parameters, history));
+        return new TigerModelArtifact(model, device, index.Fingerprint, index.Version, new TigerTrainingReport(epoch, bestEpoch, bestNdcg, clock.Elapsed.TotalSeconds, parameters, history, bestLikelihood));
+    }
+
+    /// <summary>
+    /// The mean log-probability <paramref name="decoder"/> gives each validation target's semantic ID after the user's
+    /// train history (teacher forced, <see cref="TeacherForcing.LogProbabilities"/>); targets the index does not know
+    /// are left out, as they are for every generative model.
+    /// </summary>
+    /// <param name="decoder">The model.</param>
+    /// <param name="split">The split whose validation targets are scored.</param>
+    /// <param name="index">The semantic-ID index of the split's catalogue.</param>
+    /// <param name="users">Score the first this many validation users only; <see langword="null"/> for all.</param>
+    /// <param name="cancellationToken">Cancels the pass.</param>
+    /// <returns>The mean, in nats (0 or less).</returns>
+    /// <exception cref="InvalidOperationException">The index is not the model's, or it knows no validation target.</exception>
+    public static double ValidationLogLikelihood(IGenerativeDecoder decoder, DataSplit split, SemanticIdIndex index, int? users = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(decoder);
+        ArgumentNullException.ThrowIfNull(split);
+        ArgumentNullException.ThrowIfNull(index);
+        if (decoder.IndexFingerprint != index.Fingerprint)
+        {
+            throw new InvalidOperationException($"The model was trained on semantic-ID index {decoder.IndexFingerprint}, not on {index.Fingerprint}; score it with its own index.");
+        }
+
+        double sum = 0;
+        var count = 0;
+        foreach (var c in split.Cases(SplitTarget.Valid).Take(users ?? int.MaxValue))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!index.TryGetSemanticId(c.Target.Item, out var target))
+            {
+                continue;
+            }
+
+            var tokens = decoder.Vocabulary.EncodeHistory(c.History.Select(h => h.Item), index, decoder.MaxHistoryItems, out _);
+            using var session = decoder.Start(tokens);
+            sum += TeacherForcing.LogProbabilities(session, [target])[0];
+            count++;
+        }
+
+        return count > 0 ? sum / count : throw new InvalidOperationException("No validation target is known to the semantic-ID index; there is nothing to validate on.");
     }
 
     private double Validate(TigerModelArtifact artifact, DataSplit split, SemanticIdIndex index, CancellationToken cancellationToken)
@@ -237,10 +303,13 @@ public sealed class TigerTrainer
         /// <summary>Gradient norm clip. Default: 1. Allowed: positive.</summary>
         public double GradientClip { get; set; } = 1.0;
 
+        /// <summary>What early stopping and the kept epoch are chosen by. Default: <see cref="TigerModelSelection.ValidationLogLikelihood"/>.</summary>
+        public TigerModelSelection Selection { get; set; } = TigerModelSelection.ValidationLogLikelihood;
+
         /// <summary>Validate every this many epochs. Default: 2. Allowed: 1 or more.</summary>
         public int EvaluateEvery { get; set; } = 2;
 
-        /// <summary>Stop once this many epochs have passed since the best validation (checked at validations). Default: 6. Allowed: 1 or more.</summary>
+        /// <summary>Stop once this many epochs have passed since the best validation signal (checked at validations). Default: 6. Allowed: 1 or more.</summary>
         public int Patience { get; set; } = 6;
 
         /// <summary>Never stop before this epoch, however validation moves (early peaks of one target per user are noise). Default: 10. Allowed: 1 or more.</summary>
@@ -282,6 +351,11 @@ public sealed class TigerTrainer
             if (Dimension % Heads != 0)
             {
                 throw new ArgumentOutOfRangeException(nameof(Heads), Heads, $"Heads ({Heads}) must divide Dimension ({Dimension}).");
+            }
+
+            if (!Enum.IsDefined(Selection))
+            {
+                throw new ArgumentOutOfRangeException(nameof(Selection), Selection, $"{nameof(Selection)} is {(int)Selection}; it must be one of {string.Join(", ", Enum.GetNames<TigerModelSelection>())}.");
             }
 
             if (EvaluationBeamWidth < 10)

@@ -150,10 +150,18 @@ public abstract class TigerTests(TigerFixture fixture)
         var epochs = fixture.Epochs;
 
         Assert.Equal(3, epochs.Count);
-        Assert.All(epochs, e => Assert.True(double.IsFinite(e.Loss) && e.ValidationNdcg10 is >= 0 and <= 1));
+        Assert.All(epochs, e => Assert.True(double.IsFinite(e.Loss) && e.ValidationNdcg10 is >= 0 and <= 1 && e.ValidationLogLikelihood is < 0));
         Assert.True(epochs[^1].Loss < epochs[0].Loss, $"loss {epochs[0].Loss:0.000} → {epochs[^1].Loss:0.000}");
         Assert.InRange(fixture.Model.Report.BestEpoch, 1, 3);
-        Assert.Equal(epochs.Max(e => e.ValidationNdcg10!.Value), fixture.Model.Report.BestValidationNdcg10, 9);
+
+        // The kept epoch is the one with the best validation log-likelihood (the default selection); its figures are reported.
+        var kept = epochs.MaxBy(e => e.ValidationLogLikelihood!.Value);
+        Assert.Equal(kept.Epoch, fixture.Model.Report.BestEpoch);
+        Assert.Equal(kept.ValidationNdcg10!.Value, fixture.Model.Report.BestValidationNdcg10, 9);
+        Assert.Equal(kept.ValidationLogLikelihood!.Value, fixture.Model.Report.BestValidationLogLikelihood, 9);
+
+        // The model returned holds the kept weights: scoring the validation targets again gives the kept figure.
+        Assert.Equal(kept.ValidationLogLikelihood!.Value, TigerTrainer.ValidationLogLikelihood(fixture.Model, TestData.Split, fixture.Index, users: 40), 6);
     }
 
     [Fact]
@@ -238,6 +246,8 @@ public abstract class TigerTests(TigerFixture fixture)
 
         Assert.Equal(model.Report.BestEpoch, checkpoint.Report.BestEpoch);
         Assert.Equal(model.Report.BestValidationNdcg10, checkpoint.Report.BestValidationNdcg10, 9);
+        Assert.True(double.IsFinite(checkpoint.Report.BestValidationLogLikelihood));
+        Assert.Equal(model.Report.BestValidationLogLikelihood, checkpoint.Report.BestValidationLogLikelihood, 9);
     }
 
     [Fact]
@@ -252,10 +262,12 @@ public abstract class TigerTests(TigerFixture fixture)
 public sealed class TigerEarlyStoppingTests
 {
     [Theory]
-    [InlineData(1, 2)] // validation never improves after epoch 1 (the weights barely move): stopped one epoch later
+    [InlineData(1, 2)] // validation NDCG@10 never improves after epoch 1 (the weights barely move): stopped one epoch later
     [InlineData(5, 5)] // the same run may not stop before epoch 5
     public void A_run_stops_after_patience_epochs_but_never_before_the_minimum(int minEpochs, int expectedEpochs)
     {
+        // Selected by NDCG@10 here: a top-10 list does not move with weights that barely do, whereas a log-likelihood
+        // moves in its last digits and would count as improving.
         var (items, values, d) = MovieFeatures.Build(TestData.Split);
         var index = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 16, MaxIterations = 3 }).Fit(new ItemEmbeddings(items, values, d));
         using var model = new TigerTrainer(new TigerTrainer.Options
@@ -270,11 +282,54 @@ public sealed class TigerEarlyStoppingTests
             Patience = 1,
             MinEpochs = minEpochs,
             LearningRate = 1e-12,
+            Selection = TigerModelSelection.ValidationNdcg10,
             EvaluationUsers = 20,
             Device = ComputeDevice.Cpu,
         }).Fit(TestData.Split, index);
 
         Assert.Equal(expectedEpochs, model.Report.Epochs);
         Assert.Equal(1, model.Report.BestEpoch);
+    }
+}
+
+/// <summary>The validation log-likelihood that chooses the kept epoch by default.</summary>
+public sealed class TigerValidationLikelihoodTests(TigerFixture fixture) : IClassFixture<TigerFixture>
+{
+    [Fact]
+    public void It_is_the_mean_teacher_forced_log_probability_of_the_known_validation_targets()
+    {
+        var cases = TestData.Split.Cases(SplitTarget.Valid).Take(30).Where(c => fixture.Index.TryGetSemanticId(c.Target.Item, out _)).ToArray();
+        var expected = cases.Average(c =>
+        {
+            var history = fixture.Model.Vocabulary.EncodeHistory(c.History.Select(h => h.Item), fixture.Index, fixture.Model.MaxHistoryItems, out _);
+            using var session = fixture.Model.Start(history);
+            return TeacherForcing.LogProbabilities(session, [fixture.Index[c.Target.Item]])[0];
+        });
+
+        var actual = TigerTrainer.ValidationLogLikelihood(fixture.Model, TestData.Split, fixture.Index, users: 30);
+
+        Assert.True(expected < 0 && double.IsFinite(expected));
+        Assert.Equal(expected, actual, 9);
+    }
+
+    [Fact]
+    public void A_trained_model_gives_the_validation_targets_more_probability_than_an_untrained_one()
+    {
+        using var untrained = TigerModelArtifact.CreateUntrained(fixture.Model.Config, fixture.Index, ComputeDevice.Cpu);
+
+        var before = TigerTrainer.ValidationLogLikelihood(untrained, TestData.Split, fixture.Index, users: 40);
+        var after = TigerTrainer.ValidationLogLikelihood(fixture.Model, TestData.Split, fixture.Index, users: 40);
+
+        Assert.True(after > before, $"log-likelihood {before:0.000} untrained, {after:0.000} trained");
+    }
+
+    [Fact]
+    public void Another_index_than_the_models_is_refused()
+    {
+        var other = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 2, Seed = 9 })
+            .Fit(new ItemEmbeddings([.. fixture.Index.Items], new float[fixture.Index.Count * 2].Select((_, i) => (float)Math.Sin(i)).ToArray(), 2));
+
+        var error = Assert.Throws<InvalidOperationException>(() => TigerTrainer.ValidationLogLikelihood(fixture.Model, TestData.Split, other));
+        Assert.Contains("index", error.Message, StringComparison.Ordinal);
     }
 }
