@@ -108,9 +108,10 @@ await AnsiConsole.Progress()
             Progress = new Progress<TigerTrainingProgress>(p =>
             {
                 generative.Value = p.Epoch;
-                if (p.ValidationNdcg10 is { } v)
+                if (p.ValidationNdcg10 is { } v && p.ValidationLogLikelihood is { } l)
                 {
-                    generative.Description = $"train generative retrieval: epoch {p.Epoch}, validation NDCG@10 {v:0.000}";
+                    // The kept epoch is the one with the best validation log-likelihood; NDCG@10 is shown beside it.
+                    generative.Description = $"train generative retrieval: epoch {p.Epoch}, validation log-likelihood {l:0.00}, NDCG@10 {v:0.000}";
                 }
             }),
         }).Fit(split, index);
