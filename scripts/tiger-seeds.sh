@@ -62,5 +62,5 @@ for r in rows:
 def ms(k, f="{:.4f}"):
     values = [r[k] for r in rows]
     return f.format(statistics.mean(values)) + (" ± " + f.format(statistics.stdev(values)) if len(values) > 1 else "")
-print("| **mean ± sd** | " + " | ".join(ms(k) for k in keys) + f" | {ms('invalid', '{:.3f}')} | {ms('epochs', '{:.1f}')} | {ms('train_s', '{:.0f}')} | {ms('peak_gb', '{:.2f}')} | {ms('p50', '{:.1f}')} / {ms('p99', '{:.1f}')} | |")
+print("| **mean ± sd** | " + " | ".join(ms(k) for k in keys) + f" | {ms('invalid', '{:.1%}')} | {ms('epochs', '{:.1f}')} | {ms('train_s', '{:.0f}')} | {ms('peak_gb', '{:.2f}')} | {ms('p50', '{:.1f}')} / {ms('p99', '{:.1f}')} | |")
 PY
