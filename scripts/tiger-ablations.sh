@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generative retrieval ablations on the bundled MovieLens data: for each embedding (collaborative, content, both)
-# and tokenizer (rqkmeans, rqvae), tokenize (cached), train TIGER with early stopping on validation NDCG@10,
+# and tokenizer (rqkmeans, rqvae), tokenize (cached), train TIGER with its defaults (early stopping on the validation log-likelihood),
 # evaluate on the test targets with beam 100 and check the file with the shared scorer; then vary the beam width.
 # Usage: scripts/tiger-ablations.sh [ratings.csv.gz] [out-dir] [epochs]
 set -euo pipefail

@@ -142,13 +142,40 @@ public sealed class DlrmCascadeTrainer
         var perQuery = new (List<TrainingRow> Rows, int TargetRow)[queries.Count];
         var kept = _options.KeepRankingQueries ? new RankingQuery[queries.Count] : null;
         var done = 0;
-        Parallel.For(0, queries.Count, new ParallelOptions { MaxDegreeOfParallelism = _options.Threads, CancellationToken = cancellationToken }, q =>
+
+        // Extra channels and feature sources (generative models, often TorchSharp ones) run one query at a time on
+        // this thread, with no other work in flight: TorchSharp 0.107 passes a temporary Scalar's native handle to
+        // libtorch without keeping the Scalar alive (every tensor addition makes one for its alpha), so a garbage
+        // collection another thread starts can finalise it while libtorch reads it. That crashed the fused cascade's
+        // training ("Expected false to be true" from c10's Scalar::toFloat). The classical part stays parallel.
+        var serial = _options.ExtraChannels.Count > 0;
+        var requests = new RecommendationRequest[queries.Count];
+        var candidateLists = new IReadOnlyList<Candidate>[queries.Count];
+        var valueLists = new float[queries.Count][];
+        Parallel.For(0, queries.Count, new ParallelOptions { MaxDegreeOfParallelism = serial ? 1 : _options.Threads, CancellationToken = cancellationToken }, q =>
         {
             var (user, history, target) = queries[q];
             var request = new RecommendationRequest(user, history.Select(h => h.ToEvent()).ToArray(), _options.RankingDepth, target.Time);
             var candidates = pipeline.RecommendAsync(request, cancellationToken).AsTask().GetAwaiter().GetResult().Items;
             var values = new float[candidates.Count * width];
-            features.Compute(request, candidates, values);
+            features.ComputeHandMade(request, candidates, values);
+            (requests[q], candidateLists[q], valueLists[q]) = (request, candidates, values);
+            var n = Interlocked.Increment(ref done);
+            if (n % 200 == 0 || n == queries.Count)
+            {
+                report(phase, n, queries.Count);
+            }
+        });
+
+        done = 0;
+        var extra = features.HasExtraSources;
+
+        for (var q = 0; q < queries.Count; q++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (request, candidates, values) = (requests[q], candidateLists[q], valueLists[q]);
+            var target = queries[q].Target;
+            features.ComputeExtra(request, candidates, values);
             var rows = new List<TrainingRow>(candidates.Count);
             var targetRow = -1;
             for (var i = 0; i < candidates.Count; i++)
@@ -168,12 +195,11 @@ public sealed class DlrmCascadeTrainer
                 kept[q] = new RankingQuery(request, candidates, targetRow, values);
             }
 
-            var n = Interlocked.Increment(ref done);
-            if (n % 200 == 0 || n == queries.Count)
+            if (extra && (++done % 200 == 0 || done == queries.Count))
             {
-                report(phase, n, queries.Count);
+                report($"{phase}: extra features", done, queries.Count);
             }
-        });
+        }
 
         return new QuerySet(perQuery, queries.Count) { Kept = kept, Features = features };
     }
@@ -201,7 +227,8 @@ public sealed class DlrmCascadeTrainer
         /// trained with: its training queries draw candidates from them too, and its <c>source_channel</c> feature
         /// names them. The ranking depth grows by their quotas. Whatever model a channel runs must be fitted on
         /// <see cref="DataSplit.HoldOutLastTrain"/>(<see cref="QueriesPerUser"/>) of the split, or the ranker learns
-        /// from candidates that saw their own targets. Default: none.
+        /// from candidates that saw their own targets. With any extra channel the training queries are built one at a
+        /// time (see <see cref="Features"/>). Default: none.
         /// </summary>
         public IReadOnlyList<RecallChannel> ExtraChannels { get; set; } = [];
 
@@ -210,7 +237,10 @@ public sealed class DlrmCascadeTrainer
         /// of each candidate, HSTU's scores, a team's own model): computed for the training queries and at serving
         /// by the same call, and appended in order. As with <see cref="ExtraChannels"/>, a model behind a source must
         /// be fitted on <see cref="DataSplit.HoldOutLastTrain"/>(<see cref="QueriesPerUser"/>). Names must be unique
-        /// across sources. Default: none.
+        /// across sources. The trainer calls them one query at a time with no other work in flight (the classical
+        /// recall and features of the queries run in parallel first): a TorchSharp model is not safe to run while other
+        /// threads allocate (TorchSharp 0.107 does not keep its temporary scalars alive through the native call); at
+        /// serving time run such models through ONNX Runtime, or one request at a time. Default: none.
         /// </summary>
         public IReadOnlyList<ICandidateFeatures> Features { get; set; } = [];
 

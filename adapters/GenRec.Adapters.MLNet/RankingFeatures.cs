@@ -71,16 +71,20 @@ internal sealed class DlrmFeatures : ICandidateFeatures
 
     public InteractionStatistics Stats => _profiles.Stats;
 
+    /// <summary>Whether extra sources beside the hand-made features are read.</summary>
+    public bool HasExtraSources => _extra.Any(e => e.Names.Count > 0);
+
     public void Compute(RecommendationRequest request, IReadOnlyList<Candidate> candidates, Span<float> destination)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(candidates);
-        var n = Names.Count;
-        if (destination.Length < candidates.Count * n)
-        {
-            throw new ArgumentException($"The destination holds {destination.Length} values; {candidates.Count} candidates × {n} features need {candidates.Count * n}.", nameof(destination));
-        }
+        ComputeHandMade(request, candidates, destination);
+        ComputeExtra(request, candidates, destination);
+    }
 
+    /// <summary>The hand-made features only (managed code, safe to run on several threads at once).</summary>
+    public void ComputeHandMade(RecommendationRequest request, IReadOnlyList<Candidate> candidates, Span<float> destination)
+    {
+        CheckDestination(request, candidates, destination);
+        var n = Names.Count;
         var stats = _profiles.Stats;
         var profile = _profiles.For(request);
         var maxItemCf = profile.ItemCf.Count > 0 ? profile.ItemCf.Values.Max() : 0f;
@@ -96,7 +100,13 @@ internal sealed class DlrmFeatures : ICandidateFeatures
                 slice.Clear();
             }
         }
+    }
 
+    /// <summary>The extra sources' features only, appended after the hand-made ones in each candidate's row.</summary>
+    public void ComputeExtra(RecommendationRequest request, IReadOnlyList<Candidate> candidates, Span<float> destination)
+    {
+        CheckDestination(request, candidates, destination);
+        var n = Names.Count;
         var offset = RankingFeatures.Count;
         foreach (var source in _extra)
         {
@@ -114,6 +124,17 @@ internal sealed class DlrmFeatures : ICandidateFeatures
             }
 
             offset += width;
+        }
+    }
+
+    private void CheckDestination(RecommendationRequest request, IReadOnlyList<Candidate> candidates, Span<float> destination)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(candidates);
+        var n = Names.Count;
+        if (destination.Length < candidates.Count * n)
+        {
+            throw new ArgumentException($"The destination holds {destination.Length} values; {candidates.Count} candidates × {n} features need {candidates.Count * n}.", nameof(destination));
         }
     }
 }

@@ -16,7 +16,7 @@ internal static class TrainCommand
         var data = Common.Data();
         var index = new Option<string>("--index") { Description = "The semantic-ID index (from genrec tokenize).", Required = true };
         var output = new Option<string>("--out") { Description = "The model folder to write.", Required = true };
-        var epochs = new Option<int>("--epochs") { Description = "The most epochs (early stopping on validation NDCG@10 may end sooner).", DefaultValueFactory = _ => 40 };
+        var epochs = new Option<int>("--epochs") { Description = "The most epochs (early stopping on the validation log-likelihood, or NDCG@10 with --select-by ndcg, may end sooner).", DefaultValueFactory = _ => 40 };
         var dimension = new Option<int>("--dim") { Description = "Model width.", DefaultValueFactory = _ => 64 };
         var layers = new Option<int>("--layers") { Description = "Transformer blocks.", DefaultValueFactory = _ => 2 };
         var heads = new Option<int>("--heads") { Description = "Attention heads.", DefaultValueFactory = _ => 2 };
@@ -45,6 +45,7 @@ internal static class TrainCommand
             {
                 Common.RequirePositive(last, "--hold-out-last");
                 split = split.HoldOutLastTrain(last);
+                ConsoleProgress.Status($"held out each user's last {last} train interactions ({split.Name})");
             }
 
             var indexPath = parse.GetValue(index)!;

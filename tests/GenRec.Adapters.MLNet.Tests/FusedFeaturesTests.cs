@@ -79,6 +79,94 @@ public sealed class FusedFeaturesTests
         Assert.Throws<ArgumentException>(() => new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { ExtraChannels = [new RecallChannel(oracle)] }));
     }
 
+    [Fact]
+    public void Extra_feature_sources_run_on_the_callers_thread_one_query_at_a_time()
+    {
+        // A TorchSharp model behind a source must not run while other threads allocate (a collection they start can
+        // finalise a temporary scalar libtorch still reads), so the trainer calls sources after the parallel part.
+        var probe = new ConcurrencyProbe(TestData.Dataset);
+        var trainer = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options
+        {
+            Grid = [new DlrmRankerSettings(Leaves: 7, Iterations: 5, LearningRate: 0.1, MinExamplesPerLeaf: 20)],
+            Features = [probe],
+            Threads = 4,
+        });
+
+        trainer.Fit(TestData.Split);
+
+        Assert.True(probe.Calls > 100, $"{probe.Calls} calls");
+        Assert.Equal(1, probe.MostAtOnce);
+        Assert.Equal([Environment.CurrentManagedThreadId], probe.Threads);
+    }
+
+    [Fact]
+    public void With_an_extra_channel_no_two_generative_calls_overlap()
+    {
+        var probe = new ConcurrencyProbe(TestData.Dataset);
+        var trainer = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options
+        {
+            Grid = [new DlrmRankerSettings(Leaves: 7, Iterations: 5, LearningRate: 0.1, MinExamplesPerLeaf: 20)],
+            Features = [probe],
+            ExtraChannels = [new RecallChannel(probe, 3)],
+            Threads = 4,
+        });
+
+        trainer.Fit(TestData.Split);
+
+        Assert.True(probe.Calls > 200, $"{probe.Calls} calls");
+        Assert.Equal(1, probe.MostAtOnce);
+    }
+
+    /// <summary>A feature source and channel that records how many of its calls were in flight at once, and on which threads.</summary>
+    private sealed class ConcurrencyProbe(InteractionDataset dataset) : ICandidateFeatures, IRecallStage
+    {
+        private readonly ItemId[] _items = [.. dataset.Catalogue.Take(3)];
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<int, bool> _threads = new();
+        private int _active;
+        private int _most;
+        private int _calls;
+
+        public IReadOnlyList<string> Names => ["probe"];
+
+        public string Name => "probe";
+
+        public int Calls => _calls;
+
+        public int MostAtOnce => _most;
+
+        public int[] Threads => [.. _threads.Keys.Order()];
+
+        public void Compute(RecommendationRequest request, IReadOnlyList<Candidate> candidates, Span<float> destination)
+        {
+            Enter();
+            destination[..candidates.Count].Fill(0.5f);
+            Exit();
+        }
+
+        public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
+        {
+            Enter();
+            IReadOnlyList<Candidate> items = [.. _items.Where(i => !request.IsExcluded(i)).Take(count).Select(i => new Candidate(i, 1, Name))];
+            Exit();
+            return ValueTask.FromResult(items);
+        }
+
+        private void Enter()
+        {
+            Interlocked.Increment(ref _calls);
+            _threads[Environment.CurrentManagedThreadId] = true;
+            var now = Interlocked.Increment(ref _active);
+            int most;
+            while (now > (most = Volatile.Read(ref _most)) && Interlocked.CompareExchange(ref _most, now, most) != most)
+            {
+            }
+
+            Thread.SpinWait(20_000); // long enough that calls made in parallel would overlap
+        }
+
+        private void Exit() => Interlocked.Decrement(ref _active);
+    }
+
     /// <summary>Knows which items each user took at each moment: a feature (1 or 0) and a one-item channel.</summary>
     private sealed class Oracle(InteractionDataset dataset) : ICandidateFeatures, IRecallStage
     {

@@ -147,9 +147,12 @@ public sealed class HstuModel : IDisposable
     /// </summary>
     private (float[] Interacts, float[] Rates, float[]? NextItem) Evaluate(RecommendationRequest request, IReadOnlyList<Candidate> candidates, ICandidateFeatures? features, bool nextItem)
     {
-        // One request at a time: concurrent eager calls into TorchSharp were seen to fail inside its operators
-        // ("argument alpha must not be a floating point number" on an int64 addition) while a ranker's training
-        // queries were built in parallel. Its intra-op threads still use every core; ONNX Runtime serves concurrently.
+        // One request at a time (its intra-op threads still use every core; ONNX Runtime serves concurrently). Calls
+        // that failed inside TorchSharp's operators ("argument alpha must not be a floating point number" on an int64
+        // addition, "Expected false to be true" in Scalar::toFloat) were a garbage collection started by another
+        // thread finalising a temporary Scalar while libtorch read it (TorchSharp 0.107 keeps no reference through the
+        // native call): the lock does not prevent that, so callers must not run other work beside an eager model —
+        // DlrmCascadeTrainer computes feature sources one query at a time for this reason.
         lock (_gate)
         {
             return EvaluateOne(request, candidates, features, nextItem);
