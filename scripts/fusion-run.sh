@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Issue 13: generative signals fused into the DLRM cascade, and the neural DLRM control — every figure of
-# docs/benchmarks.md's "Generative signals in the cascade" section (~75 min on 2 cores). Output: out/fusion/.
+# docs/benchmarks.md's "Generative signals in the cascade" section (~120 min on 2 cores). Output: out/fusion/.
 # 1. The A/B harness on test and on validation, all arms side by side in one run each (latency included).
 # 2. The same on a second split the project builds itself: the ratings before 2012-01-01 (nothing tuned there).
 # 3. The feature ablation: the fused cascade with each HSTU feature left out, on validation and test.
+# 4. The generative arms against the neural DLRM control (test), one run.
+# 5. TIGER's features in the fused cascade (TIGER trained without the ranker's pseudo-targets), beside HSTU's and alone.
 # The held-out HSTU behind the fused features is trained once per split and re-read (--fuse-hstu-cache).
 # Built like `dotnet run --project src/GenRec.Cli` (Debug), as the README's commands are.
 set -euo pipefail
@@ -32,5 +34,24 @@ for target in valid test; do
   done
   if [ -f ../shared/eval/se.py ]; then
     python3 ../shared/eval/se.py --target $target "$OUT/dlrm-$target.tsv" "$OUT/fused-$target.tsv" "$OUT"/fused-without-*-$target.tsv | tee "$OUT/se-$target.txt"
+  fi
+done
+
+ARMS=neural-dlrm,dlrm,dlrm-hstu-blend,dlrm-fused-hstu-blend ab ab-neural-test --target test --control neural-dlrm
+
+# TIGER decoder-only with its defaults on the full run's semantic IDs (content + collaborative, balanced RQ-KMeans),
+# without each user's last 3 train interactions; tokenized here unless scripts/tiger-full-run.sh left out/full/ids.sid.
+dotnet build src/GenRec.Cli -c Release -v q -nologo
+RELEASE="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+IDS=out/full/ids.sid
+[ -f "$IDS" ] || { mkdir -p out/full; $RELEASE tokenize --data $DATA --embedding both --method rqkmeans --cache out/full/cache --out "$IDS" 2> "$OUT/tokenize.log"; }
+[ -f "$OUT/tiger-holdout/manifest.json" ] || $RELEASE train tiger --data $DATA --index "$IDS" --hold-out-last 3 --out "$OUT/tiger-holdout" 2> "$OUT/tiger-holdout.train.log" | tail -1 | tee "$OUT/tiger-holdout.train.json"
+for target in valid test; do
+  for features in hstu,tiger tiger; do
+    run fused-${features/,/-}-$target eval --data $DATA --model dlrm-fused --fuse-features $features --fuse-tiger "$OUT/tiger-holdout" \
+      --fuse-hstu-cache "$CACHE" --target $target --recs-out "$OUT/fused-${features/,/-}-$target.tsv"
+  done
+  if [ -f ../shared/eval/se.py ]; then
+    python3 ../shared/eval/se.py --target $target "$OUT/fused-$target.tsv" "$OUT/fused-hstu-tiger-$target.tsv" "$OUT/fused-tiger-$target.tsv" | tee "$OUT/se-tiger-$target.txt"
   fi
 done
