@@ -30,7 +30,7 @@ for row in "${ROWS[@]}"; do
   IFS='|' read -r name documented arguments <<< "$row"
   log="$OUT/$(echo "$name" | tr -c 'a-z0-9' '-').log"
   # shellcheck disable=SC2086
-  measured=$($GENREC eval --data $DATA --top 100 $arguments 2> "$log" | tail -1 | python3 -c 'import json, sys; print(f"{json.load(sys.stdin)[\"NDCG@10\"]:.4f}")')
+  measured=$($GENREC eval --data $DATA --top 100 $arguments 2> "$log" | tail -1 | python3 -c 'import json, sys; print("%.4f" % json.load(sys.stdin)["NDCG@10"])')
   difference=$(python3 -c "print(f'{$measured - $documented:+.4f}')")
   printf '| %s | %s | %s | %s |\n' "$name" "$documented" "$measured" "$difference"
 done
@@ -43,7 +43,7 @@ TIGER_ROWS=(
 for row in "${TIGER_ROWS[@]}"; do
   IFS='|' read -r name documented arch <<< "$row"
   scripts/tiger-seeds.sh "$arch" 42 "$OUT/full" > "$OUT/tiger-$arch.md" 2> "$OUT/tiger-$arch.log"
-  measured=$(python3 -c 'import json, sys; print(f"{json.load(open(sys.argv[1]))[\"NDCG@10\"]:.4f}")' "$OUT/full/$arch.eval.json")
+  measured=$(python3 -c 'import json, sys; print("%.4f" % json.load(open(sys.argv[1]))["NDCG@10"])' "$OUT/full/$arch.eval.json")
   difference=$(python3 -c "print(f'{$measured - $documented:+.4f}')")
   printf '| %s | %s | %s | %s |\n' "$name" "$documented" "$measured" "$difference"
 done
