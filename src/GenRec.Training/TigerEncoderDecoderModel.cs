@@ -175,6 +175,36 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
     public override (Tensor Sum, long Count) Loss(IReadOnlyList<ArraySegment<SemanticId>> batch, Device device)
     {
         var positions = Vocabulary.Positions;
+        var (hidden, targets) = DecodeTargets(batch, device);
+        Tensor? sum = null;
+        for (var p = 0; p < positions; p++)
+        {
+            var term = nn.functional.cross_entropy(Head(p, hidden[.., p]), torch.tensor(targets[p], device: device), reduction: nn.Reduction.Sum);
+            sum = sum is null ? term : sum + term;
+        }
+
+        return (sum!, (long)batch.Count * positions);
+    }
+
+    /// <summary>Each example's last item is the target: the decoder's states over [BOS, c0, …] predict its codes.</summary>
+    public override Tensor TargetLogProbabilities(IReadOnlyList<ArraySegment<SemanticId>> batch, Device device)
+    {
+        foreach (var example in batch)
+        {
+            if (example.Count < 2 || example.Count > Config.MaxHistoryItems + 1)
+            {
+                throw new ArgumentException($"An example holds {example.Count} items; a history of 1 to {Config.MaxHistoryItems} items and a target are needed.", nameof(batch));
+            }
+        }
+
+        var (hidden, targets) = DecodeTargets(batch, device);
+        return SumLogProbabilities(Enumerable.Range(0, Vocabulary.Positions).Select(p => Head(p, hidden[.., p])).ToArray(), targets, device);
+    }
+
+    /// <summary>Decoder states (B×positions×d) of each example's target, teacher forced after its history, and the target codes by position.</summary>
+    private (Tensor Hidden, long[][] Targets) DecodeTargets(IReadOnlyList<ArraySegment<SemanticId>> batch, Device device)
+    {
+        var positions = Vocabulary.Positions;
         var history = new long[batch.Count * HistoryTokens];
         var input = new long[batch.Count * positions];
         var targets = new long[positions][];
@@ -202,15 +232,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
         var historyTensor = torch.tensor(history, [batch.Count, HistoryTokens], device: device);
         var (keys, values) = Memory(Encode(historyTensor));
         var mask = historyTensor.ne(0).view(batch.Count, 1, 1, HistoryTokens);
-        var hidden = Decode(torch.tensor(input, [batch.Count, positions], device: device), keys, values, mask);
-        Tensor? sum = null;
-        for (var p = 0; p < positions; p++)
-        {
-            var term = nn.functional.cross_entropy(Head(p, hidden[.., p]), torch.tensor(targets[p], device: device), reduction: nn.Reduction.Sum);
-            sum = sum is null ? term : sum + term;
-        }
-
-        return (sum!, (long)batch.Count * positions);
+        return (Decode(torch.tensor(input, [batch.Count, positions], device: device), keys, values, mask), targets);
     }
 
     public override IDecodingSession Start(int[] history, Device device) => new Session(this, history, device);

@@ -202,6 +202,37 @@ internal sealed class TigerModel : TigerNetwork
         return (sum!, count);
     }
 
+    /// <summary>The window's last item is the target: the hidden state before each of its codes predicts it.</summary>
+    public override Tensor TargetLogProbabilities(IReadOnlyList<ArraySegment<SemanticId>> batch, Device device)
+    {
+        var length = Config.WindowTokens;
+        var positions = Vocabulary.Positions;
+        var input = new long[batch.Count * length];
+        var codes = new long[positions][];
+        for (var p = 0; p < positions; p++)
+        {
+            codes[p] = new long[batch.Count];
+        }
+
+        for (var b = 0; b < batch.Count; b++)
+        {
+            if (batch[b].Count < 2 || batch[b].Count > Config.MaxHistoryItems + 1)
+            {
+                throw new ArgumentException($"Example {b} holds {batch[b].Count} items; a history of 1 to {Config.MaxHistoryItems} items and a target are needed.", nameof(batch));
+            }
+
+            WriteHistory(batch[b], input.AsSpan(b * length, length));
+            for (var p = 0; p < positions; p++)
+            {
+                codes[p][b] = batch[b][^1][p];
+            }
+        }
+
+        var hidden = Hidden(torch.tensor(input, [batch.Count, length], device: device));
+        var logits = Enumerable.Range(0, positions).Select(p => Head(p, hidden[.., length - positions - 1 + p])).ToArray();
+        return SumLogProbabilities(logits, codes, device);
+    }
+
     public override IDecodingSession Start(int[] history, Device device) => new Session(this, history, device);
 
     /// <summary>Hidden states (B×T×d) of left-padded token windows (B×T), causal, padding never attended to.</summary>

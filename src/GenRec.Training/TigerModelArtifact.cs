@@ -19,7 +19,8 @@ public sealed record TigerTrainingReport(int Epochs, int BestEpoch, double BestV
 /// A trained generative retrieval model: the TorchSharp network, its shape, the fingerprint and version of the
 /// semantic-ID index it was trained on, and its training report. It is an <see cref="IGenerativeDecoder"/>, so a
 /// <see cref="GenerativeRecall"/> drives it with constrained beam search (eager TorchSharp, CUDA when present).
-/// Saved as a folder: <c>manifest.json</c> (format <c>genrec-tiger</c>, version 1) and <c>model.weights</c>.
+/// Saved as a folder: <c>manifest.json</c> (format <c>genrec-tiger</c>, version 1; an aligned model's manifest also
+/// carries its <see cref="Alignment"/> report) and <c>model.weights</c>.
 /// </summary>
 public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
 {
@@ -28,8 +29,9 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     private readonly TigerNetwork _model;
     private readonly Device _device;
 
-    internal TigerModelArtifact(TigerNetwork model, Device device, string indexFingerprint, int indexVersion, TigerTrainingReport report)
+    internal TigerModelArtifact(TigerNetwork model, Device device, string indexFingerprint, int indexVersion, TigerTrainingReport report, AlignmentReport? alignment = null)
     {
+        Alignment = alignment;
         _model = model;
         _device = device;
         IndexFingerprint = indexFingerprint;
@@ -51,6 +53,9 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <summary>How training went.</summary>
     public TigerTrainingReport Report { get; }
 
+    /// <summary>How the model was aligned to a reward model (<see cref="PreferenceAligner"/>); <see langword="null"/> when it was not.</summary>
+    public AlignmentReport? Alignment { get; }
+
     /// <inheritdoc />
     public SemanticIdVocabulary Vocabulary { get; }
 
@@ -61,6 +66,8 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     public string Device => _device.ToString();
 
     internal TigerNetwork Model => _model;
+
+    internal Device TorchDevice => _device;
 
     /// <inheritdoc />
     public IDecodingSession Start(ReadOnlySpan<int> historyTokens) => _model.Start(historyTokens.ToArray(), _device);
@@ -96,7 +103,7 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <param name="directory">The folder; created if missing.</param>
     public void Save(string directory)
     {
-        var manifest = new Manifest(Format, FormatVersion, Config.Architecture.ToString(), Config.Dimension, Config.Layers, Config.Heads, Config.MlpDimension, Config.Dropout, Config.MaxHistoryItems, [.. Config.VocabularySizes], IndexFingerprint, IndexVersion, Report.Epochs, Report.BestEpoch, Report.BestValidationNdcg10, Report.Seconds, Report.Parameters, double.IsFinite(Report.BestValidationLogLikelihood) ? Report.BestValidationLogLikelihood : null);
+        var manifest = new Manifest(Format, FormatVersion, Config.Architecture.ToString(), Config.Dimension, Config.Layers, Config.Heads, Config.MlpDimension, Config.Dropout, Config.MaxHistoryItems, [.. Config.VocabularySizes], IndexFingerprint, IndexVersion, Report.Epochs, Report.BestEpoch, Report.BestValidationNdcg10, Report.Seconds, Report.Parameters, double.IsFinite(Report.BestValidationLogLikelihood) ? Report.BestValidationLogLikelihood : null, Alignment);
         TorchModelFolder.Save(directory, _model, manifest);
     }
 
@@ -124,7 +131,7 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
         TorchModelFolder.LoadWeights(model, weightsPath);
 
         model.to(target);
-        return new TigerModelArtifact(model, target, m.IndexFingerprint, m.IndexVersion, new TigerTrainingReport(m.Epochs, m.BestEpoch, m.BestValidationNdcg10, m.Seconds, m.Parameters, [], m.BestValidationLogLikelihood ?? double.NaN));
+        return new TigerModelArtifact(model, target, m.IndexFingerprint, m.IndexVersion, new TigerTrainingReport(m.Epochs, m.BestEpoch, m.BestValidationNdcg10, m.Seconds, m.Parameters, [], m.BestValidationLogLikelihood ?? double.NaN), m.Alignment);
     }
 
     /// <summary>Checks that <paramref name="index"/> is the one this model was trained on, or grew from it (<see cref="SemanticIdIndex.Serves"/>).</summary>
@@ -142,5 +149,5 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <inheritdoc />
     public void Dispose() => _model.Dispose();
 
-    private sealed record Manifest(string Format, int FormatVersion, string Architecture, int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, int[] VocabularySizes, string IndexFingerprint, int IndexVersion, int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters, double? BestValidationLogLikelihood = null);
+    private sealed record Manifest(string Format, int FormatVersion, string Architecture, int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, int[] VocabularySizes, string IndexFingerprint, int IndexVersion, int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters, double? BestValidationLogLikelihood = null, AlignmentReport? Alignment = null);
 }

@@ -41,6 +41,16 @@ internal abstract class TigerNetwork : nn.Module<Tensor, Tensor>
     /// <summary>The summed cross-entropy of the codes a batch teaches, and how many codes that is.</summary>
     public abstract (Tensor Sum, long Count) Loss(IReadOnlyList<ArraySegment<SemanticId>> batch, Device device);
 
+    /// <summary>
+    /// The log-probability of each example's last item given the items before it (the sum over its semantic ID's codes,
+    /// teacher forced, no trie mask): what <see cref="TeacherForcing.LogProbabilities"/> computes through a decoding
+    /// session, but batched and differentiable, for objectives over whole items (preference alignment).
+    /// </summary>
+    /// <param name="batch">Examples of at least two items: the history, then the target.</param>
+    /// <param name="device">Where to compute.</param>
+    /// <returns>One log-probability per example, in nats (B).</returns>
+    public abstract Tensor TargetLogProbabilities(IReadOnlyList<ArraySegment<SemanticId>> batch, Device device);
+
     /// <summary>A decoding session over a history (as <see cref="SemanticIdVocabulary.EncodeHistory"/> writes it).</summary>
     public abstract IDecodingSession Start(int[] history, Device device);
 
@@ -63,6 +73,19 @@ internal abstract class TigerNetwork : nn.Module<Tensor, Tensor>
     {
         var start = Math.Max(0, end - size);
         return new ArraySegment<SemanticId>(s, start, end - start);
+    }
+
+    /// <summary>Sum over positions of log-softmax(<paramref name="logits"/>[p]) at <paramref name="codes"/>[p]: B log-probabilities.</summary>
+    protected static Tensor SumLogProbabilities(IReadOnlyList<Tensor> logits, long[][] codes, Device device)
+    {
+        Tensor? sum = null;
+        for (var p = 0; p < logits.Count; p++)
+        {
+            var picked = nn.functional.log_softmax(logits[p], -1).gather(1, torch.tensor(codes[p], device: device).unsqueeze(1)).squeeze(1);
+            sum = sum is null ? picked : sum + picked;
+        }
+
+        return sum!;
     }
 
     /// <summary>Log-softmax of <paramref name="logits"/> (rows) copied to the host.</summary>

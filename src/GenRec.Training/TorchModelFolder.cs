@@ -11,14 +11,15 @@ internal static class TorchModelFolder
 {
     public const string ManifestFile = "manifest.json";
     public const string WeightsFile = "model.weights";
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Reports may hold NaN (a figure not measured): written and read as "NaN" rather than refused.
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     /// <summary>Writes the weights and the manifest; the folder is created if missing.</summary>
     public static void Save<T>(string directory, torch.nn.Module module, T manifest)
     {
         Directory.CreateDirectory(directory);
         module.save(Path.Combine(directory, WeightsFile));
-        File.WriteAllText(Path.Combine(directory, ManifestFile), JsonSerializer.Serialize(manifest, Indented));
+        File.WriteAllText(Path.Combine(directory, ManifestFile), JsonSerializer.Serialize(manifest, Json));
     }
 
     /// <summary>Reads the manifest of a folder that must hold both files, and checks its format and version.</summary>
@@ -41,7 +42,7 @@ internal static class TorchModelFolder
         T m;
         try
         {
-            m = JsonSerializer.Deserialize<T>(File.ReadAllText(manifestPath)) ?? throw new InvalidDataException("empty manifest");
+            m = JsonSerializer.Deserialize<T>(File.ReadAllText(manifestPath), Json) ?? throw new InvalidDataException("empty manifest");
         }
         catch (JsonException e)
         {

@@ -206,4 +206,30 @@ public sealed class HstuFeatureTests
         Assert.All(values[8..12], v => Assert.True(float.IsNaN(v)));
         Assert.True(double.IsNegativeInfinity(ranking[2]));
     }
+
+    [Fact]
+    public void As_a_reward_it_is_the_good_rating_probability_plus_the_engagement_score()
+    {
+        using var model = new HstuTrainer(new HstuTrainer.Options { Dimension = 16, Layers = 1, Heads = 2, MaxHistory = 12, Epochs = 1, WindowsPerUser = 1, Negatives = 8, Device = ComputeDevice.Cpu }).Fit(TestData.Split);
+        var c = TestData.Split.Cases(SplitTarget.Test)[2];
+        var request = new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time);
+        ItemId[] items = [model.Items[3], new ItemId(-3), model.Items[250]];
+        var heads = new float[items.Length * 4];
+        model.AsCandidateFeatures().Compute(request, [.. items.Select(i => new Candidate(i, 0, "x"))], heads);
+        var rewards = new double[items.Length];
+
+        model.AsReward(ratingWeight: 2, engagementWeight: 0.5).Score(request, items, rewards);
+
+        static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
+        foreach (var i in new[] { 0, 2 })
+        {
+            Assert.Equal((2 * Sigmoid(heads[(i * 4) + 3])) + (0.5 * Sigmoid(heads[(i * 4) + 2])), rewards[i], 5);
+        }
+
+        Assert.True(double.IsNaN(rewards[1]));
+        Assert.Throws<ArgumentException>(() => model.AsReward(0, 0));
+        Assert.Throws<ArgumentException>(() => model.AsReward(-1, 1));
+        Assert.Throws<ArgumentException>(() => model.AsReward(1, double.NaN));
+        Assert.Throws<ArgumentException>(() => model.AsReward().Score(request, items, new double[2]));
+    }
 }

@@ -145,6 +145,35 @@ public abstract class TigerTests(TigerFixture fixture)
     }
 
     [Fact]
+    public void Whole_item_log_probabilities_are_the_teacher_forced_scores_of_a_decoding_session()
+    {
+        var network = fixture.Model.Model;
+        var cases = TestData.Split.Cases(SplitTarget.Test).Take(12).Where(c => fixture.Index.TryGetSemanticId(c.Target.Item, out _)).ToArray();
+        var examples = new List<ArraySegment<SemanticId>>();
+        var expected = new List<double>();
+        foreach (var c in cases)
+        {
+            var known = c.History.Where(h => fixture.Index.TryGetSemanticId(h.Item, out _)).Select(h => fixture.Index[h.Item]).ToArray();
+            examples.Add(new([.. known[Math.Max(0, known.Length - fixture.Model.MaxHistoryItems)..], fixture.Index[c.Target.Item]]));
+            var tokens = fixture.Model.Vocabulary.EncodeHistory(c.History.Select(h => h.Item), fixture.Index, fixture.Model.MaxHistoryItems, out _);
+            using var session = fixture.Model.Start(tokens);
+            expected.Add(TeacherForcing.LogProbabilities(session, [fixture.Index[c.Target.Item]])[0]);
+        }
+
+        using var noGrad = torch.no_grad();
+        using var batched = network.TargetLogProbabilities(examples, torch.CPU);
+        var actual = batched.data<float>().ToArray();
+
+        Assert.Equal(expected.Count, actual.Length);
+        for (var i = 0; i < actual.Length; i++)
+        {
+            Assert.Equal(expected[i], actual[i], 1e-4);
+        }
+
+        Assert.Throws<ArgumentException>(() => network.TargetLogProbabilities([new([fixture.Index[cases[0].Target.Item]])], torch.CPU));
+    }
+
+    [Fact]
     public void Training_reports_progress_and_the_loss_falls()
     {
         var epochs = fixture.Epochs;

@@ -142,6 +142,36 @@ public sealed class HstuModel : IDisposable
     }
 
     /// <summary>
+    /// The model as a reward (<see cref="IRewardModel"/>, stage 2 of end-to-end generation): for each item after the
+    /// user's history, <c>ratingWeight × P(rates ≥ 4) + engagementWeight × σ(logit(interacts))</c> from the two
+    /// ranking heads (all items scored after the history in one pass). The first is a probability (the head is
+    /// trained with a binary loss on the train part's ratings); the second orders items by how likely the user takes
+    /// them (the head is trained listwise, so its sigmoid is a score in (0, 1), not a calibrated probability).
+    /// Unknown items get NaN. Models trained on the cascade's cross features cannot serve: a reward reads the history
+    /// and the items alone.
+    /// </summary>
+    /// <param name="ratingWeight">Weight of the good-rating probability; 0 or more. Default: 1.</param>
+    /// <param name="engagementWeight">Weight of the engagement score; 0 or more. Default: 1.</param>
+    /// <param name="name">The reward's name. Default: "hstu-reward".</param>
+    /// <returns>The reward model.</returns>
+    /// <exception cref="ArgumentException">The model reads cross features, or both weights are 0.</exception>
+    public IRewardModel AsReward(double ratingWeight = 1, double engagementWeight = 1, string name = "hstu-reward")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (CrossFeatureNames.Count > 0)
+        {
+            throw new ArgumentException($"This HSTU reads the cascade's cross features ({string.Join(", ", CrossFeatureNames)}); a reward model scores items from the history alone. Train one without them (`genrec train hstu --hstu-no-cross`).");
+        }
+
+        if (!(ratingWeight >= 0 && engagementWeight >= 0 && ratingWeight + engagementWeight > 0) || !double.IsFinite(ratingWeight + engagementWeight))
+        {
+            throw new ArgumentException($"The reward's weights must be finite, 0 or more, and not both 0; got {ratingWeight} and {engagementWeight}.");
+        }
+
+        return new Reward(this, ratingWeight, engagementWeight, name);
+    }
+
+    /// <summary>
     /// Encodes the history once and scores the candidates (the two ranking heads' logits, NaN for unknown items) and,
     /// when asked, the next item over the catalogue (logits by row − 1).
     /// </summary>
@@ -357,6 +387,31 @@ public sealed class HstuModel : IDisposable
 
             return lo;
         }
+    }
+
+    private sealed class Reward(HstuModel model, double ratingWeight, double engagementWeight, string name) : IRewardModel
+    {
+        public string Name => name;
+
+        public void Score(RecommendationRequest request, IReadOnlyList<ItemId> items, Span<double> destination)
+        {
+            ArgumentNullException.ThrowIfNull(request);
+            ArgumentNullException.ThrowIfNull(items);
+            if (destination.Length < items.Count)
+            {
+                throw new ArgumentException($"The destination holds {destination.Length} values; {items.Count} items need {items.Count}.", nameof(destination));
+            }
+
+            var (interacts, rates, _) = model.Evaluate(request, [.. items.Select(i => new Candidate(i, 0, name))], null, nextItem: false);
+            for (var i = 0; i < items.Count; i++)
+            {
+                destination[i] = float.IsNaN(interacts[i])
+                    ? double.NaN
+                    : (ratingWeight * Sigmoid(rates[i])) + (engagementWeight * Sigmoid(interacts[i]));
+            }
+        }
+
+        private static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
     }
 
     private sealed class Recall(HstuModel model, string name) : IRecallStage
