@@ -53,7 +53,7 @@ public sealed record ExperimentReport(string Control, int Users, IReadOnlyList<A
         foreach (var arm in arms.OrderBy(a => a.Name == control ? 0 : 1))
         {
             var metrics = new List<MetricResult>();
-            foreach (var metric in OfflineReplay.PerUserMetrics)
+            foreach (var metric in OfflineReplay.PerUserMetrics.Where(c.PerUser.ContainsKey).Concat(c.PerUser.Keys.Except(OfflineReplay.PerUserMetrics).Order(StringComparer.Ordinal)))
             {
                 var value = arm.PerUser[metric].Average();
                 Comparison? comparison = arm == c ? null : paired

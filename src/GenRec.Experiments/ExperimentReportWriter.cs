@@ -18,7 +18,9 @@ public static class ExperimentReportWriter
     public static string ToTable(ExperimentReport report, IReadOnlyList<string>? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(report);
-        metrics ??= ["HR@10", "NDCG@10", "MRR", "coverage@10", "ILD@10", "novelty@10", "p50 latency ms"];
+        metrics ??= report.Arms[0].Metrics.Any(m => m.Metric == OfflineReplay.RewardMetric)
+            ? ["HR@10", "NDCG@10", "MRR", "coverage@10", "ILD@10", "novelty@10", OfflineReplay.RewardMetric, "p50 latency ms"]
+            : ["HR@10", "NDCG@10", "MRR", "coverage@10", "ILD@10", "novelty@10", "p50 latency ms"];
         var header = new List<string> { "arm" };
         header.AddRange(metrics);
         header.Add("p99 ms");

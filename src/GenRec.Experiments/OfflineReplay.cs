@@ -39,6 +39,13 @@ public sealed class ReplayOptions
 
     /// <summary>Users replayed at once. Default: 1, so latencies are not inflated by contention between arms' requests.</summary>
     public int MaxDegreeOfParallelism { get; set; } = 1;
+
+    /// <summary>
+    /// A reward model (e.g. <c>HstuModel.AsReward</c>): when set, every arm also reports <c>reward@10</c>, the mean
+    /// reward of each list's top 10 after the user's history (items the reward does not know are left out; 0 for a
+    /// list with none it knows), compared with the control like the other per-user metrics. Default: none.
+    /// </summary>
+    public IRewardModel? Reward { get; set; }
 }
 
 /// <summary>Progress of a replay.</summary>
@@ -59,6 +66,9 @@ public static class OfflineReplay
 {
     /// <summary>The per-user metrics, in report order.</summary>
     public static readonly string[] PerUserMetrics = ["HR@10", "NDCG@10", "HR@50", "NDCG@50", "MRR", "ILD@10", "novelty@10"];
+
+    /// <summary>The per-user metric <see cref="ReplayOptions.Reward"/> adds.</summary>
+    public const string RewardMetric = "reward@10";
 
     /// <summary>Replays the cases through every arm and compares them with the control.</summary>
     /// <param name="arms">The arms; at least two, distinct names.</param>
@@ -106,7 +116,13 @@ public static class OfflineReplay
                 progress is null ? null : new Relay(p => progress.Report(new ReplayProgress(arm.Name, index, arms.Count, p.Done, p.Total))),
                 cancellationToken).ConfigureAwait(false);
             var fallbacks = arm.Fallbacks is null ? (long?)null : arm.Fallbacks() - fallbacksBefore;
-            results.Add(Measure(arm.Name, evaluation, features, guarded.Errors, fallbacks));
+            var measured = Measure(arm.Name, evaluation, features, guarded.Errors, fallbacks);
+            if (options.Reward is { } reward)
+            {
+                measured.PerUser[RewardMetric] = ListRewards(reward, split, target, measured.Users, measured.Top10, cancellationToken);
+            }
+
+            results.Add(measured);
         }
 
         return ExperimentReport.Build(results, control, split.Dataset.Catalogue.Count, options);
@@ -137,6 +153,28 @@ public static class OfflineReplay
         }
 
         return new ArmMeasurements(name, outcomes.Select(o => o.User).ToArray(), perUser, top10, evaluation.LatencyMilliseconds.ToArray(), errors, fallbacks, outcomes.Count);
+    }
+
+    /// <summary>Each user's mean reward of their top 10 (known items only; 0 when none is known).</summary>
+    private static double[] ListRewards(IRewardModel reward, DataSplit split, SplitTarget target, UserId[] users, ItemId[][] top10, CancellationToken cancellationToken)
+    {
+        var values = new double[users.Length];
+        var scores = new double[10];
+        for (var u = 0; u < users.Length; u++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (top10[u].Length == 0)
+            {
+                continue;
+            }
+
+            var c = split.Case(users[u], target);
+            reward.Score(new RecommendationRequest(c.User, c.HistoryEvents(), top10[u].Length, c.Target.Time), top10[u], scores);
+            var known = scores.AsSpan(0, top10[u].Length).ToArray().Where(double.IsFinite).ToArray();
+            values[u] = known.Length > 0 ? known.Average() : 0;
+        }
+
+        return values;
     }
 
     private sealed class Relay(Action<EvaluationProgress> report) : IProgress<EvaluationProgress>

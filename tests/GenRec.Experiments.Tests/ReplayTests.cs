@@ -25,6 +25,25 @@ public sealed class ReplayTests(ReplayFixture fixture) : IClassFixture<ReplayFix
             ValueTask.FromResult(new RecommendationResult(_order.Where(i => !request.IsExcluded(i)).Take(request.Count).Select(i => new Candidate(i, 0, Name)).ToArray(), []));
     }
 
+    /// <summary>1 for the items of a set, 0 for the others.</summary>
+    private sealed class SetReward(IReadOnlySet<ItemId> liked) : IRewardModel
+    {
+        private int _calls;
+
+        public int Calls => _calls;
+
+        public string Name => "set";
+
+        public void Score(RecommendationRequest request, IReadOnlyList<ItemId> items, Span<double> destination)
+        {
+            Interlocked.Increment(ref _calls);
+            for (var i = 0; i < items.Count; i++)
+            {
+                destination[i] = liked.Contains(items[i]) ? 1 : 0;
+            }
+        }
+    }
+
     /// <summary>Fails every fifth request.</summary>
     private sealed class Flaky(IRecommender inner) : IRecommender
     {
@@ -110,6 +129,44 @@ public sealed class ReplayTests(ReplayFixture fixture) : IClassFixture<ReplayFix
         Assert.Contains("<svg", html, StringComparison.Ordinal);
         Assert.Contains("NDCG@10: arm − control", html, StringComparison.Ordinal);
         Assert.Contains("per-request latency", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_reward_model_adds_each_arms_mean_top_10_reward_compared_with_the_control()
+    {
+        var popular = TestData.Split.TrainInteractions.GroupBy(i => i.Item).OrderByDescending(g => g.Count()).Take(100).Select(g => g.Key).ToHashSet();
+        var reward = new SetReward(popular);
+
+        var report = await OfflineReplay.RunAsync(
+            [new("popularity", Popularity), new("unpopular", new Unpopular(TestData.Split)), new("flaky", new Flaky(Popularity))],
+            TestData.Split,
+            SplitTarget.Valid,
+            new ReplayOptions { MaxUsers = 50, Reward = reward });
+
+        // The popularity arm's lists, recomputed: each user's share of top-100 items in their top 10.
+        var expected = new List<double>();
+        foreach (var c in TestData.Split.Cases(SplitTarget.Valid).Take(50))
+        {
+            var result = await Popularity.RecommendAsync(new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time), TestContext.Current.CancellationToken);
+            expected.Add(result.Items.Take(10).Average(i => popular.Contains(i.Item) ? 1.0 : 0.0));
+        }
+
+        var popularity = report["popularity"][OfflineReplay.RewardMetric].Value;
+        Assert.Equal(expected.Average(), popularity, 12);
+        Assert.True(popularity > 0.9, $"{popularity}");
+        var unpopular = report["unpopular"][OfflineReplay.RewardMetric];
+        Assert.Equal(0, unpopular.Value, 12);
+        Assert.Equal(-popularity, unpopular.VersusControl!.Value.Difference, 12);
+        Assert.True(unpopular.VersusControl.Value.Significant);
+
+        // A failed request served nothing: it counts 0 reward (10 of the 50 users here).
+        var flaky = report["flaky"][OfflineReplay.RewardMetric].Value;
+        Assert.InRange(flaky, popularity - 0.2 - 1e-12, popularity - (0.2 * expected.Min()) + 1e-12);
+        Assert.Contains(OfflineReplay.RewardMetric, ExperimentReportWriter.ToTable(report), StringComparison.Ordinal);
+        Assert.True(reward.Calls > 0);
+
+        var without = await OfflineReplay.RunAsync([new("popularity", Popularity), new("unpopular", new Unpopular(TestData.Split))], TestData.Split, SplitTarget.Valid, new ReplayOptions { MaxUsers = 5 });
+        Assert.DoesNotContain(without.Arms[1].Metrics, m => m.Metric == OfflineReplay.RewardMetric);
     }
 
     [Fact]
