@@ -253,6 +253,60 @@ public static class GenRecBuilderExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Adds the generative model as a whole recommender (a keyed <see cref="IRecommender"/> under
+    /// <see cref="GenRecStages.Generative"/>): its trie-constrained beam search writes the final list (distinct items,
+    /// history and excluded items never generated, most probable first) with no cascade behind it. Needs
+    /// <see cref="AddGenerativeRecall"/> (with the model and the index). Put it beside the team's cascade with
+    /// <see cref="AddRecommenderAdapter"/>; a model aligned to a reward (<c>genrec train align</c>, exported like any
+    /// other) serves the same way.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="name">The recommender's name (in stage timings and metrics). Default: "generative".</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddGenerativeRecommender(this IGenRecBuilder builder, string name = "generative")
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        builder.Services.TryAddKeyedSingleton<IRecommender>(GenRecStages.Generative, (sp, _) => new GenRec.Cascade.CascadePipeline(
+            name,
+            [new GenRec.Cascade.RecallChannel(Require<GenerativeRecall>(sp, "a generative recall", ".AddGenerativeRecall() (with .AddOnnxModel and .AddSemanticIdIndex)"))]));
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds a <see cref="RecommenderAdapter"/> (resolve it as a keyed <see cref="IRecommender"/> under
+    /// <see cref="GenRecStages.Adapted"/>, or as <see cref="RecommenderAdapter"/>): the generative recommender registered
+    /// under <see cref="GenRecStages.Generative"/> (e.g. by <see cref="AddGenerativeRecommender"/>) beside the team's
+    /// whole cascade, replacing it, blending the two lists (slot interleaving or score fusion) or shadowing it; the
+    /// cascade serves whenever the generative side times out, fails or returns nothing.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="baseline">The team's cascade.</param>
+    /// <param name="configure">Mode, budget, blend.</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddRecommenderAdapter(this IGenRecBuilder builder, Func<IServiceProvider, IRecommender> baseline, Action<AdapterOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(baseline);
+        builder.Services.TryAddSingleton(sp =>
+        {
+            var options = new AdapterOptions();
+            configure?.Invoke(options);
+            var generative = sp.GetKeyedService<IRecommender>(GenRecStages.Generative)
+                ?? throw new InvalidOperationException("AddRecommenderAdapter needs a generative recommender: call .AddGenerativeRecommender() on AddGenRec(), or register one as a keyed IRecommender under GenRecStages.Generative.");
+            return new RecommenderAdapter(
+                $"{options.Mode.ToString().ToLowerInvariant()}-{generative.Name}",
+                baseline(sp),
+                generative,
+                options,
+                sp.GetService<ILoggerFactory>()?.CreateLogger("GenRec.Adapters"),
+                sp.GetService<IShadowObserver>());
+        });
+        builder.Services.TryAddKeyedSingleton<IRecommender>(GenRecStages.Adapted, (sp, _) => sp.GetRequiredService<RecommenderAdapter>());
+        return builder;
+    }
+
     private static GenRecOptions Options(IServiceProvider sp) => sp.GetRequiredService<IOptions<GenRecOptions>>().Value;
 
     private static T Require<T>(IServiceProvider sp, string what, string call)

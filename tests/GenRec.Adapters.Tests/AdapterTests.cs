@@ -159,6 +159,53 @@ public sealed class AdapterTests
     }
 
     [Fact]
+    public async Task End_to_end_blend_merges_whole_lists_and_keeps_the_cascade_when_the_generator_fails()
+    {
+        var cascade = new CascadePipeline("dlrm", [new RecallChannel(Fixed("pop", 10, 11, 12, 13, 14, 15, 16, 17, 18, 19))]);
+        var generator = Recommender.From("onerec", (_, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([new(new ItemId(30), 9, "onerec"), new(new ItemId(11), 8, "onerec"), new(new ItemId(1), 7, "onerec"), new(new ItemId(31), 6, "onerec")]));
+
+        // Slot interleaving: the cascade first at each rank, the generator's items capped at 30 % of 10, none twice, the history item 1 dropped.
+        var quota = await new RecommenderAdapter("e2e", cascade, generator, Options(StageMode.Blend)).RecommendAsync(Request, TestContext.Current.CancellationToken);
+        Assert.Equal([10L, 30, 11, 31, 12, 13, 14, 15, 16, 17], quota.Items.Select(c => c.Item.Value));
+        Assert.Contains(quota.Stages, s => s.Stage == "onerec" && s.Kind == StageKind.EndToEnd);
+
+        // Score fusion: each side's scores min-max normalised, the generator weighted 0.5: 11 is high on both sides.
+        var fused = await new RecommenderAdapter("e2e", cascade, generator, Options(StageMode.Blend, BlendMethod.ScoreNormalized)).RecommendAsync(Request, TestContext.Current.CancellationToken);
+        Assert.Equal(11L, fused.Items[0].Item.Value);
+        Assert.Equal(10, fused.Items.Count);
+        Assert.DoesNotContain(fused.Items, c => c.Item.Value == 1);
+        Assert.Equal(fused.Items.Count, fused.Items.Select(c => c.Item).Distinct().Count());
+
+        foreach (var broken in new[] { Recommender.From("onerec", (_, _) => throw new InvalidOperationException("no GPU")), Recommender.From("onerec", (_, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([])) })
+        {
+            var adapter = new RecommenderAdapter("e2e", cascade, broken, Options(StageMode.Blend));
+            var served = await adapter.RecommendAsync(Request, TestContext.Current.CancellationToken);
+            Assert.Equal(Enumerable.Range(10, 10).Select(i => (long)i), served.Items.Select(c => c.Item.Value));
+            Assert.Equal(1, adapter.Fallbacks);
+        }
+    }
+
+    [Fact]
+    public async Task End_to_end_shadow_serves_the_cascade_and_reports_the_generated_list()
+    {
+        var observed = new BlockingCollection<ShadowComparison>();
+        var cascade = new CascadePipeline("dlrm", [new RecallChannel(Fixed("pop", 10, 11, 12))]);
+        var generator = Recommender.From("onerec", (_, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([new(new ItemId(12), 1, "onerec"), new(new ItemId(40), 0, "onerec")]));
+        var hanging = Recommender.From("onerec", (_, _) => new ValueTask<IReadOnlyList<Candidate>>(new TaskCompletionSource<IReadOnlyList<Candidate>>().Task));
+
+        var served = await new RecommenderAdapter("e2e", cascade, generator, Options(StageMode.Shadow), observer: new Observer(observed.Add)).RecommendAsync(Request, TestContext.Current.CancellationToken);
+        var stuck = new RecommenderAdapter("e2e", cascade, hanging, Options(StageMode.Shadow), observer: new Observer(observed.Add));
+        var servedWhileStuck = await stuck.RecommendAsync(Request, TestContext.Current.CancellationToken);
+
+        Assert.All([served, servedWhileStuck], r => Assert.Equal([10L, 11, 12], r.Items.Select(c => c.Item.Value)));
+        var comparisons = Enumerable.Range(0, 2).Select(_ => observed.Take(TestContext.Current.CancellationToken)).OrderBy(c => c.Outcome).ToArray();
+        Assert.Equal(["ok", "timeout"], comparisons.Select(c => c.Outcome));
+        Assert.Equal([new ItemId(12), new ItemId(40)], comparisons[0].Generative);
+        Assert.Equal(1 / 3.0, comparisons[0].Overlap, 12);
+        Assert.Equal(1, stuck.Fallbacks);
+    }
+
+    [Fact]
     public async Task A_cancelled_request_is_cancelled_not_counted_as_a_fallback()
     {
         var adapter = new RecallAdapter("gen", Fixed("dlrm", 1), RecallStage.From("slow", async (_, _, ct) => { await Task.Delay(Timeout.Infinite, ct); return []; }), new AdapterOptions { Mode = StageMode.Replace, Budget = TimeSpan.FromSeconds(30) });

@@ -20,7 +20,8 @@ public sealed class AddGenRecTests
             .AddSemanticIdIndex(files.IndexPath)
             .AddOnnxModel(files.ModelPath)
             .AddGenerativeRecall(r => r.BeamWidth = 16)
-            .AddRecallAdapter(_ => RecallStage.From("dlrm", (_, _, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([])), o => o.Mode = StageMode.Replace);
+            // A generous budget: this checks the composition, not the speed (a loaded machine must not turn it into a fallback).
+            .AddRecallAdapter(_ => RecallStage.From("dlrm", (_, _, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([])), o => { o.Mode = StageMode.Replace; o.Budget = TimeSpan.FromSeconds(30); });
         await using var provider = services.BuildServiceProvider();
 
         var adapter = provider.GetRequiredKeyedService<IRecallStage>(GenRecStages.Adapted);
@@ -55,6 +56,38 @@ public sealed class AddGenRecTests
         Assert.NotEqual(candidates.Select(x => x.Item), ranked.Select(x => x.Item));
         Assert.Equal(0, provider.GetRequiredService<RankingAdapter>().Fallbacks);
         Assert.Contains("genrec export --kind hstu", Assert.Throws<ArgumentException>(() => new ServiceCollection().AddGenRec().AddHstuRanking("/nonexistent/hstu")).Message);
+    }
+
+    [Fact]
+    public async Task The_generator_as_a_whole_recommender_shadows_or_replaces_the_cascade_through_the_recommender_adapter()
+    {
+        var files = ModelFiles.Value;
+        var cascade = Recommender.From("dlrm", (_, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([.. files.Index.Items.Skip(100).Take(10).Select(i => new Candidate(i, 1, "dlrm"))]));
+        var request = new RecommendationRequest(new UserId(1), [new UserEvent(new UserId(1), files.Index.Items[0], ActionType.Click, DateTimeOffset.UnixEpoch)], 10, DateTimeOffset.UnixEpoch);
+        IRecommender Adapted(StageMode mode)
+        {
+            var services = new ServiceCollection();
+            services.AddGenRec(o => o.OnnxRuntime = new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu })
+                .AddSemanticIdIndex(files.IndexPath)
+                .AddOnnxModel(files.ModelPath)
+                .AddGenerativeRecall(r => r.BeamWidth = 16)
+                .AddGenerativeRecommender("tiger")
+                .AddRecommenderAdapter(_ => cascade, o => { o.Mode = mode; o.Budget = TimeSpan.FromSeconds(30); });
+            return services.BuildServiceProvider().GetRequiredKeyedService<IRecommender>(GenRecStages.Adapted);
+        }
+
+        var replaced = await Adapted(StageMode.Replace).RecommendAsync(request, TestContext.Current.CancellationToken);
+        var shadowed = await Adapted(StageMode.Shadow).RecommendAsync(request, TestContext.Current.CancellationToken);
+
+        Assert.Equal(10, replaced.Items.Count);
+        Assert.All(replaced.Items, c => Assert.Equal("generative", c.Source));
+        Assert.DoesNotContain(replaced.Items, c => c.Item == files.Index.Items[0]);
+        Assert.Equal(files.Index.Items.Skip(100).Take(10), shadowed.Items.Select(c => c.Item));
+
+        var noGenerator = new ServiceCollection();
+        noGenerator.AddGenRec().AddRecommenderAdapter(_ => cascade);
+        await using var provider = noGenerator.BuildServiceProvider();
+        Assert.Contains(".AddGenerativeRecommender()", Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<RecommenderAdapter>()).Message, StringComparison.Ordinal);
     }
 
     [Fact]
