@@ -10,9 +10,9 @@ using GenRec.Training;
 namespace GenRec.Cli;
 
 /// <summary>Builds the arms of an A/B comparison, training or loading each shared piece once.</summary>
-internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, string? hstuPath = null, FusionArguments? fusion = null)
+internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, string? hstuPath = null, FusionArguments? fusion = null, string? alignedPath = null)
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "hstu-rank", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "gen-aligned-replace", "hstu-rank", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm"];
 
     private ClassicRecall? _recall;
     private DlrmCascadeModel? _dlrm;
@@ -27,6 +27,8 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
         "dlrm" => new ReplayArm(name, Dlrm.CreatePipeline(name)),
         "gen-recall-replace" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Generative)])),
         "gen-recall-blend" => new ReplayArm(name, Dlrm.CreatePipeline(name, extraChannels: [new RecallChannel(Generative, 100)])),
+        "gen-aligned-replace" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(ModelCatalog.LoadGenerative(
+            alignedPath ?? throw new UsageException("the gen-aligned-replace arm needs --aligned-path (a folder from genrec train align)."), indexPath: null, "aligned", beamWidth: 100))])),
         "hstu-rank" => new ReplayArm(name, Dlrm.CreatePipeline(name, ranker: Hstu.AsRanker(Dlrm.CandidateFeatures))),
         "dlrm-fused" => new ReplayArm(name, Fused.CreatePipeline(name)),
         "neural-dlrm" => new ReplayArm(name, NeuralControl.Build(name, split, Dlrm, seed)),
@@ -74,6 +76,8 @@ internal static class AbCommand
         var output = new Option<string>("--out") { Description = "Folder for report.json and report.html.", Required = true };
         var modelPath = new Option<string?>("--model-path") { Description = "The generative model folder (for gen-recall-* arms)." };
         var hstuPath = new Option<string?>("--hstu-path") { Description = "hstu-rank: an HSTU folder from genrec train hstu (else HSTU trains here on the cascade's queries)." };
+        var alignedPath = new Option<string?>("--aligned-path") { Description = "gen-aligned-replace: a model folder from genrec train align." };
+        var rewardPath = new Option<string?>("--reward-path") { Description = "A reward model folder (genrec train reward): every arm also reports reward@10." };
         var maxUsers = new Option<int?>("--max-users") { Description = "Replay only the first N users." };
         var maxP99 = new Option<double>("--max-p99-ms") { Description = "Guardrail: the most p99 latency per request.", DefaultValueFactory = _ => 100 };
         var seed = Common.Seed();
@@ -81,7 +85,7 @@ internal static class AbCommand
         var before = Common.Before();
         var command = new Command("ab", "Replay the held-out interactions through every arm, compare each with the control (paired bootstrap intervals, paired t-test, guardrails) and write a JSON and an HTML report.")
         {
-            data, arms, control, target, output, modelPath, hstuPath, maxUsers, maxP99, before, seed,
+            data, arms, control, target, output, modelPath, hstuPath, alignedPath, rewardPath, maxUsers, maxP99, before, seed,
         };
         foreach (var option in fusion.All)
         {
@@ -97,9 +101,10 @@ internal static class AbCommand
             }
 
             var split = Common.LoadSplit(parse.GetValue(data)!, parse.GetValue(before));
-            var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(hstuPath), fusion.Read(parse));
+            var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(hstuPath), fusion.Read(parse), parse.GetValue(alignedPath));
             var replayArms = names.Select(factory.Build).ToArray();
-            var options = new ReplayOptions { Control = parse.GetValue(control) ?? names[0], MaxUsers = parse.GetValue(maxUsers), MaxP99LatencyMs = parse.GetValue(maxP99), Seed = parse.GetValue(seed) };
+            using var reward = parse.GetValue(rewardPath) is { } path ? HstuModel.Load(path) : null;
+            var options = new ReplayOptions { Control = parse.GetValue(control) ?? names[0], MaxUsers = parse.GetValue(maxUsers), MaxP99LatencyMs = parse.GetValue(maxP99), Seed = parse.GetValue(seed), Reward = reward?.AsReward() };
             var progressByArm = new Dictionary<string, (ConsoleProgress Bar, System.Diagnostics.Stopwatch Clock)>();
             var report = await OfflineReplay.RunAsync(
                 replayArms,

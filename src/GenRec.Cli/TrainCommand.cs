@@ -1,5 +1,10 @@
 using System.CommandLine;
 using System.Text.Json;
+using GenRec.Cascade;
+using GenRec.Data;
+using GenRec.Evaluation;
+using GenRec.Experiments;
+using GenRec.Generative;
 using GenRec.SemanticIds;
 using GenRec.Training;
 
@@ -103,6 +108,140 @@ internal static class TrainCommand
         var command = new Command("train", "Train models.");
         command.Subcommands.Add(tiger);
         command.Subcommands.Add(Hstu());
+        command.Subcommands.Add(Reward());
+        command.Subcommands.Add(Align());
+        return command;
+    }
+
+    /// <summary>
+    /// <c>genrec train reward</c>: stage 2 of end-to-end generation, a reward model learned from the train part (HSTU on
+    /// the history alone: its "rates ≥ 4" and "interacts" heads), with its AUCs on the held-out targets.
+    /// </summary>
+    private static Command Reward()
+    {
+        var data = Common.Data();
+        var output = new Option<string>("--out") { Description = "The reward model folder to write (an HSTU folder).", Required = true };
+        var ratingWeight = new Option<double>("--rating-weight") { Description = "Weight of P(rates >= 4) in the reward.", DefaultValueFactory = _ => 1 };
+        var engagementWeight = new Option<double>("--engagement-weight") { Description = "Weight of the engagement score in the reward.", DefaultValueFactory = _ => 1 };
+        var hstu = HstuOptions.Create();
+        var seed = Common.Seed();
+        var command = new Command("reward", "Train a reward model (HSTU over the history, no cascade features) on the train part and report its rating and engagement AUC on the validation and test targets.")
+        {
+            data, output, ratingWeight, engagementWeight, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.Dimension, hstu.MaxHistory, seed,
+        };
+        command.SetAction((parse, ct) =>
+        {
+            var split = Common.LoadSplit(parse.GetValue(data)!);
+            using var model = ModelCatalog.Hstu(split, new ModelArguments(parse.GetValue(seed)) { Hstu = hstu.Read(parse), HstuCrossFeatures = false }, dlrm: null);
+            var folder = parse.GetValue(output)!;
+            model.Save(folder);
+            var reward = model.AsReward(parse.GetValue(ratingWeight), parse.GetValue(engagementWeight));
+            var figures = new Dictionary<string, object> { ["model"] = "reward", ["parameters"] = model.Report.Parameters, ["train_seconds"] = Math.Round(model.Report.Seconds, 1) };
+            foreach (var (name, target) in new[] { ("valid", SplitTarget.Valid), ("test", SplitTarget.Test) })
+            {
+                ConsoleProgress.Status($"reward: scoring the {name} targets");
+                var accuracy = RewardEvaluation.Evaluate(reward, split, target, seed: parse.GetValue(seed), cancellationToken: ct);
+                ConsoleProgress.Status($"reward: {name} rating AUC {accuracy.RatingAuc:0.0000} ({accuracy.RatedTargets} targets), engagement AUC {accuracy.EngagementAuc:0.0000}");
+                figures[$"{name}_rating_auc"] = Math.Round(accuracy.RatingAuc, 6);
+                figures[$"{name}_engagement_auc"] = Math.Round(accuracy.EngagementAuc, 6);
+            }
+
+            ConsoleProgress.Status($"wrote {folder}");
+            Console.WriteLine(JsonSerializer.Serialize(figures));
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+
+    /// <summary>
+    /// <c>genrec train align</c>: stage 3, a generative model aligned to a reward model by iterative DPO, then the
+    /// stage-1 and the aligned model replayed side by side on the validation target (paired, with reward@10).
+    /// </summary>
+    private static Command Align()
+    {
+        var data = Common.Data();
+        var modelPath = new Option<string>("--model-path") { Description = "The stage-1 model folder (genrec train tiger).", Required = true };
+        var rewardPath = new Option<string>("--reward-path") { Description = "The reward model folder (genrec train reward).", Required = true };
+        var output = new Option<string>("--out") { Description = "The aligned model folder to write.", Required = true };
+        var beta = new Option<double>("--beta") { Description = "The KL anchor to the stage-1 model (DPO's beta): larger stays closer.", DefaultValueFactory = _ => 0.1 };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds; each regenerates the lists with the model aligned so far.", DefaultValueFactory = _ => 3 };
+        var users = new Option<int>("--users") { Description = "Train users sampled per round.", DefaultValueFactory = _ => 512 };
+        var candidates = new Option<int>("--candidates") { Description = "Items generated per user (beam width) among which the pairs are chosen.", DefaultValueFactory = _ => 20 };
+        var pairs = new Option<int>("--pairs") { Description = "Pairs per user (best vs worst, second best vs second worst, ...).", DefaultValueFactory = _ => 1 };
+        var dataWeight = new Option<double>("--data-weight") { Description = "Weight of the next-item loss on the users' real last train items.", DefaultValueFactory = _ => 1 };
+        var rate = new Option<double>("--lr") { Description = "Learning rate.", DefaultValueFactory = _ => 1e-4 };
+        var ratingWeight = new Option<double>("--rating-weight") { Description = "Weight of P(rates >= 4) in the reward.", DefaultValueFactory = _ => 1 };
+        var engagementWeight = new Option<double>("--engagement-weight") { Description = "Weight of the engagement score in the reward.", DefaultValueFactory = _ => 1 };
+        var compareUsers = new Option<int?>("--compare-users") { Description = "Replay only the first N validation users in the before/after comparison." };
+        var seed = Common.Seed();
+        var command = new Command("align", "Align a generative model to a reward model (iterative DPO with a KL anchor to the stage-1 model) on the train part, then compare it with the stage-1 model on the validation target.")
+        {
+            data, modelPath, rewardPath, output, beta, rounds, users, candidates, pairs, dataWeight, rate, ratingWeight, engagementWeight, compareUsers, seed,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var stage1Path = parse.GetValue(modelPath)!;
+            using var stage1 = TigerModelArtifact.Load(stage1Path);
+            var indexPath = Path.Combine(stage1Path, IndexFileName);
+            var index = SemanticIdIndex.Load(indexPath);
+            stage1.EnsureIndex(index);
+            using var rewardModel = HstuModel.Load(parse.GetValue(rewardPath)!);
+            var reward = rewardModel.AsReward(parse.GetValue(ratingWeight), parse.GetValue(engagementWeight));
+            var options = new PreferenceAligner.Options
+            {
+                Beta = parse.GetValue(beta),
+                Rounds = parse.GetValue(rounds),
+                UsersPerRound = parse.GetValue(users),
+                Candidates = parse.GetValue(candidates),
+                PairsPerUser = parse.GetValue(pairs),
+                DataWeight = parse.GetValue(dataWeight),
+                LearningRate = parse.GetValue(rate),
+                Seed = parse.GetValue(seed),
+                Progress = new SyncProgress<AlignmentProgress>(p => ConsoleProgress.Status(
+                    $"align round {p.Round}/{p.Rounds}: {p.Statistics.Pairs} pairs from {p.Statistics.Users} users, list reward {p.Statistics.ListReward:0.0000} (chosen {p.Statistics.ChosenReward:0.0000}, rejected {p.Statistics.RejectedReward:0.0000}), loss {p.Statistics.Loss:0.0000}, pairs ranked right {p.Statistics.PreferenceAccuracy:P1}, log-ratio {p.Statistics.LogRatio:0.0000} ({p.Elapsed.TotalSeconds:0}s)")),
+            };
+            ConsoleProgress.Status($"aligning {stage1Path} ({stage1.Config.Architecture}) to {reward.Name}: beta {options.Beta}, {options.Rounds} rounds of {options.UsersPerRound} users");
+            using var aligned = new PreferenceAligner(options).Align(stage1, split, index, reward, ct);
+            var folder = parse.GetValue(output)!;
+            aligned.Save(folder);
+            File.Copy(indexPath, Path.Combine(folder, IndexFileName), overwrite: true);
+
+            ConsoleProgress.Status("comparing the stage-1 and the aligned model on the validation target (beam 100)");
+            ReplayArm Arm(string name, TigerModelArtifact model) =>
+                new(name, new CascadePipeline(name, [new RecallChannel(new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = name, BeamWidth = 100 }))]));
+            var report = await OfflineReplay.RunAsync(
+                [Arm("stage-1", stage1), Arm("aligned", aligned)],
+                split,
+                SplitTarget.Valid,
+                new ReplayOptions { MaxUsers = parse.GetValue(compareUsers), Reward = reward, Seed = parse.GetValue(seed), MaxDegreeOfParallelism = 1 },
+                cancellationToken: ct).ConfigureAwait(false);
+            Console.Error.Write(ExperimentReportWriter.ToTable(report));
+            var after = report["aligned"];
+            var figures = new Dictionary<string, object>
+            {
+                ["model"] = "aligned",
+                ["beta"] = options.Beta,
+                ["rounds"] = options.Rounds,
+                ["data_weight"] = options.DataWeight,
+                ["align_seconds"] = Math.Round(aligned.Alignment!.Seconds, 1),
+                ["round_list_reward"] = aligned.Alignment.Rounds.Select(r => Math.Round(r.ListReward, 6)).ToArray(),
+                ["round_log_ratio"] = aligned.Alignment.Rounds.Select(r => Math.Round(r.LogRatio, 6)).ToArray(),
+            };
+            foreach (var metric in new[] { "NDCG@10", "HR@10", "ILD@10", OfflineReplay.RewardMetric, "coverage@10" })
+            {
+                figures[$"valid_{metric}_stage1"] = Math.Round(report["stage-1"][metric].Value, 6);
+                figures[$"valid_{metric}_aligned"] = Math.Round(after[metric].Value, 6);
+                if (after[metric].VersusControl is { } c && double.IsFinite(c.Lower))
+                {
+                    figures[$"valid_{metric}_difference"] = new[] { Math.Round(c.Difference, 6), Math.Round(c.Lower, 6), Math.Round(c.Upper, 6) };
+                }
+            }
+
+            ConsoleProgress.Status($"wrote {folder}");
+            Console.WriteLine(JsonSerializer.Serialize(figures));
+            return 0;
+        });
         return command;
     }
 
