@@ -20,7 +20,7 @@ public sealed class AlignCommandTests
         var train = await CliRunner.RunAsync("train", "tiger", "--data", TestData.MovieLensPath, "--index", index, "--out", stage1, "--epochs", "2", "--dim", "16", "--layers", "1", "--heads", "2", "--mlp", "16", "--max-history", "8", "--eval-users", "20");
         Assert.True(train.ExitCode == 0, train.Stderr);
 
-        var trained = await CliRunner.RunAsync("train", "reward", "--data", TestData.MovieLensPath, "--out", reward, "--hstu-epochs", "1", "--hstu-dim", "16", "--hstu-max-history", "20");
+        var trained = await CliRunner.RunAsync("train", "reward", "--data", TestData.MovieLensPath, "--out", reward, "--hstu-epochs", "1", "--hstu-dim", "16", "--hstu-max-history", "10");
         Assert.True(trained.ExitCode == 0, trained.Stderr);
         var accuracy = trained.LastJson();
         foreach (var key in new[] { "valid_rating_auc", "valid_engagement_auc", "test_rating_auc", "test_engagement_auc" })
@@ -30,7 +30,7 @@ public sealed class AlignCommandTests
 
         var align = await CliRunner.RunAsync(
             "train", "align", "--data", TestData.MovieLensPath, "--model-path", stage1, "--reward-path", reward, "--out", aligned,
-            "--rounds", "2", "--users", "30", "--candidates", "6", "--lr", "1e-3", "--compare-users", "25");
+            "--rounds", "2", "--users", "30", "--candidates", "6", "--lr", "1e-3", "--compare-users", "15");
         Assert.True(align.ExitCode == 0, align.Stderr);
         Assert.Contains("align round 2/2", align.Stderr, StringComparison.Ordinal);
         Assert.Contains("reward@10", align.Stderr, StringComparison.Ordinal);
@@ -43,7 +43,7 @@ public sealed class AlignCommandTests
         // The aligned folder is an ordinary generative model folder: eval and the A/B harness read it.
         var ab = await CliRunner.RunAsync(
             "ab", "--data", TestData.MovieLensPath, "--arms", "popularity,gen-aligned-replace", "--aligned-path", aligned, "--reward-path", reward,
-            "--target", "valid", "--max-users", "20", "--out", folder.File("ab"));
+            "--target", "valid", "--max-users", "10", "--out", folder.File("ab"));
         Assert.True(ab.ExitCode == 0, ab.Stderr);
         Assert.Contains("reward@10", ab.Stdout, StringComparison.Ordinal);
         Assert.Contains("gen-aligned-replace", ab.Stdout, StringComparison.Ordinal);
