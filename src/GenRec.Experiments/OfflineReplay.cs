@@ -170,7 +170,7 @@ public static class OfflineReplay
 
             var c = split.Case(users[u], target);
             reward.Score(new RecommendationRequest(c.User, c.HistoryEvents(), top10[u].Length, c.Target.Time), top10[u], scores);
-            var known = scores.AsSpan(0, top10[u].Length).ToArray().Where(double.IsFinite).ToArray();
+            var known = scores.Take(top10[u].Length).Where(double.IsFinite).ToArray();
             values[u] = known.Length > 0 ? known.Average() : 0;
         }
 

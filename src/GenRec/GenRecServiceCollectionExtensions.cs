@@ -179,22 +179,13 @@ public static class GenRecBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(baseline);
-        builder.Services.TryAddSingleton(sp =>
-        {
-            var options = new AdapterOptions();
-            configure?.Invoke(options);
-            var generative = sp.GetKeyedService<IRankingStage>(GenRecStages.Generative)
-                ?? throw new InvalidOperationException("AddRankingAdapter needs a generative ranker: call .AddHstuRanking(folder), .AddGenerativeRanking() or .AddOrleansClient(...) on AddGenRec().");
-            return new RankingAdapter(
-                $"{options.Mode.ToString().ToLowerInvariant()}-{generative.Name}",
-                baseline(sp),
-                generative,
-                options,
-                sp.GetService<ILoggerFactory>()?.CreateLogger("GenRec.Adapters"),
-                sp.GetService<IShadowObserver>());
-        });
-        builder.Services.TryAddKeyedSingleton<IRankingStage>(GenRecStages.Adapted, (sp, _) => sp.GetRequiredService<RankingAdapter>());
-        return builder;
+        return AddAdapter<IRankingStage, RankingAdapter>(
+            builder,
+            baseline,
+            configure,
+            "AddRankingAdapter needs a generative ranker: call .AddHstuRanking(folder), .AddGenerativeRanking() or .AddOrleansClient(...) on AddGenRec().",
+            (options, generative) => $"{options.Mode.ToString().ToLowerInvariant()}-{generative.Name}",
+            (name, b, g, options, logger, observer) => new RankingAdapter(name, b, g, options, logger, observer));
     }
 
     /// <summary>
@@ -235,22 +226,13 @@ public static class GenRecBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(baseline);
-        builder.Services.TryAddSingleton(sp =>
-        {
-            var options = new AdapterOptions();
-            configure?.Invoke(options);
-            var generative = sp.GetKeyedService<IRecallStage>(GenRecStages.Generative)
-                ?? throw new InvalidOperationException("AddRecallAdapter needs a generative recall: call .AddGenerativeRecall() (with .AddOnnxModel and .AddSemanticIdIndex) or .AddOrleansClient(...) on AddGenRec().");
-            return new RecallAdapter(
-                $"{options.Mode.ToString().ToLowerInvariant()}-generative",
-                baseline(sp),
-                generative,
-                options,
-                sp.GetService<ILoggerFactory>()?.CreateLogger("GenRec.Adapters"),
-                sp.GetService<IShadowObserver>());
-        });
-        builder.Services.TryAddKeyedSingleton<IRecallStage>(GenRecStages.Adapted, (sp, _) => sp.GetRequiredService<RecallAdapter>());
-        return builder;
+        return AddAdapter<IRecallStage, RecallAdapter>(
+            builder,
+            baseline,
+            configure,
+            "AddRecallAdapter needs a generative recall: call .AddGenerativeRecall() (with .AddOnnxModel and .AddSemanticIdIndex) or .AddOrleansClient(...) on AddGenRec().",
+            (options, _) => $"{options.Mode.ToString().ToLowerInvariant()}-generative",
+            (name, b, g, options, logger, observer) => new RecallAdapter(name, b, g, options, logger, observer));
     }
 
     /// <summary>
@@ -289,21 +271,43 @@ public static class GenRecBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(baseline);
+        return AddAdapter<IRecommender, RecommenderAdapter>(
+            builder,
+            baseline,
+            configure,
+            "AddRecommenderAdapter needs a generative recommender: call .AddGenerativeRecommender() on AddGenRec(), or register one as a keyed IRecommender under GenRecStages.Generative.",
+            (options, generative) => $"{options.Mode.ToString().ToLowerInvariant()}-{generative.Name}",
+            (name, b, g, options, logger, observer) => new RecommenderAdapter(name, b, g, options, logger, observer));
+    }
+
+    /// <summary>
+    /// Registers an adapter (as itself and as a keyed <typeparamref name="TStage"/> under <see cref="GenRecStages.Adapted"/>)
+    /// over the generative stage keyed <see cref="GenRecStages.Generative"/> and the team's <paramref name="baseline"/>.
+    /// </summary>
+    private static IGenRecBuilder AddAdapter<TStage, TAdapter>(
+        IGenRecBuilder builder,
+        Func<IServiceProvider, TStage> baseline,
+        Action<AdapterOptions>? configure,
+        string missing,
+        Func<AdapterOptions, TStage, string> name,
+        Func<string, TStage, TStage, AdapterOptions, ILogger?, IShadowObserver?, TAdapter> create)
+        where TStage : class
+        where TAdapter : class, TStage
+    {
         builder.Services.TryAddSingleton(sp =>
         {
             var options = new AdapterOptions();
             configure?.Invoke(options);
-            var generative = sp.GetKeyedService<IRecommender>(GenRecStages.Generative)
-                ?? throw new InvalidOperationException("AddRecommenderAdapter needs a generative recommender: call .AddGenerativeRecommender() on AddGenRec(), or register one as a keyed IRecommender under GenRecStages.Generative.");
-            return new RecommenderAdapter(
-                $"{options.Mode.ToString().ToLowerInvariant()}-{generative.Name}",
+            var generative = sp.GetKeyedService<TStage>(GenRecStages.Generative) ?? throw new InvalidOperationException(missing);
+            return create(
+                name(options, generative),
                 baseline(sp),
                 generative,
                 options,
                 sp.GetService<ILoggerFactory>()?.CreateLogger("GenRec.Adapters"),
                 sp.GetService<IShadowObserver>());
         });
-        builder.Services.TryAddKeyedSingleton<IRecommender>(GenRecStages.Adapted, (sp, _) => sp.GetRequiredService<RecommenderAdapter>());
+        builder.Services.TryAddKeyedSingleton<TStage>(GenRecStages.Adapted, (sp, _) => sp.GetRequiredService<TAdapter>());
         return builder;
     }
 
