@@ -34,9 +34,9 @@ internal static class TrainCommand
         var selection = new Option<string>("--select-by") { Description = "What early stopping and the kept epoch read: log-likelihood (the validation targets' mean log-probability; every user counts) or ndcg (validation NDCG@10; noisy on small data).", DefaultValueFactory = _ => "log-likelihood" };
         selection.AcceptOnlyFromAmong("log-likelihood", "ndcg");
         var evalUsers = new Option<int?>("--eval-users") { Description = "Validate on the first N users only (faster)." };
-        var architecture = new Option<string>("--arch") { Description = "decoder-only (every position learned in one pass) or encoder-decoder (TIGER's shape, sampled targets).", DefaultValueFactory = _ => "decoder-only" };
-        architecture.AcceptOnlyFromAmong("decoder-only", "encoder-decoder");
-        var targets = new Option<int>("--targets-per-user") { Description = "encoder-decoder: targets sampled per user and epoch.", DefaultValueFactory = _ => 16 };
+        var architecture = new Option<string>("--arch") { Description = "decoder-only (every position learned in one pass), encoder-decoder (TIGER's shape, sampled targets) or end-to-end (the encoder-decoder reading item IDs, genres, years, actions and times: OneRec V2's input).", DefaultValueFactory = _ => "decoder-only" };
+        architecture.AcceptOnlyFromAmong("decoder-only", "encoder-decoder", "end-to-end");
+        var targets = new Option<int>("--targets-per-user") { Description = "encoder-decoder and end-to-end: targets sampled per user and epoch.", DefaultValueFactory = _ => 16 };
         var holdOut = new Option<int>("--hold-out-last") { Description = "Train without each user's last N train interactions (3: the DLRM ranker's pseudo-targets, for a model whose scores that ranker reads).", DefaultValueFactory = _ => 0 };
         var seed = Common.Seed();
         var tiger = new Command("tiger", "Train a TIGER-style generative retrieval model (decoder-only transformer over semantic IDs) with early stopping on the validation targets' log-likelihood (validation NDCG@10 reported).")
@@ -63,7 +63,12 @@ internal static class TrainCommand
 
             var options = new TigerTrainer.Options
             {
-                Architecture = parse.GetValue(architecture) == "encoder-decoder" ? TigerArchitecture.EncoderDecoder : TigerArchitecture.DecoderOnly,
+                Architecture = parse.GetValue(architecture) switch
+                {
+                    "encoder-decoder" => TigerArchitecture.EncoderDecoder,
+                    "end-to-end" => TigerArchitecture.EndToEnd,
+                    _ => TigerArchitecture.DecoderOnly,
+                },
                 TargetsPerUser = parse.GetValue(targets),
                 Epochs = parse.GetValue(epochs),
                 Dimension = parse.GetValue(dimension),

@@ -170,7 +170,7 @@ public sealed class GenerativeCandidateFeatures : ICandidateFeatures
             return;
         }
 
-        var tokens = _decoder.Vocabulary.EncodeHistory(request.History.Select(e => e.Item), _index, _decoder.MaxHistoryItems, out _);
+        var tokens = _decoder.EncodeHistory(request.History, _index);
         var first = new double[known.Count];
         double[] scores;
         using (var session = _decoder.Start(tokens))

@@ -65,7 +65,7 @@ public sealed class GenerativeRecall : IRecallStage
     public (int Invalid, int Total) CountUnconstrainedInvalid(RecommendationRequest request, int beamWidth)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var tokens = _decoder.Vocabulary.EncodeHistory(request.History.Select(e => e.Item), _index, _decoder.MaxHistoryItems, out _);
+        var tokens = _decoder.EncodeHistory(request.History, _index);
         using var session = _decoder.Start(tokens);
         var decoded = ConstrainedBeamSearch.Search(session, _index.Trie, _index.Length, beamWidth, constrained: false);
         return (decoded.Count(d => !_index.TryGetItem(d.Id, out _)), decoded.Count);
@@ -77,7 +77,7 @@ public sealed class GenerativeRecall : IRecallStage
         ArgumentNullException.ThrowIfNull(request);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         cancellationToken.ThrowIfCancellationRequested();
-        var tokens = _decoder.Vocabulary.EncodeHistory(request.History.Select(e => e.Item), _index, _decoder.MaxHistoryItems, out _);
+        var tokens = _decoder.EncodeHistory(request.History, _index);
         var search = new BeamSearchState(_index.Trie, _index.Length, Math.Max(_options.BeamWidth, count), ExcludedIds(request, _index));
         IReadOnlyList<DecodedId> decoded;
         if (_runner is not null)

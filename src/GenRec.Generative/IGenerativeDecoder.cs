@@ -15,8 +15,19 @@ public interface IGenerativeDecoder
     /// <summary>The most history items the model reads (older ones are dropped).</summary>
     int MaxHistoryItems { get; }
 
+    /// <summary>
+    /// A user's history as this model reads it: by default the semantic-ID tokens of the events' items
+    /// (<see cref="SemanticIdVocabulary.EncodeHistory"/>); an end-to-end model also reads item rows, actions and times
+    /// (<see cref="EventHistoryLayout"/>). Events whose item the index does not know are skipped.
+    /// </summary>
+    /// <param name="history">The events, oldest first.</param>
+    /// <param name="index">The semantic-ID index the model serves.</param>
+    /// <returns>What <see cref="Start"/> reads.</returns>
+    int[] EncodeHistory(IReadOnlyList<UserEvent> history, SemanticIds.SemanticIdIndex index) =>
+        Vocabulary.EncodeHistory(history.Select(e => e.Item), index, MaxHistoryItems, out _);
+
     /// <summary>Reads a history once and returns a session that scores continuations of it.</summary>
-    /// <param name="historyTokens">The history, as <see cref="SemanticIdVocabulary.EncodeHistory"/> produces it.</param>
+    /// <param name="historyTokens">The history, as <see cref="EncodeHistory"/> produces it.</param>
     /// <returns>A session; dispose it when the search is done.</returns>
     IDecodingSession Start(ReadOnlySpan<int> historyTokens);
 }

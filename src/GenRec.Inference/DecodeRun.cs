@@ -46,7 +46,9 @@ internal sealed class DecodeRun : IDisposable
     /// <summary>Runs the context graph over the histories, right-aligned, with their common left padding trimmed.</summary>
     public void Context(IReadOnlyList<int[]> histories)
     {
-        var length = 2;
+        // Shared left padding is trimmed, in whole tokens or whole events, down to the shortest history the graph reads.
+        var unit = _model.HistoryUnit;
+        var length = _model.EmptyHistory.Length;
         foreach (var h in histories)
         {
             _model.CheckHistory(h);
@@ -56,7 +58,7 @@ internal sealed class DecodeRun : IDisposable
                 pad++;
             }
 
-            length = Math.Max(length, h.Length - pad);
+            length = Math.Max(length, h.Length - (pad / unit * unit));
         }
 
         _batch = histories.Count;

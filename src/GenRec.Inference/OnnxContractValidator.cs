@@ -43,7 +43,7 @@ internal static class OnnxContractValidator
         try
         {
             using var run = new DecodeRun(model);
-            run.Context([[SemanticIdVocabulary.Pad, SemanticIdVocabulary.Bos]]);
+            run.Context([model.EmptyHistory]);
             var scores = run.Step(0, [run.FirstToken(0)], [0], 1);
             if (scores.Length != m.MaxCodes)
             {

@@ -10,7 +10,7 @@ namespace GenRec.Inference;
 public sealed class GenerativeDecodeRequest
 {
     /// <summary>A request over a history.</summary>
-    /// <param name="historyTokens">The history as <see cref="SemanticIdVocabulary.EncodeHistory"/> writes it.</param>
+    /// <param name="historyTokens">The history as <see cref="OnnxGenerativeModel.EncodeHistory"/> writes it.</param>
     /// <param name="search">The search (trie, beam width, excluded items); advanced in place.</param>
     public GenerativeDecodeRequest(int[] historyTokens, BeamSearchState search)
     {
@@ -54,6 +54,7 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
     private readonly InferenceSession _context;
     private readonly InferenceSession _step;
     private readonly OrtMemoryInfo _kvMemory;
+    private readonly Dictionary<ItemId, int> _rows = [];
     private string? _modelId;
 
     private OnnxGenerativeModel(OnnxModelManifest manifest, InferenceSession context, InferenceSession step, string provider, string? fallbackReason, bool kvOnDevice, OrtMemoryInfo kvMemory)
@@ -66,6 +67,14 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
         KeyValuesOnDevice = kvOnDevice;
         _kvMemory = kvMemory;
         Vocabulary = new SemanticIdVocabulary(manifest.VocabularySizes);
+        if (manifest.HistoryFields > 0)
+        {
+            Layout = new EventHistoryLayout(Vocabulary, manifest.MaxHistoryItems);
+            for (var i = 0; i < manifest.Items.Length; i++)
+            {
+                _rows[new ItemId(manifest.Items[i])] = i + 1;
+            }
+        }
     }
 
     /// <summary>The model's manifest.</summary>
@@ -88,6 +97,25 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
 
     /// <inheritdoc />
     public int MaxHistoryItems => Manifest.MaxHistoryItems;
+
+    /// <summary>How an end-to-end model reads a history (events with item rows, actions and ages); <see langword="null"/> for a model over semantic-ID tokens.</summary>
+    public EventHistoryLayout? Layout { get; }
+
+    /// <summary>The unit a history's left padding is trimmed by: one token, or one event.</summary>
+    internal int HistoryUnit => Layout?.Fields ?? 1;
+
+    /// <summary>The shortest history the context graph reads: BOS after one padding token, or one empty event.</summary>
+    internal int[] EmptyHistory => Layout is { } layout ? new int[layout.Fields] : [SemanticIdVocabulary.Pad, SemanticIdVocabulary.Bos];
+
+    /// <inheritdoc />
+    public int[] EncodeHistory(IReadOnlyList<UserEvent> history, SemanticIds.SemanticIdIndex index)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        ArgumentNullException.ThrowIfNull(index);
+        return Layout is { } layout
+            ? layout.Encode(history, index, item => _rows.GetValueOrDefault(item), out _)
+            : Vocabulary.EncodeHistory(history.Select(e => e.Item), index, MaxHistoryItems, out _);
+    }
 
     /// <summary>Whether the key/value cache is left where ONNX Runtime allocates it (the device) rather than in reused host buffers.</summary>
     internal bool KeyValuesOnDevice { get; }
@@ -223,7 +251,7 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
     }
 
     /// <summary>Reads a history with the context graph and keeps the result, to decode it later without reading it again.</summary>
-    /// <param name="historyTokens">The history as <see cref="SemanticIdVocabulary.EncodeHistory"/> writes it.</param>
+    /// <param name="historyTokens">The history as <see cref="OnnxGenerativeModel.EncodeHistory"/> writes it.</param>
     /// <returns>The context; about L × 2 × H × C × D floats.</returns>
     /// <exception cref="ArgumentException">The history is longer than the model reads or holds an unknown token.</exception>
     public GenerativeContext Encode(int[] historyTokens) => EncodeMany([historyTokens])[0];
@@ -296,9 +324,15 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
     internal void CheckHistory(int[] tokens)
     {
         ArgumentNullException.ThrowIfNull(tokens);
+        if (Layout is { } layout)
+        {
+            layout.Check(tokens, Manifest.Items.Length + 1);
+            return;
+        }
+
         if (tokens.Length > Manifest.HistoryTokens)
         {
-            throw new ArgumentException($"A history of {tokens.Length} tokens is longer than the {Manifest.HistoryTokens} this model reads (encode it with SemanticIdVocabulary.EncodeHistory and the model's MaxHistoryItems).", nameof(tokens));
+            throw new ArgumentException($"A history of {tokens.Length} tokens is longer than the {Manifest.HistoryTokens} this model reads (encode it with the model's EncodeHistory).", nameof(tokens));
         }
 
         foreach (var t in tokens)

@@ -20,8 +20,11 @@ public sealed record OnnxModelManifest
     /// <summary>The format name every manifest carries.</summary>
     public const string FormatName = "genrec-generative-onnx";
 
-    /// <summary>The format version this library writes and reads.</summary>
+    /// <summary>The format version this library writes for token histories (it reads this one and <see cref="EventHistoryVersion"/>).</summary>
     public const int CurrentVersion = 1;
+
+    /// <summary>The format version of a model that reads event histories (<see cref="HistoryFields"/> &gt; 0, <see cref="Items"/>): version 1 readers would feed it the wrong history.</summary>
+    public const int EventHistoryVersion = 2;
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
@@ -69,6 +72,20 @@ public sealed record OnnxModelManifest
     /// <summary>The step graph.</summary>
     public OnnxGraphFile Step { get; init; } = new(GenerativeGraphContract.StepFile, "");
 
+    /// <summary>
+    /// 0 when the context graph reads semantic-ID tokens (<see cref="Generative.SemanticIdVocabulary.EncodeHistory"/>);
+    /// otherwise the integers per event of an end-to-end model's event history (<see cref="Generative.EventHistoryLayout"/>:
+    /// row, one per semantic-ID position, action, age). Default: 0.
+    /// </summary>
+    public int HistoryFields { get; init; }
+
+    /// <summary>Event histories only: the items of the model's item-ID table, by row − 1 (row 0 is an item outside it). Default: empty.</summary>
+    public long[] Items { get; init; } = [];
+
+    /// <summary>Integers of a full history: BOS and <see cref="MaxHistoryItems"/> items of <c>VocabularySizes.Length</c> codes, or <see cref="MaxHistoryItems"/> events of <see cref="HistoryFields"/> integers.</summary>
+    [JsonIgnore]
+    public int HistoryLength => HistoryFields > 0 ? MaxHistoryItems * HistoryFields : HistoryTokens;
+
     /// <summary>Tokens of a full history: BOS and <see cref="MaxHistoryItems"/> items of <c>VocabularySizes.Length</c> codes.</summary>
     [JsonIgnore]
     public int HistoryTokens => 1 + (MaxHistoryItems * VocabularySizes.Length);
@@ -99,7 +116,12 @@ public sealed record OnnxModelManifest
             $"'{directory}' is not an ONNX generative model folder: it has no {GenerativeGraphContract.ManifestFile} (export one with `genrec export`).",
             "\"genrec-tiger\"",
             $"'{directory}' is a TorchSharp model folder (genrec train tiger), not a served one: run `genrec export --model-path {directory} --out <folder>` and serve that.");
-        ModelManifests.CheckFormat(path, m.Format, m.FormatVersion, FormatName, CurrentVersion);
+        ModelManifests.CheckFormat(path, m.Format, m.FormatVersion, FormatName, m.HistoryFields > 0 ? EventHistoryVersion : CurrentVersion);
+        if (m.HistoryFields > 0 && (m.HistoryFields != 3 + m.VocabularySizes.Length || m.Items.Length == 0))
+        {
+            throw new InvalidDataException($"'{path}' describes event histories of {m.HistoryFields} fields and {m.Items.Length} table items; a model over {m.VocabularySizes.Length}-code semantic IDs reads {3 + m.VocabularySizes.Length} fields and has a non-empty item table.");
+        }
+
         if (m.Layers < 1 || m.Heads < 1 || m.HeadDimension < 1 || m.MaxHistoryItems < 1 || m.VocabularySizes.Length == 0 || m.VocabularySizes.Any(v => v < 1) || string.IsNullOrEmpty(m.IndexFingerprint))
         {
             throw new InvalidDataException($"'{path}' describes an impossible model: layers {m.Layers}, heads {m.Heads}, head dimension {m.HeadDimension}, max history {m.MaxHistoryItems}, vocabulary [{string.Join(", ", m.VocabularySizes)}], index fingerprint '{m.IndexFingerprint}'.");

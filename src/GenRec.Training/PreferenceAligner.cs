@@ -77,7 +77,7 @@ public sealed class PreferenceAligner
         var clock = Stopwatch.StartNew();
         var device = model.TorchDevice;
         var users = split.Train
-            .Select(s => (Sequence: s, Ids: s.Interactions.Where(i => index.TryGetSemanticId(i.Item, out _)).Select(i => index[i.Item]).ToArray()))
+            .Select(s => (Sequence: s, Ids: model.Model.Sequence(s.Interactions, index)))
             .Where(u => u.Ids.Length >= 2)
             .ToArray();
         if (users.Length == 0)
@@ -88,7 +88,7 @@ public sealed class PreferenceAligner
         torch.random.manual_seed(_options.Seed);
         var random = new Random(_options.Seed);
         var reference = model.Model;
-        var policy = TigerNetwork.Create(model.Config);
+        var policy = TigerNetwork.Create(model.Config, reference.Items);
         policy.to(device);
         using (torch.no_grad())
         {
@@ -110,7 +110,7 @@ public sealed class PreferenceAligner
         {
             var sample = users.OrderBy(_ => random.Next()).Take(_options.UsersPerRound ?? users.Length).ToArray();
             var pairs = new List<Pair>();
-            var data = new List<ArraySegment<SemanticId>>();
+            var data = new List<ArraySegment<SequenceItem>>();
             double listReward = 0, chosenReward = 0, rejectedReward = 0, logRatio = 0;
             long listItems = 0, ratioItems = 0;
             var rewards = new double[_options.Candidates];
@@ -140,7 +140,7 @@ public sealed class PreferenceAligner
                     var (best, worst) = (scored[k], scored[^(k + 1)]);
                     if (rewards[best] > rewards[worst])
                     {
-                        pairs.Add(new Pair(history, generated[best].Id, generated[worst].Id));
+                        pairs.Add(new Pair(history, Target(policy, generated[best]), Target(policy, generated[worst])));
                         chosenReward += rewards[best];
                         rejectedReward += rewards[worst];
                     }
@@ -155,7 +155,7 @@ public sealed class PreferenceAligner
                 if (round > 1)
                 {
                     // Drift from the reference where the model generates: log π − log π_ref of this list's items.
-                    var examples = generated.Select(g => Example(history, g.Id)).ToArray();
+                    var examples = generated.Select(g => Example(history, Target(policy, g))).ToArray();
                     using var noGrad = torch.no_grad();
                     using var scope = torch.NewDisposeScope();
                     var ratio = policy.TargetLogProbabilities(examples, device) - reference.TargetLogProbabilities(examples, device);
@@ -186,7 +186,7 @@ public sealed class PreferenceAligner
     /// <summary>The model's list for a user after their whole train history: trie-constrained, history excluded.</summary>
     private IReadOnlyList<(ItemId Item, SemanticId Id)> Generate(TigerModelArtifact model, SemanticIdIndex index, UserSequence sequence)
     {
-        var tokens = model.Vocabulary.EncodeHistory(sequence.Interactions.Select(i => i.Item), index, model.MaxHistoryItems, out _);
+        var tokens = model.EncodeHistory([.. sequence.Interactions.Select(i => i.ToEvent())], index);
         using var session = model.Start(tokens);
         var excluded = sequence.Interactions.Select(i => index.TryGetSemanticId(i.Item, out var id) ? id : default).Where(id => id.Length > 0);
         var decoded = ConstrainedBeamSearch.Search(session, index.Trie, index.Length, _options.Candidates, excluded);
@@ -194,7 +194,7 @@ public sealed class PreferenceAligner
     }
 
     /// <summary>One pass over the round's pairs in batches; returns the mean loss and the share of pairs ranked right.</summary>
-    private (double Loss, double Accuracy) Learn(TigerNetwork policy, TigerNetwork reference, optim.Optimizer optimizer, List<Pair> pairs, List<ArraySegment<SemanticId>> data, Device device, Random random, CancellationToken cancellationToken)
+    private (double Loss, double Accuracy) Learn(TigerNetwork policy, TigerNetwork reference, optim.Optimizer optimizer, List<Pair> pairs, List<ArraySegment<SequenceItem>> data, Device device, Random random, CancellationToken cancellationToken)
     {
         var order = Enumerable.Range(0, pairs.Count).OrderBy(_ => random.Next()).ToArray();
         var dataOrder = Enumerable.Range(0, data.Count).OrderBy(_ => random.Next()).ToArray();
@@ -239,9 +239,12 @@ public sealed class PreferenceAligner
         return (lossSum / pairs.Count, (double)right / pairs.Count);
     }
 
-    private static ArraySegment<SemanticId> Example(SemanticId[] history, SemanticId target) => new([.. history, target]);
+    private static ArraySegment<SequenceItem> Example(SequenceItem[] history, SequenceItem target) => new([.. history, target]);
 
-    private sealed record Pair(SemanticId[] History, SemanticId Chosen, SemanticId Rejected);
+    /// <summary>A generated item as a target: its codes are what is scored (its row, action and time are not read).</summary>
+    private static SequenceItem Target(TigerNetwork network, (ItemId Item, SemanticId Id) generated) => new(generated.Id, network.Row(generated.Item), 0, 0);
+
+    private sealed record Pair(SequenceItem[] History, SequenceItem Chosen, SequenceItem Rejected);
 
     /// <summary>Options of a <see cref="PreferenceAligner"/>.</summary>
     public sealed class Options

@@ -84,9 +84,13 @@ internal sealed class CrossDecoderBlock : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>
-/// TIGER's encoder-decoder: a bidirectional encoder over the history's semantic-ID tokens and a decoder that writes
-/// the next item's codes with causal self-attention and cross-attention to the encoder. It learns one target per
-/// example, so training samples several (history, next item) targets per user and epoch.
+/// TIGER's encoder-decoder: a bidirectional encoder over the history and a decoder that writes the next item's codes
+/// with causal self-attention and cross-attention to the encoder. It learns one target per example, so training
+/// samples several (history, next item) targets per user and epoch. The encoder reads the history's semantic-ID
+/// tokens (<see cref="TigerArchitecture.EncoderDecoder"/>) or, end to end (<see cref="TigerArchitecture.EndToEnd"/>),
+/// one slot per event (<see cref="EventHistoryLayout"/>) after a learned start slot: the sum of the item's ID
+/// embedding, its semantic-ID token embeddings (shared with the decoder), its genres and release year, the action
+/// and the event's age.
 /// </summary>
 internal sealed class TigerEncoderDecoderModel : TigerNetwork
 {
@@ -100,29 +104,87 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
     private readonly ModuleList<Linear> heads;
     private readonly Dropout dropout;
 
-    public TigerEncoderDecoderModel(TigerConfig config)
-        : base(nameof(TigerEncoderDecoderModel), config)
+    // End to end only (null otherwise, so an encoder-decoder's weights keep their names and count).
+    private readonly Embedding? rows;
+    private readonly Embedding? actions;
+    private readonly Embedding? ages;
+    private readonly Embedding? years;
+    private readonly Linear? genres;
+    private readonly Parameter? start;
+    private readonly Tensor? item_genres;
+    private readonly Tensor? item_years;
+    private readonly EventHistoryLayout? _layout;
+
+    public TigerEncoderDecoderModel(TigerConfig config, IReadOnlyList<ItemId>? items = null)
+        : base(nameof(TigerEncoderDecoderModel), config, items)
     {
-        tokens = nn.Embedding(Vocabulary.Size, config.Dimension, padding_idx: 0);
-        encoderPositions = nn.Embedding(HistoryTokens, config.Dimension);
-        decoderPositions = nn.Embedding(Vocabulary.Positions, config.Dimension);
-        encoder = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new DecoderBlock(config.Dimension, config.Heads, config.MlpDimension, config.Dropout)).ToArray());
-        decoder = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new CrossDecoderBlock(config.Dimension, config.Heads, config.MlpDimension, config.Dropout)).ToArray());
-        encoderNorm = nn.LayerNorm(config.Dimension);
-        decoderNorm = nn.LayerNorm(config.Dimension);
-        heads = nn.ModuleList(config.VocabularySizes.Select(v => nn.Linear(config.Dimension, v)).ToArray());
+        var d = config.Dimension;
+        if (config.Architecture == TigerArchitecture.EndToEnd)
+        {
+            _layout = new EventHistoryLayout(Vocabulary, config.MaxHistoryItems);
+            rows = nn.Embedding(config.Items, d, padding_idx: 0);
+            actions = nn.Embedding(EventHistoryLayout.ActionTokens, d, padding_idx: 0);
+            ages = nn.Embedding(EventHistoryLayout.AgeTokens, d, padding_idx: 0);
+            years = nn.Embedding(HstuModel.YearBuckets, d, padding_idx: 0);
+            start = nn.Parameter(torch.randn(1, 1, d));
+            item_years = torch.zeros(config.Items, dtype: ScalarType.Int64);
+            if (config.Genres > 0)
+            {
+                genres = nn.Linear(config.Genres, d, hasBias: false);
+                item_genres = torch.zeros(config.Items, config.Genres);
+            }
+        }
+
+        tokens = nn.Embedding(Vocabulary.Size, d, padding_idx: 0);
+        encoderPositions = nn.Embedding(_layout is null ? HistoryTokens : config.MaxHistoryItems + 1, d);
+        decoderPositions = nn.Embedding(Vocabulary.Positions, d);
+        encoder = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new DecoderBlock(d, config.Heads, config.MlpDimension, config.Dropout)).ToArray());
+        decoder = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new CrossDecoderBlock(d, config.Heads, config.MlpDimension, config.Dropout)).ToArray());
+        encoderNorm = nn.LayerNorm(d);
+        decoderNorm = nn.LayerNorm(d);
+        heads = nn.ModuleList(config.VocabularySizes.Select(v => nn.Linear(d, v)).ToArray());
         dropout = nn.Dropout(config.Dropout);
         RegisterComponents();
     }
 
+    /// <inheritdoc />
+    public override int HistoryTokens => _layout?.Length ?? base.HistoryTokens;
+
     public override Tensor forward(Tensor input) => Encode(input);
 
-    /// <summary>Encoder memory (B×T×d) of left-padded histories (B×T): bidirectional, padding never attended to.</summary>
+    /// <summary>End to end: sets the item side features of every row (rows × genres multi-hot, release-year bucket).</summary>
+    public void SetItemFeatures(float[] genreHot, long[] yearBucket)
+    {
+        if (_layout is null)
+        {
+            throw new InvalidOperationException("Only the end-to-end architecture reads item side features.");
+        }
+
+        using var noGrad = torch.no_grad();
+        item_years!.copy_(torch.tensor(yearBucket));
+        item_genres?.copy_(torch.tensor(genreHot, [Config.Items, Config.Genres]));
+    }
+
+    /// <summary>Which encoder positions hold something (B×T): non-padding tokens, or the start slot and the events.</summary>
+    public Tensor MemoryKeep(Tensor history)
+    {
+        if (_layout is null)
+        {
+            return history.ne(0);
+        }
+
+        var b = history.shape[0];
+        var present = history.view(b, Config.MaxHistoryItems, _layout.Fields).select(2, EventHistoryLayout.CodeField).ne(0);
+        return torch.cat([torch.ones(b, 1, dtype: ScalarType.Bool, device: history.device), present], 1);
+    }
+
+    /// <summary>Encoder memory (B×T×d) of left-padded histories: bidirectional, padding never attended to.</summary>
     public Tensor Encode(Tensor history)
     {
-        var t = history.shape[1];
-        var x = dropout.forward(tokens.forward(history) + encoderPositions.forward(torch.arange(t, device: history.device)).unsqueeze(0));
-        var keep = history.ne(0).unsqueeze(1); // B×1×T
+        var x = _layout is null ? tokens.forward(history) : EmbedEvents(history);
+        var t = x.shape[1];
+        x = dropout.forward(x + encoderPositions.forward(torch.arange(t, device: history.device)).unsqueeze(0));
+        var keep = MemoryKeep(history).unsqueeze(1); // B×1×T
         var diagonal = torch.eye(t, dtype: ScalarType.Bool, device: history.device).unsqueeze(0);
         var mask = (keep | diagonal).unsqueeze(1); // B×1×T×T
         foreach (var block in encoder)
@@ -131,6 +193,67 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
         }
 
         return encoderNorm.forward(x);
+    }
+
+    /// <summary>End to end: every row's item vector, its ID embedding plus its side features ([Items, d]; row 0 is "no row": zero ID embedding, no side features).</summary>
+    public Tensor RowTable()
+    {
+        if (_layout is null)
+        {
+            throw new InvalidOperationException("Only the end-to-end architecture has an item-ID table.");
+        }
+
+        var table = rows!.weight! + years!.forward(item_years!);
+        return genres is null ? table : table + genres.forward(item_genres!);
+    }
+
+    /// <summary>End to end: the start slot, then each event's summed embeddings (B×(1 + MaxHistoryItems)×d).</summary>
+    private Tensor EmbedEvents(Tensor history)
+    {
+        var layout = _layout!;
+        long b = history.shape[0], m = Config.MaxHistoryItems;
+        var slots = history.view(b, m, layout.Fields);
+        var row = slots.select(2, EventHistoryLayout.RowField);
+        var x = rows!.forward(row) + actions!.forward(slots.select(2, layout.ActionField)) + ages!.forward(slots.select(2, layout.AgeField));
+        for (var p = 0; p < Vocabulary.Positions; p++)
+        {
+            x = x + tokens.forward(slots.select(2, EventHistoryLayout.CodeField + p));
+        }
+
+        var flat = row.flatten();
+        x = x + years!.forward(item_years!.index_select(0, flat).view(b, m));
+        if (genres is not null)
+        {
+            x = x + genres.forward(item_genres!.index_select(0, flat).view(b, m, Config.Genres));
+        }
+
+        return torch.cat([start!.expand(b, 1, Config.Dimension), x], 1);
+    }
+
+    /// <inheritdoc />
+    public override int[] EncodeHistory(IReadOnlyList<UserEvent> history, SemanticIdIndex index) =>
+        _layout is null ? base.EncodeHistory(history, index) : _layout.Encode(history, index, Row, out _);
+
+    /// <inheritdoc />
+    protected override void WriteHistory(ArraySegment<SequenceItem> items, Span<long> row)
+    {
+        if (_layout is null)
+        {
+            base.WriteHistory(items, row);
+            return;
+        }
+
+        var n = items.Count;
+        var ids = new SemanticId[n];
+        var itemRows = new int[n];
+        var itemActions = new int[n];
+        var times = new long[n];
+        for (var i = 0; i < n; i++)
+        {
+            (ids[i], itemRows[i], itemActions[i], times[i]) = items[i];
+        }
+
+        _layout.Write(ids, itemRows, itemActions, times, row);
     }
 
     /// <summary>Decoder hidden states (B×s×d) of decoder tokens [BOS, c0, …] against precomputed memory keys/values.</summary>
@@ -161,7 +284,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
     public Tensor Head(int position, Tensor hidden) => heads[position].forward(hidden);
 
     /// <summary>The last item as target (always), plus sampled earlier targets, each with the items before it.</summary>
-    public override IEnumerable<ArraySegment<SemanticId>> Examples(SemanticId[] sequence, Random random, int targetsPerSequence)
+    public override IEnumerable<ArraySegment<SequenceItem>> Examples(SequenceItem[] sequence, Random random, int targetsPerSequence)
     {
         var size = Config.MaxHistoryItems + 1;
         yield return Window(sequence, sequence.Length, size);
@@ -172,7 +295,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
     }
 
     /// <summary>Each example's last item is the target, the items before it the history.</summary>
-    public override (Tensor Sum, long Count) Loss(IReadOnlyList<ArraySegment<SemanticId>> batch, Device device)
+    public override (Tensor Sum, long Count) Loss(IReadOnlyList<ArraySegment<SequenceItem>> batch, Device device)
     {
         var positions = Vocabulary.Positions;
         var (hidden, targets) = DecodeTargets(batch, device);
@@ -187,7 +310,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
     }
 
     /// <summary>Each example's last item is the target: the decoder's states over [BOS, c0, …] predict its codes.</summary>
-    public override Tensor TargetLogProbabilities(IReadOnlyList<ArraySegment<SemanticId>> batch, Device device)
+    public override Tensor TargetLogProbabilities(IReadOnlyList<ArraySegment<SequenceItem>> batch, Device device)
     {
         foreach (var example in batch)
         {
@@ -202,7 +325,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
     }
 
     /// <summary>Decoder states (B×positions×d) of each example's target, teacher forced after its history, and the target codes by position.</summary>
-    private (Tensor Hidden, long[][] Targets) DecodeTargets(IReadOnlyList<ArraySegment<SemanticId>> batch, Device device)
+    private (Tensor Hidden, long[][] Targets) DecodeTargets(IReadOnlyList<ArraySegment<SequenceItem>> batch, Device device)
     {
         var positions = Vocabulary.Positions;
         var history = new long[batch.Count * HistoryTokens];
@@ -217,7 +340,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
         {
             var example = batch[b];
             WriteHistory(example[..^1], history.AsSpan(b * HistoryTokens, HistoryTokens));
-            var target = example[^1];
+            var target = example[^1].Id;
             input[b * positions] = SemanticIdVocabulary.Bos;
             for (var p = 0; p < positions; p++)
             {
@@ -231,19 +354,37 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
 
         var historyTensor = torch.tensor(history, [batch.Count, HistoryTokens], device: device);
         var (keys, values) = Memory(Encode(historyTensor));
-        var mask = historyTensor.ne(0).view(batch.Count, 1, 1, HistoryTokens);
+        var mask = MemoryKeep(historyTensor).view(batch.Count, 1, 1, -1);
         return (Decode(torch.tensor(input, [batch.Count, positions], device: device), keys, values, mask), targets);
     }
 
-    public override IDecodingSession Start(int[] history, Device device) => new Session(this, history, device);
+    public override IDecodingSession Start(int[] history, Device device)
+    {
+        if (_layout is not null)
+        {
+            if (history.Length != _layout.Length)
+            {
+                throw new ArgumentException($"An end-to-end history holds {_layout.Length} integers ({_layout.MaxItems} events × {_layout.Fields} fields, EventHistoryLayout); {history.Length} were given.", nameof(history));
+            }
+
+            _layout.Check(history, Config.Items);
+        }
+
+        return new Session(this, history, device);
+    }
 
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            foreach (var m in new nn.Module[] { tokens, encoderPositions, decoderPositions, encoder, decoder, encoderNorm, decoderNorm, heads, dropout })
+            foreach (var m in new nn.Module?[] { tokens, encoderPositions, decoderPositions, encoder, decoder, encoderNorm, decoderNorm, heads, dropout, rows, actions, ages, years, genres })
             {
-                m.Dispose();
+                m?.Dispose();
+            }
+
+            foreach (var t in new Tensor?[] { start, item_genres, item_years })
+            {
+                t?.Dispose();
             }
         }
 
@@ -269,7 +410,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
             var (keys, values) = model.Memory(model.Encode(input));
             _keys = keys.Select(k => k.DetachFromDisposeScope()).ToArray();
             _values = values.Select(v => v.DetachFromDisposeScope()).ToArray();
-            _mask = input.ne(0).view(1, 1, 1, history.Length).DetachFromDisposeScope();
+            _mask = model.MemoryKeep(input).view(1, 1, 1, -1).DetachFromDisposeScope();
         }
 
         public float[] NextLogProbabilities(IReadOnlyList<int[]> beams)

@@ -20,6 +20,13 @@ public enum TigerArchitecture
     /// item's codes; trained on sampled (history, next item) targets.
     /// </summary>
     EncoderDecoder = 1,
+
+    /// <summary>
+    /// End-to-end generation (OneRec V2, MTGR): the encoder-decoder, with an encoder that reads one slot per event
+    /// (the item's own ID embedding, its semantic-ID tokens, its genres and release year, the action and the event's
+    /// age) instead of the semantic-ID tokens alone (<see cref="EventHistoryLayout"/>); trained on sampled targets.
+    /// </summary>
+    EndToEnd = 2,
 }
 
 /// <summary>The shape of a generative retrieval model.</summary>
@@ -30,15 +37,18 @@ public enum TigerArchitecture
 /// <param name="Dropout">Dropout rate in training.</param>
 /// <param name="MaxHistoryItems">History items the model reads; windows in training hold one more (the target).</param>
 /// <param name="VocabularySizes">Codes at each semantic-ID position.</param>
-/// <param name="Architecture">Decoder-only or encoder-decoder.</param>
-public sealed record TigerConfig(int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, IReadOnlyList<int> VocabularySizes, TigerArchitecture Architecture = TigerArchitecture.DecoderOnly)
+/// <param name="Architecture">Decoder-only, encoder-decoder or end-to-end.</param>
+/// <param name="Items">End-to-end only: rows of the item-ID table, row 0 ("no row": an item unseen in training) included; 0 for the other architectures.</param>
+/// <param name="Genres">End-to-end only: the genre vocabulary of the item side features (0: none).</param>
+public sealed record TigerConfig(int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, IReadOnlyList<int> VocabularySizes, TigerArchitecture Architecture = TigerArchitecture.DecoderOnly, int Items = 0, int Genres = 0)
 {
     /// <summary>Tokens in a training window: BOS and (history + 1) items.</summary>
     public int WindowTokens => 1 + ((MaxHistoryItems + 1) * VocabularySizes.Count);
 
     internal void Validate()
     {
-        if (Dimension < 1 || Layers < 1 || Heads < 1 || Dimension % Heads != 0 || MlpDimension < 1 || MaxHistoryItems < 1 || Dropout is < 0 or >= 1)
+        if (Dimension < 1 || Layers < 1 || Heads < 1 || Dimension % Heads != 0 || MlpDimension < 1 || MaxHistoryItems < 1 || Dropout is < 0 or >= 1
+            || Items < 0 || Genres < 0 || ((Items > 0 || Genres > 0) && Architecture != TigerArchitecture.EndToEnd) || (Architecture == TigerArchitecture.EndToEnd && Items < 1))
         {
             throw new ArgumentOutOfRangeException(nameof(TigerConfig), $"Invalid model shape {this}: positive sizes, Heads dividing Dimension, Dropout in [0, 1).");
         }
@@ -141,7 +151,7 @@ internal sealed class TigerModel : TigerNetwork
     private readonly Dropout dropout;
 
     public TigerModel(TigerConfig config)
-        : base(nameof(TigerModel), config)
+        : base(nameof(TigerModel), config, null)
     {
         tokens = nn.Embedding(Vocabulary.Size, config.Dimension, padding_idx: 0);
         positions = nn.Embedding(config.WindowTokens, config.Dimension);
@@ -155,7 +165,7 @@ internal sealed class TigerModel : TigerNetwork
     public override Tensor forward(Tensor input) => Hidden(input);
 
     /// <summary>Each sequence's most recent window, then older windows back in strides of the window, with a random phase.</summary>
-    public override IEnumerable<ArraySegment<SemanticId>> Examples(SemanticId[] sequence, Random random, int targetsPerSequence)
+    public override IEnumerable<ArraySegment<SequenceItem>> Examples(SequenceItem[] sequence, Random random, int targetsPerSequence)
     {
         var size = Config.MaxHistoryItems + 1;
         yield return Window(sequence, sequence.Length, size);
@@ -166,7 +176,7 @@ internal sealed class TigerModel : TigerNetwork
     }
 
     /// <summary>Every next token of every window: the token before each code predicts it.</summary>
-    public override (Tensor Sum, long Count) Loss(IReadOnlyList<ArraySegment<SemanticId>> batch, Device device)
+    public override (Tensor Sum, long Count) Loss(IReadOnlyList<ArraySegment<SequenceItem>> batch, Device device)
     {
         var length = Config.WindowTokens;
         var input = new long[batch.Count * length];
@@ -181,7 +191,7 @@ internal sealed class TigerModel : TigerNetwork
                 for (var p = 0; p < Vocabulary.Positions; p++)
                 {
                     rows[p].Add(first + (i * Vocabulary.Positions) + p - 1);
-                    codes[p].Add(batch[b][i][p]);
+                    codes[p].Add(batch[b][i].Id[p]);
                 }
             }
         }
@@ -203,7 +213,7 @@ internal sealed class TigerModel : TigerNetwork
     }
 
     /// <summary>The window's last item is the target: the hidden state before each of its codes predicts it.</summary>
-    public override Tensor TargetLogProbabilities(IReadOnlyList<ArraySegment<SemanticId>> batch, Device device)
+    public override Tensor TargetLogProbabilities(IReadOnlyList<ArraySegment<SequenceItem>> batch, Device device)
     {
         var length = Config.WindowTokens;
         var positions = Vocabulary.Positions;
@@ -224,7 +234,7 @@ internal sealed class TigerModel : TigerNetwork
             WriteHistory(batch[b], input.AsSpan(b * length, length));
             for (var p = 0; p < positions; p++)
             {
-                codes[p][b] = batch[b][^1][p];
+                codes[p][b] = batch[b][^1].Id[p];
             }
         }
 

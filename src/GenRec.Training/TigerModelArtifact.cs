@@ -20,7 +20,8 @@ public sealed record TigerTrainingReport(int Epochs, int BestEpoch, double BestV
 /// semantic-ID index it was trained on, and its training report. It is an <see cref="IGenerativeDecoder"/>, so a
 /// <see cref="GenerativeRecall"/> drives it with constrained beam search (eager TorchSharp, CUDA when present).
 /// Saved as a folder: <c>manifest.json</c> (format <c>genrec-tiger</c>, version 1; an aligned model's manifest also
-/// carries its <see cref="Alignment"/> report) and <c>model.weights</c>.
+/// carries its <see cref="Alignment"/> report, an end-to-end model's its item table and genre count) and
+/// <c>model.weights</c> (an end-to-end model's item side features included).
 /// </summary>
 public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
 {
@@ -69,6 +70,17 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
 
     internal Device TorchDevice => _device;
 
+    /// <summary>End to end: the items of the model's item-ID table (an item outside it is read by its semantic ID and side features alone); empty for the other architectures.</summary>
+    public IReadOnlyList<ItemId> Items => _model.Items;
+
+    /// <inheritdoc />
+    public int[] EncodeHistory(IReadOnlyList<UserEvent> history, SemanticIdIndex index)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        ArgumentNullException.ThrowIfNull(index);
+        return _model.EncodeHistory(history, index);
+    }
+
     /// <inheritdoc />
     public IDecodingSession Start(ReadOnlySpan<int> historyTokens) => _model.Start(historyTokens.ToArray(), _device);
 
@@ -92,9 +104,14 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
             throw new ArgumentException($"The shape's vocabulary [{string.Join(", ", config.VocabularySizes)}] is not the index's [{string.Join(", ", index.VocabularySizes)}].", nameof(config));
         }
 
+        if (config.Items > index.Count + 1)
+        {
+            throw new ArgumentException($"The shape has {config.Items} item rows; the index holds {index.Count} items.", nameof(config));
+        }
+
         torch.manual_seed(seed);
         var target = TorchDevices.Resolve(device);
-        var model = TigerNetwork.Create(config);
+        var model = TigerNetwork.Create(config, config.Items > 0 ? index.Items.Take(config.Items - 1).ToArray() : null);
         model.to(target);
         return new TigerModelArtifact(model, target, index.Fingerprint, index.Version, new TigerTrainingReport(0, 0, double.NaN, 0, model.parameters().Sum(p => p.numel()), []));
     }
@@ -103,7 +120,7 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <param name="directory">The folder; created if missing.</param>
     public void Save(string directory)
     {
-        var manifest = new Manifest(Format, FormatVersion, Config.Architecture.ToString(), Config.Dimension, Config.Layers, Config.Heads, Config.MlpDimension, Config.Dropout, Config.MaxHistoryItems, [.. Config.VocabularySizes], IndexFingerprint, IndexVersion, Report.Epochs, Report.BestEpoch, Report.BestValidationNdcg10, Report.Seconds, Report.Parameters, double.IsFinite(Report.BestValidationLogLikelihood) ? Report.BestValidationLogLikelihood : null, Alignment);
+        var manifest = new Manifest(Format, FormatVersion, Config.Architecture.ToString(), Config.Dimension, Config.Layers, Config.Heads, Config.MlpDimension, Config.Dropout, Config.MaxHistoryItems, [.. Config.VocabularySizes], IndexFingerprint, IndexVersion, Report.Epochs, Report.BestEpoch, Report.BestValidationNdcg10, Report.Seconds, Report.Parameters, double.IsFinite(Report.BestValidationLogLikelihood) ? Report.BestValidationLogLikelihood : null, Alignment, Config.Items > 0 ? [.. Items.Select(i => i.Value)] : null, Config.Genres);
         TorchModelFolder.Save(directory, _model, manifest);
     }
 
@@ -124,10 +141,24 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
             throw new InvalidDataException($"'{manifestPath}' names an unknown architecture '{m.Architecture}'.");
         }
 
-        var config = new TigerConfig(m.Dimension, m.Layers, m.Heads, m.MlpDimension, m.Dropout, m.MaxHistoryItems, m.VocabularySizes, architecture);
-        config.Validate();
+        var items = m.Items?.Select(i => new ItemId(i)).ToArray();
+        if (architecture == TigerArchitecture.EndToEnd && (items is null || items.Length == 0))
+        {
+            throw new InvalidDataException($"'{manifestPath}' is an end-to-end model without its item table (Items).");
+        }
+
+        var config = new TigerConfig(m.Dimension, m.Layers, m.Heads, m.MlpDimension, m.Dropout, m.MaxHistoryItems, m.VocabularySizes, architecture, items is null ? 0 : items.Length + 1, m.Genres);
+        try
+        {
+            config.Validate();
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new InvalidDataException($"'{manifestPath}' describes an invalid model shape: {e.Message}", e);
+        }
+
         var target = TorchDevices.Resolve(device);
-        var model = TigerNetwork.Create(config);
+        var model = TigerNetwork.Create(config, items);
         TorchModelFolder.LoadWeights(model, weightsPath);
 
         model.to(target);
@@ -149,5 +180,5 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <inheritdoc />
     public void Dispose() => _model.Dispose();
 
-    private sealed record Manifest(string Format, int FormatVersion, string Architecture, int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, int[] VocabularySizes, string IndexFingerprint, int IndexVersion, int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters, double? BestValidationLogLikelihood = null, AlignmentReport? Alignment = null);
+    private sealed record Manifest(string Format, int FormatVersion, string Architecture, int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, int[] VocabularySizes, string IndexFingerprint, int IndexVersion, int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters, double? BestValidationLogLikelihood = null, AlignmentReport? Alignment = null, long[]? Items = null, int Genres = 0);
 }

@@ -78,19 +78,52 @@ public sealed class TigerTrainer
         var device = TorchDevices.Resolve(_options.Device);
         torch.random.manual_seed(_options.Seed);
         var random = new Random(_options.Seed);
-        var config = new TigerConfig(_options.Dimension, _options.Layers, _options.Heads, _options.MlpDimension, _options.Dropout, _options.MaxHistoryItems, [.. index.VocabularySizes], _options.Architecture);
+        // End to end: an item-ID table over the items seen in training, with their genres and release years.
+        ItemId[]? items = null;
+        var genreNames = new Dictionary<string, int>();
+        if (_options.Architecture == TigerArchitecture.EndToEnd)
+        {
+            var seen = split.TrainInteractions.Select(i => i.Item).ToHashSet();
+            items = [.. split.Dataset.Catalogue.Where(i => seen.Contains(i) && index.TryGetSemanticId(i, out _))];
+            foreach (var g in items.SelectMany(i => split.Dataset.Items.TryGetValue(i, out var r) ? r.Categories : []))
+            {
+                genreNames.TryAdd(g, genreNames.Count);
+            }
+        }
+
+        var config = new TigerConfig(_options.Dimension, _options.Layers, _options.Heads, _options.MlpDimension, _options.Dropout, _options.MaxHistoryItems, [.. index.VocabularySizes], _options.Architecture, items is null ? 0 : items.Length + 1, genreNames.Count);
         config.Validate();
+        var model = TigerNetwork.Create(config, items);
+        if (items is not null && model is TigerEncoderDecoderModel endToEnd)
+        {
+            var hot = new float[config.Items * Math.Max(1, config.Genres)];
+            var years = new long[config.Items];
+            for (var r = 1; r < config.Items; r++)
+            {
+                if (split.Dataset.Items.TryGetValue(items[r - 1], out var record))
+                {
+                    foreach (var g in record.Categories)
+                    {
+                        hot[(r * config.Genres) + genreNames[g]] = 1;
+                    }
+
+                    years[r] = HstuModel.YearBucket(record.PublishedAt);
+                }
+            }
+
+            endToEnd.SetItemFeatures(hot, years);
+        }
 
         var sequences = split.Train
-            .Select(s => s.Interactions.Where(i => index.TryGetSemanticId(i.Item, out _)).Select(i => index[i.Item]).ToArray())
+            .Select(s => model.Sequence(s.Interactions, index))
             .Where(s => s.Length >= 2)
             .ToArray();
         if (sequences.Length == 0)
         {
+            model.Dispose();
             throw new ArgumentException("No user has two train items the index knows; there is nothing to learn.", nameof(split));
         }
 
-        var model = TigerNetwork.Create(config);
         model.to(device);
         var parameters = model.parameters().Sum(p => p.numel());
         var artifact = new TigerModelArtifact(model, device, index.Fingerprint, index.Version, new TigerTrainingReport(0, 0, 0, 0, parameters, []));
@@ -212,7 +245,7 @@ public sealed class TigerTrainer
                 continue;
             }
 
-            var tokens = decoder.Vocabulary.EncodeHistory(c.History.Select(h => h.Item), index, decoder.MaxHistoryItems, out _);
+            var tokens = decoder.EncodeHistory([.. c.History.Select(h => h.ToEvent())], index);
             using var session = decoder.Start(tokens);
             sum += TeacherForcing.LogProbabilities(session, [target])[0];
             count++;
@@ -234,7 +267,7 @@ public sealed class TigerTrainer
         return result.Report["NDCG@10"];
     }
 
-    private List<ArraySegment<SemanticId>> Examples(TigerNetwork model, SemanticId[][] sequences, Random random) =>
+    private List<ArraySegment<SequenceItem>> Examples(TigerNetwork model, SequenceItem[][] sequences, Random random) =>
         sequences.SelectMany(s => model.Examples(s, random, _options.TargetsPerUser)).ToList();
 
     private static void Shuffle<T>(List<T> list, Random random)
@@ -261,10 +294,10 @@ public sealed class TigerTrainer
     /// <summary>Options of a <see cref="TigerTrainer"/>.</summary>
     public sealed class Options
     {
-        /// <summary>Decoder-only (every position learned in one pass) or TIGER's encoder-decoder. Default: decoder-only.</summary>
+        /// <summary>Decoder-only (every position learned in one pass), TIGER's encoder-decoder, or end to end (the encoder-decoder reading item IDs, side features, actions and times). Default: decoder-only.</summary>
         public TigerArchitecture Architecture { get; set; } = TigerArchitecture.DecoderOnly;
 
-        /// <summary>Encoder-decoder only: (history, next item) targets sampled per user and epoch, the last train item always among them. Default: 16. Allowed: 1 or more.</summary>
+        /// <summary>Encoder-decoder and end to end: (history, next item) targets sampled per user and epoch, the last train item always among them. Default: 16. Allowed: 1 or more.</summary>
         public int TargetsPerUser { get; set; } = 16;
 
         /// <summary>Model width. Default: 64. Allowed: 1 or more, divisible by <see cref="Heads"/>.</summary>
@@ -351,6 +384,11 @@ public sealed class TigerTrainer
             if (Dimension % Heads != 0)
             {
                 throw new ArgumentOutOfRangeException(nameof(Heads), Heads, $"Heads ({Heads}) must divide Dimension ({Dimension}).");
+            }
+
+            if (!Enum.IsDefined(Architecture))
+            {
+                throw new ArgumentOutOfRangeException(nameof(Architecture), Architecture, $"{nameof(Architecture)} is {(int)Architecture}; it must be one of {string.Join(", ", Enum.GetNames<TigerArchitecture>())}.");
             }
 
             if (!Enum.IsDefined(Selection))

@@ -151,6 +151,62 @@ public sealed class BeamSearchTests
     }
 
     [Fact]
+    public void Event_histories_keep_the_last_events_right_aligned_with_their_rows_actions_and_ages()
+    {
+        var index = Index.Value;
+        var layout = new EventHistoryLayout(SemanticIdVocabulary.For(index), maxItems: 2);
+        var user = new UserId(1);
+        var t0 = DateTimeOffset.FromUnixTimeSeconds(1_000_000);
+        UserEvent[] history =
+        [
+            new(user, new ItemId(1), ActionType.Rate, t0, 5),
+            new(user, new ItemId(-5), ActionType.Rate, t0, 5), // unknown to the index: skipped
+            new(user, new ItemId(2), ActionType.Rate, t0.AddSeconds(100), 4.5f),
+            new(user, new ItemId(3), ActionType.Click, t0.AddSeconds(1000)),
+        ];
+
+        var encoded = layout.Encode(history, index, item => item.Value == 3 ? 7 : 0, out var unknown);
+
+        Assert.Equal(1, unknown);
+        Assert.Equal(2 * layout.Fields, encoded.Length);
+        var (older, last) = (encoded[..layout.Fields], encoded[layout.Fields..]); // items 2 and 3, the most recent
+        Assert.Equal([0, 7], new[] { older[EventHistoryLayout.RowField], last[EventHistoryLayout.RowField] });
+        Assert.Equal(layout.Vocabulary.Offset(0) + index[new ItemId(2)][0], older[EventHistoryLayout.CodeField]);
+        Assert.Equal(EventHistoryLayout.ActionToken(ActionType.Rate, 4.5f), older[layout.ActionField]);
+        Assert.NotEqual(EventHistoryLayout.ActionToken(ActionType.Rate, 4.5f), EventHistoryLayout.ActionToken(ActionType.Rate, 1f));
+        Assert.Equal(EventHistoryLayout.ActionToken(ActionType.Click, null), last[layout.ActionField]);
+        Assert.Equal(EventHistoryLayout.AgeToken(900), older[layout.AgeField]);
+        Assert.Equal(1, last[layout.AgeField]); // the last event itself
+        Assert.Equal(1, EventHistoryLayout.AgeToken(-50)); // an out-of-order event counts as age 0
+
+        var padded = layout.Encode(history[..1], index, _ => 0, out _);
+        Assert.All(padded[..layout.Fields], v => Assert.Equal(0, v));
+        layout.Check(padded, rows: 1);
+        layout.Check(padded.AsSpan(layout.Fields), rows: 1); // left padding trimmed by a whole event
+    }
+
+    [Fact]
+    public void Malformed_event_histories_name_the_event_and_what_is_wrong()
+    {
+        var index = Index.Value;
+        var layout = new EventHistoryLayout(SemanticIdVocabulary.For(index), maxItems: 2);
+        var good = layout.Encode([new UserEvent(new UserId(1), new ItemId(1), ActionType.View, DateTimeOffset.UnixEpoch)], index, _ => 1, out _);
+        int[] With(int field, int value)
+        {
+            var copy = (int[])good.Clone();
+            copy[layout.Fields + field] = value;
+            return copy;
+        }
+
+        Assert.Contains("whole events", Assert.Throws<ArgumentException>(() => layout.Check(good.AsSpan(1), rows: 2)).Message);
+        Assert.Contains("whole events", Assert.Throws<ArgumentException>(() => layout.Check([.. good, .. good], rows: 2)).Message);
+        Assert.Contains("Event 1", Assert.Throws<ArgumentException>(() => layout.Check(With(EventHistoryLayout.RowField, 2), rows: 2)).Message);
+        Assert.Contains("semantic-ID token", Assert.Throws<ArgumentException>(() => layout.Check(With(EventHistoryLayout.CodeField, 0), rows: 2)).Message);
+        Assert.Contains("action token", Assert.Throws<ArgumentException>(() => layout.Check(With(layout.ActionField, EventHistoryLayout.ActionTokens), rows: 2)).Message);
+        Assert.Contains("age token", Assert.Throws<ArgumentException>(() => layout.Check(With(layout.AgeField, 0), rows: 2)).Message);
+    }
+
+    [Fact]
     public void The_trie_counts_leaves_and_excluded_paths()
     {
         var index = Index.Value;

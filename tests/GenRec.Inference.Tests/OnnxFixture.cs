@@ -43,7 +43,7 @@ public class OnnxFixture : IDisposable
     /// <summary>Real histories: the test users' train sequences, encoded (short and full ones).</summary>
     public IEnumerable<int[]> Histories(int count) =>
         TestData.Split.Cases(SplitTarget.Test).Take(count)
-            .Select(c => Torch.Vocabulary.EncodeHistory(c.History.Select(e => e.Item), Index, Torch.MaxHistoryItems, out _));
+            .Select(c => Torch.EncodeHistory(c.HistoryEvents(), Index));
 
     public void Dispose()
     {
@@ -58,6 +58,15 @@ public sealed class EncoderDecoderOnnxFixture : OnnxFixture
 {
     public EncoderDecoderOnnxFixture()
         : base(TigerArchitecture.EncoderDecoder)
+    {
+    }
+}
+
+/// <summary>The end-to-end model (event histories: item rows, side features, actions, ages), exported and served.</summary>
+public sealed class EndToEndOnnxFixture : OnnxFixture
+{
+    public EndToEndOnnxFixture()
+        : base(TigerArchitecture.EndToEnd)
     {
     }
 }

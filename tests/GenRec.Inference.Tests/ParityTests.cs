@@ -6,6 +6,58 @@ public sealed class DecoderOnlyParityTests(OnnxFixture fixture) : ParityTests(fi
 
 public sealed class EncoderDecoderParityTests(EncoderDecoderOnnxFixture fixture) : ParityTests(fixture), IClassFixture<EncoderDecoderOnnxFixture>;
 
+public sealed class EndToEndParityTests(EndToEndOnnxFixture fixture) : ParityTests(fixture), IClassFixture<EndToEndOnnxFixture>
+{
+    [Fact]
+    public void The_manifest_says_event_histories_and_carries_the_item_table()
+    {
+        Assert.Equal(OnnxModelManifest.EventHistoryVersion, fixture.Manifest.FormatVersion);
+        Assert.Equal(3 + fixture.Index.Length, fixture.Manifest.HistoryFields);
+        Assert.Equal(fixture.Torch.Items.Select(i => i.Value), fixture.Manifest.Items);
+        Assert.NotNull(fixture.Onnx.Layout);
+    }
+
+    [Fact]
+    public void Served_and_trained_models_encode_a_history_alike()
+    {
+        var c = GenRec.TestSupport.TestData.Split.Cases(GenRec.Data.SplitTarget.Test)[0];
+        Assert.Equal(fixture.Torch.EncodeHistory(c.HistoryEvents(), fixture.Index), fixture.Onnx.EncodeHistory(c.HistoryEvents(), fixture.Index));
+    }
+
+    [Fact]
+    public void An_empty_history_decodes_from_the_start_slot()
+    {
+        var empty = fixture.Torch.EncodeHistory([], fixture.Index);
+        Assert.All(empty, v => Assert.Equal(0, v));
+        using var torch = fixture.Torch.Start(empty);
+        using var onnx = fixture.Onnx.Start(empty);
+        var expected = torch.NextLogProbabilities([[]]);
+        var actual = onnx.NextLogProbabilities([[]]);
+        Assert.All(expected.Zip(actual), p => Assert.Equal(p.First, p.Second, 1e-4f));
+    }
+
+    [Fact]
+    public void Short_and_long_histories_decode_together_as_TorchSharp_decodes_them_alone()
+    {
+        // Shared left padding is trimmed by whole events: a batch of a 2-event and a 4-event history reads 4 events.
+        var events = GenRec.TestSupport.TestData.Split.Cases(GenRec.Data.SplitTarget.Test)[0].HistoryEvents();
+        AssertBatchedDecodingIsTorchSharps(fixture, [.. new[] { 2, 4 }.Select(n => fixture.Torch.EncodeHistory(events.Take(n).ToArray(), fixture.Index))], beams: 8);
+    }
+
+    [Fact]
+    public void Malformed_event_histories_are_refused_with_the_event_and_field()
+    {
+        var history = fixture.Histories(1).Single();
+        var fields = fixture.Manifest.HistoryFields;
+        var badRow = (int[])history.Clone();
+        badRow[^fields] = fixture.Manifest.Items.Length + 5;
+        var partial = history[1..];
+
+        Assert.Contains("row", Assert.Throws<ArgumentException>(() => fixture.Onnx.Decode([new GenerativeDecodeRequest(badRow, new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, 4))])).Message);
+        Assert.Contains("whole events", Assert.Throws<ArgumentException>(() => fixture.Onnx.Decode([new GenerativeDecodeRequest(partial, new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, 4))])).Message);
+    }
+}
+
 /// <summary>ONNX Runtime must compute what TorchSharp computes, on real histories, for every position and beam.</summary>
 public abstract class ParityTests(OnnxFixture fixture)
 {
@@ -44,13 +96,17 @@ public abstract class ParityTests(OnnxFixture fixture)
     [Fact]
     public void Batched_decoding_returns_the_TorchSharp_recommendations()
     {
-        var histories = fixture.Histories(24).ToArray();
-        var requests = histories.Select(h => new GenerativeDecodeRequest(h, new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, 16))).ToArray();
-        var batched = fixture.Onnx.Decode(requests);
+        AssertBatchedDecodingIsTorchSharps(fixture, fixture.Histories(24).ToArray(), beams: 16);
+    }
+
+    /// <summary>Decodes the histories in one ONNX Runtime batch; each must give what TorchSharp's search gives alone.</summary>
+    protected static void AssertBatchedDecodingIsTorchSharps(OnnxFixture fixture, int[][] histories, int beams)
+    {
+        var batched = fixture.Onnx.Decode(histories.Select(h => new GenerativeDecodeRequest(h, new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, beams))).ToArray());
         for (var u = 0; u < histories.Length; u++)
         {
             using var session = fixture.Torch.Start(histories[u]);
-            var expected = ConstrainedBeamSearch.Search(session, fixture.Index.Trie, fixture.Index.Length, 16);
+            var expected = ConstrainedBeamSearch.Search(session, fixture.Index.Trie, fixture.Index.Length, beams);
             Assert.Equal(expected.Select(d => d.Id), batched[u].Select(d => d.Id));
             Assert.All(expected.Zip(batched[u]), p => Assert.Equal(p.First.LogProbability, p.Second.LogProbability, 1e-3));
         }

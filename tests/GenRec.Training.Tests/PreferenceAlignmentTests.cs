@@ -44,7 +44,10 @@ public sealed class PreferenceAlignmentTests(TigerFixture fixture) : IClassFixtu
         var report = aligned.Alignment!;
         Assert.Equal(rounds.Select(r => r.Statistics), report.Rounds);
         Assert.Equal(("cluster", 0.5, 0.0), (report.Reward, report.Beta, report.DataWeight));
-        Assert.All(report.Rounds, r => Assert.True(r.Pairs > 0 && r.ChosenReward > r.RejectedReward && double.IsFinite(r.Loss), r.ToString()));
+        // A round learns from pairs whose chosen item the reward prefers, or has none left to learn from: every item
+        // the model generated already has the top reward (a later round, once alignment has done its work).
+        Assert.True(report.Rounds[0].Pairs > 0, report.Rounds[0].ToString());
+        Assert.All(report.Rounds, r => Assert.True(r.Pairs > 0 ? r.ChosenReward > r.RejectedReward && double.IsFinite(r.Loss) : r.ListReward == 1, r.ToString()));
         Assert.True(report.Rounds[^1].ListReward > report.Rounds[0].ListReward, string.Join(", ", report.Rounds.Select(r => r.ListReward)));
         Assert.Equal(0, report.Rounds[0].LogRatio);
         Assert.True(report.Rounds[^1].LogRatio > 0, $"the generated items gained probability against the reference: {report.Rounds[^1].LogRatio}");
@@ -101,10 +104,10 @@ public sealed class PreferenceAlignmentTests(TigerFixture fixture) : IClassFixtu
         return sum / count;
     }
 
-    private ArraySegment<SemanticId>[] Probe() =>
-        [.. TestData.Split.Cases(SplitTarget.Valid).Take(5).Select(c => new ArraySegment<SemanticId>([.. c.History.TakeLast(5).Select(h => fixture.Index[h.Item]), fixture.Index[c.Target.Item]]))];
+    private ArraySegment<SequenceItem>[] Probe() =>
+        [.. TestData.Split.Cases(SplitTarget.Valid).Take(5).Select(c => new ArraySegment<SequenceItem>(fixture.Model.Model.Sequence([.. c.History.TakeLast(5), c.Target], fixture.Index)))];
 
-    private static float[] LogProbabilities(TigerModelArtifact model, ArraySegment<SemanticId>[] examples)
+    private static float[] LogProbabilities(TigerModelArtifact model, ArraySegment<SequenceItem>[] examples)
     {
         using var noGrad = TorchSharp.torch.no_grad();
         using var values = model.Model.TargetLogProbabilities(examples, TorchSharp.torch.CPU);

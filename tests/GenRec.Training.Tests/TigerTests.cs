@@ -63,6 +63,15 @@ public sealed class EncoderDecoderFixture : TigerFixture
     }
 }
 
+/// <summary>The same, end to end (item IDs, side features, actions and times in the encoder).</summary>
+public sealed class EndToEndFixture : TigerFixture
+{
+    public EndToEndFixture()
+        : base(TigerArchitecture.EndToEnd)
+    {
+    }
+}
+
 public sealed class DecoderOnlyTigerTests(TigerFixture fixture) : TigerTests(fixture), IClassFixture<TigerFixture>
 {
     [Fact]
@@ -91,27 +100,7 @@ public sealed class DecoderOnlyTigerTests(TigerFixture fixture) : TigerTests(fix
 public sealed class EncoderDecoderTigerTests(EncoderDecoderFixture fixture) : TigerTests(fixture), IClassFixture<EncoderDecoderFixture>
 {
     [Fact]
-    public void Cached_decoding_matches_a_full_recomputation()
-    {
-        var model = Fixture.Model;
-        var network = (TigerEncoderDecoderModel)model.Model;
-        var (history, next) = Probe();
-        using var session = model.Start(history);
-
-        for (var s = 0; s < model.Vocabulary.Positions; s++)
-        {
-            var cached = session.NextLogProbabilities([next.ToArray()[..s]]);
-
-            // Encoder and decoder from scratch on [BOS, c0 … c(s-1)].
-            var decoderTokens = new long[] { GenRec.Generative.SemanticIdVocabulary.Bos }.Concat(Enumerable.Range(0, s).Select(p => (long)(model.Vocabulary.Offset(p) + next[p]))).ToArray();
-            using var noGrad = torch.no_grad();
-            using var scope = torch.NewDisposeScope();
-            var input = torch.tensor(history.Select(t => (long)t).ToArray(), [1, history.Length]);
-            var (keys, values) = network.Memory(network.Encode(input));
-            var hidden = network.Decode(torch.tensor(decoderTokens, [1, s + 1]), keys, values, input.ne(0).view(1, 1, 1, -1));
-            AssertClose(torch.nn.functional.log_softmax(network.Head(s, hidden[0, -1]), 0).data<float>().ToArray(), cached);
-        }
-    }
+    public void Cached_decoding_matches_a_full_recomputation() => AssertCachedDecodingIsAFullRecomputation();
 
     [Fact]
     public void The_architecture_survives_saving()
@@ -124,14 +113,108 @@ public sealed class EncoderDecoderTigerTests(EncoderDecoderFixture fixture) : Ti
     }
 }
 
+public sealed class EndToEndTigerTests(EndToEndFixture fixture) : TigerTests(fixture), IClassFixture<EndToEndFixture>
+{
+    [Fact]
+    public void Cached_decoding_matches_a_full_recomputation() => AssertCachedDecodingIsAFullRecomputation();
+
+    [Fact]
+    public void The_item_table_and_side_features_survive_saving()
+    {
+        using var folder = TestData.TempFolder();
+        Fixture.Model.Save(folder.Path);
+        using var loaded = TigerModelArtifact.Load(folder.Path, ComputeDevice.Cpu);
+
+        Assert.Equal(TigerArchitecture.EndToEnd, loaded.Config.Architecture);
+        Assert.Equal(Fixture.Model.Items, loaded.Items);
+        Assert.True(loaded.Config.Genres > 1);
+        var (history, next) = Probe();
+        using var before = Fixture.Model.Start(history);
+        using var after = loaded.Start(history);
+        AssertClose(TeacherForcing.LogProbabilities(before, [next]).Select(v => (float)v).ToArray(), TeacherForcing.LogProbabilities(after, [next]).Select(v => (float)v).ToArray());
+    }
+
+    [Fact]
+    public void Its_table_holds_the_train_items_only()
+    {
+        var train = TestData.Split.TrainInteractions.Select(i => i.Item).ToHashSet();
+
+        Assert.Equal(train.Count(i => Fixture.Index.TryGetSemanticId(i, out _)), Fixture.Model.Items.Count);
+        Assert.All(Fixture.Model.Items, i => Assert.Contains(i, train));
+    }
+
+    [Fact]
+    public void The_encoder_reads_actions_and_times_not_only_the_items()
+    {
+        var c = TestData.Split.Case(new UserId(7), SplitTarget.Test);
+        var events = c.History.Select(h => h.ToEvent()).ToArray();
+        var target = Fixture.Index[c.Target.Item];
+        var disliked = events.Select(e => e with { Value = 0.5f }).ToArray();
+        var sameDay = events.Select(e => e with { Timestamp = events[^1].Timestamp }).ToArray();
+
+        var original = Score(events, target);
+
+        Assert.NotEqual(original, Score(disliked, target), 4);
+        Assert.NotEqual(original, Score(sameDay, target), 4);
+    }
+
+    [Fact]
+    public void An_item_outside_its_table_is_read_by_its_semantic_id()
+    {
+        // A history of one item the model has no row for (never in the train part): the slot holds row 0 and its codes.
+        var cold = Fixture.Index.Items.First(i => !Fixture.Model.Items.Contains(i));
+        var history = Fixture.Model.EncodeHistory([new UserEvent(new UserId(1), cold, ActionType.Rate, DateTimeOffset.UnixEpoch, 4)], Fixture.Index);
+        var layout = new EventHistoryLayout(Fixture.Model.Vocabulary, Fixture.Model.MaxHistoryItems);
+        var slot = history[^layout.Fields..];
+
+        Assert.Equal(0, slot[EventHistoryLayout.RowField]);
+        Assert.Equal(Fixture.Model.Vocabulary.Offset(0) + Fixture.Index[cold][0], slot[EventHistoryLayout.CodeField]);
+        using var session = Fixture.Model.Start(history);
+        Assert.All(session.NextLogProbabilities([[]]), v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
+    public void A_history_of_the_wrong_length_is_refused()
+    {
+        Assert.Throws<ArgumentException>(() => Fixture.Model.Start(new int[7]));
+    }
+
+    private double Score(UserEvent[] events, SemanticId target)
+    {
+        using var session = Fixture.Model.Start(Fixture.Model.EncodeHistory(events, Fixture.Index));
+        return TeacherForcing.LogProbabilities(session, [target])[0];
+    }
+}
+
 public abstract class TigerTests(TigerFixture fixture)
 {
     protected TigerFixture Fixture => fixture;
 
+    /// <summary>Encoder-decoder shapes: each step of a session equals encoder and decoder run from scratch on [BOS, c0 … c(s-1)].</summary>
+    protected void AssertCachedDecodingIsAFullRecomputation()
+    {
+        var model = Fixture.Model;
+        var network = (TigerEncoderDecoderModel)model.Model;
+        var (history, next) = Probe();
+        using var session = model.Start(history);
+
+        for (var s = 0; s < model.Vocabulary.Positions; s++)
+        {
+            var cached = session.NextLogProbabilities([next.ToArray()[..s]]);
+            var decoderTokens = new long[] { GenRec.Generative.SemanticIdVocabulary.Bos }.Concat(Enumerable.Range(0, s).Select(p => (long)(model.Vocabulary.Offset(p) + next[p]))).ToArray();
+            using var noGrad = torch.no_grad();
+            using var scope = torch.NewDisposeScope();
+            var input = torch.tensor(history.Select(t => (long)t).ToArray(), [1, history.Length]);
+            var (keys, values) = network.Memory(network.Encode(input));
+            var hidden = network.Decode(torch.tensor(decoderTokens, [1, s + 1]), keys, values, network.MemoryKeep(input).view(1, 1, 1, -1));
+            AssertClose(torch.nn.functional.log_softmax(network.Head(s, hidden[0, -1]), 0).data<float>().ToArray(), cached);
+        }
+    }
+
     protected (int[] History, SemanticId Next) Probe()
     {
         var c = TestData.Split.Case(new UserId(7), SplitTarget.Test);
-        var history = fixture.Model.Vocabulary.EncodeHistory(c.History.Select(h => h.Item), fixture.Index, fixture.Model.MaxHistoryItems, out _);
+        var history = fixture.Model.EncodeHistory([.. c.History.Select(h => h.ToEvent())], fixture.Index);
         return (history, fixture.Index[c.Target.Item]);
     }
 
@@ -149,13 +232,13 @@ public abstract class TigerTests(TigerFixture fixture)
     {
         var network = fixture.Model.Model;
         var cases = TestData.Split.Cases(SplitTarget.Test).Take(12).Where(c => fixture.Index.TryGetSemanticId(c.Target.Item, out _)).ToArray();
-        var examples = new List<ArraySegment<SemanticId>>();
+        var examples = new List<ArraySegment<SequenceItem>>();
         var expected = new List<double>();
         foreach (var c in cases)
         {
-            var known = c.History.Where(h => fixture.Index.TryGetSemanticId(h.Item, out _)).Select(h => fixture.Index[h.Item]).ToArray();
-            examples.Add(new([.. known[Math.Max(0, known.Length - fixture.Model.MaxHistoryItems)..], fixture.Index[c.Target.Item]]));
-            var tokens = fixture.Model.Vocabulary.EncodeHistory(c.History.Select(h => h.Item), fixture.Index, fixture.Model.MaxHistoryItems, out _);
+            var known = network.Sequence(c.History, fixture.Index);
+            examples.Add(new([.. known[Math.Max(0, known.Length - fixture.Model.MaxHistoryItems)..], network.Sequence([c.Target], fixture.Index)[0]]));
+            var tokens = fixture.Model.EncodeHistory([.. c.History.Select(h => h.ToEvent())], fixture.Index);
             using var session = fixture.Model.Start(tokens);
             expected.Add(TeacherForcing.LogProbabilities(session, [fixture.Index[c.Target.Item]])[0]);
         }
@@ -170,7 +253,7 @@ public abstract class TigerTests(TigerFixture fixture)
             Assert.Equal(expected[i], actual[i], 1e-4);
         }
 
-        Assert.Throws<ArgumentException>(() => network.TargetLogProbabilities([new([fixture.Index[cases[0].Target.Item]])], torch.CPU));
+        Assert.Throws<ArgumentException>(() => network.TargetLogProbabilities([new(network.Sequence([cases[0].Target], fixture.Index))], torch.CPU));
     }
 
     [Fact]
@@ -330,7 +413,7 @@ public sealed class TigerValidationLikelihoodTests(TigerFixture fixture) : IClas
         var cases = TestData.Split.Cases(SplitTarget.Valid).Take(30).Where(c => fixture.Index.TryGetSemanticId(c.Target.Item, out _)).ToArray();
         var expected = cases.Average(c =>
         {
-            var history = fixture.Model.Vocabulary.EncodeHistory(c.History.Select(h => h.Item), fixture.Index, fixture.Model.MaxHistoryItems, out _);
+            var history = fixture.Model.EncodeHistory([.. c.History.Select(h => h.ToEvent())], fixture.Index);
             using var session = fixture.Model.Start(history);
             return TeacherForcing.LogProbabilities(session, [fixture.Index[c.Target.Item]])[0];
         });

@@ -8,7 +8,7 @@ using DataType = global::Onnx.TensorProto.Types.DataType;
 namespace GenRec.Training;
 
 /// <summary>
-/// Exports a trained generative retrieval model (decoder-only or encoder-decoder) as the two ONNX graphs of
+/// Exports a trained generative retrieval model (decoder-only, encoder-decoder or end to end) as the two ONNX graphs of
 /// <see cref="GenerativeGraphContract"/> with its manifest, so that <see cref="OnnxGenerativeModel"/> serves it. The
 /// graphs are written operator by operator from the TorchSharp weights (TorchSharp has no ONNX exporter).
 /// </summary>
@@ -28,10 +28,21 @@ public static class TigerOnnxExporter
         var weights = OnnxWeightsGraph.ReadWeights(model.Model);
         var config = model.Config;
         var shape = new Shape(config, model.Vocabulary);
+        EventHistoryLayout? layout = null;
+        if (config.Architecture == TigerArchitecture.EndToEnd)
+        {
+            // Each row's ID embedding and side features are summed once here: the graph gathers one vector per event.
+            layout = new EventHistoryLayout(model.Vocabulary, config.MaxHistoryItems);
+            using var noGrad = torch.no_grad();
+            using var table = ((TigerEncoderDecoderModel)model.Model).RowTable().detach().cpu();
+            weights["rows.table"] = (table.data<float>().ToArray(), table.shape);
+        }
+
         var (context, step) = config.Architecture switch
         {
             TigerArchitecture.DecoderOnly => (DecoderOnlyContext(shape, weights), DecoderOnlyStep(shape, weights)),
             TigerArchitecture.EncoderDecoder => (EncoderDecoderContext(shape, weights), EncoderDecoderStep(shape, weights)),
+            TigerArchitecture.EndToEnd => (EndToEndContext(shape, layout!, weights), EncoderDecoderStep(shape, weights)),
             _ => throw new NotSupportedException($"No ONNX export for architecture {config.Architecture}."),
         };
 
@@ -41,6 +52,9 @@ public static class TigerOnnxExporter
         Write(step.Build("GenRec.Training"), stepPath);
         var manifest = new OnnxModelManifest
         {
+            FormatVersion = layout is null ? OnnxModelManifest.CurrentVersion : OnnxModelManifest.EventHistoryVersion,
+            HistoryFields = layout?.Fields ?? 0,
+            Items = [.. model.Items.Select(i => i.Value)],
             Producer = $"GenRec.Training {typeof(TigerOnnxExporter).Assembly.GetName().Version}",
             Architecture = config.Architecture.ToString(),
             Layers = config.Layers,
@@ -233,6 +247,44 @@ public static class TigerOnnxExporter
         var count = g.Scalar(g.Dim(History, 1));
         var x = g.Add(g.Gather(g.W("tokens.weight"), History), g.Gather(g.W("encoderPositions.weight"), g.RightAlignedPositions(History, s.HistoryTokens, count)));
         var contextBias = g.PaddingBias(History, out var keep);
+        return EncoderOutputs(g, s, x, keep, contextBias, count, g.Op("Expand", g.LongVector(SemanticIdVocabulary.Bos), g.Dim(History, 0)));
+    }
+
+    /// <summary>
+    /// End to end: the history is [B, E·F] (E events of F fields, right-aligned, whole padding events trimmed); each
+    /// event's vector is its row's (ID embedding + side features, summed at export), its semantic-ID tokens', its
+    /// action's and its age's embeddings; a learned start slot goes first, so an empty history still has a context.
+    /// </summary>
+    private static Graph EndToEndContext(Shape s, EventHistoryLayout layout, Dictionary<string, (float[], long[])> weights)
+    {
+        var g = new Graph("genrec_end_to_end_context", weights);
+        g.Input(History, DataType.Int64, "batch", "history");
+        var slots = g.Reshape(History, g.LongVector(0, -1, layout.Fields)); // [B, E, F]
+        string Field(int f) => g.Gather(slots, g.Long(f), 2); // [B, E]
+        var x = g.Add(g.Gather(g.W("rows.table"), Field(EventHistoryLayout.RowField)), g.Add(g.Gather(g.W("actions.weight"), Field(layout.ActionField)), g.Gather(g.W("ages.weight"), Field(layout.AgeField))));
+        for (var p = 0; p < s.Vocabulary.Positions; p++)
+        {
+            x = g.Add(x, g.Gather(g.W("tokens.weight"), Field(EventHistoryLayout.CodeField + p)));
+        }
+
+        // The start slot sits at position 0 and the events right-aligned after it, at (1 + MaxHistoryItems − E) … MaxHistoryItems, however much padding was trimmed.
+        var batch = g.Dim(History, 0);
+        var events = g.Scalar(g.Dim(slots, 1));
+        var top = g.Long(s.Config.MaxHistoryItems + 1);
+        var positions = g.Concat(0, g.LongVector(0), g.Op("Range", g.Sub(top, events), top, g.Long(1)));
+        var start = g.Op("Expand", g.W("start"), g.Concat(0, batch, g.LongVector(1, s.D)));
+        x = g.Add(g.Concat(1, start, x), g.Gather(g.W("encoderPositions.weight"), positions)); // [B, 1 + E, d]
+        var count = g.Scalar(g.Dim(x, 1));
+
+        // The start slot is always kept; an event is kept when it holds a semantic ID (padding events are all zero).
+        var marker = g.Op("Expand", g.Longs([1], 1, 1), g.Concat(0, batch, g.LongVector(1)));
+        var contextBias = g.PaddingBias(g.Concat(1, marker, Field(EventHistoryLayout.CodeField)), out var keep);
+        return EncoderOutputs(g, s, x, keep, contextBias, count, g.Op("Expand", g.LongVector(SemanticIdVocabulary.Bos), batch));
+    }
+
+    /// <summary>An encoder over embedded context x [B, C, d] (bidirectional, padding masked), then the decoder's cross-attention keys/values.</summary>
+    private static Graph EncoderOutputs(Graph g, Shape s, string x, string keep, string contextBias, string count, string first)
+    {
         var range = g.Op("Range", g.Long(0), count, g.Long(1));
         var diagonal = g.Op("Equal", g.Unsqueeze(range, 0), g.Unsqueeze(range, 1));
         var bias = g.Unsqueeze(g.Where(g.Op("Or", g.Unsqueeze(keep, 1), g.Unsqueeze(diagonal, 0)), g.Float(0f), g.Float(Masked)), 1);
@@ -250,7 +302,6 @@ public static class TigerOnnxExporter
             values.Add(g.Heads(g.Linear(memory, $"decoder.{i}.crossKv", s.D, s.D), s));
         }
 
-        var first = g.Op("Expand", g.LongVector(SemanticIdVocabulary.Bos), g.Dim(History, 0));
         WriteContextOutputs(g, s, keys, values, contextBias, first);
         return g;
     }
