@@ -105,7 +105,7 @@ internal static class ExportCommand
         int same = 0, searched = 0;
         foreach (var c in split.Cases(SplitTarget.Test).Take(users))
         {
-            var history = torch.Vocabulary.EncodeHistory(c.History.Select(i => i.Item), index, torch.MaxHistoryItems, out _);
+            var history = torch.EncodeHistory(c.HistoryEvents(), index);
             using var t = torch.Start(history);
             using var o = onnx.Start(history);
             var bySteps = new BeamSearchState(index.Trie, index.Length, beam);

@@ -77,7 +77,7 @@ internal static class ServeBench
             var rows = new List<Row>();
             foreach (var h in lengths)
             {
-                var inputs = Histories(split, index, torchModel.Vocabulary, h, shape.MaxHistoryItems);
+                var inputs = Histories(split, index, torchModel, h);
                 foreach (var k in beamWidths)
                 {
                     var flops = Flops(shape, torchModel.Vocabulary, h, k);
@@ -161,13 +161,13 @@ internal static class ServeBench
         return values.Length > 0 ? values : throw new UsageException($"{option} is empty.");
     }
 
-    /// <summary>Real histories of exactly <paramref name="length"/> items: the last items of test users who have that many.</summary>
-    private static int[][] Histories(DataSplit split, SemanticIdIndex index, SemanticIdVocabulary vocabulary, int length, int maxItems)
+    /// <summary>Real histories of exactly <paramref name="length"/> items: the last events of test users who have that many, as the model reads them.</summary>
+    private static int[][] Histories(DataSplit split, SemanticIdIndex index, TigerModelArtifact model, int length)
     {
         var histories = split.Cases(SplitTarget.Test)
-            .Select(c => c.History.Select(i => i.Item).Where(i => index.TryGetSemanticId(i, out _)).ToArray())
-            .Where(items => items.Length >= length)
-            .Select(items => vocabulary.EncodeHistory(items[^length..], index, maxItems, out _))
+            .Select(c => c.HistoryEvents().Where(e => index.TryGetSemanticId(e.Item, out _)).ToArray())
+            .Where(events => events.Length >= length)
+            .Select(events => model.EncodeHistory(events[^length..], index))
             .ToArray();
         return histories.Length > 0 ? histories : throw new UsageException($"no test user has {length} known history items.");
     }
@@ -215,7 +215,8 @@ internal static class ServeBench
     {
         double d = shape.Dimension, m = shape.MlpDimension, layers = shape.Layers, v = vocabulary.Sizes.Max();
         var positions = vocabulary.Positions;
-        double tokens = 1 + (historyItems * positions);
+        // An end-to-end encoder reads a start slot and one slot per event; the others BOS and every event's codes.
+        double tokens = shape.Architecture == TigerArchitecture.EndToEnd ? 1 + historyItems : 1 + (historyItems * positions);
         static double Linear(double n, double input, double output) => 2 * n * input * output;
         double Block(double n, double attended) => Linear(n, d, 3 * d) + (4 * n * attended * d) + Linear(n, d, d) + Linear(n, d, m) + Linear(n, m, d);
         double total;

@@ -46,7 +46,7 @@ public sealed class GenerativeRanking : IRankingStage
             return ValueTask.FromResult(candidates);
         }
 
-        var tokens = _model.Vocabulary.EncodeHistory(request.History.Select(e => e.Item), _index, _model.MaxHistoryItems, out _);
+        var tokens = _model.EncodeHistory(request.History, _index);
         var ids = candidates.Select(c => _index.TryGetSemanticId(c.Item, out var id) ? id : default).ToArray();
         var known = Enumerable.Range(0, ids.Length).Where(i => ids[i].Length > 0).ToArray();
         var scores = known.Length == 0 ? [] : _model.Score(_model.Encode(tokens), known.Select(i => ids[i]).ToArray());

@@ -204,7 +204,7 @@ internal sealed class UserSessionGrain(
     }
 
     private int[] Tokens(OnnxGenerativeModel model, SemanticIdIndex index) =>
-        model.Vocabulary.EncodeHistory(state.State.Events.Select(e => new ItemId(e.Item)), index, model.MaxHistoryItems, out _);
+        model.EncodeHistory([.. state.State.Events.Select(e => new UserEvent(new UserId(this.GetPrimaryKeyLong()), new ItemId(e.Item), (ActionType)e.Action, DateTimeOffset.FromUnixTimeMilliseconds(e.TimeMilliseconds), e.Value))], index);
 
     private void EnsureCandidateCount(IReadOnlyList<long> candidates)
     {

@@ -257,6 +257,54 @@ public static class GenRecBuilderExtensions
     }
 
     /// <summary>
+    /// Adds an end-to-end generative recommender (OneRec-style: <c>genrec train tiger --arch end-to-end</c>, aligned or
+    /// not, then <c>genrec export</c>) as the keyed <see cref="IRecommender"/> under <see cref="GenRecStages.Generative"/>:
+    /// one model reads the user's events (items, actions, times) and its trie-constrained beam search writes the final
+    /// list, with no cascade behind it (distinct items, history and excluded items never generated, most probable
+    /// first). The model is its own (keyed <see cref="OnnxGenerativeModel"/> and micro-batcher under
+    /// <see cref="GenRecStages.EndToEnd"/>, beside any <see cref="AddOnnxModel"/> recall model); it reads the index of
+    /// <see cref="AddSemanticIdIndex"/>. Put it beside the team's cascade with <see cref="AddRecommenderAdapter"/>.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="folder">The exported end-to-end model folder.</param>
+    /// <param name="configure">Sets the name (default "end-to-end") and the beam width (default 100; widened to the requested count).</param>
+    /// <returns>The builder.</returns>
+    /// <exception cref="ArgumentException">The folder is not an exported model folder.</exception>
+    public static IGenRecBuilder AddEndToEndRecommender(this IGenRecBuilder builder, string folder, Action<GenerativeRecallOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        if (!File.Exists(Path.Combine(folder, GenerativeGraphContract.ManifestFile)))
+        {
+            throw new ArgumentException($"GenRec: '{folder}' (AddEndToEndRecommender) is not a model folder: it has no {GenerativeGraphContract.ManifestFile} (train with `genrec train tiger --arch end-to-end`, then `genrec export`).", nameof(folder));
+        }
+
+        var options = new GenerativeRecallOptions { Name = "end-to-end" };
+        configure?.Invoke(options);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.BeamWidth, "BeamWidth");
+        builder.Services.TryAddKeyedSingleton(GenRecStages.EndToEnd, (sp, _) =>
+        {
+            var model = OnnxGenerativeModel.Load(folder, Options(sp).OnnxRuntime, sp.GetService<ILoggerFactory>()?.CreateLogger("GenRec.Inference"));
+            if (model.Layout is null)
+            {
+                model.Dispose();
+                throw new InvalidOperationException($"GenRec: '{folder}' (AddEndToEndRecommender) reads semantic-ID tokens only, not events: serve it with .AddOnnxModel, .AddGenerativeRecall and .AddGenerativeRecommender.");
+            }
+
+            return model;
+        });
+        builder.Services.TryAddKeyedSingleton(GenRecStages.EndToEnd, (sp, _) => new GenerativeMicroBatcher(sp.GetRequiredKeyedService<OnnxGenerativeModel>(GenRecStages.EndToEnd), Options(sp).MicroBatcher));
+        builder.Services.TryAddKeyedSingleton<IRecommender>(GenRecStages.Generative, (sp, _) => new GenRec.Cascade.CascadePipeline(
+            options.Name,
+            [new GenRec.Cascade.RecallChannel(new GenerativeRecall(
+                sp.GetRequiredKeyedService<OnnxGenerativeModel>(GenRecStages.EndToEnd),
+                Require<SemanticIdIndex>(sp, "a semantic-ID index", ".AddSemanticIdIndex(path)"),
+                options,
+                sp.GetRequiredKeyedService<GenerativeMicroBatcher>(GenRecStages.EndToEnd)))]));
+        return builder;
+    }
+
+    /// <summary>
     /// Adds a <see cref="RecommenderAdapter"/> (resolve it as a keyed <see cref="IRecommender"/> under
     /// <see cref="GenRecStages.Adapted"/>, or as <see cref="RecommenderAdapter"/>): the generative recommender registered
     /// under <see cref="GenRecStages.Generative"/> (e.g. by <see cref="AddGenerativeRecommender"/>) beside the team's
@@ -275,7 +323,7 @@ public static class GenRecBuilderExtensions
             builder,
             baseline,
             configure,
-            "AddRecommenderAdapter needs a generative recommender: call .AddGenerativeRecommender() on AddGenRec(), or register one as a keyed IRecommender under GenRecStages.Generative.",
+            "AddRecommenderAdapter needs a generative recommender: call .AddEndToEndRecommender(folder) or .AddGenerativeRecommender() on AddGenRec(), or register one as a keyed IRecommender under GenRecStages.Generative.",
             (options, generative) => $"{options.Mode.ToString().ToLowerInvariant()}-{generative.Name}",
             (name, b, g, options, logger, observer) => new RecommenderAdapter(name, b, g, options, logger, observer));
     }
@@ -326,6 +374,9 @@ public static class GenRecStages
 
     /// <summary>The adapter that puts the generative stage beside the team's.</summary>
     public const string Adapted = "genrec:adapted";
+
+    /// <summary>The end-to-end model and its micro-batcher (<see cref="GenRecBuilderExtensions.AddEndToEndRecommender"/>).</summary>
+    public const string EndToEnd = "genrec:end-to-end";
 }
 
 /// <summary>Checks the files the builder was pointed at, naming the missing piece.</summary>

@@ -12,6 +12,7 @@ public static class ModelFiles
 {
     private static readonly Lazy<Files> Built = new(Build);
     private static readonly Lazy<string> HstuBuilt = new(BuildHstu);
+    private static readonly Lazy<string> EndToEndBuilt = new(BuildEndToEnd);
 
     public static Files Value => Built.Value;
 
@@ -20,6 +21,21 @@ public static class ModelFiles
     /// part and exported to ONNX: the folder a service's <c>AddHstuRanking</c> is pointed at.
     /// </summary>
     public static string HstuOnnxPath => HstuBuilt.Value;
+
+    /// <summary>
+    /// A small end-to-end model (d 16, two layers, history 10, two epochs: event histories with item rows, side
+    /// features, actions and ages) over <see cref="Value"/>'s index, exported to ONNX: the folder a service's
+    /// <c>AddEndToEndRecommender</c> is pointed at.
+    /// </summary>
+    public static string EndToEndOnnxPath => EndToEndBuilt.Value;
+
+    private static string BuildEndToEnd()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"genrec-test-end-to-end-{Environment.ProcessId}");
+        using var model = TrainSmall(Value.Index, TigerArchitecture.EndToEnd);
+        TigerOnnxExporter.Export(model, folder);
+        return folder;
+    }
 
     private static string BuildHstu()
     {

@@ -91,6 +91,49 @@ public sealed class AddGenRecTests
     }
 
     [Fact]
+    public async Task The_end_to_end_model_writes_the_final_list_from_the_users_events_and_takes_over_the_cascade()
+    {
+        var files = ModelFiles.Value;
+        var cascade = Recommender.From("dlrm", (_, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([.. files.Index.Items.Skip(100).Take(10).Select(i => new Candidate(i, 1, "dlrm"))]));
+        var c = TestData.Split.Cases(GenRec.Data.SplitTarget.Test)[3];
+        var excluded = files.Index.Items.Take(30).ToHashSet();
+        var request = new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time) { ExcludedItems = excluded };
+        ServiceProvider Provider(StageMode mode, string folder)
+        {
+            var services = new ServiceCollection();
+            services.AddGenRec(o => o.OnnxRuntime = new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu })
+                .AddSemanticIdIndex(files.IndexPath)
+                .AddEndToEndRecommender(folder, o => o.BeamWidth = 16)
+                .AddRecommenderAdapter(_ => cascade, o => { o.Mode = mode; o.Budget = TimeSpan.FromSeconds(30); });
+            return services.BuildServiceProvider();
+        }
+
+        await using var replace = Provider(StageMode.Replace, ModelFiles.EndToEndOnnxPath);
+        var replaced = await replace.GetRequiredKeyedService<IRecommender>(GenRecStages.Adapted).RecommendAsync(request, TestContext.Current.CancellationToken);
+
+        // The served list is the model's own: what its constrained beam search over the user's events decodes.
+        using var model = OnnxGenerativeModel.Load(ModelFiles.EndToEndOnnxPath, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu });
+        var expected = await new GenerativeRecall(model, files.Index, new GenerativeRecallOptions { BeamWidth = 16 }).RecallAsync(request, 10, TestContext.Current.CancellationToken);
+        Assert.Equal(expected.Select(x => x.Item), replaced.Items.Select(x => x.Item));
+        Assert.Equal(10, replaced.Items.Select(x => x.Item).Distinct().Count());
+        Assert.All(replaced.Items, x => Assert.False(request.IsExcluded(x.Item), $"{x.Item} is in the history or excluded"));
+        Assert.All(replaced.Items, x => Assert.Equal("end-to-end", x.Source));
+        Assert.Equal(0, replace.GetRequiredService<RecommenderAdapter>().Fallbacks);
+
+        await using var blend = Provider(StageMode.Blend, ModelFiles.EndToEndOnnxPath);
+        var blended = await blend.GetRequiredKeyedService<IRecommender>(GenRecStages.Adapted).RecommendAsync(request, TestContext.Current.CancellationToken);
+        Assert.Equal(10, blended.Items.Select(x => x.Item).Distinct().Count());
+        Assert.Contains(blended.Items, x => x.Source == "end-to-end");
+        Assert.Contains(blended.Items, x => x.Source == "dlrm");
+
+        // A model over semantic-ID tokens alone is not an end-to-end model: the error says how to serve it.
+        await using var tokensOnly = Provider(StageMode.Replace, files.ModelPath);
+        var e = Assert.Throws<InvalidOperationException>(() => tokensOnly.GetRequiredKeyedService<IRecommender>(GenRecStages.Generative));
+        Assert.Contains(".AddGenerativeRecommender", e.Message, StringComparison.Ordinal);
+        Assert.Contains("genrec export", Assert.Throws<ArgumentException>(() => new ServiceCollection().AddGenRec().AddEndToEndRecommender("/nonexistent/e2e")).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_missing_piece_is_named_in_the_error()
     {
         var files = ModelFiles.Value;
