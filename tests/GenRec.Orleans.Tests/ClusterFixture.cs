@@ -3,8 +3,14 @@ using Orleans.TestingHost;
 
 namespace GenRec.Orleans.Tests;
 
+/// <summary>A real two-silo Orleans cluster in this process with the GenRec grains and in-memory storage, serving the small TIGER.</summary>
+public sealed class ClusterFixture() : GenRecCluster(ModelFiles.Value.ModelPath);
+
+/// <summary>The same cluster serving the small end-to-end model (event histories) as its generative model.</summary>
+public sealed class EndToEndClusterFixture() : GenRecCluster(ModelFiles.EndToEndOnnxPath);
+
 /// <summary>A real two-silo Orleans cluster in this process with the GenRec grains and in-memory storage.</summary>
-public sealed class ClusterFixture : IAsyncLifetime
+public abstract class GenRecCluster(string modelPath) : IAsyncLifetime
 {
     public InProcessTestCluster Cluster { get; private set; } = null!;
 
@@ -18,7 +24,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             .AddGenRecGrains(o =>
             {
                 o.IndexPath = files.IndexPath;
-                o.ModelPath = files.ModelPath;
+                o.ModelPath = modelPath;
                 o.HstuModelPath = ModelFiles.HstuOnnxPath;
                 o.MaxEvents = 60;
                 o.MaxAppendBatch = 200;
@@ -30,5 +36,9 @@ public sealed class ClusterFixture : IAsyncLifetime
         await Cluster.DeployAsync();
     }
 
-    public async ValueTask DisposeAsync() => await Cluster.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        GC.SuppressFinalize(this);
+    }
 }

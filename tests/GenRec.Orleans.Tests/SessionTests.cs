@@ -173,3 +173,32 @@ public sealed class SessionTests(ClusterFixture fixture) : IClassFixture<Cluster
         await Assert.ThrowsAsync<ArgumentException>(() => session.RankAsync(Enumerable.Range(0, 1001).Select(i => (long)i).ToArray()));
     }
 }
+
+/// <summary>The session grain serving an end-to-end model: it encodes the stored events (items, actions, times) as the model reads them.</summary>
+public sealed class EndToEndSessionTests(EndToEndClusterFixture fixture) : IClassFixture<EndToEndClusterFixture>
+{
+    [Fact]
+    public async Task The_session_serves_the_end_to_end_model_from_its_events_and_reuses_its_encoder_state()
+    {
+        var files = ModelFiles.Value;
+        var (user, events) = TestUsers.Users(7)[6];
+        var session = fixture.Client.GetGrain<IUserSessionGrain>(2_000_000 + user);
+        await session.AppendEventsAsync(events[..30]);
+
+        var cold = await session.RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 20));
+        var warm = await session.RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 20));
+
+        using var model = ModelFiles.Load(ModelFiles.EndToEndOnnxPath);
+        var history = events[..30].Select(e => e.ToUserEvent(2_000_000 + user)).ToArray();
+        var excluded = events[..30].Select(e => files.Index[new ItemId(e.Item)]);
+        var expected = model.Decode([new GenerativeDecodeRequest(model.EncodeHistory(history, files.Index), new BeamSearchState(files.Index.Trie, files.Index.Length, 20, excluded))])[0]
+            .Take(10).Select(d => files.Index[d.Id].Value).ToArray();
+
+        Assert.NotNull(model.Layout);
+        Assert.False(cold.CachedState);
+        Assert.True(warm.CachedState);
+        Assert.Equal(expected, cold.Items.Select(i => i.Item));
+        Assert.Equal(expected, warm.Items.Select(i => i.Item));
+        Assert.DoesNotContain(warm.Items, i => events[..30].Any(e => e.Item == i.Item));
+    }
+}
