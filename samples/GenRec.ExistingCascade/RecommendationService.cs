@@ -9,8 +9,9 @@ namespace GenRec.ExistingCascade;
 /// A small recommendation service as a team runs one today: a DLRM cascade (four recall channels, a LightGBM
 /// LambdaRank ranker) over the users' histories, behind <c>GET /recommend/{userId}</c> and <c>POST /events</c>.
 /// Setting <c>GenRec:Mode</c> (blend, shadow or replace) puts generative recall beside its recall layer, and
-/// <c>GenRec:RankerMode</c> (replace, shadow) an HSTU ranker beside its LambdaRank ranker: that is the whole change
-/// (see the README).
+/// <c>GenRec:RankerMode</c> (replace, shadow) an HSTU ranker beside its LambdaRank ranker, and
+/// <c>GenRec:EndToEndMode</c> (replace, blend, shadow) an end-to-end generative model beside the whole cascade: that is
+/// the whole change (see the README).
 /// </summary>
 public static class RecommendationService
 {
@@ -34,7 +35,9 @@ public static class RecommendationService
         var recallOn = mode is not null && !mode.Equals("off", StringComparison.OrdinalIgnoreCase);
         var rankerMode = config["GenRec:RankerMode"];
         var rankerOn = rankerMode is not null && !rankerMode.Equals("off", StringComparison.OrdinalIgnoreCase);
-        if (recallOn || rankerOn)
+        var endToEndMode = config["GenRec:EndToEndMode"];
+        var endToEndOn = endToEndMode is not null && !endToEndMode.Equals("off", StringComparison.OrdinalIgnoreCase);
+        if (recallOn || rankerOn || endToEndOn)
         {
             var genrec = builder.Services.AddGenRec();
             if (recallOn)
@@ -58,10 +61,23 @@ public static class RecommendationService
             }
 
             var name = $"dlrm{(recallOn ? "+generative" : "")}{(rankerOn ? "+hstu" : "")}";
-            builder.Services.AddSingleton<IRecommender>(sp => dlrm.CreatePipeline(
+            IRecommender Cascade(IServiceProvider sp) => dlrm.CreatePipeline(
                 name,
                 recallOn ? sp.GetRequiredService<RecallAdapter>() : dlrm.RecallStage,
-                rankerOn ? sp.GetRequiredService<RankingAdapter>() : null));
+                rankerOn ? sp.GetRequiredService<RankingAdapter>() : null);
+            if (endToEndOn)
+            {
+                // One end-to-end model (OneRec-style, exported with `genrec export`) beside the whole cascade: replacing it,
+                // blending the two lists, or shadowing it; the cascade serves whenever the model times out, fails or is empty.
+                genrec.AddSemanticIdIndex(config["GenRec:Index"] ?? throw new InvalidOperationException("GenRec:EndToEndMode needs GenRec:Index (a semantic-ID index file)."))
+                    .AddEndToEndRecommender(config["GenRec:EndToEndModel"] ?? throw new InvalidOperationException("GenRec:EndToEndMode needs GenRec:EndToEndModel (a folder from `genrec train tiger --arch end-to-end` then `genrec export`)."))
+                    .AddRecommenderAdapter(Cascade, o => o.Mode = Enum.Parse<StageMode>(endToEndMode!, ignoreCase: true));
+                builder.Services.AddSingleton<IRecommender>(sp => sp.GetRequiredService<RecommenderAdapter>());
+            }
+            else
+            {
+                builder.Services.AddSingleton(Cascade);
+            }
         }
         else
         {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using GenRec.Adapters;
 using GenRec.Adapters.MLNet;
 using GenRec.Cascade;
 using GenRec.Data;
@@ -10,9 +11,15 @@ using GenRec.Training;
 namespace GenRec.Cli;
 
 /// <summary>Builds the arms of an A/B comparison, training or loading each shared piece once.</summary>
-internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, string? hstuPath = null, FusionArguments? fusion = null, string? alignedPath = null)
+internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, string? hstuPath = null, FusionArguments? fusion = null, string? alignedPath = null, EndToEndArguments? endToEnd = null)
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "gen-aligned-replace", "hstu-rank", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "gen-aligned-replace", "e2e-replace", "e2e-blend", "hstu-rank", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm"];
+
+    /// <summary>
+    /// The end-to-end arms' budget: offline figures must not depend on the machine's speed, so the adapter waits for
+    /// the model (a fallback then means an error or an empty list, and is counted).
+    /// </summary>
+    private static readonly TimeSpan OfflineBudget = TimeSpan.FromMinutes(1);
 
     private ClassicRecall? _recall;
     private DlrmCascadeModel? _dlrm;
@@ -29,6 +36,8 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
         "gen-recall-blend" => new ReplayArm(name, Dlrm.CreatePipeline(name, extraChannels: [new RecallChannel(Generative, 100)])),
         "gen-aligned-replace" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(ModelCatalog.LoadGenerative(
             alignedPath ?? throw new UsageException("the gen-aligned-replace arm needs --aligned-path (a folder from genrec train align)."), indexPath: null, "aligned", beamWidth: 100))])),
+        "e2e-replace" => Adapted(name, new AdapterOptions { Mode = StageMode.Replace, Budget = OfflineBudget }),
+        "e2e-blend" => Adapted(name, new AdapterOptions { Mode = StageMode.Blend, Blend = BlendMethod.Quota, GenerativeShare = EndToEndOptions.Share, Budget = OfflineBudget }),
         "hstu-rank" => new ReplayArm(name, Dlrm.CreatePipeline(name, ranker: Hstu.AsRanker(Dlrm.CandidateFeatures))),
         "dlrm-fused" => new ReplayArm(name, Fused.CreatePipeline(name)),
         "neural-dlrm" => new ReplayArm(name, NeuralControl.Build(name, split, Dlrm, seed)),
@@ -56,6 +65,16 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
         return new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = true }).Fit(split);
     }
 
+    private EndToEndArguments EndToEndOptions => endToEnd ?? throw new UsageException("the e2e arms need --e2e-path (a folder from genrec train tiger --arch end-to-end, or genrec train align of one).");
+
+    /// <summary>The end-to-end model writes the whole list and stands in for the DLRM cascade through the recommender adapter.</summary>
+    private ReplayArm Adapted(string name, AdapterOptions options)
+    {
+        var model = ModelCatalog.LoadGenerative(EndToEndOptions.Path, indexPath: null, "end-to-end", beamWidth: 100);
+        var adapter = new RecommenderAdapter(name, Dlrm.CreatePipeline("dlrm"), new CascadePipeline("end-to-end", [new RecallChannel(model)]), options);
+        return new ReplayArm(name, adapter, () => adapter.Fallbacks);
+    }
+
     private GenerativeRecall LoadGenerative() => ModelCatalog.LoadGenerative(
         tigerPath ?? throw new UsageException("the generative arms need --model-path (a folder from genrec train tiger)."),
         indexPath: null,
@@ -77,6 +96,8 @@ internal static class AbCommand
         var modelPath = new Option<string?>("--model-path") { Description = "The generative model folder (for gen-recall-* arms)." };
         var hstuPath = new Option<string?>("--hstu-path") { Description = "hstu-rank: an HSTU folder from genrec train hstu (else HSTU trains here on the cascade's queries)." };
         var alignedPath = new Option<string?>("--aligned-path") { Description = "gen-aligned-replace: a model folder from genrec train align." };
+        var endToEndPath = new Option<string?>("--e2e-path") { Description = "e2e-replace, e2e-blend: an end-to-end model folder (genrec train tiger --arch end-to-end, or genrec train align of one)." };
+        var endToEndShare = new Option<double>("--e2e-share") { Description = "e2e-blend: the largest share of the list the end-to-end model fills, slots interleaved with the cascade's (choose it on --target valid).", DefaultValueFactory = _ => 0.3 };
         var rewardPath = new Option<string?>("--reward-path") { Description = "A reward model folder (genrec train reward): every arm also reports reward@10." };
         var maxUsers = new Option<int?>("--max-users") { Description = "Replay only the first N users." };
         var maxP99 = new Option<double>("--max-p99-ms") { Description = "Guardrail: the most p99 latency per request.", DefaultValueFactory = _ => 100 };
@@ -85,7 +106,7 @@ internal static class AbCommand
         var before = Common.Before();
         var command = new Command("ab", "Replay the held-out interactions through every arm, compare each with the control (paired bootstrap intervals, paired t-test, guardrails) and write a JSON and an HTML report.")
         {
-            data, arms, control, target, output, modelPath, hstuPath, alignedPath, rewardPath, maxUsers, maxP99, before, seed,
+            data, arms, control, target, output, modelPath, hstuPath, alignedPath, endToEndPath, endToEndShare, rewardPath, maxUsers, maxP99, before, seed,
         };
         foreach (var option in fusion.All)
         {
@@ -101,7 +122,14 @@ internal static class AbCommand
             }
 
             var split = Common.LoadSplit(parse.GetValue(data)!, parse.GetValue(before));
-            var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(hstuPath), fusion.Read(parse), parse.GetValue(alignedPath));
+            var share = parse.GetValue(endToEndShare);
+            if (share is not (> 0 and <= 1))
+            {
+                throw new UsageException($"--e2e-share is {share}; it must be in (0, 1].");
+            }
+
+            var endToEnd = parse.GetValue(endToEndPath) is { } e2e ? new EndToEndArguments(e2e, share) : null;
+            var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(hstuPath), fusion.Read(parse), parse.GetValue(alignedPath), endToEnd);
             var replayArms = names.Select(factory.Build).ToArray();
             using var reward = parse.GetValue(rewardPath) is { } path ? HstuModel.Load(path) : null;
             var options = new ReplayOptions { Control = parse.GetValue(control) ?? names[0], MaxUsers = parse.GetValue(maxUsers), MaxP99LatencyMs = parse.GetValue(maxP99), Seed = parse.GetValue(seed), Reward = reward?.AsReward() };
@@ -133,3 +161,8 @@ internal static class AbCommand
         return command;
     }
 }
+
+/// <summary>The end-to-end arms' model folder and the blend's share.</summary>
+/// <param name="Path">The model folder.</param>
+/// <param name="Share">e2e-blend: the largest share of the list the model fills.</param>
+internal sealed record EndToEndArguments(string Path, double Share);

@@ -16,6 +16,7 @@ public sealed class ServiceTests
     private static readonly Lazy<Task<Running>> Shadow = new(() => StartAsync("shadow"));
     private static readonly Lazy<Task<Running>> HstuReplace = new(() => StartAsync("off", "replace"));
     private static readonly Lazy<Task<Running>> HstuShadow = new(() => StartAsync("off", "shadow"));
+    private static readonly Lazy<Task<Running>> EndToEndReplace = new(() => StartAsync("off", endToEndMode: "replace"));
 
     [Fact]
     public async Task The_cascade_answers_over_HTTP_and_a_posted_event_is_not_recommended_again()
@@ -103,7 +104,27 @@ public sealed class ServiceTests
         Assert.Equal(0, hstu.App.Services.GetRequiredService<GenRec.Adapters.RankingAdapter>().Fallbacks);
     }
 
-    private static async Task<Running> StartAsync(string mode, string rankerMode = "off")
+    [Fact]
+    public async Task The_end_to_end_model_takes_over_the_whole_cascade_over_HTTP()
+    {
+        var service = await EndToEndReplace.Value;
+        var health = await service.Client.GetFromJsonAsync<Dictionary<string, string>>("/health", TestContext.Current.CancellationToken);
+        Assert.Equal("replace-end-to-end", health!["recommender"]);
+
+        var response = await service.Client.GetFromJsonAsync<RecommendResponse>("/recommend/42?count=20", TestContext.Current.CancellationToken);
+        Assert.Equal(20, response!.Items.Select(i => i.Item).Distinct().Count());
+        Assert.All(response.Items, i => Assert.Equal("end-to-end", i.Source));
+
+        // An item the user just acted on is part of the history the model reads, and is never recommended again.
+        var first = response.Items[0].Item;
+        var posted = await service.Client.PostAsJsonAsync("/events", new[] { new EventMessage(42, first, ActionType.Rate, DateTimeOffset.UtcNow, 5) }, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Accepted, posted.StatusCode);
+        var after = await service.Client.GetFromJsonAsync<RecommendResponse>("/recommend/42?count=20", TestContext.Current.CancellationToken);
+        Assert.DoesNotContain(after!.Items, i => i.Item == first);
+        Assert.Equal(0, service.App.Services.GetRequiredService<GenRec.Adapters.RecommenderAdapter>().Fallbacks);
+    }
+
+    private static async Task<Running> StartAsync(string mode, string rankerMode = "off", string endToEndMode = "off")
     {
         var files = ModelFiles.Value;
         var app = RecommendationService.Build(
@@ -115,6 +136,8 @@ public sealed class ServiceTests
             "--GenRec:Model", files.ModelPath,
             "--GenRec:RankerMode", rankerMode,
             .. rankerMode == "off" ? Array.Empty<string>() : ["--GenRec:HstuModel", ModelFiles.HstuOnnxPath],
+            "--GenRec:EndToEndMode", endToEndMode,
+            .. endToEndMode == "off" ? Array.Empty<string>() : ["--GenRec:EndToEndModel", ModelFiles.EndToEndOnnxPath],
             "--Logging:LogLevel:Default", "Warning",
         ]);
         await app.StartAsync();
