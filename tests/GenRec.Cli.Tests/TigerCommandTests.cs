@@ -9,13 +9,43 @@ public sealed class TigerCommandTests
     {
         using var folder = TestData.TempFolder();
         var index = folder.File("ids.sid");
-        var model = folder.File("tiger");
-        var recs = folder.File("tiger.tsv");
         var tokenize = await CliRunner.RunAsync("tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--levels", "2", "--codes", "32", "--out", index);
         Assert.True(tokenize.ExitCode == 0, tokenize.Stderr);
 
+        await TrainEvalExportAndScore(folder, index, "decoder-only");
+    }
+
+    [Fact]
+    public async Task The_end_to_end_model_trains_evaluates_and_exports_from_the_command_line()
+    {
+        using var folder = TestData.TempFolder();
+        var index = folder.File("ids.sid");
+        // A small index of the catalogue's cheap movie features (tokenize's own path is tested above).
+        var (items, values, d) = MovieFeatures.Build(TestData.Split);
+        new GenRec.SemanticIds.RqKMeansTrainer(new GenRec.SemanticIds.RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 5 }).Fit(new GenRec.SemanticIds.ItemEmbeddings(items, values, d)).Save(index);
+
+        var trained = await TrainEvalExportAndScore(folder, index, "end-to-end");
+
+        Assert.Equal("EndToEnd", trained.GetProperty("architecture").GetString());
+        var noModel = await CliRunner.RunAsync("ab", "--data", TestData.MovieLensPath, "--arms", "popularity,e2e-replace", "--max-users", "5", "--out", folder.File("ab"));
+        Assert.Equal(2, noModel.ExitCode);
+        Assert.Contains("--e2e-path", noModel.Stderr, StringComparison.Ordinal);
+        var badShare = await CliRunner.RunAsync("ab", "--data", TestData.MovieLensPath, "--arms", "popularity,e2e-blend", "--e2e-path", folder.File("model"), "--e2e-share", "1.5", "--out", folder.File("ab"));
+        Assert.Equal(2, badShare.ExitCode);
+        Assert.Contains("--e2e-share", badShare.Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Trains a small model of the architecture, evaluates it on test (lists kept), exports it to ONNX with the parity
+    /// check, evaluates the served model (the same metrics) and checks the lists with the shared scorer.
+    /// </summary>
+    /// <returns>What train printed.</returns>
+    private static async Task<System.Text.Json.JsonElement> TrainEvalExportAndScore(TempFolder folder, string index, string architecture)
+    {
+        var model = folder.File("model");
+        var recs = folder.File("model.tsv");
         var train = await CliRunner.RunAsync(
-            "train", "tiger", "--data", TestData.MovieLensPath, "--index", index, "--out", model,
+            "train", "tiger", "--data", TestData.MovieLensPath, "--index", index, "--out", model, "--arch", architecture, "--targets-per-user", "4",
             "--epochs", "2", "--dim", "16", "--layers", "1", "--heads", "2", "--mlp", "32", "--max-history", "10", "--eval-users", "30");
         Assert.True(train.ExitCode == 0, train.Stderr);
         Assert.Contains("tiger epoch 2/2", train.Stderr, StringComparison.Ordinal);
@@ -28,7 +58,7 @@ public sealed class TigerCommandTests
         Assert.InRange(invalid, 0, 1);
 
         // The same model exported to ONNX and served by ONNX Runtime: parity on real histories, the same metrics.
-        var onnx = folder.File("tiger-onnx");
+        var onnx = folder.File("model-onnx");
         var export = await CliRunner.RunAsync("export", "--model-path", model, "--out", onnx, "--data", TestData.MovieLensPath, "--check-users", "20", "--provider", "Cpu");
         Assert.True(export.ExitCode == 0, export.Stderr);
         var exported = export.LastJson();
@@ -53,6 +83,8 @@ public sealed class TigerCommandTests
         {
             Assert.Equal(0, scored.GetProperty(problem).GetInt32());
         }
+
+        return train.LastJson();
     }
 
     [Fact]
