@@ -4,6 +4,8 @@
 //     blended by the ranking adapter with HSTU's weight chosen on validation;
 //  2. semantic IDs (item2vec embeddings → balanced RQ-KMeans) and a small generative retrieval model (TIGER-style,
 //     trained in a couple of minutes on the CPU) decoding the next item with trie-constrained beam search;
+//     then an end-to-end generative model (OneRec-style: item IDs, side features, actions and times in, the whole
+//     list out) that takes the cascade's place through the recommender adapter;
 //  3. serving: the model exported to ONNX, an in-process Orleans silo whose user session grains hold each user's
 //     history and serve it, and an adapter that blends that generative recall into the cascade's recall;
 //  4. the A/B harness: every arm against the DLRM baseline on the same users, with intervals and guardrails;
@@ -99,25 +101,39 @@ await AnsiConsole.Progress()
         var index = new RqKMeansTrainer(levels: 3, codebookSize: 256).Fit(embeddings);
         tokenize.Value = 1;
 
-        const int Epochs = 20;
-        var generative = ctx.AddTask("train generative retrieval (TIGER-style)", maxValue: Epochs);
-        using var tiger = new TigerTrainer(new TigerTrainer.Options
+        // The kept epoch of a generative model is the one with the best validation log-likelihood; NDCG@10 is shown beside it.
+        TigerModelArtifact TrainGenerative(string what, TigerArchitecture architecture, int epochs)
         {
-            Epochs = Epochs,
-            EvaluationUsers = 200,
-            Progress = new Progress<TigerTrainingProgress>(p =>
+            var task = ctx.AddTask($"train {what}", maxValue: epochs);
+            var model = new TigerTrainer(new TigerTrainer.Options
             {
-                generative.Value = p.Epoch;
-                if (p.ValidationNdcg10 is { } v && p.ValidationLogLikelihood is { } l)
+                Architecture = architecture,
+                Epochs = epochs,
+                EvaluationUsers = 200,
+                Progress = new Progress<TigerTrainingProgress>(p =>
                 {
-                    // The kept epoch is the one with the best validation log-likelihood; NDCG@10 is shown beside it.
-                    generative.Description = $"train generative retrieval: epoch {p.Epoch}, validation log-likelihood {l:0.00}, NDCG@10 {v:0.000}";
-                }
-            }),
-        }).Fit(split, index);
-        generative.Value = Epochs;
+                    task.Value = p.Epoch;
+                    if (p.ValidationNdcg10 is { } v && p.ValidationLogLikelihood is { } l)
+                    {
+                        task.Description = $"train {what}: epoch {p.Epoch}, validation log-likelihood {l:0.00}, NDCG@10 {v:0.000}";
+                    }
+                }),
+            }).Fit(split, index);
+            task.Value = epochs;
+            return model;
+        }
 
+        using var tiger = TrainGenerative("generative retrieval (TIGER-style)", TigerArchitecture.DecoderOnly, epochs: 20);
         var generativeRecall = new GenerativeRecall(tiger, index, new GenerativeRecallOptions { Name = "generative" });
+
+        // End-to-end generation (OneRec-style): one encoder-decoder reads the user's events (item IDs, semantic IDs,
+        // genres, years, ratings, times) and writes the whole list; the recommender adapter hands it the cascade's place.
+        using var endToEnd = TrainGenerative("end-to-end generation (OneRec-style)", TigerArchitecture.EndToEnd, epochs: 12);
+        var endToEndAdapter = new RecommenderAdapter(
+            "e2e-replace",
+            dlrm.CreatePipeline(),
+            new CascadePipeline("end-to-end", [new RecallChannel(new GenerativeRecall(endToEnd, index, new GenerativeRecallOptions { Name = "end-to-end" }))]),
+            new AdapterOptions { Mode = StageMode.Replace, Budget = TimeSpan.FromSeconds(1) });
 
         // Serving: ONNX export, an in-process silo, every test user's history in a session grain.
         var serve = ctx.AddTask("serve: ONNX export, Orleans silo, user sessions", maxValue: 3);
@@ -152,6 +168,7 @@ await AnsiConsole.Progress()
             ("gen-blend-orleans", "Orleans sessions + ONNX, blended by the recall adapter", dlrm.CreatePipeline("gen-blend-orleans", viaOrleans)),
             ("hstu-rank", $"the cascade with HSTU as its ranker ({HstuEpochs} epochs)", dlrm.CreatePipeline("hstu-rank", ranker: hstuRanker)),
             ("dlrm-hstu-blend", $"LambdaRank + HSTU blended by the ranking adapter (w {hstuWeight})", dlrm.CreatePipeline("dlrm-hstu-blend", ranker: Blend(hstuWeight))),
+            ("e2e-replace", $"end-to-end generation in the cascade's place ({endToEnd.Report.Parameters / 1000}k params)", endToEndAdapter),
         };
         foreach (var arm in arms)
         {

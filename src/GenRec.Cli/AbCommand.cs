@@ -24,10 +24,13 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
     private ClassicRecall? _recall;
     private DlrmCascadeModel? _dlrm;
     private GenerativeRecall? _generative;
+    private GenerativeRecall? _endToEnd;
     private HstuModel? _hstu;
     private DlrmCascadeModel? _fused;
 
-    public ReplayArm Build(string name) => name switch
+    public ReplayArm Build(string name) => name.StartsWith("e2e-blend:", StringComparison.Ordinal)
+        ? Adapted(name, new AdapterOptions { Mode = StageMode.Blend, Blend = BlendMethod.Quota, GenerativeShare = Share(name["e2e-blend:".Length..]), Budget = OfflineBudget })
+        : name switch
     {
         "popularity" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Recall.Popularity)])),
         "itemcf" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Recall.ItemCf)])),
@@ -65,13 +68,19 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
         return new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = true }).Fit(split);
     }
 
+    /// <summary>The share of an <c>e2e-blend:&lt;share&gt;</c> arm (several shares side by side, to choose one on validation).</summary>
+    private static double Share(string text) =>
+        double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var share) && share is > 0 and <= 1
+            ? share
+            : throw new UsageException($"arm e2e-blend:{text}: the share must be a number in (0, 1], e.g. e2e-blend:0.2.");
+
     private EndToEndArguments EndToEndOptions => endToEnd ?? throw new UsageException("the e2e arms need --e2e-path (a folder from genrec train tiger --arch end-to-end, or genrec train align of one).");
 
     /// <summary>The end-to-end model writes the whole list and stands in for the DLRM cascade through the recommender adapter.</summary>
     private ReplayArm Adapted(string name, AdapterOptions options)
     {
-        var model = ModelCatalog.LoadGenerative(EndToEndOptions.Path, indexPath: null, "end-to-end", beamWidth: 100);
-        var adapter = new RecommenderAdapter(name, Dlrm.CreatePipeline("dlrm"), new CascadePipeline("end-to-end", [new RecallChannel(model)]), options);
+        _endToEnd ??= ModelCatalog.LoadGenerative(EndToEndOptions.Path, indexPath: null, "end-to-end", beamWidth: 100);
+        var adapter = new RecommenderAdapter(name, Dlrm.CreatePipeline("dlrm"), new CascadePipeline("end-to-end", [new RecallChannel(_endToEnd)]), options);
         return new ReplayArm(name, adapter, () => adapter.Fallbacks);
     }
 
@@ -88,7 +97,7 @@ internal static class AbCommand
     public static Command Create()
     {
         var data = Common.Data();
-        var arms = new Option<string>("--arms") { Description = $"Comma-separated arms: {string.Join(", ", ArmFactory.Names)}.", DefaultValueFactory = _ => "dlrm,itemcf,popularity" };
+        var arms = new Option<string>("--arms") { Description = $"Comma-separated arms: {string.Join(", ", ArmFactory.Names)}; e2e-blend:<share> sets one blend's share in the arm's name (several side by side).", DefaultValueFactory = _ => "dlrm,itemcf,popularity" };
         var control = new Option<string?>("--control") { Description = "The control arm (default: the first)." };
         var target = new Option<string>("--target") { Description = "test or valid.", DefaultValueFactory = _ => "test" };
         target.AcceptOnlyFromAmong("test", "valid");

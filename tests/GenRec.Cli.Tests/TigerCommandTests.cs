@@ -33,6 +33,9 @@ public sealed class TigerCommandTests
         var badShare = await CliRunner.RunAsync("ab", "--data", TestData.MovieLensPath, "--arms", "popularity,e2e-blend", "--e2e-path", folder.File("model"), "--e2e-share", "1.5", "--out", folder.File("ab"));
         Assert.Equal(2, badShare.ExitCode);
         Assert.Contains("--e2e-share", badShare.Stderr, StringComparison.Ordinal);
+        var badArm = await CliRunner.RunAsync("ab", "--data", TestData.MovieLensPath, "--arms", "popularity,e2e-blend:2", "--e2e-path", folder.File("model"), "--max-users", "5", "--out", folder.File("ab"));
+        Assert.Equal(2, badArm.ExitCode);
+        Assert.Contains("e2e-blend:2", badArm.Stderr, StringComparison.Ordinal);
     }
 
     /// <summary>
