@@ -18,6 +18,30 @@ public sealed class EndToEndParityTests(EndToEndOnnxFixture fixture) : ParityTes
     }
 
     [Fact]
+    public void An_event_model_under_a_token_version_or_without_its_item_table_is_refused()
+    {
+        using var copy = GenRec.TestSupport.TestData.TempFolder();
+        foreach (var file in Directory.GetFiles(fixture.Folder))
+        {
+            File.Copy(file, copy.File(Path.GetFileName(file)));
+        }
+
+        var path = copy.File("manifest.json");
+        var original = File.ReadAllText(path);
+        string Refusal(Action<System.Text.Json.Nodes.JsonNode> edit)
+        {
+            var node = System.Text.Json.Nodes.JsonNode.Parse(original)!;
+            edit(node);
+            File.WriteAllText(path, node.ToJsonString());
+            return Assert.Throws<InvalidDataException>(() => OnnxGenerativeModel.Load(copy.Path, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu })).Message;
+        }
+
+        Assert.Contains("version 1", Refusal(m => m["formatVersion"] = 1), StringComparison.Ordinal);
+        Assert.Contains("item table", Refusal(m => m["items"] = new System.Text.Json.Nodes.JsonArray()), StringComparison.Ordinal);
+        Assert.Contains("fields", Refusal(m => m["historyFields"] = 4), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Served_and_trained_models_encode_a_history_alike()
     {
         var c = GenRec.TestSupport.TestData.Split.Cases(GenRec.Data.SplitTarget.Test)[0];

@@ -174,6 +174,18 @@ public sealed class EndToEndTigerTests(EndToEndFixture fixture) : TigerTests(fix
     }
 
     [Fact]
+    public void A_saved_end_to_end_model_without_its_item_table_is_refused()
+    {
+        using var folder = TestData.TempFolder();
+        Fixture.Model.Save(folder.Path);
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(folder.File("manifest.json")))!;
+        manifest["Items"] = null;
+        File.WriteAllText(folder.File("manifest.json"), manifest.ToJsonString());
+
+        Assert.Contains("item table", Assert.Throws<InvalidDataException>(() => TigerModelArtifact.Load(folder.Path, ComputeDevice.Cpu)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_history_of_the_wrong_length_is_refused()
     {
         Assert.Throws<ArgumentException>(() => Fixture.Model.Start(new int[7]));
