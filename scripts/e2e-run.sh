@@ -85,3 +85,16 @@ if [ ! -f "$out/ab-test/report.json" ]; then
     --target test --seed "$seed" --out "$out/ab-test" 2>"$out/ab-test.log" > "$out/ab-test.txt"
 fi
 cat "$out/ab-test.txt"
+
+# Served by the session grain: the exported model in a local Orleans cluster (1, then 3 silos), recommend-after-history
+# p50/p99 cold (history read) and warm (cached encoder state), as scripts/cluster-bench.sh measures the TIGER.
+if [ ! -f "$out/cluster.txt" ]; then
+  echo "== served by the session grain (GenRec.OrleansCluster bench)" >&2
+  mkdir -p "$out/cluster"
+  [ -d "$out/cluster/model" ] || cp -r "$out/onnx" "$out/cluster/model"
+  cp "$ids" "$out/cluster/index.sid"
+  [ -n "${NO_BUILD:-}" ] || dotnet build samples/GenRec.OrleansCluster -c Release -v q -nologo >/dev/null
+  dotnet samples/GenRec.OrleansCluster/bin/Release/net10.0/linux-x64/GenRec.OrleansCluster.dll bench --users 2000 --folder "$out/cluster" 2>&1 \
+    | grep -v -E "onnxruntime|^\s*$|^\[m" > "$out/cluster.txt"
+fi
+cat "$out/cluster.txt"
