@@ -3,6 +3,8 @@
 # and tokenizer (rqkmeans, rqvae), tokenize (cached), train TIGER with its defaults (early stopping on the validation log-likelihood),
 # evaluate on the test targets with beam 100 and check the file with the shared scorer; then vary the beam width.
 # Usage: scripts/tiger-ablations.sh [ratings.csv.gz] [out-dir] [epochs]
+# ROWS="content-rqvae both-rqvae" runs only those rows, BEAM=0 skips the beam-width table (to split the work across runs;
+# every row is computed the same way whichever others run beside it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-samples/data/movielens-small/ratings.csv.gz}
@@ -30,10 +32,10 @@ PY
 
 echo "| ids | best valid NDCG@10 | HR@10 | NDCG@10 | HR@50 | NDCG@50 | MRR | coverage@10 | invalid w/o trie | epochs (best) | train s | scorer agrees |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-first=""
 for embedding in collaborative content both; do
   for method in rqkmeans rqvae; do
     name="$embedding-$method"
+    if [ -n "${ROWS:-}" ] && [[ " $ROWS " != *" $name "* ]]; then continue; fi
     index="$out/$name.sid"
     [ -f "$index" ] || $cli tokenize --data "$data" --embedding "$embedding" --method "$method" --cache "$out/cache" --out "$index" >/dev/null 2>"$out/$name.tokenize.log"
     # A model already trained here (same ids, same defaults) is re-read: the script resumes after an interruption.
@@ -46,10 +48,12 @@ for embedding in collaborative content both; do
     scored=""
     [ -f "$scorer" ] && scored=$(python3 "$scorer" "$out/$name.test.tsv" --target test)
     row "$printed" "$scored" "$train" "$embedding / $method"
-    [ -n "$first" ] || first="$name"
   done
 done
 
+[ "${BEAM:-1}" != 0 ] || exit 0
+first=collaborative-rqkmeans   # the beam table's model, whichever rows ran
+[ -d "$out/$first" ] || { echo "the beam table needs $out/$first: run its row (ROWS=$first) first" >&2; exit 1; }
 echo
 echo "| beam (ids: $first) | HR@10 | NDCG@10 | HR@50 | NDCG@50 | MRR | p50 ms | p99 ms |"
 echo "|---|---|---|---|---|---|---|---|"
