@@ -98,3 +98,13 @@ if [ ! -f "$out/cluster.txt" ]; then
     | grep -v -E "onnxruntime|^\s*$|^\[m" > "$out/cluster.txt"
 fi
 cat "$out/cluster.txt"
+
+# The three stages as an ablation, on test: stage 1 alone (the model in the cascade's place), stage 1 + the stage-2
+# reward re-ranking its top 100 at serving time, and stage 3 (the model aligned to that reward). Needs
+# scripts/align-run.sh "$out/model" "$out/align" first; ALIGNED names the setting it chose on validation.
+if [ -n "${ALIGNED:-}" ] && [ ! -f "$out/ab-stages/report.json" ]; then
+  echo "== three stages on test (aligned: $ALIGNED)" >&2
+  $cli ab --data "$data" --arms dlrm,e2e-replace,e2e-reward-rerank,gen-aligned-replace --e2e-path "$out/model" --aligned-path "$ALIGNED" \
+    --reward-path "$out/align/reward" --target test --seed "$seed" --out "$out/ab-stages" 2>"$out/ab-stages.log" > "$out/ab-stages.txt"
+fi
+[ ! -f "$out/ab-stages.txt" ] || cat "$out/ab-stages.txt"

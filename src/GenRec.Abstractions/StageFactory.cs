@@ -37,6 +37,31 @@ public static class RankingStage
     }
 
     /// <summary>
+    /// A ranking stage that orders the candidates by a reward model's score after the request's history (e.g. a
+    /// generator's list re-ranked by the reward it could have been aligned to); candidates the reward cannot score
+    /// keep their order after the others, with a score of negative infinity.
+    /// </summary>
+    /// <param name="reward">The reward model.</param>
+    /// <param name="name">The stage's name. Default: "reward:" and the reward's name.</param>
+    /// <returns>The stage.</returns>
+    public static IRankingStage FromReward(IRewardModel reward, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(reward);
+        return new Delegated(name ?? $"reward:{reward.Name}", (request, candidates, cancellationToken) =>
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var scores = new double[candidates.Count];
+            reward.Score(request, [.. candidates.Select(c => c.Item)], scores);
+            for (var i = 0; i < scores.Length; i++)
+            {
+                scores[i] = double.IsNaN(scores[i]) ? double.NegativeInfinity : scores[i];
+            }
+
+            return ValueTask.FromResult(Order(candidates, scores));
+        });
+    }
+
+    /// <summary>
     /// The candidates re-scored with <paramref name="scores"/> (one per candidate, in order) and ordered best first;
     /// ties keep the candidates' order. What a ranker returns once it has scored the candidates.
     /// </summary>

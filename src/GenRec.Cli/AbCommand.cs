@@ -11,9 +11,9 @@ using GenRec.Training;
 namespace GenRec.Cli;
 
 /// <summary>Builds the arms of an A/B comparison, training or loading each shared piece once.</summary>
-internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, string? hstuPath = null, FusionArguments? fusion = null, string? alignedPath = null, EndToEndArguments? endToEnd = null)
+internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, string? hstuPath = null, FusionArguments? fusion = null, string? alignedPath = null, EndToEndArguments? endToEnd = null, IRewardModel? reward = null)
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "gen-aligned-replace", "e2e-replace", "e2e-blend", "hstu-rank", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "gen-aligned-replace", "e2e-replace", "e2e-blend", "e2e-reward-rerank", "hstu-rank", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm"];
 
     /// <summary>
     /// The end-to-end arms' budget: offline figures must not depend on the machine's speed, so the adapter waits for
@@ -41,6 +41,8 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
             alignedPath ?? throw new UsageException("the gen-aligned-replace arm needs --aligned-path (a folder from genrec train align)."), indexPath: null, "aligned", beamWidth: 100))])),
         "e2e-replace" => Adapted(name, new AdapterOptions { Mode = StageMode.Replace, Budget = OfflineBudget }),
         "e2e-blend" => Adapted(name, new AdapterOptions { Mode = StageMode.Blend, Blend = BlendMethod.Quota, GenerativeShare = EndToEndOptions.Share, Budget = OfflineBudget }),
+        "e2e-reward-rerank" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(EndToEnd, 100)], RankingStage.FromReward(
+            reward ?? throw new UsageException("the e2e-reward-rerank arm needs --reward-path (a folder from genrec train reward)."), "reward"))),
         "hstu-rank" => new ReplayArm(name, Dlrm.CreatePipeline(name, ranker: Hstu.AsRanker(Dlrm.CandidateFeatures))),
         "dlrm-fused" => new ReplayArm(name, Fused.CreatePipeline(name)),
         "neural-dlrm" => new ReplayArm(name, NeuralControl.Build(name, split, Dlrm, seed)),
@@ -74,13 +76,15 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
             ? share
             : throw new UsageException($"arm e2e-blend:{text}: the share must be a number in (0, 1], e.g. e2e-blend:0.2.");
 
+    /// <summary>The end-to-end model's constrained beam search (beam 100), loaded once for every e2e arm.</summary>
+    private GenerativeRecall EndToEnd => _endToEnd ??= ModelCatalog.LoadGenerative(EndToEndOptions.Path, indexPath: null, "end-to-end", beamWidth: 100);
+
     private EndToEndArguments EndToEndOptions => endToEnd ?? throw new UsageException("the e2e arms need --e2e-path (a folder from genrec train tiger --arch end-to-end, or genrec train align of one).");
 
     /// <summary>The end-to-end model writes the whole list and stands in for the DLRM cascade through the recommender adapter.</summary>
     private ReplayArm Adapted(string name, AdapterOptions options)
     {
-        _endToEnd ??= ModelCatalog.LoadGenerative(EndToEndOptions.Path, indexPath: null, "end-to-end", beamWidth: 100);
-        var adapter = new RecommenderAdapter(name, Dlrm.CreatePipeline("dlrm"), new CascadePipeline("end-to-end", [new RecallChannel(_endToEnd)]), options);
+        var adapter = new RecommenderAdapter(name, Dlrm.CreatePipeline("dlrm"), new CascadePipeline("end-to-end", [new RecallChannel(EndToEnd)]), options);
         return new ReplayArm(name, adapter, () => adapter.Fallbacks);
     }
 
@@ -107,7 +111,7 @@ internal static class AbCommand
         var alignedPath = new Option<string?>("--aligned-path") { Description = "gen-aligned-replace: a model folder from genrec train align." };
         var endToEndPath = new Option<string?>("--e2e-path") { Description = "e2e-replace, e2e-blend: an end-to-end model folder (genrec train tiger --arch end-to-end, or genrec train align of one)." };
         var endToEndShare = new Option<double>("--e2e-share") { Description = "e2e-blend: the largest share of the list the end-to-end model fills, slots interleaved with the cascade's (choose it on --target valid).", DefaultValueFactory = _ => 0.3 };
-        var rewardPath = new Option<string?>("--reward-path") { Description = "A reward model folder (genrec train reward): every arm also reports reward@10." };
+        var rewardPath = new Option<string?>("--reward-path") { Description = "A reward model folder (genrec train reward): every arm also reports reward@10; e2e-reward-rerank re-ranks the end-to-end model's top 100 by it." };
         var maxUsers = new Option<int?>("--max-users") { Description = "Replay only the first N users." };
         var maxP99 = new Option<double>("--max-p99-ms") { Description = "Guardrail: the most p99 latency per request.", DefaultValueFactory = _ => 100 };
         var seed = Common.Seed();
@@ -138,9 +142,9 @@ internal static class AbCommand
             }
 
             var endToEnd = parse.GetValue(endToEndPath) is { } e2e ? new EndToEndArguments(e2e, share) : null;
-            var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(hstuPath), fusion.Read(parse), parse.GetValue(alignedPath), endToEnd);
-            var replayArms = names.Select(factory.Build).ToArray();
             using var reward = parse.GetValue(rewardPath) is { } path ? HstuModel.Load(path) : null;
+            var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(hstuPath), fusion.Read(parse), parse.GetValue(alignedPath), endToEnd, reward?.AsReward());
+            var replayArms = names.Select(factory.Build).ToArray();
             var options = new ReplayOptions { Control = parse.GetValue(control) ?? names[0], MaxUsers = parse.GetValue(maxUsers), MaxP99LatencyMs = parse.GetValue(maxP99), Seed = parse.GetValue(seed), Reward = reward?.AsReward() };
             var progressByArm = new Dictionary<string, (ConsoleProgress Bar, System.Diagnostics.Stopwatch Clock)>();
             var report = await OfflineReplay.RunAsync(

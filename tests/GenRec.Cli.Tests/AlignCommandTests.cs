@@ -42,11 +42,17 @@ public sealed class AlignCommandTests
 
         // The aligned folder is an ordinary generative model folder: eval and the A/B harness read it.
         var ab = await CliRunner.RunAsync(
-            "ab", "--data", TestData.MovieLensPath, "--arms", "popularity,gen-aligned-replace", "--aligned-path", aligned, "--reward-path", reward,
-            "--target", "valid", "--max-users", "10", "--out", folder.File("ab"));
+            "ab", "--data", TestData.MovieLensPath, "--arms", "popularity,gen-aligned-replace,e2e-reward-rerank", "--aligned-path", aligned, "--reward-path", reward,
+            "--e2e-path", stage1, "--target", "valid", "--max-users", "10", "--out", folder.File("ab"));
         Assert.True(ab.ExitCode == 0, ab.Stderr);
         Assert.Contains("reward@10", ab.Stdout, StringComparison.Ordinal);
         Assert.Contains("gen-aligned-replace", ab.Stdout, StringComparison.Ordinal);
+
+        // The ablation's middle arm: the generator's top 100 re-ranked by the reward at serving time, instead of aligned to it.
+        Assert.Contains("e2e-reward-rerank", ab.Stdout, StringComparison.Ordinal);
+        var noReward = await CliRunner.RunAsync("ab", "--data", TestData.MovieLensPath, "--arms", "popularity,e2e-reward-rerank", "--e2e-path", stage1, "--max-users", "5", "--out", folder.File("ab2"));
+        Assert.Equal(2, noReward.ExitCode);
+        Assert.Contains("--reward-path", noReward.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -154,6 +154,37 @@ public sealed class CascadePipelineTests
         await Assert.ThrowsAsync<InvalidOperationException>(async () => await pipeline.RecommendAsync(Request(5)));
     }
 
+    [Fact]
+    public async Task A_reward_model_reranks_a_generators_list_and_keeps_items_it_cannot_score_last()
+    {
+        // Reward: the item id for even ids, NaN (unknown to the reward) for 5; the history is passed through.
+        var reward = new IdReward();
+        var pipeline = new CascadePipeline("t", [new RecallChannel(new ListRecall("gen", 5, 1, 4, 2, 8))], RankingStage.FromReward(reward));
+
+        var result = await pipeline.RecommendAsync(Request(5, 99));
+
+        Assert.Equal([8, 4, 2, 1, 5], Ids(result));
+        Assert.Equal(double.NegativeInfinity, result.Items[^1].Score);
+        Assert.Equal([99L], reward.LastHistory);
+        Assert.Equal("reward:ids", RankingStage.FromReward(reward).Name);
+    }
+
+    private sealed class IdReward : IRewardModel
+    {
+        public long[] LastHistory { get; private set; } = [];
+
+        public string Name => "ids";
+
+        public void Score(RecommendationRequest request, IReadOnlyList<ItemId> items, Span<double> destination)
+        {
+            LastHistory = [.. request.History.Select(e => e.Item.Value)];
+            for (var i = 0; i < items.Count; i++)
+            {
+                destination[i] = items[i].Value == 5 ? double.NaN : items[i].Value;
+            }
+        }
+    }
+
     private sealed class ThrowingRecall : IRecallStage
     {
         public string Name => "broken";
