@@ -10,8 +10,62 @@ namespace GenRec.Training.Tests;
 /// aligned to a reward that likes the items of half the first-level semantic-ID codes (a content cluster a user
 /// base prefers), which the data alone does not favour.
 /// </summary>
-public sealed class PreferenceAlignmentTests(TigerFixture fixture) : IClassFixture<TigerFixture>
+public sealed class PreferenceAlignmentTests(TigerFixture fixture) : AlignmentTests(fixture), IClassFixture<TigerFixture>
 {
+    [Fact]
+    public async Task An_aligned_model_saves_and_loads_with_its_report()
+    {
+        using var aligned = new PreferenceAligner(new PreferenceAligner.Options { Rounds = 1, UsersPerRound = 20, Candidates = 4 })
+            .Align(Fixture.Model, TestData.Split, Fixture.Index, new ClusterReward(Fixture.Index));
+        using var folder = TestData.TempFolder();
+
+        aligned.Save(folder.Path);
+        using var loaded = TigerModelArtifact.Load(folder.Path, ComputeDevice.Cpu);
+
+        Assert.Equal(aligned.Alignment!.Rounds, loaded.Alignment!.Rounds);
+        Assert.Equal(aligned.Alignment.Beta, loaded.Alignment.Beta);
+        Assert.Null(Fixture.Model.Alignment);
+        var probe = Probe();
+        Assert.Equal(LogProbabilities(aligned, probe), LogProbabilities(loaded, probe));
+        var request = TestData.Split.Case(new UserId(11), SplitTarget.Valid);
+        var recall = await new GenerativeRecall(loaded, Fixture.Index).RecallAsync(new RecommendationRequest(request.User, request.HistoryEvents(), 10, request.Target.Time), 10);
+        Assert.Equal(10, recall.Select(r => r.Item).Distinct().Count());
+    }
+
+    [Fact]
+    public void Bad_options_and_another_index_are_refused()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PreferenceAligner(new PreferenceAligner.Options { Beta = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PreferenceAligner(new PreferenceAligner.Options { Candidates = 1 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PreferenceAligner(new PreferenceAligner.Options { DataWeight = double.NaN }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PreferenceAligner(new PreferenceAligner.Options { UsersPerRound = 0 }));
+        var other = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 2, Seed = 9 })
+            .Fit(new ItemEmbeddings([.. Fixture.Index.Items], new float[Fixture.Index.Count * 2].Select((_, i) => (float)Math.Sin(i)).ToArray(), 2));
+        Assert.Throws<InvalidOperationException>(() => new PreferenceAligner().Align(Fixture.Model, TestData.Split, other, new ClusterReward(other)));
+    }
+}
+
+/// <summary>The same synthetic case on the end-to-end model (event histories, item table): the aligned copy keeps its table.</summary>
+public sealed class EndToEndAlignmentTests(EndToEndFixture fixture) : AlignmentTests(fixture), IClassFixture<EndToEndFixture>
+{
+    [Fact]
+    public void The_aligned_copy_keeps_the_item_table_and_side_features()
+    {
+        using var aligned = new PreferenceAligner(new PreferenceAligner.Options { Rounds = 1, UsersPerRound = 20, Candidates = 4 })
+            .Align(Fixture.Model, TestData.Split, Fixture.Index, new ClusterReward(Fixture.Index));
+
+        Assert.Equal(TigerArchitecture.EndToEnd, aligned.Config.Architecture);
+        Assert.Equal(Fixture.Model.Items, aligned.Items);
+        var c = TestData.Split.Case(new UserId(11), SplitTarget.Valid);
+        Assert.Equal(Fixture.Model.EncodeHistory(c.HistoryEvents(), Fixture.Index), aligned.EncodeHistory(c.HistoryEvents(), Fixture.Index));
+    }
+}
+
+/// <summary>What alignment must do whatever the architecture.</summary>
+public abstract class AlignmentTests(TigerFixture fixture)
+{
+    protected TigerFixture Fixture => fixture;
+
     [Fact]
     public async Task Alignment_moves_the_generated_lists_toward_the_reward_and_leaves_the_reference_as_it_was()
     {
@@ -53,40 +107,8 @@ public sealed class PreferenceAlignmentTests(TigerFixture fixture) : IClassFixtu
         Assert.True(report.Rounds[^1].LogRatio > 0, $"the generated items gained probability against the reference: {report.Rounds[^1].LogRatio}");
     }
 
-    [Fact]
-    public async Task An_aligned_model_saves_and_loads_with_its_report()
-    {
-        using var aligned = new PreferenceAligner(new PreferenceAligner.Options { Rounds = 1, UsersPerRound = 20, Candidates = 4 })
-            .Align(fixture.Model, TestData.Split, fixture.Index, new ClusterReward(fixture.Index));
-        using var folder = TestData.TempFolder();
-
-        aligned.Save(folder.Path);
-        using var loaded = TigerModelArtifact.Load(folder.Path, ComputeDevice.Cpu);
-
-        Assert.Equal(aligned.Alignment!.Rounds, loaded.Alignment!.Rounds);
-        Assert.Equal(aligned.Alignment.Beta, loaded.Alignment.Beta);
-        Assert.Null(fixture.Model.Alignment);
-        var probe = Probe();
-        Assert.Equal(LogProbabilities(aligned, probe), LogProbabilities(loaded, probe));
-        var request = TestData.Split.Case(new UserId(11), SplitTarget.Valid);
-        var recall = await new GenerativeRecall(loaded, fixture.Index).RecallAsync(new RecommendationRequest(request.User, request.HistoryEvents(), 10, request.Target.Time), 10);
-        Assert.Equal(10, recall.Select(r => r.Item).Distinct().Count());
-    }
-
-    [Fact]
-    public void Bad_options_and_another_index_are_refused()
-    {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new PreferenceAligner(new PreferenceAligner.Options { Beta = 0 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new PreferenceAligner(new PreferenceAligner.Options { Candidates = 1 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new PreferenceAligner(new PreferenceAligner.Options { DataWeight = double.NaN }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new PreferenceAligner(new PreferenceAligner.Options { UsersPerRound = 0 }));
-        var other = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 2, Seed = 9 })
-            .Fit(new ItemEmbeddings([.. fixture.Index.Items], new float[fixture.Index.Count * 2].Select((_, i) => (float)Math.Sin(i)).ToArray(), 2));
-        Assert.Throws<InvalidOperationException>(() => new PreferenceAligner().Align(fixture.Model, TestData.Split, other, new ClusterReward(other)));
-    }
-
     /// <summary>Mean reward of the top-10 lists of the first 60 validation users.</summary>
-    private async Task<double> MeanListReward(TigerModelArtifact model, IRewardModel reward)
+    protected async Task<double> MeanListReward(TigerModelArtifact model, IRewardModel reward)
     {
         var recall = new GenerativeRecall(model, fixture.Index, new GenerativeRecallOptions { BeamWidth = 10 });
         double sum = 0;
@@ -104,10 +126,10 @@ public sealed class PreferenceAlignmentTests(TigerFixture fixture) : IClassFixtu
         return sum / count;
     }
 
-    private ArraySegment<SequenceItem>[] Probe() =>
+    internal ArraySegment<SequenceItem>[] Probe() =>
         [.. TestData.Split.Cases(SplitTarget.Valid).Take(5).Select(c => new ArraySegment<SequenceItem>(fixture.Model.Model.Sequence([.. c.History.TakeLast(5), c.Target], fixture.Index)))];
 
-    private static float[] LogProbabilities(TigerModelArtifact model, ArraySegment<SequenceItem>[] examples)
+    internal static float[] LogProbabilities(TigerModelArtifact model, ArraySegment<SequenceItem>[] examples)
     {
         using var noGrad = TorchSharp.torch.no_grad();
         using var values = model.Model.TargetLogProbabilities(examples, TorchSharp.torch.CPU);
@@ -115,7 +137,7 @@ public sealed class PreferenceAlignmentTests(TigerFixture fixture) : IClassFixtu
     }
 
     /// <summary>1 for items whose first semantic-ID code is even, 0 for the others, NaN for items the index lacks.</summary>
-    private sealed class ClusterReward(SemanticIdIndex index) : IRewardModel
+    protected sealed class ClusterReward(SemanticIdIndex index) : IRewardModel
     {
         public string Name => "cluster";
 
