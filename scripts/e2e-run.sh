@@ -3,9 +3,9 @@
 # the full run's semantic IDs (content + collaborative, balanced RQ-KMeans, as scripts/tiger-seeds.sh makes them), the
 # end-to-end model trained with its defaults (peak memory measured), evaluated on validation and test (lists checked with
 # the shared scorer), exported to ONNX (parity on 50 real histories, then served by ONNX Runtime with the same
-# metrics); then the A/B harness against the DLRM cascade: on validation, the model replacing the cascade and blended
-# into its list at several shares (the share is chosen there), and on test the model and the chosen blend, with the
-# reward model's reward@10 beside the accuracy figures. Resumes: a step whose output exists is not re-run.
+# metrics); then the A/B harness against the DLRM cascade: on validation, the model replacing the cascade, blended into
+# its list (slot quota) and fused with it (score weight) at several settings (one is chosen there), and on test the
+# model and the chosen mix, with the reward model's reward@10 beside the accuracy figures (when out/align exists). Resumes: a step whose output exists is not re-run.
 # Usage: scripts/e2e-run.sh [out-dir] [seed]     (then scripts/align-run.sh <out-dir>/model <out-dir>/align for stage 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,26 +62,26 @@ print(f"ONNX: max |Δ log-prob| {e['parity_max_abs_diff']:.1e}, same search {e['
       + (f", p50 / p99 {latency.group(1)} / {latency.group(2)} ms" if latency else ""))
 PY
 
-shares=(0.1 0.2 0.3 0.5)
+numbers=(0.1 0.2 0.3 0.5)
 if [ ! -f "$out/ab-valid/report.json" ]; then
-  echo "== A/B on validation: the model in the cascade's place, and blended at shares ${shares[*]}" >&2
-  $cli ab --data "$data" --arms "dlrm,e2e-replace,$(printf 'e2e-blend:%s,' "${shares[@]}" | sed 's/,$//')" --e2e-path "$out/model" \
-    --target valid --seed "$seed" --out "$out/ab-valid" 2>"$out/ab-valid.log" > "$out/ab-valid.txt"
+  echo "== A/B on validation: the model in the cascade's place, blended (slot quota) and fused (score weight) at ${numbers[*]}" >&2
+  $cli ab --data "$data" --arms "dlrm,e2e-replace,$(printf 'e2e-blend:%s,' "${numbers[@]}")$(printf 'e2e-fuse:%s,' "${numbers[@]}" | sed 's/,$//')" \
+    --e2e-path "$out/model" --target valid --seed "$seed" --out "$out/ab-valid" 2>"$out/ab-valid.log" > "$out/ab-valid.txt"
 fi
 cat "$out/ab-valid.txt"
-share=$(python3 - "$out/ab-valid/report.json" <<'PY'
+chosen=$(python3 - "$out/ab-valid/report.json" <<'PY'
 import json, sys
 arms = json.load(open(sys.argv[1]))["arms"]
 def ndcg(a): return a["metrics"]["NDCG@10"]["value"]
-blends = [a for a in arms if a["name"].startswith("e2e-blend:")]
-print(max(blends, key=ndcg)["name"].split(":")[1])
+mixes = [a for a in arms if a["name"].startswith(("e2e-blend:", "e2e-fuse:"))]
+print(max(mixes, key=ndcg)["name"])
 PY
 )
-echo "== share chosen on validation: $share; A/B on test" >&2
+echo "== chosen on validation: $chosen; A/B on test" >&2
 reward=()
 [ -d "$out/align/reward" ] && reward=(--reward-path "$out/align/reward")
 if [ ! -f "$out/ab-test/report.json" ]; then
-  $cli ab --data "$data" --arms "dlrm,e2e-replace,e2e-blend:$share" --e2e-path "$out/model" "${reward[@]}" \
+  $cli ab --data "$data" --arms "dlrm,e2e-replace,$chosen" --e2e-path "$out/model" "${reward[@]}" \
     --target test --seed "$seed" --out "$out/ab-test" 2>"$out/ab-test.log" > "$out/ab-test.txt"
 fi
 cat "$out/ab-test.txt"

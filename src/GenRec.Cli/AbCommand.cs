@@ -28,8 +28,11 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
     private HstuModel? _hstu;
     private DlrmCascadeModel? _fused;
 
-    public ReplayArm Build(string name) => name.StartsWith("e2e-blend:", StringComparison.Ordinal)
-        ? Adapted(name, new AdapterOptions { Mode = StageMode.Blend, Blend = BlendMethod.Quota, GenerativeShare = Share(name["e2e-blend:".Length..]), Budget = OfflineBudget })
+    public ReplayArm Build(string name) =>
+        name.StartsWith("e2e-blend:", StringComparison.Ordinal)
+            ? Adapted(name, new AdapterOptions { Mode = StageMode.Blend, Blend = BlendMethod.Quota, GenerativeShare = Share(name, "e2e-blend:"), Budget = OfflineBudget })
+        : name.StartsWith("e2e-fuse:", StringComparison.Ordinal)
+            ? Adapted(name, new AdapterOptions { Mode = StageMode.Blend, Blend = BlendMethod.ScoreNormalized, GenerativeWeight = Share(name, "e2e-fuse:"), Budget = OfflineBudget })
         : name switch
     {
         "popularity" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Recall.Popularity)])),
@@ -70,11 +73,14 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
         return new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = true }).Fit(split);
     }
 
-    /// <summary>The share of an <c>e2e-blend:&lt;share&gt;</c> arm (several shares side by side, to choose one on validation).</summary>
-    private static double Share(string text) =>
-        double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var share) && share is > 0 and <= 1
+    /// <summary>
+    /// The number in an <c>e2e-blend:&lt;share&gt;</c> or <c>e2e-fuse:&lt;weight&gt;</c> arm's name (several side by
+    /// side, to choose one on validation).
+    /// </summary>
+    private static double Share(string name, string prefix) =>
+        double.TryParse(name[prefix.Length..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var share) && share is > 0 and <= 1
             ? share
-            : throw new UsageException($"arm e2e-blend:{text}: the share must be a number in (0, 1], e.g. e2e-blend:0.2.");
+            : throw new UsageException($"arm {name}: the number after '{prefix}' must be in (0, 1], e.g. {prefix}0.2.");
 
     /// <summary>The end-to-end model's constrained beam search (beam 100), loaded once for every e2e arm.</summary>
     private GenerativeRecall EndToEnd => _endToEnd ??= ModelCatalog.LoadGenerative(EndToEndOptions.Path, indexPath: null, "end-to-end", beamWidth: 100);
@@ -101,7 +107,7 @@ internal static class AbCommand
     public static Command Create()
     {
         var data = Common.Data();
-        var arms = new Option<string>("--arms") { Description = $"Comma-separated arms: {string.Join(", ", ArmFactory.Names)}; e2e-blend:<share> sets one blend's share in the arm's name (several side by side).", DefaultValueFactory = _ => "dlrm,itemcf,popularity" };
+        var arms = new Option<string>("--arms") { Description = $"Comma-separated arms: {string.Join(", ", ArmFactory.Names)}; e2e-blend:<share> (slots interleaved, the model filling at most that share of the list) and e2e-fuse:<weight> (min-max normalised scores, the model's weighted so) set the number in the arm's name (several side by side).", DefaultValueFactory = _ => "dlrm,itemcf,popularity" };
         var control = new Option<string?>("--control") { Description = "The control arm (default: the first)." };
         var target = new Option<string>("--target") { Description = "test or valid.", DefaultValueFactory = _ => "test" };
         target.AcceptOnlyFromAmong("test", "valid");
