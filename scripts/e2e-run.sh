@@ -94,7 +94,7 @@ if [ ! -f "$out/cluster.txt" ]; then
   [ -d "$out/cluster/model" ] || cp -r "$out/onnx" "$out/cluster/model"
   cp "$ids" "$out/cluster/index.sid"
   [ -n "${NO_BUILD:-}" ] || dotnet build samples/GenRec.OrleansCluster -c Release -v q -nologo >/dev/null
-  dotnet samples/GenRec.OrleansCluster/bin/Release/net10.0/linux-x64/GenRec.OrleansCluster.dll bench --users 2000 --folder "$out/cluster" 2>&1 \
+  dotnet samples/GenRec.OrleansCluster/bin/Release/net10.0/linux-x64/GenRec.OrleansCluster.dll bench --users 3000 --folder "$out/cluster" 2>&1 \
     | grep -v -E "onnxruntime|^\s*$|^\[m" > "$out/cluster.txt"
 fi
 cat "$out/cluster.txt"

@@ -20,6 +20,9 @@ internal static class ClusterBench
     private const int Batch = 10;
     private const int InFlight = 64;
     private const int Sampled = 2000;
+
+    /// <summary>The fewest simulated users the benchmark needs: the timed sample and the 200 timed alone.</summary>
+    public const int MinimumUsers = Sampled + 200;
     private const int Callers = 32;
 
     public static async Task RunAsync(string data, Options options, Func<Options, CancellationToken, Task> startSilo)

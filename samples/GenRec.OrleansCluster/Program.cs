@@ -40,8 +40,15 @@ switch (command)
         }
 
     case "bench":
+        var users = options.Users == 100 ? 10_000 : options.Users;
+        if (users < ClusterBench.MinimumUsers)
+        {
+            Console.Error.WriteLine($"error: bench needs at least {ClusterBench.MinimumUsers:N0} users (--users {users}): it times {ClusterBench.MinimumUsers:N0} of them.");
+            return 2;
+        }
+
         Prepare(data, options.Folder);
-        await ClusterBench.RunAsync(data, options with { Users = options.Users == 100 ? 10_000 : options.Users }, RunSiloAsync);
+        await ClusterBench.RunAsync(data, options with { Users = users }, RunSiloAsync);
         return 0;
 
     default:
