@@ -133,7 +133,7 @@ await AnsiConsole.Progress()
             "e2e-replace",
             dlrm.CreatePipeline(),
             new CascadePipeline("end-to-end", [new RecallChannel(new GenerativeRecall(endToEnd, index, new GenerativeRecallOptions { Name = "end-to-end" }))]),
-            new AdapterOptions { Mode = StageMode.Replace, Budget = TimeSpan.FromSeconds(1) });
+            new AdapterOptions { Mode = StageMode.Replace, Budget = TimeSpan.FromMinutes(1) }); // offline: no figure may depend on the machine's speed
 
         // Serving: ONNX export, an in-process silo, every test user's history in a session grain.
         var serve = ctx.AddTask("serve: ONNX export, Orleans silo, user sessions", maxValue: 3);
