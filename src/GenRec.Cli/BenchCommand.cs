@@ -120,11 +120,12 @@ internal static class BenchCommand
         command.Subcommands.Add(sid);
         command.Subcommands.Add(ServeBench.Create());
         command.Subcommands.Add(HstuBench.Create());
+        command.Subcommands.Add(DenseBench.Create());
         return command;
     }
 
     /// <summary>Vectors around 4,096 random centres (unit-norm centres, noise 0.3), seeded.</summary>
-    private static ItemEmbeddings Synthetic(int n, int d, int seed, int idOffset)
+    internal static ItemEmbeddings Synthetic(int n, int d, int seed, int idOffset)
     {
         var random = new Random(seed);
         const int Centres = 4096;
@@ -160,7 +161,7 @@ internal static class BenchCommand
     private static double Gaussian(Random random) =>
         Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
 
-    private static long Memory()
+    internal static long Memory()
     {
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();

@@ -59,6 +59,15 @@ namespace GenRec.Cli
             }
         }
 
+        /// <summary>A comma-separated list of positive integers (e.g. <c>--beams 16,100</c>), or a usage error.</summary>
+        public static int[] PositiveInts(string text, string option)
+        {
+            var values = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(v => int.TryParse(v, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new UsageException($"{option} takes positive integers separated by commas; got '{text}'."))
+                .ToArray();
+            return values.Length > 0 ? values : throw new UsageException($"{option} is empty.");
+        }
+
         public static void RequireModel(string model)
         {
             if (!ModelCatalog.Names.Contains(model))

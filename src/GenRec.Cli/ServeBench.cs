@@ -45,9 +45,9 @@ internal static class ServeBench
         };
         command.SetAction(async (parse, ct) =>
         {
-            var beamWidths = Ints(parse.GetValue(beams)!, "--beams");
-            var lengths = Ints(parse.GetValue(histories)!, "--histories");
-            var callers = Ints(parse.GetValue(concurrency)!, "--concurrency");
+            var beamWidths = Common.PositiveInts(parse.GetValue(beams)!, "--beams");
+            var lengths = Common.PositiveInts(parse.GetValue(histories)!, "--histories");
+            var callers = Common.PositiveInts(parse.GetValue(concurrency)!, "--concurrency");
             var singles = parse.GetValue(single);
             var perCell = parse.GetValue(requests);
             var eagerCount = parse.GetValue(eager);
@@ -151,14 +151,6 @@ internal static class ServeBench
             return 0;
         });
         return command;
-    }
-
-    private static int[] Ints(string text, string option)
-    {
-        var values = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(v => int.TryParse(v, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : throw new UsageException($"{option} takes positive integers separated by commas; got '{text}'."))
-            .ToArray();
-        return values.Length > 0 ? values : throw new UsageException($"{option} is empty.");
     }
 
     /// <summary>Real histories of exactly <paramref name="length"/> items: the last events of test users who have that many, as the model reads them.</summary>
