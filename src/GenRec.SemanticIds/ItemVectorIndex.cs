@@ -291,14 +291,20 @@ public sealed class ItemVectorIndex
 
         public void Scan(ReadOnlySpan<float> query, TopK heap, IReadOnlySet<ItemId>? exclude)
         {
+            const int Block = 256;
             var d = _dimension;
-            var vectors = _vectors.AsSpan();
-            for (var i = 0; i < _items.Length; i++)
+            Span<float> scores = stackalloc float[Block];
+            for (var start = 0; start < _items.Length; start += Block)
             {
-                var score = VectorMath.Dot(query, vectors.Slice(i * d, d));
-                if (heap.Admits(score, _items[i]) && (exclude is null || !exclude.Contains(_items[i])))
+                var n = Math.Min(Block, _items.Length - start);
+                VectorMath.DotRows(query, _vectors.AsSpan(start * d, n * d), scores[..n]);
+                for (var i = 0; i < n; i++)
                 {
-                    heap.Add(score, _items[i]);
+                    var item = _items[start + i];
+                    if (heap.Admits(scores[i], item) && (exclude is null || !exclude.Contains(item)))
+                    {
+                        heap.Add(scores[i], item);
+                    }
                 }
             }
         }

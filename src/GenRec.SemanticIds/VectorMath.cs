@@ -31,6 +31,56 @@ internal static class VectorMath
         return total;
     }
 
+    /// <summary>
+    /// Inner products of <paramref name="query"/> with <paramref name="scores"/>.Length consecutive rows of
+    /// <paramref name="rows"/> (row-major, as wide as the query), four rows per pass so each chunk of the query is
+    /// loaded once for four rows.
+    /// </summary>
+    public static void DotRows(ReadOnlySpan<float> query, ReadOnlySpan<float> rows, Span<float> scores)
+    {
+        var d = query.Length;
+        var width = Vector<float>.Count;
+        var chunks = Vector.IsHardwareAccelerated ? d / width : 0;
+        var q = MemoryMarshal.Cast<float, Vector<float>>(query[..(chunks * width)]);
+        var r = 0;
+        for (; r + 4 <= scores.Length; r += 4)
+        {
+            var a = MemoryMarshal.Cast<float, Vector<float>>(rows.Slice(r * d, chunks * width));
+            var b = MemoryMarshal.Cast<float, Vector<float>>(rows.Slice((r + 1) * d, chunks * width));
+            var c = MemoryMarshal.Cast<float, Vector<float>>(rows.Slice((r + 2) * d, chunks * width));
+            var e = MemoryMarshal.Cast<float, Vector<float>>(rows.Slice((r + 3) * d, chunks * width));
+            Vector<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (var k = 0; k < q.Length; k++)
+            {
+                var v = q[k];
+                s0 += v * a[k];
+                s1 += v * b[k];
+                s2 += v * c[k];
+                s3 += v * e[k];
+            }
+
+            float t0 = Vector.Sum(s0), t1 = Vector.Sum(s1), t2 = Vector.Sum(s2), t3 = Vector.Sum(s3);
+            for (var j = chunks * width; j < d; j++)
+            {
+                var v = query[j];
+                t0 += v * rows[(r * d) + j];
+                t1 += v * rows[((r + 1) * d) + j];
+                t2 += v * rows[((r + 2) * d) + j];
+                t3 += v * rows[((r + 3) * d) + j];
+            }
+
+            scores[r] = t0;
+            scores[r + 1] = t1;
+            scores[r + 2] = t2;
+            scores[r + 3] = t3;
+        }
+
+        for (; r < scores.Length; r++)
+        {
+            scores[r] = Dot(query, rows.Slice(r * d, d));
+        }
+    }
+
     public static float SquaredDistance(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         var sum = Vector<float>.Zero;
