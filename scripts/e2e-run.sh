@@ -5,7 +5,7 @@
 # the shared scorer), exported to ONNX (parity on 50 real histories, then served by ONNX Runtime with the same
 # metrics); then the A/B harness against the DLRM cascade: on validation, the model replacing the cascade, blended into
 # its list (slot quota) and fused with it (score weight) at several settings (one is chosen there), and on test the
-# model and the chosen mix, with the reward model's reward@10 beside the accuracy figures (when out/align exists). Resumes: a step whose output exists is not re-run.
+# model and the chosen mix, with the reward model's reward@10 (stage 2, trained here) beside the accuracy figures. Resumes: a step whose output exists is not re-run.
 # Usage: scripts/e2e-run.sh [out-dir] [seed]     (then scripts/align-run.sh <out-dir>/model <out-dir>/align for stage 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,10 +63,18 @@ print(f"ONNX: max |Δ log-prob| {e['parity_max_abs_diff']:.1e}, same search {e['
 PY
 
 numbers=(0.1 0.2 0.3 0.5)
+# Stage 2, the reward model (the command scripts/align-run.sh runs; it reuses this one): its reward@10 goes beside
+# the accuracy figures of both A/B tables.
+if [ ! -f "$out/align/reward.json" ]; then
+  echo "== reward model (stage 2)" >&2
+  mkdir -p "$out/align"
+  $cli train reward --data "$data" --out "$out/align/reward" 2> "$out/align/reward.log" | tail -n 1 > "$out/align/reward.json"
+fi
+reward=(--reward-path "$out/align/reward")
 if [ ! -f "$out/ab-valid/report.json" ]; then
   echo "== A/B on validation: the model in the cascade's place, blended (slot quota) and fused (score weight) at ${numbers[*]}" >&2
   $cli ab --data "$data" --arms "dlrm,e2e-replace,$(printf 'e2e-blend:%s,' "${numbers[@]}")$(printf 'e2e-fuse:%s,' "${numbers[@]}" | sed 's/,$//')" \
-    --e2e-path "$out/model" --target valid --seed "$seed" --out "$out/ab-valid" 2>"$out/ab-valid.log" > "$out/ab-valid.txt"
+    --e2e-path "$out/model" "${reward[@]}" --target valid --seed "$seed" --out "$out/ab-valid" 2>"$out/ab-valid.log" > "$out/ab-valid.txt"
 fi
 cat "$out/ab-valid.txt"
 chosen=$(python3 - "$out/ab-valid/report.json" <<'PY'
@@ -78,8 +86,6 @@ print(max(mixes, key=ndcg)["name"])
 PY
 )
 echo "== chosen on validation: $chosen; A/B on test" >&2
-reward=()
-[ -d "$out/align/reward" ] && reward=(--reward-path "$out/align/reward")
 if [ ! -f "$out/ab-test/report.json" ]; then
   $cli ab --data "$data" --arms "dlrm,e2e-replace,$chosen" --e2e-path "$out/model" "${reward[@]}" \
     --target test --seed "$seed" --out "$out/ab-test" 2>"$out/ab-test.log" > "$out/ab-test.txt"
