@@ -91,16 +91,18 @@ public sealed class AddGenRecTests
     }
 
     [Fact]
-    public async Task The_end_to_end_model_writes_the_final_list_from_the_users_events_and_takes_over_the_cascade()
+    public async Task The_end_to_end_model_writes_the_final_list_from_the_users_events_and_replaces_blends_with_or_shadows_the_cascade()
     {
         var files = ModelFiles.Value;
         var cascade = Recommender.From("dlrm", (_, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([.. files.Index.Items.Skip(100).Take(10).Select(i => new Candidate(i, 1, "dlrm"))]));
         var c = TestData.Split.Cases(GenRec.Data.SplitTarget.Test)[3];
         var excluded = files.Index.Items.Take(30).ToHashSet();
         var request = new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time) { ExcludedItems = excluded };
+        var shadowed = new System.Collections.Concurrent.BlockingCollection<ShadowComparison>();
         ServiceProvider Provider(StageMode mode, string folder)
         {
             var services = new ServiceCollection();
+            services.AddSingleton<IShadowObserver>(new ShadowLog(shadowed.Add));
             services.AddGenRec(o => o.OnnxRuntime = new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu })
                 .AddSemanticIdIndex(files.IndexPath)
                 .AddEndToEndRecommender(folder, o => o.BeamWidth = 16)
@@ -125,6 +127,16 @@ public sealed class AddGenRecTests
         Assert.Equal(10, blended.Items.Select(x => x.Item).Distinct().Count());
         Assert.Contains(blended.Items, x => x.Source == "end-to-end");
         Assert.Contains(blended.Items, x => x.Source == "dlrm");
+
+        // Shadow: the cascade's list is served; the model's list, the same the replace mode served, goes to the observer.
+        await using var shadow = Provider(StageMode.Shadow, ModelFiles.EndToEndOnnxPath);
+        var served = await shadow.GetRequiredKeyedService<IRecommender>(GenRecStages.Adapted).RecommendAsync(request, TestContext.Current.CancellationToken);
+        Assert.All(served.Items, x => Assert.Equal("dlrm", x.Source));
+        var comparison = shadowed.Take(TestContext.Current.CancellationToken);
+        Assert.Equal("ok", comparison.Outcome);
+        Assert.Equal(c.User, comparison.User);
+        Assert.Equal(expected.Select(x => x.Item), comparison.Generative);
+        Assert.Equal(served.Items.Select(x => x.Item), comparison.Baseline);
 
         // A model over semantic-ID tokens alone is not an end-to-end model: the error says how to serve it.
         await using var tokensOnly = Provider(StageMode.Replace, files.ModelPath);
@@ -175,5 +187,10 @@ public sealed class AddGenRecTests
 
         Assert.Same(mine, provider.GetRequiredService<SemanticIdIndex>());
         Assert.Single(services, d => d.ServiceType == typeof(SemanticIdIndex));
+    }
+
+    private sealed class ShadowLog(Action<ShadowComparison> observe) : IShadowObserver
+    {
+        public void Observe(ShadowComparison comparison) => observe(comparison);
     }
 }
