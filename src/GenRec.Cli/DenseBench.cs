@@ -67,7 +67,7 @@ internal static class DenseBench
             ConsoleProgress.Status("building the partitioned index");
             before = BenchCommand.Memory();
             clock.Restart();
-            var partitioned = ItemVectorIndex.Partitioned(vectors, ids, probes: Math.Min(probeCounts.Max(), partitionsOf(ids)));
+            var partitioned = ItemVectorIndex.Partitioned(vectors, ids, probes: Math.Min(probeCounts.Max(), ids.Quantizer.CodebookSize));
             results["partitioned_build_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 2);
             results["partitioned_bytes_per_item"] = Math.Round((BenchCommand.Memory() - before) / (double)n, 1);
             var sizes = partitioned.PartitionSizes.Order().ToArray();
@@ -94,8 +94,6 @@ internal static class DenseBench
             }).ToArray();
             Console.WriteLine(JsonSerializer.Serialize(results));
             return Task.FromResult(0);
-
-            static int partitionsOf(SemanticIdIndex ids) => ids.Quantizer.CodebookSize;
         });
         return command;
     }
