@@ -11,7 +11,7 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm", "dense", "hybrid-union", "hybrid-rrf"];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
@@ -106,6 +106,22 @@ internal static class ModelCatalog
                 return new CascadePipeline("hstu", [new RecallChannel(model.AsRecall())]);
             }
 
+            case "dense":
+                return new CascadePipeline("dense", [new RecallChannel(Dense(split, arguments, arguments.DensePath ?? arguments.ModelPath).AsRecall())]);
+
+            case "hybrid-union":
+            case "hybrid-rrf":
+            {
+                // LIGER's union of generative and dense retrieval: the generative model (--model-path) and the dense
+                // one (--dense-path), each asked for the whole list, merged by rank or by reciprocal-rank fusion.
+                var folder = arguments.ModelPath ?? throw new UsageException($"--model {name} needs --model-path (a generative model folder from genrec train tiger) and --dense-path.");
+                var densePath = arguments.DensePath ?? throw new UsageException($"--model {name} needs --dense-path (a folder from genrec train dense).");
+                var generative = LoadGenerative(folder, arguments.IndexPath, "tiger", arguments.BeamWidth);
+                var dense = Dense(split, arguments, densePath);
+                var merge = name == "hybrid-rrf" ? RecallMerge.ReciprocalRank : RecallMerge.Interleave;
+                return new CascadePipeline(name, [new RecallChannel(new CompositeRecall(name, [new RecallChannel(generative), new RecallChannel(dense.AsRecall())], merge))]);
+            }
+
             case "tiger-onnx":
             {
                 var folder = arguments.ModelPath ?? throw new UsageException("--model tiger-onnx needs --model-path (a folder from genrec export).");
@@ -156,6 +172,20 @@ internal static class ModelCatalog
         return model;
     }
 
+    /// <summary>The dense retriever: loaded from a folder of genrec train dense, or trained here when none is given.</summary>
+    public static DenseRetrievalModel Dense(DataSplit split, ModelArguments arguments, string? path)
+    {
+        if (path is null)
+        {
+            return DenseCommand.Train(split, arguments.Dense with { Seed = arguments.Seed }, null, CancellationToken.None);
+        }
+
+        var model = DenseRetrievalModel.Load(path);
+        var missing = split.Dataset.Catalogue.Count(i => !model.ItemVectors.Contains(i));
+        ConsoleProgress.Status($"dense: loaded from {path} on {model.Device}; {model.ItemVectors.Count} items, {model.TrainedItems.Count} with an ID embedding{(missing > 0 ? $"; {missing} catalogue items have no vector" : string.Empty)}");
+        return model;
+    }
+
     /// <summary>A generative model folder (and its index copy, unless another is named) as a recall stage.</summary>
     public static GenerativeRecall LoadGenerative(string folder, string? indexPath, string name, int beamWidth)
     {
@@ -203,6 +233,12 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
 
     /// <summary>What dlrm-fused reads from generative models.</summary>
     public FusionArguments Fusion { get; init; } = new(["hstu"]);
+
+    /// <summary>A dense retriever folder (genrec train dense) for the hybrid models.</summary>
+    public string? DensePath { get; init; }
+
+    /// <summary>Dense retriever training settings from the command line.</summary>
+    public DenseRetrievalTrainer.Options Dense { get; init; } = new();
 
     /// <summary>Whether HSTU reads the DLRM cascade's cross features.</summary>
     public bool HstuCrossFeatures { get; init; } = true;

@@ -82,7 +82,19 @@ namespace GenRec.Cli
             Description = "Keep only interactions before this date (e.g. 2012-01-01) and the items they name, then split: a time-truncated copy of the data, as if it ended there.",
         };
 
-        public static DataSplit LoadSplit(string path, DateTimeOffset? before = null)
+        /// <summary><c>--cold-start</c>: the cold-start split (a seeded share of the catalogue made cold).</summary>
+        public static Option<double?> ColdStart() => new("--cold-start")
+        {
+            Description = "Make this share of the catalogue cold (e.g. 0.2): every interaction with a cold item is removed except where it is a user's test target, so those targets are unseen in train and validation (the cold-start split).",
+        };
+
+        /// <summary><c>--cold-seed</c>: which items the cold-start split makes cold (apart from the model's --seed).</summary>
+        public static Option<int> ColdSeed() => new("--cold-seed") { Description = "--cold-start: the seed that chooses the cold items.", DefaultValueFactory = _ => 42 };
+
+        public static DataSplit LoadSplit(string path, DateTimeOffset? before = null) => Load(path, before, null, 42).Split;
+
+        /// <summary>Reads the data and splits it: leave-one-out, optionally time-truncated first or made cold-start.</summary>
+        public static LoadedSplit Load(string path, DateTimeOffset? before, double? coldStart, int seed)
         {
             ConsoleProgress.Status($"reading {path}");
             var dataset = MovieLensReader.Read(path);
@@ -99,11 +111,28 @@ namespace GenRec.Cli
                 ConsoleProgress.Status($"kept the {kept.Length} interactions before {cutoff:yyyy-MM-dd} and their {items.Count} items");
             }
 
+            if (coldStart is { } share)
+            {
+                if (share is not (> 0 and < 1))
+                {
+                    throw new UsageException($"--cold-start is {share}; it must be in (0, 1).");
+                }
+
+                var cold = ColdStartSplit.Create(dataset, share, seed);
+                ConsoleProgress.Status(
+                    $"cold-start split: {cold.ColdItems.Count} of {dataset.Catalogue.Count} items cold (seed {seed}); {cold.Split.TrainInteractions.Count} train interactions left; " +
+                    $"{cold.ColdTargetUsers.Count} of {cold.Split.UsersWithTarget(SplitTarget.Test).Count} users have a cold test target");
+                return new LoadedSplit(cold.Split, cold);
+            }
+
             var split = LeaveOneOutSplit.Create(dataset);
             ConsoleProgress.Status($"{dataset.Interactions.Count} interactions, {dataset.Users.Count} users, {dataset.Catalogue.Count} items; leave-one-out split: {split.TrainInteractions.Count} train");
-            return split;
+            return new LoadedSplit(split, null);
         }
     }
+
+    /// <summary>A split as read from the command line, with the cold-start split's facts when <c>--cold-start</c> made it.</summary>
+    internal sealed record LoadedSplit(DataSplit Split, ColdStartSplit? Cold);
 
     /// <summary><c>genrec eval</c>: trains a model on the train part and scores it on the held-out targets.</summary>
     internal static class EvalCommand
@@ -122,13 +151,16 @@ namespace GenRec.Cli
             var beam = new Option<int>("--beam") { Description = "tiger: beam width (widened to --top when smaller).", DefaultValueFactory = _ => 100 };
             var hstu = HstuOptions.Create();
             var fusion = new FusionOptions();
+            var dense = new DenseOptions();
             var before = Common.Before();
+            var coldStart = Common.ColdStart();
+            var coldSeed = Common.ColdSeed();
             var seed = Common.Seed();
-            var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line.")
+            var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line (with --cold-start, also on the users whose test target is cold).")
             {
-                data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, before, seed,
+                data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, before, coldStart, coldSeed, seed,
             };
-            foreach (var option in fusion.All)
+            foreach (var option in fusion.All.Concat(dense.All))
             {
                 command.Options.Add(option);
             }
@@ -144,12 +176,12 @@ namespace GenRec.Cli
                     Common.RequirePositive(m, "--max-users");
                 }
 
-                var split = Common.LoadSplit(parse.GetValue(data)!, parse.GetValue(before));
+                var (split, cold) = Common.Load(parse.GetValue(data)!, parse.GetValue(before), parse.GetValue(coldStart), parse.GetValue(coldSeed));
                 var splitTarget = parse.GetValue(target) == "valid" ? SplitTarget.Valid : SplitTarget.Test;
                 ConsoleProgress.Status($"training {name} on the train part");
                 Common.RequirePositive(parse.GetValue(beam), "--beam");
                 GenRec.Generative.GenerativeRecall? generative = null;
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse) });
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path) });
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,
@@ -186,6 +218,18 @@ namespace GenRec.Cli
 
                     ConsoleProgress.Status($"without the trie constraint, {invalid} of {total} decoded IDs ({invalid / (double)Math.Max(1, total):P1}) belong to no item");
                     extra = string.Create(CultureInfo.InvariantCulture, $", \"invalid_rate_unconstrained\": {Math.Round(invalid / (double)Math.Max(1, total), 6)}");
+                }
+
+                if (cold is not null && splitTarget == SplitTarget.Test)
+                {
+                    // The same lists, scored on the users whose test target is a cold item (validation targets never are).
+                    var coldOutcomes = result.Report.Outcomes.Where(o => cold.ColdTargetUsers.Contains(o.User)).ToArray();
+                    if (coldOutcomes.Length > 0)
+                    {
+                        var coldReport = MetricsReport.Compute(coldOutcomes, coldOutcomes.SelectMany(o => result.Lists.TryGetValue(o.User, out var l) ? l.Take(10) : []), split.Dataset.Catalogue.Count);
+                        ConsoleProgress.Status($"cold-target users ({coldReport.Users}): HR@10 {coldReport["HR@10"]:0.0000}, HR@50 {coldReport["HR@50"]:0.0000}, NDCG@10 {coldReport["NDCG@10"]:0.0000}");
+                        extra += $", \"cold_users\": {coldReport.ToJson()}";
+                    }
                 }
 
                 Console.WriteLine(result.Report.ToJson().Insert(1, $"\"model\": \"{name}\", \"target\": \"{splitTarget.ToString().ToLowerInvariant()}\", ").TrimEnd('}') + extra + "}");

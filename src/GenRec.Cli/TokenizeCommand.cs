@@ -22,7 +22,7 @@ internal static class EmbeddingBuilder
         _ => throw new UsageException($"unknown embedding '{kind}'; known: {string.Join(", ", Kinds)}."),
     };
 
-    private static ItemEmbeddings Content(DataSplit split, string? cacheFolder, CancellationToken ct)
+    public static ItemEmbeddings Content(DataSplit split, string? cacheFolder, CancellationToken ct)
     {
         var items = split.Dataset.Catalogue.Select(i => split.Dataset.Items[i]).ToArray();
         var cache = cacheFolder is null ? null : Path.Combine(cacheFolder, $"content-minilm-{items.Length}.emb");
@@ -84,9 +84,11 @@ internal static class TokenizeCommand
         var cache = new Option<string?>("--cache") { Description = "A folder to cache content embeddings in (they take a minute or two to compute)." };
         var output = new Option<string>("--out") { Description = "The index file to write.", Required = true };
         var seed = Common.Seed();
+        var coldStart = Common.ColdStart();
+        var coldSeed = Common.ColdSeed();
         var command = new Command("tokenize", "Embed the catalogue, train a semantic-ID tokenizer and write the index; prints its statistics as JSON on the last line.")
         {
-            data, embedding, method, levels, codes, noBalance, epochs, cache, output, seed,
+            data, embedding, method, levels, codes, noBalance, epochs, cache, output, coldStart, coldSeed, seed,
         };
         command.SetAction((parse, ct) =>
         {
@@ -95,7 +97,7 @@ internal static class TokenizeCommand
             Common.RequirePositive(l, "--levels");
             Common.RequirePositive(k, "--codes");
             Common.RequirePositive(parse.GetValue(epochs), "--epochs");
-            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed)).Split;
             var clock = Stopwatch.StartNew();
             var kind = parse.GetValue(embedding)!;
             var embeddings = EmbeddingBuilder.Build(kind, split, parse.GetValue(cache), parse.GetValue(seed), ct);

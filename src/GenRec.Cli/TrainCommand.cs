@@ -39,13 +39,15 @@ internal static class TrainCommand
         var targets = new Option<int>("--targets-per-user") { Description = "encoder-decoder and end-to-end: targets sampled per user and epoch.", DefaultValueFactory = _ => 16 };
         var holdOut = new Option<int>("--hold-out-last") { Description = "Train without each user's last N train interactions (3: the DLRM ranker's pseudo-targets, for a model whose scores that ranker reads).", DefaultValueFactory = _ => 0 };
         var seed = Common.Seed();
+        var coldStart = Common.ColdStart();
+        var coldSeed = Common.ColdSeed();
         var tiger = new Command("tiger", "Train a TIGER-style generative retrieval model (decoder-only transformer over semantic IDs) with early stopping on the validation targets' log-likelihood (validation NDCG@10 reported).")
         {
-            data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, minEpochs, selection, evalUsers, holdOut, seed,
+            data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, minEpochs, selection, evalUsers, holdOut, coldStart, coldSeed, seed,
         };
         tiger.SetAction((parse, ct) =>
         {
-            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed)).Split;
             if (parse.GetValue(holdOut) is var last and not 0)
             {
                 Common.RequirePositive(last, "--hold-out-last");
@@ -113,6 +115,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train models.");
         command.Subcommands.Add(tiger);
         command.Subcommands.Add(Hstu());
+        command.Subcommands.Add(DenseCommand.Create());
         command.Subcommands.Add(Reward());
         command.Subcommands.Add(Align());
         return command;
@@ -257,13 +260,15 @@ internal static class TrainCommand
         var output = new Option<string>("--out") { Description = "The model folder to write.", Required = true };
         var hstu = HstuOptions.Create();
         var seed = Common.Seed();
+        var coldStart = Common.ColdStart();
+        var coldSeed = Common.ColdSeed();
         var command = new Command("hstu", "Train an HSTU generative ranker (and next-item retriever) on the train part, on the DLRM cascade's ranking queries and cross features.")
         {
-            data, output, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, seed,
+            data, output, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, coldStart, coldSeed, seed,
         };
         command.SetAction((parse, ct) =>
         {
-            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed)).Split;
             var s = parse.GetValue(seed);
             var dlrm = ModelCatalog.CascadeForHstu(split, s, keepQueries: true, ct);
             var arguments = new ModelArguments(s) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross) };

@@ -174,4 +174,30 @@ public sealed class ItemEmbeddings
 
         return new ItemEmbeddings(items, values, Dimension);
     }
+
+    /// <summary>
+    /// These rows with <paramref name="other"/>'s added: an item in both takes <paramref name="other"/>'s vector; the
+    /// items only here keep their order and come first.
+    /// </summary>
+    /// <param name="other">Vectors of the same width.</param>
+    /// <returns>The combined embeddings.</returns>
+    /// <exception cref="ArgumentException">The widths differ.</exception>
+    public ItemEmbeddings With(ItemEmbeddings other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (other.Dimension != Dimension)
+        {
+            throw new ArgumentException($"These vectors are {Dimension}-wide; the added ones are {other.Dimension}-wide.", nameof(other));
+        }
+
+        var kept = Items.Where(i => !other.Contains(i)).ToArray();
+        var values = new float[(kept.Length + other.Count) * Dimension];
+        for (var i = 0; i < kept.Length; i++)
+        {
+            this[kept[i]].CopyTo(values.AsSpan(i * Dimension, Dimension));
+        }
+
+        other.Values.CopyTo(values.AsSpan(kept.Length * Dimension));
+        return new ItemEmbeddings([.. kept, .. other.Items], values, Dimension);
+    }
 }

@@ -55,6 +55,24 @@ public sealed class CascadePipelineTests
     }
 
     [Fact]
+    public async Task Reciprocal_rank_fusion_lifts_items_both_channels_return_and_honours_weights_and_exclusions()
+    {
+        var a = new ListRecall("generative", 1, 2, 3, 4);
+        var b = new ListRecall("dense", 9, 3, 2, 8);
+        var fused = new CompositeRecall("union", [new RecallChannel(a, 4), new RecallChannel(b, 4)], RecallMerge.ReciprocalRank);
+
+        var items = await fused.RecallAsync(Request(5, 4), 5);
+
+        // 2 and 3 are in both lists (ranks 2+3 and 3+2), so they lead; then the two first places, 1 before 9 (met first); 4 is history.
+        Assert.Equal(new long[] { 2, 3, 1, 9, 8 }, items.Select(c => c.Item.Value));
+        Assert.Equal(1.0 / 62 + 1.0 / 63, items[0].Score, 12);
+        var dense = new CompositeRecall("union", [new RecallChannel(a, 4), new RecallChannel(b, 4)], RecallMerge.ReciprocalRank, [0.0, 1.0]);
+        Assert.Equal(new long[] { 9, 3, 2 }, (await dense.RecallAsync(Request(3, 4), 3)).Select(c => c.Item.Value));
+        Assert.Throws<ArgumentException>(() => new CompositeRecall("u", [new RecallChannel(a)], RecallMerge.ReciprocalRank, [1.0, 2.0]));
+        Assert.Throws<ArgumentException>(() => new CompositeRecall("u", [new RecallChannel(a)], RecallMerge.ReciprocalRank, [double.NaN]));
+    }
+
+    [Fact]
     public async Task History_and_excluded_items_are_never_returned()
     {
         var pipeline = new CascadePipeline("t", [new RecallChannel(new ListRecall("a", 1, 2, 3, 4, 5))]);

@@ -1,0 +1,308 @@
+using GenRec.SemanticIds;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GenRec.Training;
+
+/// <summary>
+/// A trained two-tower dense retriever (<see cref="DenseRetrievalTrainer"/>) serving the catalogue from an
+/// <see cref="ItemVectorIndex"/>: a request's history goes through the user tower, and the items with the largest inner
+/// product with its state are the candidates. Items registered after training (<see cref="AddItems"/>) get their vector
+/// from their content alone and are retrievable at once. TorchSharp eager, on CUDA when present. Thread-safe: user-tower
+/// calls are serialised, and the item catalogue is an immutable snapshot swapped whole when items are added.
+/// </summary>
+public sealed class DenseRetrievalModel : IDisposable
+{
+    /// <summary>The folder format written by <see cref="Save"/>.</summary>
+    public const string Format = "genrec-dense";
+
+    /// <summary>The folder format version.</summary>
+    public const int FormatVersion = 1;
+
+    /// <summary>The content vectors of the catalogue, saved in the model folder (the item tower's input).</summary>
+    public const string ContentFile = "content.emb";
+
+    private readonly DenseRetrievalNetwork _network;
+    private readonly Device _device;
+    private readonly Dictionary<ItemId, long> _rows;
+    private readonly Lock _gate = new();
+    private Snapshot _snapshot;
+    private int? _probes;
+
+    internal DenseRetrievalModel(DenseRetrievalNetwork network, IReadOnlyList<ItemId> trainedItems, ItemEmbeddings content, string contentSource, Device device, DenseTrainingReport report)
+    {
+        _network = network;
+        _device = device;
+        TrainedItems = trainedItems;
+        _rows = trainedItems.Select((item, r) => (item, row: r + 1L)).ToDictionary(p => p.item, p => p.row);
+        ContentSource = contentSource;
+        Report = report;
+        _snapshot = new Snapshot(content, Embed(content));
+    }
+
+    /// <summary>The items that had train interactions (they carry a collaborative ID embedding), by ID-table row − 1.</summary>
+    public IReadOnlyList<ItemId> TrainedItems { get; }
+
+    /// <summary>What made the content vectors the item tower reads (e.g. <c>content:all-MiniLM-L6-v2</c>).</summary>
+    public string ContentSource { get; }
+
+    /// <summary>Width of the content vectors the item tower reads.</summary>
+    public int ContentDimension => _network.Config.ContentDimension;
+
+    /// <summary>Width of item and user vectors.</summary>
+    public int Dimension => _network.Config.Dimension;
+
+    /// <summary>History items the user tower reads.</summary>
+    public int MaxHistory => _network.Config.MaxHistory;
+
+    /// <summary>How the model was trained.</summary>
+    public DenseTrainingReport Report { get; }
+
+    /// <summary>The device it runs on.</summary>
+    public string Device => _device.ToString();
+
+    /// <summary>Every item's unit vector (the item tower's output), in the current catalogue.</summary>
+    public ItemEmbeddings ItemVectors => Volatile.Read(ref _snapshot).Vectors;
+
+    /// <summary>The index searches run on.</summary>
+    public ItemVectorIndex Index => Volatile.Read(ref _snapshot).Index;
+
+    /// <summary>
+    /// Registers items (new ones, or new content for known ones): their vectors come from the item tower — content
+    /// projection plus the ID embedding for items seen in training, content alone for the rest — and a new catalogue
+    /// snapshot (vectors and index) replaces the current one; searches in flight finish on the old one.
+    /// </summary>
+    /// <param name="content">The items' content vectors, from the same content model as training (<see cref="ContentSource"/>).</param>
+    /// <param name="ids">For a partitioned index (<see cref="UsePartitions"/>): semantic IDs that include the new items.</param>
+    /// <exception cref="ArgumentException">The vectors are of another width.</exception>
+    public void AddItems(ItemEmbeddings content, SemanticIdIndex? ids = null)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        if (content.Dimension != ContentDimension)
+        {
+            throw new ArgumentException($"The model reads {ContentDimension}-wide content vectors ({ContentSource}); these are {content.Dimension}-wide.", nameof(content));
+        }
+
+        var added = Embed(content);
+        lock (_gate)
+        {
+            var current = _snapshot;
+            Volatile.Write(ref _snapshot, new Snapshot(current.Content.With(content), current.Vectors.With(added), current.Index.WithItems(added, ids)));
+        }
+    }
+
+    /// <summary>
+    /// Serves searches from an index partitioned by the first code of the items' semantic IDs (an inverted file the
+    /// tokenizer already defines), scanning <paramref name="probes"/> partitions per query, instead of exact search.
+    /// </summary>
+    /// <param name="ids">Semantic IDs of every item in the catalogue.</param>
+    /// <param name="probes">Partitions a search scans.</param>
+    public void UsePartitions(SemanticIdIndex ids, int probes)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        lock (_gate)
+        {
+            var current = _snapshot;
+            Volatile.Write(ref _snapshot, current with { Index = ItemVectorIndex.Partitioned(current.Vectors, ids, probes) });
+            _probes = probes;
+        }
+    }
+
+    /// <summary>The user tower's state after a history (unit length): the query vector.</summary>
+    /// <param name="history">The user's events, oldest first; items the catalogue does not hold are skipped, the last <see cref="MaxHistory"/> read.</param>
+    /// <returns>A vector of <see cref="Dimension"/> floats.</returns>
+    public float[] UserVector(IReadOnlyList<UserEvent> history)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        var vectors = Volatile.Read(ref _snapshot).Vectors;
+        var known = history.Where(e => vectors.Contains(e.Item)).TakeLast(MaxHistory).ToArray();
+        var d = Dimension;
+        var t = Math.Max(1, known.Length);
+        var input = new float[t * d];
+        var valid = new bool[t];
+        for (var i = 0; i < known.Length; i++)
+        {
+            vectors[known[i].Item].CopyTo(input.AsSpan(i * d, d));
+            valid[i] = true;
+        }
+
+        lock (_gate)
+        {
+            using var noGrad = torch.no_grad();
+            using var scope = torch.NewDisposeScope();
+            var users = _network.Users(torch.tensor(input, [1, t, d], device: _device), torch.tensor(valid, [1, t], device: _device));
+            return users[0, -1].cpu().data<float>().ToArray();
+        }
+    }
+
+    /// <summary>The items nearest to the request's user state, excluding what the request excludes.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="count">How many items at most.</param>
+    /// <returns>Items and inner products, best first.</returns>
+    public IReadOnlyList<VectorMatch> Search(RecommendationRequest request, int count)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        var query = UserVector(request.History);
+        IReadOnlySet<ItemId>? exclude = request.ExcludeHistory ? request.HistoryItems : null;
+        if (request.ExcludedItems is { Count: > 0 } extra)
+        {
+            exclude = exclude is null ? extra : exclude.Union(extra).ToHashSet();
+        }
+
+        return Index.Search(query, count, new ItemVectorSearchOptions { Exclude = exclude, Probes = _probes });
+    }
+
+    /// <summary>The model as a recall stage: candidates scored by inner product with the user state.</summary>
+    /// <param name="name">The channel's name. Default: "dense".</param>
+    /// <returns>The stage.</returns>
+    public IRecallStage AsRecall(string name = "dense") => new Recall(this, name);
+
+    /// <summary>
+    /// The model as a ranking stage: every candidate re-scored by the inner product of its vector with the user state
+    /// (LIGER's ranking of the union of dense and generative candidates). Candidates without a vector keep their place
+    /// after the others, with a score of negative infinity.
+    /// </summary>
+    /// <param name="name">The ranker's name. Default: "dense".</param>
+    /// <returns>The stage.</returns>
+    public IRankingStage AsRanker(string name = "dense") => new Ranker(this, name);
+
+    /// <summary>Saves the model folder: manifest, weights and the catalogue's content vectors.</summary>
+    /// <param name="directory">The folder; created if missing.</param>
+    public void Save(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        var c = _network.Config;
+        var manifest = new Manifest(Format, FormatVersion, c.ContentDimension, c.Dimension, c.Layers, c.Heads, c.MlpDimension, c.MaxHistory, c.Dropout, c.Temperature, ContentSource, [.. TrainedItems.Select(i => i.Value)], Report);
+        TorchModelFolder.Save(directory, _network, manifest);
+        ItemEmbeddingsFile.Save(Volatile.Read(ref _snapshot).Content, Path.Combine(directory, ContentFile), ContentSource);
+    }
+
+    /// <summary>Loads a model folder.</summary>
+    /// <param name="directory">The folder <see cref="Save"/> wrote.</param>
+    /// <param name="device">Where to run it. Default: <see cref="ComputeDevice.Auto"/>.</param>
+    /// <returns>The model, serving every item of the saved catalogue from an exact index.</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="InvalidDataException">A file is missing, damaged, or of another format or shape.</exception>
+    public static DenseRetrievalModel Load(string directory, ComputeDevice device = ComputeDevice.Auto)
+    {
+        var (m, manifestPath, weightsPath) = TorchModelFolder.Read<Manifest>(directory, "a dense retrieval model", m => (m.Format, m.FormatVersion), Format, FormatVersion);
+        if (m.TrainedItems is null || m.TrainedItems.Distinct().Count() != m.TrainedItems.Length || m.Report is null || string.IsNullOrEmpty(m.ContentSource))
+        {
+            throw new InvalidDataException($"'{manifestPath}' repeats an item, or lacks its item list, content source or report.");
+        }
+
+        var contentPath = Path.Combine(directory, ContentFile);
+        if (!File.Exists(contentPath))
+        {
+            throw new InvalidDataException($"'{directory}' has no {ContentFile}: a dense model folder carries its catalogue's content vectors.");
+        }
+
+        var content = ItemEmbeddingsFile.Load(contentPath, m.ContentSource);
+        DenseRetrievalConfig config;
+        try
+        {
+            config = new DenseRetrievalConfig(m.TrainedItems.Length + 1, m.ContentDimension, m.Dimension, m.Layers, m.Heads, m.MlpDimension, m.MaxHistory, m.Dropout, m.Temperature);
+            config.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"'{manifestPath}' describes an invalid shape: {e.Message}", e);
+        }
+
+        if (content.Dimension != config.ContentDimension)
+        {
+            throw new InvalidDataException($"'{contentPath}' holds {content.Dimension}-wide vectors; the manifest says {config.ContentDimension}.");
+        }
+
+        var network = new DenseRetrievalNetwork(config);
+        TorchModelFolder.LoadWeights(network, weightsPath);
+        var target = TorchDevices.Resolve(device);
+        network.to(target);
+        network.eval();
+        return new DenseRetrievalModel(network, [.. m.TrainedItems.Select(i => new ItemId(i))], content, m.ContentSource, target, m.Report);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _network.Dispose();
+
+    /// <summary>The item tower over content vectors: unit vectors of the same items.</summary>
+    private ItemEmbeddings Embed(ItemEmbeddings content)
+    {
+        lock (_gate)
+        {
+            using var noGrad = torch.no_grad();
+            using var scope = torch.NewDisposeScope();
+            var rows = content.Items.Select(i => _rows.GetValueOrDefault(i)).ToArray();
+            var vectors = _network.ItemVectors(
+                torch.tensor(content.Values.ToArray(), [content.Count, content.Dimension], device: _device),
+                torch.tensor(rows, device: _device));
+            return new ItemEmbeddings(content.Items, vectors.cpu().data<float>().ToArray(), Dimension);
+        }
+    }
+
+    private sealed record Snapshot(ItemEmbeddings Content, ItemEmbeddings Vectors, ItemVectorIndex Index)
+    {
+        public Snapshot(ItemEmbeddings content, ItemEmbeddings vectors)
+            : this(content, vectors, ItemVectorIndex.Exact(vectors))
+        {
+        }
+    }
+
+    private sealed record Manifest(
+        string Format, int FormatVersion, int ContentDimension, int Dimension, int Layers, int Heads, int MlpDimension, int MaxHistory, double Dropout, double Temperature,
+        string ContentSource, long[] TrainedItems, DenseTrainingReport Report);
+
+    private sealed class Ranker(DenseRetrievalModel model, string name) : IRankingStage
+    {
+        public string Name => name;
+
+        public ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<Candidate> candidates, CancellationToken cancellationToken = default)
+        {
+            ArgumentNullException.ThrowIfNull(request);
+            ArgumentNullException.ThrowIfNull(candidates);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (candidates.Count == 0)
+            {
+                return ValueTask.FromResult(candidates);
+            }
+
+            var query = model.UserVector(request.History);
+            var vectors = model.ItemVectors;
+            var scored = new Candidate[candidates.Count];
+            for (var i = 0; i < candidates.Count; i++)
+            {
+                var c = candidates[i];
+                var score = vectors.Contains(c.Item) ? Dot(query, vectors[c.Item]) : float.NegativeInfinity;
+                scored[i] = c with { Score = score };
+            }
+
+            // Stable: equal scores keep the incoming order.
+            return ValueTask.FromResult<IReadOnlyList<Candidate>>([.. scored.Select((c, i) => (c, i)).OrderByDescending(p => p.c.Score).ThenBy(p => p.i).Select(p => p.c)]);
+        }
+    }
+
+    private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        var sum = 0f;
+        for (var i = 0; i < a.Length; i++)
+        {
+            sum += a[i] * b[i];
+        }
+
+        return sum;
+    }
+
+    private sealed class Recall(DenseRetrievalModel model, string name) : IRecallStage
+    {
+        public string Name => name;
+
+        public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+            cancellationToken.ThrowIfCancellationRequested();
+            var matches = model.Search(request, count);
+            return ValueTask.FromResult<IReadOnlyList<Candidate>>([.. matches.Select(m => new Candidate(m.Item, m.Score, name))]);
+        }
+    }
+}

@@ -1,0 +1,306 @@
+using System.Diagnostics;
+using GenRec.Data;
+using GenRec.SemanticIds;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GenRec.Training;
+
+/// <summary>Progress of dense retrieval training, after each epoch.</summary>
+/// <param name="Epoch">The epoch just finished (1-based).</param>
+/// <param name="Epochs">The most epochs.</param>
+/// <param name="Loss">Mean softmax loss of the epoch's next-item positions.</param>
+/// <param name="ValidationNdcg10">Full-ranking NDCG@10 on the validation targets, history excluded.</param>
+/// <param name="Elapsed">Time since training started.</param>
+public readonly record struct DenseTrainingProgress(int Epoch, int Epochs, double Loss, double ValidationNdcg10, TimeSpan Elapsed);
+
+/// <summary>How a dense retrieval model was trained.</summary>
+/// <param name="Epochs">Epochs run.</param>
+/// <param name="BestEpoch">The epoch whose weights were kept (best validation NDCG@10).</param>
+/// <param name="ValidationNdcg10">Its validation NDCG@10.</param>
+/// <param name="Seconds">Training wall time.</param>
+/// <param name="Parameters">Trainable parameters.</param>
+/// <param name="IdDropout">The share of items whose ID embedding was dropped in each training step.</param>
+public sealed record DenseTrainingReport(int Epochs, int BestEpoch, double ValidationNdcg10, double Seconds, long Parameters, double IdDropout);
+
+/// <summary>
+/// Trains a two-tower dense retriever on a split's train part: the item tower reads each item's content vector
+/// (all-MiniLM-L6-v2 in the SDK) and a collaborative ID embedding, the user tower a causal transformer over the
+/// history's item vectors; every position of a window learns its next item with a softmax over the whole catalogue
+/// (cosine scores over a temperature). In each step a share of items lose their ID embedding (ID dropout), so an item's
+/// content-only vector is itself a good query target: this is what lets an item registered after training, with no
+/// interactions, be retrieved by its content. The epoch with the best full-ranking validation NDCG@10 is kept.
+/// Seeded; runs on CUDA when present.
+/// </summary>
+public sealed class DenseRetrievalTrainer
+{
+    private readonly Options _options;
+
+    /// <summary>Creates the trainer.</summary>
+    /// <param name="options">Options; defaults when <see langword="null"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public DenseRetrievalTrainer(Options? options = null)
+    {
+        _options = options ?? new Options();
+        var o = _options;
+        if (o.Dimension < 1 || o.Layers < 1 || o.Heads < 1 || o.Dimension % o.Heads != 0 || o.MlpDimension < 1 || o.MaxHistory < 1 || o.Epochs < 1
+            || o.Patience < 1 || o.BatchSize < 1 || !(o.LearningRate > 0) || o.Dropout is < 0 or >= 1 || o.IdDropout is < 0 or > 1 || !(o.Temperature > 0)
+            || o.ValidationUsers is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "Dense retrieval options must be positive (dropouts in [0, 1)), with Heads dividing Dimension.");
+        }
+    }
+
+    /// <summary>Trains on the split's train part.</summary>
+    /// <param name="split">The split.</param>
+    /// <param name="content">Content vectors of every catalogue item (e.g. from <c>ContentEmbedder</c>), all of one width.</param>
+    /// <param name="contentSource">What made the content vectors (stored with the model, checked when items are added).</param>
+    /// <param name="cancellationToken">Cancels training.</param>
+    /// <returns>The trained model, serving the whole catalogue from an exact index.</returns>
+    /// <exception cref="ArgumentException">A catalogue item has no content vector.</exception>
+    public DenseRetrievalModel Fit(DataSplit split, ItemEmbeddings content, string contentSource, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(split);
+        ArgumentNullException.ThrowIfNull(content);
+        ArgumentException.ThrowIfNullOrEmpty(contentSource);
+        var o = _options;
+        var catalogue = split.Dataset.Catalogue.ToArray();
+        var missing = catalogue.Where(i => !content.Contains(i)).Take(3).ToArray();
+        if (missing.Length > 0)
+        {
+            throw new ArgumentException($"Every catalogue item needs a content vector; {string.Join(", ", missing)} (and maybe more) have none.", nameof(content));
+        }
+
+        var clock = Stopwatch.StartNew();
+        torch.manual_seed(o.Seed);
+        var random = new Random(o.Seed);
+        var device = TorchDevices.Resolve(o.Device);
+        var position = catalogue.Select((item, i) => (item, i)).ToDictionary(p => p.item, p => p.i);
+        var seen = split.TrainInteractions.Select(i => i.Item).ToHashSet();
+        var trained = catalogue.Where(seen.Contains).ToArray();
+        var rowOf = trained.Select((item, r) => (item, row: r + 1L)).ToDictionary(p => p.item, p => p.row);
+        var rows = catalogue.Select(i => rowOf.GetValueOrDefault(i)).ToArray();
+        var config = new DenseRetrievalConfig(trained.Length + 1, content.Dimension, o.Dimension, o.Layers, o.Heads, o.MlpDimension, o.MaxHistory, o.Dropout, o.Temperature);
+        var network = new DenseRetrievalNetwork(config);
+        network.to(device);
+        var parameters = network.parameters().Sum(p => p.numel());
+        var catalogueContent = content.Subset(catalogue);
+        using var contentAll = torch.tensor(catalogueContent.Values.ToArray(), [catalogue.Length, content.Dimension], device: device);
+        using var rowsAll = torch.tensor(rows, device: device);
+
+        var sequences = split.Train.Select(s => s.Interactions.Select(i => position[i.Item]).ToArray()).Where(s => s.Length >= 2).ToArray();
+        var validation = split.Cases(SplitTarget.Valid).Take(o.ValidationUsers ?? int.MaxValue)
+            .Select(c => (History: c.History.Select(h => position[h.Item]).ToArray(), Target: position[c.Target.Item]))
+            .ToArray();
+        using var optimizer = torch.optim.AdamW(network.parameters(), lr: o.LearningRate, weight_decay: o.WeightDecay);
+
+        Dictionary<string, Tensor>? best = null;
+        double bestNdcg = double.NegativeInfinity;
+        int bestEpoch = 0, epoch = 0;
+        try
+        {
+            for (epoch = 1; epoch <= o.Epochs; epoch++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                network.train();
+                var windows = Windows(sequences, o.MaxHistory, random);
+                double lossSum = 0;
+                long lossCount = 0;
+                for (var start = 0; start < windows.Count; start += o.BatchSize)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    using var scope = torch.NewDisposeScope();
+                    var batch = windows.GetRange(start, Math.Min(o.BatchSize, windows.Count - start));
+                    var keep = torch.tensor(Enumerable.Range(0, catalogue.Length).Select(_ => random.NextDouble() < o.IdDropout ? 0f : 1f).ToArray(), device: device);
+                    var vectors = network.ItemVectors(contentAll, rowsAll, keep);
+                    var (inputs, targets, valid) = Batch(batch, catalogue.Length, device);
+                    var padded = torch.cat([vectors, torch.zeros(1, o.Dimension, device: device)], 0);
+                    var users = network.Users(padded[inputs], valid);
+                    var picked = users[valid];
+                    var logits = picked.matmul(vectors.t()) / o.Temperature;
+                    var loss = nn.functional.cross_entropy(logits, targets[valid]);
+                    optimizer.zero_grad();
+                    loss.backward();
+                    optimizer.step();
+                    var n = picked.shape[0];
+                    lossSum += loss.item<float>() * n;
+                    lossCount += n;
+                }
+
+                var ndcg = ValidationNdcg(network, contentAll, rowsAll, validation, o.MaxHistory, device);
+                o.Progress?.Report(new DenseTrainingProgress(epoch, o.Epochs, lossSum / Math.Max(1, lossCount), ndcg, clock.Elapsed));
+                if (ndcg > bestNdcg)
+                {
+                    bestNdcg = ndcg;
+                    bestEpoch = epoch;
+                    best?.Values.ToList().ForEach(t => t.Dispose());
+                    best = network.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
+                }
+                else if (epoch - bestEpoch >= o.Patience)
+                {
+                    break;
+                }
+            }
+
+            if (best is not null)
+            {
+                network.load_state_dict(best);
+            }
+
+            network.eval();
+            var report = new DenseTrainingReport(Math.Min(epoch, o.Epochs), bestEpoch, bestNdcg, clock.Elapsed.TotalSeconds, parameters, o.IdDropout);
+            return new DenseRetrievalModel(network, trained, content, contentSource, device, report);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+        finally
+        {
+            best?.Values.ToList().ForEach(t => t.Dispose());
+        }
+    }
+
+    /// <summary>Each sequence cut from its end into runs of up to MaxHistory + 1 items (the last ones keep the newest items), shuffled.</summary>
+    private static List<int[]> Windows(int[][] sequences, int maxHistory, Random random)
+    {
+        var windows = new List<int[]>();
+        foreach (var s in sequences)
+        {
+            for (var end = s.Length; end >= 2; end -= maxHistory)
+            {
+                var start = Math.Max(0, end - maxHistory - 1);
+                windows.Add(s[start..end]);
+            }
+        }
+
+        random.Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(windows));
+        return windows;
+    }
+
+    /// <summary>Right-aligned inputs [B, T] (padding: <paramref name="pad"/>), next-item targets [B, T] and the valid mask [B, T].</summary>
+    private static (Tensor Inputs, Tensor Targets, Tensor Valid) Batch(List<int[]> windows, int pad, Device device)
+    {
+        var t = windows.Max(w => w.Length) - 1;
+        var inputs = new long[windows.Count * t];
+        var targets = new long[windows.Count * t];
+        var valid = new bool[windows.Count * t];
+        for (var b = 0; b < windows.Count; b++)
+        {
+            var w = windows[b];
+            var offset = t - (w.Length - 1);
+            for (var i = 0; i < t; i++)
+            {
+                var at = (b * t) + i;
+                var j = i - offset;
+                valid[at] = j >= 0;
+                inputs[at] = j >= 0 ? w[j] : pad;
+                targets[at] = j >= 0 ? w[j + 1] : 0;
+            }
+        }
+
+        return (torch.tensor(inputs, [windows.Count, t], device: device), torch.tensor(targets, [windows.Count, t], device: device), torch.tensor(valid, [windows.Count, t], device: device));
+    }
+
+    /// <summary>Full-ranking NDCG@10 of the validation targets, each user's history excluded.</summary>
+    private static double ValidationNdcg(DenseRetrievalNetwork network, Tensor contentAll, Tensor rowsAll, (int[] History, int Target)[] cases, int maxHistory, Device device)
+    {
+        if (cases.Length == 0)
+        {
+            return 0;
+        }
+
+        network.eval();
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var vectors = network.ItemVectors(contentAll, rowsAll);
+        var n = vectors.shape[0];
+        var padded = torch.cat([vectors, torch.zeros(1, vectors.shape[1], device: device)], 0);
+        double sum = 0;
+        const int Chunk = 256;
+        for (var start = 0; start < cases.Length; start += Chunk)
+        {
+            using var inner = torch.NewDisposeScope();
+            var chunk = cases.AsSpan(start, Math.Min(Chunk, cases.Length - start)).ToArray();
+            var windows = chunk.Select(c => c.History.Length == 0 ? [(int)n, 0] : c.History[Math.Max(0, c.History.Length - maxHistory)..].Append(0).ToArray()).ToList();
+            var (inputs, _, valid) = Batch(windows, (int)n, device);
+            valid = valid.logical_and(inputs != n);
+            var users = network.Users(padded[inputs], valid)[.., -1];
+            var scores = users.matmul(vectors.t()).cpu().data<float>().ToArray();
+            for (var u = 0; u < chunk.Length; u++)
+            {
+                var row = scores.AsSpan((int)(u * n), (int)n);
+                var history = chunk[u].History.ToHashSet();
+                var target = row[chunk[u].Target];
+                var rank = 1;
+                for (var i = 0; i < n; i++)
+                {
+                    if (i != chunk[u].Target && !history.Contains(i) && (row[i] > target || (row[i] == target && i < chunk[u].Target)))
+                    {
+                        rank++;
+                    }
+                }
+
+                sum += rank <= 10 ? 1 / Math.Log2(rank + 1) : 0;
+            }
+        }
+
+        return sum / cases.Length;
+    }
+
+    /// <summary>Dense retrieval training options.</summary>
+    public sealed record Options
+    {
+        /// <summary>Width of item and user vectors. Default: 64.</summary>
+        public int Dimension { get; init; } = 64;
+
+        /// <summary>Transformer blocks of the user tower. Default: 2.</summary>
+        public int Layers { get; init; } = 2;
+
+        /// <summary>Attention heads. Default: 2.</summary>
+        public int Heads { get; init; } = 2;
+
+        /// <summary>Hidden width of each block's MLP. Default: 128.</summary>
+        public int MlpDimension { get; init; } = 128;
+
+        /// <summary>History items the user tower reads. Default: 50.</summary>
+        public int MaxHistory { get; init; } = 50;
+
+        /// <summary>Dropout rate. Default: 0.2.</summary>
+        public double Dropout { get; init; } = 0.2;
+
+        /// <summary>The share of items whose ID embedding is dropped in each step (content-only vectors learn to stand alone). Default: 0.5.</summary>
+        public double IdDropout { get; init; } = 0.5;
+
+        /// <summary>Softmax temperature of the cosine scores. Default: 0.05.</summary>
+        public double Temperature { get; init; } = 0.05;
+
+        /// <summary>The most epochs. Default: 40.</summary>
+        public int Epochs { get; init; } = 40;
+
+        /// <summary>Epochs without a better validation NDCG@10 before stopping. Default: 5.</summary>
+        public int Patience { get; init; } = 5;
+
+        /// <summary>Windows per step. Default: 128.</summary>
+        public int BatchSize { get; init; } = 128;
+
+        /// <summary>AdamW learning rate. Default: 1e-3.</summary>
+        public double LearningRate { get; init; } = 1e-3;
+
+        /// <summary>AdamW weight decay. Default: 0.01.</summary>
+        public double WeightDecay { get; init; } = 0.01;
+
+        /// <summary>Validate on the first N users only; <see langword="null"/>: all. Default: all.</summary>
+        public int? ValidationUsers { get; init; }
+
+        /// <summary>Random seed. Default: 42.</summary>
+        public int Seed { get; init; } = 42;
+
+        /// <summary>Where to train. Default: <see cref="ComputeDevice.Auto"/>.</summary>
+        public ComputeDevice Device { get; init; } = ComputeDevice.Auto;
+
+        /// <summary>Receives progress after each epoch; may be <see langword="null"/>.</summary>
+        public IProgress<DenseTrainingProgress>? Progress { get; init; }
+    }
+}

@@ -1,0 +1,164 @@
+using GenRec.Data;
+using GenRec.SemanticIds;
+using GenRec.TestSupport;
+
+namespace GenRec.Training.Tests;
+
+/// <summary>
+/// A catalogue with planted structure: 8 topics of 25 items whose content vectors say their topic (a noisy one-hot),
+/// and users who each watch items of one topic. A small dense model is trained once on it and shared.
+/// </summary>
+public sealed class PlantedTopicsFixture : IDisposable
+{
+    public const int Topics = 8;
+    public const int ItemsPerTopic = 25;
+    public const int ContentDimension = 16;
+
+    public PlantedTopicsFixture()
+    {
+        var random = new Random(5);
+        var items = new List<ItemRecord>();
+        var rows = new List<(ItemId, ReadOnlyMemory<float>)>();
+        for (var i = 0; i < Topics * ItemsPerTopic; i++)
+        {
+            var id = new ItemId(i + 1);
+            items.Add(new ItemRecord(id, $"item {i + 1}", [$"topic {i / ItemsPerTopic}"]));
+            rows.Add((id, TopicVector(i / ItemsPerTopic, random)));
+        }
+
+        var interactions = new List<Interaction>();
+        var row = 0;
+        for (var u = 0; u < 96; u++)
+        {
+            var topic = u % Topics;
+            var watched = Enumerable.Range(topic * ItemsPerTopic, ItemsPerTopic).OrderBy(_ => random.Next()).Take(18);
+            var t = 1_000_000L;
+            foreach (var i in watched)
+            {
+                interactions.Add(new Interaction(new UserId(u + 1), new ItemId(i + 1), 4, t++, row++));
+            }
+        }
+
+        Content = ItemEmbeddings.FromRows(rows);
+        Split = LeaveOneOutSplit.Create(new InteractionDataset(interactions, items));
+        Model = new DenseRetrievalTrainer(new DenseRetrievalTrainer.Options
+        {
+            Dimension = 16, Layers = 1, Heads = 1, MlpDimension = 32, MaxHistory = 10, Epochs = 12, Patience = 12, BatchSize = 32, LearningRate = 3e-3, Seed = 11,
+        }).Fit(Split, Content, "test:planted-topics");
+    }
+
+    public ItemEmbeddings Content { get; }
+
+    public DataSplit Split { get; }
+
+    public DenseRetrievalModel Model { get; }
+
+    /// <summary>A noisy one-hot content vector of a topic.</summary>
+    public static ReadOnlyMemory<float> TopicVector(int topic, Random random)
+    {
+        var v = new float[ContentDimension];
+        for (var j = 0; j < v.Length; j++)
+        {
+            v[j] = (float)(random.NextDouble() * 0.2);
+        }
+
+        v[topic] += 1;
+        return v;
+    }
+
+    /// <summary>A request for a user of the planted data at the end of their history.</summary>
+    public RecommendationRequest Request(UserId user, int count = 10)
+    {
+        var c = Split.Case(user, SplitTarget.Test);
+        return new RecommendationRequest(user, [.. c.History.Append(c.Target).Select(i => i.ToEvent())], count, c.Target.Time.AddMinutes(1));
+    }
+
+    public void Dispose() => Model.Dispose();
+}
+
+public sealed class DenseRetrievalTests(PlantedTopicsFixture fixture) : IClassFixture<PlantedTopicsFixture>
+{
+    private static readonly UserId TopicThreeUser = new(4); // users u + 1 with u % 8 == 3
+    private static readonly UserId TopicFiveUser = new(6);
+
+    private static int Topic(ItemId item) => (int)((item.Value - 1) / PlantedTopicsFixture.ItemsPerTopic);
+
+    [Fact]
+    public async Task Recalls_unseen_items_of_the_users_topic_and_never_history()
+    {
+        var request = fixture.Request(TopicThreeUser);
+
+        var candidates = await fixture.Model.AsRecall().RecallAsync(request, 5);
+
+        Assert.Equal(5, candidates.Count);
+        Assert.All(candidates, c => Assert.Equal(3, Topic(c.Item)));
+        Assert.DoesNotContain(candidates, c => request.HistoryItems.Contains(c.Item));
+        Assert.Equal("dense", candidates[0].Source);
+        Assert.True(fixture.Model.Report.ValidationNdcg10 > 0.2, $"validation NDCG@10 {fixture.Model.Report.ValidationNdcg10:0.000}");
+    }
+
+    [Fact]
+    public async Task An_item_added_after_training_with_content_only_is_recalled_for_users_of_its_topic_at_once()
+    {
+        // A model of its own: adding items changes the catalogue the shared model serves.
+        using var folder = TestData.TempFolder();
+        fixture.Model.Save(folder.Path);
+        using var model = DenseRetrievalModel.Load(folder.Path, ComputeDevice.Cpu);
+        var newItem = new ItemId(10_001);
+        Assert.DoesNotContain(await model.AsRecall().RecallAsync(fixture.Request(TopicThreeUser), 10), c => c.Item == newItem);
+
+        model.AddItems(ItemEmbeddings.FromRows([(newItem, PlantedTopicsFixture.TopicVector(3, new Random(99)))]));
+
+        Assert.Contains(await model.AsRecall().RecallAsync(fixture.Request(TopicThreeUser), 10), c => c.Item == newItem);
+        Assert.DoesNotContain(await model.AsRecall().RecallAsync(fixture.Request(TopicFiveUser), 25), c => c.Item == newItem);
+        Assert.Equal(fixture.Content.Count + 1, model.ItemVectors.Count);
+    }
+
+    [Fact]
+    public async Task A_saved_model_loads_with_the_same_vectors_and_results_and_keeps_added_items()
+    {
+        using var folder = TestData.TempFolder();
+        fixture.Model.Save(folder.Path);
+        using var loaded = DenseRetrievalModel.Load(folder.Path, ComputeDevice.Cpu);
+        var request = fixture.Request(TopicFiveUser, 20);
+
+        // The same weights and content (the last float bits may differ: the CPU's matrix kernels sum in any order).
+        Assert.Equal(fixture.Model.ItemVectors.Items, loaded.ItemVectors.Items);
+        Assert.All(fixture.Model.ItemVectors.Values.ToArray().Zip(loaded.ItemVectors.Values.ToArray()), p => Assert.Equal(p.First, p.Second, 1e-5f));
+        Assert.Equal(
+            (await fixture.Model.AsRecall().RecallAsync(request, 20)).Select(c => c.Item),
+            (await loaded.AsRecall().RecallAsync(request, 20)).Select(c => c.Item));
+
+        var added = new ItemId(20_002);
+        loaded.AddItems(ItemEmbeddings.FromRows([(added, PlantedTopicsFixture.TopicVector(5, new Random(1)))]));
+        loaded.Save(folder.File("again"));
+        using var again = DenseRetrievalModel.Load(folder.File("again"), ComputeDevice.Cpu);
+        Assert.True(again.ItemVectors.Contains(added));
+        Assert.All(loaded.ItemVectors[added].ToArray().Zip(again.ItemVectors[added].ToArray()), p => Assert.Equal(p.First, p.Second, 1e-5f));
+    }
+
+    [Fact]
+    public void Bad_input_is_refused_clearly()
+    {
+        using var folder = TestData.TempFolder();
+        fixture.Model.Save(folder.Path);
+        File.Delete(Path.Combine(folder.Path, DenseRetrievalModel.ContentFile));
+
+        var missing = Assert.Throws<InvalidDataException>(() => DenseRetrievalModel.Load(folder.Path));
+        Assert.Contains(DenseRetrievalModel.ContentFile, missing.Message, StringComparison.Ordinal);
+        var wide = Assert.Throws<ArgumentException>(() => fixture.Model.AddItems(ItemEmbeddings.FromRows([(new ItemId(5), new float[3])])));
+        Assert.Contains("16-wide", wide.Message, StringComparison.Ordinal);
+        var partial = fixture.Content.Subset([.. fixture.Content.Items.Skip(1)]);
+        Assert.Throws<ArgumentException>(() => new DenseRetrievalTrainer(new DenseRetrievalTrainer.Options { Epochs = 1 }).Fit(fixture.Split, partial, "test"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DenseRetrievalTrainer(new DenseRetrievalTrainer.Options { Dimension = 15, Heads = 2 }));
+    }
+
+    [Fact]
+    public void An_empty_history_still_gets_a_unit_query_vector()
+    {
+        var query = fixture.Model.UserVector([]);
+
+        Assert.Equal(16, query.Length);
+        Assert.Equal(1.0, Math.Sqrt(query.Sum(v => (double)v * v)), 3);
+    }
+}
