@@ -145,6 +145,7 @@ namespace GenRec.Cli
             target.AcceptOnlyFromAmong("test", "valid");
             var top = new Option<int>("--top") { Description = "Items per user in the list.", DefaultValueFactory = _ => 100 };
             var recsOut = new Option<string?>("--recs-out") { Description = "Write the lists in the scorer's format (userId<TAB>item,item,...)." };
+            var coldUsersOut = new Option<string?>("--cold-users-out") { Description = "--cold-start: write the ids of the users whose test target is cold, one per line (for paired comparisons on them)." };
             var maxUsers = new Option<int?>("--max-users") { Description = "Evaluate only the first N users (a quick look)." };
             var modelPath = new Option<string?>("--model-path") { Description = "tiger: the model folder from genrec train tiger; tiger-onnx: the folder from genrec export; hstu, hstu-rank: the folder from genrec train hstu (else HSTU trains here)." };
             var indexPath = new Option<string?>("--index") { Description = "tiger: the semantic-ID index (default: the copy in the model folder)." };
@@ -158,7 +159,7 @@ namespace GenRec.Cli
             var seed = Common.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line (with --cold-start, also on the users whose test target is cold).")
             {
-                data, model, target, top, recsOut, maxUsers, modelPath, indexPath, beam, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, before, coldStart, coldSeed, seed,
+                data, model, target, top, recsOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, before, coldStart, coldSeed, seed,
             };
             foreach (var option in fusion.All.Concat(dense.All))
             {
@@ -218,6 +219,11 @@ namespace GenRec.Cli
 
                     ConsoleProgress.Status($"without the trie constraint, {invalid} of {total} decoded IDs ({invalid / (double)Math.Max(1, total):P1}) belong to no item");
                     extra = string.Create(CultureInfo.InvariantCulture, $", \"invalid_rate_unconstrained\": {Math.Round(invalid / (double)Math.Max(1, total), 6)}");
+                }
+
+                if (cold is not null && parse.GetValue(coldUsersOut) is { } coldUsersPath)
+                {
+                    File.WriteAllLines(coldUsersPath, cold.ColdTargetUsers.Order().Select(u => u.Value.ToString(CultureInfo.InvariantCulture)));
                 }
 
                 if (cold is not null && splitTarget == SplitTarget.Test)
