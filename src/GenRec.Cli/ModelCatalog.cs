@@ -11,7 +11,7 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm", "dense", "hybrid-union", "hybrid-rrf"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm", "dense", "dense-onnx", "hybrid-union", "hybrid-rrf"];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
@@ -108,6 +108,14 @@ internal static class ModelCatalog
 
             case "dense":
                 return new CascadePipeline("dense", [new RecallChannel(Dense(split, arguments, arguments.DensePath ?? arguments.ModelPath).AsRecall())]);
+
+            case "dense-onnx":
+            {
+                var folder = arguments.DensePath ?? arguments.ModelPath ?? throw new UsageException("--model dense-onnx needs --dense-path (a folder from genrec export --kind dense).");
+                var served = OnnxDenseRetriever.Load(folder, new OnnxRuntimeOptions(), ConsoleLog.Instance);
+                ConsoleProgress.Status($"dense-onnx: {served.Catalogue.Vectors.Count} items on ONNX Runtime ({served.ExecutionProvider})");
+                return new CascadePipeline("dense-onnx", [new RecallChannel(served)]);
+            }
 
             case "hybrid-union":
             case "hybrid-rrf":

@@ -1,5 +1,6 @@
 using GenRec;
 using GenRec.Adapters;
+using GenRec.Cascade;
 using GenRec.Generative;
 using GenRec.Inference;
 using GenRec.Orleans;
@@ -122,6 +123,62 @@ public static class GenRecBuilderExtensions
             Options(sp).Recall,
             sp.GetService<GenerativeMicroBatcher>()));
         builder.Services.TryAddKeyedSingleton<IRecallStage>(GenRecStages.Generative, (sp, _) => sp.GetRequiredService<GenerativeRecall>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds a dense (two-tower) retriever served by ONNX Runtime (<see cref="OnnxDenseRetriever"/>, a folder from
+    /// <c>genrec export --kind dense</c>; CUDA when present), resolvable as itself and as a keyed
+    /// <see cref="IRecallStage"/> under <see cref="GenRecStages.Dense"/>. New items reach it through
+    /// <see cref="OnnxDenseRetriever.AddItems"/> with their content vectors, and are retrievable at once.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="folder">The exported dense retriever folder.</param>
+    /// <returns>The builder.</returns>
+    /// <exception cref="ArgumentException">The folder holds no dense retriever manifest.</exception>
+    public static IGenRecBuilder AddDenseRetrieval(this IGenRecBuilder builder, string folder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        if (!File.Exists(Path.Combine(folder, DenseGraphContract.ManifestFile)))
+        {
+            throw new ArgumentException($"GenRec: '{folder}' (AddDenseRetrieval) is not a dense retriever folder: it has no {DenseGraphContract.ManifestFile} (export one with `genrec export --kind dense`).", nameof(folder));
+        }
+
+        builder.Services.TryAddSingleton(sp => OnnxDenseRetriever.Load(folder, Options(sp).OnnxRuntime, sp.GetService<ILoggerFactory>()?.CreateLogger("GenRec.Inference")));
+        builder.Services.TryAddKeyedSingleton<IRecallStage>(GenRecStages.Dense, (sp, _) => sp.GetRequiredService<OnnxDenseRetriever>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Makes the generative recall stage (the one <see cref="AddRecallAdapter"/> puts beside the team's) the union of
+    /// generative and dense retrieval, as LIGER does: the generative recall (<see cref="AddGenerativeRecall"/>, or the
+    /// cluster's with <see cref="AddOrleansClient"/>) and the dense retriever (<see cref="AddDenseRetrieval"/>), each
+    /// asked for the whole list, merged by <paramref name="merge"/>. The dense side is what reaches items registered
+    /// after training, which generative retrieval alone almost never emits. Call it before or after the two it joins.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="merge">How the two lists merge. Default: <see cref="RecallMerge.ReciprocalRank"/>.</param>
+    /// <param name="name">The stage's name. Default: "hybrid".</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddHybridRecall(this IGenRecBuilder builder, RecallMerge merge = RecallMerge.ReciprocalRank, string name = "hybrid")
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var generative = builder.Services.Where(d => d.ServiceType == typeof(IRecallStage) && Equals(d.ServiceKey, GenRecStages.Generative)).ToArray();
+        foreach (var d in generative)
+        {
+            builder.Services.Remove(d);
+        }
+
+        builder.Services.AddKeyedSingleton<IRecallStage>(GenRecStages.Generative, (sp, _) => new CompositeRecall(
+            name,
+            [
+                new RecallChannel((IRecallStage?)sp.GetService<GenerativeRecall>() ?? sp.GetService<UserSessionRecall>() ?? throw new InvalidOperationException(
+                    "GenRec needs a generative recall for AddHybridRecall: call .AddGenerativeRecall() (with .AddOnnxModel and .AddSemanticIdIndex) or .AddOrleansClient(...) on AddGenRec().")),
+                new RecallChannel(Require<OnnxDenseRetriever>(sp, "a dense retriever", ".AddDenseRetrieval(folder)")),
+            ],
+            merge));
         return builder;
     }
 
@@ -374,6 +431,9 @@ public static class GenRecStages
 
     /// <summary>The adapter that puts the generative stage beside the team's.</summary>
     public const string Adapted = "genrec:adapted";
+
+    /// <summary>The dense retriever (<see cref="GenRecBuilderExtensions.AddDenseRetrieval"/>).</summary>
+    public const string Dense = "genrec:dense";
 
     /// <summary>The end-to-end model and its micro-batcher (<see cref="GenRecBuilderExtensions.AddEndToEndRecommender"/>).</summary>
     public const string EndToEnd = "genrec:end-to-end";

@@ -13,6 +13,7 @@ public static class ModelFiles
     private static readonly Lazy<Files> Built = new(Build);
     private static readonly Lazy<string> HstuBuilt = new(BuildHstu);
     private static readonly Lazy<string> EndToEndBuilt = new(BuildEndToEnd);
+    private static readonly Lazy<string> DenseBuilt = new(BuildDense);
 
     public static Files Value => Built.Value;
 
@@ -28,6 +29,27 @@ public static class ModelFiles
     /// <c>AddEndToEndRecommender</c> is pointed at.
     /// </summary>
     public static string EndToEndOnnxPath => EndToEndBuilt.Value;
+
+    /// <summary>
+    /// A small dense retriever (d 16, one block, history 10, two epochs) trained on the real train part with the
+    /// catalogue's cheap movie features as its content vectors, exported to ONNX: the folder a service's
+    /// <c>AddDenseRetrieval</c> is pointed at.
+    /// </summary>
+    public static string DenseOnnxPath => DenseBuilt.Value;
+
+    /// <summary>The content source name of <see cref="DenseOnnxPath"/>'s content vectors.</summary>
+    public const string DenseContentSource = "test:movie-features";
+
+    private static string BuildDense()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"genrec-test-dense-{Environment.ProcessId}");
+        using var model = new DenseRetrievalTrainer(new DenseRetrievalTrainer.Options
+        {
+            Dimension = 16, Layers = 1, Heads = 2, MlpDimension = 32, MaxHistory = 10, Epochs = 2, ValidationUsers = 50, Device = ComputeDevice.Cpu,
+        }).Fit(TestData.Split, Value.Embeddings, DenseContentSource);
+        DenseOnnxExporter.Export(model, folder);
+        return folder;
+    }
 
     private static string BuildEndToEnd()
     {

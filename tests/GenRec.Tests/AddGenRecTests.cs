@@ -34,6 +34,42 @@ public sealed class AddGenRecTests
     }
 
     [Fact]
+    public async Task Dense_retrieval_joins_generative_recall_behind_the_adapter_and_reaches_an_item_added_after_training()
+    {
+        var files = ModelFiles.Value;
+        var services = new ServiceCollection();
+        services.AddGenRec(o => o.OnnxRuntime = new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu })
+            .AddSemanticIdIndex(files.IndexPath)
+            .AddOnnxModel(files.ModelPath)
+            .AddHybridRecall(GenRec.Cascade.RecallMerge.Interleave) // before the two it joins: the order does not matter
+            .AddGenerativeRecall(r => r.BeamWidth = 16)
+            .AddDenseRetrieval(ModelFiles.DenseOnnxPath)
+            .AddRecallAdapter(_ => RecallStage.From("dlrm", (_, _, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([])), o => { o.Mode = StageMode.Replace; o.Budget = TimeSpan.FromSeconds(30); });
+        await using var provider = services.BuildServiceProvider();
+        var adapter = provider.GetRequiredKeyedService<IRecallStage>(GenRecStages.Adapted);
+        var history = TestData.Split.Case(new UserId(1), GenRec.Data.SplitTarget.Test).HistoryEvents();
+        var request = new RecommendationRequest(new UserId(1), history, 20, DateTimeOffset.UnixEpoch);
+
+        var candidates = await adapter.RecallAsync(request, 20, TestContext.Current.CancellationToken);
+
+        Assert.Equal(20, candidates.Count);
+        Assert.Contains(candidates, c => c.Source == "generative");
+        Assert.Contains(candidates, c => c.Source == "dense");
+        Assert.DoesNotContain(candidates, c => request.HistoryItems.Contains(c.Item));
+
+        // A new item, registered by its content only (the content of the user's last item), is in the index at once and
+        // ranks in the better half of the catalogue for this user. (That such an item reaches the top for users of its
+        // kind is checked on planted data in GenRec.Training.Tests, DenseRetrievalTests.)
+        var dense = provider.GetRequiredService<OnnxDenseRetriever>();
+        var newItem = new ItemId(900_001);
+        var before = dense.Catalogue.Vectors.Count;
+        dense.AddItems(ItemEmbeddings.FromRows([(newItem, files.Embeddings[history[^1].Item].ToArray())]));
+        var all = await provider.GetRequiredKeyedService<IRecallStage>(GenRecStages.Dense).RecallAsync(request, before + 1, TestContext.Current.CancellationToken);
+        var rank = all.Select(c => c.Item).ToList().IndexOf(newItem);
+        Assert.InRange(rank, 0, all.Count / 2);
+    }
+
+    [Fact]
     public async Task Hstu_ranking_composes_into_a_ranking_adapter_that_reorders_the_candidates()
     {
         var services = new ServiceCollection();

@@ -1,4 +1,5 @@
 using GenRec.Data;
+using GenRec.Inference;
 using GenRec.SemanticIds;
 using GenRec.TestSupport;
 
@@ -160,5 +161,54 @@ public sealed class DenseRetrievalTests(PlantedTopicsFixture fixture) : IClassFi
 
         Assert.Equal(16, query.Length);
         Assert.Equal(1.0, Math.Sqrt(query.Sum(v => (double)v * v)), 3);
+    }
+
+    [Fact]
+    public async Task The_onnx_export_serves_the_same_queries_lists_and_new_item_vectors()
+    {
+        using var folder = TestData.TempFolder();
+        DenseOnnxExporter.Export(fixture.Model, folder.Path);
+        using var served = OnnxDenseRetriever.Load(folder.Path, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu });
+
+        Assert.Equal("CPU", served.ExecutionProvider);
+        foreach (var user in fixture.Split.UsersWithTarget(SplitTarget.Test).Take(12))
+        {
+            var request = fixture.Request(user, 20);
+            var expected = fixture.Model.UserVector(request.History);
+            var actual = served.UserVector(request.History);
+            Assert.All(expected.Zip(actual), p => Assert.Equal(p.First, p.Second, 1e-4f));
+            Assert.Equal(
+                (await fixture.Model.AsRecall().RecallAsync(request, 20)).Select(c => c.Item),
+                (await served.RecallAsync(request, 20)).Select(c => c.Item));
+        }
+
+        var newItem = new ItemId(30_003);
+        var content = ItemEmbeddings.FromRows([(newItem, PlantedTopicsFixture.TopicVector(3, new Random(4)))]);
+        served.AddItems(content);
+        Assert.Contains(await served.RecallAsync(fixture.Request(TopicThreeUser), 10), c => c.Item == newItem);
+        using var torch = DenseRetrievalModel.Load(SaveTo(folder.File("torch")), ComputeDevice.Cpu);
+        torch.AddItems(content);
+        Assert.All(torch.ItemVectors[newItem].ToArray().Zip(served.Catalogue.Vectors[newItem].ToArray()), p => Assert.Equal(p.First, p.Second, 1e-5f));
+    }
+
+    [Fact]
+    public void A_damaged_or_foreign_served_folder_is_refused_clearly()
+    {
+        using var folder = TestData.TempFolder();
+        DenseOnnxExporter.Export(fixture.Model, folder.Path);
+        var graph = Path.Combine(folder.Path, DenseGraphContract.UserTowerFile);
+        File.WriteAllBytes(graph, File.ReadAllBytes(graph)[..100]);
+
+        var damaged = Assert.Throws<InvalidDataException>(() => OnnxDenseRetriever.Load(folder.Path));
+        Assert.Contains("SHA-256", damaged.Message, StringComparison.Ordinal);
+        var torchFolder = Assert.Throws<InvalidDataException>(() => OnnxDenseRetriever.Load(SaveTo(folder.File("torch"))));
+        Assert.Contains("genrec export --kind dense", torchFolder.Message, StringComparison.Ordinal);
+        Assert.Throws<DirectoryNotFoundException>(() => OnnxDenseRetriever.Load(folder.File("none")));
+    }
+
+    private string SaveTo(string path)
+    {
+        fixture.Model.Save(path);
+        return path;
     }
 }

@@ -26,8 +26,7 @@ public sealed class DenseRetrievalModel : IDisposable
     private readonly Device _device;
     private readonly Dictionary<ItemId, long> _rows;
     private readonly Lock _gate = new();
-    private Snapshot _snapshot;
-    private int? _probes;
+    private DenseItemCatalogue _catalogue;
 
     internal DenseRetrievalModel(DenseRetrievalNetwork network, IReadOnlyList<ItemId> trainedItems, ItemEmbeddings content, string contentSource, Device device, DenseTrainingReport report)
     {
@@ -37,7 +36,7 @@ public sealed class DenseRetrievalModel : IDisposable
         _rows = trainedItems.Select((item, r) => (item, row: r + 1L)).ToDictionary(p => p.item, p => p.row);
         ContentSource = contentSource;
         Report = report;
-        _snapshot = new Snapshot(content, Embed(content));
+        _catalogue = DenseItemCatalogue.Create(content, Embed(content));
     }
 
     /// <summary>The items that had train interactions (they carry a collaborative ID embedding), by ID-table row − 1.</summary>
@@ -58,14 +57,16 @@ public sealed class DenseRetrievalModel : IDisposable
     /// <summary>How the model was trained.</summary>
     public DenseTrainingReport Report { get; }
 
+    internal DenseRetrievalNetwork Network => _network;
+
     /// <summary>The device it runs on.</summary>
     public string Device => _device.ToString();
 
-    /// <summary>Every item's unit vector (the item tower's output), in the current catalogue.</summary>
-    public ItemEmbeddings ItemVectors => Volatile.Read(ref _snapshot).Vectors;
+    /// <summary>The current catalogue: content vectors, item vectors and the index searches run on.</summary>
+    public DenseItemCatalogue Catalogue => Volatile.Read(ref _catalogue);
 
-    /// <summary>The index searches run on.</summary>
-    public ItemVectorIndex Index => Volatile.Read(ref _snapshot).Index;
+    /// <summary>Every item's unit vector (the item tower's output), in the current catalogue.</summary>
+    public ItemEmbeddings ItemVectors => Catalogue.Vectors;
 
     /// <summary>
     /// Registers items (new ones, or new content for known ones): their vectors come from the item tower — content
@@ -86,8 +87,7 @@ public sealed class DenseRetrievalModel : IDisposable
         var added = Embed(content);
         lock (_gate)
         {
-            var current = _snapshot;
-            Volatile.Write(ref _snapshot, new Snapshot(current.Content.With(content), current.Vectors.With(added), current.Index.WithItems(added, ids)));
+            Volatile.Write(ref _catalogue, _catalogue.WithItems(content, added, ids));
         }
     }
 
@@ -102,9 +102,7 @@ public sealed class DenseRetrievalModel : IDisposable
         ArgumentNullException.ThrowIfNull(ids);
         lock (_gate)
         {
-            var current = _snapshot;
-            Volatile.Write(ref _snapshot, current with { Index = ItemVectorIndex.Partitioned(current.Vectors, ids, probes) });
-            _probes = probes;
+            Volatile.Write(ref _catalogue, _catalogue.WithPartitions(ids, probes));
         }
     }
 
@@ -114,18 +112,8 @@ public sealed class DenseRetrievalModel : IDisposable
     public float[] UserVector(IReadOnlyList<UserEvent> history)
     {
         ArgumentNullException.ThrowIfNull(history);
-        var vectors = Volatile.Read(ref _snapshot).Vectors;
-        var known = history.Where(e => vectors.Contains(e.Item)).TakeLast(MaxHistory).ToArray();
+        var (input, valid, t) = Catalogue.HistoryInput(history, MaxHistory);
         var d = Dimension;
-        var t = Math.Max(1, known.Length);
-        var input = new float[t * d];
-        var valid = new bool[t];
-        for (var i = 0; i < known.Length; i++)
-        {
-            vectors[known[i].Item].CopyTo(input.AsSpan(i * d, d));
-            valid[i] = true;
-        }
-
         lock (_gate)
         {
             using var noGrad = torch.no_grad();
@@ -133,24 +121,6 @@ public sealed class DenseRetrievalModel : IDisposable
             var users = _network.Users(torch.tensor(input, [1, t, d], device: _device), torch.tensor(valid, [1, t], device: _device));
             return users[0, -1].cpu().data<float>().ToArray();
         }
-    }
-
-    /// <summary>The items nearest to the request's user state, excluding what the request excludes.</summary>
-    /// <param name="request">The request.</param>
-    /// <param name="count">How many items at most.</param>
-    /// <returns>Items and inner products, best first.</returns>
-    public IReadOnlyList<VectorMatch> Search(RecommendationRequest request, int count)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        var query = UserVector(request.History);
-        IReadOnlySet<ItemId>? exclude = request.ExcludeHistory ? request.HistoryItems : null;
-        if (request.ExcludedItems is { Count: > 0 } extra)
-        {
-            exclude = exclude is null ? extra : exclude.Union(extra).ToHashSet();
-        }
-
-        return Index.Search(query, count, new ItemVectorSearchOptions { Exclude = exclude, Probes = _probes });
     }
 
     /// <summary>The model as a recall stage: candidates scored by inner product with the user state.</summary>
@@ -175,7 +145,7 @@ public sealed class DenseRetrievalModel : IDisposable
         var c = _network.Config;
         var manifest = new Manifest(Format, FormatVersion, c.ContentDimension, c.Dimension, c.Layers, c.Heads, c.MlpDimension, c.MaxHistory, c.Dropout, c.Temperature, ContentSource, [.. TrainedItems.Select(i => i.Value)], Report);
         TorchModelFolder.Save(directory, _network, manifest);
-        ItemEmbeddingsFile.Save(Volatile.Read(ref _snapshot).Content, Path.Combine(directory, ContentFile), ContentSource);
+        ItemEmbeddingsFile.Save(Catalogue.Content, Path.Combine(directory, ContentFile), ContentSource);
     }
 
     /// <summary>Loads a model folder.</summary>
@@ -241,14 +211,6 @@ public sealed class DenseRetrievalModel : IDisposable
         }
     }
 
-    private sealed record Snapshot(ItemEmbeddings Content, ItemEmbeddings Vectors, ItemVectorIndex Index)
-    {
-        public Snapshot(ItemEmbeddings content, ItemEmbeddings vectors)
-            : this(content, vectors, ItemVectorIndex.Exact(vectors))
-        {
-        }
-    }
-
     private sealed record Manifest(
         string Format, int FormatVersion, int ContentDimension, int Dimension, int Layers, int Heads, int MlpDimension, int MaxHistory, double Dropout, double Temperature,
         string ContentSource, long[] TrainedItems, DenseTrainingReport Report);
@@ -262,35 +224,8 @@ public sealed class DenseRetrievalModel : IDisposable
             ArgumentNullException.ThrowIfNull(request);
             ArgumentNullException.ThrowIfNull(candidates);
             cancellationToken.ThrowIfCancellationRequested();
-            if (candidates.Count == 0)
-            {
-                return ValueTask.FromResult(candidates);
-            }
-
-            var query = model.UserVector(request.History);
-            var vectors = model.ItemVectors;
-            var scored = new Candidate[candidates.Count];
-            for (var i = 0; i < candidates.Count; i++)
-            {
-                var c = candidates[i];
-                var score = vectors.Contains(c.Item) ? Dot(query, vectors[c.Item]) : float.NegativeInfinity;
-                scored[i] = c with { Score = score };
-            }
-
-            // Stable: equal scores keep the incoming order.
-            return ValueTask.FromResult<IReadOnlyList<Candidate>>([.. scored.Select((c, i) => (c, i)).OrderByDescending(p => p.c.Score).ThenBy(p => p.i).Select(p => p.c)]);
+            return ValueTask.FromResult(candidates.Count == 0 ? candidates : model.Catalogue.Rank(model.UserVector(request.History), candidates));
         }
-    }
-
-    private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        var sum = 0f;
-        for (var i = 0; i < a.Length; i++)
-        {
-            sum += a[i] * b[i];
-        }
-
-        return sum;
     }
 
     private sealed class Recall(DenseRetrievalModel model, string name) : IRecallStage
@@ -299,10 +234,11 @@ public sealed class DenseRetrievalModel : IDisposable
 
         public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
         {
+            ArgumentNullException.ThrowIfNull(request);
             ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
             cancellationToken.ThrowIfCancellationRequested();
-            var matches = model.Search(request, count);
-            return ValueTask.FromResult<IReadOnlyList<Candidate>>([.. matches.Select(m => new Candidate(m.Item, m.Score, name))]);
+            var catalogue = model.Catalogue;
+            return ValueTask.FromResult(catalogue.Recall(request, model.UserVector(request.History), count, name));
         }
     }
 }

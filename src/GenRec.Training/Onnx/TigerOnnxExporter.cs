@@ -96,35 +96,14 @@ public static class TigerOnnxExporter
     }
 
     /// <summary>The operators of one graph, with the weights at hand.</summary>
-    private sealed class Graph(string name, Dictionary<string, (float[] Data, long[] Shape)> weights) : OnnxWeightsGraph(name, weights)
+    private sealed class Graph(string name, Dictionary<string, (float[] Data, long[] Shape)> weights, Shape shape) : TransformerGraph(name, weights, shape.D, shape.H)
     {
-        /// <summary>Exact GELU: x · ½ · (1 + erf(x / √2)).</summary>
-        public string Gelu(string x) => Mul(Mul(x, Float(0.5f)), Add(Float(1f), Op("Erf", Mul(x, Float(1f / MathF.Sqrt(2f))))));
+        public string Heads(string x, Shape s) => Heads(x);
 
-        public string Mlp(string x, string prefix, string norm) => Linear(Gelu(Linear(LayerNorm(x, $"{prefix}.{norm}"), $"{prefix}.fc1")), $"{prefix}.fc2");
+        public string Merge(string x, Shape s) => Merge(x);
 
-        /// <summary>[.., T, H·D] → [.., H, T, D] for a [B, T, d] input.</summary>
-        public string Heads(string x, Shape s) => Transpose(Reshape(x, LongVector(0, 0, s.H, s.Hd)), 0, 2, 1, 3);
-
-        /// <summary>[B, H, T, D] → [B, T, d].</summary>
-        public string Merge(string x, Shape s) => Reshape(Transpose(x, 0, 2, 1, 3), LongVector(0, 0, s.D));
-
-        /// <summary>Full self-attention of a [B, T, d] block input with an additive bias [B, 1, T, T]; returns the new residual stream.</summary>
-        public string Block(string x, string prefix, string bias, Shape s, string qkv, string projection, out string keys, out string values, bool keysOnly = false)
-        {
-            var h = LayerNorm(x, $"{prefix}.ln1");
-            keys = Heads(Linear(h, $"{prefix}.{qkv}", s.D, s.D), s);
-            values = Heads(Linear(h, $"{prefix}.{qkv}", 2 * s.D, s.D), s);
-            if (keysOnly)
-            {
-                return x;
-            }
-
-            var q = Heads(Linear(h, $"{prefix}.{qkv}", 0, s.D), s);
-            var scores = Add(MatMul(Mul(q, Float(s.Scale)), Transpose(keys, 0, 1, 3, 2)), bias);
-            x = Add(x, Linear(Merge(MatMul(Softmax(scores), values), s), $"{prefix}.{projection}"));
-            return Add(x, Mlp(x, prefix, "ln2"));
-        }
+        public string Block(string x, string prefix, string bias, Shape s, string qkv, string projection, out string keys, out string values, bool keysOnly = false) =>
+            Block(x, prefix, bias, qkv, projection, out keys, out values, keysOnly);
 
         /// <summary>Positions (historyTokens − T + i) of a right-aligned [B, T] history, i over <paramref name="count"/> tokens.</summary>
         public string RightAlignedPositions(string history, int historyTokens, string count)
@@ -209,7 +188,7 @@ public static class TigerOnnxExporter
 
     private static Graph DecoderOnlyContext(Shape s, Dictionary<string, (float[], long[])> weights)
     {
-        var g = new Graph("genrec_decoder_only_context", weights);
+        var g = new Graph("genrec_decoder_only_context", weights, s);
         g.Input(History, DataType.Int64, "batch", "history");
         var last = g.Long(-1);
         var first = g.Gather(History, last, 1);
@@ -242,7 +221,7 @@ public static class TigerOnnxExporter
 
     private static Graph EncoderDecoderContext(Shape s, Dictionary<string, (float[], long[])> weights)
     {
-        var g = new Graph("genrec_encoder_decoder_context", weights);
+        var g = new Graph("genrec_encoder_decoder_context", weights, s);
         g.Input(History, DataType.Int64, "batch", "history");
         var count = g.Scalar(g.Dim(History, 1));
         var x = g.Add(g.Gather(g.W("tokens.weight"), History), g.Gather(g.W("encoderPositions.weight"), g.RightAlignedPositions(History, s.HistoryTokens, count)));
@@ -257,7 +236,7 @@ public static class TigerOnnxExporter
     /// </summary>
     private static Graph EndToEndContext(Shape s, EventHistoryLayout layout, Dictionary<string, (float[], long[])> weights)
     {
-        var g = new Graph("genrec_end_to_end_context", weights);
+        var g = new Graph("genrec_end_to_end_context", weights, s);
         g.Input(History, DataType.Int64, "batch", "history");
         var slots = g.Reshape(History, g.LongVector(0, -1, layout.Fields)); // [B, E, F]
         string Field(int f) => g.Gather(slots, g.Long(f), 2); // [B, E]
@@ -316,7 +295,7 @@ public static class TigerOnnxExporter
 
     private static Graph DecoderOnlyStep(Shape s, Dictionary<string, (float[], long[])> weights)
     {
-        var g = new Graph("genrec_decoder_only_step", weights);
+        var g = new Graph("genrec_decoder_only_step", weights, s);
 
         // Step s reads the token at position (history tokens − 1) + s: the history's last token, then the codes.
         var (x, shapeBk) = g.StepInputs(s, "positions.weight", s.HistoryTokens - 1);
@@ -354,7 +333,7 @@ public static class TigerOnnxExporter
 
     private static Graph EncoderDecoderStep(Shape s, Dictionary<string, (float[], long[])> weights)
     {
-        var g = new Graph("genrec_encoder_decoder_step", weights);
+        var g = new Graph("genrec_encoder_decoder_step", weights, s);
         var (x, shapeBk) = g.StepInputs(s, "decoderPositions.weight", 0);
         var bkhd = g.Concat(0, shapeBk, g.LongVector(s.H, s.Hd));
         var keys = new List<string>();

@@ -1,0 +1,196 @@
+using GenRec.SemanticIds;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML.OnnxRuntime;
+
+namespace GenRec.Inference;
+
+/// <summary>
+/// A dense (two-tower) retriever served by ONNX Runtime (a folder from <c>genrec export --kind dense</c>): the request's
+/// history vectors go through the user tower graph, and the catalogue's nearest items by inner product are the
+/// candidates (exact search, or partitioned by the semantic IDs' first level with <see cref="UsePartitions"/>).
+/// Items registered later (<see cref="AddItems"/>) get their vectors from the item tower graph — from their content
+/// alone when they have no collaborative ID — and are retrievable at once. CUDA when present (a logged fallback to
+/// the CPU). Thread-safe: the catalogue is an immutable version swapped whole when items are added.
+/// </summary>
+public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
+{
+    private readonly InferenceSession _user;
+    private readonly InferenceSession _item;
+    private readonly Dictionary<ItemId, long> _rows;
+    private readonly Lock _gate = new();
+    private DenseItemCatalogue _catalogue;
+
+    private OnnxDenseRetriever(DenseOnnxManifest manifest, InferenceSession user, InferenceSession item, DenseItemCatalogue catalogue, string provider, string name)
+    {
+        Manifest = manifest;
+        _user = user;
+        _item = item;
+        _catalogue = catalogue;
+        ExecutionProvider = provider;
+        Name = name;
+        _rows = manifest.TrainedItems.Select((id, i) => (id, row: (long)i + 1)).ToDictionary(p => new ItemId(p.id), p => p.row);
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <summary>The folder's manifest.</summary>
+    public DenseOnnxManifest Manifest { get; }
+
+    /// <summary>"CUDA" or "CPU".</summary>
+    public string ExecutionProvider { get; }
+
+    /// <summary>The current catalogue: content vectors, item vectors and the index searches run on.</summary>
+    public DenseItemCatalogue Catalogue => Volatile.Read(ref _catalogue);
+
+    /// <summary>Loads a served folder.</summary>
+    /// <param name="directory">The folder (dense.json, user_tower.onnx, item_tower.onnx, items.emb, content.emb).</param>
+    /// <param name="options">ONNX Runtime options; defaults when <see langword="null"/>.</param>
+    /// <param name="logger">Where the provider choice is logged.</param>
+    /// <param name="name">The stage's name. Default: "dense".</param>
+    /// <returns>The retriever.</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="InvalidDataException">A file is missing, damaged or inconsistent, or a graph breaks the contract.</exception>
+    public static OnnxDenseRetriever Load(string directory, OnnxRuntimeOptions? options = null, ILogger? logger = null, string name = "dense")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var manifest = DenseOnnxManifest.Load(directory);
+        var vectors = ReadVectors(directory, DenseGraphContract.ItemVectorsFile, DenseGraphContract.ItemVectorsSource, manifest.Dimension);
+        var content = ReadVectors(directory, DenseGraphContract.ContentFile, manifest.ContentSource, manifest.ContentDimension);
+        DenseItemCatalogue catalogue;
+        try
+        {
+            catalogue = DenseItemCatalogue.Create(content, vectors);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"'{directory}': {e.Message}", e);
+        }
+
+        var (user, item) = OnnxExecutionProviders.OpenGraphPair(
+            options ?? new OnnxRuntimeOptions(), directory, manifest.UserTower.File, manifest.ItemTower.File, "dense retriever", logger ?? NullLogger.Instance, out var provider, out _);
+        if (!user.InputMetadata.ContainsKey(DenseGraphContract.History) || !user.InputMetadata.ContainsKey(DenseGraphContract.Valid) || !user.OutputMetadata.ContainsKey(DenseGraphContract.User)
+            || !item.InputMetadata.ContainsKey(DenseGraphContract.Content) || !item.InputMetadata.ContainsKey(DenseGraphContract.Rows) || !item.OutputMetadata.ContainsKey(DenseGraphContract.Vectors))
+        {
+            user.Dispose();
+            item.Dispose();
+            throw new InvalidDataException($"The graphs in '{directory}' do not follow the dense retriever contract (see DenseGraphContract).");
+        }
+
+        return new OnnxDenseRetriever(manifest, user, item, catalogue, provider, name);
+    }
+
+    /// <summary>The user tower's query vector after a history (unit length).</summary>
+    /// <param name="history">The user's events, oldest first; items the catalogue does not hold are skipped, the last max-history read.</param>
+    /// <returns>A vector of the manifest's dimension.</returns>
+    public float[] UserVector(IReadOnlyList<UserEvent> history)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        var (input, valid, t) = Catalogue.HistoryInput(history, Manifest.MaxHistory);
+        var d = Manifest.Dimension;
+        using var historyValue = OrtValue.CreateTensorValueFromMemory(input, [1, t, d]);
+        using var validValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, valid.AsMemory(), [1, t]);
+        using var runOptions = new RunOptions();
+        using var outputs = _user.Run(runOptions, [DenseGraphContract.History, DenseGraphContract.Valid], [historyValue, validValue], [DenseGraphContract.User]);
+        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    /// <summary>Unit item vectors from the item tower graph (content projection, plus the collaborative ID embedding of an item seen in training).</summary>
+    /// <param name="content">The items' content vectors, from the manifest's content source.</param>
+    /// <returns>The items' vectors.</returns>
+    /// <exception cref="ArgumentException">The content vectors are of another width.</exception>
+    public ItemEmbeddings EmbedItems(ItemEmbeddings content)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        if (content.Dimension != Manifest.ContentDimension)
+        {
+            throw new ArgumentException($"The model reads {Manifest.ContentDimension}-wide content vectors ({Manifest.ContentSource}); these are {content.Dimension}-wide.", nameof(content));
+        }
+
+        var rows = content.Items.Select(i => _rows.GetValueOrDefault(i)).ToArray();
+        using var contentValue = OrtValue.CreateTensorValueFromMemory(content.Values.ToArray(), [content.Count, content.Dimension]);
+        using var rowsValue = OrtValue.CreateTensorValueFromMemory(rows, [rows.Length]);
+        using var runOptions = new RunOptions();
+        using var outputs = _item.Run(runOptions, [DenseGraphContract.Content, DenseGraphContract.Rows], [contentValue, rowsValue], [DenseGraphContract.Vectors]);
+        return new ItemEmbeddings(content.Items, outputs[0].GetTensorDataAsSpan<float>(), Manifest.Dimension);
+    }
+
+    /// <summary>
+    /// Registers items (new ones, or new content for known ones): their vectors come from the item tower and a new
+    /// catalogue version replaces the current one; searches in flight finish on the old one.
+    /// </summary>
+    /// <param name="content">The items' content vectors, from the manifest's content source.</param>
+    /// <param name="ids">For a partitioned index: semantic IDs that include the items.</param>
+    /// <exception cref="ArgumentException">The content vectors are of another width.</exception>
+    public void AddItems(ItemEmbeddings content, SemanticIdIndex? ids = null)
+    {
+        var vectors = EmbedItems(content);
+        lock (_gate)
+        {
+            Volatile.Write(ref _catalogue, _catalogue.WithItems(content, vectors, ids));
+        }
+    }
+
+    /// <summary>Serves searches from an index partitioned by the first code of the items' semantic IDs, scanning <paramref name="probes"/> partitions.</summary>
+    /// <param name="ids">Semantic IDs of every item in the catalogue.</param>
+    /// <param name="probes">Partitions a search scans.</param>
+    public void UsePartitions(SemanticIdIndex ids, int probes)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        lock (_gate)
+        {
+            Volatile.Write(ref _catalogue, _catalogue.WithPartitions(ids, probes));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Catalogue.Recall(request, UserVector(request.History), count, Name));
+    }
+
+    /// <summary>
+    /// The retriever as a ranking stage: candidates re-scored by inner product with the user's query vector (those
+    /// without a vector last), e.g. to order the union of dense and generative candidates.
+    /// </summary>
+    /// <returns>The stage, named as this retriever.</returns>
+    public IRankingStage AsRanker() => new Ranker(this);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _user.Dispose();
+        _item.Dispose();
+    }
+
+    private static ItemEmbeddings ReadVectors(string directory, string file, string source, int dimension)
+    {
+        var path = Path.Combine(directory, file);
+        if (!File.Exists(path))
+        {
+            throw new InvalidDataException($"The dense retriever folder '{directory}' lacks {file}.");
+        }
+
+        var vectors = ItemEmbeddingsFile.Load(path, source);
+        return vectors.Dimension == dimension
+            ? vectors
+            : throw new InvalidDataException($"'{path}' holds {vectors.Dimension}-wide vectors; the manifest says {dimension}.");
+    }
+
+    private sealed class Ranker(OnnxDenseRetriever retriever) : IRankingStage
+    {
+        public string Name => retriever.Name;
+
+        public ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<Candidate> candidates, CancellationToken cancellationToken = default)
+        {
+            ArgumentNullException.ThrowIfNull(request);
+            ArgumentNullException.ThrowIfNull(candidates);
+            cancellationToken.ThrowIfCancellationRequested();
+            return ValueTask.FromResult(candidates.Count == 0 ? candidates : retriever.Catalogue.Rank(retriever.UserVector(request.History), candidates));
+        }
+    }
+}

@@ -1,0 +1,137 @@
+namespace GenRec.SemanticIds;
+
+/// <summary>
+/// One immutable version of a dense retriever's catalogue: each item's content vector (what its vector is computed
+/// from), its unit item vector, and the index searches run on. Adding items returns a new version and leaves this one
+/// as it is, so a search in flight finishes on the version it started with.
+/// </summary>
+public sealed class DenseItemCatalogue
+{
+    private DenseItemCatalogue(ItemEmbeddings content, ItemEmbeddings vectors, ItemVectorIndex index, int? probes)
+    {
+        Content = content;
+        Vectors = vectors;
+        Index = index;
+        Probes = probes;
+    }
+
+    /// <summary>Each item's content vector.</summary>
+    public ItemEmbeddings Content { get; }
+
+    /// <summary>Each item's unit vector.</summary>
+    public ItemEmbeddings Vectors { get; }
+
+    /// <summary>The index over <see cref="Vectors"/>.</summary>
+    public ItemVectorIndex Index { get; }
+
+    /// <summary>Partitions a search scans (<see langword="null"/>: the index's default).</summary>
+    public int? Probes { get; }
+
+    /// <summary>A catalogue served by exact search.</summary>
+    /// <param name="content">Each item's content vector.</param>
+    /// <param name="vectors">The same items' unit vectors.</param>
+    /// <returns>The catalogue.</returns>
+    /// <exception cref="ArgumentException">The two do not hold the same items.</exception>
+    public static DenseItemCatalogue Create(ItemEmbeddings content, ItemEmbeddings vectors)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        ArgumentNullException.ThrowIfNull(vectors);
+        if (content.Count != vectors.Count || content.Items.Any(i => !vectors.Contains(i)))
+        {
+            throw new ArgumentException($"The content vectors ({content.Count} items) and the item vectors ({vectors.Count}) must hold the same items.", nameof(vectors));
+        }
+
+        return new DenseItemCatalogue(content, vectors, ItemVectorIndex.Exact(vectors), null);
+    }
+
+    /// <summary>A new version with these items added (a known item takes its new vectors); partitioned indexes place them by <paramref name="ids"/>.</summary>
+    /// <param name="content">The items' content vectors.</param>
+    /// <param name="vectors">The same items' unit vectors.</param>
+    /// <param name="ids">For a partitioned index: semantic IDs that include the items.</param>
+    /// <returns>The new version.</returns>
+    public DenseItemCatalogue WithItems(ItemEmbeddings content, ItemEmbeddings vectors, SemanticIdIndex? ids = null)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        ArgumentNullException.ThrowIfNull(vectors);
+        return new DenseItemCatalogue(Content.With(content), Vectors.With(vectors), Index.WithItems(vectors, ids), Probes);
+    }
+
+    /// <summary>The same items served by an index partitioned by the first code of their semantic IDs.</summary>
+    /// <param name="ids">Semantic IDs of every item.</param>
+    /// <param name="probes">Partitions a search scans.</param>
+    /// <returns>The new version.</returns>
+    public DenseItemCatalogue WithPartitions(SemanticIdIndex ids, int probes) =>
+        new(Content, Vectors, ItemVectorIndex.Partitioned(Vectors, ids, probes), probes);
+
+    /// <summary>The items with the largest inner product with <paramref name="query"/>, none of <paramref name="exclude"/>.</summary>
+    /// <param name="query">A unit query vector.</param>
+    /// <param name="count">How many at most.</param>
+    /// <param name="exclude">Items never returned; may be <see langword="null"/>.</param>
+    /// <returns>Items and inner products, best first.</returns>
+    public IReadOnlyList<VectorMatch> Search(ReadOnlySpan<float> query, int count, IReadOnlySet<ItemId>? exclude) =>
+        Index.Search(query, count, new ItemVectorSearchOptions { Exclude = exclude, Probes = Probes });
+
+    /// <summary>Recall for a request: the nearest items to its query vector, none the request excludes, as candidates.</summary>
+    /// <param name="request">The request (its history and excluded items are never returned).</param>
+    /// <param name="query">The request's unit query vector.</param>
+    /// <param name="count">How many at most.</param>
+    /// <param name="source">The candidates' source name.</param>
+    /// <returns>Candidates scored by inner product, best first.</returns>
+    public IReadOnlyList<Candidate> Recall(RecommendationRequest request, ReadOnlySpan<float> query, int count, string source)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        IReadOnlySet<ItemId>? exclude = request.ExcludeHistory ? request.HistoryItems : null;
+        if (request.ExcludedItems is { Count: > 0 } extra)
+        {
+            exclude = exclude is null ? extra : exclude.Union(extra).ToHashSet();
+        }
+
+        return [.. Search(query, count, exclude).Select(m => new Candidate(m.Item, m.Score, source))];
+    }
+
+    /// <summary>
+    /// Re-scores candidates by the inner product of their vectors with <paramref name="query"/>, best first; candidates
+    /// without a vector keep their order after the others, scored negative infinity. Equal scores keep the incoming order.
+    /// </summary>
+    /// <param name="query">The request's unit query vector.</param>
+    /// <param name="candidates">The candidates.</param>
+    /// <returns>The same candidates, re-scored and ordered.</returns>
+    public IReadOnlyList<Candidate> Rank(ReadOnlySpan<float> query, IReadOnlyList<Candidate> candidates)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        var scored = new (Candidate Candidate, int At)[candidates.Count];
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            var c = candidates[i];
+            var score = Vectors.Contains(c.Item) ? VectorMath.Dot(query, Vectors[c.Item]) : float.NegativeInfinity;
+            scored[i] = (c with { Score = score }, i);
+        }
+
+        return [.. scored.OrderByDescending(p => p.Candidate.Score).ThenBy(p => p.At).Select(p => p.Candidate)];
+    }
+
+    /// <summary>
+    /// A user tower's input for a history: the vectors of its last <paramref name="maxHistory"/> items this catalogue
+    /// holds (unknown items skipped), oldest first, and which positions are real; one padding position when none is.
+    /// </summary>
+    /// <param name="history">The user's events, oldest first.</param>
+    /// <param name="maxHistory">The most items the tower reads.</param>
+    /// <returns>Row-major vectors [length, d], the valid mask [length], and the length.</returns>
+    public (float[] Vectors, bool[] Valid, int Length) HistoryInput(IReadOnlyList<UserEvent> history, int maxHistory)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        var known = history.Where(e => Vectors.Contains(e.Item)).TakeLast(maxHistory).ToArray();
+        var d = Vectors.Dimension;
+        var t = Math.Max(1, known.Length);
+        var input = new float[t * d];
+        var valid = new bool[t];
+        for (var i = 0; i < known.Length; i++)
+        {
+            Vectors[known[i].Item].CopyTo(input.AsSpan(i * d, d));
+            valid[i] = true;
+        }
+
+        return (input, valid, t);
+    }
+}
