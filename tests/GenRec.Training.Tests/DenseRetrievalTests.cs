@@ -2,6 +2,7 @@ using GenRec.Data;
 using GenRec.Inference;
 using GenRec.SemanticIds;
 using GenRec.TestSupport;
+using Microsoft.Extensions.VectorData;
 
 namespace GenRec.Training.Tests;
 
@@ -204,6 +205,59 @@ public sealed class DenseRetrievalTests(PlantedTopicsFixture fixture) : IClassFi
         var torchFolder = Assert.Throws<InvalidDataException>(() => OnnxDenseRetriever.Load(SaveTo(folder.File("torch"))));
         Assert.Contains("genrec export --kind dense", torchFolder.Message, StringComparison.Ordinal);
         Assert.Throws<DirectoryNotFoundException>(() => OnnxDenseRetriever.Load(folder.File("none")));
+    }
+
+    [Fact]
+    public async Task A_teams_vector_store_serves_the_same_recall_through_the_vector_data_abstractions()
+    {
+        using var folder = TestData.TempFolder();
+        DenseOnnxExporter.Export(fixture.Model, folder.Path);
+        using var served = OnnxDenseRetriever.Load(folder.Path, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu });
+        var store = new InMemoryVectorCollection(served.Catalogue.Vectors);
+        var recall = new VectorStoreRecall<ItemVectorRecord>("store", store, r => served.UserVector(r.History), r => new ItemId(r.Id));
+
+        foreach (var user in new[] { TopicThreeUser, TopicFiveUser })
+        {
+            var request = fixture.Request(user, 15);
+            var fromStore = await recall.RecallAsync(request, 15);
+            Assert.Equal((await served.RecallAsync(request, 15)).Select(c => c.Item), fromStore.Select(c => c.Item));
+            Assert.All(fromStore, c => Assert.Equal("store", c.Source));
+        }
+    }
+
+    /// <summary>A record of a team's vector store: an item id and its vector.</summary>
+    public sealed record ItemVectorRecord(long Id, ReadOnlyMemory<float> Vector);
+
+    /// <summary>
+    /// A minimal in-memory <see cref="IVectorSearchable{TRecord}"/> (exact inner-product search, best first), standing in
+    /// for a team's store: no connector package (Qdrant, Redis, in-memory) is served to this build.
+    /// </summary>
+    private sealed class InMemoryVectorCollection(ItemEmbeddings vectors) : IVectorSearchable<ItemVectorRecord>
+    {
+        public async IAsyncEnumerable<VectorSearchResult<ItemVectorRecord>> SearchAsync<TInput>(
+            TInput searchValue, int top, VectorSearchOptions<ItemVectorRecord>? options = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+            where TInput : notnull
+        {
+            var query = searchValue switch
+            {
+                ReadOnlyMemory<float> m => m.ToArray(),
+                float[] a => a,
+                _ => throw new NotSupportedException($"This store searches float vectors, not {typeof(TInput).Name}."),
+            };
+            var scored = Enumerable.Range(0, vectors.Count)
+                .Select(r => (Row: r, Score: vectors.Row(r).ToArray().Zip(query).Sum(p => (double)p.First * p.Second)))
+                .OrderByDescending(p => p.Score).ThenBy(p => vectors.Items[p.Row].Value)
+                .Take(top);
+            foreach (var (row, score) in scored)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                yield return new VectorSearchResult<ItemVectorRecord>(new ItemVectorRecord(vectors.Items[row].Value, vectors.Row(row).ToArray()), score);
+            }
+
+            await Task.CompletedTask;
+        }
+
+        public object? GetService(Type serviceType, object? serviceKey = null) => null;
     }
 
     private string SaveTo(string path)
