@@ -35,8 +35,10 @@ internal sealed record FusionArguments(
 /// </summary>
 internal static class FusedCascade
 {
-    public static DlrmCascadeModel Fit(DataSplit split, int seed, FusionArguments a, bool keepQueries = false, CancellationToken cancellationToken = default)
+    /// <param name="shape">The HSTU shape (--hstu-dim, --hstu-max-history) for the HSTU trained here; the defaults when <see langword="null"/>.</param>
+    public static DlrmCascadeModel Fit(DataSplit split, int seed, FusionArguments a, bool keepQueries = false, HstuArguments? shape = null, CancellationToken cancellationToken = default)
     {
+        shape ??= new HstuArguments();
         var options = new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = keepQueries };
         var heldOut = split.HoldOutLastTrain(options.QueriesPerUser);
         var features = new List<ICandidateFeatures>();
@@ -45,7 +47,7 @@ internal static class FusedCascade
         if (a.Features.Contains("hstu") || a.Channel == "hstu")
         {
             // Keyed by what the model depends on: the split (its name and size), the epochs and the seed.
-            var cache = a.HstuCache is null ? null : Path.Combine(a.HstuCache, $"hstu-{split.Name.Replace(' ', '_').Replace(',', '_')}-{split.TrainInteractions.Count}-e{a.HstuEpochs}-s{seed}");
+            var cache = a.HstuCache is null ? null : Path.Combine(a.HstuCache, $"hstu-{split.Name.Replace(' ', '_').Replace(',', '_')}-{split.TrainInteractions.Count}-e{a.HstuEpochs}-s{seed}-d{shape.Dimension}-h{shape.MaxHistory}");
             if (cache is not null && File.Exists(Path.Combine(cache, "manifest.json")))
             {
                 hstu = HstuModel.Load(cache);
@@ -56,7 +58,7 @@ internal static class FusedCascade
                 ConsoleProgress.Status($"fused: HSTU on the train part without each user's last {options.QueriesPerUser} (the ranker's pseudo-targets), {a.HstuEpochs} epochs");
                 var progress = new SyncProgress<HstuTrainingProgress>(p => ConsoleProgress.Status(
                     $"fused: hstu epoch {p.Epoch}/{p.Epochs}: sequence loss {p.SequenceLoss:0.0000}, ranking loss {p.RankingLoss:0.0000} ({p.Elapsed.TotalSeconds:0}s)"));
-                hstu = new HstuTrainer(new HstuArguments(a.HstuEpochs, Seed: seed, Progress: progress).ToOptions()).Fit(heldOut, cancellationToken: cancellationToken);
+                hstu = new HstuTrainer(new HstuArguments(a.HstuEpochs, Dimension: shape.Dimension, MaxHistory: shape.MaxHistory, Seed: seed, Progress: progress).ToOptions()).Fit(heldOut, cancellationToken: cancellationToken);
                 ConsoleProgress.Status($"fused: HSTU trained in {hstu.Report.Seconds:0} s");
                 if (cache is not null)
                 {

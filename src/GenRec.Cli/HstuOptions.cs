@@ -13,9 +13,9 @@ internal sealed class HstuOptions
 
     public Option<bool> NoCross { get; } = new("--hstu-no-cross") { Description = "hstu*: do not read the DLRM cascade's cross features." };
 
-    public Option<int> Dimension { get; } = new("--hstu-dim") { Description = "hstu*: model width (a multiple of 2, the heads).", DefaultValueFactory = _ => 64 };
+    public Option<int> Dimension { get; } = new("--hstu-dim") { Description = "hstu*, dlrm-fused*: model width of every HSTU the command trains (a multiple of 2, the heads).", DefaultValueFactory = _ => 64 };
 
-    public Option<int> MaxHistory { get; } = new("--hstu-max-history") { Description = "hstu*: history events read.", DefaultValueFactory = _ => 50 };
+    public Option<int> MaxHistory { get; } = new("--hstu-max-history") { Description = "hstu*, dlrm-fused*: history events every HSTU the command trains reads.", DefaultValueFactory = _ => 50 };
 
     public static HstuOptions Create() => new();
 

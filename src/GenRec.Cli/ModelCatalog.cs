@@ -47,7 +47,7 @@ internal static class ModelCatalog
             }
 
             case "dlrm-fused":
-                return FusedCascade.Fit(split, seed, arguments.Fusion).CreatePipeline(name);
+                return FusedCascade.Fit(split, seed, arguments.Fusion, shape: arguments.Hstu).CreatePipeline(name);
 
             case "neural-dlrm":
                 return NeuralControl.Build(name, split, new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = true }).Fit(split), seed);
@@ -58,7 +58,7 @@ internal static class ModelCatalog
                 // LambdaRank (plain, or reading the fused generative features) blended with HSTU trained on the same
                 // queries and features; HSTU's weight is chosen on validation.
                 var dlrm = name == "dlrm-fused-hstu-blend"
-                    ? FusedCascade.Fit(split, seed, arguments.Fusion, keepQueries: true)
+                    ? FusedCascade.Fit(split, seed, arguments.Fusion, keepQueries: true, shape: arguments.Hstu)
                     : new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = true }).Fit(split);
                 return RankerBlend.Build(name, split, dlrm, Hstu(split, arguments with { ModelPath = null }, dlrm));
             }

@@ -1,0 +1,46 @@
+using GenRec.TestSupport;
+
+namespace GenRec.Cli.Tests;
+
+/// <summary>The dense retriever from the command line, on the cold-start split (small settings, one epoch).</summary>
+public sealed class DenseCommandTests
+{
+    [Fact]
+    public async Task Train_on_the_cold_start_split_then_evaluate_on_cold_target_users_then_export_with_parity()
+    {
+        using var folder = TestData.TempFolder();
+        var model = folder.File("dense");
+        var train = await CliRunner.RunAsync(
+            "train", "dense", "--data", TestData.MovieLensPath, "--out", model, "--cold-start", "0.2",
+            "--dense-epochs", "1", "--dense-dim", "16", "--dense-max-history", "10", "--dense-eval-users", "50");
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        Assert.Contains("cold-start split: 1813 of 9066 items cold", train.Stderr, StringComparison.Ordinal);
+        Assert.Contains("dense epoch 1/1", train.Stderr, StringComparison.Ordinal);
+        var trained = train.LastJson();
+        Assert.Equal(9066, trained.GetProperty("items").GetInt32());
+        Assert.True(trained.GetProperty("trained_items").GetInt32() < 9066 - 1800, "cold items have no ID embedding");
+
+        var coldUsers = folder.File("cold-users.txt");
+        var eval = await CliRunner.RunAsync(
+            "eval", "--data", TestData.MovieLensPath, "--model", "dense", "--dense-path", model, "--cold-start", "0.2", "--cold-users-out", coldUsers, "--recs-out", folder.File("dense.tsv"));
+        Assert.True(eval.ExitCode == 0, eval.Stderr);
+        var printed = eval.LastJson();
+        var cold = printed.GetProperty("cold_users");
+        Assert.Equal(File.ReadAllLines(coldUsers).Length, cold.GetProperty("users").GetInt32());
+        Assert.InRange(cold.GetProperty("users").GetInt32(), 1, printed.GetProperty("users").GetInt32() - 1);
+        Assert.InRange(cold.GetProperty("HR@50").GetDouble(), 0, 1);
+
+        var export = await CliRunner.RunAsync("export", "--kind", "dense", "--model-path", model, "--out", folder.File("onnx"), "--data", TestData.MovieLensPath, "--check-users", "10", "--provider", "Cpu");
+        Assert.True(export.ExitCode == 0, export.Stderr);
+        var exported = export.LastJson();
+        Assert.InRange(exported.GetProperty("parity_max_abs_diff").GetDouble(), 0, 1e-4);
+        Assert.Equal(10, exported.GetProperty("parity_same_lists").GetInt32());
+
+        var noPath = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "hybrid-rrf", "--dense-path", model);
+        Assert.Equal(2, noPath.ExitCode);
+        Assert.Contains("needs --model-path", noPath.Stderr, StringComparison.Ordinal);
+        var badShare = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "popularity", "--cold-start", "1.5");
+        Assert.Equal(2, badShare.ExitCode);
+        Assert.Contains("--cold-start is 1.5", badShare.Stderr, StringComparison.Ordinal);
+    }
+}
