@@ -31,7 +31,17 @@ internal static class CliRunner
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(15)); // a guard against a hung child, not a speed check
-        await process.WaitForExitAsync(timeout.Token);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // A child left running would hold cores for the rest of the run and slow every later test.
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
         return new Result(process.ExitCode, await stdout, await stderr);
     }
 }
