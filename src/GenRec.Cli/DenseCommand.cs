@@ -81,11 +81,13 @@ internal sealed class DenseOptions
 
     public Option<double> Temperature { get; } = new("--dense-temperature") { Description = "dense: softmax temperature of the cosine scores.", DefaultValueFactory = _ => 0.05 };
 
+    public Option<double> ContentLoss { get; } = new("--dense-content-loss") { Description = "dense: weight of the loss that ranks next items by their content-only vectors (what new items are ranked by); 0: off.", DefaultValueFactory = _ => 0 };
+
     public Option<int?> ValidationUsers { get; } = new("--dense-eval-users") { Description = "dense: validate on the first N users only (faster)." };
 
     public Option<string?> Path { get; } = new("--dense-path") { Description = "dense, hybrid-union, hybrid-rrf: the dense retriever's folder (genrec train dense); dense trains one here when absent." };
 
-    public IEnumerable<Option> All => [Path, Epochs, Dimension, MaxHistory, IdDropout, Temperature, ValidationUsers];
+    public IEnumerable<Option> All => [Path, Epochs, Dimension, MaxHistory, IdDropout, Temperature, ContentLoss, ValidationUsers];
 
     public DenseRetrievalTrainer.Options Read(ParseResult parse)
     {
@@ -110,6 +112,7 @@ internal sealed class DenseOptions
             MaxHistory = parse.GetValue(MaxHistory),
             IdDropout = parse.GetValue(IdDropout),
             Temperature = parse.GetValue(Temperature),
+            ContentLossWeight = parse.GetValue(ContentLoss) is var w and >= 0 and < double.PositiveInfinity ? w : throw new UsageException($"--dense-content-loss is {parse.GetValue(ContentLoss)}; it must be 0 or more."),
             ValidationUsers = parse.GetValue(ValidationUsers),
         };
     }

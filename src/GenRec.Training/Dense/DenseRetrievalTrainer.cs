@@ -45,7 +45,7 @@ public sealed class DenseRetrievalTrainer
         var o = _options;
         if (o.Dimension < 1 || o.Layers < 1 || o.Heads < 1 || o.Dimension % o.Heads != 0 || o.MlpDimension < 1 || o.MaxHistory < 1 || o.Epochs < 1
             || o.Patience < 1 || o.BatchSize < 1 || !(o.LearningRate > 0) || o.Dropout is < 0 or >= 1 || o.IdDropout is < 0 or > 1 || !(o.Temperature > 0)
-            || o.ValidationUsers is < 1)
+            || o.ValidationUsers is < 1 || !(o.ContentLossWeight >= 0) || double.IsInfinity(o.ContentLossWeight))
         {
             throw new ArgumentOutOfRangeException(nameof(options), "Dense retrieval options must be positive (dropouts in [0, 1)), with Heads dividing Dimension.");
         }
@@ -119,6 +119,13 @@ public sealed class DenseRetrievalTrainer
                     var picked = users[valid];
                     var logits = picked.matmul(vectors.t()) / o.Temperature;
                     var loss = nn.functional.cross_entropy(logits, targets[valid]);
+                    if (o.ContentLossWeight > 0)
+                    {
+                        // The same next items among content-only vectors: what a cold item will be ranked by.
+                        var contentOnly = network.ItemVectors(contentAll, rowsAll, torch.zeros(catalogue.Length, device: device));
+                        loss = loss + (o.ContentLossWeight * nn.functional.cross_entropy(picked.matmul(contentOnly.t()) / o.Temperature, targets[valid]));
+                    }
+
                     optimizer.zero_grad();
                     loss.backward();
                     optimizer.step();
@@ -272,6 +279,12 @@ public sealed class DenseRetrievalTrainer
 
         /// <summary>The share of items whose ID embedding is dropped in each step (content-only vectors learn to stand alone). Default: 0.5.</summary>
         public double IdDropout { get; init; } = 0.5;
+
+        /// <summary>
+        /// Weight of a second softmax loss in which every item is its content-only vector (no ID embedding): it trains
+        /// the content path that items registered after training are ranked by. 0 turns it off. Default: 0.
+        /// </summary>
+        public double ContentLossWeight { get; init; }
 
         /// <summary>Softmax temperature of the cosine scores. Default: 0.05.</summary>
         public double Temperature { get; init; } = 0.05;
