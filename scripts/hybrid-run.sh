@@ -49,14 +49,14 @@ for p in "${pids[@]}"; do wait "$p"; done
 # 2. Every retriever on the test target of each split.
 for split in full cold; do
   f=$(flags $split)
-  for model in popularity itemcf dlrm tiger dense hybrid-union hybrid-rrf; do
+  for model in popularity itemcf dlrm tiger dense hybrid-union hybrid-rrf dense-new hybrid-fresh; do
     result="$out/$split/$model.json"
     [ -f "$result" ] && continue
     echo "== $split: eval $model" >&2
     paths=()
     case $model in
       tiger) paths=(--model-path "$out/$split/tiger") ;;
-      dense) paths=(--dense-path "$out/$split/dense") ;;
+      dense|dense-new) paths=(--dense-path "$out/$split/dense") ;;
       hybrid-*) paths=(--model-path "$out/$split/tiger" --dense-path "$out/$split/dense") ;;
     esac
     cold=()
@@ -71,9 +71,10 @@ python3 - "$out" "$scorer" <<'PY'
 import json, math, os, re, subprocess, sys
 out, scorer = sys.argv[1], sys.argv[2]
 split_dir = os.path.join(os.path.dirname(scorer), "split")
-models = ["popularity", "itemcf", "dlrm", "tiger", "dense", "hybrid-union", "hybrid-rrf"]
+models = ["popularity", "itemcf", "dlrm", "tiger", "dense", "hybrid-union", "hybrid-rrf", "dense-new", "hybrid-fresh"]
 names = {"popularity": "popularity", "itemcf": "item-CF", "dlrm": "DLRM cascade", "tiger": "generative (TIGER)", "dense": "dense (two-tower)",
-         "hybrid-union": "union, interleaved", "hybrid-rrf": "union, reciprocal-rank fusion"}
+         "hybrid-union": "union, interleaved", "hybrid-rrf": "union, reciprocal-rank fusion",
+         "dense-new": "fresh items only (dense, no ID embedding)", "hybrid-fresh": "union + fresh-items channel (80 + 20)"}
 def latency(path):
     m = re.search(r"p50 ([0-9.]+) ms, p99 ([0-9.]+) ms", open(path).read())
     return f"{float(m.group(1)):.1f} / {float(m.group(2)):.1f}" if m else "n/a"

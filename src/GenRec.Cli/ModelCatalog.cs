@@ -11,7 +11,7 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm", "dense", "dense-onnx", "hybrid-union", "hybrid-rrf"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm", "dense", "dense-onnx", "dense-new", "hybrid-union", "hybrid-rrf", "hybrid-fresh"];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
@@ -108,6 +108,21 @@ internal static class ModelCatalog
 
             case "dense":
                 return new CascadePipeline("dense", [new RecallChannel(Dense(split, arguments, arguments.DensePath ?? arguments.ModelPath).AsRecall())]);
+
+            case "dense-new":
+                return new CascadePipeline("dense-new", [new RecallChannel(Dense(split, arguments, arguments.DensePath ?? arguments.ModelPath).AsNewItemsRecall())]);
+
+            case "hybrid-fresh":
+            {
+                // The union with a fresh-items channel: generative and dense for 80 of 100 slots, interleaved, and the
+                // items without an ID embedding (new since training) ranked by their content-only vectors for 20.
+                var folder = arguments.ModelPath ?? throw new UsageException($"--model {name} needs --model-path (a generative model folder from genrec train tiger) and --dense-path.");
+                var densePath = arguments.DensePath ?? throw new UsageException($"--model {name} needs --dense-path (a folder from genrec train dense).");
+                var generative = LoadGenerative(folder, arguments.IndexPath, "tiger", arguments.BeamWidth);
+                var dense = Dense(split, arguments, densePath);
+                var union = new CompositeRecall("union", [new RecallChannel(generative, 40), new RecallChannel(dense.AsRecall(), 40)]);
+                return new CascadePipeline(name, [new RecallChannel(union, 80), new RecallChannel(dense.AsNewItemsRecall(), 20)]);
+            }
 
             case "dense-onnx":
             {

@@ -126,7 +126,17 @@ public sealed class DenseRetrievalModel : IDisposable
     /// <summary>The model as a recall stage: candidates scored by inner product with the user state.</summary>
     /// <param name="name">The channel's name. Default: "dense".</param>
     /// <returns>The stage.</returns>
-    public IRecallStage AsRecall(string name = "dense") => new Recall(this, name);
+    public IRecallStage AsRecall(string name = "dense") => new Recall(this, name, NewItemsOnly: false);
+
+    /// <summary>
+    /// The model as a fresh-items recall channel: only items without a collaborative ID embedding (registered after
+    /// training, or never interacted with in its train part) are candidates, ranked by inner product with the user
+    /// state. Their content-only vectors rarely outrank warm items' in a single list, so a channel of their own,
+    /// with a quota in a union, is how they reach the user.
+    /// </summary>
+    /// <param name="name">The channel's name. Default: "dense-new".</param>
+    /// <returns>The stage.</returns>
+    public IRecallStage AsNewItemsRecall(string name = "dense-new") => new Recall(this, name, NewItemsOnly: true);
 
     /// <summary>
     /// The model as a ranking stage: every candidate re-scored by the inner product of its vector with the user state
@@ -228,8 +238,10 @@ public sealed class DenseRetrievalModel : IDisposable
         }
     }
 
-    private sealed class Recall(DenseRetrievalModel model, string name) : IRecallStage
+    private sealed class Recall(DenseRetrievalModel model, string name, bool NewItemsOnly) : IRecallStage
     {
+        private readonly HashSet<ItemId> _trained = [.. model.TrainedItems];
+
         public string Name => name;
 
         public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
@@ -238,6 +250,11 @@ public sealed class DenseRetrievalModel : IDisposable
             ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
             cancellationToken.ThrowIfCancellationRequested();
             var catalogue = model.Catalogue;
+            if (NewItemsOnly)
+            {
+                request = request with { ExcludedItems = request.ExcludedItems is { Count: > 0 } extra ? [.. extra, .. _trained] : _trained };
+            }
+
             return ValueTask.FromResult(catalogue.Recall(request, model.UserVector(request.History), count, name));
         }
     }
