@@ -113,6 +113,11 @@ public sealed class DenseRetrievalTests(PlantedTopicsFixture fixture) : IClassFi
 
         Assert.Contains(await model.AsRecall().RecallAsync(fixture.Request(TopicThreeUser), 10), c => c.Item == newItem);
         Assert.DoesNotContain(await model.AsRecall().RecallAsync(fixture.Request(TopicFiveUser), 25), c => c.Item == newItem);
+
+        // The fresh-items channel holds only items without an ID embedding: here, the new one.
+        var fresh = await model.AsNewItemsRecall().RecallAsync(fixture.Request(TopicThreeUser), 10);
+        Assert.Equal([newItem], fresh.Select(c => c.Item));
+        Assert.Equal("dense-new", fresh[0].Source);
         Assert.Equal(fixture.Content.Count + 1, model.ItemVectors.Count);
     }
 
