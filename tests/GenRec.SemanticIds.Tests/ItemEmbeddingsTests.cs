@@ -43,4 +43,18 @@ public sealed class ItemEmbeddingsTests
         Assert.Equal(3, e.Dimension);
         Assert.Equal(new float[] { 1, 2, 3 }, e[new ItemId(5)].ToArray());
     }
+
+    [Fact]
+    public void With_adds_new_rows_after_the_kept_ones_and_replaces_an_item_in_both()
+    {
+        var a = new ItemEmbeddings([new ItemId(1), new ItemId(2)], [1f, 0f, 0f, 1f], 2);
+        var b = new ItemEmbeddings([new ItemId(2), new ItemId(3)], [5f, 5f, 7f, 7f], 2);
+
+        var both = a.With(b);
+
+        Assert.Equal([1L, 2, 3], both.Items.Select(i => i.Value));
+        Assert.Equal([5f, 5f], both[new ItemId(2)].ToArray());
+        Assert.Equal([1f, 0f], both[new ItemId(1)].ToArray());
+        Assert.Throws<ArgumentException>(() => a.With(new ItemEmbeddings([new ItemId(9)], [1f, 2f, 3f], 3)));
+    }
 }
