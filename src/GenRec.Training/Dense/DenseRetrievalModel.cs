@@ -240,7 +240,8 @@ public sealed class DenseRetrievalModel : IDisposable
 
     private sealed class Recall(DenseRetrievalModel model, string name, bool NewItemsOnly) : IRecallStage
     {
-        private readonly HashSet<ItemId> _trained = [.. model.TrainedItems];
+        // Only the fresh-items channel excludes the trained items; the plain channel does not build the set.
+        private readonly HashSet<ItemId>? _trained = NewItemsOnly ? [.. model.TrainedItems] : null;
 
         public string Name => name;
 
@@ -250,7 +251,7 @@ public sealed class DenseRetrievalModel : IDisposable
             ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
             cancellationToken.ThrowIfCancellationRequested();
             var catalogue = model.Catalogue;
-            if (NewItemsOnly)
+            if (_trained is not null)
             {
                 request = request with { ExcludedItems = request.ExcludedItems is { Count: > 0 } extra ? [.. extra, .. _trained] : _trained };
             }
