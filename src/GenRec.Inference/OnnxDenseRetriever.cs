@@ -61,7 +61,7 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
         DenseItemCatalogue catalogue;
         try
         {
-            catalogue = DenseItemCatalogue.Create(content, vectors);
+            catalogue = DenseItemCatalogue.Create(content, vectors, manifest.TrainedItems.Select(i => new ItemId(i)).ToHashSet());
         }
         catch (ArgumentException e)
         {
@@ -154,6 +154,20 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
     }
 
     /// <summary>
+    /// The retriever as a fresh-items recall channel: only items without a collaborative ID embedding (registered
+    /// after training with <see cref="AddItems"/>, or never seen in its train part), ranked by inner product with the
+    /// user's query vector. Their content-only vectors rarely outrank warm items' in one list, so a channel of their
+    /// own, with a quota in a union, is how they reach users on the day they arrive.
+    /// </summary>
+    /// <param name="name">The channel's name. Default: "dense-new".</param>
+    /// <returns>The stage.</returns>
+    public IRecallStage AsNewItemsRecall(string name = "dense-new")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        return new FreshRecall(this, name);
+    }
+
+    /// <summary>
     /// The retriever as a ranking stage: candidates re-scored by inner product with the user's query vector (those
     /// without a vector last), e.g. to order the union of dense and generative candidates.
     /// </summary>
@@ -179,6 +193,20 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
         return vectors.Dimension == dimension
             ? vectors
             : throw new InvalidDataException($"'{path}' holds {vectors.Dimension}-wide vectors; the manifest says {dimension}.");
+    }
+
+    private sealed class FreshRecall(OnnxDenseRetriever retriever, string name) : IRecallStage
+    {
+        public string Name => name;
+
+        public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
+        {
+            ArgumentNullException.ThrowIfNull(request);
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+            cancellationToken.ThrowIfCancellationRequested();
+            var catalogue = retriever.Catalogue;
+            return ValueTask.FromResult(catalogue.RecallFresh(request, retriever.UserVector(request.History), count, name));
+        }
     }
 
     private sealed class Ranker(OnnxDenseRetriever retriever) : IRankingStage

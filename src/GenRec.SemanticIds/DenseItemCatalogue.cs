@@ -3,16 +3,20 @@ namespace GenRec.SemanticIds;
 /// <summary>
 /// One immutable version of a dense retriever's catalogue: each item's content vector (what its vector is computed
 /// from), its unit item vector, and the index searches run on. Adding items returns a new version and leaves this one
-/// as it is, so a search in flight finishes on the version it started with.
+/// as it is, so a search in flight finishes on the version it started with. When the catalogue knows which items the
+/// model was trained with, it also keeps an exact index of the others — the fresh items, whose vectors come from
+/// their content alone — for a recall channel of their own (<see cref="RecallFresh"/>).
 /// </summary>
 public sealed class DenseItemCatalogue
 {
-    private DenseItemCatalogue(ItemEmbeddings content, ItemEmbeddings vectors, ItemVectorIndex index, int? probes)
+    private DenseItemCatalogue(ItemEmbeddings content, ItemEmbeddings vectors, ItemVectorIndex index, int? probes, IReadOnlySet<ItemId>? trained, ItemVectorIndex? fresh)
     {
         Content = content;
         Vectors = vectors;
         Index = index;
         Probes = probes;
+        Trained = trained;
+        Fresh = fresh;
     }
 
     /// <summary>Each item's content vector.</summary>
@@ -27,12 +31,22 @@ public sealed class DenseItemCatalogue
     /// <summary>Partitions a search scans (<see langword="null"/>: the index's default).</summary>
     public int? Probes { get; }
 
+    /// <summary>The items the model learned a collaborative vector for; <see langword="null"/> when not given.</summary>
+    public IReadOnlySet<ItemId>? Trained { get; }
+
+    /// <summary>An exact index of the items outside <see cref="Trained"/> (new since training); <see langword="null"/> when <see cref="Trained"/> is.</summary>
+    public ItemVectorIndex? Fresh { get; }
+
     /// <summary>A catalogue served by exact search.</summary>
     /// <param name="content">Each item's content vector.</param>
     /// <param name="vectors">The same items' unit vectors.</param>
+    /// <param name="trained">
+    /// The items the model learned a collaborative vector for: the rest are indexed apart too, for <see cref="RecallFresh"/>.
+    /// <see langword="null"/>: no fresh-items index.
+    /// </param>
     /// <returns>The catalogue.</returns>
     /// <exception cref="ArgumentException">The two do not hold the same items.</exception>
-    public static DenseItemCatalogue Create(ItemEmbeddings content, ItemEmbeddings vectors)
+    public static DenseItemCatalogue Create(ItemEmbeddings content, ItemEmbeddings vectors, IReadOnlySet<ItemId>? trained = null)
     {
         ArgumentNullException.ThrowIfNull(content);
         ArgumentNullException.ThrowIfNull(vectors);
@@ -41,7 +55,7 @@ public sealed class DenseItemCatalogue
             throw new ArgumentException($"The content vectors ({content.Count} items) and the item vectors ({vectors.Count}) must hold the same items.", nameof(vectors));
         }
 
-        return new DenseItemCatalogue(content, vectors, ItemVectorIndex.Exact(vectors), null);
+        return new DenseItemCatalogue(content, vectors, ItemVectorIndex.Exact(vectors), null, trained, trained is null ? null : ItemVectorIndex.Exact(Untrained(vectors, trained)));
     }
 
     /// <summary>A new version with these items added (a known item takes its new vectors); partitioned indexes place them by <paramref name="ids"/>.</summary>
@@ -53,7 +67,8 @@ public sealed class DenseItemCatalogue
     {
         ArgumentNullException.ThrowIfNull(content);
         ArgumentNullException.ThrowIfNull(vectors);
-        return new DenseItemCatalogue(Content.With(content), Vectors.With(vectors), Index.WithItems(vectors, ids), Probes);
+        var fresh = Fresh is null ? null : Untrained(vectors, Trained!) is { Count: > 0 } added ? Fresh.WithItems(added) : Fresh;
+        return new DenseItemCatalogue(Content.With(content), Vectors.With(vectors), Index.WithItems(vectors, ids), Probes, Trained, fresh);
     }
 
     /// <summary>The same items served by an index partitioned by the first code of their semantic IDs.</summary>
@@ -61,7 +76,7 @@ public sealed class DenseItemCatalogue
     /// <param name="probes">Partitions a search scans.</param>
     /// <returns>The new version.</returns>
     public DenseItemCatalogue WithPartitions(SemanticIdIndex ids, int probes) =>
-        new(Content, Vectors, ItemVectorIndex.Partitioned(Vectors, ids, probes), probes);
+        new(Content, Vectors, ItemVectorIndex.Partitioned(Vectors, ids, probes), probes, Trained, Fresh);
 
     /// <summary>The items with the largest inner product with <paramref name="query"/>, none of <paramref name="exclude"/>.</summary>
     /// <param name="query">A unit query vector.</param>
@@ -88,6 +103,36 @@ public sealed class DenseItemCatalogue
         }
 
         return [.. Search(query, count, exclude).Select(m => new Candidate(m.Item, m.Score, source))];
+    }
+
+    /// <summary>
+    /// Recall among the fresh items only (outside <see cref="Trained"/>: registered after training, or never seen in
+    /// its train part), by exact search of their own index: their content-only vectors rarely outrank warm items' in
+    /// one list, so a channel of their own with a quota is how they reach users.
+    /// </summary>
+    /// <param name="request">The request (its history and excluded items are never returned).</param>
+    /// <param name="query">The request's unit query vector.</param>
+    /// <param name="count">How many at most.</param>
+    /// <param name="source">The candidates' source name.</param>
+    /// <returns>Candidates scored by inner product, best first; fewer than <paramref name="count"/> when fewer fresh items exist.</returns>
+    /// <exception cref="InvalidOperationException">The catalogue was made without the set of trained items.</exception>
+    public IReadOnlyList<Candidate> RecallFresh(RecommendationRequest request, ReadOnlySpan<float> query, int count, string source)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        var fresh = Fresh ?? throw new InvalidOperationException("This catalogue does not know which items were trained (DenseItemCatalogue.Create without them): it has no fresh-items index.");
+        if (fresh.Count == 0)
+        {
+            return [];
+        }
+
+        IReadOnlySet<ItemId>? exclude = request.ExcludeHistory ? request.HistoryItems : null;
+        if (request.ExcludedItems is { Count: > 0 } extra)
+        {
+            exclude = exclude is null ? extra : exclude.Union(extra).ToHashSet();
+        }
+
+        return [.. fresh.Search(query, count, new ItemVectorSearchOptions { Exclude = exclude }).Select(m => new Candidate(m.Item, m.Score, source))];
     }
 
     /// <summary>
@@ -134,4 +179,7 @@ public sealed class DenseItemCatalogue
 
         return (input, valid, t);
     }
+
+    private static ItemEmbeddings Untrained(ItemEmbeddings vectors, IReadOnlySet<ItemId> trained) =>
+        vectors.Subset([.. vectors.Items.Where(i => !trained.Contains(i))]);
 }

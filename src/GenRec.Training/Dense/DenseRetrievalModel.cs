@@ -36,7 +36,7 @@ public sealed class DenseRetrievalModel : IDisposable
         _rows = trainedItems.Select((item, r) => (item, row: r + 1L)).ToDictionary(p => p.item, p => p.row);
         ContentSource = contentSource;
         Report = report;
-        _catalogue = DenseItemCatalogue.Create(content, Embed(content));
+        _catalogue = DenseItemCatalogue.Create(content, Embed(content), _rows.Keys.ToHashSet());
     }
 
     /// <summary>The items that had train interactions (they carry a collaborative ID embedding), by ID-table row − 1.</summary>
@@ -240,9 +240,6 @@ public sealed class DenseRetrievalModel : IDisposable
 
     private sealed class Recall(DenseRetrievalModel model, string name, bool NewItemsOnly) : IRecallStage
     {
-        // Only the fresh-items channel excludes the trained items; the plain channel does not build the set.
-        private readonly HashSet<ItemId>? _trained = NewItemsOnly ? [.. model.TrainedItems] : null;
-
         public string Name => name;
 
         public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
@@ -251,12 +248,8 @@ public sealed class DenseRetrievalModel : IDisposable
             ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
             cancellationToken.ThrowIfCancellationRequested();
             var catalogue = model.Catalogue;
-            if (_trained is not null)
-            {
-                request = request with { ExcludedItems = request.ExcludedItems is { Count: > 0 } extra ? [.. extra, .. _trained] : _trained };
-            }
-
-            return ValueTask.FromResult(catalogue.Recall(request, model.UserVector(request.History), count, name));
+            var query = model.UserVector(request.History);
+            return ValueTask.FromResult(NewItemsOnly ? catalogue.RecallFresh(request, query, count, name) : catalogue.Recall(request, query, count, name));
         }
     }
 }
