@@ -123,8 +123,11 @@ public sealed class BeamSearchState
 
     /// <summary>
     /// Advances one position with the scores of every live beam, in rows of <paramref name="stride"/> of which the
-    /// first <paramref name="codes"/> are the model's codes at this position: codes the index has beyond them (items
-    /// added after the model was trained, with a disambiguation code it never saw) are never chosen.
+    /// first <paramref name="codes"/> are the model's codes at this position. A code the index has beyond them (an item
+    /// added after the model was trained, with a disambiguation code the model never saw) can still be chosen: it is
+    /// scored as an average sibling — the mean probability of the model's codes the trie allows at that prefix — or,
+    /// where every item of the prefix is new, as an even share of the prefix. So the generator can emit any item the
+    /// index holds, and a new item is as likely as the items it shares its level codes with.
     /// </summary>
     /// <param name="scores">Row-major beams × codes log-probabilities.</param>
     /// <param name="stride">The length of one beam's row.</param>
@@ -148,14 +151,16 @@ public sealed class BeamSearchState
             var beam = _beams[b];
             if (_constrained)
             {
+                double? unseen = null;
                 foreach (var code in _trie.ValidNext(beam.Node))
                 {
-                    if (code >= codes || !_trie.TryAdvance(beam.Node, code, out var child) || !Alive(child))
+                    if (!_trie.TryAdvance(beam.Node, code, out var child) || !Alive(child))
                     {
                         continue;
                     }
 
-                    _candidates.Add(new Expansion(b, code, child, beam.Score + row[code]));
+                    double score = code < codes ? row[code] : unseen ??= UnseenCodeScore(row, beam.Node, codes);
+                    _candidates.Add(new Expansion(b, code, child, beam.Score + score));
                 }
             }
             else
@@ -181,6 +186,27 @@ public sealed class BeamSearchState
         }
 
         Position++;
+    }
+
+    /// <summary>
+    /// The log-probability of a code beyond the model's at <paramref name="node"/>: the mean probability of the model's
+    /// codes the trie allows there, or an even share of the prefix among its children when it has none of them.
+    /// </summary>
+    private double UnseenCodeScore(ReadOnlySpan<float> row, int node, int codes)
+    {
+        double sum = 0;
+        int known = 0, children = 0;
+        foreach (var code in _trie.ValidNext(node))
+        {
+            children++;
+            if (code < codes)
+            {
+                sum += Math.Exp(row[code]);
+                known++;
+            }
+        }
+
+        return known > 0 ? Math.Log(sum / known) : -Math.Log(children);
     }
 
     private bool Alive(int node) => !_blocked.TryGetValue(node, out var n) || n < _trie.LeafCount(node);

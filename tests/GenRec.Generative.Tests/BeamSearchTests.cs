@@ -80,6 +80,37 @@ public sealed class BeamSearchTests
     }
 
     [Fact]
+    public void An_item_added_after_training_with_a_code_beyond_the_models_is_generated_as_an_average_sibling()
+    {
+        // The prefix with the most items: a new item that quantizes to it gets the next disambiguation code, one the
+        // model (whose vocabulary was fixed when it was trained on the first index) has never seen.
+        var index = Index.Value;
+        var vocabulary = SemanticIdVocabulary.For(index);
+        var crowded = index.Items.GroupBy(i => string.Join(",", index[i].ToArray()[..^1])).MaxBy(g => g.Count())!;
+        var like = crowded.First();
+        var (items, values, d) = MovieFeatures.Build(TestData.Split);
+        var row = Array.IndexOf(items, like);
+        var grown = index.AddItems(new ItemEmbeddings([new ItemId(90_000_001)], values.AsSpan(row * d, d), d));
+        var added = grown[new ItemId(90_000_001)];
+        Assert.False(vocabulary.Writes(added));
+        Assert.Equal(vocabulary.Sizes[^1], added[^1]);
+
+        using var session = Decoder().Start([]);
+        var decoded = ConstrainedBeamSearch.Search(session, grown.Trie, grown.Length, beamWidth: grown.Count);
+
+        Assert.Equal(grown.Count, decoded.Count); // every item of the grown index, the new one included
+        using var probe = Decoder().Start([]);
+        var prefix = added.ToArray()[..^1];
+        var expected = Enumerable.Range(0, prefix.Length).Sum(p => (double)probe.NextLogProbabilities([prefix[..p]])[prefix[p]]);
+        var last = probe.NextLogProbabilities([prefix]);
+        var siblings = crowded.Select(i => index[i][^1]).ToArray();
+        expected += Math.Log(siblings.Average(c => Math.Exp(last[c])));
+        var found = Assert.Single(decoded, x => x.Id == added);
+        Assert.Equal(expected, found.LogProbability, 4);
+        Assert.InRange(decoded.ToList().IndexOf(found), 1, decoded.Count - 2); // neither first nor last: among its siblings
+    }
+
+    [Fact]
     public void Excluded_items_are_never_returned_and_the_list_stays_full()
     {
         var index = Index.Value;
