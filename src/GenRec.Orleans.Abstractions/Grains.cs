@@ -113,13 +113,27 @@ public interface ISemanticIdIndexGrain : IGrainWithStringKey
     Task SeedAsync(IndexSnapshot snapshot);
 }
 
-/// <summary>Registers new items of a catalogue (keyed by catalogue name): each gets a semantic ID in a new index version.</summary>
+/// <summary>
+/// Registers new items of a catalogue (keyed by catalogue name): each gets a semantic ID in a new index version and,
+/// when it comes with content, a dense vector on every silo, so it can be recommended at once.
+/// </summary>
 [Alias("genrec.ICatalogueGrain")]
 public interface ICatalogueGrain : IGrainWithStringKey
 {
-    /// <summary>Assigns semantic IDs to new items (quantizer codes plus the next free disambiguation code) and publishes the new index version.</summary>
-    /// <param name="items">The new items with their embeddings.</param>
+    /// <summary>
+    /// Assigns semantic IDs to new items (quantizer codes plus the next free disambiguation code) and publishes the new
+    /// index version; stores the content of those that carry it (durable when this returns), which every silo's dense
+    /// retriever picks up within its refresh interval. Nothing is stored when any item is refused.
+    /// </summary>
+    /// <param name="items">The new items with their embeddings (and content).</param>
     /// <returns>The items' semantic IDs.</returns>
+    /// <exception cref="ArgumentException">An item is already in the index, or a vector is not finite or of the wrong width.</exception>
     [Alias("Register")]
     Task<IReadOnlyList<RegisteredItem>> RegisterItemsAsync(IReadOnlyList<NewItem> items);
+
+    /// <summary>The content of the items registered with content, when there is a version newer than <paramref name="knownVersion"/>.</summary>
+    /// <param name="knownVersion">The version the caller holds (0 for none).</param>
+    /// <returns>Every registered item's content, or <see langword="null"/> when nothing is newer.</returns>
+    [Alias("GetContent")]
+    Task<RegisteredContent?> GetContentIfNewerAsync(int knownVersion);
 }

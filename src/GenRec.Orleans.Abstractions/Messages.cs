@@ -72,25 +72,48 @@ public sealed record AppendResult(
     [property: Id(3)] int Evicted,
     [property: Id(4)] int Length);
 
+/// <summary>Which retrieval a session's recommendation uses.</summary>
+public enum RetrievalMode
+{
+    /// <summary>The generative model: semantic IDs decoded by trie-constrained beam search.</summary>
+    Generative = 0,
+
+    /// <summary>The dense (two-tower) retriever of <c>GenRecOrleansOptions.DenseModelPath</c>: nearest items to the user's vector.</summary>
+    Dense = 1,
+
+    /// <summary>
+    /// Both, as LIGER's union, plus a fresh-items channel: generative and dense candidates interleaved for most of the
+    /// list, and items registered since the dense model was trained (reached by their content alone) for
+    /// <c>GenRecOrleansOptions.FreshItemsShare</c> of it, so a new item can be recommended the day it arrives.
+    /// </summary>
+    Hybrid = 2,
+}
+
 /// <summary>A recommendation request to a user session grain.</summary>
 /// <param name="Count">How many items.</param>
 /// <param name="BeamWidth">Beams kept by the generative search (widened to <paramref name="Count"/>); 0 for the silo's default.</param>
 /// <param name="ExcludeHistory">Whether items in the history are left out.</param>
 /// <param name="ExcludedItems">Further items to leave out.</param>
+/// <param name="Retrieval">Generative (the default), dense or hybrid retrieval; the last two need a dense model on the silos.</param>
 [GenerateSerializer]
 [Alias("genrec.RecommendQuery")]
 public sealed record RecommendQuery(
     [property: Id(0)] int Count = 10,
     [property: Id(1)] int BeamWidth = 0,
     [property: Id(2)] bool ExcludeHistory = true,
-    [property: Id(3)] IReadOnlyList<long>? ExcludedItems = null);
+    [property: Id(3)] IReadOnlyList<long>? ExcludedItems = null,
+    [property: Id(4)] RetrievalMode Retrieval = RetrievalMode.Generative);
 
 /// <summary>A recommended or ranked item.</summary>
 /// <param name="Item">The item.</param>
-/// <param name="Score">Its log-probability under the generative model.</param>
+/// <param name="Score">
+/// Its score from the source that found it: a log-probability under the generative model, an inner product with the
+/// user's vector for dense retrieval; in a hybrid list, sources' scores are not comparable, the order is the merge's.
+/// </param>
+/// <param name="Source">What found it: "generative", "dense" or "dense-new" (the fresh-items channel); <see langword="null"/> from older silos.</param>
 [GenerateSerializer]
 [Alias("genrec.ScoredItem")]
-public sealed record ScoredItem([property: Id(0)] long Item, [property: Id(1)] double Score);
+public sealed record ScoredItem([property: Id(0)] long Item, [property: Id(1)] double Score, [property: Id(2)] string? Source = null);
 
 /// <summary>A grain's answer to a recommendation or ranking request.</summary>
 /// <param name="Items">The items, best first.</param>
@@ -112,12 +135,26 @@ public sealed record Recommendations(
 [Alias("genrec.ModelReference")]
 public sealed record ModelReference([property: Id(0)] string Version, [property: Id(1)] string Path);
 
-/// <summary>A new catalogue item with the embedding its semantic ID is computed from.</summary>
+/// <summary>A new catalogue item with the embedding its semantic ID is computed from, and the content its dense vector is.</summary>
 /// <param name="Item">The item id.</param>
 /// <param name="Embedding">The embedding, of the width the index was trained on.</param>
+/// <param name="Content">
+/// Its content vector for dense retrieval, from the dense model's content source (e.g. all-MiniLM-L6-v2 of its text);
+/// <see langword="null"/>: the item gets a semantic ID only, and dense retrieval cannot reach it.
+/// </param>
 [GenerateSerializer]
 [Alias("genrec.NewItem")]
-public sealed record NewItem([property: Id(0)] long Item, [property: Id(1)] float[] Embedding);
+public sealed record NewItem([property: Id(0)] long Item, [property: Id(1)] float[] Embedding, [property: Id(2)] float[]? Content = null);
+
+/// <summary>The content vectors of every item registered with content, in registration order, as of a version.</summary>
+/// <param name="Version">Bumped by every registration that added content.</param>
+/// <param name="Items">The items.</param>
+/// <param name="Values">Their content vectors, row-major [items, width].</param>
+/// <param name="Width">The width of a content vector.</param>
+[GenerateSerializer]
+[Immutable]
+[Alias("genrec.RegisteredContent")]
+public sealed record RegisteredContent([property: Id(0)] int Version, [property: Id(1)] long[] Items, [property: Id(2)] float[] Values, [property: Id(3)] int Width);
 
 /// <summary>An item and the semantic ID it was given.</summary>
 /// <param name="Item">The item id.</param>

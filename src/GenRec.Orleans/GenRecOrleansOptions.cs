@@ -28,6 +28,21 @@ public sealed class GenRecOrleansOptions
     /// </summary>
     public string? HstuModelPath { get; set; }
 
+    /// <summary>
+    /// A dense retriever folder (<c>genrec export --kind dense</c>) for <see cref="RetrievalMode.Dense"/> and
+    /// <see cref="RetrievalMode.Hybrid"/> recommendations; items registered with content through
+    /// <see cref="ICatalogueGrain"/> join its catalogue on every silo. <see langword="null"/>: generative retrieval only. Default: none.
+    /// </summary>
+    public string? DenseModelPath { get; set; }
+
+    /// <summary>
+    /// The share of a <see cref="RetrievalMode.Hybrid"/> list given to the fresh-items channel (items without a
+    /// collaborative vector: registered since the dense model was trained), at least one slot when above 0; the rest is
+    /// the interleaved union of generative and dense retrieval. In [0, 1). Default: 0.2 (the 80 + 20 of
+    /// <c>genrec eval --model hybrid-fresh</c>).
+    /// </summary>
+    public double FreshItemsShare { get; set; } = 0.2;
+
     /// <summary>The most events one append may carry; a larger batch is refused whole. Default: 1000.</summary>
     public int MaxAppendBatch { get; set; } = 1000;
 
@@ -80,6 +95,16 @@ internal sealed class GenRecOrleansOptionsValidator : IValidateOptions<GenRecOrl
         if (options.HstuModelPath is { } hstu && !File.Exists(Path.Combine(hstu, HstuGraphContract.ManifestFile)))
         {
             problems.Add($"GenRecOrleansOptions.HstuModelPath '{hstu}' is not an HSTU folder (no {HstuGraphContract.ManifestFile}; make one with `genrec export --kind hstu`).");
+        }
+
+        if (options.DenseModelPath is { } dense && !File.Exists(Path.Combine(dense, DenseGraphContract.ManifestFile)))
+        {
+            problems.Add($"GenRecOrleansOptions.DenseModelPath '{dense}' is not a dense retriever folder (no {DenseGraphContract.ManifestFile}; make one with `genrec export --kind dense`).");
+        }
+
+        if (!(options.FreshItemsShare >= 0 && options.FreshItemsShare < 1))
+        {
+            problems.Add($"GenRecOrleansOptions.FreshItemsShare is {options.FreshItemsShare}; it must be in [0, 1).");
         }
 
         foreach (var (value, what) in new[] { (options.MaxEvents, "MaxEvents"), (options.MaxAppendBatch, "MaxAppendBatch"), (options.DefaultBeamWidth, "DefaultBeamWidth"), (options.MaxCount, "MaxCount") })

@@ -96,6 +96,7 @@ public static class GenRecOrleansServiceCollectionExtensions
         services.TryAddSingleton<SiloIndexCache>();
         services.TryAddSingleton<SiloModelHost>();
         services.TryAddSingleton<SiloHstuHost>();
+        services.TryAddSingleton<SiloDenseHost>();
         return services;
     }
 }

@@ -59,3 +59,21 @@ internal sealed class IndexState
     [Key(2)]
     public byte[] Bytes { get; set; } = [];
 }
+
+/// <summary>The content of a catalogue's items registered with content, in registration order.</summary>
+[MessagePackObject]
+internal sealed class CatalogueState
+{
+    [Key(0)]
+    public int Version { get; set; }
+
+    [Key(1)]
+    public int Width { get; set; }
+
+    [Key(2)]
+    public List<long> Items { get; set; } = [];
+
+    /// <summary>Row-major content vectors, <see cref="Width"/> per item.</summary>
+    [Key(3)]
+    public List<float> Values { get; set; } = [];
+}

@@ -1,3 +1,4 @@
+using GenRec.Cascade;
 using GenRec.Generative;
 using GenRec.Inference;
 using GenRec.SemanticIds;
@@ -7,16 +8,19 @@ namespace GenRec.Orleans;
 
 /// <summary>
 /// A user's session: the behaviour sequence as durable state, and the history's generative context cached in
-/// memory (reused until events, the model or the index change).
+/// memory (reused until events, the model or the index change). Recommends by generative, dense or hybrid retrieval.
 /// </summary>
 internal sealed class UserSessionGrain(
     [PersistentState("session", GenRecOrleansOptions.StorageName)] IPersistentState<UserSessionState> state,
     SiloIndexCache indexes,
     SiloModelHost models,
     SiloHstuHost hstu,
+    SiloDenseHost dense,
     IOptions<GenRecOrleansOptions> options,
     TimeProvider time) : Grain, IUserSessionGrain
 {
+    private const string GenerativeSource = "generative";
+
     private readonly GenRecOrleansOptions _options = options.Value;
     private HashSet<string>? _ids;
     private CachedContext? _cached;
@@ -116,12 +120,19 @@ internal sealed class UserSessionGrain(
     public async Task<Recommendations> RecommendAsync(RecommendQuery query)
     {
         ArgumentNullException.ThrowIfNull(query);
-        if (query.Count < 1 || query.Count > _options.MaxCount || query.BeamWidth < 0)
+        if (query.Count < 1 || query.Count > _options.MaxCount || query.BeamWidth < 0 || !Enum.IsDefined(query.Retrieval))
         {
-            throw new ArgumentOutOfRangeException(nameof(query), $"Count must be in [1, {_options.MaxCount}] and BeamWidth 0 (the default) or more; got {query.Count} and {query.BeamWidth}.");
+            throw new ArgumentOutOfRangeException(nameof(query), $"Count must be in [1, {_options.MaxCount}], BeamWidth 0 (the default) or more and Retrieval one of {string.Join(", ", Enum.GetNames<RetrievalMode>())}; got {query.Count}, {query.BeamWidth} and {query.Retrieval}.");
         }
 
         var index = await indexes.GetAsync().ConfigureAwait(true);
+        if (query.Retrieval == RetrievalMode.Dense)
+        {
+            var retriever = await dense.GetAsync().ConfigureAwait(true);
+            var found = await retriever.RecallAsync(DenseRequest(query), query.Count).ConfigureAwait(true);
+            return new Recommendations([.. found.Select(Scored)], DenseVersion(retriever), index.Version, false);
+        }
+
         using var lease = await models.AcquireAsync().ConfigureAwait(true);
         EnsureServes(index, lease.Model);
         var excluded = (query.ExcludeHistory ? state.State.Events.Select(e => e.Item) : [])
@@ -132,8 +143,15 @@ internal sealed class UserSessionGrain(
         var search = new BeamSearchState(index.Trie, index.Length, width, excluded);
         var (request, cached) = Request(index, lease.Model, search);
         var decoded = await lease.Batcher.DecodeAsync(request).ConfigureAwait(true);
-        var items = decoded.Take(query.Count).Select(d => new ScoredItem(index[d.Id].Value, d.LogProbability)).ToArray();
-        return new Recommendations(items, lease.Reference.Version, index.Version, cached);
+        var generated = decoded.Take(query.Count).Select(d => new ScoredItem(index[d.Id].Value, d.LogProbability, GenerativeSource)).ToArray();
+        if (query.Retrieval == RetrievalMode.Generative)
+        {
+            return new Recommendations(generated, lease.Reference.Version, index.Version, cached);
+        }
+
+        var hybrid = await dense.GetAsync().ConfigureAwait(true);
+        var merged = await Hybrid(hybrid, generated, query.Count).RecallAsync(DenseRequest(query), query.Count).ConfigureAwait(true);
+        return new Recommendations([.. merged.Select(Scored)], $"{lease.Reference.Version}+{DenseVersion(hybrid)}", index.Version, cached);
     }
 
     public async Task<Recommendations> RankAsync(IReadOnlyList<long> candidates)
@@ -175,6 +193,36 @@ internal sealed class UserSessionGrain(
 
     public Task<IReadOnlyList<BehaviourEvent>> GetHistoryAsync() =>
         Task.FromResult<IReadOnlyList<BehaviourEvent>>(state.State.Events.Select(e => e.ToMessage()).ToArray());
+
+    /// <summary>
+    /// LIGER's union with a fresh-items channel: the generated items and the dense retriever's interleaved for most of the
+    /// list, the items new since the dense model was trained (by content alone) for <see cref="GenRecOrleansOptions.FreshItemsShare"/>.
+    /// </summary>
+    private CompositeRecall Hybrid(OnnxDenseRetriever retriever, ScoredItem[] generated, int count)
+    {
+        var union = new CompositeRecall("union", [
+            new RecallChannel(new ListRecall(GenerativeSource, [.. generated.Select(g => new Candidate(new ItemId(g.Item), g.Score, GenerativeSource))])),
+            new RecallChannel(retriever)]);
+        var fresh = _options.FreshItemsShare > 0 ? Math.Max(1, (int)Math.Round(count * _options.FreshItemsShare)) : 0;
+        return fresh == 0 || fresh >= count
+            ? new CompositeRecall("hybrid", [new RecallChannel(union)])
+            : new CompositeRecall("hybrid", [new RecallChannel(union, count - fresh), new RecallChannel(retriever.AsNewItemsRecall(), fresh)]);
+    }
+
+    private RecommendationRequest DenseRequest(RecommendQuery query)
+    {
+        var user = new UserId(this.GetPrimaryKeyLong());
+        var history = state.State.Events.Select(e => new UserEvent(user, new ItemId(e.Item), (ActionType)e.Action, DateTimeOffset.FromUnixTimeMilliseconds(e.TimeMilliseconds), e.Value)).ToArray();
+        return new RecommendationRequest(user, history, query.Count, time.GetUtcNow())
+        {
+            ExcludeHistory = query.ExcludeHistory,
+            ExcludedItems = query.ExcludedItems is { Count: > 0 } extra ? extra.Select(i => new ItemId(i)).ToHashSet() : null,
+        };
+    }
+
+    private static ScoredItem Scored(Candidate c) => new(c.Item.Value, c.Score, c.Source);
+
+    private static string DenseVersion(OnnxDenseRetriever retriever) => $"dense:{retriever.Manifest.UserTower.Sha256[..Math.Min(12, retriever.Manifest.UserTower.Sha256.Length)]}";
 
     /// <summary>The cached context when it is still valid; a fresh one (kept, when caching) otherwise; or the history itself for the batcher to read.</summary>
     private (GenerativeDecodeRequest Request, bool Cached) Request(SemanticIdIndex index, OnnxGenerativeModel model, BeamSearchState search)
@@ -221,6 +269,15 @@ internal sealed class UserSessionGrain(
         {
             throw new InvalidOperationException($"The model in service was trained on index {model.IndexFingerprint}; the catalogue's index version {index.Version} ({index.Fingerprint}) did not grow from it. Publish a model trained on this index.");
         }
+    }
+
+    /// <summary>A list already computed, as a recall channel of a union.</summary>
+    private sealed class ListRecall(string name, IReadOnlyList<Candidate> candidates) : IRecallStage
+    {
+        public string Name => name;
+
+        public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult<IReadOnlyList<Candidate>>(candidates.Count <= count ? candidates : [.. candidates.Take(count)]);
     }
 
     /// <summary>A context and what it was computed from.</summary>

@@ -1,3 +1,5 @@
+using GenRec.Inference;
+using GenRec.SemanticIds;
 using GenRec.TestSupport;
 namespace GenRec.Orleans.Tests;
 
@@ -28,6 +30,97 @@ public sealed class CatalogueTests(ClusterFixture fixture) : IClassFixture<Clust
         var again = await Assert.ThrowsAsync<ArgumentException>(() => fixture.Client.GetGrain<ICatalogueGrain>("default").RegisterItemsAsync([new NewItem(50_000_001, vector)]));
         Assert.Contains("already", again.Message, StringComparison.Ordinal);
         await Assert.ThrowsAsync<ArgumentException>(() => fixture.Client.GetGrain<ICatalogueGrain>("default").RegisterItemsAsync([new NewItem(50_000_002, [float.NaN, .. vector[1..]])]));
+    }
+
+    [Fact]
+    public async Task A_new_item_registered_with_content_is_recommended_on_every_silo_to_users_whose_history_matches_it()
+    {
+        var files = ModelFiles.Value;
+        var dataset = TestData.Dataset;
+        var trained = TestData.Split.TrainInteractions.GroupBy(i => i.Item).ToDictionary(g => g.Key, g => g.Count());
+
+        // Horror fans: a history of nothing but the 20 most watched horror films.
+        ItemId[] Films(Func<IReadOnlyList<string>, bool> genres) =>
+            [.. dataset.Catalogue.Where(i => genres(dataset.Items[i].Categories) && trained.ContainsKey(i)).OrderByDescending(i => trained[i]).Take(21)];
+        var horror = Films(g => g.Count == 1 && g[0] == "Horror");
+
+        // New films with content only: a film's genres and year, no interactions (the popularity features are 0).
+        float[] NewContent(ItemId like)
+        {
+            var content = files.Embeddings[like].ToArray();
+            content[^2] = 0;
+            content[^1] = 0;
+            return content;
+        }
+
+        var newHorror = new NewItem(60_000_001, NewContent(horror[^1]), NewContent(horror[^1]));
+        var others = dataset.Catalogue.Where(i => dataset.Items[i].Categories is ["Children", "Animation"] or ["Animation", "Children"] or ["Documentary"] or ["Western"] or ["Musical"])
+            .DistinctBy(i => string.Join("|", dataset.Items[i].Categories)).Take(4)
+            .Select((like, n) => new NewItem(60_000_010 + n, NewContent(like), NewContent(like))).ToArray();
+        var catalogue = fixture.Client.GetGrain<ICatalogueGrain>("default");
+        var contentBefore = await catalogue.GetContentIfNewerAsync(0);
+        await fixture.Client.GetGrain<IUserSessionGrain>(2_500_000).RecommendAsync(new RecommendQuery(Count: 1)); // the seed index is published
+
+        var registered = await catalogue.RegisterItemsAsync([newHorror, .. others]);
+
+        Assert.Equal(5, registered.Count);
+        var content = await catalogue.GetContentIfNewerAsync(contentBefore?.Version ?? 0);
+        Assert.NotNull(content);
+        Assert.Contains(newHorror.Item, content.Items);
+        await Task.Delay(TimeSpan.FromMilliseconds(500)); // two refresh intervals
+
+        // The same model outside the cluster, with the same items added: what every silo should serve.
+        using var local = OnnxDenseRetriever.Load(ModelFiles.DenseOnnxPath, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu });
+        local.AddItems(new ItemEmbeddings([.. content.Items.Select(i => new ItemId(i))], content.Values, content.Width));
+        var t0 = DateTimeOffset.UtcNow.AddDays(-1);
+        var history = horror[..20].Select((f, n) => new BehaviourEvent(f.Value, ActionType.Click, t0.AddMinutes(n))).ToArray();
+
+        // Six fans, so sessions live on both silos.
+        var fans = Enumerable.Range(0, 6).Select(u => 2_500_100L + u).ToArray();
+        await Task.WhenAll(fans.Select(u => fixture.Client.GetGrain<IUserSessionGrain>(u).AppendEventsAsync(history)));
+        var request = new RecommendationRequest(new UserId(fans[0]), [.. history.Select(e => e.ToUserEvent(fans[0]))], 2, DateTimeOffset.UtcNow);
+        var expectedFresh = (await local.AsNewItemsRecall().RecallAsync(request, 2)).Select(c => c.Item.Value).ToArray();
+        Assert.Equal(newHorror.Item, expectedFresh[0]); // the model itself ranks the new horror film first among the new items
+
+        foreach (var fan in fans)
+        {
+            var hybrid = await fixture.Client.GetGrain<IUserSessionGrain>(fan).RecommendAsync(new RecommendQuery(Count: 10, Retrieval: RetrievalMode.Hybrid));
+
+            Assert.Equal(10, hybrid.Items.Count);
+            var found = Assert.Single(hybrid.Items, i => i.Item == newHorror.Item);
+            Assert.Equal("dense-new", found.Source);
+            Assert.Equal(expectedFresh, hybrid.Items.Where(i => i.Source == "dense-new").Select(i => i.Item)); // 2 of 10 slots (FreshItemsShare 0.2)
+            Assert.Contains(hybrid.Items, i => i.Source == "generative");
+            Assert.Contains(hybrid.Items, i => i.Source == "dense");
+            Assert.Contains("+dense:", hybrid.ModelVersion, StringComparison.Ordinal);
+            Assert.DoesNotContain(hybrid.Items, i => horror[..20].Any(f => f.Value == i.Item)); // never the history
+        }
+
+        // Dense retrieval alone ranks warm items first: the new film is not in its top 10 (why the fresh channel exists).
+        var denseOnly = await fixture.Client.GetGrain<IUserSessionGrain>(fans[0]).RecommendAsync(new RecommendQuery(Count: 10, Retrieval: RetrievalMode.Dense));
+        Assert.Equal(10, denseOnly.Items.Count);
+        Assert.All(denseOnly.Items, i => Assert.Equal("dense", i.Source));
+        Assert.DoesNotContain(denseOnly.Items, i => i.Item == newHorror.Item);
+    }
+
+    [Fact]
+    public async Task Content_of_the_wrong_width_or_not_finite_is_refused_and_nothing_is_registered()
+    {
+        var files = ModelFiles.Value;
+        var catalogue = fixture.Client.GetGrain<ICatalogueGrain>("default");
+        var index = fixture.Client.GetGrain<ISemanticIdIndexGrain>("default");
+        await fixture.Client.GetGrain<IUserSessionGrain>(2_600_000).RecommendAsync(new RecommendQuery(Count: 1)); // the seed index is published
+        var version = await index.GetVersionAsync();
+        var content = await catalogue.GetContentIfNewerAsync(0);
+        var vector = files.Embeddings.Row(1).ToArray();
+
+        var narrow = await Assert.ThrowsAsync<ArgumentException>(() => catalogue.RegisterItemsAsync([new NewItem(61_000_001, vector, vector[1..])]));
+        var nan = await Assert.ThrowsAsync<ArgumentException>(() => catalogue.RegisterItemsAsync([new NewItem(61_000_002, vector, [float.NaN, .. vector[1..]])]));
+
+        Assert.Contains("wide", narrow.Message, StringComparison.Ordinal);
+        Assert.Contains("not finite", nan.Message, StringComparison.Ordinal);
+        Assert.Equal(version, await index.GetVersionAsync());
+        Assert.Null(await catalogue.GetContentIfNewerAsync(content?.Version ?? 0));
     }
 
     [Fact]

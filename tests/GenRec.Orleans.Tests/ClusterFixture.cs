@@ -3,7 +3,7 @@ using Orleans.TestingHost;
 
 namespace GenRec.Orleans.Tests;
 
-/// <summary>A real two-silo Orleans cluster in this process with the GenRec grains and in-memory storage, serving the small TIGER.</summary>
+/// <summary>A real two-silo Orleans cluster in this process with the GenRec grains and in-memory storage, serving the small TIGER and the small dense retriever.</summary>
 public sealed class ClusterFixture() : GenRecCluster(ModelFiles.Value.ModelPath);
 
 /// <summary>The same cluster serving the small end-to-end model (event histories) as its generative model.</summary>
@@ -26,6 +26,7 @@ public abstract class GenRecCluster(string modelPath) : IAsyncLifetime
                 o.IndexPath = files.IndexPath;
                 o.ModelPath = modelPath;
                 o.HstuModelPath = ModelFiles.HstuOnnxPath;
+                o.DenseModelPath = ModelFiles.DenseOnnxPath;
                 o.MaxEvents = 60;
                 o.MaxAppendBatch = 200;
                 o.RefreshInterval = TimeSpan.FromMilliseconds(200);
