@@ -30,6 +30,12 @@ public sealed class DlrmCascadeTrainer
 {
     private readonly Options _options;
 
+    /// <summary>
+    /// The first and cheapest setting of the default grid (15 leaves, 150 rounds): a grid of this one alone is a quick
+    /// fit, for checking a pipeline or when only the cascade's recall and features are used.
+    /// </summary>
+    public static DlrmRankerSettings SingleSetting => Defaults.Grid[0];
+
     /// <summary>Creates a trainer with default options and the given seed.</summary>
     /// <param name="seed">Seeds LightGBM and ML.NET, so runs repeat. Default: 42.</param>
     public DlrmCascadeTrainer(int seed = 42)

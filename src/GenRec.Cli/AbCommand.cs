@@ -61,7 +61,7 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
     private GenerativeRecall Generative => _generative ??= LoadGenerative();
 
     /// <summary>The cascade with generative features (and channel) fused in, its queries kept for an HSTU beside it.</summary>
-    private DlrmCascadeModel Fused => _fused ??= FusedCascade.Fit(split, seed, fusion ?? new FusionArguments(["hstu"]), keepQueries: true);
+    private DlrmCascadeModel Fused => _fused ??= FusedCascade.Fit(split, new ModelArguments(seed), fusion ?? new FusionArguments(["hstu"]), keepQueries: true);
 
     /// <summary>HSTU from --hstu-path, or trained here on the cascade's ranking queries and features.</summary>
     private HstuModel Hstu => _hstu ??= ModelCatalog.Hstu(split, new ModelArguments(seed, hstuPath), Dlrm);

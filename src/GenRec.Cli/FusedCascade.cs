@@ -35,11 +35,12 @@ internal sealed record FusionArguments(
 /// </summary>
 internal static class FusedCascade
 {
-    /// <param name="shape">The HSTU shape (--hstu-dim, --hstu-max-history) for the HSTU trained here; the defaults when <see langword="null"/>.</param>
-    public static DlrmCascadeModel Fit(DataSplit split, int seed, FusionArguments a, bool keepQueries = false, HstuArguments? shape = null, CancellationToken cancellationToken = default)
+    /// <param name="arguments">The seed, the LambdaRank grid and the HSTU shape (--hstu-dim, --hstu-max-history) for the HSTU trained here.</param>
+    public static DlrmCascadeModel Fit(DataSplit split, ModelArguments arguments, FusionArguments a, bool keepQueries = false, CancellationToken cancellationToken = default)
     {
-        shape ??= new HstuArguments();
-        var options = new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = keepQueries };
+        var seed = arguments.Seed;
+        var shape = arguments.Hstu;
+        var options = arguments.Dlrm(keepQueries);
         var heldOut = split.HoldOutLastTrain(options.QueriesPerUser);
         var features = new List<ICandidateFeatures>();
         var channels = new List<RecallChannel>();

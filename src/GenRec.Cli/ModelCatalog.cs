@@ -32,7 +32,7 @@ internal static class ModelCatalog
 
             case "dlrm":
             {
-                var trainer = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress() });
+                var trainer = new DlrmCascadeTrainer(arguments.Dlrm());
                 var model = trainer.Fit(split);
                 ConsoleProgress.Status(
                     $"dlrm: ranker queries {model.TrainingQueries.Queries} (target recalled {model.TrainingQueries.RecallRate:P1}), " +
@@ -47,10 +47,10 @@ internal static class ModelCatalog
             }
 
             case "dlrm-fused":
-                return FusedCascade.Fit(split, seed, arguments.Fusion, shape: arguments.Hstu).CreatePipeline(name);
+                return FusedCascade.Fit(split, arguments, arguments.Fusion).CreatePipeline(name);
 
             case "neural-dlrm":
-                return NeuralControl.Build(name, split, new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = true }).Fit(split), seed);
+                return NeuralControl.Build(name, split, new DlrmCascadeTrainer(arguments.Dlrm(keepQueries: true)).Fit(split), seed);
 
             case "dlrm-hstu-blend":
             case "dlrm-fused-hstu-blend":
@@ -58,8 +58,8 @@ internal static class ModelCatalog
                 // LambdaRank (plain, or reading the fused generative features) blended with HSTU trained on the same
                 // queries and features; HSTU's weight is chosen on validation.
                 var dlrm = name == "dlrm-fused-hstu-blend"
-                    ? FusedCascade.Fit(split, seed, arguments.Fusion, keepQueries: true, shape: arguments.Hstu)
-                    : new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = true }).Fit(split);
+                    ? FusedCascade.Fit(split, arguments, arguments.Fusion, keepQueries: true)
+                    : new DlrmCascadeTrainer(arguments.Dlrm(keepQueries: true)).Fit(split);
                 return RankerBlend.Build(name, split, dlrm, Hstu(split, arguments with { ModelPath = null }, dlrm));
             }
 
@@ -84,7 +84,7 @@ internal static class ModelCatalog
                 }
 
                 var dlrm = name == "dlrm-200"
-                    ? new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { Seed = seed, Progress = new TrainerConsoleProgress() }).Fit(split)
+                    ? new DlrmCascadeTrainer(arguments.Dlrm()).Fit(split)
                     : CascadeForHstu(split, seed, keepQueries: name == "hstu-rank" && arguments.ModelPath is null);
                 IRankingStage? ranker = name switch
                 {
@@ -168,7 +168,7 @@ internal static class ModelCatalog
             Seed = seed,
             Progress = new TrainerConsoleProgress(),
             KeepRankingQueries = keepQueries,
-            Grid = [new DlrmRankerSettings(Leaves: 15, Iterations: 150, LearningRate: 0.05, MinExamplesPerLeaf: 50)],
+            Grid = [DlrmCascadeTrainer.SingleSetting],
         }).Fit(split, cancellationToken);
 
     /// <summary>
@@ -265,6 +265,22 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
 
     /// <summary>Whether HSTU reads the DLRM cascade's cross features.</summary>
     public bool HstuCrossFeatures { get; init; } = true;
+
+    /// <summary>The LambdaRank settings the DLRM cascade tries on validation (--dlrm-grid); <see langword="null"/>: the trainer's grid.</summary>
+    public IReadOnlyList<DlrmRankerSettings>? DlrmGrid { get; init; }
+
+    /// <summary>The DLRM cascade trainer's options for these arguments.</summary>
+    /// <param name="keepQueries">Whether the trained model keeps its ranking queries (for HSTU and blends).</param>
+    public DlrmCascadeTrainer.Options Dlrm(bool keepQueries = false)
+    {
+        var options = new DlrmCascadeTrainer.Options { Seed = Seed, Progress = new TrainerConsoleProgress(), KeepRankingQueries = keepQueries };
+        if (DlrmGrid is { } grid)
+        {
+            options.Grid = grid;
+        }
+
+        return options;
+    }
 }
 
 /// <summary>The HSTU options the command line sets.</summary>

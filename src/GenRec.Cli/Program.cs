@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using GenRec;
+using GenRec.Adapters.MLNet;
 using GenRec.Cli;
 using GenRec.Data;
 using GenRec.Evaluation;
@@ -150,6 +151,12 @@ namespace GenRec.Cli
             var modelPath = new Option<string?>("--model-path") { Description = "tiger: the model folder from genrec train tiger; tiger-onnx: the folder from genrec export; hstu, hstu-rank: the folder from genrec train hstu (else HSTU trains here)." };
             var indexPath = new Option<string?>("--index") { Description = "tiger: the semantic-ID index (default: the copy in the model folder)." };
             var beam = new Option<int>("--beam") { Description = "tiger: beam width (widened to --top when smaller).", DefaultValueFactory = _ => 100 };
+            var dlrmGrid = new Option<string>("--dlrm-grid")
+            {
+                Description = "dlrm*: the LambdaRank settings tried on validation: full (three, the default) or single (leaves 15, 150 rounds: a quick run, e.g. to check a pipeline).",
+                DefaultValueFactory = _ => "full",
+            };
+            dlrmGrid.AcceptOnlyFromAmong("full", "single");
             var hstu = HstuOptions.Create();
             var fusion = new FusionOptions();
             var dense = new DenseOptions();
@@ -159,7 +166,7 @@ namespace GenRec.Cli
             var seed = Common.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line (with --cold-start, also on the users whose test target is cold).")
             {
-                data, model, target, top, recsOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, before, coldStart, coldSeed, seed,
+                data, model, target, top, recsOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, before, coldStart, coldSeed, seed,
             };
             foreach (var option in fusion.All.Concat(dense.All))
             {
@@ -182,7 +189,7 @@ namespace GenRec.Cli
                 ConsoleProgress.Status($"training {name} on the train part");
                 Common.RequirePositive(parse.GetValue(beam), "--beam");
                 GenRec.Generative.GenerativeRecall? generative = null;
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path) });
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,

@@ -13,11 +13,13 @@ public sealed class FusedCommandTests
 
         var run = await CliRunner.RunAsync(
             "eval", "--data", TestData.MovieLensPath, "--model", "dlrm-fused-hstu-blend", "--target", "valid", "--top", "100", "--recs-out", recs,
-            "--fuse-hstu-epochs", "1", "--hstu-epochs", "1", "--hstu-dim", "16", "--hstu-max-history", "20");
+            "--fuse-hstu-epochs", "1", "--hstu-epochs", "1", "--hstu-dim", "16", "--hstu-max-history", "20", "--dlrm-grid", "single");
 
         Assert.True(run.ExitCode == 0, run.Stderr);
         Assert.Contains("fused: features hstu_next_logprob, hstu_next_log_rank, hstu_interacts, hstu_rates", run.Stderr, StringComparison.Ordinal);
         Assert.Contains("dlrm-fused-hstu-blend: chosen hstu weight", run.Stderr, StringComparison.Ordinal);
+        Assert.Contains("fused: grid leaves=15 rounds=150", run.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("fused: grid leaves=31", run.Stderr, StringComparison.Ordinal); // --dlrm-grid single: one setting
         var printed = run.LastJson();
         Assert.Equal(671, printed.GetProperty("users").GetInt32());
 
