@@ -28,6 +28,13 @@ public readonly record struct TrainerProgress(string Phase, int Done, int Total,
 /// </remarks>
 public sealed class DlrmCascadeTrainer
 {
+    /// <summary>
+    /// LightGBM's native library keeps process-wide training state: two fits at once in one process can crash it (a
+    /// segfault in lib_lightgbm.so on a thread-pool thread, seen when two cascades trained side by side in one test
+    /// process), so LambdaRank fits run one at a time per process. The rest of training and all serving stay parallel.
+    /// </summary>
+    private static readonly Lock LightGbmFitGate = new();
+
     private readonly Options _options;
 
     /// <summary>
@@ -119,7 +126,12 @@ public sealed class DlrmCascadeTrainer
                 Silent = true,
                 Verbose = false,
             });
-            var model = trainer.Fit(keyed);
+            Microsoft.ML.Data.RankingPredictionTransformer<LightGbmRankingModelParameters> model;
+            lock (LightGbmFitGate)
+            {
+                model = trainer.Fit(keyed);
+            }
+
             var scores = model.Transform(validView).GetColumn<float>("Score").ToArray();
             var ndcg = valid.Ndcg10(scores);
             var result = new DlrmGridResult(config, ndcg);
