@@ -17,10 +17,11 @@ internal static class DenseCommand
         var options = new DenseOptions();
         var coldStart = Common.ColdStart();
         var coldSeed = Common.ColdSeed();
+        var coldTuning = Common.ColdTuning();
         var seed = Common.Seed();
         var command = new Command("dense", "Train a two-tower dense retriever on the train part (item tower: content vector + collaborative ID embedding with ID dropout; user tower: causal transformer), keeping the epoch with the best validation NDCG@10.")
         {
-            data, output, cache, coldStart, coldSeed, seed,
+            data, output, cache, coldStart, coldSeed, coldTuning, seed,
         };
         foreach (var option in options.All)
         {
@@ -29,7 +30,7 @@ internal static class DenseCommand
 
         command.SetAction((parse, ct) =>
         {
-            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed)).Split;
+            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             using var model = Train(split, options.Read(parse) with { Seed = parse.GetValue(seed) }, parse.GetValue(cache), ct);
             var folder = parse.GetValue(output)!;
             model.Save(folder);
@@ -87,7 +88,18 @@ internal sealed class DenseOptions
 
     public Option<string?> Path { get; } = new("--dense-path") { Description = "dense, hybrid-union, hybrid-rrf: the dense retriever's folder (genrec train dense); dense trains one here when absent." };
 
+    /// <summary>Evaluation only: the share of a hybrid-fresh list reserved for the fresh-items channel.</summary>
+    public Option<double> FreshShare { get; } = new("--fresh-share")
+    {
+        Description = "hybrid-fresh: the share of every list reserved for the fresh-items channel (items without an ID embedding), in [0, 1); the rest is the interleaved union of generative and dense retrieval.",
+        DefaultValueFactory = _ => 0.2,
+    };
+
     public IEnumerable<Option> All => [Path, Epochs, Dimension, MaxHistory, IdDropout, Temperature, ContentLoss, ValidationUsers];
+
+    /// <summary>The --fresh-share value, checked.</summary>
+    public double ReadFreshShare(ParseResult parse) =>
+        parse.GetValue(FreshShare) is var share and >= 0 and < 1 ? share : throw new UsageException($"--fresh-share is {parse.GetValue(FreshShare)}; it must be in [0, 1).");
 
     public DenseRetrievalTrainer.Options Read(ParseResult parse)
     {

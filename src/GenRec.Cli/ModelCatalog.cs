@@ -114,14 +114,14 @@ internal static class ModelCatalog
 
             case "hybrid-fresh":
             {
-                // The union with a fresh-items channel: generative and dense for 80 of 100 slots, interleaved, and the
-                // items without an ID embedding (new since training) ranked by their content-only vectors for 20.
+                // The union with a fresh-items channel: generative and dense interleaved, and the items without an ID
+                // embedding (new since training) ranked by their content-only vectors for --fresh-share of every list.
                 var folder = arguments.ModelPath ?? throw new UsageException($"--model {name} needs --model-path (a generative model folder from genrec train tiger) and --dense-path.");
                 var densePath = arguments.DensePath ?? throw new UsageException($"--model {name} needs --dense-path (a folder from genrec train dense).");
                 var generative = LoadGenerative(folder, arguments.IndexPath, "tiger", arguments.BeamWidth);
                 var dense = Dense(split, arguments, densePath);
-                var union = new CompositeRecall("union", [new RecallChannel(generative, 40), new RecallChannel(dense.AsRecall(), 40)]);
-                return new CascadePipeline(name, [new RecallChannel(union, 80), new RecallChannel(dense.AsNewItemsRecall(), 20)]);
+                var union = new CompositeRecall("union", [new RecallChannel(generative), new RecallChannel(dense.AsRecall())]);
+                return new CascadePipeline(name, [new RecallChannel(new ReservedShareRecall(name, union, dense.AsNewItemsRecall(), arguments.FreshShare))]);
             }
 
             case "dense-onnx":
@@ -265,6 +265,9 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
 
     /// <summary>Whether HSTU reads the DLRM cascade's cross features.</summary>
     public bool HstuCrossFeatures { get; init; } = true;
+
+    /// <summary>hybrid-fresh: the share of every list reserved for the fresh-items channel.</summary>
+    public double FreshShare { get; init; } = 0.2;
 
     /// <summary>The LambdaRank settings the DLRM cascade tries on validation (--dlrm-grid); <see langword="null"/>: the trainer's grid.</summary>
     public IReadOnlyList<DlrmRankerSettings>? DlrmGrid { get; init; }

@@ -92,10 +92,16 @@ namespace GenRec.Cli
         /// <summary><c>--cold-seed</c>: which items the cold-start split makes cold (apart from the model's --seed).</summary>
         public static Option<int> ColdSeed() => new("--cold-seed") { Description = "--cold-start: the seed that chooses the cold items.", DefaultValueFactory = _ => 42 };
 
+        /// <summary><c>--cold-tuning</c>: the cold-start split for choosing settings, which never reads the test targets.</summary>
+        public static Option<bool> ColdTuning() => new("--cold-tuning")
+        {
+            Description = "--cold-start: the split to tune a cold-start design on: every user's test target is dropped and the cold-start split is made again from what remains (cold items chosen with --cold-seed + 1), so its held-out targets are the canonical validation targets, some of them cold. Report with --target test on this split; the real test target is never read.",
+        };
+
         public static DataSplit LoadSplit(string path, DateTimeOffset? before = null) => Load(path, before, null, 42).Split;
 
         /// <summary>Reads the data and splits it: leave-one-out, optionally time-truncated first or made cold-start.</summary>
-        public static LoadedSplit Load(string path, DateTimeOffset? before, double? coldStart, int seed)
+        public static LoadedSplit Load(string path, DateTimeOffset? before, double? coldStart, int seed, bool tuning = false)
         {
             ConsoleProgress.Status($"reading {path}");
             var dataset = MovieLensReader.Read(path);
@@ -119,11 +125,17 @@ namespace GenRec.Cli
                     throw new UsageException($"--cold-start is {share}; it must be in (0, 1).");
                 }
 
-                var cold = ColdStartSplit.Create(dataset, share, seed);
+                var cold = tuning ? ColdStartSplit.CreateForTuning(dataset, share, seed) : ColdStartSplit.Create(dataset, share, seed);
                 ConsoleProgress.Status(
-                    $"cold-start split: {cold.ColdItems.Count} of {dataset.Catalogue.Count} items cold (seed {seed}); {cold.Split.TrainInteractions.Count} train interactions left; " +
-                    $"{cold.ColdTargetUsers.Count} of {cold.Split.UsersWithTarget(SplitTarget.Test).Count} users have a cold test target");
+                    $"cold-start split{(tuning ? " for tuning (the canonical test targets dropped; its held-out targets are the validation targets)" : string.Empty)}: " +
+                    $"{cold.ColdItems.Count} of {dataset.Catalogue.Count} items cold (seed {cold.Seed}); {cold.Split.TrainInteractions.Count} train interactions left; " +
+                    $"{cold.ColdTargetUsers.Count} of {cold.Split.UsersWithTarget(SplitTarget.Test).Count} users have a cold held-out target");
                 return new LoadedSplit(cold.Split, cold);
+            }
+
+            if (tuning)
+            {
+                throw new UsageException("--cold-tuning needs --cold-start (the share of the catalogue made cold).");
             }
 
             var split = LeaveOneOutSplit.Create(dataset);
@@ -163,12 +175,13 @@ namespace GenRec.Cli
             var before = Common.Before();
             var coldStart = Common.ColdStart();
             var coldSeed = Common.ColdSeed();
+        var coldTuning = Common.ColdTuning();
             var seed = Common.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line (with --cold-start, also on the users whose test target is cold).")
             {
-                data, model, target, top, recsOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, before, coldStart, coldSeed, seed,
+                data, model, target, top, recsOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, before, coldStart, coldSeed, coldTuning, seed,
             };
-            foreach (var option in fusion.All.Concat(dense.All))
+            foreach (var option in fusion.All.Concat(dense.All).Append(dense.FreshShare))
             {
                 command.Options.Add(option);
             }
@@ -184,12 +197,12 @@ namespace GenRec.Cli
                     Common.RequirePositive(m, "--max-users");
                 }
 
-                var (split, cold) = Common.Load(parse.GetValue(data)!, parse.GetValue(before), parse.GetValue(coldStart), parse.GetValue(coldSeed));
+                var (split, cold) = Common.Load(parse.GetValue(data)!, parse.GetValue(before), parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning));
                 var splitTarget = parse.GetValue(target) == "valid" ? SplitTarget.Valid : SplitTarget.Test;
                 ConsoleProgress.Status($"training {name} on the train part");
                 Common.RequirePositive(parse.GetValue(beam), "--beam");
                 GenRec.Generative.GenerativeRecall? generative = null;
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), FreshShare = dense.ReadFreshShare(parse), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,

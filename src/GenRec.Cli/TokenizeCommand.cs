@@ -86,9 +86,10 @@ internal static class TokenizeCommand
         var seed = Common.Seed();
         var coldStart = Common.ColdStart();
         var coldSeed = Common.ColdSeed();
+        var coldTuning = Common.ColdTuning();
         var command = new Command("tokenize", "Embed the catalogue, train a semantic-ID tokenizer and write the index; prints its statistics as JSON on the last line.")
         {
-            data, embedding, method, levels, codes, noBalance, epochs, cache, output, coldStart, coldSeed, seed,
+            data, embedding, method, levels, codes, noBalance, epochs, cache, output, coldStart, coldSeed, coldTuning, seed,
         };
         command.SetAction((parse, ct) =>
         {
@@ -97,7 +98,7 @@ internal static class TokenizeCommand
             Common.RequirePositive(l, "--levels");
             Common.RequirePositive(k, "--codes");
             Common.RequirePositive(parse.GetValue(epochs), "--epochs");
-            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed)).Split;
+            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             var clock = Stopwatch.StartNew();
             var kind = parse.GetValue(embedding)!;
             var embeddings = EmbeddingBuilder.Build(kind, split, parse.GetValue(cache), parse.GetValue(seed), ct);

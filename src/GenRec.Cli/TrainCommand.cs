@@ -41,13 +41,14 @@ internal static class TrainCommand
         var seed = Common.Seed();
         var coldStart = Common.ColdStart();
         var coldSeed = Common.ColdSeed();
+        var coldTuning = Common.ColdTuning();
         var tiger = new Command("tiger", "Train a TIGER-style generative retrieval model (decoder-only transformer over semantic IDs) with early stopping on the validation targets' log-likelihood (validation NDCG@10 reported).")
         {
-            data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, minEpochs, selection, evalUsers, holdOut, coldStart, coldSeed, seed,
+            data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, minEpochs, selection, evalUsers, holdOut, coldStart, coldSeed, coldTuning, seed,
         };
         tiger.SetAction((parse, ct) =>
         {
-            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed)).Split;
+            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             if (parse.GetValue(holdOut) is var last and not 0)
             {
                 Common.RequirePositive(last, "--hold-out-last");
@@ -262,13 +263,14 @@ internal static class TrainCommand
         var seed = Common.Seed();
         var coldStart = Common.ColdStart();
         var coldSeed = Common.ColdSeed();
+        var coldTuning = Common.ColdTuning();
         var command = new Command("hstu", "Train an HSTU generative ranker (and next-item retriever) on the train part, on the DLRM cascade's ranking queries and cross features.")
         {
-            data, output, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, coldStart, coldSeed, seed,
+            data, output, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, coldStart, coldSeed, coldTuning, seed,
         };
         command.SetAction((parse, ct) =>
         {
-            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed)).Split;
+            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             var s = parse.GetValue(seed);
             var dlrm = ModelCatalog.CascadeForHstu(split, s, keepQueries: true, ct);
             var arguments = new ModelArguments(s) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross) };

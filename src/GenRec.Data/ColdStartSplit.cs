@@ -33,6 +33,26 @@ public sealed class ColdStartSplit
     /// <summary>The seed that chose the cold items.</summary>
     public int Seed { get; }
 
+    /// <summary>
+    /// The cold-start split to choose a cold-start design's settings on, without reading any test target: each user's
+    /// canonical test target is dropped first, then the split is made as <see cref="Create"/> makes it (cold items chosen
+    /// with <paramref name="seed"/> + 1) from what remains. Its held-out targets are therefore the canonical validation
+    /// targets, those of cold items unseen in its train part, at about the rate of the real split.
+    /// </summary>
+    /// <param name="dataset">The interactions and the catalogue.</param>
+    /// <param name="fraction">The share of the catalogue made cold, in (0, 1).</param>
+    /// <param name="seed">The seed of the real split (this one uses <paramref name="seed"/> + 1).</param>
+    /// <returns>The split; <see cref="Seed"/> is the seed it used.</returns>
+    public static ColdStartSplit CreateForTuning(InteractionDataset dataset, double fraction, int seed = 42)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        var withoutTest = LeaveOneOutSplit.ToArrays(dataset.UserSequences())
+            .SelectMany(s => s.Interactions.Count >= 3 ? s.Interactions.Take(s.Interactions.Count - 1) : s.Interactions)
+            .OrderBy(i => i.Row)
+            .ToArray();
+        return Create(new InteractionDataset(withoutTest, dataset.Items.Values), fraction, seed + 1);
+    }
+
     /// <summary>Builds the cold-start split of a dataset.</summary>
     /// <param name="dataset">The dataset.</param>
     /// <param name="fraction">The share of the catalogue to make cold; in (0, 1).</param>

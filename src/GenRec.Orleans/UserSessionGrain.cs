@@ -150,7 +150,7 @@ internal sealed class UserSessionGrain(
         }
 
         var hybrid = await dense.GetAsync().ConfigureAwait(true);
-        var merged = await Hybrid(hybrid, generated, query.Count).RecallAsync(DenseRequest(query), query.Count).ConfigureAwait(true);
+        var merged = await Hybrid(hybrid, generated).RecallAsync(DenseRequest(query), query.Count).ConfigureAwait(true);
         return new Recommendations([.. merged.Select(Scored)], $"{lease.Reference.Version}+{DenseVersion(hybrid)}", index.Version, cached);
     }
 
@@ -198,15 +198,12 @@ internal sealed class UserSessionGrain(
     /// LIGER's union with a fresh-items channel: the generated items and the dense retriever's interleaved for most of the
     /// list, the items new since the dense model was trained (by content alone) for <see cref="GenRecOrleansOptions.FreshItemsShare"/>.
     /// </summary>
-    private CompositeRecall Hybrid(OnnxDenseRetriever retriever, ScoredItem[] generated, int count)
+    private ReservedShareRecall Hybrid(OnnxDenseRetriever retriever, ScoredItem[] generated)
     {
         var union = new CompositeRecall("union", [
             new RecallChannel(new ListRecall(GenerativeSource, [.. generated.Select(g => new Candidate(new ItemId(g.Item), g.Score, GenerativeSource))])),
             new RecallChannel(retriever)]);
-        var fresh = _options.FreshItemsShare > 0 ? Math.Max(1, (int)Math.Round(count * _options.FreshItemsShare)) : 0;
-        return fresh == 0 || fresh >= count
-            ? new CompositeRecall("hybrid", [new RecallChannel(union)])
-            : new CompositeRecall("hybrid", [new RecallChannel(union, count - fresh), new RecallChannel(retriever.AsNewItemsRecall(), fresh)]);
+        return new ReservedShareRecall("hybrid", union, retriever.AsNewItemsRecall(), _options.FreshItemsShare);
     }
 
     private RecommendationRequest DenseRequest(RecommendQuery query)

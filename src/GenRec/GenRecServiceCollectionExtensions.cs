@@ -155,30 +155,44 @@ public static class GenRecBuilderExtensions
     /// generative and dense retrieval, as LIGER does: the generative recall (<see cref="AddGenerativeRecall"/>, or the
     /// cluster's with <see cref="AddOrleansClient"/>) and the dense retriever (<see cref="AddDenseRetrieval"/>), each
     /// asked for the whole list, merged by <paramref name="merge"/>. The dense side is what reaches items registered
-    /// after training, which generative retrieval alone almost never emits. Call it before or after the two it joins.
+    /// after training, which generative retrieval alone almost never emits; with <paramref name="freshItemsShare"/>
+    /// above 0, that share of every list is reserved for the items without a collaborative vector (new since
+    /// training: <see cref="OnnxDenseRetriever.AsNewItemsRecall"/>), which in one list rarely outrank warm ones. Call it
+    /// before or after the two it joins.
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="merge">How the two lists merge. Default: <see cref="RecallMerge.ReciprocalRank"/>.</param>
     /// <param name="name">The stage's name. Default: "hybrid".</param>
+    /// <param name="freshItemsShare">The share of every list for the fresh-items channel, in [0, 1). Default: 0 (none).</param>
     /// <returns>The builder.</returns>
-    public static IGenRecBuilder AddHybridRecall(this IGenRecBuilder builder, RecallMerge merge = RecallMerge.ReciprocalRank, string name = "hybrid")
+    public static IGenRecBuilder AddHybridRecall(this IGenRecBuilder builder, RecallMerge merge = RecallMerge.ReciprocalRank, string name = "hybrid", double freshItemsShare = 0)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (!(freshItemsShare >= 0 && freshItemsShare < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(freshItemsShare), freshItemsShare, "GenRec: AddHybridRecall's fresh-items share must be in [0, 1).");
+        }
+
         var generative = builder.Services.Where(d => d.ServiceType == typeof(IRecallStage) && Equals(d.ServiceKey, GenRecStages.Generative)).ToArray();
         foreach (var d in generative)
         {
             builder.Services.Remove(d);
         }
 
-        builder.Services.AddKeyedSingleton<IRecallStage>(GenRecStages.Generative, (sp, _) => new CompositeRecall(
-            name,
-            [
-                new RecallChannel((IRecallStage?)sp.GetService<GenerativeRecall>() ?? sp.GetService<UserSessionRecall>() ?? throw new InvalidOperationException(
-                    "GenRec needs a generative recall for AddHybridRecall: call .AddGenerativeRecall() (with .AddOnnxModel and .AddSemanticIdIndex) or .AddOrleansClient(...) on AddGenRec().")),
-                new RecallChannel(Require<OnnxDenseRetriever>(sp, "a dense retriever", ".AddDenseRetrieval(folder)")),
-            ],
-            merge));
+        builder.Services.AddKeyedSingleton<IRecallStage>(GenRecStages.Generative, (sp, _) =>
+        {
+            var dense = Require<OnnxDenseRetriever>(sp, "a dense retriever", ".AddDenseRetrieval(folder)");
+            var union = new CompositeRecall(
+                name,
+                [
+                    new RecallChannel((IRecallStage?)sp.GetService<GenerativeRecall>() ?? sp.GetService<UserSessionRecall>() ?? throw new InvalidOperationException(
+                        "GenRec needs a generative recall for AddHybridRecall: call .AddGenerativeRecall() (with .AddOnnxModel and .AddSemanticIdIndex) or .AddOrleansClient(...) on AddGenRec().")),
+                    new RecallChannel(dense),
+                ],
+                merge);
+            return freshItemsShare > 0 ? new ReservedShareRecall(name, union, dense.AsNewItemsRecall(), freshItemsShare) : union;
+        });
         return builder;
     }
 

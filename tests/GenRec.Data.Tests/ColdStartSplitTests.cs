@@ -43,6 +43,22 @@ public sealed class ColdStartSplitTests
         Assert.InRange(cold.ColdTargetUsers.Count, 50, 400); // a fifth of the catalogue holds a share of the test targets
     }
 
+    [Fact]
+    public void The_tuning_split_holds_out_the_validation_targets_and_never_reads_a_test_target()
+    {
+        var tuning = ColdStartSplit.CreateForTuning(TestData.Dataset, 0.2, seed: 42);
+        var canonicalTest = TestData.Split.Cases(SplitTarget.Test).Select(c => c.Target).ToHashSet();
+        var canonicalValid = TestData.Split.Cases(SplitTarget.Valid).ToDictionary(c => c.User, c => c.Target);
+
+        Assert.Equal(43, tuning.Seed);
+        Assert.DoesNotContain(tuning.Split.Dataset.Interactions, canonicalTest.Contains);
+        var cases = tuning.Split.Cases(SplitTarget.Test);
+        Assert.Equal(canonicalValid.Count, cases.Count);
+        Assert.All(cases, c => Assert.Equal(canonicalValid[c.User], c.Target));
+        Assert.DoesNotContain(tuning.Split.TrainInteractions, i => tuning.ColdItems.Contains(i.Item));
+        Assert.InRange(tuning.ColdTargetUsers.Count, 50, 400);
+    }
+
     [Theory]
     [InlineData(0.0)]
     [InlineData(1.0)]

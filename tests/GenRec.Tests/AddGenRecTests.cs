@@ -70,6 +70,34 @@ public sealed class AddGenRecTests
     }
 
     [Fact]
+    public async Task A_hybrid_recall_with_a_fresh_items_share_reserves_that_share_for_items_new_since_training()
+    {
+        var files = ModelFiles.Value;
+        var services = new ServiceCollection();
+        services.AddGenRec(o => o.OnnxRuntime = new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu })
+            .AddSemanticIdIndex(files.IndexPath)
+            .AddOnnxModel(files.ModelPath)
+            .AddGenerativeRecall(r => r.BeamWidth = 16)
+            .AddDenseRetrieval(ModelFiles.DenseOnnxPath)
+            .AddHybridRecall(GenRec.Cascade.RecallMerge.Interleave, freshItemsShare: 0.2)
+            .AddRecallAdapter(_ => RecallStage.From("dlrm", (_, _, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([])), o => { o.Mode = StageMode.Replace; o.Budget = TimeSpan.FromSeconds(30); });
+        await using var provider = services.BuildServiceProvider();
+        var history = TestData.Split.Case(new UserId(1), GenRec.Data.SplitTarget.Test).HistoryEvents();
+        var request = new RecommendationRequest(new UserId(1), history, 20, DateTimeOffset.UnixEpoch);
+        var dense = provider.GetRequiredService<OnnxDenseRetriever>();
+        dense.AddItems(ItemEmbeddings.FromRows([(new ItemId(900_002), files.Embeddings[history[^1].Item].ToArray())]));
+
+        var candidates = await provider.GetRequiredKeyedService<IRecallStage>(GenRecStages.Adapted).RecallAsync(request, 20, TestContext.Current.CancellationToken);
+
+        Assert.Equal(20, candidates.Count);
+        var fresh = await dense.AsNewItemsRecall().RecallAsync(request, 4, TestContext.Current.CancellationToken);
+        Assert.Equal(fresh.Select(c => c.Item), candidates.Where(c => c.Source == "dense-new").Select(c => c.Item)); // 4 of 20 slots
+        Assert.Contains(candidates, c => c.Source == "generative");
+        Assert.Contains(candidates, c => c.Source == "dense");
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ServiceCollection().AddGenRec().AddHybridRecall(freshItemsShare: 1));
+    }
+
+    [Fact]
     public async Task Hstu_ranking_composes_into_a_ranking_adapter_that_reorders_the_candidates()
     {
         var services = new ServiceCollection();

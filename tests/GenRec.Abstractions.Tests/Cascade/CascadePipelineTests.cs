@@ -55,6 +55,24 @@ public sealed class CascadePipelineTests
     }
 
     [Fact]
+    public async Task A_reserved_share_gives_its_channel_that_part_of_every_list_interleaved()
+    {
+        var main = new ListRecall("main", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
+        var fresh = new ListRecall("fresh", 101, 102, 103);
+        var stage = new ReservedShareRecall("hybrid", main, fresh, 0.2);
+
+        var ten = await stage.RecallAsync(Request(10, 3), 10);
+
+        // 2 of 10 reserved; the main channel is asked for 8, and 3 (history) is dropped from them without a refill.
+        Assert.Equal(new long[] { 1, 101, 2, 102, 4, 5, 6, 7, 8 }, ten.Select(c => c.Item.Value));
+        Assert.Equal(2, fresh.LastCount);
+        Assert.Equal([0, 1, 1, 1, 2, 20], new[] { 1, 2, 3, 5, 10, 100 }.Select(stage.ReservedSlots)); // never the whole list, at least one slot
+        Assert.Equal(new long[] { 1, 2, 3 }, (await new ReservedShareRecall("none", main, fresh, 0).RecallAsync(Request(3), 3)).Select(c => c.Item.Value));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ReservedShareRecall("x", main, fresh, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ReservedShareRecall("x", main, fresh, double.NaN));
+    }
+
+    [Fact]
     public async Task Reciprocal_rank_fusion_lifts_items_both_channels_return_and_honours_weights_and_exclusions()
     {
         var a = new ListRecall("generative", 1, 2, 3, 4);
