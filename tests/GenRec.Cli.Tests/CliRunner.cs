@@ -22,6 +22,10 @@ internal static class CliRunner
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+
+        // The tests run side by side with other test processes on few cores: one OpenMP thread per child keeps
+        // libtorch's spinning intra-op threads from competing with each other (results do not depend on it).
+        start.Environment["OMP_NUM_THREADS"] = "1";
         foreach (var a in args)
         {
             start.ArgumentList.Add(a);
