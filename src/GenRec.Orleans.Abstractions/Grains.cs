@@ -36,6 +36,7 @@ public interface IUserSessionGrain : IGrainWithIntegerKey
     /// </summary>
     /// <param name="candidates">Item ids; at most <c>MaxCount</c>.</param>
     /// <returns>The known candidates, best first, with their HSTU scores.</returns>
+    [Alias("RankWithHstu")]
     Task<Recommendations> RankWithHstuAsync(IReadOnlyList<long> candidates);
 
     /// <summary>The stored sequence, oldest first.</summary>
