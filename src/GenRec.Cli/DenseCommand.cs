@@ -95,6 +95,13 @@ internal sealed class DenseOptions
         DefaultValueFactory = _ => 0.2,
     };
 
+    /// <summary>Evaluation only: how many union items come before the first fresh one.</summary>
+    public Option<int> FreshAfter { get; } = new("--fresh-after")
+    {
+        Description = "hybrid-fresh: how many of the union's items come before the first fresh item (0: interleaved from the top).",
+        DefaultValueFactory = _ => 0,
+    };
+
     public IEnumerable<Option> All => [Path, Epochs, Dimension, MaxHistory, IdDropout, Temperature, ContentLoss, ValidationUsers];
 
     /// <summary>The --fresh-share value, checked.</summary>

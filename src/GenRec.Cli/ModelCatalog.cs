@@ -121,7 +121,7 @@ internal static class ModelCatalog
                 var generative = LoadGenerative(folder, arguments.IndexPath, "tiger", arguments.BeamWidth);
                 var dense = Dense(split, arguments, densePath);
                 var union = new CompositeRecall("union", [new RecallChannel(generative), new RecallChannel(dense.AsRecall())]);
-                return new CascadePipeline(name, [new RecallChannel(new ReservedShareRecall(name, union, dense.AsNewItemsRecall(), arguments.FreshShare))]);
+                return new CascadePipeline(name, [new RecallChannel(new ReservedShareRecall(name, union, dense.AsNewItemsRecall(), arguments.FreshShare, arguments.FreshAfter))]);
             }
 
             case "dense-onnx":
@@ -268,6 +268,9 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
 
     /// <summary>hybrid-fresh: the share of every list reserved for the fresh-items channel.</summary>
     public double FreshShare { get; init; } = 0.2;
+
+    /// <summary>hybrid-fresh: how many of the union's items come before the first fresh one.</summary>
+    public int FreshAfter { get; init; }
 
     /// <summary>The LambdaRank settings the DLRM cascade tries on validation (--dlrm-grid); <see langword="null"/>: the trainer's grid.</summary>
     public IReadOnlyList<DlrmRankerSettings>? DlrmGrid { get; init; }

@@ -181,7 +181,7 @@ namespace GenRec.Cli
             {
                 data, model, target, top, recsOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, before, coldStart, coldSeed, coldTuning, seed,
             };
-            foreach (var option in fusion.All.Concat(dense.All).Append(dense.FreshShare))
+            foreach (var option in fusion.All.Concat(dense.All).Append(dense.FreshShare).Append(dense.FreshAfter))
             {
                 command.Options.Add(option);
             }
@@ -202,7 +202,7 @@ namespace GenRec.Cli
                 ConsoleProgress.Status($"training {name} on the train part");
                 Common.RequirePositive(parse.GetValue(beam), "--beam");
                 GenRec.Generative.GenerativeRecall? generative = null;
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), FreshShare = dense.ReadFreshShare(parse), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), FreshShare = dense.ReadFreshShare(parse), FreshAfter = parse.GetValue(dense.FreshAfter) is var after and >= 0 ? after : throw new UsageException($"--fresh-after is {after}; it must be 0 or more."), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,

@@ -19,9 +19,13 @@ public sealed class ReservedShareRecall : IRecallStage
     /// Its share of a list, in [0, 1): round(count × share) slots, at least one when above 0, never the whole list. When
     /// it returns fewer, the merge does not backfill: the list can be shorter than asked.
     /// </param>
-    /// <exception cref="ArgumentOutOfRangeException">The share is outside [0, 1).</exception>
-    public ReservedShareRecall(string name, IRecallStage main, IRecallStage reserved, double share)
+    /// <param name="after">
+    /// How many of the main channel's items come before the first reserved one (0: interleaved from the top). Default: 0.
+    /// </param>
+    /// <exception cref="ArgumentOutOfRangeException">The share is outside [0, 1), or <paramref name="after"/> is negative.</exception>
+    public ReservedShareRecall(string name, IRecallStage main, IRecallStage reserved, double share, int after = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(after);
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(main);
         ArgumentNullException.ThrowIfNull(reserved);
@@ -34,7 +38,11 @@ public sealed class ReservedShareRecall : IRecallStage
         _main = main;
         _reserved = reserved;
         Share = share;
+        After = after;
     }
+
+    /// <summary>How many of the main channel's items come before the first reserved one.</summary>
+    public int After { get; }
 
     /// <inheritdoc />
     public string Name { get; }
@@ -49,13 +57,50 @@ public sealed class ReservedShareRecall : IRecallStage
         Share == 0 || count < 2 ? 0 : Math.Clamp((int)Math.Round(count * Share, MidpointRounding.AwayFromZero), 1, count - 1);
 
     /// <inheritdoc />
-    public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        var reserved = ReservedSlots(count);
-        return reserved == 0
-            ? _main.RecallAsync(request, count, cancellationToken)
-            : new CompositeRecall(Name, [new RecallChannel(_main, count - reserved), new RecallChannel(_reserved, reserved)]).RecallAsync(request, count, cancellationToken);
+        var slots = ReservedSlots(count);
+        if (slots == 0)
+        {
+            return await _main.RecallAsync(request, count, cancellationToken).ConfigureAwait(false);
+        }
+
+        var main = _main.RecallAsync(request, count - slots, cancellationToken).AsTask();
+        var reserved = _reserved.RecallAsync(request, slots, cancellationToken).AsTask();
+        var (first, second) = (await main.ConfigureAwait(false), await reserved.ConfigureAwait(false));
+
+        // The main channel's first After items, then both interleaved by rank (main first); excluded and repeated items skipped.
+        var merged = new List<Candidate>(count);
+        var seen = new HashSet<ItemId>();
+        void Add(Candidate c)
+        {
+            if (merged.Count < count && !request.IsExcluded(c.Item) && seen.Add(c.Item))
+            {
+                merged.Add(c);
+            }
+        }
+
+        var m = 0;
+        while (m < first.Count && merged.Count < After)
+        {
+            Add(first[m++]);
+        }
+
+        for (var r = 0; merged.Count < count && (m < first.Count || r < second.Count); r++)
+        {
+            if (m < first.Count)
+            {
+                Add(first[m++]);
+            }
+
+            if (r < second.Count)
+            {
+                Add(second[r]);
+            }
+        }
+
+        return merged;
     }
 }

@@ -68,6 +68,9 @@ public sealed class CascadePipelineTests
         Assert.Equal(2, fresh.LastCount);
         Assert.Equal([0, 1, 1, 1, 2, 20], new[] { 1, 2, 3, 5, 10, 100 }.Select(stage.ReservedSlots)); // never the whole list, at least one slot
         Assert.Equal(new long[] { 1, 2, 3 }, (await new ReservedShareRecall("none", main, fresh, 0).RecallAsync(Request(3), 3)).Select(c => c.Item.Value));
+        var later = await new ReservedShareRecall("later", main, fresh, 0.2, after: 4).RecallAsync(Request(10), 10);
+        Assert.Equal(new long[] { 1, 2, 3, 4, 5, 101, 6, 102, 7, 8 }, later.Select(c => c.Item.Value)); // the reserved items after the main channel's first 4
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ReservedShareRecall("x", main, fresh, 0.2, after: -1));
         Assert.Throws<ArgumentOutOfRangeException>(() => new ReservedShareRecall("x", main, fresh, 1));
         Assert.Throws<ArgumentOutOfRangeException>(() => new ReservedShareRecall("x", main, fresh, double.NaN));
     }
