@@ -60,6 +60,10 @@ namespace GenRec.Cli
             }
         }
 
+        /// <summary>The value when it is 0 or more, else a usage error naming the option.</summary>
+        public static int RequireNonNegative(int value, string option) =>
+            value >= 0 ? value : throw new UsageException($"{option} is {value}; it must be 0 or more.");
+
         /// <summary>A comma-separated list of positive integers (e.g. <c>--beams 16,100</c>), or a usage error.</summary>
         public static int[] PositiveInts(string text, string option)
         {
@@ -202,7 +206,7 @@ namespace GenRec.Cli
                 ConsoleProgress.Status($"training {name} on the train part");
                 Common.RequirePositive(parse.GetValue(beam), "--beam");
                 GenRec.Generative.GenerativeRecall? generative = null;
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), FreshShare = dense.ReadFreshShare(parse), FreshAfter = parse.GetValue(dense.FreshAfter) is var after and >= 0 ? after : throw new UsageException($"--fresh-after is {after}; it must be 0 or more."), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), FreshShare = dense.ReadFreshShare(parse), FreshAfter = Common.RequireNonNegative(parse.GetValue(dense.FreshAfter), "--fresh-after"), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,
