@@ -35,7 +35,15 @@ if [ ! -f "$out/dense/manifest.json" ]; then
 fi
 for p in "${pids[@]}"; do wait "$p"; done
 
-# 2. hybrid-fresh at each share on the tuning split's held-out (= canonical validation) targets.
+# 2. hybrid-fresh at each share on the tuning split's held-out (= canonical validation) targets, then at 0.2 with the
+#    fresh items placed after the union's first 10, 20, 30 or 40 (--fresh-after; the shares above interleave from the top).
+for after in 10 20 30 40; do
+  result="$out/after-$after.json"
+  [ -f "$result" ] && continue
+  echo "== tuning split: hybrid-fresh --fresh-share 0.2 --fresh-after $after" >&2
+  $cli eval --data "$data" --model hybrid-fresh --model-path "$out/tiger" --dense-path "$out/dense" $tune --fresh-share 0.2 --fresh-after "$after" --target test --top 100 \
+    2>"$out/after-$after.log" | tail -n 1 > "$result.tmp" && mv "$result.tmp" "$result"
+done
 for share in $shares; do
   result="$out/share-$share.json"
   [ -f "$result" ] && continue
@@ -48,12 +56,12 @@ chosen=$(python3 - "$out" $shares <<'PY'
 import json, sys
 out, shares = sys.argv[1], sys.argv[2:]
 rows = [(s, json.load(open(f"{out}/share-{s}.json"))) for s in shares]
-print("| fresh share | all users: HR@50 | NDCG@10 | cold-target users: HR@50 | NDCG@10 | users / cold |", file=sys.stderr)
-print("|---|---|---|---|---|---|", file=sys.stderr)
-for s, r in rows:
+print("| fresh share | fresh after | all users: HR@50 | NDCG@10 | cold-target users: HR@50 | NDCG@10 | users / cold |", file=sys.stderr)
+print("|---|---|---|---|---|---|---|", file=sys.stderr)
+for label, after, r in [(s, 0, r) for s, r in rows] + [("0.2", a, json.load(open(f"{out}/after-{a}.json"))) for a in (10, 20, 30, 40)]:
     c = r["cold_users"]
-    print(f"| {s} | {r['HR@50']:.4f} | {r['NDCG@10']:.4f} | {c['HR@50']:.4f} | {c['NDCG@10']:.4f} | {r['users']} / {c['users']} |", file=sys.stderr)
-best = max(rows, key=lambda p: (p[1]["HR@50"], -float(p[0])))  # ties: the smaller share
+    print(f"| {label} | {after} | {r['HR@50']:.4f} | {r['NDCG@10']:.4f} | {c['HR@50']:.4f} | {c['NDCG@10']:.4f} | {r['users']} / {c['users']} |", file=sys.stderr)
+best = max(rows, key=lambda p: (p[1]["HR@50"], -float(p[0])))  # ties: the smaller share; the placements above are reported, not chosen from
 print(best[0])
 PY
 )
