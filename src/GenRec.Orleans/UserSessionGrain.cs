@@ -175,7 +175,7 @@ internal sealed class UserSessionGrain(
 
         var ranker = hstu.Ranker;
         var user = new UserId(this.GetPrimaryKeyLong());
-        var history = state.State.Events.Select(e => new UserEvent(user, new ItemId(e.Item), (ActionType)e.Action, DateTimeOffset.FromUnixTimeMilliseconds(e.TimeMilliseconds), e.Value)).ToArray();
+        var history = History();
         var revision = state.State.Revision;
         var cached = _hstuCached is { } c && c.Revision == revision && c.State.ModelId == ranker.Manifest.History.Sha256;
         var encoded = cached ? _hstuCached!.Value.State : ranker.Encode(history);
@@ -209,12 +209,19 @@ internal sealed class UserSessionGrain(
     private RecommendationRequest DenseRequest(RecommendQuery query)
     {
         var user = new UserId(this.GetPrimaryKeyLong());
-        var history = state.State.Events.Select(e => new UserEvent(user, new ItemId(e.Item), (ActionType)e.Action, DateTimeOffset.FromUnixTimeMilliseconds(e.TimeMilliseconds), e.Value)).ToArray();
+        var history = History();
         return new RecommendationRequest(user, history, query.Count, time.GetUtcNow())
         {
             ExcludeHistory = query.ExcludeHistory,
             ExcludedItems = query.ExcludedItems is { Count: > 0 } extra ? extra.Select(i => new ItemId(i)).ToHashSet() : null,
         };
+    }
+
+    /// <summary>The stored sequence as the SDK's events, oldest first.</summary>
+    private UserEvent[] History()
+    {
+        var user = new UserId(this.GetPrimaryKeyLong());
+        return [.. state.State.Events.Select(e => new UserEvent(user, new ItemId(e.Item), (ActionType)e.Action, DateTimeOffset.FromUnixTimeMilliseconds(e.TimeMilliseconds), e.Value))];
     }
 
     private static ScoredItem Scored(Candidate c) => new(c.Item.Value, c.Score, c.Source);
@@ -249,7 +256,7 @@ internal sealed class UserSessionGrain(
     }
 
     private int[] Tokens(OnnxGenerativeModel model, SemanticIdIndex index) =>
-        model.EncodeHistory([.. state.State.Events.Select(e => new UserEvent(new UserId(this.GetPrimaryKeyLong()), new ItemId(e.Item), (ActionType)e.Action, DateTimeOffset.FromUnixTimeMilliseconds(e.TimeMilliseconds), e.Value))], index);
+        model.EncodeHistory(History(), index);
 
     private void EnsureCandidateCount(IReadOnlyList<long> candidates)
     {
