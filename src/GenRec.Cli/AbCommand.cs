@@ -39,7 +39,7 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
         "itemcf" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Recall.ItemCf)])),
         "dlrm" => new ReplayArm(name, Dlrm.CreatePipeline(name)),
         "gen-recall-replace" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Generative)])),
-        "gen-recall-blend" => new ReplayArm(name, Dlrm.CreatePipeline(name, extraChannels: [new RecallChannel(Generative, 100)])),
+        "gen-recall-blend" => new ReplayArm(name, WithGenerativeChannel(name)),
         "gen-aligned-replace" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(ModelCatalog.LoadGenerative(
             alignedPath ?? throw new UsageException("the gen-aligned-replace arm needs --aligned-path (a folder from genrec train align)."), indexPath: null, "aligned", beamWidth: 100))])),
         "e2e-replace" => Adapted(name, new AdapterOptions { Mode = StageMode.Replace, Budget = OfflineBudget }),
@@ -90,8 +90,17 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
     /// <summary>The end-to-end model writes the whole list and stands in for the DLRM cascade through the recommender adapter.</summary>
     private ReplayArm Adapted(string name, AdapterOptions options)
     {
-        var adapter = new RecommenderAdapter(name, Dlrm.CreatePipeline("dlrm"), new CascadePipeline("end-to-end", [new RecallChannel(EndToEnd)]), options);
+        // The model first: a missing or bad --e2e-path is refused before a minute of cascade training, not after.
+        var endToEnd = new CascadePipeline("end-to-end", [new RecallChannel(EndToEnd)]);
+        var adapter = new RecommenderAdapter(name, Dlrm.CreatePipeline("dlrm"), endToEnd, options);
         return new ReplayArm(name, adapter, () => adapter.Fallbacks);
+    }
+
+    /// <summary>The cascade with the generative model as one more recall channel (the model loaded first, so a bad path is refused before training).</summary>
+    private CascadePipeline WithGenerativeChannel(string name)
+    {
+        var channel = new RecallChannel(Generative, 100);
+        return Dlrm.CreatePipeline(name, extraChannels: [channel]);
     }
 
     private GenerativeRecall LoadGenerative() => ModelCatalog.LoadGenerative(

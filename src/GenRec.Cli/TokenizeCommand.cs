@@ -14,11 +14,14 @@ internal static class EmbeddingBuilder
 {
     public static readonly string[] Kinds = ["content", "collaborative", "both"];
 
-    public static ItemEmbeddings Build(string kind, DataSplit split, string? cacheFolder, int seed, CancellationToken ct) => kind switch
+    /// <summary>The item2vec epochs of the collaborative embeddings unless told otherwise (<see cref="Item2VecTrainer.Options.Epochs"/>).</summary>
+    public static readonly int DefaultItem2VecEpochs = new Item2VecTrainer.Options().Epochs;
+
+    public static ItemEmbeddings Build(string kind, DataSplit split, string? cacheFolder, int seed, int item2VecEpochs, CancellationToken ct) => kind switch
     {
         "content" => Content(split, cacheFolder, ct),
-        "collaborative" => Collaborative(split, seed, ct),
-        "both" => Content(split, cacheFolder, ct).Concat(Collaborative(split, seed, ct)),
+        "collaborative" => Collaborative(split, seed, item2VecEpochs, ct),
+        "both" => Content(split, cacheFolder, ct).Concat(Collaborative(split, seed, item2VecEpochs, ct)),
         _ => throw new UsageException($"unknown embedding '{kind}'; known: {string.Join(", ", Kinds)}."),
     };
 
@@ -49,12 +52,13 @@ internal static class EmbeddingBuilder
         return embeddings;
     }
 
-    private static ItemEmbeddings Collaborative(DataSplit split, int seed, CancellationToken ct)
+    private static ItemEmbeddings Collaborative(DataSplit split, int seed, int epochs, CancellationToken ct)
     {
         ConsoleProgress.Status("collaborative embeddings: item2vec on the train part");
         var trainer = new Item2VecTrainer(new Item2VecTrainer.Options
         {
             Seed = seed,
+            Epochs = epochs,
             Progress = new SyncProgress<EpochProgress>(p => ConsoleProgress.Status($"item2vec epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:0.0000} ({p.Elapsed.TotalSeconds:0.0}s)")),
         });
         return trainer.Fit(split.Train, split.Dataset.Catalogue, ct).Normalized();
@@ -81,6 +85,7 @@ internal static class TokenizeCommand
         var codes = new Option<int>("--codes") { Description = "Codes per level.", DefaultValueFactory = _ => 256 };
         var noBalance = new Option<bool>("--no-balance") { Description = "RQ-KMeans: plain nearest-centroid assignment instead of balanced." };
         var epochs = new Option<int>("--epochs") { Description = "RQ-VAE: training epochs.", DefaultValueFactory = _ => 200 };
+        var item2VecEpochs = new Option<int>("--item2vec-epochs") { Description = "Collaborative embeddings: item2vec epochs over the train part.", DefaultValueFactory = _ => EmbeddingBuilder.DefaultItem2VecEpochs };
         var cache = new Option<string?>("--cache") { Description = "A folder to cache content embeddings in (they take a minute or two to compute)." };
         var output = new Option<string>("--out") { Description = "The index file to write.", Required = true };
         var seed = Common.Seed();
@@ -89,7 +94,7 @@ internal static class TokenizeCommand
         var coldTuning = Common.ColdTuning();
         var command = new Command("tokenize", "Embed the catalogue, train a semantic-ID tokenizer and write the index; prints its statistics as JSON on the last line.")
         {
-            data, embedding, method, levels, codes, noBalance, epochs, cache, output, coldStart, coldSeed, coldTuning, seed,
+            data, embedding, method, levels, codes, noBalance, epochs, item2VecEpochs, cache, output, coldStart, coldSeed, coldTuning, seed,
         };
         command.SetAction((parse, ct) =>
         {
@@ -98,10 +103,11 @@ internal static class TokenizeCommand
             Common.RequirePositive(l, "--levels");
             Common.RequirePositive(k, "--codes");
             Common.RequirePositive(parse.GetValue(epochs), "--epochs");
+            Common.RequirePositive(parse.GetValue(item2VecEpochs), "--item2vec-epochs");
             var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             var clock = Stopwatch.StartNew();
             var kind = parse.GetValue(embedding)!;
-            var embeddings = EmbeddingBuilder.Build(kind, split, parse.GetValue(cache), parse.GetValue(seed), ct);
+            var embeddings = EmbeddingBuilder.Build(kind, split, parse.GetValue(cache), parse.GetValue(seed), parse.GetValue(item2VecEpochs), ct);
             ConsoleProgress.Status($"{kind} embeddings: {embeddings.Count} items × {embeddings.Dimension} ({clock.Elapsed.TotalSeconds:0.0}s)");
             var embeddingSeconds = clock.Elapsed.TotalSeconds;
 

@@ -9,7 +9,7 @@ public sealed class TigerCommandTests
     {
         using var folder = TestData.TempFolder();
         var index = folder.File("ids.sid");
-        var tokenize = await CliRunner.RunAsync("tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--levels", "2", "--codes", "32", "--out", index);
+        var tokenize = await CliRunner.RunAsync("tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--item2vec-epochs", "1", "--levels", "2", "--codes", "32", "--out", index);
         Assert.True(tokenize.ExitCode == 0, tokenize.Stderr);
 
         await TrainEvalExportAndScore(folder, index, "decoder-only");
@@ -97,8 +97,8 @@ public sealed class TigerCommandTests
         var a = folder.File("a.sid");
         var b = folder.File("b.sid");
         var model = folder.File("tiger");
-        Assert.Equal(0, (await CliRunner.RunAsync("tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--levels", "1", "--codes", "16", "--out", a)).ExitCode);
-        Assert.Equal(0, (await CliRunner.RunAsync("tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--levels", "1", "--codes", "16", "--seed", "7", "--out", b)).ExitCode);
+        Assert.Equal(0, (await CliRunner.RunAsync("tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--item2vec-epochs", "1", "--levels", "1", "--codes", "16", "--out", a)).ExitCode);
+        Assert.Equal(0, (await CliRunner.RunAsync("tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--item2vec-epochs", "1", "--levels", "1", "--codes", "16", "--seed", "7", "--out", b)).ExitCode);
         Assert.Equal(0, (await CliRunner.RunAsync("train", "tiger", "--data", TestData.MovieLensPath, "--index", a, "--out", model, "--epochs", "1", "--dim", "8", "--layers", "1", "--heads", "1", "--mlp", "8", "--max-history", "4", "--eval-users", "10")).ExitCode);
 
         var mismatch = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger", "--model-path", model, "--index", b, "--max-users", "5");

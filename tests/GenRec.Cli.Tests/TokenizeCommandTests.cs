@@ -12,7 +12,7 @@ public sealed partial class TokenizeCommandTests
         var index = folder.File("collab.sid");
 
         var run = await CliRunner.RunAsync(
-            "tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--method", "rqkmeans", "--levels", "2", "--codes", "32", "--out", index);
+            "tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--method", "rqkmeans", "--levels", "2", "--codes", "32", "--item2vec-epochs", "1", "--out", index);
 
         Assert.True(run.ExitCode == 0, run.Stderr);
         var json = run.LastJson();
@@ -22,7 +22,7 @@ public sealed partial class TokenizeCommandTests
         Assert.Equal(2, json.GetProperty("utilization").GetArrayLength());
         Assert.All(json.GetProperty("utilization").EnumerateArray(), u => Assert.True(u.GetDouble() > 0.9));
         Assert.True(json.GetProperty("reconstruction_mse").GetDouble() > 0);
-        Assert.Contains("item2vec epoch", run.Stderr, StringComparison.Ordinal); // progress
+        Assert.Contains("item2vec epoch 1/1", run.Stderr, StringComparison.Ordinal); // progress, with the epochs asked for
 
         var inspect = await CliRunner.RunAsync("index", "inspect", index, "--item", "260", "--data", TestData.MovieLensPath);
         Assert.True(inspect.ExitCode == 0, inspect.Stderr);
