@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using GenRec.Data;
 using GenRec.Embeddings;
+using GenRec.Generative;
 using GenRec.Training;
 
 namespace GenRec.Cli;
@@ -72,6 +73,8 @@ internal static class DenseCommand
 /// <summary>The dense trainer's options on the command line.</summary>
 internal sealed class DenseOptions
 {
+    public DenseOptions() => FusionVectors.AcceptOnlyFromAmong("full", "content");
+
     public Option<int> Epochs { get; } = new("--dense-epochs") { Description = "dense: the most epochs (early stopping on validation NDCG@10).", DefaultValueFactory = _ => 40 };
 
     public Option<int> Dimension { get; } = new("--dense-dim") { Description = "dense: width of item and user vectors.", DefaultValueFactory = _ => 64 };
@@ -102,7 +105,64 @@ internal sealed class DenseOptions
         DefaultValueFactory = _ => 0,
     };
 
+    /// <summary>Evaluation only: beam-fusion's generated prefix length.</summary>
+    public Option<int> FusionLevels { get; } = new("--beam-fusion-levels")
+    {
+        Description = "beam-fusion: how many leading codes of the semantic ID the generator emits; every item under a generated prefix is a candidate.",
+        DefaultValueFactory = _ => new BeamFusionOptions().PrefixLevels,
+    };
+
+    /// <summary>Evaluation only: beam-fusion's prefixes kept.</summary>
+    public Option<int> FusionBeams { get; } = new("--beam-fusion-beams")
+    {
+        Description = "beam-fusion: prefixes the beam search keeps.",
+        DefaultValueFactory = _ => new BeamFusionOptions().Beams,
+    };
+
+    /// <summary>Evaluation only: beam-fusion's weight of the dense similarity.</summary>
+    public Option<double> FusionWeight { get; } = new("--beam-fusion-weight")
+    {
+        Description = "beam-fusion: the weight w of the dense similarity in log P(prefix) + w × similarity (0: the generator alone; choose it on --target valid).",
+        DefaultValueFactory = _ => new BeamFusionOptions().DenseWeight,
+    };
+
+    /// <summary>Evaluation only: which item vectors beam-fusion's dense side reads.</summary>
+    public Option<string> FusionVectors { get; } = new("--beam-fusion-vectors")
+    {
+        Description = "beam-fusion: the item vectors of the dense similarity: full (content + ID embedding) or content (content-only for every item: new and warm items on one scale).",
+        DefaultValueFactory = _ => "content",
+    };
+
+    /// <summary>Evaluation only: beam-fusion's offset for items without an ID embedding.</summary>
+    public Option<double> FusionFreshOffset { get; } = new("--beam-fusion-fresh-offset")
+    {
+        Description = "beam-fusion: added to the dense similarity of items without an ID embedding (new since training): the prior correction that lets them into one list (choose it on a cold validation split, --cold-tuning).",
+        DefaultValueFactory = _ => 0,
+    };
+
     public IEnumerable<Option> All => [Path, Epochs, Dimension, MaxHistory, IdDropout, Temperature, ContentLoss, ValidationUsers];
+
+    /// <summary>The options only evaluation reads (hybrid-fresh and beam-fusion).</summary>
+    public IEnumerable<Option> EvaluationOnly => [FreshShare, FreshAfter, FusionLevels, FusionBeams, FusionWeight, FusionVectors, FusionFreshOffset];
+
+    /// <summary>The beam-fusion options, checked.</summary>
+    public (BeamFusionOptions Options, DenseItemVectors Vectors, double FreshOffset) ReadBeamFusion(ParseResult parse)
+    {
+        Common.RequirePositive(parse.GetValue(FusionLevels), "--beam-fusion-levels");
+        Common.RequirePositive(parse.GetValue(FusionBeams), "--beam-fusion-beams");
+        if (parse.GetValue(FusionWeight) is not (>= 0 and < double.PositiveInfinity))
+        {
+            throw new UsageException($"--beam-fusion-weight is {parse.GetValue(FusionWeight)}; it must be 0 or more.");
+        }
+
+        var options = new BeamFusionOptions { PrefixLevels = parse.GetValue(FusionLevels), Beams = parse.GetValue(FusionBeams), DenseWeight = parse.GetValue(FusionWeight) };
+        if (!double.IsFinite(parse.GetValue(FusionFreshOffset)))
+        {
+            throw new UsageException($"--beam-fusion-fresh-offset is {parse.GetValue(FusionFreshOffset)}; it must be a finite number.");
+        }
+
+        return (options, parse.GetValue(FusionVectors) == "full" ? DenseItemVectors.Full : DenseItemVectors.ContentOnly, parse.GetValue(FusionFreshOffset));
+    }
 
     /// <summary>The --fresh-share value, checked.</summary>
     public double ReadFreshShare(ParseResult parse) =>

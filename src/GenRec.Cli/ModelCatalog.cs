@@ -11,7 +11,7 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm", "dense", "dense-onnx", "dense-new", "hybrid-union", "hybrid-rrf", "hybrid-fresh"];
+    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm", "dense", "dense-onnx", "dense-new", "hybrid-union", "hybrid-rrf", "hybrid-fresh", "beam-fusion"];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
@@ -124,6 +124,20 @@ internal static class ModelCatalog
                 return new CascadePipeline(name, [new RecallChannel(new ReservedShareRecall(name, union, dense.AsNewItemsRecall(), arguments.FreshShare, arguments.FreshAfter))]);
             }
 
+            case "beam-fusion":
+            {
+                // COBRA-style fusion: the generator emits semantic-ID prefixes, the dense model ranks every item under
+                // them, and the list is ordered by log P(prefix) + w × similarity.
+                var folder = arguments.ModelPath ?? throw new UsageException($"--model {name} needs --model-path (a generative model folder from genrec train tiger) and --dense-path.");
+                var densePath = arguments.DensePath ?? throw new UsageException($"--model {name} needs --dense-path (a folder from genrec train dense).");
+                var (model, index) = LoadGenerativeModel(folder, arguments.IndexPath, name, arguments.BeamWidth);
+                var dense = Dense(split, arguments, densePath);
+                var (options, vectors, freshOffset) = arguments.BeamFusion;
+                options.Name = name;
+                ConsoleProgress.Status($"{name}: {options.Beams} prefixes of {options.PrefixLevels} level(s), dense weight {options.DenseWeight}, {(vectors == DenseItemVectors.ContentOnly ? "content-only" : "full")} item vectors, fresh items' offset {freshOffset}");
+                return new CascadePipeline(name, [new RecallChannel(new BeamFusionRecall(model, index, dense.AsRanker("dense", vectors, freshOffset), options))]);
+            }
+
             case "dense-onnx":
             {
                 var folder = arguments.DensePath ?? arguments.ModelPath ?? throw new UsageException("--model dense-onnx needs --dense-path (a folder from genrec export --kind dense).");
@@ -212,11 +226,18 @@ internal static class ModelCatalog
     /// <summary>A generative model folder (and its index copy, unless another is named) as a recall stage.</summary>
     public static GenerativeRecall LoadGenerative(string folder, string? indexPath, string name, int beamWidth)
     {
+        var (model, index) = LoadGenerativeModel(folder, indexPath, name, beamWidth);
+        return new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = name, BeamWidth = beamWidth });
+    }
+
+    /// <summary>A generative model folder and its index copy (unless another is named), checked against each other.</summary>
+    private static (TigerModelArtifact Model, SemanticIdIndex Index) LoadGenerativeModel(string folder, string? indexPath, string name, int beamWidth)
+    {
         var model = TigerModelArtifact.Load(folder);
         var index = SemanticIdIndex.Load(indexPath ?? Path.Combine(folder, TrainCommand.IndexFileName));
         model.EnsureIndex(index);
         ConsoleProgress.Status($"{name}: {model.Report.Parameters:N0} parameters on {model.Device}, index version {index.Version}; beam width {beamWidth}");
-        return new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = name, BeamWidth = beamWidth });
+        return (model, index);
     }
 
     /// <summary>
@@ -271,6 +292,9 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
 
     /// <summary>hybrid-fresh: how many of the union's items come before the first fresh one.</summary>
     public int FreshAfter { get; init; }
+
+    /// <summary>beam-fusion: the stage's options and the item vectors of its dense side.</summary>
+    public (BeamFusionOptions Options, DenseItemVectors Vectors, double FreshOffset) BeamFusion { get; init; } = (new BeamFusionOptions(), DenseItemVectors.ContentOnly, 0);
 
     /// <summary>The LambdaRank settings the DLRM cascade tries on validation (--dlrm-grid); <see langword="null"/>: the trainer's grid.</summary>
     public IReadOnlyList<DlrmRankerSettings>? DlrmGrid { get; init; }

@@ -185,7 +185,7 @@ namespace GenRec.Cli
             {
                 data, model, target, top, recsOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, before, coldStart, coldSeed, coldTuning, seed,
             };
-            foreach (var option in fusion.All.Concat(dense.All).Append(dense.FreshShare).Append(dense.FreshAfter))
+            foreach (var option in fusion.All.Concat(dense.All).Concat(dense.EvaluationOnly))
             {
                 command.Options.Add(option);
             }
@@ -206,7 +206,7 @@ namespace GenRec.Cli
                 ConsoleProgress.Status($"training {name} on the train part");
                 Common.RequirePositive(parse.GetValue(beam), "--beam");
                 GenRec.Generative.GenerativeRecall? generative = null;
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), FreshShare = dense.ReadFreshShare(parse), FreshAfter = Common.RequireNonNegative(parse.GetValue(dense.FreshAfter), "--fresh-after"), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), FreshShare = dense.ReadFreshShare(parse), FreshAfter = Common.RequireNonNegative(parse.GetValue(dense.FreshAfter), "--fresh-after"), BeamFusion = dense.ReadBeamFusion(parse), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,

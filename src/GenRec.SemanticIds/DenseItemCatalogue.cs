@@ -142,14 +142,26 @@ public sealed class DenseItemCatalogue
     /// <param name="query">The request's unit query vector.</param>
     /// <param name="candidates">The candidates.</param>
     /// <returns>The same candidates, re-scored and ordered.</returns>
-    public IReadOnlyList<Candidate> Rank(ReadOnlySpan<float> query, IReadOnlyList<Candidate> candidates)
+    public IReadOnlyList<Candidate> Rank(ReadOnlySpan<float> query, IReadOnlyList<Candidate> candidates) => Rank(Vectors, query, candidates);
+
+    /// <summary>
+    /// Re-scores candidates by the inner product of <paramref name="vectors"/>' rows with the query, best first;
+    /// candidates without a vector keep their order after the others, scored negative infinity. Equal scores keep the
+    /// incoming order.
+    /// </summary>
+    /// <param name="vectors">The item vectors to score with (e.g. <see cref="Vectors"/>, or content-only vectors of the same items).</param>
+    /// <param name="query">The request's unit query vector.</param>
+    /// <param name="candidates">The candidates.</param>
+    /// <returns>The same candidates, re-scored and ordered.</returns>
+    public static IReadOnlyList<Candidate> Rank(ItemEmbeddings vectors, ReadOnlySpan<float> query, IReadOnlyList<Candidate> candidates)
     {
+        ArgumentNullException.ThrowIfNull(vectors);
         ArgumentNullException.ThrowIfNull(candidates);
         var scored = new (Candidate Candidate, int At)[candidates.Count];
         for (var i = 0; i < candidates.Count; i++)
         {
             var c = candidates[i];
-            var score = Vectors.Contains(c.Item) ? VectorMath.Dot(query, Vectors[c.Item]) : float.NegativeInfinity;
+            var score = vectors.Contains(c.Item) ? VectorMath.Dot(query, vectors[c.Item]) : float.NegativeInfinity;
             scored[i] = (c with { Score = score }, i);
         }
 

@@ -39,6 +39,12 @@ public sealed class DenseCommandTests
         var noPath = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "hybrid-rrf", "--dense-path", model);
         Assert.Equal(2, noPath.ExitCode);
         Assert.Contains("needs --model-path", noPath.Stderr, StringComparison.Ordinal);
+        var fusionNoPath = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "beam-fusion", "--dense-path", model);
+        Assert.Equal(2, fusionNoPath.ExitCode);
+        Assert.Contains("needs --model-path", fusionNoPath.Stderr, StringComparison.Ordinal);
+        var badWeight = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "beam-fusion", "--beam-fusion-weight", "-1");
+        Assert.Equal(2, badWeight.ExitCode);
+        Assert.Contains("--beam-fusion-weight is -1", badWeight.Stderr, StringComparison.Ordinal);
         var badShare = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "popularity", "--cold-start", "1.5");
         Assert.Equal(2, badShare.ExitCode);
         Assert.Contains("--cold-start is 1.5", badShare.Stderr, StringComparison.Ordinal);

@@ -5,53 +5,9 @@ namespace GenRec.Generative.Tests;
 
 public sealed class BeamSearchTests
 {
-    private static readonly Lazy<SemanticIdIndex> Index = new(() =>
-    {
-        var (items, values, d) = MovieFeatures.Build(TestData.Split);
-        return new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 5 }).Fit(new ItemEmbeddings(items, values, d));
-    });
+    private static Lazy<SemanticIdIndex> Index => ScriptedDecoder.Index;
 
-    /// <summary>
-    /// A scripted model: prefers high codes, and puts most mass on the last code of each position, which is often a
-    /// prefix no item has — so an unconstrained search invents IDs.
-    /// </summary>
-    private sealed class ScriptedDecoder(SemanticIdVocabulary vocabulary, string fingerprint) : IGenerativeDecoder
-    {
-        public string IndexFingerprint => fingerprint;
-
-        public SemanticIdVocabulary Vocabulary => vocabulary;
-
-        public int MaxHistoryItems => 5;
-
-        public IDecodingSession Start(ReadOnlySpan<int> historyTokens) => new Session(vocabulary);
-
-        private sealed class Session(SemanticIdVocabulary vocabulary) : IDecodingSession
-        {
-            public float[] NextLogProbabilities(IReadOnlyList<int[]> beams)
-            {
-                var size = vocabulary.Sizes[beams[0].Length];
-                var row = new float[size];
-                var sum = 0.0;
-                for (var c = 0; c < size; c++)
-                {
-                    sum += c == size - 1 ? 50 : c + 1;
-                }
-
-                for (var c = 0; c < size; c++)
-                {
-                    row[c] = (float)Math.Log((c == size - 1 ? 50 : c + 1) / sum);
-                }
-
-                return beams.SelectMany(_ => row).ToArray();
-            }
-
-            public void Dispose()
-            {
-            }
-        }
-    }
-
-    private static ScriptedDecoder Decoder() => new(SemanticIdVocabulary.For(Index.Value), Index.Value.Fingerprint);
+    private static ScriptedDecoder Decoder() => ScriptedDecoder.Create();
 
     [Fact]
     public void Constrained_search_returns_only_real_items_most_probable_first()

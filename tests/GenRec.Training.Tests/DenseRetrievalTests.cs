@@ -122,6 +122,41 @@ public sealed class DenseRetrievalTests(PlantedTopicsFixture fixture) : IClassFi
     }
 
     [Fact]
+    public async Task The_ranker_scores_with_full_or_content_only_vectors_and_can_offset_the_items_without_an_id_embedding()
+    {
+        using var folder = TestData.TempFolder();
+        fixture.Model.Save(folder.Path);
+        using var model = DenseRetrievalModel.Load(folder.Path, ComputeDevice.Cpu);
+        var before = model.ContentOnlyVectors;
+        var newItem = new ItemId(10_001);
+        model.AddItems(ItemEmbeddings.FromRows([(newItem, PlantedTopicsFixture.TopicVector(3, new Random(99)))]));
+        var request = fixture.Request(TopicThreeUser);
+        var query = model.UserVector(request.History);
+        Candidate[] candidates = [.. Enumerable.Range(3 * 25 + 1, 25).Select(i => new Candidate(new ItemId(i), 0, "test")).Where(c => !request.HistoryItems.Contains(c.Item)), new(newItem, 0, "test")];
+        double Dot(ItemEmbeddings vectors, ItemId item)
+        {
+            var v = vectors[item].ToArray();
+            return v.Select((x, i) => (double)query[i] * x).Sum();
+        }
+
+        var full = await model.AsRanker().RankAsync(request, candidates);
+        var contentOnly = await model.AsRanker("content", DenseItemVectors.ContentOnly).RankAsync(request, candidates);
+        var offset = await model.AsRanker("offset", DenseItemVectors.Full, freshOffset: 5).RankAsync(request, candidates);
+
+        Assert.All(full, c => Assert.Equal(Dot(model.ItemVectors, c.Item), c.Score, 5));
+        Assert.All(contentOnly, c => Assert.Equal(Dot(model.ContentOnlyVectors, c.Item), c.Score, 5));
+        Assert.Equal(full.OrderByDescending(c => c.Score).Select(c => c.Item), full.Select(c => c.Item));
+        Assert.Equal(contentOnly.OrderByDescending(c => c.Score).Select(c => c.Item), contentOnly.Select(c => c.Item));
+        Assert.NotEqual(full.Select(c => c.Score), contentOnly.Select(c => c.Score)); // warm items differ by their ID embeddings
+        Assert.Equal(full.Single(c => c.Item == newItem).Score, contentOnly.Single(c => c.Item == newItem).Score, 5); // a new item has no other vector
+        Assert.NotSame(before, model.ContentOnlyVectors); // recomputed for the catalogue with the new item
+        Assert.Equal(newItem, offset[0].Item);
+        Assert.Equal(full.Single(c => c.Item == newItem).Score + 5, offset[0].Score, 5);
+        Assert.Equal(full.Where(c => c.Item != newItem), offset.Skip(1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.AsRanker(freshOffset: double.NaN));
+    }
+
+    [Fact]
     public async Task A_saved_model_loads_with_the_same_vectors_and_results_and_keeps_added_items()
     {
         using var folder = TestData.TempFolder();

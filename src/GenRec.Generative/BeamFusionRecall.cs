@@ -1,0 +1,162 @@
+using GenRec.SemanticIds;
+
+namespace GenRec.Generative;
+
+/// <summary>Options of a <see cref="BeamFusionRecall"/>.</summary>
+public sealed class BeamFusionOptions
+{
+    /// <summary>The channel's name in candidates and metrics. Default: "beam-fusion".</summary>
+    public string Name { get; set; } = "beam-fusion";
+
+    /// <summary>
+    /// How many leading codes of the semantic ID the generator emits (1 … the index's quantization levels); every item
+    /// under a generated prefix is a candidate. Fewer levels: more candidates per prefix and more of the ranking left
+    /// to the dense similarity. Default: 1. Allowed: 1 to the index's <see cref="PrefixTrie"/> depth − 1.
+    /// </summary>
+    public int PrefixLevels { get; set; } = 1;
+
+    /// <summary>Prefixes the beam search keeps. Default: 16. Allowed: 1 or more.</summary>
+    public int Beams { get; set; } = 16;
+
+    /// <summary>
+    /// The weight of the dense similarity in the fused score <c>log P(prefix | history) + DenseWeight × similarity</c>.
+    /// Similarities of unit vectors lie in [−1, 1], so a dense model trained with a softmax at temperature τ has its
+    /// logits at 1/τ (20 for τ = 0.05). 0 ranks by the generator alone. Choose it on validation. Default: 20.
+    /// Allowed: 0 or more, finite.
+    /// </summary>
+    public double DenseWeight { get; set; } = 20;
+
+    /// <summary>
+    /// The most candidates the dense side scores per request: prefixes are taken most probable first until the next
+    /// would pass this. Default: 5,000. Allowed: 1 or more.
+    /// </summary>
+    public int MaxCandidates { get; set; } = 5_000;
+}
+
+/// <summary>
+/// COBRA-style fusion of generative and dense retrieval (BeamFusion): the generator decodes the first
+/// <see cref="BeamFusionOptions.PrefixLevels"/> codes of the next item's semantic ID with trie-constrained beam search,
+/// every item under a generated prefix becomes a candidate, a dense ranking stage scores each candidate's similarity
+/// with the user, and candidates are ordered by <c>log P(prefix | history) + w × similarity</c>. The generator chooses
+/// the neighbourhoods; the dense side chooses the items in them, so an item registered after training — which shares
+/// its level codes with items the generator knows, and whose vector comes from its content — is ranked on the same
+/// scale as the rest. Thread-safe when the decoder and the dense stage are.
+/// </summary>
+public sealed class BeamFusionRecall : IRecallStage
+{
+    private readonly IGenerativeDecoder _decoder;
+    private readonly SemanticIdIndex _index;
+    private readonly IRankingStage _dense;
+    private readonly BeamFusionOptions _options;
+    private readonly IGenerativeSearchRunner? _runner;
+    private readonly Dictionary<SemanticId, ItemId[]> _itemsByPrefix;
+
+    /// <summary>Creates the stage.</summary>
+    /// <param name="decoder">The generative model.</param>
+    /// <param name="index">The semantic-ID index the model was trained on, or one grown from it (its new items are candidates too).</param>
+    /// <param name="dense">Scores a candidate's similarity with the user (e.g. a dense retriever's ranking stage); its scores are the similarities.</param>
+    /// <param name="options">Options; defaults when <see langword="null"/>.</param>
+    /// <param name="runner">Runs the searches (e.g. a micro-batcher over the same model); <see langword="null"/> to step the decoder's sessions here.</param>
+    /// <exception cref="InvalidOperationException">The model was trained on another index.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is outside its allowed range.</exception>
+    public BeamFusionRecall(IGenerativeDecoder decoder, SemanticIdIndex index, IRankingStage dense, BeamFusionOptions? options = null, IGenerativeSearchRunner? runner = null)
+    {
+        ArgumentNullException.ThrowIfNull(decoder);
+        ArgumentNullException.ThrowIfNull(index);
+        ArgumentNullException.ThrowIfNull(dense);
+        if (!index.Serves(decoder.IndexFingerprint))
+        {
+            throw new InvalidOperationException(
+                $"The model was trained on the semantic-ID index with fingerprint {decoder.IndexFingerprint}; this index (version {index.Version}, fingerprint {index.Fingerprint}) neither is it nor grew from it.");
+        }
+
+        _options = options ?? new BeamFusionOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.PrefixLevels, 1, "options.PrefixLevels");
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(_options.PrefixLevels, index.Length - 1, "options.PrefixLevels");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(_options.Beams, "options.Beams");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(_options.MaxCandidates, "options.MaxCandidates");
+        if (!double.IsFinite(_options.DenseWeight) || _options.DenseWeight < 0)
+        {
+            throw new ArgumentOutOfRangeException("options.DenseWeight", _options.DenseWeight, "The dense weight must be a finite number, 0 or more.");
+        }
+
+        _decoder = decoder;
+        _index = index;
+        _dense = dense;
+        _runner = runner;
+        _itemsByPrefix = index.Items
+            .GroupBy(i => Prefix(index[i], _options.PrefixLevels))
+            .ToDictionary(g => g.Key, g => g.ToArray());
+    }
+
+    /// <inheritdoc />
+    public string Name => _options.Name;
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        cancellationToken.ThrowIfCancellationRequested();
+        var prefixes = await GeneratePrefixesAsync(request, cancellationToken).ConfigureAwait(false);
+
+        var excluded = (request.ExcludeHistory ? request.HistoryItems : Enumerable.Empty<ItemId>()).Concat(request.ExcludedItems ?? Enumerable.Empty<ItemId>()).ToHashSet();
+        var candidates = new List<Candidate>();
+        var prefixScore = new Dictionary<ItemId, double>();
+        foreach (var prefix in prefixes)
+        {
+            if (!_itemsByPrefix.TryGetValue(prefix.Id, out var items))
+            {
+                continue;
+            }
+
+            var open = items.Where(i => !excluded.Contains(i)).ToArray();
+            if (candidates.Count > 0 && candidates.Count + open.Length > _options.MaxCandidates)
+            {
+                break;
+            }
+
+            foreach (var item in open)
+            {
+                prefixScore[item] = prefix.LogProbability;
+                candidates.Add(new Candidate(item, prefix.LogProbability, Name));
+            }
+        }
+
+        if (candidates.Count == 0)
+        {
+            return [];
+        }
+
+        var ranked = await _dense.RankAsync(request, candidates, cancellationToken).ConfigureAwait(false);
+        var weight = _options.DenseWeight;
+        return ranked
+            .Where(c => prefixScore.ContainsKey(c.Item))
+            .Select(c => new Candidate(c.Item, prefixScore[c.Item] + (double.IsFinite(c.Score) ? weight * c.Score : double.NegativeInfinity), Name))
+            .OrderByDescending(c => c.Score)
+            .Take(count)
+            .ToArray();
+    }
+
+    /// <summary>The generator's most probable semantic-ID prefixes for the request, most probable first.</summary>
+    private async ValueTask<IReadOnlyList<DecodedId>> GeneratePrefixesAsync(RecommendationRequest request, CancellationToken cancellationToken)
+    {
+        var tokens = _decoder.EncodeHistory(request.History, _index);
+        var search = new BeamSearchState(_index.Trie, _options.PrefixLevels, _options.Beams);
+        if (_runner is not null)
+        {
+            return await _runner.SearchAsync(tokens, search, cancellationToken).ConfigureAwait(false);
+        }
+
+        using var session = _decoder.Start(tokens);
+        while (!search.IsFinished)
+        {
+            search.Advance(session.NextLogProbabilities(search.Beams));
+        }
+
+        return search.Results;
+    }
+
+    /// <summary>The first <paramref name="levels"/> codes of a semantic ID.</summary>
+    private static SemanticId Prefix(SemanticId id, int levels) => new(id.ToArray().AsSpan(0, levels));
+}
