@@ -61,14 +61,8 @@ public sealed class BeamFusionRecall : IRecallStage
     /// <exception cref="ArgumentOutOfRangeException">An option is outside its allowed range.</exception>
     public BeamFusionRecall(IGenerativeDecoder decoder, SemanticIdIndex index, IRankingStage dense, BeamFusionOptions? options = null, IGenerativeSearchRunner? runner = null)
     {
-        ArgumentNullException.ThrowIfNull(decoder);
-        ArgumentNullException.ThrowIfNull(index);
+        GenerativeRecall.EnsureServes(decoder, index);
         ArgumentNullException.ThrowIfNull(dense);
-        if (!index.Serves(decoder.IndexFingerprint))
-        {
-            throw new InvalidOperationException(
-                $"The model was trained on the semantic-ID index with fingerprint {decoder.IndexFingerprint}; this index (version {index.Version}, fingerprint {index.Fingerprint}) neither is it nor grew from it.");
-        }
 
         _options = options ?? new BeamFusionOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.PrefixLevels, 1, "options.PrefixLevels");

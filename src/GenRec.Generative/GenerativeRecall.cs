@@ -36,14 +36,7 @@ public sealed class GenerativeRecall : IRecallStage
     /// <exception cref="InvalidOperationException">The model was trained on another index.</exception>
     public GenerativeRecall(IGenerativeDecoder decoder, SemanticIdIndex index, GenerativeRecallOptions? options = null, IGenerativeSearchRunner? runner = null)
     {
-        ArgumentNullException.ThrowIfNull(decoder);
-        ArgumentNullException.ThrowIfNull(index);
-        if (!index.Serves(decoder.IndexFingerprint))
-        {
-            throw new InvalidOperationException(
-                $"The model was trained on the semantic-ID index with fingerprint {decoder.IndexFingerprint}; this index (version {index.Version}, fingerprint {index.Fingerprint}) neither is it nor grew from it. Load the index the model was trained with, or one made from it by AddItems.");
-        }
-
+        EnsureServes(decoder, index);
         _options = options ?? new GenerativeRecallOptions();
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(_options.BeamWidth, "options.BeamWidth");
         _decoder = decoder;
@@ -96,6 +89,19 @@ public sealed class GenerativeRecall : IRecallStage
         }
 
         return decoded.Take(count).Select(d => new Candidate(_index[d.Id], d.LogProbability, Name)).ToArray();
+    }
+
+    /// <summary>Refuses a model trained on an index other than <paramref name="index"/> or one it grew from.</summary>
+    /// <exception cref="InvalidOperationException">The model was trained on another index.</exception>
+    internal static void EnsureServes(IGenerativeDecoder decoder, SemanticIdIndex index)
+    {
+        ArgumentNullException.ThrowIfNull(decoder);
+        ArgumentNullException.ThrowIfNull(index);
+        if (!index.Serves(decoder.IndexFingerprint))
+        {
+            throw new InvalidOperationException(
+                $"The model was trained on the semantic-ID index with fingerprint {decoder.IndexFingerprint}; this index (version {index.Version}, fingerprint {index.Fingerprint}) neither is it nor grew from it. Load the index the model was trained with, or one made from it by AddItems.");
+        }
     }
 
     /// <summary>The semantic IDs a request excludes (its history unless it keeps it, and its excluded items) that the index knows.</summary>
