@@ -70,7 +70,6 @@ done
 python3 - "$out" "$scorer" <<'PY'
 import json, math, os, re, subprocess, sys
 out, scorer = sys.argv[1], sys.argv[2]
-split_dir = os.path.join(os.path.dirname(scorer), "split")
 models = ["popularity", "itemcf", "dlrm", "tiger", "dense", "hybrid-union", "hybrid-rrf", "dense-new", "hybrid-fresh"]
 names = {"popularity": "popularity", "itemcf": "item-CF", "dlrm": "DLRM cascade", "tiger": "generative (TIGER)", "dense": "dense (two-tower)",
          "hybrid-union": "union, interleaved", "hybrid-rrf": "union, reciprocal-rank fusion",
@@ -101,26 +100,12 @@ for m in models:
 
 # Paired differences against generative retrieval, per user, on the cold split (its test targets are the canonical
 # ones: only earlier interactions were removed). Mean difference [95 % interval, normal approximation]; * = excludes 0.
-targets = {}
-for line in open(os.path.join(split_dir, "test.tsv")):
-    u, i, _ = line.rstrip("\n").split("\t")
-    targets[u] = i
+sys.path.insert(0, "scripts")
+from paired import paired, per_user as per_user_of, test_targets
+targets = test_targets(scorer)
 cold_users = {line.strip() for line in open(f"{out}/cold/cold-users.txt") if line.strip()}
 def per_user(path):
-    hr50, ndcg10 = {}, {}
-    for line in open(path):
-        u, items = line.rstrip("\n").split("\t")
-        ranked = items.split(",")
-        rank = ranked.index(targets[u]) + 1 if targets[u] in ranked else 0
-        hr50[u] = 1.0 if 0 < rank <= 50 else 0.0
-        ndcg10[u] = 1 / math.log2(rank + 1) if 0 < rank <= 10 else 0.0
-    return hr50, ndcg10
-def paired(a, b, users):
-    d = [a[u] - b[u] for u in users]
-    mean = sum(d) / len(d)
-    se = math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d))
-    star = "*" if abs(mean) > 1.96 * se else ""
-    return f"{mean:+.4f} [{mean - 1.96 * se:+.4f}, {mean + 1.96 * se:+.4f}]{star}"
+    return per_user_of(path, targets)
 base = per_user(f"{out}/cold/tiger.tsv")
 users = sorted(targets)
 print("\nCold-start split, paired differences against generative retrieval (95 % intervals; * excludes 0):\n")

@@ -3,6 +3,7 @@ using System.Text.Json;
 using GenRec.Data;
 using GenRec.Embeddings;
 using GenRec.Generative;
+using GenRec.SemanticIds;
 using GenRec.Training;
 
 namespace GenRec.Cli;

@@ -100,7 +100,15 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
     /// <param name="content">The items' content vectors, from the manifest's content source.</param>
     /// <returns>The items' vectors.</returns>
     /// <exception cref="ArgumentException">The content vectors are of another width.</exception>
-    public ItemEmbeddings EmbedItems(ItemEmbeddings content)
+    public ItemEmbeddings EmbedItems(ItemEmbeddings content) => EmbedItems(content, contentOnly: false);
+
+    /// <summary>
+    /// Every item's content-only unit vector (the item tower with no ID embedding, as items registered after training
+    /// have), for the current catalogue; computed once per catalogue version.
+    /// </summary>
+    public ItemEmbeddings ContentOnlyVectors => Catalogue.ContentOnlyVectors(content => EmbedItems(content, contentOnly: true));
+
+    private ItemEmbeddings EmbedItems(ItemEmbeddings content, bool contentOnly)
     {
         ArgumentNullException.ThrowIfNull(content);
         if (content.Dimension != Manifest.ContentDimension)
@@ -108,7 +116,7 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
             throw new ArgumentException($"The model reads {Manifest.ContentDimension}-wide content vectors ({Manifest.ContentSource}); these are {content.Dimension}-wide.", nameof(content));
         }
 
-        var rows = content.Items.Select(i => _rows.GetValueOrDefault(i)).ToArray();
+        var rows = content.Items.Select(i => contentOnly ? 0L : _rows.GetValueOrDefault(i)).ToArray();
         using var contentValue = OrtValue.CreateTensorValueFromMemory(content.Values.ToArray(), [content.Count, content.Dimension]);
         using var rowsValue = OrtValue.CreateTensorValueFromMemory(rows, [rows.Length]);
         using var runOptions = new RunOptions();
@@ -171,8 +179,22 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
     /// The retriever as a ranking stage: candidates re-scored by inner product with the user's query vector (those
     /// without a vector last), e.g. to order the union of dense and generative candidates.
     /// </summary>
+    /// <param name="vectors">Which item vectors it scores with. Default: <see cref="DenseItemVectors.Full"/>.</param>
+    /// <param name="freshOffset">
+    /// Added to the score of every item without an ID embedding (new since training): the prior correction, chosen on
+    /// a cold validation split, that lets such items into one list with the rest. Default: 0.
+    /// </param>
     /// <returns>The stage, named as this retriever.</returns>
-    public IRankingStage AsRanker() => new Ranker(this);
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="freshOffset"/> is not finite.</exception>
+    public IRankingStage AsRanker(DenseItemVectors vectors = DenseItemVectors.Full, double freshOffset = 0)
+    {
+        if (!double.IsFinite(freshOffset))
+        {
+            throw new ArgumentOutOfRangeException(nameof(freshOffset), freshOffset, "The fresh items' offset must be a finite number.");
+        }
+
+        return new Ranker(this, vectors, freshOffset);
+    }
 
     /// <inheritdoc />
     public void Dispose()
@@ -209,7 +231,7 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
         }
     }
 
-    private sealed class Ranker(OnnxDenseRetriever retriever) : IRankingStage
+    private sealed class Ranker(OnnxDenseRetriever retriever, DenseItemVectors vectors, double freshOffset) : IRankingStage
     {
         public string Name => retriever.Name;
 
@@ -218,7 +240,14 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
             ArgumentNullException.ThrowIfNull(request);
             ArgumentNullException.ThrowIfNull(candidates);
             cancellationToken.ThrowIfCancellationRequested();
-            return ValueTask.FromResult(candidates.Count == 0 ? candidates : retriever.Catalogue.Rank(retriever.UserVector(request.History), candidates));
+            if (candidates.Count == 0)
+            {
+                return ValueTask.FromResult(candidates);
+            }
+
+            var catalogue = retriever.Catalogue;
+            var itemVectors = vectors == DenseItemVectors.ContentOnly ? retriever.ContentOnlyVectors : catalogue.Vectors;
+            return ValueTask.FromResult(catalogue.Rank(retriever.UserVector(request.History), candidates, itemVectors, freshOffset));
         }
     }
 }

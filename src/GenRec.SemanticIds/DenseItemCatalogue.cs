@@ -9,6 +9,8 @@ namespace GenRec.SemanticIds;
 /// </summary>
 public sealed class DenseItemCatalogue
 {
+    private ItemEmbeddings? _contentOnly;
+
     private DenseItemCatalogue(ItemEmbeddings content, ItemEmbeddings vectors, ItemVectorIndex index, int? probes, IReadOnlySet<ItemId>? trained, ItemVectorIndex? fresh)
     {
         Content = content;
@@ -36,6 +38,26 @@ public sealed class DenseItemCatalogue
 
     /// <summary>An exact index of the items outside <see cref="Trained"/> (new since training); <see langword="null"/> when <see cref="Trained"/> is.</summary>
     public ItemVectorIndex? Fresh { get; }
+
+    /// <summary>
+    /// Every item's content-only unit vector (the item tower with no ID embedding, as items registered after training
+    /// have), computed by <paramref name="embedContentOnly"/> from <see cref="Content"/> the first time it is asked for
+    /// and kept with this version. Trained with ID dropout, these put warm and new items on one scale, where
+    /// <see cref="Vectors"/> favour the items that carry an ID embedding.
+    /// </summary>
+    /// <param name="embedContentOnly">The runtime's item tower with no ID embedding, over content vectors.</param>
+    /// <returns>The content-only vectors of every item of this version.</returns>
+    public ItemEmbeddings ContentOnlyVectors(Func<ItemEmbeddings, ItemEmbeddings> embedContentOnly)
+    {
+        ArgumentNullException.ThrowIfNull(embedContentOnly);
+        if (Volatile.Read(ref _contentOnly) is { } cached)
+        {
+            return cached;
+        }
+
+        var vectors = embedContentOnly(Content);
+        return Interlocked.CompareExchange(ref _contentOnly, vectors, null) ?? vectors;
+    }
 
     /// <summary>A catalogue served by exact search.</summary>
     /// <param name="content">Each item's content vector.</param>
@@ -142,26 +164,28 @@ public sealed class DenseItemCatalogue
     /// <param name="query">The request's unit query vector.</param>
     /// <param name="candidates">The candidates.</param>
     /// <returns>The same candidates, re-scored and ordered.</returns>
-    public IReadOnlyList<Candidate> Rank(ReadOnlySpan<float> query, IReadOnlyList<Candidate> candidates) => Rank(Vectors, query, candidates);
+    public IReadOnlyList<Candidate> Rank(ReadOnlySpan<float> query, IReadOnlyList<Candidate> candidates) => Rank(query, candidates, Vectors, 0);
 
     /// <summary>
-    /// Re-scores candidates by the inner product of <paramref name="vectors"/>' rows with the query, best first;
-    /// candidates without a vector keep their order after the others, scored negative infinity. Equal scores keep the
-    /// incoming order.
+    /// Re-scores candidates by the inner product of <paramref name="vectors"/>' rows with the query, plus
+    /// <paramref name="freshOffset"/> for every item outside <see cref="Trained"/>, best first; candidates without a
+    /// vector keep their order after the others, scored negative infinity. Equal scores keep the incoming order.
     /// </summary>
-    /// <param name="vectors">The item vectors to score with (e.g. <see cref="Vectors"/>, or content-only vectors of the same items).</param>
     /// <param name="query">The request's unit query vector.</param>
     /// <param name="candidates">The candidates.</param>
+    /// <param name="vectors">The item vectors to score with: <see cref="Vectors"/>, or content-only vectors of the same items.</param>
+    /// <param name="freshOffset">Added to the score of the items without a collaborative vector (0 when <see cref="Trained"/> is not known).</param>
     /// <returns>The same candidates, re-scored and ordered.</returns>
-    public static IReadOnlyList<Candidate> Rank(ItemEmbeddings vectors, ReadOnlySpan<float> query, IReadOnlyList<Candidate> candidates)
+    public IReadOnlyList<Candidate> Rank(ReadOnlySpan<float> query, IReadOnlyList<Candidate> candidates, ItemEmbeddings vectors, double freshOffset)
     {
         ArgumentNullException.ThrowIfNull(vectors);
         ArgumentNullException.ThrowIfNull(candidates);
+        var trained = freshOffset == 0 ? null : Trained;
         var scored = new (Candidate Candidate, int At)[candidates.Count];
         for (var i = 0; i < candidates.Count; i++)
         {
             var c = candidates[i];
-            var score = vectors.Contains(c.Item) ? VectorMath.Dot(query, vectors[c.Item]) : float.NegativeInfinity;
+            var score = vectors.Contains(c.Item) ? VectorMath.Dot(query, vectors[c.Item]) + (trained is null || trained.Contains(c.Item) ? 0 : freshOffset) : double.NegativeInfinity;
             scored[i] = (c with { Score = score }, i);
         }
 

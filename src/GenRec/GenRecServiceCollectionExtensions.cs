@@ -196,6 +196,44 @@ public static class GenRecBuilderExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Makes the generative recall stage (the one <see cref="AddRecallAdapter"/> puts beside the team's) COBRA-style
+    /// beam fusion (<see cref="BeamFusionRecall"/>): the generative model (<see cref="AddOnnxModel"/>) emits semantic-ID
+    /// prefixes, the dense retriever (<see cref="AddDenseRetrieval"/>) scores every item under them, and the list is
+    /// ordered by log P(prefix) + weight × similarity. Items registered after training are scored on the same scale,
+    /// with <paramref name="freshOffset"/> added to theirs. Searches go through the micro-batcher when one is added.
+    /// Call it before or after the parts it joins.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="configure">Prefix levels, beams, dense weight, candidate cap (choose them on validation).</param>
+    /// <param name="vectors">The item vectors of the dense similarity. Default: <see cref="DenseItemVectors.Full"/>.</param>
+    /// <param name="freshOffset">Added to the similarity of items without an ID embedding (new since training). Default: 0.</param>
+    /// <returns>The builder.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="freshOffset"/> is not finite.</exception>
+    public static IGenRecBuilder AddBeamFusionRecall(this IGenRecBuilder builder, Action<BeamFusionOptions>? configure = null, DenseItemVectors vectors = DenseItemVectors.Full, double freshOffset = 0)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        if (!double.IsFinite(freshOffset))
+        {
+            throw new ArgumentOutOfRangeException(nameof(freshOffset), freshOffset, "GenRec: AddBeamFusionRecall's fresh-items offset must be a finite number.");
+        }
+
+        var options = new BeamFusionOptions();
+        configure?.Invoke(options);
+        foreach (var d in builder.Services.Where(d => d.ServiceType == typeof(IRecallStage) && Equals(d.ServiceKey, GenRecStages.Generative)).ToArray())
+        {
+            builder.Services.Remove(d);
+        }
+
+        builder.Services.AddKeyedSingleton<IRecallStage>(GenRecStages.Generative, (sp, _) => new BeamFusionRecall(
+            Require<IGenerativeDecoder>(sp, "a generative model", ".AddOnnxModel(folder)"),
+            Require<SemanticIdIndex>(sp, "a semantic-ID index", ".AddSemanticIdIndex(path)"),
+            Require<OnnxDenseRetriever>(sp, "a dense retriever", ".AddDenseRetrieval(folder)").AsRanker(vectors, freshOffset),
+            options,
+            sp.GetService<GenerativeMicroBatcher>()));
+        return builder;
+    }
+
     /// <summary>Adds <see cref="GenerativeRanking"/> (candidates scored by their log-probability as the next item) over the model and the index.</summary>
     /// <param name="builder">The builder.</param>
     /// <returns>The builder.</returns>

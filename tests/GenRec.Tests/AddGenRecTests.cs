@@ -98,6 +98,36 @@ public sealed class AddGenRecTests
     }
 
     [Fact]
+    public async Task Beam_fusion_is_the_generative_recall_the_adapter_serves_and_equals_the_stage_built_by_hand()
+    {
+        var files = ModelFiles.Value;
+        var services = new ServiceCollection();
+        services.AddGenRec(o => o.OnnxRuntime = new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu })
+            .AddBeamFusionRecall(o => { o.Beams = 4; o.DenseWeight = 10; }, DenseItemVectors.ContentOnly, freshOffset: 0.1) // before the parts it joins
+            .AddSemanticIdIndex(files.IndexPath)
+            .AddOnnxModel(files.ModelPath)
+            .AddDenseRetrieval(ModelFiles.DenseOnnxPath)
+            .AddRecallAdapter(_ => RecallStage.From("dlrm", (_, _, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([])), o => { o.Mode = StageMode.Replace; o.Budget = TimeSpan.FromSeconds(30); });
+        await using var provider = services.BuildServiceProvider();
+        var history = TestData.Split.Case(new UserId(1), GenRec.Data.SplitTarget.Test).HistoryEvents();
+        var request = new RecommendationRequest(new UserId(1), history, 20, DateTimeOffset.UnixEpoch);
+
+        var candidates = await provider.GetRequiredKeyedService<IRecallStage>(GenRecStages.Adapted).RecallAsync(request, 20, TestContext.Current.CancellationToken);
+
+        var byHand = new BeamFusionRecall(
+            provider.GetRequiredService<OnnxGenerativeModel>(),
+            provider.GetRequiredService<SemanticIdIndex>(),
+            provider.GetRequiredService<OnnxDenseRetriever>().AsRanker(DenseItemVectors.ContentOnly, 0.1),
+            new BeamFusionOptions { Beams = 4, DenseWeight = 10 });
+        var expected = await byHand.RecallAsync(request, 20, TestContext.Current.CancellationToken);
+        Assert.Equal(20, candidates.Count);
+        Assert.Equal(expected.Select(c => c.Item), candidates.Select(c => c.Item));
+        Assert.All(candidates, c => Assert.Equal("beam-fusion", c.Source));
+        Assert.DoesNotContain(candidates, c => request.HistoryItems.Contains(c.Item));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ServiceCollection().AddGenRec().AddBeamFusionRecall(freshOffset: double.PositiveInfinity));
+    }
+
+    [Fact]
     public async Task Hstu_ranking_composes_into_a_ranking_adapter_that_reorders_the_candidates()
     {
         var services = new ServiceCollection();

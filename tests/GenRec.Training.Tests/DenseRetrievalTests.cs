@@ -230,6 +230,14 @@ public sealed class DenseRetrievalTests(PlantedTopicsFixture fixture) : IClassFi
         using var torch = DenseRetrievalModel.Load(SaveTo(folder.File("torch")), ComputeDevice.Cpu);
         torch.AddItems(content);
         Assert.All(torch.ItemVectors[newItem].ToArray().Zip(served.Catalogue.Vectors[newItem].ToArray()), p => Assert.Equal(p.First, p.Second, 1e-5f));
+
+        // Content-only vectors (what beam fusion may score with) agree too, and so does the ranking with an offset for new items.
+        Assert.All(torch.ContentOnlyVectors.Values.ToArray().Zip(served.ContentOnlyVectors.Values.ToArray()), p => Assert.Equal(p.First, p.Second, 1e-5f));
+        var topicThree = fixture.Request(TopicThreeUser);
+        Candidate[] candidates = [.. torch.ContentOnlyVectors.Items.Where(i => !topicThree.HistoryItems.Contains(i)).Take(60).Select(i => new Candidate(i, 0, "test")), new(newItem, 0, "test")];
+        Assert.Equal(
+            (await torch.AsRanker("dense", DenseItemVectors.ContentOnly, 0.3).RankAsync(topicThree, candidates)).Select(c => c.Item),
+            (await served.AsRanker(DenseItemVectors.ContentOnly, 0.3).RankAsync(topicThree, candidates)).Select(c => c.Item));
     }
 
     [Fact]

@@ -4,16 +4,6 @@ using static TorchSharp.torch;
 
 namespace GenRec.Training;
 
-/// <summary>Which item vectors a dense ranking scores candidates with.</summary>
-public enum DenseItemVectors
-{
-    /// <summary>The item tower's full output: content projection plus the ID embedding for items seen in training.</summary>
-    Full,
-
-    /// <summary>The item tower with no ID embedding for any item: warm and newly registered items on one scale.</summary>
-    ContentOnly,
-}
-
 /// <summary>
 /// A trained two-tower dense retriever (<see cref="DenseRetrievalTrainer"/>) serving the catalogue from an
 /// <see cref="ItemVectorIndex"/>: a request's history goes through the user tower, and the items with the largest inner
@@ -37,7 +27,6 @@ public sealed class DenseRetrievalModel : IDisposable
     private readonly Dictionary<ItemId, long> _rows;
     private readonly Lock _gate = new();
     private DenseItemCatalogue _catalogue;
-    private ContentOnlyCache? _contentOnly;
 
     internal DenseRetrievalModel(DenseRetrievalNetwork network, IReadOnlyList<ItemId> trainedItems, ItemEmbeddings content, string contentSource, Device device, DenseTrainingReport report)
     {
@@ -84,21 +73,7 @@ public sealed class DenseRetrievalModel : IDisposable
     /// have), for the current catalogue; computed once per catalogue snapshot. Trained with ID dropout, these put warm
     /// and new items on one scale, where <see cref="ItemVectors"/> favour the items that carry an ID embedding.
     /// </summary>
-    public ItemEmbeddings ContentOnlyVectors
-    {
-        get
-        {
-            var catalogue = Catalogue;
-            if (Volatile.Read(ref _contentOnly) is { } cached && ReferenceEquals(cached.Catalogue, catalogue))
-            {
-                return cached.Vectors;
-            }
-
-            var vectors = Embed(catalogue.Content, contentOnly: true);
-            Volatile.Write(ref _contentOnly, new ContentOnlyCache(catalogue, vectors));
-            return vectors;
-        }
-    }
+    public ItemEmbeddings ContentOnlyVectors => Catalogue.ContentOnlyVectors(content => Embed(content, contentOnly: true));
 
     /// <summary>
     /// Registers items (new ones, or new content for known ones): their vectors come from the item tower — content
@@ -273,9 +248,6 @@ public sealed class DenseRetrievalModel : IDisposable
         string Format, int FormatVersion, int ContentDimension, int Dimension, int Layers, int Heads, int MlpDimension, int MaxHistory, double Dropout, double Temperature,
         string ContentSource, long[] TrainedItems, DenseTrainingReport Report);
 
-    /// <summary>Content-only vectors and the catalogue snapshot they were computed for.</summary>
-    private sealed record ContentOnlyCache(DenseItemCatalogue Catalogue, ItemEmbeddings Vectors);
-
     private sealed class Ranker(DenseRetrievalModel model, string name, DenseItemVectors vectors, double freshOffset) : IRankingStage
     {
         public string Name => name;
@@ -292,18 +264,7 @@ public sealed class DenseRetrievalModel : IDisposable
 
             var query = model.UserVector(request.History);
             var catalogue = model.Catalogue;
-            var ranked = DenseItemCatalogue.Rank(vectors == DenseItemVectors.ContentOnly ? model.ContentOnlyVectors : catalogue.Vectors, query, candidates);
-            if (freshOffset == 0 || catalogue.Trained is not { } trained)
-            {
-                return ValueTask.FromResult(ranked);
-            }
-
-            IReadOnlyList<Candidate> offset = [.. ranked
-                .Select((c, at) => (Candidate: trained.Contains(c.Item) ? c : c with { Score = c.Score + freshOffset }, At: at))
-                .OrderByDescending(p => p.Candidate.Score)
-                .ThenBy(p => p.At)
-                .Select(p => p.Candidate)];
-            return ValueTask.FromResult(offset);
+            return ValueTask.FromResult(catalogue.Rank(query, candidates, vectors == DenseItemVectors.ContentOnly ? model.ContentOnlyVectors : catalogue.Vectors, freshOffset));
         }
     }
 
