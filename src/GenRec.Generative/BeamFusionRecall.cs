@@ -49,7 +49,6 @@ public sealed class BeamFusionRecall : IRecallStage
     private readonly IRankingStage _dense;
     private readonly BeamFusionOptions _options;
     private readonly IGenerativeSearchRunner? _runner;
-    private readonly Dictionary<SemanticId, ItemId[]> _itemsByPrefix;
 
     /// <summary>Creates the stage.</summary>
     /// <param name="decoder">The generative model.</param>
@@ -78,9 +77,6 @@ public sealed class BeamFusionRecall : IRecallStage
         _index = index;
         _dense = dense;
         _runner = runner;
-        _itemsByPrefix = index.Items
-            .GroupBy(i => Prefix(index[i], _options.PrefixLevels))
-            .ToDictionary(g => g.Key, g => g.ToArray());
     }
 
     /// <inheritdoc />
@@ -93,18 +89,37 @@ public sealed class BeamFusionRecall : IRecallStage
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         cancellationToken.ThrowIfCancellationRequested();
         var prefixes = await GeneratePrefixesAsync(request, cancellationToken).ConfigureAwait(false);
+        return await FuseAsync(request, prefixes, count, cancellationToken).ConfigureAwait(false);
+    }
 
+    /// <summary>
+    /// The search this stage runs for a request: <see cref="BeamFusionOptions.PrefixLevels"/> positions, <see cref="BeamFusionOptions.Beams"/>
+    /// beams, nothing excluded (excluded items are dropped after the prefixes). For callers that run searches
+    /// themselves (a session that keeps the history's context) and then call <see cref="FuseAsync"/>.
+    /// </summary>
+    /// <returns>A new search state.</returns>
+    public BeamSearchState CreateSearch() => new(_index.Trie, _options.PrefixLevels, _options.Beams);
+
+    /// <summary>
+    /// Ranks the items under generated prefixes: every item under them that the request does not exclude, scored
+    /// log P(prefix) + <see cref="BeamFusionOptions.DenseWeight"/> × the dense stage's similarity, best first.
+    /// </summary>
+    /// <param name="request">The request (history, exclusions).</param>
+    /// <param name="prefixes">The decoded prefixes of <see cref="CreateSearch"/>, most probable first.</param>
+    /// <param name="count">The most items to return.</param>
+    /// <param name="cancellationToken">Cancels the dense call.</param>
+    /// <returns>The fused candidates.</returns>
+    public async ValueTask<IReadOnlyList<Candidate>> FuseAsync(RecommendationRequest request, IReadOnlyList<DecodedId> prefixes, int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(prefixes);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         var excluded = (request.ExcludeHistory ? request.HistoryItems : Enumerable.Empty<ItemId>()).Concat(request.ExcludedItems ?? Enumerable.Empty<ItemId>()).ToHashSet();
         var candidates = new List<Candidate>();
         var prefixScore = new Dictionary<ItemId, double>();
         foreach (var prefix in prefixes)
         {
-            if (!_itemsByPrefix.TryGetValue(prefix.Id, out var items))
-            {
-                continue;
-            }
-
-            var open = items.Where(i => !excluded.Contains(i)).ToArray();
+            var open = _index.ItemsWithPrefix(prefix.Id).Where(i => !excluded.Contains(i)).ToArray();
             if (candidates.Count > 0 && candidates.Count + open.Length > _options.MaxCandidates)
             {
                 break;
@@ -136,7 +151,7 @@ public sealed class BeamFusionRecall : IRecallStage
     private async ValueTask<IReadOnlyList<DecodedId>> GeneratePrefixesAsync(RecommendationRequest request, CancellationToken cancellationToken)
     {
         var tokens = _decoder.EncodeHistory(request.History, _index);
-        var search = new BeamSearchState(_index.Trie, _options.PrefixLevels, _options.Beams);
+        var search = CreateSearch();
         if (_runner is not null)
         {
             return await _runner.SearchAsync(tokens, search, cancellationToken).ConfigureAwait(false);
@@ -150,7 +165,4 @@ public sealed class BeamFusionRecall : IRecallStage
 
         return search.Results;
     }
-
-    /// <summary>The first <paramref name="levels"/> codes of a semantic ID.</summary>
-    private static SemanticId Prefix(SemanticId id, int levels) => new(id.ToArray().AsSpan(0, levels));
 }

@@ -87,6 +87,13 @@ public enum RetrievalMode
     /// <c>GenRecOrleansOptions.FreshItemsShare</c> of it, so a new item can be recommended the day it arrives.
     /// </summary>
     Hybrid = 2,
+
+    /// <summary>
+    /// COBRA-style beam fusion: the generative model emits semantic-ID prefixes, the dense retriever scores every item
+    /// under them, and the list is ordered by log P(prefix) + weight × similarity (<c>GenRecOrleansOptions.Fusion</c>),
+    /// so new items — with content-made IDs — compete in one list by score.
+    /// </summary>
+    Fusion = 3,
 }
 
 /// <summary>A recommendation request to a user session grain.</summary>

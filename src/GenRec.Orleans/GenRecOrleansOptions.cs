@@ -1,4 +1,6 @@
+using GenRec.Generative;
 using GenRec.Inference;
+using GenRec.SemanticIds;
 using Microsoft.Extensions.Options;
 
 namespace GenRec.Orleans;
@@ -42,6 +44,21 @@ public sealed class GenRecOrleansOptions
     /// <c>genrec eval --model hybrid-fresh</c>).
     /// </summary>
     public double FreshItemsShare { get; set; } = 0.2;
+
+    /// <summary>
+    /// <see cref="RetrievalMode.Fusion"/>: prefix levels, beams, the dense weight and the candidate cap of
+    /// <see cref="BeamFusionRecall"/> (choose them on validation: <c>scripts/beam-fusion.sh</c>). Default: its defaults.
+    /// </summary>
+    public BeamFusionOptions Fusion { get; set; } = new();
+
+    /// <summary><see cref="RetrievalMode.Fusion"/>: the item vectors of the dense similarity. Default: <see cref="DenseItemVectors.Full"/>.</summary>
+    public DenseItemVectors FusionVectors { get; set; } = DenseItemVectors.Full;
+
+    /// <summary>
+    /// <see cref="RetrievalMode.Fusion"/>: added to the similarity of items without an ID embedding (new since the dense
+    /// model was trained). Default: 0.
+    /// </summary>
+    public double FusionFreshOffset { get; set; }
 
     /// <summary>The most events one append may carry; a larger batch is refused whole. Default: 1000.</summary>
     public int MaxAppendBatch { get; set; } = 1000;
@@ -100,6 +117,16 @@ internal sealed class GenRecOrleansOptionsValidator : IValidateOptions<GenRecOrl
         if (options.DenseModelPath is { } dense && !File.Exists(Path.Combine(dense, DenseGraphContract.ManifestFile)))
         {
             problems.Add($"GenRecOrleansOptions.DenseModelPath '{dense}' is not a dense retriever folder (no {DenseGraphContract.ManifestFile}; make one with `genrec export --kind dense`).");
+        }
+
+        if (options.Fusion is null || options.Fusion.PrefixLevels < 1 || options.Fusion.Beams < 1 || options.Fusion.MaxCandidates < 1 || !double.IsFinite(options.Fusion.DenseWeight) || options.Fusion.DenseWeight < 0)
+        {
+            problems.Add("GenRecOrleansOptions.Fusion needs PrefixLevels, Beams and MaxCandidates of 1 or more and a finite DenseWeight of 0 or more.");
+        }
+
+        if (!double.IsFinite(options.FusionFreshOffset))
+        {
+            problems.Add($"GenRecOrleansOptions.FusionFreshOffset is {options.FusionFreshOffset}; it must be a finite number.");
         }
 
         if (!(options.FreshItemsShare >= 0 && options.FreshItemsShare < 1))

@@ -139,6 +139,16 @@ internal sealed class UserSessionGrain(
             .Concat(query.ExcludedItems ?? [])
             .Select(i => index.TryGetSemanticId(new ItemId(i), out var id) ? id : default)
             .Where(id => id.Length > 0);
+        if (query.Retrieval == RetrievalMode.Fusion)
+        {
+            var retriever = await dense.GetAsync().ConfigureAwait(true);
+            var fusion = new BeamFusionRecall(lease.Model, index, retriever.AsRanker(_options.FusionVectors, _options.FusionFreshOffset), _options.Fusion);
+            var (prefixRequest, prefixCached) = Request(index, lease.Model, fusion.CreateSearch());
+            var prefixes = await lease.Batcher.DecodeAsync(prefixRequest).ConfigureAwait(true);
+            var fused = await fusion.FuseAsync(DenseRequest(query), prefixes, query.Count).ConfigureAwait(true);
+            return new Recommendations([.. fused.Select(Scored)], $"{lease.Reference.Version}+{DenseVersion(retriever)}", index.Version, prefixCached);
+        }
+
         var width = Math.Max(query.BeamWidth == 0 ? _options.DefaultBeamWidth : query.BeamWidth, query.Count);
         var search = new BeamSearchState(index.Trie, index.Length, width, excluded);
         var (request, cached) = Request(index, lease.Model, search);

@@ -13,6 +13,7 @@ public sealed class SemanticIdIndex
     private readonly Dictionary<SemanticId, ItemId> _byId;
     private readonly Dictionary<SemanticId, int> _nextDisambiguation; // by level prefix (Levels codes)
     private readonly ItemId[] _items;
+    private readonly Dictionary<SemanticId, ItemId[]>?[] _byPrefix = new Dictionary<SemanticId, ItemId[]>?[SemanticId.MaxLength];
 
     internal SemanticIdIndex(int version, DateTimeOffset createdAt, ResidualQuantizer quantizer, ItemId[] items, SemanticId[] ids, SemanticIdStatistics statistics, IReadOnlyList<string>? lineage = null)
     {
@@ -157,6 +158,28 @@ public sealed class SemanticIdIndex
     /// <param name="item">The item, when found.</param>
     /// <returns>Whether some item has that ID.</returns>
     public bool TryGetItem(SemanticId id, out ItemId item) => _byId.TryGetValue(id, out item);
+
+    /// <summary>
+    /// The items whose semantic ID starts with <paramref name="prefix"/> (1 to <see cref="Length"/> codes), in index
+    /// order; empty when none does. The lookup for a prefix length is built on first use and kept with this version.
+    /// </summary>
+    /// <param name="prefix">The leading codes.</param>
+    /// <returns>The items under the prefix.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The prefix is empty or longer than the IDs.</exception>
+    public IReadOnlyList<ItemId> ItemsWithPrefix(SemanticId prefix)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(prefix.Length, 1, nameof(prefix));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(prefix.Length, Length, nameof(prefix));
+        var levels = prefix.Length;
+        var lookup = Volatile.Read(ref _byPrefix[levels - 1]);
+        if (lookup is null)
+        {
+            lookup = _items.GroupBy(i => new SemanticId(_byItem[i].ToArray().AsSpan(0, levels))).ToDictionary(g => g.Key, g => g.ToArray());
+            lookup = Interlocked.CompareExchange(ref _byPrefix[levels - 1], lookup, null) ?? lookup;
+        }
+
+        return lookup.TryGetValue(prefix, out var items) ? items : [];
+    }
 
     /// <summary>
     /// Assigns semantic IDs to new items from their embeddings, without retraining: level codes from the quantizer,

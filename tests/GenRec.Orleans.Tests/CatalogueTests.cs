@@ -96,6 +96,22 @@ public sealed class CatalogueTests(ClusterFixture fixture) : IClassFixture<Clust
             Assert.DoesNotContain(hybrid.Items, i => horror[..20].Any(f => f.Value == i.Item)); // never the history
         }
 
+        // Beam fusion: on every silo, the list its parts give outside the cluster — the model, the grown index the
+        // catalogue published, the dense retriever with the new items — and never the history.
+        var grown = SemanticIdIndex.FromBytes((await fixture.Client.GetGrain<ISemanticIdIndexGrain>("default").GetIfNewerAsync(0))!.Bytes);
+        Assert.True(grown.TryGetSemanticId(new ItemId(newHorror.Item), out _));
+        using var generator = ModelFiles.Load(files.ModelPath);
+        var fusion = new GenRec.Generative.BeamFusionRecall(generator, grown, local.AsRanker(DenseItemVectors.Full, GenRecCluster.FusionFreshOffset), new GenRec.Generative.BeamFusionOptions { Beams = 8, DenseWeight = 20 });
+        foreach (var fan in fans)
+        {
+            var fused = await fixture.Client.GetGrain<IUserSessionGrain>(fan).RecommendAsync(new RecommendQuery(Count: 10, Retrieval: RetrievalMode.Fusion));
+
+            var expected = await fusion.RecallAsync(new RecommendationRequest(new UserId(fan), request.History, 10, DateTimeOffset.UtcNow), 10);
+            Assert.Equal(expected.Select(c => c.Item.Value), fused.Items.Select(i => i.Item));
+            Assert.All(fused.Items, i => Assert.Equal("beam-fusion", i.Source));
+            Assert.DoesNotContain(fused.Items, i => horror[..20].Any(f => f.Value == i.Item));
+        }
+
         // Dense retrieval alone ranks warm items first: the new film is not in its top 10 (why the fresh channel exists).
         var denseOnly = await fixture.Client.GetGrain<IUserSessionGrain>(fans[0]).RecommendAsync(new RecommendQuery(Count: 10, Retrieval: RetrievalMode.Dense));
         Assert.Equal(10, denseOnly.Items.Count);

@@ -16,6 +16,9 @@ public abstract class GenRecCluster(string modelPath) : IAsyncLifetime
 
     public IClusterClient Client => Cluster.Client;
 
+    /// <summary>The silos' <c>GenRecOrleansOptions.FusionFreshOffset</c>.</summary>
+    public const double FusionFreshOffset = 0.1;
+
     public async ValueTask InitializeAsync()
     {
         var files = ModelFiles.Value;
@@ -27,6 +30,8 @@ public abstract class GenRecCluster(string modelPath) : IAsyncLifetime
                 o.ModelPath = modelPath;
                 o.HstuModelPath = ModelFiles.HstuOnnxPath;
                 o.DenseModelPath = ModelFiles.DenseOnnxPath;
+                o.Fusion = new GenRec.Generative.BeamFusionOptions { Beams = 8, DenseWeight = 20 };
+                o.FusionFreshOffset = FusionFreshOffset;
                 o.MaxEvents = 60;
                 o.MaxAppendBatch = 200;
                 o.RefreshInterval = TimeSpan.FromMilliseconds(200);

@@ -63,6 +63,24 @@ public sealed class RqKMeansAndIndexTests
     }
 
     [Fact]
+    public void Items_with_a_prefix_are_exactly_those_whose_ids_start_with_it()
+    {
+        var index = Balanced.Value;
+        var some = index[index.Items[17]].ToArray();
+
+        for (var levels = 1; levels <= index.Length; levels++)
+        {
+            var prefix = new SemanticId(some.AsSpan(0, levels));
+            var expected = index.Items.Where(i => index[i].ToArray().AsSpan(0, levels).SequenceEqual(some.AsSpan(0, levels)));
+            Assert.Equal(expected, index.ItemsWithPrefix(prefix));
+        }
+
+        Assert.Equal(index.Count, Enumerable.Range(0, index.VocabularySizes[0]).Sum(c => index.ItemsWithPrefix(new SemanticId([c])).Count));
+        Assert.Empty(index.ItemsWithPrefix(new SemanticId([index.VocabularySizes[0] + 5])));
+        Assert.Throws<ArgumentOutOfRangeException>(() => index.ItemsWithPrefix(new SemanticId([.. some, 0])));
+    }
+
+    [Fact]
     public void The_trie_answers_valid_next_codes_for_every_prefix()
     {
         var index = Balanced.Value;
