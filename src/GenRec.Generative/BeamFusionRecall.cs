@@ -28,7 +28,7 @@ public sealed class BeamFusionOptions
 
     /// <summary>
     /// The most candidates the dense side scores per request: prefixes are taken most probable first until the next
-    /// would pass this. Default: 5,000. Allowed: 1 or more.
+    /// would pass this (the most probable prefix is always scored whole). Default: 5,000. Allowed: 1 or more.
     /// </summary>
     public int MaxCandidates { get; set; } = 5_000;
 }
