@@ -131,7 +131,7 @@ internal sealed class DenseOptions
     public Option<string> FusionVectors { get; } = new("--beam-fusion-vectors")
     {
         Description = "beam-fusion: the item vectors of the dense similarity: full (content + ID embedding) or content (content-only for every item: new and warm items on one scale).",
-        DefaultValueFactory = _ => "content",
+        DefaultValueFactory = _ => "full",
     };
 
     /// <summary>Evaluation only: beam-fusion's offset for items without an ID embedding.</summary>

@@ -294,7 +294,7 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
     public int FreshAfter { get; init; }
 
     /// <summary>beam-fusion: the stage's options and the item vectors of its dense side.</summary>
-    public (BeamFusionOptions Options, DenseItemVectors Vectors, double FreshOffset) BeamFusion { get; init; } = (new BeamFusionOptions(), DenseItemVectors.ContentOnly, 0);
+    public (BeamFusionOptions Options, DenseItemVectors Vectors, double FreshOffset) BeamFusion { get; init; } = (new BeamFusionOptions(), DenseItemVectors.Full, 0);
 
     /// <summary>The LambdaRank settings the DLRM cascade tries on validation (--dlrm-grid); <see langword="null"/>: the trainer's grid.</summary>
     public IReadOnlyList<DlrmRankerSettings>? DlrmGrid { get; init; }
