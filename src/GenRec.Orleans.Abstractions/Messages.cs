@@ -98,7 +98,7 @@ public enum RetrievalMode
 
 /// <summary>A recommendation request to a user session grain.</summary>
 /// <param name="Count">How many items.</param>
-/// <param name="BeamWidth">Beams kept by the generative search (widened to <paramref name="Count"/>); 0 for the silo's default.</param>
+/// <param name="BeamWidth">Beams kept by the generative search (widened to <paramref name="Count"/>; with <see cref="RetrievalMode.Fusion"/>, the prefixes kept, not widened); 0 for the silo's default.</param>
 /// <param name="ExcludeHistory">Whether items in the history are left out.</param>
 /// <param name="ExcludedItems">Further items to leave out.</param>
 /// <param name="Retrieval">Generative (the default), dense or hybrid retrieval; the last two need a dense model on the silos.</param>

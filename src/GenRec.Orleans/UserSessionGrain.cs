@@ -142,7 +142,12 @@ internal sealed class UserSessionGrain(
         if (query.Retrieval == RetrievalMode.Fusion)
         {
             var retriever = await dense.GetAsync().ConfigureAwait(true);
-            var fusion = new BeamFusionRecall(lease.Model, index, retriever.AsRanker(_options.FusionVectors, _options.FusionFreshOffset), _options.Fusion);
+            var configured = _options.Fusion;
+            var options = query.BeamWidth == 0 ? configured : new BeamFusionOptions
+            {
+                Name = configured.Name, PrefixLevels = configured.PrefixLevels, Beams = query.BeamWidth, DenseWeight = configured.DenseWeight, MaxCandidates = configured.MaxCandidates,
+            };
+            var fusion = new BeamFusionRecall(lease.Model, index, retriever.AsRanker(_options.FusionVectors, _options.FusionFreshOffset), options);
             var (prefixRequest, prefixCached) = Request(index, lease.Model, fusion.CreateSearch());
             var prefixes = await lease.Batcher.DecodeAsync(prefixRequest).ConfigureAwait(true);
             var fused = await fusion.FuseAsync(DenseRequest(query), prefixes, query.Count).ConfigureAwait(true);

@@ -112,6 +112,14 @@ public sealed class CatalogueTests(ClusterFixture fixture) : IClassFixture<Clust
             Assert.DoesNotContain(fused.Items, i => horror[..20].Any(f => f.Value == i.Item));
         }
 
+        // A query's beam width is the number of prefixes kept: one prefix, one neighbourhood.
+        var onePrefix = await fixture.Client.GetGrain<IUserSessionGrain>(fans[0]).RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 1, Retrieval: RetrievalMode.Fusion));
+        var onePrefixLocal = new GenRec.Generative.BeamFusionRecall(generator, grown, local.AsRanker(DenseItemVectors.Full, GenRecCluster.FusionFreshOffset), new GenRec.Generative.BeamFusionOptions { Beams = 1, DenseWeight = 20 });
+        var configured = await fixture.Client.GetGrain<IUserSessionGrain>(fans[0]).RecommendAsync(new RecommendQuery(Count: 10, Retrieval: RetrievalMode.Fusion));
+        Assert.Equal((await onePrefixLocal.RecallAsync(new RecommendationRequest(new UserId(fans[0]), request.History, 10, DateTimeOffset.UtcNow), 10)).Select(c => c.Item.Value), onePrefix.Items.Select(i => i.Item));
+        Assert.Single(onePrefix.Items.Select(i => grown[new ItemId(i.Item)][0]).Distinct());
+        Assert.NotEqual(configured.Items.Select(i => i.Item), onePrefix.Items.Select(i => i.Item));
+
         // Dense retrieval alone ranks warm items first: the new film is not in its top 10 (why the fresh channel exists).
         var denseOnly = await fixture.Client.GetGrain<IUserSessionGrain>(fans[0]).RecommendAsync(new RecommendQuery(Count: 10, Retrieval: RetrievalMode.Dense));
         Assert.Equal(10, denseOnly.Items.Count);
