@@ -114,12 +114,11 @@ public sealed class BeamFusionRecall : IRecallStage
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(prefixes);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        var excluded = (request.ExcludeHistory ? request.HistoryItems : Enumerable.Empty<ItemId>()).Concat(request.ExcludedItems ?? Enumerable.Empty<ItemId>()).ToHashSet();
         var candidates = new List<Candidate>();
         var prefixScore = new Dictionary<ItemId, double>();
         foreach (var prefix in prefixes)
         {
-            var open = _index.ItemsWithPrefix(prefix.Id).Where(i => !excluded.Contains(i)).ToArray();
+            var open = _index.ItemsWithPrefix(prefix.Id).Where(i => !request.IsExcluded(i)).ToArray();
             if (candidates.Count > 0 && candidates.Count + open.Length > _options.MaxCandidates)
             {
                 break;

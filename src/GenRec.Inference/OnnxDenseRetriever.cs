@@ -246,7 +246,7 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
             }
 
             var catalogue = retriever.Catalogue;
-            var itemVectors = vectors == DenseItemVectors.ContentOnly ? retriever.ContentOnlyVectors : catalogue.Vectors;
+            var itemVectors = vectors == DenseItemVectors.ContentOnly ? catalogue.ContentOnlyVectors(content => retriever.EmbedItems(content, contentOnly: true)) : catalogue.Vectors;
             return ValueTask.FromResult(catalogue.Rank(retriever.UserVector(request.History), candidates, itemVectors, freshOffset));
         }
     }

@@ -174,13 +174,7 @@ public static class GenRecBuilderExtensions
             throw new ArgumentOutOfRangeException(nameof(freshItemsShare), freshItemsShare, "GenRec: AddHybridRecall's fresh-items share must be in [0, 1).");
         }
 
-        var generative = builder.Services.Where(d => d.ServiceType == typeof(IRecallStage) && Equals(d.ServiceKey, GenRecStages.Generative)).ToArray();
-        foreach (var d in generative)
-        {
-            builder.Services.Remove(d);
-        }
-
-        builder.Services.AddKeyedSingleton<IRecallStage>(GenRecStages.Generative, (sp, _) =>
+        ReplaceGenerativeRecall(builder, sp =>
         {
             var dense = Require<OnnxDenseRetriever>(sp, "a dense retriever", ".AddDenseRetrieval(folder)");
             var union = new CompositeRecall(
@@ -220,18 +214,24 @@ public static class GenRecBuilderExtensions
 
         var options = new BeamFusionOptions();
         configure?.Invoke(options);
-        foreach (var d in builder.Services.Where(d => d.ServiceType == typeof(IRecallStage) && Equals(d.ServiceKey, GenRecStages.Generative)).ToArray())
-        {
-            builder.Services.Remove(d);
-        }
-
-        builder.Services.AddKeyedSingleton<IRecallStage>(GenRecStages.Generative, (sp, _) => new BeamFusionRecall(
+        ReplaceGenerativeRecall(builder, sp => new BeamFusionRecall(
             Require<IGenerativeDecoder>(sp, "a generative model", ".AddOnnxModel(folder)"),
             Require<SemanticIdIndex>(sp, "a semantic-ID index", ".AddSemanticIdIndex(path)"),
             Require<OnnxDenseRetriever>(sp, "a dense retriever", ".AddDenseRetrieval(folder)").AsRanker(vectors, freshOffset),
             options,
             sp.GetService<GenerativeMicroBatcher>()));
         return builder;
+    }
+
+    /// <summary>Makes <paramref name="create"/> the generative recall stage, whatever was registered as it before or is (TryAdd) after.</summary>
+    private static void ReplaceGenerativeRecall(IGenRecBuilder builder, Func<IServiceProvider, IRecallStage> create)
+    {
+        foreach (var d in builder.Services.Where(d => d.ServiceType == typeof(IRecallStage) && Equals(d.ServiceKey, GenRecStages.Generative)).ToArray())
+        {
+            builder.Services.Remove(d);
+        }
+
+        builder.Services.AddKeyedSingleton(GenRecStages.Generative, (sp, _) => create(sp));
     }
 
     /// <summary>Adds <see cref="GenerativeRanking"/> (candidates scored by their log-probability as the next item) over the model and the index.</summary>

@@ -97,29 +97,39 @@ public sealed class CompositeRecall : IRecallStage
         return [.. scores.OrderByDescending(p => p.Value.Score).ThenBy(p => p.Value.First).Take(limit).Select(p => new Candidate(p.Key, p.Value.Score, p.Value.Source))];
     }
 
-    /// <summary>Interleaves lists by rank, keeping each item's first occurrence and skipping excluded items, up to <paramref name="limit"/>.</summary>
-    internal static List<Candidate> Interleave(RecommendationRequest request, IReadOnlyList<Candidate>[] lists, int limit)
+    /// <summary>
+    /// Interleaves lists by rank, keeping each item's first occurrence and skipping excluded items, up to
+    /// <paramref name="limit"/>; the first list alone fills the first <paramref name="lead"/> places.
+    /// </summary>
+    internal static List<Candidate> Interleave(RecommendationRequest request, IReadOnlyList<Candidate>[] lists, int limit, int lead = 0)
     {
         var merged = new List<Candidate>(Math.Min(limit, lists.Sum(l => l.Count)));
         var seen = new HashSet<ItemId>();
-        var longest = lists.Length == 0 ? 0 : lists.Max(l => l.Count);
+        bool Add(Candidate candidate)
+        {
+            if (!request.IsExcluded(candidate.Item) && seen.Add(candidate.Item))
+            {
+                merged.Add(candidate);
+            }
+
+            return merged.Count < limit;
+        }
+
+        var skip = 0; // of the first list, read before the interleave
+        while (lists.Length > 0 && skip < lists[0].Count && merged.Count < Math.Min(lead, limit))
+        {
+            Add(lists[0][skip++]);
+        }
+
+        var longest = lists.Length == 0 ? 0 : lists.Select((l, i) => l.Count - (i == 0 ? skip : 0)).Max();
         for (var rank = 0; rank < longest && merged.Count < limit; rank++)
         {
-            foreach (var list in lists)
+            for (var i = 0; i < lists.Length; i++)
             {
-                if (rank >= list.Count)
+                var at = rank + (i == 0 ? skip : 0);
+                if (at < lists[i].Count && !Add(lists[i][at]))
                 {
-                    continue;
-                }
-
-                var candidate = list[rank];
-                if (!request.IsExcluded(candidate.Item) && seen.Add(candidate.Item))
-                {
-                    merged.Add(candidate);
-                    if (merged.Count == limit)
-                    {
-                        break;
-                    }
+                    break;
                 }
             }
         }

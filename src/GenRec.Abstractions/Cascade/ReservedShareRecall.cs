@@ -72,35 +72,6 @@ public sealed class ReservedShareRecall : IRecallStage
         var (first, second) = (await main.ConfigureAwait(false), await reserved.ConfigureAwait(false));
 
         // The main channel's first After items, then both interleaved by rank (main first); excluded and repeated items skipped.
-        var merged = new List<Candidate>(count);
-        var seen = new HashSet<ItemId>();
-        void Add(Candidate c)
-        {
-            if (merged.Count < count && !request.IsExcluded(c.Item) && seen.Add(c.Item))
-            {
-                merged.Add(c);
-            }
-        }
-
-        var m = 0;
-        while (m < first.Count && merged.Count < After)
-        {
-            Add(first[m++]);
-        }
-
-        for (var r = 0; merged.Count < count && (m < first.Count || r < second.Count); r++)
-        {
-            if (m < first.Count)
-            {
-                Add(first[m++]);
-            }
-
-            if (r < second.Count)
-            {
-                Add(second[r]);
-            }
-        }
-
-        return merged;
+        return CompositeRecall.Interleave(request, [first, second], count, After);
     }
 }

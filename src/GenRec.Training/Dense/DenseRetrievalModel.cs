@@ -264,7 +264,8 @@ public sealed class DenseRetrievalModel : IDisposable
 
             var query = model.UserVector(request.History);
             var catalogue = model.Catalogue;
-            return ValueTask.FromResult(catalogue.Rank(query, candidates, vectors == DenseItemVectors.ContentOnly ? model.ContentOnlyVectors : catalogue.Vectors, freshOffset));
+            var itemVectors = vectors == DenseItemVectors.ContentOnly ? catalogue.ContentOnlyVectors(content => model.Embed(content, contentOnly: true)) : catalogue.Vectors;
+            return ValueTask.FromResult(catalogue.Rank(query, candidates, itemVectors, freshOffset));
         }
     }
 
