@@ -56,6 +56,70 @@ internal static class DenseCommand
         return command;
     }
 
+    /// <summary><c>genrec train dense-head</c>: COBRA's prefix-conditioned dense head on a trained dense model.</summary>
+    public static Command CreateHead()
+    {
+        var data = Common.Data();
+        var densePath = new Option<string>("--dense-path") { Description = "The trained dense model's folder (genrec train dense, on the same split).", Required = true };
+        var index = new Option<string>("--index") { Description = "The semantic-ID index of the generator the head serves beside (the one beam fusion decodes).", Required = true };
+        var output = new Option<string>("--out") { Description = "The model folder to write: the dense model with its head (may be --dense-path itself).", Required = true };
+        var levels = new Option<int>("--head-levels") { Description = "How many leading codes of the semantic ID the head reads; beam fusion must generate as many (--beam-fusion-levels).", DefaultValueFactory = _ => new PrefixHeadTrainer.Options().Levels };
+        var epochs = new Option<int>("--head-epochs") { Description = "The most epochs (early stopping on within-prefix validation NDCG@10).", DefaultValueFactory = _ => new PrefixHeadTrainer.Options().Epochs };
+        var coldStart = Common.ColdStart();
+        var coldSeed = Common.ColdSeed();
+        var coldTuning = Common.ColdTuning();
+        var seed = Common.Seed();
+        var command = new Command("dense-head", "Train COBRA's dense head on a trained dense model: given the user's state and the first codes of the next item's semantic ID, it emits the query that ranks the items under that prefix (towers frozen; kept only if it beats the user's own vector on validation).")
+        {
+            data, densePath, index, output, levels, epochs, coldStart, coldSeed, coldTuning, seed,
+        };
+        command.SetAction((parse, ct) =>
+        {
+            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
+            var ids = SemanticIdIndex.Load(parse.GetValue(index)!);
+            using var model = DenseRetrievalModel.Load(parse.GetValue(densePath)!);
+            Common.RequirePositive(parse.GetValue(levels), "--head-levels");
+            Common.RequirePositive(parse.GetValue(epochs), "--head-epochs");
+            var trainer = new PrefixHeadTrainer(new PrefixHeadTrainer.Options
+            {
+                Levels = parse.GetValue(levels),
+                Epochs = parse.GetValue(epochs),
+                Seed = parse.GetValue(seed),
+                Progress = new SyncProgress<PrefixHeadProgress>(p => ConsoleProgress.Status(
+                    $"dense head epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:0.0000}, within-prefix validation NDCG@10 {p.ValidationNdcg10:0.0000} ({p.Elapsed.TotalSeconds:0}s)")),
+            });
+            PrefixHeadReport r;
+            try
+            {
+                r = trainer.Fit(model, split, ids, ct);
+            }
+            catch (ArgumentException e)
+            {
+                throw new UsageException(e.Message);
+            }
+
+            var folder = parse.GetValue(output)!;
+            model.Save(folder);
+            ConsoleProgress.Status($"dense head: kept epoch {r.BestEpoch} of {r.Epochs}; within-prefix validation NDCG@10 {r.UnconditionedValidationNdcg10:0.0000} without it, {r.ValidationNdcg10:0.0000} with it; wrote {folder}");
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["model"] = "dense-head",
+                ["levels"] = r.Levels,
+                ["index"] = r.IndexFingerprint,
+                ["parameters"] = r.Parameters,
+                ["positions"] = r.Positions,
+                ["epochs"] = r.Epochs,
+                ["best_epoch"] = r.BestEpoch,
+                ["valid_within_prefix_NDCG@10_unconditioned"] = Math.Round(r.UnconditionedValidationNdcg10, 6),
+                ["valid_within_prefix_NDCG@10"] = Math.Round(r.ValidationNdcg10, 6),
+                ["train_seconds"] = Math.Round(r.Seconds, 1),
+                ["device"] = model.Device,
+            }));
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+
     /// <summary>Trains the dense retriever on a split, with the catalogue's content embeddings (cached when a folder is given).</summary>
     public static DenseRetrievalModel Train(DataSplit split, DenseRetrievalTrainer.Options options, string? cache, CancellationToken ct)
     {
@@ -144,10 +208,16 @@ internal sealed class DenseOptions
     public IEnumerable<Option> All => [Path, Epochs, Dimension, MaxHistory, IdDropout, Temperature, ContentLoss, ValidationUsers];
 
     /// <summary>The options only evaluation reads (hybrid-fresh and beam-fusion).</summary>
-    public IEnumerable<Option> EvaluationOnly => [FreshShare, FreshAfter, FusionLevels, FusionBeams, FusionWeight, FusionVectors, FusionFreshOffset];
+    /// <summary>Evaluation only: beam-fusion's dense side conditioned on each prefix by the model's head.</summary>
+    public Option<bool> FusionHead { get; } = new("--beam-fusion-head")
+    {
+        Description = "beam-fusion: score the items under each prefix against the dense model's prefix-conditioned query (COBRA's dense head, genrec train dense-head) instead of the user's own vector.",
+    };
+
+    public IEnumerable<Option> EvaluationOnly => [FreshShare, FreshAfter, FusionLevels, FusionBeams, FusionWeight, FusionVectors, FusionFreshOffset, FusionHead];
 
     /// <summary>The beam-fusion options, checked.</summary>
-    public (BeamFusionOptions Options, DenseItemVectors Vectors, double FreshOffset) ReadBeamFusion(ParseResult parse)
+    public (BeamFusionOptions Options, DenseItemVectors Vectors, double FreshOffset, bool Conditioned) ReadBeamFusion(ParseResult parse)
     {
         Common.RequirePositive(parse.GetValue(FusionLevels), "--beam-fusion-levels");
         Common.RequirePositive(parse.GetValue(FusionBeams), "--beam-fusion-beams");
@@ -162,7 +232,7 @@ internal sealed class DenseOptions
             throw new UsageException($"--beam-fusion-fresh-offset is {parse.GetValue(FusionFreshOffset)}; it must be a finite number.");
         }
 
-        return (options, parse.GetValue(FusionVectors) == "full" ? DenseItemVectors.Full : DenseItemVectors.ContentOnly, parse.GetValue(FusionFreshOffset));
+        return (options, parse.GetValue(FusionVectors) == "full" ? DenseItemVectors.Full : DenseItemVectors.ContentOnly, parse.GetValue(FusionFreshOffset), parse.GetValue(FusionHead));
     }
 
     /// <summary>The --fresh-share value, checked.</summary>

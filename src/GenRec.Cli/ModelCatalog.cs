@@ -132,10 +132,20 @@ internal static class ModelCatalog
                 var densePath = arguments.DensePath ?? throw new UsageException($"--model {name} needs --dense-path (a folder from genrec train dense).");
                 var (model, index) = LoadGenerativeModel(folder, arguments.IndexPath, name, arguments.BeamWidth);
                 var dense = Dense(split, arguments, densePath);
-                var (options, vectors, freshOffset) = arguments.BeamFusion;
+                var (options, vectors, freshOffset, conditioned) = arguments.BeamFusion;
                 options.Name = name;
-                ConsoleProgress.Status($"{name}: {options.Beams} prefixes of {options.PrefixLevels} level(s), dense weight {options.DenseWeight}, {(vectors == DenseItemVectors.ContentOnly ? "content-only" : "full")} item vectors, fresh items' offset {freshOffset}");
-                return new CascadePipeline(name, [new RecallChannel(new BeamFusionRecall(model, index, dense.AsRanker("dense", vectors, freshOffset), options))]);
+                ConsoleProgress.Status($"{name}: {options.Beams} prefixes of {options.PrefixLevels} level(s), dense weight {options.DenseWeight}, {(vectors == DenseItemVectors.ContentOnly ? "content-only" : "full")} item vectors, fresh items' offset {freshOffset}{(conditioned ? ", queries conditioned on each prefix by the dense head" : "")}");
+                try
+                {
+                    var stage = conditioned
+                        ? new BeamFusionRecall(model, index, dense.AsConditionedRanker("dense", vectors, freshOffset), options)
+                        : new BeamFusionRecall(model, index, dense.AsRanker("dense", vectors, freshOffset), options);
+                    return new CascadePipeline(name, [new RecallChannel(stage)]);
+                }
+                catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                {
+                    throw new UsageException($"--model {name}: {e.Message}");
+                }
             }
 
             case "dense-onnx":
@@ -294,7 +304,7 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
     public int FreshAfter { get; init; }
 
     /// <summary>beam-fusion: the stage's options and the item vectors of its dense side.</summary>
-    public (BeamFusionOptions Options, DenseItemVectors Vectors, double FreshOffset) BeamFusion { get; init; } = (new BeamFusionOptions(), DenseItemVectors.Full, 0);
+    public (BeamFusionOptions Options, DenseItemVectors Vectors, double FreshOffset, bool Conditioned) BeamFusion { get; init; } = (new BeamFusionOptions(), DenseItemVectors.Full, 0, false);
 
     /// <summary>The LambdaRank settings the DLRM cascade tries on validation (--dlrm-grid); <see langword="null"/>: the trainer's grid.</summary>
     public IReadOnlyList<DlrmRankerSettings>? DlrmGrid { get; init; }

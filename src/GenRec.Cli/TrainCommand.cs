@@ -117,6 +117,7 @@ internal static class TrainCommand
         command.Subcommands.Add(tiger);
         command.Subcommands.Add(Hstu());
         command.Subcommands.Add(DenseCommand.Create());
+        command.Subcommands.Add(DenseCommand.CreateHead());
         command.Subcommands.Add(Reward());
         command.Subcommands.Add(Align());
         return command;

@@ -33,6 +33,37 @@ public sealed class BeamFusionOptions
     public int MaxCandidates { get; set; } = 5_000;
 }
 
+/// <summary>The candidates under one generated semantic-ID prefix.</summary>
+/// <param name="Prefix">The prefix (its leading codes).</param>
+/// <param name="Candidates">The items under it that the request does not exclude.</param>
+public sealed record PrefixCandidates(SemanticId Prefix, IReadOnlyList<Candidate> Candidates);
+
+/// <summary>
+/// A dense side whose user vector is conditioned on the generated semantic-ID prefix (COBRA's dense head): for each
+/// prefix, a head turns the user's state and the prefix's codes into a query, and the items under that prefix are
+/// scored by their similarity with it. Used by <see cref="BeamFusionRecall"/>.
+/// </summary>
+public interface IPrefixConditionedRanker
+{
+    /// <summary>The ranker's name.</summary>
+    string Name { get; }
+
+    /// <summary>How many leading codes the head reads: the prefixes it scores must have this length.</summary>
+    int PrefixLevels { get; }
+
+    /// <summary>The <see cref="SemanticIdIndex.Fingerprint"/> of the index whose codes the head learned.</summary>
+    string IndexFingerprint { get; }
+
+    /// <summary>
+    /// Scores every candidate by the similarity of its vector with the query conditioned on its group's prefix.
+    /// </summary>
+    /// <param name="request">The request (its history makes the user's state).</param>
+    /// <param name="groups">Candidates grouped by prefix; each item in one group.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The same candidates, each scored by its similarity (negative infinity for an item without a vector), in any order.</returns>
+    ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<PrefixCandidates> groups, CancellationToken cancellationToken = default);
+}
+
 /// <summary>
 /// COBRA-style fusion of generative and dense retrieval (BeamFusion): the generator decodes the first
 /// <see cref="BeamFusionOptions.PrefixLevels"/> codes of the next item's semantic ID with trie-constrained beam search,
@@ -46,7 +77,7 @@ public sealed class BeamFusionRecall : IRecallStage
 {
     private readonly IGenerativeDecoder _decoder;
     private readonly SemanticIdIndex _index;
-    private readonly IRankingStage _dense;
+    private readonly Func<RecommendationRequest, IReadOnlyList<PrefixCandidates>, CancellationToken, ValueTask<IReadOnlyList<Candidate>>> _score;
     private readonly BeamFusionOptions _options;
     private readonly IGenerativeSearchRunner? _runner;
 
@@ -59,9 +90,42 @@ public sealed class BeamFusionRecall : IRecallStage
     /// <exception cref="InvalidOperationException">The model was trained on another index.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is outside its allowed range.</exception>
     public BeamFusionRecall(IGenerativeDecoder decoder, SemanticIdIndex index, IRankingStage dense, BeamFusionOptions? options = null, IGenerativeSearchRunner? runner = null)
+        : this(decoder, index, options, runner, Flat(dense))
+    {
+    }
+
+    /// <summary>
+    /// Creates the stage with COBRA's conditioned dense side: each generated prefix gets its own query from the dense
+    /// head, and the items under it are scored against that query.
+    /// </summary>
+    /// <param name="decoder">The generative model.</param>
+    /// <param name="index">The semantic-ID index the model was trained on, or one grown from it.</param>
+    /// <param name="dense">The conditioned dense side; its head must read <see cref="BeamFusionOptions.PrefixLevels"/> codes of this index's IDs.</param>
+    /// <param name="options">Options; defaults when <see langword="null"/>.</param>
+    /// <param name="runner">Runs the searches; <see langword="null"/> to step the decoder's sessions here.</param>
+    /// <exception cref="InvalidOperationException">The model or the head was trained on another index.</exception>
+    /// <exception cref="ArgumentException">The head reads another prefix length than the options generate.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is outside its allowed range.</exception>
+    public BeamFusionRecall(IGenerativeDecoder decoder, SemanticIdIndex index, IPrefixConditionedRanker dense, BeamFusionOptions? options = null, IGenerativeSearchRunner? runner = null)
+        : this(decoder, index, options, runner, Conditioned(dense))
+    {
+        if (!index.Serves(dense.IndexFingerprint))
+        {
+            throw new InvalidOperationException(
+                $"The dense head '{dense.Name}' learned the codes of semantic-ID index {dense.IndexFingerprint}; this index ({index.Fingerprint}) is neither it nor grown from it.");
+        }
+
+        if (dense.PrefixLevels != _options.PrefixLevels)
+        {
+            throw new ArgumentException($"The dense head '{dense.Name}' reads {dense.PrefixLevels} leading codes; the stage generates {_options.PrefixLevels} (options.PrefixLevels).", nameof(dense));
+        }
+    }
+
+    private BeamFusionRecall(
+        IGenerativeDecoder decoder, SemanticIdIndex index, BeamFusionOptions? options, IGenerativeSearchRunner? runner,
+        Func<RecommendationRequest, IReadOnlyList<PrefixCandidates>, CancellationToken, ValueTask<IReadOnlyList<Candidate>>> score)
     {
         GenerativeRecall.EnsureServes(decoder, index);
-        ArgumentNullException.ThrowIfNull(dense);
 
         _options = options ?? new BeamFusionOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.PrefixLevels, 1, "options.PrefixLevels");
@@ -75,8 +139,8 @@ public sealed class BeamFusionRecall : IRecallStage
 
         _decoder = decoder;
         _index = index;
-        _dense = dense;
         _runner = runner;
+        _score = score;
     }
 
     /// <inheritdoc />
@@ -114,29 +178,37 @@ public sealed class BeamFusionRecall : IRecallStage
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(prefixes);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        var candidates = new List<Candidate>();
+        var groups = new List<PrefixCandidates>();
+        var total = 0;
         var prefixScore = new Dictionary<ItemId, double>();
         foreach (var prefix in prefixes)
         {
             var open = _index.ItemsWithPrefix(prefix.Id).Where(i => !request.IsExcluded(i)).ToArray();
-            if (candidates.Count > 0 && candidates.Count + open.Length > _options.MaxCandidates)
+            if (total > 0 && total + open.Length > _options.MaxCandidates)
             {
                 break;
+            }
+
+            if (open.Length == 0)
+            {
+                continue;
             }
 
             foreach (var item in open)
             {
                 prefixScore[item] = prefix.LogProbability;
-                candidates.Add(new Candidate(item, prefix.LogProbability, Name));
             }
+
+            groups.Add(new PrefixCandidates(prefix.Id, [.. open.Select(item => new Candidate(item, prefix.LogProbability, Name))]));
+            total += open.Length;
         }
 
-        if (candidates.Count == 0)
+        if (total == 0)
         {
             return [];
         }
 
-        var ranked = await _dense.RankAsync(request, candidates, cancellationToken).ConfigureAwait(false);
+        var ranked = await _score(request, groups, cancellationToken).ConfigureAwait(false);
         var weight = _options.DenseWeight;
         return ranked
             .Where(c => prefixScore.ContainsKey(c.Item))
@@ -144,6 +216,18 @@ public sealed class BeamFusionRecall : IRecallStage
             .OrderByDescending(c => c.Score)
             .Take(count)
             .ToArray();
+    }
+
+    private static Func<RecommendationRequest, IReadOnlyList<PrefixCandidates>, CancellationToken, ValueTask<IReadOnlyList<Candidate>>> Flat(IRankingStage dense)
+    {
+        ArgumentNullException.ThrowIfNull(dense);
+        return (request, groups, cancellationToken) => dense.RankAsync(request, [.. groups.SelectMany(g => g.Candidates)], cancellationToken);
+    }
+
+    private static Func<RecommendationRequest, IReadOnlyList<PrefixCandidates>, CancellationToken, ValueTask<IReadOnlyList<Candidate>>> Conditioned(IPrefixConditionedRanker dense)
+    {
+        ArgumentNullException.ThrowIfNull(dense);
+        return dense.RankAsync;
     }
 
     /// <summary>The generator's most probable semantic-ID prefixes for the request, most probable first.</summary>

@@ -25,6 +25,11 @@ internal static class TorchModelFolder
     /// <summary>Reads the manifest of a folder that must hold both files, and checks its format and version.</summary>
     /// <returns>The manifest and the paths of both files.</returns>
     public static (T Manifest, string ManifestPath, string WeightsPath) Read<T>(string directory, string kind, Func<T, (string Format, int Version)> format, string expectedFormat, int expectedVersion)
+        where T : class => Read(directory, kind, format, expectedFormat, expectedVersion, expectedVersion);
+
+    /// <summary>Reads the manifest of a folder that must hold both files, and checks its format and that its version is one this reader understands.</summary>
+    /// <returns>The manifest and the paths of both files.</returns>
+    public static (T Manifest, string ManifestPath, string WeightsPath) Read<T>(string directory, string kind, Func<T, (string Format, int Version)> format, string expectedFormat, int oldestVersion, int newestVersion)
         where T : class
     {
         if (!Directory.Exists(directory))
@@ -50,9 +55,10 @@ internal static class TorchModelFolder
         }
 
         var (f, v) = format(m);
-        if (f != expectedFormat || v != expectedVersion)
+        if (f != expectedFormat || v < oldestVersion || v > newestVersion)
         {
-            throw new InvalidDataException($"'{manifestPath}' describes format '{f}' version {v}; this reader understands '{expectedFormat}' version {expectedVersion}.");
+            var versions = oldestVersion == newestVersion ? $"version {newestVersion}" : $"versions {oldestVersion} to {newestVersion}";
+            throw new InvalidDataException($"'{manifestPath}' describes format '{f}' version {v}; this reader understands '{expectedFormat}' {versions}.");
         }
 
         return (m, manifestPath, weightsPath);

@@ -1,3 +1,4 @@
+using GenRec.Generative;
 using GenRec.SemanticIds;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -16,8 +17,11 @@ public sealed class DenseRetrievalModel : IDisposable
     /// <summary>The folder format written by <see cref="Save"/>.</summary>
     public const string Format = "genrec-dense";
 
-    /// <summary>The folder format version.</summary>
-    public const int FormatVersion = 1;
+    /// <summary>The folder format version (2 adds the optional prefix head; version 1 folders still load).</summary>
+    public const int FormatVersion = 2;
+
+    /// <summary>The prefix head's weights in the model folder, when the model has one.</summary>
+    public const string PrefixHeadFile = "prefix-head.weights";
 
     /// <summary>The content vectors of the catalogue, saved in the model folder (the item tower's input).</summary>
     public const string ContentFile = "content.emb";
@@ -27,6 +31,7 @@ public sealed class DenseRetrievalModel : IDisposable
     private readonly Dictionary<ItemId, long> _rows;
     private readonly Lock _gate = new();
     private DenseItemCatalogue _catalogue;
+    private Head? _head;
 
     internal DenseRetrievalModel(DenseRetrievalNetwork network, IReadOnlyList<ItemId> trainedItems, ItemEmbeddings content, string contentSource, Device device, DenseTrainingReport report)
     {
@@ -58,6 +63,16 @@ public sealed class DenseRetrievalModel : IDisposable
     public DenseTrainingReport Report { get; }
 
     internal DenseRetrievalNetwork Network => _network;
+
+    internal Device TorchDevice => _device;
+
+    internal double Temperature => _network.Config.Temperature;
+
+    /// <summary>
+    /// How the model's prefix head (COBRA's dense head, <see cref="PrefixHeadTrainer"/>) was trained, or
+    /// <see langword="null"/> when it has none.
+    /// </summary>
+    public PrefixHeadReport? PrefixHead => Volatile.Read(ref _head)?.Report;
 
     /// <summary>The device it runs on.</summary>
     public string Device => _device.ToString();
@@ -170,13 +185,93 @@ public sealed class DenseRetrievalModel : IDisposable
         return new Ranker(this, name, vectors, freshOffset);
     }
 
+    /// <summary>
+    /// The model as COBRA's conditioned dense side of <see cref="BeamFusionRecall"/>: for each generated prefix, the
+    /// prefix head turns the user's state and the prefix's codes into a query, and the items under the prefix are
+    /// scored by their inner product with it (plus <paramref name="freshOffset"/> for items without an ID embedding).
+    /// </summary>
+    /// <param name="name">The ranker's name. Default: "dense".</param>
+    /// <param name="vectors">Which item vectors it scores with. Default: <see cref="DenseItemVectors.Full"/>.</param>
+    /// <param name="freshOffset">Added to the score of every item without an ID embedding (see <see cref="AsRanker"/>). Default: 0.</param>
+    /// <returns>The ranker.</returns>
+    /// <exception cref="InvalidOperationException">The model has no prefix head (train one with <see cref="PrefixHeadTrainer"/>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="freshOffset"/> is not finite.</exception>
+    public IPrefixConditionedRanker AsConditionedRanker(string name = "dense", DenseItemVectors vectors = DenseItemVectors.Full, double freshOffset = 0)
+    {
+        if (!double.IsFinite(freshOffset))
+        {
+            throw new ArgumentOutOfRangeException(nameof(freshOffset), freshOffset, "The fresh items' offset must be a finite number.");
+        }
+
+        var report = PrefixHead ?? throw new InvalidOperationException("This dense model has no prefix head: train one with PrefixHeadTrainer (`genrec train dense-head`).");
+        return new ConditionedRanker(this, name, vectors, freshOffset, report.Levels, report.IndexFingerprint);
+    }
+
+    /// <summary>The prefix head's unit queries [P, d], row-major, for one user state and P prefixes of the head's length.</summary>
+    internal float[] ConditionedQueries(float[] user, IReadOnlyList<SemanticId> prefixes)
+    {
+        var head = Volatile.Read(ref _head) ?? throw new InvalidOperationException("This dense model has no prefix head.");
+        var levels = head.Report.Levels;
+        var codes = new long[prefixes.Count * levels];
+        for (var p = 0; p < prefixes.Count; p++)
+        {
+            if (prefixes[p].Length != levels)
+            {
+                throw new ArgumentException($"The prefix head reads {levels} codes; prefix {prefixes[p]} has {prefixes[p].Length}.", nameof(prefixes));
+            }
+
+            for (var l = 0; l < levels; l++)
+            {
+                var code = prefixes[p][l];
+                if (code >= head.Network.Config.Vocabulary[l])
+                {
+                    throw new ArgumentException($"Prefix {prefixes[p]}: code {code} at level {l} is beyond the head's {head.Network.Config.Vocabulary[l]} codes.", nameof(prefixes));
+                }
+
+                codes[(p * levels) + l] = code;
+            }
+        }
+
+        lock (_gate)
+        {
+            using var noGrad = torch.no_grad();
+            using var scope = torch.NewDisposeScope();
+            var queries = head.Network.forward(torch.tensor(user, [1, user.Length], device: _device), torch.tensor(codes, [1, prefixes.Count, levels], device: _device));
+            return queries.cpu().data<float>().ToArray();
+        }
+    }
+
+    /// <summary>Gives the model a trained prefix head, replacing (and disposing) the one it had.</summary>
+    internal void SetPrefixHead(PrefixHeadNetwork network, PrefixHeadReport report)
+    {
+        lock (_gate)
+        {
+            var old = _head;
+            Volatile.Write(ref _head, new Head(network, report));
+            old?.Network.Dispose();
+        }
+    }
+
     /// <summary>Saves the model folder: manifest, weights and the catalogue's content vectors.</summary>
     /// <param name="directory">The folder; created if missing.</param>
     public void Save(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         var c = _network.Config;
-        var manifest = new Manifest(Format, FormatVersion, c.ContentDimension, c.Dimension, c.Layers, c.Heads, c.MlpDimension, c.MaxHistory, c.Dropout, c.Temperature, ContentSource, [.. TrainedItems.Select(i => i.Value)], Report);
+        var head = Volatile.Read(ref _head);
+        var headManifest = head is null ? null : new HeadManifest(head.Network.Config.Vocabulary, head.Network.Config.Hidden, head.Report);
+        var manifest = new Manifest(Format, FormatVersion, c.ContentDimension, c.Dimension, c.Layers, c.Heads, c.MlpDimension, c.MaxHistory, c.Dropout, c.Temperature, ContentSource, [.. TrainedItems.Select(i => i.Value)], Report, headManifest);
+        var headPath = Path.Combine(directory, PrefixHeadFile);
+        if (head is null)
+        {
+            File.Delete(headPath);
+        }
+        else
+        {
+            Directory.CreateDirectory(directory);
+            head.Network.save(headPath);
+        }
+
         TorchModelFolder.Save(directory, _network, manifest);
         ItemEmbeddingsFile.Save(Catalogue.Content, Path.Combine(directory, ContentFile), ContentSource);
     }
@@ -189,7 +284,7 @@ public sealed class DenseRetrievalModel : IDisposable
     /// <exception cref="InvalidDataException">A file is missing, damaged, or of another format or shape.</exception>
     public static DenseRetrievalModel Load(string directory, ComputeDevice device = ComputeDevice.Auto)
     {
-        var (m, manifestPath, weightsPath) = TorchModelFolder.Read<Manifest>(directory, "a dense retrieval model", m => (m.Format, m.FormatVersion), Format, FormatVersion);
+        var (m, manifestPath, weightsPath) = TorchModelFolder.Read<Manifest>(directory, "a dense retrieval model", m => (m.Format, m.FormatVersion), Format, 1, FormatVersion);
         if (m.TrainedItems is null || m.TrainedItems.Distinct().Count() != m.TrainedItems.Length || m.Report is null || string.IsNullOrEmpty(m.ContentSource))
         {
             throw new InvalidDataException($"'{manifestPath}' repeats an item, or lacks its item list, content source or report.");
@@ -218,16 +313,58 @@ public sealed class DenseRetrievalModel : IDisposable
             throw new InvalidDataException($"'{contentPath}' holds {content.Dimension}-wide vectors; the manifest says {config.ContentDimension}.");
         }
 
+        var head = m.PrefixHead is null ? null : LoadHead(directory, manifestPath, m.PrefixHead, config.Dimension);
         var network = new DenseRetrievalNetwork(config);
         TorchModelFolder.LoadWeights(network, weightsPath);
         var target = TorchDevices.Resolve(device);
         network.to(target);
         network.eval();
-        return new DenseRetrievalModel(network, [.. m.TrainedItems.Select(i => new ItemId(i))], content, m.ContentSource, target, m.Report);
+        var model = new DenseRetrievalModel(network, [.. m.TrainedItems.Select(i => new ItemId(i))], content, m.ContentSource, target, m.Report);
+        if (head is not null)
+        {
+            head.to(target);
+            head.eval();
+            model.SetPrefixHead(head, m.PrefixHead!.Report);
+        }
+
+        return model;
+    }
+
+    private static PrefixHeadNetwork LoadHead(string directory, string manifestPath, HeadManifest m, int dimension)
+    {
+        var path = Path.Combine(directory, PrefixHeadFile);
+        if (!File.Exists(path))
+        {
+            throw new InvalidDataException($"'{manifestPath}' describes a prefix head, but '{directory}' has no {PrefixHeadFile}.");
+        }
+
+        PrefixHeadConfig config;
+        try
+        {
+            if (m.Report is null || m.Vocabulary is null || m.Report.Levels != m.Vocabulary.Length || string.IsNullOrEmpty(m.Report.IndexFingerprint))
+            {
+                throw new ArgumentException("its levels, vocabulary and index fingerprint disagree or are missing");
+            }
+
+            config = new PrefixHeadConfig(dimension, m.Vocabulary, m.Hidden);
+            config.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"'{manifestPath}' describes an invalid prefix head: {e.Message}", e);
+        }
+
+        var head = new PrefixHeadNetwork(config);
+        TorchModelFolder.LoadWeights(head, path);
+        return head;
     }
 
     /// <inheritdoc />
-    public void Dispose() => _network.Dispose();
+    public void Dispose()
+    {
+        _network.Dispose();
+        _head?.Network.Dispose();
+    }
 
     /// <summary>The item tower over content vectors: unit vectors of the same items.</summary>
     private ItemEmbeddings Embed(ItemEmbeddings content, bool contentOnly = false)
@@ -246,7 +383,43 @@ public sealed class DenseRetrievalModel : IDisposable
 
     private sealed record Manifest(
         string Format, int FormatVersion, int ContentDimension, int Dimension, int Layers, int Heads, int MlpDimension, int MaxHistory, double Dropout, double Temperature,
-        string ContentSource, long[] TrainedItems, DenseTrainingReport Report);
+        string ContentSource, long[] TrainedItems, DenseTrainingReport Report, HeadManifest? PrefixHead = null);
+
+    private sealed record HeadManifest(int[] Vocabulary, int Hidden, PrefixHeadReport Report);
+
+    private sealed record Head(PrefixHeadNetwork Network, PrefixHeadReport Report);
+
+    private sealed class ConditionedRanker(DenseRetrievalModel model, string name, DenseItemVectors vectors, double freshOffset, int levels, string fingerprint) : IPrefixConditionedRanker
+    {
+        public string Name => name;
+
+        public int PrefixLevels => levels;
+
+        public string IndexFingerprint => fingerprint;
+
+        public ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<PrefixCandidates> groups, CancellationToken cancellationToken = default)
+        {
+            ArgumentNullException.ThrowIfNull(request);
+            ArgumentNullException.ThrowIfNull(groups);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (groups.Count == 0)
+            {
+                return ValueTask.FromResult<IReadOnlyList<Candidate>>([]);
+            }
+
+            var queries = model.ConditionedQueries(model.UserVector(request.History), [.. groups.Select(g => g.Prefix)]);
+            var catalogue = model.Catalogue;
+            var itemVectors = vectors == DenseItemVectors.ContentOnly ? catalogue.ContentOnlyVectors(content => model.Embed(content, contentOnly: true)) : catalogue.Vectors;
+            var d = model.Dimension;
+            var scored = new List<Candidate>(groups.Sum(g => g.Candidates.Count));
+            for (var g = 0; g < groups.Count; g++)
+            {
+                scored.AddRange(catalogue.Rank(queries.AsSpan(g * d, d), groups[g].Candidates, itemVectors, freshOffset));
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<Candidate>>(scored);
+        }
+    }
 
     private sealed class Ranker(DenseRetrievalModel model, string name, DenseItemVectors vectors, double freshOffset) : IRankingStage
     {

@@ -170,7 +170,7 @@ public sealed class DenseRetrievalTrainer
     }
 
     /// <summary>Each sequence cut from its end into runs of up to MaxHistory + 1 items (the last ones keep the newest items), shuffled.</summary>
-    private static List<int[]> Windows(int[][] sequences, int maxHistory, Random random)
+    internal static List<int[]> Windows(int[][] sequences, int maxHistory, Random random)
     {
         var windows = new List<int[]>();
         foreach (var s in sequences)
@@ -187,7 +187,7 @@ public sealed class DenseRetrievalTrainer
     }
 
     /// <summary>Right-aligned inputs [B, T] (padding: <paramref name="pad"/>), next-item targets [B, T] and the valid mask [B, T].</summary>
-    private static (Tensor Inputs, Tensor Targets, Tensor Valid) Batch(List<int[]> windows, int pad, Device device)
+    internal static (Tensor Inputs, Tensor Targets, Tensor Valid) Batch(List<int[]> windows, int pad, Device device)
     {
         var t = windows.Max(w => w.Length) - 1;
         var inputs = new long[windows.Count * t];
