@@ -67,13 +67,14 @@ internal static class DenseCommand
         var epochs = new Option<int>("--head-epochs") { Description = "The most epochs (early stopping on within-prefix validation NDCG@10).", DefaultValueFactory = _ => new PrefixHeadTrainer.Options().Epochs };
         var learningRate = new Option<double>("--head-lr") { Description = "AdamW learning rate.", DefaultValueFactory = _ => new PrefixHeadTrainer.Options().LearningRate };
         var patience = new Option<int>("--head-patience") { Description = "Epochs without a better validation NDCG@10 before stopping.", DefaultValueFactory = _ => new PrefixHeadTrainer.Options().Patience };
+        var idDropout = new Option<double>("--head-id-dropout") { Description = "The share of items scored on their content-only vector in each step (as new items are).", DefaultValueFactory = _ => new PrefixHeadTrainer.Options().IdDropout };
         var coldStart = Common.ColdStart();
         var coldSeed = Common.ColdSeed();
         var coldTuning = Common.ColdTuning();
         var seed = Common.Seed();
         var command = new Command("dense-head", "Train COBRA's dense head on a trained dense model: given the user's state and the first codes of the next item's semantic ID, it emits the query that ranks the items under that prefix (towers frozen; kept only if it beats the user's own vector on validation).")
         {
-            data, densePath, index, output, levels, epochs, learningRate, patience, coldStart, coldSeed, coldTuning, seed,
+            data, densePath, index, output, levels, epochs, learningRate, patience, idDropout, coldStart, coldSeed, coldTuning, seed,
         };
         command.SetAction((parse, ct) =>
         {
@@ -83,6 +84,11 @@ internal static class DenseCommand
             Common.RequirePositive(parse.GetValue(levels), "--head-levels");
             Common.RequirePositive(parse.GetValue(epochs), "--head-epochs");
             Common.RequirePositive(parse.GetValue(patience), "--head-patience");
+            if (parse.GetValue(idDropout) is not (>= 0 and <= 1))
+            {
+                throw new UsageException($"--head-id-dropout is {parse.GetValue(idDropout)}; it must be in [0, 1].");
+            }
+
             if (parse.GetValue(learningRate) is not (> 0 and < double.PositiveInfinity))
             {
                 throw new UsageException($"--head-lr is {parse.GetValue(learningRate)}; it must be positive.");
@@ -94,6 +100,7 @@ internal static class DenseCommand
                 Epochs = parse.GetValue(epochs),
                 LearningRate = parse.GetValue(learningRate),
                 Patience = parse.GetValue(patience),
+                IdDropout = parse.GetValue(idDropout),
                 Seed = parse.GetValue(seed),
                 Progress = new SyncProgress<PrefixHeadProgress>(p => ConsoleProgress.Status(
                     $"dense head epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:0.0000}, within-prefix validation NDCG@10 {p.ValidationNdcg10:0.0000} ({p.Elapsed.TotalSeconds:0}s)")),
