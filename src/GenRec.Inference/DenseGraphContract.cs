@@ -46,6 +46,15 @@ public static class DenseGraphContract
     /// <summary>Item tower output: unit item vectors, [N, d].</summary>
     public const string Vectors = "vectors";
 
+    /// <summary>The prefix head's file name (optional).</summary>
+    public const string PrefixHeadFile = "prefix_head.onnx";
+
+    /// <summary>Prefix head input: semantic-ID prefixes, [B, P, L].</summary>
+    public const string Prefix = "prefix";
+
+    /// <summary>Prefix head output: the query of each prefix, [B, P, d]. (Its other input is <see cref="User"/>, [B, d].)</summary>
+    public const string Queries = "queries";
+
     /// <summary>The source name stored in <see cref="ItemVectorsFile"/>.</summary>
     public const string ItemVectorsSource = "genrec-dense:item-tower";
 }
@@ -56,8 +65,8 @@ public sealed record DenseOnnxManifest
     /// <summary>The format name.</summary>
     public const string FormatName = "genrec-dense-onnx";
 
-    /// <summary>The format version this runtime reads.</summary>
-    public const int CurrentVersion = 1;
+    /// <summary>The format version this runtime writes; it reads versions 1 (no prefix head) to this one.</summary>
+    public const int CurrentVersion = 2;
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
@@ -96,6 +105,9 @@ public sealed record DenseOnnxManifest
     /// <summary>The item tower and its SHA-256.</summary>
     public OnnxGraphFile ItemTower { get; init; } = new(DenseGraphContract.ItemTowerFile, "");
 
+    /// <summary>COBRA's dense head (<see cref="DenseGraphContract.PrefixHeadFile"/>), or <see langword="null"/> when the folder has none.</summary>
+    public DensePrefixHeadManifest? PrefixHead { get; init; }
+
     /// <summary>Writes the manifest into a folder.</summary>
     /// <param name="directory">The folder.</param>
     public void Save(string directory)
@@ -118,13 +130,30 @@ public sealed record DenseOnnxManifest
             $"'{directory}' is not a served dense retriever folder: it has no {DenseGraphContract.ManifestFile} (export one with `genrec export --kind dense`).",
             "\"genrec-dense\"",
             $"'{directory}' is a TorchSharp dense retriever, not a served one: export it with `genrec export --kind dense`.");
-        ModelManifests.CheckFormat(path, m.Format, m.FormatVersion, FormatName, CurrentVersion);
+        ModelManifests.CheckFormat(path, m.Format, m.FormatVersion, FormatName, 1, CurrentVersion);
         if (m.Dimension < 1 || m.ContentDimension < 1 || m.MaxHistory < 1 || string.IsNullOrEmpty(m.ContentSource) || m.TrainedItems.Distinct().Count() != m.TrainedItems.Length)
         {
             throw new InvalidDataException($"'{path}' describes an impossible model: dimension {m.Dimension}, content dimension {m.ContentDimension}, max history {m.MaxHistory}, content source '{m.ContentSource}', trained items distinct.");
         }
 
         ModelManifests.CheckGraphs(directory, hashRequired: true, m.UserTower, m.ItemTower);
+        if (m.PrefixHead is { } head)
+        {
+            if (m.FormatVersion < 2 || head.Graph is null || head.Vocabulary is null || head.Levels < 1 || head.Vocabulary.Length != head.Levels || head.Vocabulary.Any(v => v < 1) || string.IsNullOrEmpty(head.IndexFingerprint))
+            {
+                throw new InvalidDataException($"'{path}' describes an impossible prefix head: levels {head.Levels}, vocabulary [{string.Join(", ", head.Vocabulary ?? [])}], index '{head.IndexFingerprint}' (format version {m.FormatVersion}; heads need 2).");
+            }
+
+            ModelManifests.CheckGraphs(directory, hashRequired: true, head.Graph);
+        }
+
         return m;
     }
 }
+
+/// <summary>The prefix head of a served dense retriever folder (COBRA's dense head).</summary>
+/// <param name="Graph">The graph file and its SHA-256.</param>
+/// <param name="Levels">How many leading codes of the semantic ID it reads.</param>
+/// <param name="Vocabulary">Codes per level it knows.</param>
+/// <param name="IndexFingerprint">The semantic-ID index whose codes it learned.</param>
+public sealed record DensePrefixHeadManifest(OnnxGraphFile Graph, int Levels, int[] Vocabulary, string IndexFingerprint);

@@ -33,11 +33,16 @@ internal static class ModelManifests
     }
 
     /// <summary>The manifest's format and version must be the ones this runtime reads.</summary>
-    public static void CheckFormat(string path, string format, int version, string expectedFormat, int expectedVersion)
+    public static void CheckFormat(string path, string format, int version, string expectedFormat, int expectedVersion) =>
+        CheckFormat(path, format, version, expectedFormat, expectedVersion, expectedVersion);
+
+    /// <summary>The manifest must name the expected format, in a version from <paramref name="oldestVersion"/> to <paramref name="newestVersion"/>.</summary>
+    public static void CheckFormat(string path, string format, int version, string expectedFormat, int oldestVersion, int newestVersion)
     {
-        if (format != expectedFormat || version != expectedVersion)
+        if (format != expectedFormat || version < oldestVersion || version > newestVersion)
         {
-            throw new InvalidDataException($"'{path}' describes format '{format}' version {version}; this runtime reads '{expectedFormat}' version {expectedVersion}.");
+            var versions = oldestVersion == newestVersion ? $"version {newestVersion}" : $"versions {oldestVersion} to {newestVersion}";
+            throw new InvalidDataException($"'{path}' describes format '{format}' version {version}; this runtime reads '{expectedFormat}' {versions}.");
         }
     }
 

@@ -1,3 +1,4 @@
+using GenRec.Generative;
 using GenRec.SemanticIds;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -17,15 +18,17 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
 {
     private readonly InferenceSession _user;
     private readonly InferenceSession _item;
+    private readonly InferenceSession? _head;
     private readonly Dictionary<ItemId, long> _rows;
     private readonly Lock _gate = new();
     private DenseItemCatalogue _catalogue;
 
-    private OnnxDenseRetriever(DenseOnnxManifest manifest, InferenceSession user, InferenceSession item, DenseItemCatalogue catalogue, string provider, string name)
+    private OnnxDenseRetriever(DenseOnnxManifest manifest, InferenceSession user, InferenceSession item, InferenceSession? head, DenseItemCatalogue catalogue, string provider, string name)
     {
         Manifest = manifest;
         _user = user;
         _item = item;
+        _head = head;
         _catalogue = catalogue;
         ExecutionProvider = provider;
         Name = name;
@@ -78,7 +81,92 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
             throw new InvalidDataException($"The graphs in '{directory}' do not follow the dense retriever contract (see DenseGraphContract).");
         }
 
-        return new OnnxDenseRetriever(manifest, user, item, catalogue, provider, name);
+        InferenceSession? head = null;
+        if (manifest.PrefixHead is { } prefixHead)
+        {
+            head = OnnxExecutionProviders.OpenGraph(options ?? new OnnxRuntimeOptions(), directory, prefixHead.Graph.File, "dense prefix head", logger ?? NullLogger.Instance, out _);
+            if (!head.InputMetadata.ContainsKey(DenseGraphContract.User) || !head.InputMetadata.ContainsKey(DenseGraphContract.Prefix) || !head.OutputMetadata.ContainsKey(DenseGraphContract.Queries))
+            {
+                head.Dispose();
+                user.Dispose();
+                item.Dispose();
+                throw new InvalidDataException($"The prefix head graph in '{directory}' does not follow the dense retriever contract (see DenseGraphContract).");
+            }
+        }
+
+        return new OnnxDenseRetriever(manifest, user, item, head, catalogue, provider, name);
+    }
+
+    /// <summary>
+    /// The prefix head's unit queries, row-major [P, d]: for one user vector (<see cref="UserVector"/>) and P prefixes
+    /// of the head's length, the query that ranks the items under each prefix (COBRA's dense head).
+    /// </summary>
+    /// <param name="user">The user's query vector.</param>
+    /// <param name="prefixes">Prefixes of <see cref="DensePrefixHeadManifest.Levels"/> codes.</param>
+    /// <returns>P × d floats.</returns>
+    /// <exception cref="InvalidOperationException">The folder has no prefix head.</exception>
+    /// <exception cref="ArgumentException">A prefix has another length, or a code the head does not know.</exception>
+    public float[] ConditionedQueries(ReadOnlySpan<float> user, IReadOnlyList<SemanticId> prefixes)
+    {
+        ArgumentNullException.ThrowIfNull(prefixes);
+        var head = Manifest.PrefixHead;
+        if (_head is null || head is null)
+        {
+            throw new InvalidOperationException("This dense retriever has no prefix head: train one with `genrec train dense-head` and export again.");
+        }
+
+        if (user.Length != Manifest.Dimension)
+        {
+            throw new ArgumentException($"The user vector has {user.Length} values; the model's are {Manifest.Dimension}-wide.", nameof(user));
+        }
+
+        var codes = new long[prefixes.Count * head.Levels];
+        for (var p = 0; p < prefixes.Count; p++)
+        {
+            if (prefixes[p].Length != head.Levels)
+            {
+                throw new ArgumentException($"The prefix head reads {head.Levels} codes; prefix {prefixes[p]} has {prefixes[p].Length}.", nameof(prefixes));
+            }
+
+            for (var l = 0; l < head.Levels; l++)
+            {
+                codes[(p * head.Levels) + l] = prefixes[p][l] < head.Vocabulary[l]
+                    ? prefixes[p][l]
+                    : throw new ArgumentException($"Prefix {prefixes[p]}: code {prefixes[p][l]} at level {l} is beyond the head's {head.Vocabulary[l]} codes.", nameof(prefixes));
+            }
+        }
+
+        if (prefixes.Count == 0)
+        {
+            return [];
+        }
+
+        using var userValue = OrtValue.CreateTensorValueFromMemory(user.ToArray(), [1, user.Length]);
+        using var prefixValue = OrtValue.CreateTensorValueFromMemory(codes, [1, prefixes.Count, head.Levels]);
+        using var runOptions = new RunOptions();
+        using var outputs = _head.Run(runOptions, [DenseGraphContract.User, DenseGraphContract.Prefix], [userValue, prefixValue], [DenseGraphContract.Queries]);
+        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    /// <summary>
+    /// The retriever as COBRA's conditioned dense side of <see cref="BeamFusionRecall"/>: the items under each generated
+    /// prefix are scored by their inner product with the prefix head's query for it (plus <paramref name="freshOffset"/>
+    /// for items without an ID embedding).
+    /// </summary>
+    /// <param name="vectors">Which item vectors it scores with. Default: <see cref="DenseItemVectors.Full"/>.</param>
+    /// <param name="freshOffset">Added to the score of every item without an ID embedding (see <see cref="AsRanker"/>). Default: 0.</param>
+    /// <returns>The ranker, named as this retriever.</returns>
+    /// <exception cref="InvalidOperationException">The folder has no prefix head.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="freshOffset"/> is not finite.</exception>
+    public IPrefixConditionedRanker AsConditionedRanker(DenseItemVectors vectors = DenseItemVectors.Full, double freshOffset = 0)
+    {
+        if (!double.IsFinite(freshOffset))
+        {
+            throw new ArgumentOutOfRangeException(nameof(freshOffset), freshOffset, "The fresh items' offset must be a finite number.");
+        }
+
+        var head = Manifest.PrefixHead ?? throw new InvalidOperationException("This dense retriever has no prefix head: train one with `genrec train dense-head` and export again.");
+        return new ConditionedRanker(this, vectors, freshOffset, head.Levels, head.IndexFingerprint);
     }
 
     /// <summary>The user tower's query vector after a history (unit length).</summary>
@@ -201,6 +289,7 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
     {
         _user.Dispose();
         _item.Dispose();
+        _head?.Dispose();
     }
 
     private static ItemEmbeddings ReadVectors(string directory, string file, string source, int dimension)
@@ -228,6 +317,31 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             var catalogue = retriever.Catalogue;
             return ValueTask.FromResult(catalogue.RecallFresh(request, retriever.UserVector(request.History), count, name));
+        }
+    }
+
+    private sealed class ConditionedRanker(OnnxDenseRetriever retriever, DenseItemVectors vectors, double freshOffset, int levels, string fingerprint) : IPrefixConditionedRanker
+    {
+        public string Name => retriever.Name;
+
+        public int PrefixLevels => levels;
+
+        public string IndexFingerprint => fingerprint;
+
+        public ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<PrefixCandidates> groups, CancellationToken cancellationToken = default)
+        {
+            ArgumentNullException.ThrowIfNull(request);
+            ArgumentNullException.ThrowIfNull(groups);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (groups.Count == 0)
+            {
+                return ValueTask.FromResult<IReadOnlyList<Candidate>>([]);
+            }
+
+            var queries = retriever.ConditionedQueries(retriever.UserVector(request.History), [.. groups.Select(g => g.Prefix)]);
+            var catalogue = retriever.Catalogue;
+            var itemVectors = vectors == DenseItemVectors.ContentOnly ? catalogue.ContentOnlyVectors(content => retriever.EmbedItems(content, contentOnly: true)) : catalogue.Vectors;
+            return ValueTask.FromResult(catalogue.RankGroups(queries, [.. groups.Select(g => g.Candidates)], itemVectors, freshOffset));
         }
     }
 

@@ -193,6 +193,36 @@ public sealed class DenseItemCatalogue
     }
 
     /// <summary>
+    /// Re-scores groups of candidates, each against its own query (COBRA's prefix-conditioned queries), as
+    /// <see cref="Rank(ReadOnlySpan{float}, IReadOnlyList{Candidate}, ItemEmbeddings, double)"/> does; the groups' lists
+    /// one after the other, each best first.
+    /// </summary>
+    /// <param name="queries">One unit query per group, row-major [groups, d].</param>
+    /// <param name="groups">The candidates of each group.</param>
+    /// <param name="vectors">The item vectors to score with.</param>
+    /// <param name="freshOffset">Added to the score of the items without a collaborative vector.</param>
+    /// <returns>Every candidate, re-scored.</returns>
+    /// <exception cref="ArgumentException">There are not as many queries as groups.</exception>
+    public IReadOnlyList<Candidate> RankGroups(ReadOnlySpan<float> queries, IReadOnlyList<IReadOnlyList<Candidate>> groups, ItemEmbeddings vectors, double freshOffset)
+    {
+        ArgumentNullException.ThrowIfNull(groups);
+        ArgumentNullException.ThrowIfNull(vectors);
+        var d = vectors.Dimension;
+        if (queries.Length != groups.Count * d)
+        {
+            throw new ArgumentException($"{groups.Count} groups need {groups.Count} queries of {d} values; got {queries.Length} values.", nameof(queries));
+        }
+
+        var scored = new List<Candidate>(groups.Sum(g => g.Count));
+        for (var g = 0; g < groups.Count; g++)
+        {
+            scored.AddRange(Rank(queries.Slice(g * d, d), groups[g], vectors, freshOffset));
+        }
+
+        return scored;
+    }
+
+    /// <summary>
     /// A user tower's input for a history: the vectors of its last <paramref name="maxHistory"/> items this catalogue
     /// holds (unknown items skipped), oldest first, and which positions are real; one padding position when none is.
     /// </summary>

@@ -66,6 +66,8 @@ public sealed class DenseRetrievalModel : IDisposable
 
     internal Device TorchDevice => _device;
 
+    internal PrefixHeadNetwork? HeadNetwork => Volatile.Read(ref _head)?.Network;
+
     internal double Temperature => _network.Config.Temperature;
 
     /// <summary>
@@ -410,14 +412,7 @@ public sealed class DenseRetrievalModel : IDisposable
             var queries = model.ConditionedQueries(model.UserVector(request.History), [.. groups.Select(g => g.Prefix)]);
             var catalogue = model.Catalogue;
             var itemVectors = vectors == DenseItemVectors.ContentOnly ? catalogue.ContentOnlyVectors(content => model.Embed(content, contentOnly: true)) : catalogue.Vectors;
-            var d = model.Dimension;
-            var scored = new List<Candidate>(groups.Sum(g => g.Candidates.Count));
-            for (var g = 0; g < groups.Count; g++)
-            {
-                scored.AddRange(catalogue.Rank(queries.AsSpan(g * d, d), groups[g].Candidates, itemVectors, freshOffset));
-            }
-
-            return ValueTask.FromResult<IReadOnlyList<Candidate>>(scored);
+            return ValueTask.FromResult(catalogue.RankGroups(queries, [.. groups.Select(g => g.Candidates)], itemVectors, freshOffset));
         }
     }
 

@@ -37,6 +37,18 @@ public static class DenseOnnxExporter
         var itemPath = Path.Combine(directory, ItemTowerFile);
         Write(item.Build("GenRec.Training"), itemPath);
 
+        DensePrefixHeadManifest? prefixHead = null;
+        var headPath = Path.Combine(directory, PrefixHeadFile);
+        if (model.HeadNetwork is { } headNetwork && model.PrefixHead is { } headReport)
+        {
+            Write(PrefixHeadGraph(headNetwork).Build("GenRec.Training"), headPath);
+            prefixHead = new DensePrefixHeadManifest(new OnnxGraphFile(PrefixHeadFile, OnnxModelManifest.Hash(headPath)), headReport.Levels, [.. headNetwork.Config.Vocabulary], headReport.IndexFingerprint);
+        }
+        else
+        {
+            File.Delete(headPath);
+        }
+
         var catalogue = model.Catalogue;
         ItemEmbeddingsFile.Save(catalogue.Vectors, Path.Combine(directory, ItemVectorsFile), ItemVectorsSource);
         ItemEmbeddingsFile.Save(catalogue.Content, Path.Combine(directory, ContentFile), model.ContentSource);
@@ -51,6 +63,7 @@ public static class DenseOnnxExporter
             Opset = OnnxGraphBuilder.Opset,
             UserTower = new OnnxGraphFile(UserTowerFile, OnnxModelManifest.Hash(userPath)),
             ItemTower = new OnnxGraphFile(ItemTowerFile, OnnxModelManifest.Hash(itemPath)),
+            PrefixHead = prefixHead,
         };
         manifest.Save(directory);
         return manifest;
@@ -84,6 +97,29 @@ public static class DenseOnnxExporter
 
         var last = g.Gather(g.LayerNorm(x, "norm"), g.Long(-1), axis: 1); // [B, 1, d]
         g.Output(Normalize(g, g.Reshape(last, g.LongVector(-1, config.Dimension))), User, DataType.Float, "batch", config.Dimension);
+        return g;
+    }
+
+    /// <summary>
+    /// user [B, d], prefix [B, P, L] → queries [B, P, d]: normalize(u + output(GELU(hidden([u ; Σₗ Eₗ[cₗ]])))), as
+    /// <see cref="PrefixHeadNetwork"/>.
+    /// </summary>
+    private static TransformerGraph PrefixHeadGraph(PrefixHeadNetwork head)
+    {
+        var config = head.Config;
+        var g = new TransformerGraph("genrec_dense_prefix_head", OnnxWeightsGraph.ReadWeights(head), config.Dimension, 1);
+        g.Input(User, DataType.Float, "batch", config.Dimension);
+        g.Input(Prefix, DataType.Int64, "batch", "prefixes", config.Levels);
+        string? e = null;
+        for (var l = 0; l < config.Levels; l++)
+        {
+            var level = g.Gather(g.W($"codes.{l}.weight"), g.Gather(Prefix, g.Long(l), axis: 2));
+            e = e is null ? level : g.Add(e, level);
+        }
+
+        var u = g.Op("Expand", g.Unsqueeze(User, 1), g.Shape(e!));
+        var shift = g.Linear(g.Gelu(g.Linear(g.Concat(-1, u, e!), "hidden")), "output");
+        g.Output(Normalize(g, g.Add(u, shift)), Queries, DataType.Float, "batch", "prefixes", config.Dimension);
         return g;
     }
 
