@@ -118,6 +118,16 @@ internal static class ExportCommand
             }
 
             ConsoleProgress.Status($"parity on {cases.Length} test histories: query vectors differ by at most {maxDiff:0.0e+0}; {same} of {cases.Length} top-100 lists identical");
+            if (cases.Length > 0 && model.PrefixHead is { } head && served.Manifest.PrefixHead is { } servedHead)
+            {
+                // The head's queries for every first-level code (later levels 0), from both runtimes' user vectors alike.
+                SemanticId[] prefixes = [.. Enumerable.Range(0, servedHead.Vocabulary[0]).Select(code => new SemanticId([code, .. new int[head.Levels - 1]]))];
+                var headDiff = cases.Select(c => model.UserVector(c.HistoryEvents()))
+                    .Max(user => model.ConditionedQueries(user, prefixes).Zip(served.ConditionedQueries(user, prefixes)).Max(p => Math.Abs(p.First - p.Second)));
+                ConsoleProgress.Status($"prefix head parity: queries of {prefixes.Length} prefixes differ by at most {headDiff:0.0e+0}");
+                result["parity_head_max_abs_diff"] = headDiff;
+            }
+
             result["parity_max_abs_diff"] = maxDiff;
             result["parity_same_lists"] = same;
             result["parity_users"] = cases.Length;

@@ -60,6 +60,13 @@ public sealed class GenRecOrleansOptions
     /// </summary>
     public double FusionFreshOffset { get; set; }
 
+    /// <summary>
+    /// <see cref="RetrievalMode.Fusion"/>: score the items under each prefix against the dense folder's
+    /// prefix-conditioned query (COBRA's dense head, <c>genrec train dense-head</c>; the folder must have one, trained on
+    /// the served index's codes) instead of the user's own vector. Default: <see langword="false"/>.
+    /// </summary>
+    public bool FusionPrefixHead { get; set; }
+
     /// <summary>The most events one append may carry; a larger batch is refused whole. Default: 1000.</summary>
     public int MaxAppendBatch { get; set; } = 1000;
 

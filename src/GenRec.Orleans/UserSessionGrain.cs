@@ -147,7 +147,9 @@ internal sealed class UserSessionGrain(
             {
                 Name = configured.Name, PrefixLevels = configured.PrefixLevels, Beams = query.BeamWidth, DenseWeight = configured.DenseWeight, MaxCandidates = configured.MaxCandidates,
             };
-            var fusion = new BeamFusionRecall(lease.Model, index, retriever.AsRanker(_options.FusionVectors, _options.FusionFreshOffset), options);
+            var fusion = _options.FusionPrefixHead
+                ? new BeamFusionRecall(lease.Model, index, retriever.AsConditionedRanker(_options.FusionVectors, _options.FusionFreshOffset), options)
+                : new BeamFusionRecall(lease.Model, index, retriever.AsRanker(_options.FusionVectors, _options.FusionFreshOffset), options);
             var (prefixRequest, prefixCached) = Request(index, lease.Model, fusion.CreateSearch());
             var prefixes = await lease.Batcher.DecodeAsync(prefixRequest).ConfigureAwait(true);
             var fused = await fusion.FuseAsync(DenseRequest(query), prefixes, query.Count).ConfigureAwait(true);

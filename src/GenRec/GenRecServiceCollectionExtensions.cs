@@ -202,9 +202,14 @@ public static class GenRecBuilderExtensions
     /// <param name="configure">Prefix levels, beams, dense weight, candidate cap (choose them on validation).</param>
     /// <param name="vectors">The item vectors of the dense similarity. Default: <see cref="DenseItemVectors.Full"/>.</param>
     /// <param name="freshOffset">Added to the similarity of items without an ID embedding (new since training). Default: 0.</param>
+    /// <param name="prefixHead">
+    /// Score the items under each prefix against the dense folder's prefix-conditioned query (COBRA's dense head,
+    /// <c>genrec train dense-head</c>; the folder must have one, trained on this index's codes) instead of the user's own
+    /// vector. Default: <see langword="false"/>.
+    /// </param>
     /// <returns>The builder.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="freshOffset"/> is not finite.</exception>
-    public static IGenRecBuilder AddBeamFusionRecall(this IGenRecBuilder builder, Action<BeamFusionOptions>? configure = null, DenseItemVectors vectors = DenseItemVectors.Full, double freshOffset = 0)
+    public static IGenRecBuilder AddBeamFusionRecall(this IGenRecBuilder builder, Action<BeamFusionOptions>? configure = null, DenseItemVectors vectors = DenseItemVectors.Full, double freshOffset = 0, bool prefixHead = false)
     {
         ArgumentNullException.ThrowIfNull(builder);
         if (!double.IsFinite(freshOffset))
@@ -214,12 +219,16 @@ public static class GenRecBuilderExtensions
 
         var options = new BeamFusionOptions();
         configure?.Invoke(options);
-        ReplaceGenerativeRecall(builder, sp => new BeamFusionRecall(
-            Require<IGenerativeDecoder>(sp, "a generative model", ".AddOnnxModel(folder)"),
-            Require<SemanticIdIndex>(sp, "a semantic-ID index", ".AddSemanticIdIndex(path)"),
-            Require<OnnxDenseRetriever>(sp, "a dense retriever", ".AddDenseRetrieval(folder)").AsRanker(vectors, freshOffset),
-            options,
-            sp.GetService<GenerativeMicroBatcher>()));
+        ReplaceGenerativeRecall(builder, sp =>
+        {
+            var decoder = Require<IGenerativeDecoder>(sp, "a generative model", ".AddOnnxModel(folder)");
+            var index = Require<SemanticIdIndex>(sp, "a semantic-ID index", ".AddSemanticIdIndex(path)");
+            var dense = Require<OnnxDenseRetriever>(sp, "a dense retriever", ".AddDenseRetrieval(folder)");
+            var runner = sp.GetService<GenerativeMicroBatcher>();
+            return prefixHead
+                ? new BeamFusionRecall(decoder, index, dense.AsConditionedRanker(vectors, freshOffset), options, runner)
+                : new BeamFusionRecall(decoder, index, dense.AsRanker(vectors, freshOffset), options, runner);
+        });
         return builder;
     }
 

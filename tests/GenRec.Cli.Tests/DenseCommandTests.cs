@@ -36,6 +36,28 @@ public sealed class DenseCommandTests
         Assert.InRange(exported.GetProperty("parity_max_abs_diff").GetDouble(), 0, 1e-4);
         Assert.Equal(10, exported.GetProperty("parity_same_lists").GetInt32());
 
+        // COBRA's dense head on the same split, for a semantic-ID index; exported beside the towers with parity.
+        var index = folder.File("ids.sid");
+        var tokenize = await CliRunner.RunAsync("tokenize", "--data", TestData.MovieLensPath, "--embedding", "collaborative", "--item2vec-epochs", "1", "--levels", "2", "--codes", "16", "--out", index);
+        Assert.True(tokenize.ExitCode == 0, tokenize.Stderr);
+        var withHead = folder.File("dense-head");
+        var head = await CliRunner.RunAsync(
+            "train", "dense-head", "--data", TestData.MovieLensPath, "--cold-start", "0.2", "--dense-path", model, "--index", index, "--out", withHead, "--head-epochs", "1");
+        Assert.True(head.ExitCode == 0, head.Stderr);
+        Assert.Contains("dense head epoch 1/1", head.Stderr, StringComparison.Ordinal);
+        var headJson = head.LastJson();
+        Assert.Equal(1, headJson.GetProperty("levels").GetInt32());
+        Assert.Equal(16, headJson.GetProperty("index").GetString()!.Length);
+        Assert.True(headJson.GetProperty("valid_within_prefix_NDCG@10").GetDouble() >= headJson.GetProperty("valid_within_prefix_NDCG@10_unconditioned").GetDouble());
+        var headExport = await CliRunner.RunAsync("export", "--kind", "dense", "--model-path", withHead, "--out", folder.File("onnx-head"), "--data", TestData.MovieLensPath, "--check-users", "5", "--provider", "Cpu");
+        Assert.True(headExport.ExitCode == 0, headExport.Stderr);
+        Assert.InRange(headExport.LastJson().GetProperty("parity_head_max_abs_diff").GetDouble(), 0, 1e-4);
+        var tooLong = await CliRunner.RunAsync("train", "dense-head", "--data", TestData.MovieLensPath, "--dense-path", model, "--index", index, "--out", folder.File("x"), "--head-levels", "3");
+        Assert.Equal(2, tooLong.ExitCode);
+        Assert.Contains("disambiguation", tooLong.Stderr, StringComparison.Ordinal);
+        var noEpochs = await CliRunner.RunAsync("train", "dense-head", "--data", TestData.MovieLensPath, "--dense-path", model, "--index", index, "--out", folder.File("x"), "--head-epochs", "0");
+        Assert.Equal(2, noEpochs.ExitCode);
+
         var noPath = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "hybrid-rrf", "--dense-path", model);
         Assert.Equal(2, noPath.ExitCode);
         Assert.Contains("needs --model-path", noPath.Stderr, StringComparison.Ordinal);

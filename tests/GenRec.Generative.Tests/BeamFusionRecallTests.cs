@@ -24,6 +24,28 @@ public sealed class BeamFusionRecallTests
         }
     }
 
+    /// <summary>A conditioned dense side with known similarities: item similarity + a bonus per prefix code, recording the groups it was given.</summary>
+    private sealed class KnownConditioned(string fingerprint, int levels = 1) : IPrefixConditionedRanker
+    {
+        public string Name => "known-head";
+
+        public int PrefixLevels => levels;
+
+        public string IndexFingerprint => fingerprint;
+
+        public List<IReadOnlyList<PrefixCandidates>> Calls { get; } = [];
+
+        /// <summary>What the head adds for the items under a prefix: depends on the prefix, so a flat ranker cannot give it.</summary>
+        public static double Bonus(SemanticId prefix) => prefix[0] % 3 * 0.25;
+
+        public ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<PrefixCandidates> groups, CancellationToken cancellationToken = default)
+        {
+            Calls.Add(groups);
+            IReadOnlyList<Candidate> scored = [.. groups.SelectMany(g => g.Candidates.Select(c => c with { Score = KnownSimilarity.Of(c.Item) + Bonus(g.Prefix) }))];
+            return ValueTask.FromResult(scored);
+        }
+    }
+
     private static IReadOnlyList<DecodedId> Prefixes(SemanticIdIndex index, int levels, int beams)
     {
         using var session = ScriptedDecoder.Create().Start([]);
@@ -108,6 +130,43 @@ public sealed class BeamFusionRecallTests
         Assert.Equal(first, got.Count);
         Assert.All(got, g => Assert.Equal(prefixes[0].Id[0], index[g.Item][0]));
         Assert.Equal(1, dense.Calls); // one dense call per request
+    }
+
+    [Fact]
+    public async Task A_conditioned_dense_side_scores_each_prefix_group_against_its_own_query_in_one_call()
+    {
+        var index = ScriptedDecoder.Index.Value;
+        var prefixes = Prefixes(index, 1, 4);
+        var history = index.Items.Where(i => index[i][0] == prefixes[1].Id[0]).Take(2).Select(i => new UserEvent(new UserId(1), i, ActionType.View, DateTimeOffset.UnixEpoch)).ToArray();
+        var request = new RecommendationRequest(new UserId(1), history, 40, DateTimeOffset.UnixEpoch);
+        var dense = new KnownConditioned(index.Fingerprint);
+        var recall = new BeamFusionRecall(ScriptedDecoder.Create(), index, dense, new BeamFusionOptions { PrefixLevels = 1, Beams = 4, DenseWeight = 10 });
+
+        var got = await recall.RecallAsync(request, 40);
+
+        var call = Assert.Single(dense.Calls);
+        Assert.Equal(prefixes.Select(p => p.Id), call.Select(g => g.Prefix));
+        Assert.All(call, g => Assert.All(g.Candidates, c => Assert.Equal(g.Prefix[0], index[c.Item][0])));
+        Assert.DoesNotContain(call.SelectMany(g => g.Candidates), c => request.HistoryItems.Contains(c.Item));
+        var expected = prefixes
+            .SelectMany(p => index.ItemsWithPrefix(p.Id).Where(i => !request.HistoryItems.Contains(i))
+                .Select(i => (Item: i, Score: p.LogProbability + (10 * (KnownSimilarity.Of(i) + KnownConditioned.Bonus(p.Id))))))
+            .OrderByDescending(e => e.Score)
+            .Take(40)
+            .ToArray();
+        Assert.Equal(expected.Select(e => e.Item), got.Select(g => g.Item));
+        Assert.Equal(expected.Select(e => e.Score), got.Select(g => g.Score), (a, b) => Math.Abs(a - b) < 1e-9);
+    }
+
+    [Fact]
+    public void A_head_of_another_index_or_prefix_length_is_refused()
+    {
+        var index = ScriptedDecoder.Index.Value;
+        var other = Assert.Throws<InvalidOperationException>(() => new BeamFusionRecall(ScriptedDecoder.Create(), index, new KnownConditioned("0123456789abcdef")));
+        Assert.Contains("0123456789abcdef", other.Message, StringComparison.Ordinal);
+        var levels = Assert.Throws<ArgumentException>(() => new BeamFusionRecall(ScriptedDecoder.Create(), index, new KnownConditioned(index.Fingerprint, levels: 2), new BeamFusionOptions { PrefixLevels = 1 }));
+        Assert.Contains("reads 2 leading codes", levels.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentNullException>(() => new BeamFusionRecall(ScriptedDecoder.Create(), index, (IPrefixConditionedRanker)null!));
     }
 
     [Fact]

@@ -96,25 +96,29 @@ public sealed class CatalogueTests(ClusterFixture fixture) : IClassFixture<Clust
             Assert.DoesNotContain(hybrid.Items, i => horror[..20].Any(f => f.Value == i.Item)); // never the history
         }
 
-        // Beam fusion: on every silo, the list its parts give outside the cluster — the model, the grown index the
-        // catalogue published, the dense retriever with the new items — and never the history.
+        // Beam fusion with the dense folder's prefix head: on every silo, the list its parts give outside the cluster —
+        // the model, the grown index the catalogue published, the dense retriever with the new items and its head — and
+        // never the history.
         var grown = SemanticIdIndex.FromBytes((await fixture.Client.GetGrain<ISemanticIdIndexGrain>("default").GetIfNewerAsync(0))!.Bytes);
         Assert.True(grown.TryGetSemanticId(new ItemId(newHorror.Item), out _));
         using var generator = ModelFiles.Load(files.ModelPath);
-        var fusion = new GenRec.Generative.BeamFusionRecall(generator, grown, local.AsRanker(DenseItemVectors.Full, GenRecCluster.FusionFreshOffset), new GenRec.Generative.BeamFusionOptions { Beams = 8, DenseWeight = 20 });
+        var fusion = new GenRec.Generative.BeamFusionRecall(generator, grown, local.AsConditionedRanker(DenseItemVectors.Full, GenRecCluster.FusionFreshOffset), new GenRec.Generative.BeamFusionOptions { Beams = 8, DenseWeight = 20 });
+        var withoutHead = new GenRec.Generative.BeamFusionRecall(generator, grown, local.AsRanker(DenseItemVectors.Full, GenRecCluster.FusionFreshOffset), new GenRec.Generative.BeamFusionOptions { Beams = 8, DenseWeight = 20 });
         foreach (var fan in fans)
         {
             var fused = await fixture.Client.GetGrain<IUserSessionGrain>(fan).RecommendAsync(new RecommendQuery(Count: 10, Retrieval: RetrievalMode.Fusion));
 
             var expected = await fusion.RecallAsync(new RecommendationRequest(new UserId(fan), request.History, 10, DateTimeOffset.UtcNow), 10);
             Assert.Equal(expected.Select(c => c.Item.Value), fused.Items.Select(i => i.Item));
+            var unconditioned = await withoutHead.RecallAsync(new RecommendationRequest(new UserId(fan), request.History, 10, DateTimeOffset.UtcNow), 10);
+            Assert.NotEqual(unconditioned.Select(c => c.Score), fused.Items.Select(i => i.Score)); // the head shifts each prefix's query
             Assert.All(fused.Items, i => Assert.Equal("beam-fusion", i.Source));
             Assert.DoesNotContain(fused.Items, i => horror[..20].Any(f => f.Value == i.Item));
         }
 
         // A query's beam width is the number of prefixes kept: one prefix, one neighbourhood.
         var onePrefix = await fixture.Client.GetGrain<IUserSessionGrain>(fans[0]).RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 1, Retrieval: RetrievalMode.Fusion));
-        var onePrefixLocal = new GenRec.Generative.BeamFusionRecall(generator, grown, local.AsRanker(DenseItemVectors.Full, GenRecCluster.FusionFreshOffset), new GenRec.Generative.BeamFusionOptions { Beams = 1, DenseWeight = 20 });
+        var onePrefixLocal = new GenRec.Generative.BeamFusionRecall(generator, grown, local.AsConditionedRanker(DenseItemVectors.Full, GenRecCluster.FusionFreshOffset), new GenRec.Generative.BeamFusionOptions { Beams = 1, DenseWeight = 20 });
         var configured = await fixture.Client.GetGrain<IUserSessionGrain>(fans[0]).RecommendAsync(new RecommendQuery(Count: 10, Retrieval: RetrievalMode.Fusion));
         Assert.Equal((await onePrefixLocal.RecallAsync(new RecommendationRequest(new UserId(fans[0]), request.History, 10, DateTimeOffset.UtcNow), 10)).Select(c => c.Item.Value), onePrefix.Items.Select(i => i.Item));
         Assert.Single(onePrefix.Items.Select(i => grown[new ItemId(i.Item)][0]).Distinct());

@@ -32,6 +32,7 @@ public abstract class GenRecCluster(string modelPath) : IAsyncLifetime
                 o.DenseModelPath = ModelFiles.DenseOnnxPath;
                 o.Fusion = new GenRec.Generative.BeamFusionOptions { Beams = 8, DenseWeight = 20 };
                 o.FusionFreshOffset = FusionFreshOffset;
+                o.FusionPrefixHead = true;
                 o.MaxEvents = 60;
                 o.MaxAppendBatch = 200;
                 o.RefreshInterval = TimeSpan.FromMilliseconds(200);

@@ -32,8 +32,8 @@ public static class ModelFiles
 
     /// <summary>
     /// A small dense retriever (d 16, one block, history 10, two epochs) trained on the real train part with the
-    /// catalogue's cheap movie features as its content vectors, exported to ONNX: the folder a service's
-    /// <c>AddDenseRetrieval</c> is pointed at.
+    /// catalogue's cheap movie features as its content vectors, with a one-epoch prefix head on <see cref="Value"/>'s
+    /// index, exported to ONNX: the folder a service's <c>AddDenseRetrieval</c> is pointed at.
     /// </summary>
     public static string DenseOnnxPath => DenseBuilt.Value;
 
@@ -47,6 +47,7 @@ public static class ModelFiles
         {
             Dimension = 16, Layers = 1, Heads = 2, MlpDimension = 32, MaxHistory = 10, Epochs = 2, ValidationUsers = 50, Device = ComputeDevice.Cpu,
         }).Fit(TestData.Split, Value.Embeddings, DenseContentSource);
+        new PrefixHeadTrainer(new PrefixHeadTrainer.Options { Epochs = 1, ValidationUsers = 50 }).Fit(model, TestData.Split, Value.Index);
         DenseOnnxExporter.Export(model, folder);
         return folder;
     }

@@ -125,6 +125,24 @@ public sealed class AddGenRecTests
         Assert.All(candidates, c => Assert.Equal("beam-fusion", c.Source));
         Assert.DoesNotContain(candidates, c => request.HistoryItems.Contains(c.Item));
         Assert.Throws<ArgumentOutOfRangeException>(() => new ServiceCollection().AddGenRec().AddBeamFusionRecall(freshOffset: double.PositiveInfinity));
+
+        // With the dense folder's prefix head: each prefix's items scored against its own query, as built by hand.
+        var withHead = new ServiceCollection();
+        withHead.AddGenRec(o => o.OnnxRuntime = new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu })
+            .AddSemanticIdIndex(files.IndexPath)
+            .AddOnnxModel(files.ModelPath)
+            .AddDenseRetrieval(ModelFiles.DenseOnnxPath)
+            .AddBeamFusionRecall(o => { o.Beams = 4; o.DenseWeight = 10; }, prefixHead: true)
+            .AddRecallAdapter(_ => RecallStage.From("dlrm", (_, _, _) => ValueTask.FromResult<IReadOnlyList<Candidate>>([])), o => { o.Mode = StageMode.Replace; o.Budget = TimeSpan.FromSeconds(30); });
+        await using var headProvider = withHead.BuildServiceProvider();
+        var headed = await headProvider.GetRequiredKeyedService<IRecallStage>(GenRecStages.Adapted).RecallAsync(request, 20, TestContext.Current.CancellationToken);
+        var headByHand = await new BeamFusionRecall(
+            headProvider.GetRequiredService<OnnxGenerativeModel>(),
+            headProvider.GetRequiredService<SemanticIdIndex>(),
+            headProvider.GetRequiredService<OnnxDenseRetriever>().AsConditionedRanker(),
+            new BeamFusionOptions { Beams = 4, DenseWeight = 10 }).RecallAsync(request, 20, TestContext.Current.CancellationToken);
+        Assert.Equal(20, headed.Count);
+        Assert.Equal(headByHand.Select(c => (c.Item, c.Score)), headed.Select(c => (c.Item, c.Score)));
     }
 
     [Fact]

@@ -209,10 +209,25 @@ public sealed class DenseRetrievalModel : IDisposable
         return new ConditionedRanker(this, name, vectors, freshOffset, report.Levels, report.IndexFingerprint);
     }
 
-    /// <summary>The prefix head's unit queries [P, d], row-major, for one user state and P prefixes of the head's length.</summary>
-    internal float[] ConditionedQueries(float[] user, IReadOnlyList<SemanticId> prefixes)
+    /// <summary>
+    /// The prefix head's unit queries, row-major [P, d]: for one user vector (<see cref="UserVector"/>) and P prefixes
+    /// of the head's length, the query that ranks the items under each prefix (COBRA's dense head).
+    /// </summary>
+    /// <param name="user">The user's query vector.</param>
+    /// <param name="prefixes">Prefixes of <see cref="PrefixHeadReport.Levels"/> codes.</param>
+    /// <returns>P × d floats.</returns>
+    /// <exception cref="InvalidOperationException">The model has no prefix head.</exception>
+    /// <exception cref="ArgumentException">The user vector has another width, or a prefix another length or a code the head does not know.</exception>
+    public float[] ConditionedQueries(float[] user, IReadOnlyList<SemanticId> prefixes)
     {
-        var head = Volatile.Read(ref _head) ?? throw new InvalidOperationException("This dense model has no prefix head.");
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(prefixes);
+        var head = Volatile.Read(ref _head) ?? throw new InvalidOperationException("This dense model has no prefix head: train one with PrefixHeadTrainer (`genrec train dense-head`).");
+        if (user.Length != Dimension)
+        {
+            throw new ArgumentException($"The user vector has {user.Length} values; the model's are {Dimension}-wide.", nameof(user));
+        }
+
         var levels = head.Report.Levels;
         var codes = new long[prefixes.Count * levels];
         for (var p = 0; p < prefixes.Count; p++)
@@ -232,6 +247,11 @@ public sealed class DenseRetrievalModel : IDisposable
 
                 codes[(p * levels) + l] = code;
             }
+        }
+
+        if (prefixes.Count == 0)
+        {
+            return [];
         }
 
         lock (_gate)
@@ -264,13 +284,13 @@ public sealed class DenseRetrievalModel : IDisposable
         var headManifest = head is null ? null : new HeadManifest(head.Network.Config.Vocabulary, head.Network.Config.Hidden, head.Report);
         var manifest = new Manifest(Format, FormatVersion, c.ContentDimension, c.Dimension, c.Layers, c.Heads, c.MlpDimension, c.MaxHistory, c.Dropout, c.Temperature, ContentSource, [.. TrainedItems.Select(i => i.Value)], Report, headManifest);
         var headPath = Path.Combine(directory, PrefixHeadFile);
+        Directory.CreateDirectory(directory);
         if (head is null)
         {
             File.Delete(headPath);
         }
         else
         {
-            Directory.CreateDirectory(directory);
             head.Network.save(headPath);
         }
 
