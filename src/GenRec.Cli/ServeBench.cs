@@ -18,8 +18,8 @@ namespace GenRec.Cli;
 /// <summary>
 /// <c>genrec bench serve</c>: serving latency and throughput of the ONNX Runtime path for beam widths × history
 /// lengths, alone and under concurrent load through the micro-batcher, side by side in one run with TorchSharp eager
-/// decoding of the same model and with the DLRM cascade; achieved GFLOP/s against this machine's measured matrix
-/// multiply peak.
+/// decoding of the same model and with the DLRM cascade; achieved GFLOP/s against this machine's theoretical peak
+/// (<see cref="HardwarePeak"/>: measured clock × measured FMA throughput).
 /// </summary>
 internal static class ServeBench
 {
@@ -68,11 +68,11 @@ internal static class ServeBench
             var exported = Path.Combine(Path.GetTempPath(), $"genrec-bench-{Environment.ProcessId}");
             TigerOnnxExporter.Export(torchModel, exported);
             using var onnx = OnnxGenerativeModel.Load(exported, new OnnxRuntimeOptions { ExecutionProvider = parse.GetValue(provider), AllowSpinning = parse.GetValue(spin) }, ConsoleLog.Instance);
-            Directory.Delete(exported, recursive: true);
             ConsoleProgress.Status($"model: {shape.Architecture}, d {shape.Dimension}, {shape.Layers} layers, {shape.Heads} heads, MLP {shape.MlpDimension}, codes [{string.Join(", ", shape.VocabularySizes)}], history up to {shape.MaxHistoryItems} items; ONNX Runtime on {onnx.ExecutionProvider}, TorchSharp on {torchModel.Device}; {Environment.ProcessorCount} cores");
 
-            var peak = MeasurePeak();
-            ConsoleProgress.Status(string.Create(CultureInfo.InvariantCulture, $"matrix multiply 1024³: ONNX Runtime {peak.Onnx:0.0} GFLOP/s, TorchSharp {peak.Torch:0.0} GFLOP/s; peak {peak.Peak:0.0}"));
+            var peak = HardwarePeak.Measure(ConsoleProgress.Status);
+            var flopChecks = CheckFlops(exported, split, index, torchModel, shape, lengths, beamWidths, parse.GetValue(provider));
+            Directory.Delete(exported, recursive: true);
 
             var rows = new List<Row>();
             foreach (var h in lengths)
@@ -134,13 +134,15 @@ internal static class ServeBench
             }
 
             Console.WriteLine(Table(rows, dlrm, peak));
+            Console.WriteLine(FlopTable(flopChecks));
             if (parse.GetValue(output) is { } path)
             {
                 var json = new
                 {
                     machine = new { cores = Environment.ProcessorCount, onnx_provider = onnx.ExecutionProvider, torch_device = torchModel.Device },
                     model = new { architecture = shape.Architecture.ToString(), shape.Dimension, shape.Layers, shape.Heads, shape.MlpDimension, codes = shape.VocabularySizes },
-                    peak_gflops = new { onnx = Math.Round(peak.Onnx, 1), torch = Math.Round(peak.Torch, 1) },
+                    peak,
+                    flop_checks = flopChecks,
                     dlrm = dlrm is null ? null : new { p50_ms = Math.Round(dlrm.P50, 3), p99_ms = Math.Round(dlrm.P99, 3) },
                     rows,
                 };
@@ -163,6 +165,58 @@ internal static class ServeBench
             .ToArray();
         return histories.Length > 0 ? histories : throw new UsageException($"no test user has {length} known history items.");
     }
+
+    /// <summary>
+    /// For each history × beam, one request decoded by a profiled copy of the served graphs: the matrix products'
+    /// operations ONNX Runtime actually ran (<see cref="ProfiledFlops"/>) against <see cref="Flops"/>.
+    /// </summary>
+    private static List<FlopCheck> CheckFlops(string folder, DataSplit split, SemanticIdIndex index, TigerModelArtifact model, TigerConfig shape, int[] lengths, int[] beamWidths, ExecutionProviderPreference provider)
+    {
+        var checks = new List<FlopCheck>();
+        var profiles = Path.Combine(Path.GetTempPath(), $"genrec-profile-{Environment.ProcessId}");
+        Directory.CreateDirectory(profiles);
+        try
+        {
+            foreach (var h in lengths)
+            {
+                var input = Histories(split, index, model, h)[0];
+                foreach (var k in beamWidths)
+                {
+                    using var profiled = OnnxGenerativeModel.Load(folder, new OnnxRuntimeOptions { ExecutionProvider = provider, ProfilePrefix = Path.Combine(profiles, $"h{h}-k{k}") });
+                    profiled.Decode([new GenerativeDecodeRequest(input, new BeamSearchState(index.Trie, index.Length, k))]);
+                    var (context, step) = profiled.EndProfiling();
+                    var (contextFlops, contextProducts) = ProfiledFlops.Count(context);
+                    var (stepFlops, stepProducts) = ProfiledFlops.Count(step);
+                    var derived = Flops(shape, model.Vocabulary, h, k);
+                    checks.Add(new FlopCheck(h, k, derived, contextFlops + stepFlops, contextProducts + stepProducts));
+                    ConsoleProgress.Status(string.Create(CultureInfo.InvariantCulture, $"FLOP count, history {h}, beam {k}: {derived / 1e6:0.0} MFLOP from the configuration, {(contextFlops + stepFlops) / 1e6:0.0} MFLOP in the {contextProducts + stepProducts} matrix products ONNX Runtime ran"));
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(profiles, recursive: true);
+        }
+
+        return checks;
+    }
+
+    private static string FlopTable(IReadOnlyList<FlopCheck> checks)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("FLOP count per request: derived from the configuration (`ServeBench.Flops`, used for GFLOP/s) vs the matrix products ONNX Runtime ran (its profile's shapes)");
+        text.AppendLine();
+        text.AppendLine("| history | beam | derived MFLOP | executed MFLOP | executed ÷ derived | products run |");
+        text.AppendLine("|---:|---:|---:|---:|---:|---:|");
+        foreach (var c in checks)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {c.History} | {c.Beam} | {c.Derived / 1e6:0.00} | {c.Executed / 1e6:0.00} | {c.Executed / c.Derived:0.000} | {c.Products} |");
+        }
+
+        return text.ToString();
+    }
+
+    private sealed record FlopCheck(int History, int Beam, double Derived, double Executed, int Products);
 
     private static Measured Time(int count, Action<int> run)
     {
@@ -235,79 +289,10 @@ internal static class ServeBench
         return total;
     }
 
-    /// <summary>The best of ONNX Runtime's and TorchSharp's 1024 × 1024 × 1024 float matrix multiply (median of 15 runs each).</summary>
-    private static (double Onnx, double Torch, double Peak) MeasurePeak()
-    {
-        const int n = 1024;
-        const double flops = 2.0 * n * n * n;
-        var random = new Random(1);
-        var a = Enumerable.Range(0, n * n).Select(_ => (float)random.NextDouble()).ToArray();
-        var b = Enumerable.Range(0, n * n).Select(_ => (float)random.NextDouble()).ToArray();
-        double Median(Action run)
-        {
-            run();
-            run();
-            var times = Enumerable.Range(0, 15).Select(_ =>
-            {
-                var start = Stopwatch.GetTimestamp();
-                run();
-                return Stopwatch.GetElapsedTime(start).TotalSeconds;
-            }).Order().ToArray();
-            return flops / times[times.Length / 2] / 1e9;
-        }
-
-        using var session = new InferenceSession(MatMulModel(n, b));
-        using var input = OrtValue.CreateTensorValueFromMemory(a, [n, n]);
-        var names = new[] { "a" };
-        var outputs = new[] { "c" };
-        var onnx = Median(() =>
-        {
-            using var result = session.Run(new RunOptions(), names, [input], outputs);
-        });
-
-        using var ta = torch.tensor(a, [n, n]);
-        using var tb = torch.tensor(b, [n, n]);
-        var eager = Median(() =>
-        {
-            using var c = torch.mm(ta, tb);
-        });
-        return (onnx, eager, Math.Max(onnx, eager));
-    }
-
-    private static byte[] MatMulModel(int n, float[] b)
-    {
-        var weights = new global::Onnx.TensorProto { Name = "b", DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
-        weights.Dims.Add(n);
-        weights.Dims.Add(n);
-        var bytes = new byte[b.Length * sizeof(float)];
-        Buffer.BlockCopy(b, 0, bytes, 0, bytes.Length);
-        weights.RawData = ByteString.CopyFrom(bytes);
-        var graph = new global::Onnx.GraphProto { Name = "peak" };
-        graph.Initializer.Add(weights);
-        var node = new global::Onnx.NodeProto { OpType = "MatMul", Name = "mm" };
-        node.Input.Add("a");
-        node.Input.Add("b");
-        node.Output.Add("c");
-        graph.Node.Add(node);
-        graph.Input.Add(Value("a", n));
-        graph.Output.Add(Value("c", n));
-        var model = new global::Onnx.ModelProto { IrVersion = 8, Graph = graph };
-        model.OpsetImport.Add(new global::Onnx.OperatorSetIdProto { Domain = "", Version = 17 });
-        return model.ToByteArray();
-
-        static global::Onnx.ValueInfoProto Value(string name, int n)
-        {
-            var shape = new global::Onnx.TensorShapeProto();
-            shape.Dim.Add(new global::Onnx.TensorShapeProto.Types.Dimension { DimValue = n });
-            shape.Dim.Add(new global::Onnx.TensorShapeProto.Types.Dimension { DimValue = n });
-            return new global::Onnx.ValueInfoProto { Name = name, Type = new global::Onnx.TypeProto { TensorType = new global::Onnx.TypeProto.Types.Tensor { ElemType = (int)global::Onnx.TensorProto.Types.DataType.Float, Shape = shape } } };
-        }
-    }
-
-    private static string Table(IReadOnlyList<Row> rows, Measured? dlrm, (double Onnx, double Torch, double Peak) peak)
+    private static string Table(IReadOnlyList<Row> rows, Measured? dlrm, HardwarePeak peak)
     {
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"peak matrix multiply: {peak.Peak:0.0} GFLOP/s (ONNX Runtime {peak.Onnx:0.0}, TorchSharp {peak.Torch:0.0})");
+        text.AppendLine(peak.Table());
         if (dlrm is not null)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"DLRM cascade, batch 1: p50 {dlrm.P50:0.00} ms, p99 {dlrm.P99:0.00} ms");

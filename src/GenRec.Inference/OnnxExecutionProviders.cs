@@ -100,9 +100,21 @@ public static class OnnxExecutionProviders
 
     private static (InferenceSession, InferenceSession) OpenBoth(string first, string second, SessionOptions options)
     {
+        // A profile file per session (ONNX Runtime names them by prefix and time, so one prefix for both would collide).
+        var profile = options.EnableProfiling ? options.ProfileOutputPathPrefix : null;
+        if (profile is not null)
+        {
+            Profile(options, $"{profile}-{Path.GetFileNameWithoutExtension(first)}");
+        }
+
         var opened = new InferenceSession(first, options);
         try
         {
+            if (profile is not null)
+            {
+                Profile(options, $"{profile}-{Path.GetFileNameWithoutExtension(second)}");
+            }
+
             return (opened, new InferenceSession(second, options));
         }
         catch
@@ -148,6 +160,19 @@ public static class OnnxExecutionProviders
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         };
         fresh.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
+        if (options.ProfilePrefix is { } prefix)
+        {
+            Profile(fresh, prefix);
+        }
+
         return fresh;
+    }
+
+    /// <summary>Profiling on, to files named from <paramref name="prefix"/>: ONNX Runtime reads the prefix when profiling is switched on, so it is switched off and on again.</summary>
+    private static void Profile(SessionOptions options, string prefix)
+    {
+        options.EnableProfiling = false;
+        options.ProfileOutputPathPrefix = prefix;
+        options.EnableProfiling = true;
     }
 }

@@ -126,6 +126,21 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
 
     internal InferenceSession StepSession => _step;
 
+    /// <summary>
+    /// Closes the per-node profiles of both graphs (with <see cref="OnnxRuntimeOptions.ProfilePrefix"/> set) and returns
+    /// their paths; the sessions record nothing more.
+    /// </summary>
+    /// <returns>The context graph's profile and the step graph's.</returns>
+    /// <exception cref="InvalidOperationException">The model was loaded without a profile prefix.</exception>
+    public (string Context, string Step) EndProfiling()
+    {
+        var context = _context.EndProfiling();
+        var step = _step.EndProfiling();
+        return string.IsNullOrEmpty(context) || string.IsNullOrEmpty(step)
+            ? throw new InvalidOperationException("The model was loaded without OnnxRuntimeOptions.ProfilePrefix: there is no profile to end.")
+            : (context, step);
+    }
+
     /// <summary>Loads a model folder and checks its graphs against the contract.</summary>
     /// <param name="directory">The folder (<c>genrec export</c> writes one).</param>
     /// <param name="options">Options; defaults when <see langword="null"/>.</param>

@@ -33,6 +33,14 @@ public sealed class OnnxRuntimeOptions
     /// </summary>
     public bool AllowSpinning { get; set; }
 
+    /// <summary>
+    /// When set, every session writes ONNX Runtime's per-node profile (a Chrome trace: each node's time and its inputs'
+    /// and outputs' shapes) to a file whose name starts with this path and the graph's name; the model's
+    /// <c>EndProfiling</c> closes the files and returns their paths. For measuring, not for serving: every run is
+    /// recorded. Default: <see langword="null"/> (off).
+    /// </summary>
+    public string? ProfilePrefix { get; set; }
+
     internal void Validate()
     {
         if (!Enum.IsDefined(ExecutionProvider))

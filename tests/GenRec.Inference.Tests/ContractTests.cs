@@ -171,4 +171,30 @@ public sealed class ContractTests(OnnxFixture fixture) : IClassFixture<OnnxFixtu
         edit(node);
         File.WriteAllText(path, node.ToJsonString());
     }
+
+    [Fact]
+    public void A_profiled_model_writes_one_profile_per_graph_with_the_shapes_of_what_ran()
+    {
+        using var folder = TestData.TempFolder();
+        using (var plain = OnnxGenerativeModel.Load(fixture.Folder, Cpu))
+        {
+            Assert.Throws<InvalidOperationException>(() => plain.EndProfiling());
+        }
+
+        using var profiled = OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu, ProfilePrefix = folder.File("run") });
+        var history = fixture.Onnx.EncodeHistory([new UserEvent(new UserId(1), fixture.Index.Items[0], ActionType.View, DateTimeOffset.UnixEpoch)], fixture.Index);
+        var expected = fixture.Onnx.Decode([new GenerativeDecodeRequest(history, new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, 4))]);
+
+        var got = profiled.Decode([new GenerativeDecodeRequest(history, new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, 4))]);
+        var (context, step) = profiled.EndProfiling();
+
+        Assert.Equal(expected[0].Select(d => d.Id), got[0].Select(d => d.Id)); // profiling changes nothing it computes
+        Assert.NotEqual(context, step);
+        foreach (var file in new[] { context, step })
+        {
+            Assert.StartsWith(folder.Path, file, StringComparison.Ordinal);
+            var events = JsonNode.Parse(File.ReadAllText(file))!.AsArray();
+            Assert.Contains(events, e => e?["cat"]?.GetValue<string>() == "Node" && e["args"]?["op_name"]?.GetValue<string>() is "MatMul" or "Gemm" or "FusedMatMul" && e["args"]?["input_type_shape"] is not null);
+        }
+    }
 }
