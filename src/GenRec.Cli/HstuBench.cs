@@ -23,13 +23,17 @@ internal static class HstuBench
         var users = new Option<int>("--users") { Description = "Requests per setting (test users, in order).", DefaultValueFactory = _ => 50 };
         var alone = new Option<int>("--alone-users") { Description = "Requests for the one-pass-per-candidate baseline (it is slow).", DefaultValueFactory = _ => 10 };
         var counts = new Option<int[]>("--candidates") { Description = "Candidate counts per request.", DefaultValueFactory = _ => [200, 1000], AllowMultipleArgumentsPerToken = true };
+        var callers = new Option<string>("--callers") { Description = "Concurrent callers, each with and without the micro-batcher (HstuMicroBatcher); empty: skip.", DefaultValueFactory = _ => "8,32,128" };
+        var loadRequests = new Option<int>("--load-requests") { Description = "Requests per concurrent cell (at least twice the callers).", DefaultValueFactory = _ => 256 };
         var seed = Common.Seed();
-        var command = new Command("hstu", "HSTU ranking latency: one pass for all candidates vs a pass per candidate, p50/p99 per request.")
+        var command = new Command("hstu", "HSTU ranking latency: one pass for all candidates vs a pass per candidate, p50/p99 per request; concurrent callers with and without the micro-batcher.")
         {
-            data, modelPath, onnxPath, users, alone, counts, seed,
+            data, modelPath, onnxPath, users, alone, counts, callers, loadRequests, seed,
         };
-        command.SetAction(parse =>
+        command.SetAction(async (parse, ct) =>
         {
+            var callerCounts = string.IsNullOrWhiteSpace(parse.GetValue(callers)) ? [] : Common.PositiveInts(parse.GetValue(callers)!, "--callers");
+            Common.RequirePositive(parse.GetValue(loadRequests), "--load-requests");
             var split = Common.LoadSplit(parse.GetValue(data)!);
             Common.RequirePositive(parse.GetValue(users), "--users");
             Common.RequirePositive(parse.GetValue(alone), "--alone-users");
@@ -38,7 +42,7 @@ internal static class HstuBench
             if (model.CrossFeatureNames.Count > 0)
             {
                 ConsoleProgress.Status("fitting the DLRM cascade for its cross features");
-                features = ModelCatalog.CascadeForHstu(split, parse.GetValue(seed), keepQueries: false).CandidateFeatures;
+                features = ModelCatalog.CascadeForHstu(split, parse.GetValue(seed), keepQueries: false, ct).CandidateFeatures;
             }
 
             using var onnx = HstuOnnxRanker.Load(parse.GetValue(onnxPath)!, features, new OnnxRuntimeOptions(), ConsoleLog.Instance);
@@ -112,13 +116,47 @@ internal static class HstuBench
 
                 var ratio = medians["onnx/a pass per candidate"] / medians["onnx/one pass, micro-batches of 256"];
                 rows[^1]["ratio_to_one_pass"] = Math.Round(ratio, 1);
+
+                // Concurrent callers (closed loops), each count twice side by side: every caller runs its own request on
+                // ONNX Runtime (sessions are thread-safe), then the same through the micro-batcher.
+                foreach (var c in callerCounts)
+                {
+                    var total = Math.Max(parse.GetValue(loadRequests), 2 * c);
+                    var direct = await ClosedLoop.RunAsync(c, total, async (i, token) => await onnx.RankAsync(requests[i % requests.Length].Request, requests[i % requests.Length].Candidates, token).ConfigureAwait(false), ct).ConfigureAwait(false);
+                    var batcher = new HstuMicroBatcher(onnx, new HstuBatcherOptions { MaxBatchSize = c });
+                    await using var stopBatcher = batcher.ConfigureAwait(false);
+                    var merged = await ClosedLoop.RunAsync(c, total, async (i, token) => await batcher.RankAsync(requests[i % requests.Length].Request, requests[i % requests.Length].Candidates, token).ConfigureAwait(false), ct).ConfigureAwait(false);
+                    foreach (var (mode, measured, meanBatch) in new[] { ("concurrent, each alone", direct, 0.0), ("concurrent, micro-batcher", merged, batcher.Requests / (double)Math.Max(1, batcher.Batches)) })
+                    {
+                        var row = new Dictionary<string, object>
+                        {
+                            ["candidates"] = m,
+                            ["runtime"] = "onnx",
+                            ["mode"] = $"{c} callers, {mode}",
+                            ["requests"] = total,
+                            ["p50_ms"] = Math.Round(measured.P50, 3),
+                            ["p99_ms"] = Math.Round(measured.P99, 3),
+                            ["requests_per_second"] = Math.Round(measured.RequestsPerSecond, 1),
+                        };
+                        if (meanBatch > 0)
+                        {
+                            row["mean_batch"] = Math.Round(meanBatch, 1);
+                            row["throughput_vs_alone"] = Math.Round(merged.RequestsPerSecond / direct.RequestsPerSecond, 2);
+                        }
+
+                        rows.Add(row);
+                    }
+
+                    ConsoleProgress.Status(string.Create(CultureInfo.InvariantCulture, $"{m} candidates, {c} callers: {direct.RequestsPerSecond:0} req/s each alone (p99 {direct.P99:0.0} ms), {merged.RequestsPerSecond:0} req/s through the batcher (p99 {merged.P99:0.0} ms, mean batch {batcher.Requests / (double)Math.Max(1, batcher.Batches):0.0})"));
+                }
             }
 
             Console.Error.WriteLine();
-            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"candidates",10}  {"runtime",-10}  {"mode",-36}  {"requests",8}  {"p50 ms",9}  {"p99 ms",9}  ratio"));
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"candidates",10}  {"runtime",-10}  {"mode",-40}  {"requests",8}  {"p50 ms",9}  {"p99 ms",9}  {"req/s",8}  ratio"));
             foreach (var r in rows)
             {
-                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r["candidates"],10}  {r["runtime"],-10}  {r["mode"],-36}  {r["requests"],8}  {r["p50_ms"],9}  {r["p99_ms"],9}  {(r.TryGetValue("ratio_to_one_pass", out var x) ? $"{x}×" : "")}"));
+                var ratio = r.TryGetValue("ratio_to_one_pass", out var x) ? $"{x}×" : r.TryGetValue("throughput_vs_alone", out var t) ? $"{t}× throughput, mean batch {r["mean_batch"]}" : "";
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r["candidates"],10}  {r["runtime"],-10}  {r["mode"],-40}  {r["requests"],8}  {r["p50_ms"],9}  {r["p99_ms"],9}  {(r.TryGetValue("requests_per_second", out var q) ? q : ""),8}  {ratio}"));
             }
 
             Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["execution_provider"] = onnx.ExecutionProvider, ["rows"] = rows }));

@@ -233,25 +233,8 @@ internal static class ServeBench
     }
 
     /// <summary><paramref name="callers"/> concurrent loops issue <paramref name="total"/> requests back to back through the batcher.</summary>
-    private static async Task<Measured> Load(GenerativeMicroBatcher batcher, int[][] inputs, Func<BeamSearchState> search, int callers, int total, CancellationToken ct)
-    {
-        var latencies = new double[total];
-        var next = -1;
-        var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(
-            async () =>
-            {
-                int i;
-                while ((i = Interlocked.Increment(ref next)) < total)
-                {
-                    var start = Stopwatch.GetTimestamp();
-                    await batcher.SearchAsync(inputs[i % inputs.Length], search(), ct).ConfigureAwait(false);
-                    latencies[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                }
-            },
-            ct))).ConfigureAwait(false);
-        return new Measured(latencies, clock.Elapsed.TotalSeconds);
-    }
+    private static Task<Measured> Load(GenerativeMicroBatcher batcher, int[][] inputs, Func<BeamSearchState> search, int callers, int total, CancellationToken ct) =>
+        ClosedLoop.RunAsync(callers, total, async (i, token) => await batcher.SearchAsync(inputs[i % inputs.Length], search(), token).ConfigureAwait(false), ct);
 
     /// <summary>
     /// Multiply-adds ×2 of one request as the exported graphs compute it: the context pass over the history's tokens,
@@ -312,15 +295,6 @@ internal static class ServeBench
         }
 
         return text.ToString();
-    }
-
-    private sealed record Measured(double[] Latencies, double Seconds)
-    {
-        private double[] Sorted { get; } = [.. Latencies.Order()];
-
-        public double P50 => EvalCommand.Percentile(Sorted, 0.5);
-
-        public double P99 => EvalCommand.Percentile(Sorted, 0.99);
     }
 
     private sealed record Row(string Runtime, int Callers, int History, int Beam, double P50, double P99, double RequestsPerSecond, double Gflops, double PercentOfPeak, double MeanBatch = 0)

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Threading.Channels;
 using GenRec.Generative;
 
 namespace GenRec.Inference;
@@ -56,11 +54,7 @@ public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisp
     private static readonly Histogram<int> BatchSize = Meter.CreateHistogram<int>("genrec.inference.batch.size", description: "Requests decoded together in one batch.");
     private static readonly Histogram<double> QueueWait = Meter.CreateHistogram<double>("genrec.inference.queue.wait", unit: "ms", description: "Time a request waited before its batch ran.");
     private readonly OnnxGenerativeModel _model;
-    private readonly MicroBatcherOptions _options;
-    private readonly Channel<Pending> _queue;
-    private readonly Task _worker;
-    private long _batches;
-    private long _requests;
+    private readonly MicroBatchWorker<Sized, IReadOnlyList<DecodedId>> _worker;
 
     /// <summary>Starts the batcher's worker.</summary>
     /// <param name="model">The model; not disposed by the batcher.</param>
@@ -68,18 +62,25 @@ public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisp
     public GenerativeMicroBatcher(OnnxGenerativeModel model, MicroBatcherOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        _options = options ?? new MicroBatcherOptions();
-        _options.Validate();
+        var o = options ?? new MicroBatcherOptions();
+        o.Validate();
         _model = model;
-        _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(_options.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
-        _worker = Task.Run(RunAsync);
+        _worker = new MicroBatchWorker<Sized, IReadOnlyList<DecodedId>>(
+            o.MaxBatchSize,
+            o.MaxWait,
+            o.QueueCapacity,
+            (batch, next) => (batch.Count + 1) * Math.Max(batch.Max(r => r.Tokens), next.Tokens) <= o.MaxBatchTokens && batch.Sum(r => r.Beams) + next.Beams <= o.MaxBatchBeams,
+            batch => model.Decode([.. batch.Select(r => r.Request)]),
+            BatchSize,
+            QueueWait,
+            nameof(GenerativeMicroBatcher));
     }
 
     /// <summary>Batches run so far.</summary>
-    public long Batches => Interlocked.Read(ref _batches);
+    public long Batches => _worker.Batches;
 
     /// <summary>Requests decoded so far.</summary>
-    public long Requests => Interlocked.Read(ref _requests);
+    public long Requests => _worker.Requests;
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException">The history is longer than the model reads or holds an unknown token (checked before queuing, so it fails alone).</exception>
@@ -96,7 +97,7 @@ public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisp
     /// <returns>Its decoded IDs, most probable first.</returns>
     /// <exception cref="ArgumentException">The history is invalid, or the context comes from another model.</exception>
     /// <exception cref="ObjectDisposedException">The batcher is disposed.</exception>
-    public async ValueTask<IReadOnlyList<DecodedId>> DecodeAsync(GenerativeDecodeRequest request, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<DecodedId>> DecodeAsync(GenerativeDecodeRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (request.HistoryTokens is { } tokens)
@@ -108,155 +109,18 @@ public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisp
             throw new ArgumentException($"The context was computed by model {request.Context.ModelId}; this batcher serves {_model.ModelId}.", nameof(request));
         }
 
-        var pending = new Pending(request, cancellationToken);
-        try
-        {
-            await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ChannelClosedException e)
-        {
-            throw new ObjectDisposedException(nameof(GenerativeMicroBatcher), e);
-        }
-
-        using (cancellationToken.Register(static p => ((Pending)p!).Completion.TrySetCanceled(), pending))
-        {
-            return await pending.Completion.Task.ConfigureAwait(false);
-        }
+        return _worker.EnqueueAsync(new Sized(request), cancellationToken);
     }
 
     /// <summary>Stops taking requests, finishes the queued ones and stops the worker.</summary>
     /// <returns>A task that completes when the worker has stopped.</returns>
-    public async ValueTask DisposeAsync()
-    {
-        _queue.Writer.TryComplete();
-        await _worker.ConfigureAwait(false);
-    }
+    public ValueTask DisposeAsync() => _worker.DisposeAsync();
 
     /// <summary>Stops taking requests, finishes the queued ones and waits for the worker (blocking; prefer <see cref="DisposeAsync"/>).</summary>
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
-    private async Task RunAsync()
-    {
-        var reader = _queue.Reader;
-        var batch = new Batch(_options);
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
-        {
-            batch.Clear();
-            if (!reader.TryRead(out var first))
-            {
-                continue;
-            }
-
-            batch.Add(first);
-            if (_options.MaxWait > TimeSpan.Zero)
-            {
-                using var timeout = new CancellationTokenSource(_options.MaxWait);
-                try
-                {
-                    while (!batch.IsFull && await reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false))
-                    {
-                        while (reader.TryPeek(out var next) && batch.TryAdd(next))
-                        {
-                            reader.TryRead(out _);
-                        }
-                    }
-                }
-                catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-                {
-                    // The batch waited long enough: run what it has.
-                }
-            }
-
-            while (reader.TryPeek(out var queued) && batch.TryAdd(queued))
-            {
-                reader.TryRead(out _);
-            }
-
-            Run(batch.Requests);
-        }
-    }
-
-    /// <summary>A batch being filled, within the request, token and beam budgets.</summary>
-    private sealed class Batch(MicroBatcherOptions options)
-    {
-        private int _longest;
-        private int _beams;
-
-        public List<Pending> Requests { get; } = new(options.MaxBatchSize);
-
-        /// <summary>Whether nothing more can join (the token and beam budgets are checked per request).</summary>
-        public bool IsFull { get; private set; }
-
-        public void Clear()
-        {
-            Requests.Clear();
-            _longest = 0;
-            _beams = 0;
-            IsFull = false;
-        }
-
-        public void Add(Pending p)
-        {
-            Requests.Add(p);
-            _longest = Math.Max(_longest, p.Tokens);
-            _beams += p.Beams;
-            IsFull = Requests.Count >= options.MaxBatchSize;
-        }
-
-        public bool TryAdd(Pending p)
-        {
-            if (IsFull || (Requests.Count + 1) * Math.Max(_longest, p.Tokens) > options.MaxBatchTokens || _beams + p.Beams > options.MaxBatchBeams)
-            {
-                IsFull = true;
-                return false;
-            }
-
-            Add(p);
-            return true;
-        }
-    }
-
-    private void Run(List<Pending> batch)
-    {
-        var live = batch.Where(p => !p.CancellationToken.IsCancellationRequested && !p.Completion.Task.IsCompleted).ToList();
-        foreach (var dropped in batch.Except(live))
-        {
-            dropped.Completion.TrySetCanceled(dropped.CancellationToken);
-        }
-
-        if (live.Count == 0)
-        {
-            return;
-        }
-
-        var now = Stopwatch.GetTimestamp();
-        foreach (var p in live)
-        {
-            QueueWait.Record(Stopwatch.GetElapsedTime(p.Enqueued, now).TotalMilliseconds);
-        }
-
-        BatchSize.Record(live.Count);
-        Interlocked.Increment(ref _batches);
-        Interlocked.Add(ref _requests, live.Count);
-        try
-        {
-            var results = _model.Decode(live.Select(p => p.Request).ToArray());
-            for (var i = 0; i < live.Count; i++)
-            {
-                live[i].Completion.TrySetResult(results[i]);
-            }
-        }
-        catch (Exception e)
-        {
-            // A failure of the runtime fails the batch's requests, never the worker.
-            foreach (var p in live)
-            {
-                p.Completion.TrySetException(e);
-            }
-        }
-    }
-
-    private sealed class Pending(GenerativeDecodeRequest request, CancellationToken cancellationToken)
+    /// <summary>A request with what the batch budgets count.</summary>
+    private sealed class Sized(GenerativeDecodeRequest request)
     {
         public GenerativeDecodeRequest Request { get; } = request;
 
@@ -266,11 +130,5 @@ public sealed class GenerativeMicroBatcher : IGenerativeSearchRunner, IAsyncDisp
 
         /// <summary>The beam width.</summary>
         public int Beams { get; } = request.Search.BeamWidth;
-
-        public CancellationToken CancellationToken { get; } = cancellationToken;
-
-        public long Enqueued { get; } = Stopwatch.GetTimestamp();
-
-        public TaskCompletionSource<IReadOnlyList<DecodedId>> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -33,6 +33,12 @@ public sealed class GenRecOptions
     /// <summary>Micro-batcher options of the model.</summary>
     public MicroBatcherOptions MicroBatcher { get; set; } = new();
 
+    /// <summary>
+    /// Micro-batcher options of the HSTU ranker (<c>AddHstuRanking</c>): concurrent ranking requests are scored
+    /// together, off the callers' threads. <see langword="null"/>: each request is scored on its caller's thread.
+    /// </summary>
+    public HstuBatcherOptions? HstuBatcher { get; set; } = new();
+
     /// <summary>Generative recall options (name, beam width).</summary>
     public GenerativeRecallOptions Recall { get; set; } = new();
 }
@@ -259,7 +265,8 @@ public static class GenRecBuilderExtensions
     /// <summary>
     /// Adds an HSTU generative ranker served by ONNX Runtime (<see cref="HstuOnnxRanker"/>, a folder from
     /// <c>genrec export --kind hstu</c>) as the generative ranking stage: all candidates scored after the user's history in
-    /// one pass, reading the cascade's cross features when the model was trained on them.
+    /// one pass, reading the cascade's cross features when the model was trained on them. Concurrent requests go through
+    /// an <see cref="HstuMicroBatcher"/> (<see cref="GenRecOptions.HstuBatcher"/>) unless that option is null.
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="folder">The exported HSTU folder.</param>
@@ -279,7 +286,11 @@ public static class GenRecBuilderExtensions
             features?.Invoke(sp),
             Options(sp).OnnxRuntime,
             sp.GetService<ILoggerFactory>()?.CreateLogger("GenRec.Inference")));
-        builder.Services.TryAddKeyedSingleton<IRankingStage>(GenRecStages.Generative, (sp, _) => sp.GetRequiredService<HstuOnnxRanker>());
+        builder.Services.TryAddKeyedSingleton<IRankingStage>(
+            GenRecStages.Generative,
+            (sp, _) => Options(sp).HstuBatcher is { } batching
+                ? new HstuMicroBatcher(sp.GetRequiredService<HstuOnnxRanker>(), batching)
+                : sp.GetRequiredService<HstuOnnxRanker>());
         return builder;
     }
 
@@ -519,6 +530,11 @@ internal sealed class GenRecOptionsValidator : IValidateOptions<GenRecOptions>
         if (options.Recall is null || options.Recall.BeamWidth < 1)
         {
             problems.Add("GenRec: GenRecOptions.Recall.BeamWidth must be 1 or more.");
+        }
+
+        if (options.HstuBatcher is { } hstu && (hstu.MaxBatchSize < 1 || hstu.MaxBatchCandidates < 1 || hstu.QueueCapacity < 1 || hstu.MaxWait < TimeSpan.Zero))
+        {
+            problems.Add("GenRec: GenRecOptions.HstuBatcher needs MaxBatchSize, MaxBatchCandidates and QueueCapacity of 1 or more and a MaxWait of 0 or more (or null: no batching).");
         }
 
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);

@@ -167,6 +167,23 @@ public sealed class AddGenRecTests
         Assert.Equal(expected.Select(x => x.Item), ranked.Select(x => x.Item));
         Assert.NotEqual(candidates.Select(x => x.Item), ranked.Select(x => x.Item));
         Assert.Equal(0, provider.GetRequiredService<RankingAdapter>().Fallbacks);
+        var batcher = Assert.IsType<HstuMicroBatcher>(provider.GetRequiredKeyedService<IRankingStage>(GenRecStages.Generative)); // concurrent requests merge by default
+        Assert.Equal(1, batcher.Requests);
+
+        var unbatched = new ServiceCollection();
+        unbatched.AddGenRec(o => { o.OnnxRuntime = new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu }; o.HstuBatcher = null; }).AddHstuRanking(ModelFiles.HstuOnnxPath);
+        await using (var plain = unbatched.BuildServiceProvider())
+        {
+            Assert.IsType<HstuOnnxRanker>(plain.GetRequiredKeyedService<IRankingStage>(GenRecStages.Generative));
+        }
+
+        var badBatcher = new ServiceCollection();
+        badBatcher.AddGenRec(o => o.HstuBatcher = new HstuBatcherOptions { MaxBatchSize = 0 }).AddHstuRanking(ModelFiles.HstuOnnxPath);
+        await using (var bad = badBatcher.BuildServiceProvider())
+        {
+            Assert.Contains("HstuBatcher", Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => bad.GetRequiredKeyedService<IRankingStage>(GenRecStages.Generative)).Message);
+        }
+
         Assert.Contains("genrec export --kind hstu", Assert.Throws<ArgumentException>(() => new ServiceCollection().AddGenRec().AddHstuRanking("/nonexistent/hstu")).Message);
     }
 

@@ -148,6 +148,37 @@ public sealed class HstuOnnxTests(HstuOnnxFixture fixture) : IClassFixture<HstuO
     }
 
     [Fact]
+    public async Task Concurrent_requests_through_the_batcher_are_merged_and_rank_as_each_alone()
+    {
+        using var onnx = HstuOnnxRanker.Load(fixture.Folder, fixture.Features, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu }, candidateBatch: 32);
+        await using var batcher = new HstuMicroBatcher(onnx, new HstuBatcherOptions { MaxBatchSize = 8, MaxWait = TimeSpan.FromMilliseconds(200) });
+        var catalogue = TestData.Dataset.Catalogue;
+        var work = Enumerable.Range(0, 12).Select(u => (
+            Request: Request(u * 7),
+            Candidates: (IReadOnlyList<Candidate>)[.. catalogue.Skip(u * 30).Take(10 + (u * 5)).Select(i => new Candidate(i, 0, "x")), new(new ItemId(987_654_321), 0, "x")])).ToArray();
+
+        var ranked = await Task.WhenAll(work.Select(w => batcher.RankAsync(w.Request, w.Candidates, TestContext.Current.CancellationToken).AsTask()));
+
+        Assert.Equal(12, batcher.Requests);
+        Assert.InRange(batcher.Batches, 2, 11); // merged, and never more than 8 at once
+        for (var u = 0; u < work.Length; u++)
+        {
+            var alone = await onnx.RankAsync(work[u].Request, work[u].Candidates, TestContext.Current.CancellationToken);
+            Assert.Equal(alone.Select(c => c.Item), ranked[u].Select(c => c.Item));
+            Assert.Equal(alone.Select(c => c.Score), ranked[u].Select(c => c.Score), (a, b) => a == b || Math.Abs(a - b) < 1e-4);
+            Assert.Equal(new ItemId(987_654_321), ranked[u][^1].Item); // the unknown item keeps its place after the known ones
+        }
+
+        Assert.Empty(await batcher.RankAsync(Request(1), [], TestContext.Current.CancellationToken));
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => batcher.RankAsync(Request(1), work[0].Candidates, cancelled.Token).AsTask());
+        await batcher.DisposeAsync();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => batcher.RankAsync(Request(1), work[0].Candidates, TestContext.Current.CancellationToken).AsTask());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new HstuMicroBatcher(onnx, new HstuBatcherOptions { MaxBatchCandidates = 0 }));
+    }
+
+    [Fact]
     public void The_served_ranker_needs_the_features_it_was_trained_on()
     {
         Assert.Contains("cross features", Assert.Throws<ArgumentException>(() => HstuOnnxRanker.Load(fixture.Folder)).Message);
