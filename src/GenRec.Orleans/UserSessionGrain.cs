@@ -186,7 +186,7 @@ internal sealed class UserSessionGrain(
         return new Recommendations(ranked, lease.Reference.Version, index.Version, cached);
     }
 
-    public Task<Recommendations> RankWithHstuAsync(IReadOnlyList<long> candidates)
+    public async Task<Recommendations> RankWithHstuAsync(IReadOnlyList<long> candidates)
     {
         EnsureCandidateCount(candidates);
 
@@ -195,17 +195,24 @@ internal sealed class UserSessionGrain(
         var history = History();
         var revision = state.State.Revision;
         var cached = _hstuCached is { } c && c.Revision == revision && c.State.ModelId == ranker.Manifest.History.Sha256;
-        var encoded = cached ? _hstuCached!.Value.State : ranker.Encode(history);
+        var kept = cached ? _hstuCached!.Value.State : null;
+        var distinct = candidates.Distinct().Select(i => new Candidate(new ItemId(i), 0, "session")).ToArray();
+        var request = new RecommendationRequest(user, history, Math.Max(1, distinct.Length), time.GetUtcNow());
+
+        // The model's work runs on the thread pool, not on the silo's grain scheduler: other activations keep being
+        // served while this one waits (it takes no other call meanwhile, so its state cannot change under it).
+        var (encoded, scores) = await Task.Run(() =>
+        {
+            var e = kept ?? ranker.Encode(history);
+            return (e, ranker.Score(e, request, distinct));
+        }).ConfigureAwait(true);
         if (_options.CacheGenerativeState)
         {
             _hstuCached = (encoded, revision);
         }
 
-        var distinct = candidates.Distinct().Select(i => new Candidate(new ItemId(i), 0, "session")).ToArray();
-        var request = new RecommendationRequest(user, history, Math.Max(1, distinct.Length), time.GetUtcNow());
-        var scores = ranker.Score(encoded, request, distinct);
         var ranked = distinct.Zip(scores).Where(p => !double.IsNegativeInfinity(p.Second)).OrderByDescending(p => p.Second).Select(p => new ScoredItem(p.First.Item.Value, p.Second)).ToArray();
-        return Task.FromResult(new Recommendations(ranked, $"hstu:{ranker.Manifest.History.Sha256[..12]}", 0, cached));
+        return new Recommendations(ranked, $"hstu:{ranker.Manifest.History.Sha256[..12]}", 0, cached);
     }
 
     public Task<IReadOnlyList<BehaviourEvent>> GetHistoryAsync() =>
