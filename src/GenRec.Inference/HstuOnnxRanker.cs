@@ -261,7 +261,7 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
             var m = Math.Min(candidateBatch, longest - start);
             var rows = new long[b * m];
             var featureValues = f > 0 ? new float[b * m * f] : null;
-            for (var i = 0; i < b; i++)
+            void Fill(int i)
             {
                 var count = Math.Clamp(known[i].Length - start, 0, m);
                 var (_, candidates) = batch[i];
@@ -274,6 +274,19 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
                 {
                     Candidate[] slice = [.. known[i].AsSpan(start, count).ToArray().Select(c => candidates[c])];
                     _features!.Compute(batch[i].Request, slice, featureValues.AsSpan(i * m * f, count * f));
+                }
+            }
+
+            // The cross features are managed code: the requests of a batch compute theirs on every core at once.
+            if (b > 1 && featureValues is not null)
+            {
+                Parallel.For(0, b, Fill);
+            }
+            else
+            {
+                for (var i = 0; i < b; i++)
+                {
+                    Fill(i);
                 }
             }
 

@@ -34,10 +34,12 @@ public sealed class GenRecOptions
     public MicroBatcherOptions MicroBatcher { get; set; } = new();
 
     /// <summary>
-    /// Micro-batcher options of the HSTU ranker (<c>AddHstuRanking</c>): concurrent ranking requests are scored
-    /// together, off the callers' threads. <see langword="null"/>: each request is scored on its caller's thread.
+    /// Micro-batcher options of the HSTU ranker (<c>AddHstuRanking</c>): when set, concurrent ranking requests are
+    /// scored together, off the callers' threads. Default: <see langword="null"/> — each request is scored on its
+    /// caller's thread, which on a 2-core CPU served more requests per second than batching (docs/benchmarks.md);
+    /// batching is the shape an accelerator wants.
     /// </summary>
-    public HstuBatcherOptions? HstuBatcher { get; set; } = new();
+    public HstuBatcherOptions? HstuBatcher { get; set; }
 
     /// <summary>Generative recall options (name, beam width).</summary>
     public GenerativeRecallOptions Recall { get; set; } = new();
@@ -265,8 +267,8 @@ public static class GenRecBuilderExtensions
     /// <summary>
     /// Adds an HSTU generative ranker served by ONNX Runtime (<see cref="HstuOnnxRanker"/>, a folder from
     /// <c>genrec export --kind hstu</c>) as the generative ranking stage: all candidates scored after the user's history in
-    /// one pass, reading the cascade's cross features when the model was trained on them. Concurrent requests go through
-    /// an <see cref="HstuMicroBatcher"/> (<see cref="GenRecOptions.HstuBatcher"/>) unless that option is null.
+    /// one pass, reading the cascade's cross features when the model was trained on them. With
+    /// <see cref="GenRecOptions.HstuBatcher"/> set, concurrent requests go through an <see cref="HstuMicroBatcher"/>.
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="folder">The exported HSTU folder.</param>

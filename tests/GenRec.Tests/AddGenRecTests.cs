@@ -167,14 +167,18 @@ public sealed class AddGenRecTests
         Assert.Equal(expected.Select(x => x.Item), ranked.Select(x => x.Item));
         Assert.NotEqual(candidates.Select(x => x.Item), ranked.Select(x => x.Item));
         Assert.Equal(0, provider.GetRequiredService<RankingAdapter>().Fallbacks);
-        var batcher = Assert.IsType<HstuMicroBatcher>(provider.GetRequiredKeyedService<IRankingStage>(GenRecStages.Generative)); // concurrent requests merge by default
-        Assert.Equal(1, batcher.Requests);
+        Assert.Same(hstu, provider.GetRequiredKeyedService<IRankingStage>(GenRecStages.Generative)); // no batching unless asked for
 
-        var unbatched = new ServiceCollection();
-        unbatched.AddGenRec(o => { o.OnnxRuntime = new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu }; o.HstuBatcher = null; }).AddHstuRanking(ModelFiles.HstuOnnxPath);
-        await using (var plain = unbatched.BuildServiceProvider())
+        // With the micro-batcher: the same order through the adapter, the request scored by the batcher.
+        var batched = new ServiceCollection();
+        batched.AddGenRec(o => { o.OnnxRuntime = new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu }; o.HstuBatcher = new HstuBatcherOptions(); })
+            .AddHstuRanking(ModelFiles.HstuOnnxPath)
+            .AddRankingAdapter(_ => keepOrder, o => o.Mode = StageMode.Replace);
+        await using (var withBatcher = batched.BuildServiceProvider())
         {
-            Assert.IsType<HstuOnnxRanker>(plain.GetRequiredKeyedService<IRankingStage>(GenRecStages.Generative));
+            var viaBatcher = await withBatcher.GetRequiredKeyedService<IRankingStage>(GenRecStages.Adapted).RankAsync(request, candidates, TestContext.Current.CancellationToken);
+            Assert.Equal(expected.Select(x => x.Item), viaBatcher.Select(x => x.Item));
+            Assert.Equal(1, Assert.IsType<HstuMicroBatcher>(withBatcher.GetRequiredKeyedService<IRankingStage>(GenRecStages.Generative)).Requests);
         }
 
         var badBatcher = new ServiceCollection();
