@@ -18,15 +18,15 @@ namespace GenRec.Cli;
 /// an error rather than used.
 /// </summary>
 /// <param name="Cores">Logical processors the process may use.</param>
-/// <param name="ClockGhz">Cycles per second of one core, all cores busy (median of the cores).</param>
+/// <param name="ClockGhz">Cycles per second of one core, all cores busy (median of the cores; per second of the threads' own CPU time).</param>
 /// <param name="VectorBits">The widest float vector the JIT accelerates here (512: AVX-512).</param>
 /// <param name="FlopPerCycle">Measured float operations per cycle per core (an FMA counts 2), rounded to whole FMA pipes.</param>
-/// <param name="FmaGflops">The FMA kernel's GFLOP/s on all cores at once.</param>
+/// <param name="FmaGflops">The FMA kernel's GFLOP/s on all cores at once (per second of each thread's CPU time).</param>
 /// <param name="TheoreticalGflops">Cores × clock × FLOP per cycle: the ceiling no float kernel passes.</param>
 /// <param name="OnnxMatMulGflops">ONNX Runtime's 1024³ float matrix multiply (median run of at least 2 s of runs).</param>
 /// <param name="TorchMatMulGflops">TorchSharp's, the same way.</param>
 /// <param name="MaxRelativeError">The largest relative error of either product against the double-precision reference, on sampled entries.</param>
-internal sealed record HardwarePeak(
+internal sealed partial record HardwarePeak(
     int Cores, double ClockGhz, int VectorBits, double FlopPerCycle, double FmaGflops, double TheoreticalGflops, double OnnxMatMulGflops, double TorchMatMulGflops, double MaxRelativeError)
 {
     private const int MatrixSize = 1024;
@@ -109,6 +109,31 @@ internal sealed record HardwarePeak(
         return text.ToString();
     }
 
+    /// <summary>
+    /// Seconds this thread has run on a core (Linux: <c>CLOCK_THREAD_CPUTIME_ID</c>), so that time it spent preempted —
+    /// by another process, or a runtime's spinning threads — does not count as cycles; wall time elsewhere.
+    /// </summary>
+    private static Func<double> ThreadSeconds()
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            return () => ClockGetTime(3, out var t) == 0 ? t.Seconds + (t.Nanoseconds / 1e9) : throw new InvalidOperationException("clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed.");
+        }
+
+        var wall = Stopwatch.StartNew();
+        return () => wall.Elapsed.TotalSeconds;
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "clock_gettime")]
+    private static partial int ClockGetTime(int clock, out TimeSpec time);
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
     /// <summary>Runs <paramref name="work"/> on one new thread per core at once; their results.</summary>
     private static double[] OnEveryCore(int cores, Func<double> work)
     {
@@ -132,22 +157,23 @@ internal sealed record HardwarePeak(
         return results;
     }
 
-    /// <summary>Cycles per second: a chain of dependent adds, one cycle each, timed for at least <paramref name="duration"/>.</summary>
+    /// <summary>Cycles per second: a chain of dependent adds, one cycle each, run for at least <paramref name="duration"/> of this thread's CPU time.</summary>
     private static double ClockGhzOnThisCore(TimeSpan duration)
     {
         const long Iterations = 20_000_000;
-        DependentAdds(Iterations / 10, 1); // JIT and warm the clock up
+        DependentAdds(Iterations / 10, 1); // warm the clock up
+        var cpu = ThreadSeconds();
         long adds = 0;
         long sink = 0;
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < duration)
+        var start = cpu();
+        while (cpu() - start < duration.TotalSeconds)
         {
             sink ^= DependentAdds(Iterations, adds);
             adds += 8 * Iterations;
         }
 
         GC.KeepAlive(sink);
-        return adds / clock.Elapsed.TotalSeconds / 1e9;
+        return adds / (cpu() - start) / 1e9;
     }
 
     /// <summary>
@@ -173,23 +199,24 @@ internal sealed record HardwarePeak(
         return x ^ y;
     }
 
-    /// <summary>GFLOP/s of 16 independent FMA chains of the given vector width, timed for at least <paramref name="duration"/>.</summary>
+    /// <summary>GFLOP/s of 16 independent FMA chains of the given vector width per second of this thread's CPU time, run for at least <paramref name="duration"/> of it.</summary>
     private static double FmaGflopsOnThisCore(int bits, TimeSpan duration)
     {
         const long Iterations = 5_000_000;
         Func<long, float> kernel = bits switch { 512 => Fma512, 256 => Fma256, _ => Fma128 };
         kernel(Iterations / 10);
+        var cpu = ThreadSeconds();
         long done = 0;
         float sink = 0;
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < duration)
+        var start = cpu();
+        while (cpu() - start < duration.TotalSeconds)
         {
             sink += kernel(Iterations);
             done += Iterations;
         }
 
         GC.KeepAlive(sink);
-        return done * 16.0 * (bits / 32) * 2 / clock.Elapsed.TotalSeconds / 1e9;
+        return done * 16.0 * (bits / 32) * 2 / (cpu() - start) / 1e9;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]

@@ -53,6 +53,8 @@ internal static class ServeBench
             var eagerCount = parse.GetValue(eager);
             Common.RequirePositive(singles, "--single");
             Common.RequirePositive(perCell, "--requests");
+            // The peak first, before TorchSharp's and ONNX Runtime's thread pools exist to compete with its threads.
+            var peak = HardwarePeak.Measure(ConsoleProgress.Status);
             var split = Common.LoadSplit(parse.GetValue(data)!);
             var folder = parse.GetValue(modelPath)!;
             var index = SemanticIdIndex.Load(Path.Combine(folder, TrainCommand.IndexFileName));
@@ -70,7 +72,6 @@ internal static class ServeBench
             using var onnx = OnnxGenerativeModel.Load(exported, new OnnxRuntimeOptions { ExecutionProvider = parse.GetValue(provider), AllowSpinning = parse.GetValue(spin) }, ConsoleLog.Instance);
             ConsoleProgress.Status($"model: {shape.Architecture}, d {shape.Dimension}, {shape.Layers} layers, {shape.Heads} heads, MLP {shape.MlpDimension}, codes [{string.Join(", ", shape.VocabularySizes)}], history up to {shape.MaxHistoryItems} items; ONNX Runtime on {onnx.ExecutionProvider}, TorchSharp on {torchModel.Device}; {Environment.ProcessorCount} cores");
 
-            var peak = HardwarePeak.Measure(ConsoleProgress.Status);
             var flopChecks = CheckFlops(exported, split, index, torchModel, shape, lengths, beamWidths, parse.GetValue(provider));
             Directory.Delete(exported, recursive: true);
 
