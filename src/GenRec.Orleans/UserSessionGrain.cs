@@ -150,7 +150,7 @@ internal sealed class UserSessionGrain(
             var fusion = _options.FusionPrefixHead
                 ? new BeamFusionRecall(lease.Model, index, retriever.AsConditionedRanker(_options.FusionVectors, _options.FusionFreshOffset), options)
                 : new BeamFusionRecall(lease.Model, index, retriever.AsRanker(_options.FusionVectors, _options.FusionFreshOffset), options);
-            var (prefixRequest, prefixCached) = Request(index, lease.Model, fusion.CreateSearch());
+            var (prefixRequest, prefixCached) = await RequestAsync(index, lease.Model, fusion.CreateSearch()).ConfigureAwait(true);
             var prefixes = await lease.Batcher.DecodeAsync(prefixRequest).ConfigureAwait(true);
             var fused = await fusion.FuseAsync(DenseRequest(query), prefixes, query.Count).ConfigureAwait(true);
             return new Recommendations([.. fused.Select(Scored)], $"{lease.Reference.Version}+{DenseVersion(retriever)}", index.Version, prefixCached);
@@ -158,7 +158,7 @@ internal sealed class UserSessionGrain(
 
         var width = Math.Max(query.BeamWidth == 0 ? _options.DefaultBeamWidth : query.BeamWidth, query.Count);
         var search = new BeamSearchState(index.Trie, index.Length, width, excluded);
-        var (request, cached) = Request(index, lease.Model, search);
+        var (request, cached) = await RequestAsync(index, lease.Model, search).ConfigureAwait(true);
         var decoded = await lease.Batcher.DecodeAsync(request).ConfigureAwait(true);
         var generated = decoded.Take(query.Count).Select(d => new ScoredItem(index[d.Id].Value, d.LogProbability, GenerativeSource)).ToArray();
         if (query.Retrieval == RetrievalMode.Generative)
@@ -180,8 +180,9 @@ internal sealed class UserSessionGrain(
         EnsureServes(index, lease.Model);
         var known = candidates.Distinct().Where(c => index.TryGetSemanticId(new ItemId(c), out _)).ToArray();
         var cached = _cached is { } c0 && c0.Matches(lease.Model, index, state.State.Revision);
-        var context = cached ? _cached!.Context : Remember(lease.Model, index);
-        var scores = lease.Model.Score(context, known.Select(i => index[new ItemId(i)]).ToArray());
+        var context = cached ? _cached!.Context : await RememberAsync(lease.Model, index).ConfigureAwait(true);
+        var ids = known.Select(i => index[new ItemId(i)]).ToArray();
+        var scores = await Task.Run(() => lease.Model.Score(context, ids)).ConfigureAwait(true);
         var ranked = known.Zip(scores).Where(p => !double.IsNegativeInfinity(p.Second)).OrderByDescending(p => p.Second).Select(p => new ScoredItem(p.First, p.Second)).ToArray();
         return new Recommendations(ranked, lease.Reference.Version, index.Version, cached);
     }
@@ -253,7 +254,7 @@ internal sealed class UserSessionGrain(
     private static string DenseVersion(OnnxDenseRetriever retriever) => $"dense:{retriever.Manifest.UserTower.Sha256[..Math.Min(12, retriever.Manifest.UserTower.Sha256.Length)]}";
 
     /// <summary>The cached context when it is still valid; a fresh one (kept, when caching) otherwise; or the history itself for the batcher to read.</summary>
-    private (GenerativeDecodeRequest Request, bool Cached) Request(SemanticIdIndex index, OnnxGenerativeModel model, BeamSearchState search)
+    private async Task<(GenerativeDecodeRequest Request, bool Cached)> RequestAsync(SemanticIdIndex index, OnnxGenerativeModel model, BeamSearchState search)
     {
         if (_cached is { } c && c.Matches(model, index, state.State.Revision))
         {
@@ -262,15 +263,20 @@ internal sealed class UserSessionGrain(
 
         if (_options.CacheGenerativeState)
         {
-            return (new GenerativeDecodeRequest(Remember(model, index), search), false);
+            return (new GenerativeDecodeRequest(await RememberAsync(model, index).ConfigureAwait(true), search), false);
         }
 
         return (new GenerativeDecodeRequest(Tokens(model, index), search), false);
     }
 
-    private GenerativeContext Remember(OnnxGenerativeModel model, SemanticIdIndex index)
+    /// <summary>
+    /// The history's context (keys and values), computed on the thread pool — not on the silo's grain scheduler — and
+    /// kept when caching is on. The grain takes no other call meanwhile, so its state cannot change under it.
+    /// </summary>
+    private async Task<GenerativeContext> RememberAsync(OnnxGenerativeModel model, SemanticIdIndex index)
     {
-        var context = model.Encode(Tokens(model, index));
+        var tokens = Tokens(model, index);
+        var context = await Task.Run(() => model.Encode(tokens)).ConfigureAwait(true);
         if (_options.CacheGenerativeState)
         {
             _cached = new CachedContext(context, index.Version, state.State.Revision);

@@ -62,7 +62,7 @@ public sealed class BeamSearchTests
         var siblings = crowded.Select(i => index[i][^1]).ToArray();
         expected += Math.Log(siblings.Average(c => Math.Exp(last[c])));
         var found = Assert.Single(decoded, x => x.Id == added);
-        Assert.Equal(expected, found.LogProbability, 4);
+        Assert.Equal(expected, found.LogProbability, 1e-4);
         Assert.InRange(decoded.ToList().IndexOf(found), 1, decoded.Count - 2); // neither first nor last: among its siblings
     }
 

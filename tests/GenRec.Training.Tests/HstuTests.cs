@@ -198,9 +198,9 @@ public sealed class HstuFeatureTests
         var ranking = model.Score(request, candidates);
         foreach (var (i, row) in new[] { (0, 0), (1, 17), (3, 400) })
         {
-            Assert.Equal(logits[row] - logSum, values[i * 4], 4);
-            Assert.Equal(MathF.Log(1 + logits.Count(v => v > logits[row])), values[(i * 4) + 1], 5);
-            Assert.Equal(ranking[i], values[(i * 4) + 2] + ((float)model.RatingWeight * values[(i * 4) + 3]), 5);
+            Assert.Equal(logits[row] - logSum, values[i * 4], 1e-4);
+            Assert.Equal(MathF.Log(1 + logits.Count(v => v > logits[row])), values[(i * 4) + 1], 1e-5);
+            Assert.Equal(ranking[i], values[(i * 4) + 2] + ((float)model.RatingWeight * values[(i * 4) + 3]), 1e-5);
         }
 
         Assert.All(values[8..12], v => Assert.True(float.IsNaN(v)));
@@ -223,7 +223,7 @@ public sealed class HstuFeatureTests
         static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
         foreach (var i in new[] { 0, 2 })
         {
-            Assert.Equal((2 * Sigmoid(heads[(i * 4) + 3])) + (0.5 * Sigmoid(heads[(i * 4) + 2])), rewards[i], 5);
+            Assert.Equal((2 * Sigmoid(heads[(i * 4) + 3])) + (0.5 * Sigmoid(heads[(i * 4) + 2])), rewards[i], 1e-5);
         }
 
         Assert.True(double.IsNaN(rewards[1]));

@@ -57,7 +57,7 @@ public sealed class PrefixHeadTests(PlantedTopicsFixture fixture) : IClassFixtur
         var user = model.UserVector(request.History);
         var queries = model.ConditionedQueries(user, FirstCodes(8));
         Assert.Equal(8 * model.Dimension, queries.Length);
-        Assert.All(queries.Chunk(model.Dimension), q => Assert.Equal(1.0, Math.Sqrt(q.Sum(v => (double)v * v)), 4));
+        Assert.All(queries.Chunk(model.Dimension), q => Assert.Equal(1.0, Math.Sqrt(q.Sum(v => (double)v * v)), 1e-4));
 
         model.Save(folder.File("with-head"));
         using var loaded = DenseRetrievalModel.Load(folder.File("with-head"), ComputeDevice.Cpu);
