@@ -31,7 +31,7 @@ public sealed class DenseRetrievalModel : IDisposable
     private readonly Dictionary<ItemId, long> _rows;
     private readonly Lock _gate = new();
     private DenseItemCatalogue _catalogue;
-    private Head? _head;
+    private HeadState? _head;
 
     internal DenseRetrievalModel(DenseRetrievalNetwork network, IReadOnlyList<ItemId> trainedItems, ItemEmbeddings content, string contentSource, Device device, DenseTrainingReport report)
     {
@@ -66,7 +66,8 @@ public sealed class DenseRetrievalModel : IDisposable
 
     internal Device TorchDevice => _device;
 
-    internal PrefixHeadNetwork? HeadNetwork => Volatile.Read(ref _head)?.Network;
+    /// <summary>The head and its report as one snapshot (the exporter reads both).</summary>
+    internal (PrefixHeadNetwork Network, PrefixHeadReport Report)? Head => Volatile.Read(ref _head) is { } h ? (h.Network, h.Report) : null;
 
     internal double Temperature => _network.Config.Temperature;
 
@@ -222,40 +223,41 @@ public sealed class DenseRetrievalModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(user);
         ArgumentNullException.ThrowIfNull(prefixes);
-        var head = Volatile.Read(ref _head) ?? throw new InvalidOperationException("This dense model has no prefix head: train one with PrefixHeadTrainer (`genrec train dense-head`).");
         if (user.Length != Dimension)
         {
             throw new ArgumentException($"The user vector has {user.Length} values; the model's are {Dimension}-wide.", nameof(user));
         }
 
-        var levels = head.Report.Levels;
-        var codes = new long[prefixes.Count * levels];
-        for (var p = 0; p < prefixes.Count; p++)
-        {
-            if (prefixes[p].Length != levels)
-            {
-                throw new ArgumentException($"The prefix head reads {levels} codes; prefix {prefixes[p]} has {prefixes[p].Length}.", nameof(prefixes));
-            }
-
-            for (var l = 0; l < levels; l++)
-            {
-                var code = prefixes[p][l];
-                if (code >= head.Network.Config.Vocabulary[l])
-                {
-                    throw new ArgumentException($"Prefix {prefixes[p]}: code {code} at level {l} is beyond the head's {head.Network.Config.Vocabulary[l]} codes.", nameof(prefixes));
-                }
-
-                codes[(p * levels) + l] = code;
-            }
-        }
-
-        if (prefixes.Count == 0)
-        {
-            return [];
-        }
-
+        // Under the gate: a head replaced meanwhile (SetPrefixHead) is disposed under it too.
         lock (_gate)
         {
+            var head = _head ?? throw new InvalidOperationException("This dense model has no prefix head: train one with PrefixHeadTrainer (`genrec train dense-head`).");
+            var levels = head.Report.Levels;
+            var codes = new long[prefixes.Count * levels];
+            for (var p = 0; p < prefixes.Count; p++)
+            {
+                if (prefixes[p].Length != levels)
+                {
+                    throw new ArgumentException($"The prefix head reads {levels} codes; prefix {prefixes[p]} has {prefixes[p].Length}.", nameof(prefixes));
+                }
+
+                for (var l = 0; l < levels; l++)
+                {
+                    var code = prefixes[p][l];
+                    if (code >= head.Network.Config.Vocabulary[l])
+                    {
+                        throw new ArgumentException($"Prefix {prefixes[p]}: code {code} at level {l} is beyond the head's {head.Network.Config.Vocabulary[l]} codes.", nameof(prefixes));
+                    }
+
+                    codes[(p * levels) + l] = code;
+                }
+            }
+
+            if (prefixes.Count == 0)
+            {
+                return [];
+            }
+
             using var noGrad = torch.no_grad();
             using var scope = torch.NewDisposeScope();
             var queries = head.Network.forward(torch.tensor(user, [1, user.Length], device: _device), torch.tensor(codes, [1, prefixes.Count, levels], device: _device));
@@ -269,7 +271,7 @@ public sealed class DenseRetrievalModel : IDisposable
         lock (_gate)
         {
             var old = _head;
-            Volatile.Write(ref _head, new Head(network, report));
+            Volatile.Write(ref _head, new HeadState(network, report));
             old?.Network.Dispose();
         }
     }
@@ -409,7 +411,7 @@ public sealed class DenseRetrievalModel : IDisposable
 
     private sealed record HeadManifest(int[] Vocabulary, int Hidden, PrefixHeadReport Report);
 
-    private sealed record Head(PrefixHeadNetwork Network, PrefixHeadReport Report);
+    private sealed record HeadState(PrefixHeadNetwork Network, PrefixHeadReport Report);
 
     private sealed class ConditionedRanker(DenseRetrievalModel model, string name, DenseItemVectors vectors, double freshOffset, int levels, string fingerprint) : IPrefixConditionedRanker
     {

@@ -39,8 +39,9 @@ public static class DenseOnnxExporter
 
         DensePrefixHeadManifest? prefixHead = null;
         var headPath = Path.Combine(directory, PrefixHeadFile);
-        if (model.HeadNetwork is { } headNetwork && model.PrefixHead is { } headReport)
+        if (model.Head is { } head)
         {
+            var (headNetwork, headReport) = head;
             Write(PrefixHeadGraph(headNetwork).Build("GenRec.Training"), headPath);
             prefixHead = new DensePrefixHeadManifest(new OnnxGraphFile(PrefixHeadFile, OnnxModelManifest.Hash(headPath)), headReport.Levels, [.. headNetwork.Config.Vocabulary], headReport.IndexFingerprint);
         }
