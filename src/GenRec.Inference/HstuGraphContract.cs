@@ -1,11 +1,17 @@
 namespace GenRec.Inference;
 
 /// <summary>
-/// The two ONNX graphs an HSTU ranker is served as, and how a history becomes their tokens. Dimensions: B requests,
-/// L = 2 × history events (interleaved item and action tokens, left-padded), M candidates per request, Y layers,
-/// H heads, D head width, d model width, F cross features.
+/// The ONNX graphs an HSTU ranker is served as, and how a history becomes their tokens. Dimensions: B requests,
+/// L = 2 × history events (interleaved item and action tokens, left-padded to the longest history of a batch; at most
+/// 2 × <see cref="HstuOnnxManifest.MaxHistory"/>, exactly that in format 1), M candidates per request, Y layers,
+/// H heads, D head width, d model width, F cross features, P tokens already encoded, T tokens appended.
 /// </summary>
 /// <remarks>
+/// <para>Nothing in the model depends on a token's absolute place (the position bias depends on the distance between
+/// two tokens, the time bias on the gap between their times, padding is never attended), so a history encodes the same
+/// with any amount of left padding, and a causal model's keys and values for a history do not change when events are
+/// appended after it: format 2 graphs take any L up to the window, and the extend graph computes only the appended
+/// tokens' keys and values.</para>
 /// <para><b>history graph</b> (<see cref="HistoryFile"/>): reads each history once.</para>
 /// <list type="bullet">
 /// <item><c>token_items</c> int64 [B, L]: item rows at item tokens, 0 at action tokens and padding (<see cref="EncodeHistory"/>).</item>
@@ -22,6 +28,16 @@ namespace GenRec.Inference;
 /// <item><c>cross_features</c> float32 [B, M, F]: raw cross features, only when the manifest names some.</item>
 /// <item>→ <c>scores</c> float32 [B, M, 2]: logits of "interacts" and "rates ≥ 4".</item>
 /// </list>
+/// <para><b>extend graph</b> (<see cref="ExtendFile"/>, format 2): events appended to an encoded history, which must
+/// still fit the window (P + T ≤ 2 × <see cref="HstuOnnxManifest.MaxHistory"/>) and come no earlier than its last event.</para>
+/// <list type="bullet">
+/// <item><c>history_keys</c>, <c>history_values</c> [Y, B, H, P, D], <c>history_times</c> int64 [B, P],
+/// <c>history_mask</c> float32 [B, P]: the encoded history as the candidates graph reads it.</item>
+/// <item><c>token_items</c>, <c>token_actions</c>, <c>token_times</c> int64 [B, T]: the appended events' tokens.</item>
+/// <item>→ <c>appended_keys</c>, <c>appended_values</c> float32 [Y, B, H, T, D]: the appended tokens' keys and values
+/// (the history's are unchanged; concatenated after them they are the longer history's).</item>
+/// <item>→ <c>last_state</c> float32 [B, d]: the last appended token's output.</item>
+/// </list>
 /// </remarks>
 public static class HstuGraphContract
 {
@@ -30,6 +46,9 @@ public static class HstuGraphContract
 
     /// <summary>File name of the candidates graph in a model folder.</summary>
     public const string CandidatesFile = "candidates.onnx";
+
+    /// <summary>File name of the extend graph in a model folder (format 2).</summary>
+    public const string ExtendFile = "extend.onnx";
 
     /// <summary>File name of the manifest in a model folder.</summary>
     public const string ManifestFile = "manifest.json";
@@ -54,6 +73,18 @@ public static class HstuGraphContract
 
     /// <summary>History graph output, candidates graph input: the last token's output.</summary>
     public const string LastState = "last_state";
+
+    /// <summary>Extend graph input: the encoded history's token times.</summary>
+    public const string HistoryTimes = "history_times";
+
+    /// <summary>Extend graph input: the encoded history's real-token mask.</summary>
+    public const string HistoryMask = "history_mask";
+
+    /// <summary>Extend graph output: the appended tokens' keys per layer.</summary>
+    public const string AppendedKeys = "appended_keys";
+
+    /// <summary>Extend graph output: the appended tokens' values per layer.</summary>
+    public const string AppendedValues = "appended_values";
 
     /// <summary>Candidates graph input: item rows of the candidates.</summary>
     public const string Candidates = "candidates";

@@ -5,15 +5,17 @@ namespace GenRec.Inference;
 
 /// <summary>
 /// The manifest of an HSTU ranker served by ONNX Runtime (<see cref="HstuGraphContract"/>): its shape, the items by
-/// row, the cross features it reads, and the two graph files with their hashes. Checked on load.
+/// row, the cross features it reads, and the graph files with their hashes. Checked on load. Format 2 graphs take
+/// histories of any length up to the window and add the extend graph; format 1 folders still load (their graphs take
+/// exactly the window, and appends are encoded again).
 /// </summary>
 public sealed record HstuOnnxManifest
 {
     /// <summary>The format name written in every manifest.</summary>
     public const string FormatName = "genrec-hstu-onnx";
 
-    /// <summary>The format version this runtime reads and writes.</summary>
-    public const int CurrentVersion = 1;
+    /// <summary>The format version this runtime writes (it reads 1 too).</summary>
+    public const int CurrentVersion = 2;
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
@@ -37,7 +39,7 @@ public sealed record HstuOnnxManifest
     /// <summary>Head width (D).</summary>
     public int HeadDimension { get; init; }
 
-    /// <summary>History events read; the graphs take exactly 2 × this many tokens.</summary>
+    /// <summary>History events read; the graphs take up to 2 × this many tokens (exactly that many in format 1).</summary>
     public int MaxHistory { get; init; }
 
     /// <summary>The item ids, by row − 1 (row 0 is padding).</summary>
@@ -58,7 +60,14 @@ public sealed record HstuOnnxManifest
     /// <summary>The candidates graph.</summary>
     public OnnxGraphFile Candidates { get; init; } = new(HstuGraphContract.CandidatesFile, "");
 
-    /// <summary>Tokens per history (2 × <see cref="MaxHistory"/>).</summary>
+    /// <summary>The extend graph (format 2); <see langword="null"/> in format 1.</summary>
+    public OnnxGraphFile? Extend { get; init; }
+
+    /// <summary>Whether the graphs take histories shorter than the window (format 2).</summary>
+    [JsonIgnore]
+    public bool VariableLength => FormatVersion >= 2;
+
+    /// <summary>Tokens per history at most (2 × <see cref="MaxHistory"/>).</summary>
     [JsonIgnore]
     public int Tokens => 2 * MaxHistory;
 
@@ -84,13 +93,18 @@ public sealed record HstuOnnxManifest
             $"'{directory}' is not an ONNX HSTU model folder: it has no {HstuGraphContract.ManifestFile} (export one with `genrec export --kind hstu`).",
             "\"genrec-hstu\"",
             $"'{directory}' is a TorchSharp HSTU folder (genrec train hstu), not a served one: run `genrec export --kind hstu --model-path {directory} --out <folder>` and serve that.");
-        ModelManifests.CheckFormat(path, m.Format, m.FormatVersion, FormatName, CurrentVersion);
+        ModelManifests.CheckFormat(path, m.Format, m.FormatVersion, FormatName, 1, CurrentVersion);
         if (m.Layers < 1 || m.Heads < 1 || m.HeadDimension < 1 || m.MaxHistory < 1 || m.Items.Length == 0 || m.Items.Distinct().Count() != m.Items.Length || m.CrossFeatures is null)
         {
             throw new InvalidDataException($"'{path}' describes an impossible model: layers {m.Layers}, heads {m.Heads}, head dimension {m.HeadDimension}, max history {m.MaxHistory}, {m.Items.Length} items (ids must be distinct).");
         }
 
-        ModelManifests.CheckGraphs(directory, hashRequired: true, m.History, m.Candidates);
+        if (m.FormatVersion >= 2 && m.Extend is null)
+        {
+            throw new InvalidDataException($"'{path}' is format {m.FormatVersion} but names no extend graph; export the model again.");
+        }
+
+        ModelManifests.CheckGraphs(directory, hashRequired: true, [m.History, m.Candidates, .. m.Extend is { } e ? [e] : Array.Empty<OnnxGraphFile>()]);
         return m;
     }
 }

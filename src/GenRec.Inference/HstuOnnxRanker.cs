@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML.OnnxRuntime;
@@ -15,15 +16,17 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
 {
     private readonly InferenceSession _history;
     private readonly InferenceSession _candidates;
+    private readonly InferenceSession? _extend;
     private readonly Dictionary<ItemId, long> _rows;
     private readonly ICandidateFeatures? _features;
     private readonly OrtMemoryInfo _stateMemory;
 
-    private HstuOnnxRanker(HstuOnnxManifest manifest, InferenceSession history, InferenceSession candidates, ICandidateFeatures? features, string provider, int cudaDevice, int candidateBatch, string name)
+    private HstuOnnxRanker(HstuOnnxManifest manifest, InferenceSession history, InferenceSession candidates, InferenceSession? extend, ICandidateFeatures? features, string provider, int cudaDevice, int candidateBatch, string name)
     {
         Manifest = manifest;
         _history = history;
         _candidates = candidates;
+        _extend = extend;
         _features = features;
         ExecutionProvider = provider;
         CandidateBatch = candidateBatch;
@@ -62,18 +65,27 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
         logger ??= NullLogger.Instance;
         var manifest = HstuOnnxManifest.Load(directory);
         EnsureFeatures(manifest.CrossFeatures, features);
-        var sessions = OnnxExecutionProviders.OpenGraphPair(options, directory, manifest.History.File, manifest.Candidates.File, "HSTU ranker", logger, out var provider, out _);
+        string[] files = [manifest.History.File, manifest.Candidates.File, .. manifest.Extend is { } e ? [e.File] : Array.Empty<string>()];
+        var sessions = OnnxExecutionProviders.OpenGraphs(options, directory, files, "HSTU ranker", logger, out var provider, out _);
         try
         {
-            Check(sessions.First, [TokenItems, TokenActions, TokenTimes], [HistoryKeys, HistoryValues, LastState], directory, HistoryFile);
+            Check(sessions[0], [TokenItems, TokenActions, TokenTimes], [HistoryKeys, HistoryValues, LastState], directory, HistoryFile);
             string[] inputs = [HistoryKeys, HistoryValues, LastState, TokenTimes, TokenMask, Candidates, RequestTime, .. manifest.CrossFeatures.Length > 0 ? [CrossFeatures] : Array.Empty<string>()];
-            Check(sessions.Second, inputs, [Scores], directory, CandidatesFile);
-            return new HstuOnnxRanker(manifest, sessions.First, sessions.Second, features, provider, options.CudaDeviceId, candidateBatch, name);
+            Check(sessions[1], inputs, [Scores], directory, CandidatesFile);
+            if (sessions.Length > 2)
+            {
+                Check(sessions[2], [HistoryKeys, HistoryValues, HistoryTimes, HistoryMask, TokenItems, TokenActions, TokenTimes], [AppendedKeys, AppendedValues, LastState], directory, ExtendFile);
+            }
+
+            return new HstuOnnxRanker(manifest, sessions[0], sessions[1], sessions.Length > 2 ? sessions[2] : null, features, provider, options.CudaDeviceId, candidateBatch, name);
         }
         catch
         {
-            sessions.First.Dispose();
-            sessions.Second.Dispose();
+            foreach (var session in sessions)
+            {
+                session.Dispose();
+            }
+
             throw;
         }
     }
@@ -134,20 +146,11 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
             return scores;
         }
 
-        var l = Manifest.Tokens;
-        var items = new long[b * l];
-        var actions = new long[b * l];
-        var times = new long[b * l];
-        var mask = new float[b * l];
-        for (var i = 0; i < b; i++)
-        {
-            Tokens(batch[i].Request.History, items.AsSpan(i * l, l), actions.AsSpan(i * l, l), times.AsSpan(i * l, l), mask.AsSpan(i * l, l));
-        }
-
+        var (items, actions, times, mask, l) = Tokens([.. batch.Select(r => r.Request.History)]);
         using var runOptions = new RunOptions();
         using var timesValue = OrtValue.CreateTensorValueFromMemory(times, [b, l]);
         using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [b, l]);
-        using var state = RunHistory(runOptions, items, actions, timesValue, _stateMemory);
+        using var state = RunHistory(runOptions, items, actions, l, timesValue, _stateMemory);
         ScoreBatches(runOptions, state[0], state[1], state[2], timesValue, maskValue, batch, known, candidateBatch, scores);
         return scores;
     }
@@ -162,19 +165,128 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
     public HstuHistoryState Encode(IReadOnlyList<UserEvent> history)
     {
         ArgumentNullException.ThrowIfNull(history);
-        var l = Manifest.Tokens;
-        var (items, actions, times, mask) = (new long[l], new long[l], new long[l], new float[l]);
-        Tokens(history, items, actions, times, mask);
+        var (items, actions, times, mask, l) = Tokens([history]);
+        var events = (int)mask.Sum() / 2;
         using var runOptions = new RunOptions();
         using var timesValue = OrtValue.CreateTensorValueFromMemory(times, [1, times.Length]);
-        using var state = RunHistory(runOptions, items, actions, timesValue, OrtMemoryInfo.DefaultInstance);
+        using var state = RunHistory(runOptions, items, actions, l, timesValue, OrtMemoryInfo.DefaultInstance);
         return new HstuHistoryState(
             Manifest.History.Sha256,
             state[0].GetTensorDataAsSpan<float>().ToArray(),
             state[1].GetTensorDataAsSpan<float>().ToArray(),
             state[2].GetTensorDataAsSpan<float>().ToArray(),
             times,
-            mask);
+            mask,
+            events,
+            events == 0 ? null : history.Where(e => _rows.ContainsKey(e.Item)).Max(e => e.Timestamp));
+    }
+
+    /// <summary>
+    /// Adds events appended to a history to its encoded state without encoding the history again: only the new
+    /// events' tokens run (the extend graph), attending to the state's keys and values, which a causal model leaves
+    /// unchanged. The result scores as <see cref="Encode"/> of the whole history would (to float rounding). It cannot
+    /// when the model's window would slide (the history would hold more than <see cref="HstuOnnxManifest.MaxHistory"/>
+    /// events the model knows: the oldest would leave it and every later token would change), when an event is earlier
+    /// than the state's last, or when the folder is format 1 (no extend graph): then it returns
+    /// <see langword="false"/> and the caller encodes the whole history.
+    /// </summary>
+    /// <param name="state">The history's state, from <see cref="Encode"/> or an earlier extension, of this model.</param>
+    /// <param name="appended">The events appended since, oldest first; events of items the model does not know are skipped as <see cref="Encode"/> skips them.</param>
+    /// <param name="extended">The longer history's state; <paramref name="state"/> itself when no appended event is known to the model.</param>
+    /// <returns>Whether the state could be extended.</returns>
+    /// <exception cref="ArgumentException">The state was encoded by another model, or an event is null.</exception>
+    public bool TryExtend(HstuHistoryState state, IReadOnlyList<UserEvent> appended, [NotNullWhen(true)] out HstuHistoryState? extended)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(appended);
+        if (state.ModelId != Manifest.History.Sha256)
+        {
+            throw new ArgumentException("The history state was encoded by another HSTU model; encode it again with this one.", nameof(state));
+        }
+
+        extended = null;
+        var known = new List<UserEvent>(appended.Count);
+        for (var i = 0; i < appended.Count; i++)
+        {
+            var e = appended[i] ?? throw new ArgumentException($"Appended event {i} is null.", nameof(appended));
+            if (_rows.ContainsKey(e.Item))
+            {
+                known.Add(e);
+            }
+        }
+
+        if (known.Count == 0)
+        {
+            extended = state;
+            return true;
+        }
+
+        // Stable by time, as Encode orders a history; the first must not be earlier than what the state holds.
+        UserEvent[] ordered = [.. known.Select((e, i) => (e, i)).OrderBy(p => p.e.Timestamp).ThenBy(p => p.i).Select(p => p.e)];
+        if (_extend is null || state.Events + ordered.Length > Manifest.MaxHistory || (state.Last is { } last && ordered[0].Timestamp < last))
+        {
+            return false;
+        }
+
+        if (state.Events == 0)
+        {
+            extended = Encode(ordered);
+            return true;
+        }
+
+        var t = 2 * ordered.Length;
+        var (items, actions, times) = (new long[t], new long[t], new long[t]);
+        EncodeHistory(ordered, ordered.Length, i => _rows.GetValueOrDefault(i), items, actions, times);
+
+        // The state's real tokens only (a format 2 state of a non-empty history has no padding).
+        var p = state.Times.Length;
+        long[] kv = [Manifest.Layers, 1, Manifest.Heads, p, Manifest.HeadDimension];
+        using var runOptions = new RunOptions();
+        using var keys = OrtValue.CreateTensorValueFromMemory(state.Keys, kv);
+        using var values = OrtValue.CreateTensorValueFromMemory(state.Values, kv);
+        using var pastTimes = OrtValue.CreateTensorValueFromMemory(state.Times, [1, p]);
+        using var pastMask = OrtValue.CreateTensorValueFromMemory(state.Mask, [1, p]);
+        using var itemsValue = OrtValue.CreateTensorValueFromMemory(items, [1, t]);
+        using var actionsValue = OrtValue.CreateTensorValueFromMemory(actions, [1, t]);
+        using var timesValue = OrtValue.CreateTensorValueFromMemory(times, [1, t]);
+        using var binding = _extend.CreateIoBinding();
+        binding.BindInput(HistoryKeys, keys);
+        binding.BindInput(HistoryValues, values);
+        binding.BindInput(HistoryTimes, pastTimes);
+        binding.BindInput(HistoryMask, pastMask);
+        binding.BindInput(TokenItems, itemsValue);
+        binding.BindInput(TokenActions, actionsValue);
+        binding.BindInput(TokenTimes, timesValue);
+        binding.BindOutputToDevice(AppendedKeys, OrtMemoryInfo.DefaultInstance);
+        binding.BindOutputToDevice(AppendedValues, OrtMemoryInfo.DefaultInstance);
+        binding.BindOutputToDevice(LastState, OrtMemoryInfo.DefaultInstance);
+        _extend.RunWithBinding(runOptions, binding);
+        using var outputs = binding.GetOutputValues();
+        var rows = Manifest.Layers * Manifest.Heads;
+        var d = Manifest.HeadDimension;
+        extended = new HstuHistoryState(
+            state.ModelId,
+            Append(state.Keys, outputs[0].GetTensorDataAsSpan<float>(), rows, p * d, t * d),
+            Append(state.Values, outputs[1].GetTensorDataAsSpan<float>(), rows, p * d, t * d),
+            outputs[2].GetTensorDataAsSpan<float>().ToArray(),
+            [.. state.Times, .. times],
+            [.. state.Mask, .. Enumerable.Repeat(1f, t)],
+            state.Events + ordered.Length,
+            ordered[^1].Timestamp);
+        return true;
+    }
+
+    /// <summary>[rows, a] ++ [rows, b] along the last axis: per (layer, head), the history's tokens then the appended ones.</summary>
+    private static float[] Append(float[] past, ReadOnlySpan<float> appended, int rows, int a, int b)
+    {
+        var result = new float[rows * (a + b)];
+        for (var r = 0; r < rows; r++)
+        {
+            past.AsSpan(r * a, a).CopyTo(result.AsSpan(r * (a + b)));
+            appended.Slice(r * b, b).CopyTo(result.AsSpan((r * (a + b)) + a));
+        }
+
+        return result;
     }
 
     /// <summary>Scores candidates against a history encoded by <see cref="Encode"/> (no history pass).</summary>
@@ -199,7 +311,7 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
             return scores;
         }
 
-        var l = Manifest.Tokens;
+        var l = state.Times.Length;
         long[] kv = [Manifest.Layers, 1, Manifest.Heads, l, Manifest.HeadDimension];
         using var runOptions = new RunOptions();
         using var keys = OrtValue.CreateTensorValueFromMemory(state.Keys, kv);
@@ -219,19 +331,52 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
         return (scores, [.. Enumerable.Range(0, candidates.Count).Where(i => _rows.ContainsKey(candidates[i].Item))]);
     }
 
-    private void Tokens(IReadOnlyList<UserEvent> history, Span<long> items, Span<long> actions, Span<long> times, Span<float> mask)
+    /// <summary>
+    /// The histories' tokens, [histories × length], left-padded to the longest (format 2: 2 × its events, at least 2
+    /// tokens; format 1: the whole window), with the real-token mask.
+    /// </summary>
+    private (long[] Items, long[] Actions, long[] Times, float[] Mask, int Length) Tokens(IReadOnlyList<IReadOnlyList<UserEvent>> histories)
     {
-        EncodeHistory(history, Manifest.MaxHistory, i => _rows.GetValueOrDefault(i), items, actions, times);
+        var window = Manifest.Tokens;
+        var b = histories.Count;
+        var (items, actions, times) = (new long[b * window], new long[b * window], new long[b * window]);
+        var longest = 0;
+        for (var i = 0; i < b; i++)
+        {
+            var at = i * window;
+            longest = Math.Max(longest, EncodeHistory(histories[i], Manifest.MaxHistory, r => _rows.GetValueOrDefault(r), items.AsSpan(at, window), actions.AsSpan(at, window), times.AsSpan(at, window)));
+        }
+
+        var l = Manifest.VariableLength ? Math.Max(2, 2 * longest) : window;
+        if (l < window)
+        {
+            // Keep each history's last l tokens (the rest is padding).
+            static long[] Cut(long[] full, int b, int window, int l)
+            {
+                var cut = new long[b * l];
+                for (var i = 0; i < b; i++)
+                {
+                    full.AsSpan((i * window) + window - l, l).CopyTo(cut.AsSpan(i * l));
+                }
+
+                return cut;
+            }
+
+            (items, actions, times) = (Cut(items, b, window, l), Cut(actions, b, window, l), Cut(times, b, window, l));
+        }
+
+        var mask = new float[b * l];
         for (var i = 0; i < mask.Length; i++)
         {
             mask[i] = items[i] + actions[i] != 0 ? 1 : 0;
         }
+
+        return (items, actions, times, mask, l);
     }
 
     /// <summary>Runs the history graph; its outputs (keys, values, last state) are bound to <paramref name="memory"/>.</summary>
-    private IDisposableReadOnlyCollection<OrtValue> RunHistory(RunOptions runOptions, long[] items, long[] actions, OrtValue times, OrtMemoryInfo memory)
+    private IDisposableReadOnlyCollection<OrtValue> RunHistory(RunOptions runOptions, long[] items, long[] actions, long l, OrtValue times, OrtMemoryInfo memory)
     {
-        long l = Manifest.Tokens;
         using var itemsValue = OrtValue.CreateTensorValueFromMemory(items, [items.Length / l, l]);
         using var actionsValue = OrtValue.CreateTensorValueFromMemory(actions, [actions.Length / l, l]);
         using var binding = _history.CreateIoBinding();
@@ -326,6 +471,7 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
     {
         _history.Dispose();
         _candidates.Dispose();
+        _extend?.Dispose();
     }
 
     private static void Check(InferenceSession session, string[] inputs, string[] outputs, string directory, string file)
@@ -344,12 +490,13 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
 
 /// <summary>
 /// A history encoded by an <see cref="HstuOnnxRanker"/>, in host memory: every layer's keys and values and what
-/// candidates need to attend to them. A user session keeps it until the history changes. About
-/// 2 × layers × 2 × history × width floats (≈ 100 KB at width 64, 2 layers, 50 events).
+/// candidates need to attend to them. A user session keeps it, extending it with
+/// <see cref="HstuOnnxRanker.TryExtend"/> as events are appended. About 2 × layers × 2 × events × width floats
+/// (≈ 100 KB at width 64, 2 layers, 50 events).
 /// </summary>
 public sealed class HstuHistoryState
 {
-    internal HstuHistoryState(string modelId, float[] keys, float[] values, float[] lastState, long[] times, float[] mask)
+    internal HstuHistoryState(string modelId, float[] keys, float[] values, float[] lastState, long[] times, float[] mask, int events, DateTimeOffset? last)
     {
         ModelId = modelId;
         Keys = keys;
@@ -357,10 +504,18 @@ public sealed class HstuHistoryState
         LastState = lastState;
         Times = times;
         Mask = mask;
+        Events = events;
+        Last = last;
     }
 
     /// <summary>Identifies the model that encoded it (the history graph's hash).</summary>
     public string ModelId { get; }
+
+    /// <summary>The events it holds (those of items the model knows, at most its window).</summary>
+    public int Events { get; }
+
+    /// <summary>The time of its last event; <see langword="null"/> when it holds none.</summary>
+    public DateTimeOffset? Last { get; }
 
     /// <summary>Bytes held.</summary>
     public long Bytes => (4L * (Keys.Length + Values.Length + LastState.Length + Mask.Length)) + (8L * Times.Length);

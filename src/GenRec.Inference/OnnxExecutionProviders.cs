@@ -63,7 +63,15 @@ public static class OnnxExecutionProviders
     internal static (InferenceSession First, InferenceSession Second) OpenGraphPair(
         OnnxRuntimeOptions options, string directory, string first, string second, string model, ILogger logger, out string provider, out string? fallbackReason)
     {
-        return OpenLogged(options, o => OpenBoth(Path.Combine(directory, first), Path.Combine(directory, second), o), directory, model, logger, out provider, out fallbackReason);
+        var sessions = OpenGraphs(options, directory, [first, second], model, logger, out provider, out fallbackReason);
+        return (sessions[0], sessions[1]);
+    }
+
+    /// <summary>As <see cref="OpenGraphPair"/> for any number of graphs of one folder, all on the same provider.</summary>
+    internal static InferenceSession[] OpenGraphs(
+        OnnxRuntimeOptions options, string directory, string[] files, string model, ILogger logger, out string provider, out string? fallbackReason)
+    {
+        return OpenLogged(options, o => OpenAll([.. files.Select(f => Path.Combine(directory, f))], o), directory, model, logger, out provider, out fallbackReason);
     }
 
     /// <summary>Opens a model's one graph on the preferred provider and logs where it runs (or why CUDA could not be used).</summary>
@@ -98,28 +106,32 @@ public static class OnnxExecutionProviders
     internal static OrtMemoryInfo StateMemory(string provider, int cudaDevice) =>
         provider == "CUDA" ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, cudaDevice, OrtMemType.Default) : OrtMemoryInfo.DefaultInstance;
 
-    private static (InferenceSession, InferenceSession) OpenBoth(string first, string second, SessionOptions options)
+    private static InferenceSession[] OpenAll(string[] paths, SessionOptions options)
     {
-        // A profile file per session (ONNX Runtime names them by prefix and time, so one prefix for both would collide).
+        // A profile file per session (ONNX Runtime names them by prefix and time, so one prefix for all would collide).
         var profile = options.EnableProfiling ? options.ProfileOutputPathPrefix : null;
-        if (profile is not null)
-        {
-            Profile(options, $"{profile}-{Path.GetFileNameWithoutExtension(first)}");
-        }
-
-        var opened = new InferenceSession(first, options);
+        var opened = new List<InferenceSession>(paths.Length);
         try
         {
-            if (profile is not null)
+            foreach (var path in paths)
             {
-                Profile(options, $"{profile}-{Path.GetFileNameWithoutExtension(second)}");
+                if (profile is not null)
+                {
+                    Profile(options, $"{profile}-{Path.GetFileNameWithoutExtension(path)}");
+                }
+
+                opened.Add(new InferenceSession(path, options));
             }
 
-            return (opened, new InferenceSession(second, options));
+            return [.. opened];
         }
         catch
         {
-            opened.Dispose();
+            foreach (var session in opened)
+            {
+                session.Dispose();
+            }
+
             throw;
         }
     }

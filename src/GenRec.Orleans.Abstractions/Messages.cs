@@ -126,7 +126,7 @@ public sealed record ScoredItem([property: Id(0)] long Item, [property: Id(1)] d
 /// <param name="Items">The items, best first.</param>
 /// <param name="ModelVersion">The model version that scored them.</param>
 /// <param name="IndexVersion">The semantic-ID index version used.</param>
-/// <param name="CachedState">Whether the user's cached generative state was reused (no history re-encoding).</param>
+/// <param name="CachedState">Whether the user's cached generative state was reused (no history re-encoding; for HSTU ranking, events appended since were added to it by their own tokens).</param>
 [GenerateSerializer]
 [Alias("genrec.Recommendations")]
 public sealed record Recommendations(

@@ -24,7 +24,7 @@ internal sealed class UserSessionGrain(
     private readonly GenRecOrleansOptions _options = options.Value;
     private HashSet<string>? _ids;
     private CachedContext? _cached;
-    private (HstuHistoryState State, long Revision)? _hstuCached;
+    private HstuCache? _hstuCached;
 
     public async Task<AppendResult> AppendEventsAsync(IReadOnlyList<BehaviourEvent> events)
     {
@@ -40,6 +40,7 @@ internal sealed class UserSessionGrain(
         var latest = time.GetUtcNow() + _options.MaxClockSkew;
         var rejected = new List<RejectedEvent>();
         var added = new List<string>();
+        var appended = new List<StoredEvent>();
         int stored = 0, duplicates = 0;
         for (var i = 0; i < events.Count; i++)
         {
@@ -83,7 +84,9 @@ internal sealed class UserSessionGrain(
                 at--;
             }
 
-            sequence.Insert(at, new StoredEvent { Item = e.Item, Action = (int)e.Action, TimeMilliseconds = when, Value = e.Value, Id = id });
+            var storedEvent = new StoredEvent { Item = e.Item, Action = (int)e.Action, TimeMilliseconds = when, Value = e.Value, Id = id };
+            sequence.Insert(at, storedEvent);
+            appended.Add(storedEvent);
             added.Add(id);
             stored++;
         }
@@ -111,7 +114,19 @@ internal sealed class UserSessionGrain(
             ids.UnionWith(added);
             ids.ExceptWith(dropped);
             _cached = null;
-            _hstuCached = null;
+
+            // HSTU is causal: its state extends with the new events at the next ranking, unless events left the
+            // sequence (then what the state attended to changed). The ranker checks the rest (order, its window).
+            if (evicted > 0 || _hstuCached is null)
+            {
+                _hstuCached = null;
+            }
+            else
+            {
+                var user = new UserId(this.GetPrimaryKeyLong());
+                _hstuCached.Pending.AddRange(appended.Select(e => ToEvent(user, e)));
+                _hstuCached.Revision = state.State.Revision;
+            }
         }
 
         return new AppendResult(stored, duplicates, rejected, evicted, state.State.Events.Count);
@@ -195,21 +210,29 @@ internal sealed class UserSessionGrain(
         var user = new UserId(this.GetPrimaryKeyLong());
         var history = History();
         var revision = state.State.Revision;
-        var cached = _hstuCached is { } c && c.Revision == revision && c.State.ModelId == ranker.Manifest.History.Sha256;
-        var kept = cached ? _hstuCached!.Value.State : null;
+        var cache = _hstuCached is { } c && c.Revision == revision && c.State.ModelId == ranker.Manifest.History.Sha256 ? c : null;
+        var pending = cache?.Pending.ToArray() ?? [];
         var distinct = candidates.Distinct().Select(i => new Candidate(new ItemId(i), 0, "session")).ToArray();
         var request = new RecommendationRequest(user, history, Math.Max(1, distinct.Length), time.GetUtcNow());
 
         // The model's work runs on the thread pool, not on the silo's grain scheduler: other activations keep being
         // served while this one waits (it takes no other call meanwhile, so its state cannot change under it).
-        var (encoded, scores) = await Task.Run(() =>
+        // A kept state with events appended since is extended by the new events' tokens alone where the ranker can
+        // do that exactly (else the history is encoded again).
+        var (encoded, scores, cached) = await Task.Run(() =>
         {
-            var e = kept ?? ranker.Encode(history);
-            return (e, ranker.Score(e, request, distinct));
+            HstuHistoryState? reused = null;
+            if (cache is not null)
+            {
+                reused = pending.Length == 0 ? cache.State : ranker.TryExtend(cache.State, pending, out var extended) ? extended : null;
+            }
+
+            var e = reused ?? ranker.Encode(history);
+            return (e, ranker.Score(e, request, distinct), reused is not null);
         }).ConfigureAwait(true);
         if (_options.CacheGenerativeState)
         {
-            _hstuCached = (encoded, revision);
+            _hstuCached = new HstuCache(encoded, revision);
         }
 
         var ranked = distinct.Zip(scores).Where(p => !double.IsNegativeInfinity(p.Second)).OrderByDescending(p => p.Second).Select(p => new ScoredItem(p.First.Item.Value, p.Second)).ToArray();
@@ -246,8 +269,11 @@ internal sealed class UserSessionGrain(
     private UserEvent[] History()
     {
         var user = new UserId(this.GetPrimaryKeyLong());
-        return [.. state.State.Events.Select(e => new UserEvent(user, new ItemId(e.Item), (ActionType)e.Action, DateTimeOffset.FromUnixTimeMilliseconds(e.TimeMilliseconds), e.Value))];
+        return [.. state.State.Events.Select(e => ToEvent(user, e))];
     }
+
+    private static UserEvent ToEvent(UserId user, StoredEvent e) =>
+        new(user, new ItemId(e.Item), (ActionType)e.Action, DateTimeOffset.FromUnixTimeMilliseconds(e.TimeMilliseconds), e.Value);
 
     private static ScoredItem Scored(Candidate c) => new(c.Item.Value, c.Score, c.Source);
 
@@ -312,6 +338,16 @@ internal sealed class UserSessionGrain(
 
         public ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default) =>
             ValueTask.FromResult<IReadOnlyList<Candidate>>(candidates.Count <= count ? candidates : [.. candidates.Take(count)]);
+    }
+
+    /// <summary>An HSTU history state, the revision it stands for once <see cref="Pending"/> (events appended since) are added to it.</summary>
+    private sealed class HstuCache(HstuHistoryState state, long revision)
+    {
+        public HstuHistoryState State { get; } = state;
+
+        public long Revision { get; set; } = revision;
+
+        public List<UserEvent> Pending { get; } = [];
     }
 
     /// <summary>A context and what it was computed from.</summary>

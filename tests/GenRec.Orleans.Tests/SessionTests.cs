@@ -127,6 +127,47 @@ public sealed class SessionTests(ClusterFixture fixture) : IClassFixture<Cluster
     }
 
     [Fact]
+    public async Task Hstu_state_extends_with_appended_events_and_scores_as_encoding_the_whole_history()
+    {
+        var (_, events) = TestUsers.Users(5)[4];
+        var session = Session(NewUser());
+        await session.AppendEventsAsync(events[..5]);
+        long[] candidates = [.. TestData.Dataset.Catalogue.Skip(100).Take(40).Select(i => i.Value)];
+        Assert.False((await session.RankWithHstuAsync(candidates)).CachedState);
+
+        // Appended after the history and within the model's window (12 events): the kept state is extended.
+        await session.AppendEventsAsync(events[5..7]);
+        await session.AppendEventsAsync(events[7..9]);
+        var extended = await session.RankWithHstuAsync(candidates);
+        Assert.True(extended.CachedState);
+        using var ranker = GenRec.Inference.HstuOnnxRanker.Load(ModelFiles.HstuOnnxPath, options: new GenRec.Inference.OnnxRuntimeOptions { ExecutionProvider = GenRec.Inference.ExecutionProviderPreference.Cpu });
+        var user = new UserId(1);
+        var history = events[..9].Select(e => new UserEvent(user, new ItemId(e.Item), e.Action, e.Time, e.Value)).ToArray();
+        var expected = ranker.Score(new RecommendationRequest(user, history, 10, DateTimeOffset.UtcNow), [.. candidates.Select(i => new Candidate(new ItemId(i), 0, "x"))]);
+        var byItem = extended.Items.ToDictionary(i => i.Item, i => i.Score);
+        for (var i = 0; i < candidates.Length; i++)
+        {
+            Assert.Equal(expected[i], byItem[candidates[i]], 1e-4);
+        }
+
+        // An event older than the history's last goes inside it: encoded again.
+        await session.AppendEventsAsync([events[9] with { Time = events[0].Time.AddSeconds(-10), EventId = "late" }]);
+        Assert.False((await session.RankWithHstuAsync(candidates)).CachedState);
+
+        // Past the window (the oldest event would leave it): encoded again, and the result is the runtime's.
+        await session.AppendEventsAsync(events[10..20]);
+        var slid = await session.RankWithHstuAsync(candidates);
+        Assert.False(slid.CachedState);
+        var all = (await session.GetHistoryAsync()).Select(e => new UserEvent(user, new ItemId(e.Item), e.Action, e.Time, e.Value)).ToArray();
+        var expectedSlid = ranker.Score(new RecommendationRequest(user, all, 10, DateTimeOffset.UtcNow), [.. candidates.Select(i => new Candidate(new ItemId(i), 0, "x"))]);
+        var slidByItem = slid.Items.ToDictionary(i => i.Item, i => i.Score);
+        for (var i = 0; i < candidates.Length; i++)
+        {
+            Assert.Equal(expectedSlid[i], slidByItem[candidates[i]], 1e-4);
+        }
+    }
+
+    [Fact]
     public async Task A_new_user_with_no_history_still_gets_recommendations()
     {
         var result = await Session(NewUser()).RecommendAsync(new RecommendQuery(Count: 5));

@@ -179,6 +179,97 @@ public sealed class HstuOnnxTests(HstuOnnxFixture fixture) : IClassFixture<HstuO
     }
 
     [Fact]
+    public void Appended_events_extend_the_state_to_the_scores_of_encoding_the_whole_history()
+    {
+        using var onnx = HstuOnnxRanker.Load(fixture.Folder, fixture.Features, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu });
+        var window = fixture.Manifest.MaxHistory;
+        var catalogue = TestData.Dataset.Catalogue;
+        var unknown = new ItemId(987_654_321);
+        var worst = 0.0;
+        var checkedUsers = 0;
+        foreach (var c in TestData.Split.Cases(SplitTarget.Test).Where(c => c.HistoryEvents().Count >= window).Take(8))
+        {
+            var events = c.HistoryEvents().Take(window).ToArray();
+            var request = new RecommendationRequest(c.User, events, 10, c.Target.Time);
+            Candidate[] candidates = [.. catalogue.Skip(checkedUsers * 40).Take(40).Select(i => new Candidate(i, 0, "x"))];
+            var whole = onnx.Score(onnx.Encode(events), request, candidates);
+
+            // Encoded from the first three events, then one event at a time, then the rest at once (with an event
+            // of an item the model does not know among them, skipped as encoding skips it).
+            var state = onnx.Encode(events[..3]);
+            for (var i = 3; i < 6; i++)
+            {
+                Assert.True(onnx.TryExtend(state, [events[i]], out var next));
+                state = next;
+            }
+
+            Assert.True(onnx.TryExtend(state, [.. events[6..], new UserEvent(c.User, unknown, ActionType.Click, events[^1].Timestamp)], out var extended));
+            Assert.Equal(window, extended.Events);
+            Assert.Equal(events[^1].Timestamp, extended.Last);
+            var incremental = onnx.Score(extended, request, candidates);
+            var direct = onnx.Score(request, candidates);
+            for (var i = 0; i < candidates.Length; i++)
+            {
+                worst = Math.Max(worst, Math.Max(Math.Abs(whole[i] - incremental[i]), Math.Abs(direct[i] - incremental[i])));
+            }
+
+            checkedUsers++;
+        }
+
+        Assert.Equal(8, checkedUsers);
+        Assert.True(worst < 1e-4, $"max |Δ score| {worst}");
+    }
+
+    [Fact]
+    public void A_state_is_not_extended_where_that_would_not_be_exact()
+    {
+        using var onnx = HstuOnnxRanker.Load(fixture.Folder, fixture.Features, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu });
+        var window = fixture.Manifest.MaxHistory;
+        var c = TestData.Split.Cases(SplitTarget.Test).First(c => c.HistoryEvents().Count > window);
+        var events = c.HistoryEvents().Take(window + 1).ToArray();
+        var full = onnx.Encode(events[..window]);
+
+        // The window would slide: every kept token would change.
+        Assert.False(onnx.TryExtend(full, [events[window]], out var slid));
+        Assert.Null(slid);
+
+        // An event earlier than the state's last belongs inside the history, not after it.
+        var start = onnx.Encode(events[..4]);
+        Assert.False(onnx.TryExtend(start, [events[4] with { Timestamp = events[3].Timestamp.AddSeconds(-1) }], out _));
+
+        // Nothing the model knows appended: the same state. An empty state is encoded from the appended events.
+        Assert.True(onnx.TryExtend(start, [new UserEvent(c.User, new ItemId(987_654_321), ActionType.Click, events[4].Timestamp)], out var same));
+        Assert.Same(start, same);
+        Assert.True(onnx.TryExtend(onnx.Encode([]), events[..4], out var fromEmpty));
+        Assert.Equal(4, fromEmpty.Events);
+        Candidate[] candidates = [.. TestData.Dataset.Catalogue.Take(20).Select(i => new Candidate(i, 0, "x"))];
+        var request = new RecommendationRequest(c.User, events[..4], 10, c.Target.Time);
+        Assert.Equal(onnx.Score(start, request, candidates), onnx.Score(fromEmpty, request, candidates));
+
+        Assert.Throws<ArgumentException>(() => onnx.TryExtend(start, [null!], out _));
+    }
+
+    [Fact]
+    public void A_format_2_manifest_without_its_extend_graph_is_refused()
+    {
+        var copy = Directory.CreateTempSubdirectory("genrec-hstu-v2-").FullName;
+        try
+        {
+            foreach (var file in Directory.GetFiles(fixture.Folder))
+            {
+                File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+            }
+
+            (fixture.Manifest with { Extend = null }).Save(copy);
+            Assert.Contains("extend graph", Assert.Throws<InvalidDataException>(() => HstuOnnxRanker.Load(copy, fixture.Features)).Message);
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+    }
+
+    [Fact]
     public void The_served_ranker_needs_the_features_it_was_trained_on()
     {
         Assert.Contains("cross features", Assert.Throws<ArgumentException>(() => HstuOnnxRanker.Load(fixture.Folder)).Message);

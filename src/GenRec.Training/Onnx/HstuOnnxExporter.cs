@@ -7,15 +7,16 @@ using DataType = global::Onnx.TensorProto.Types.DataType;
 namespace GenRec.Training;
 
 /// <summary>
-/// Exports a trained <see cref="HstuModel"/> as the two ONNX graphs of <see cref="HstuGraphContract"/> with its
+/// Exports a trained <see cref="HstuModel"/> as the three ONNX graphs of <see cref="HstuGraphContract"/> with its
 /// manifest, so that <see cref="HstuOnnxRanker"/> serves it: the history graph encodes a history once (every layer's
-/// keys and values), the candidates graph scores any micro-batch of candidates against them (M-FALCON). Written
-/// operator by operator from the TorchSharp weights; constant parts (the item table with its side features, the
-/// relative-position biases, the causal mask) are folded into initializers.
+/// keys and values), the candidates graph scores any micro-batch of candidates against them (M-FALCON), the extend
+/// graph adds appended events' keys and values to an encoded history. Written operator by operator from the
+/// TorchSharp weights; the item table with its side features is folded into an initializer, and the position biases
+/// and causal mask are computed from the token count, so every graph takes histories of any length up to the window.
 /// </summary>
 public static class HstuOnnxExporter
 {
-    /// <summary>Writes <c>manifest.json</c>, <c>history.onnx</c> and <c>candidates.onnx</c> into <paramref name="directory"/>.</summary>
+    /// <summary>Writes <c>manifest.json</c>, <c>history.onnx</c>, <c>candidates.onnx</c> and <c>extend.onnx</c> into <paramref name="directory"/>.</summary>
     /// <param name="model">The trained model.</param>
     /// <param name="directory">The output folder; created if missing.</param>
     /// <returns>The manifest written.</returns>
@@ -34,10 +35,13 @@ public static class HstuOnnxExporter
         var shape = new Shape(network.Config);
         var history = HistoryGraph(shape, weights);
         var candidates = CandidatesGraph(shape, weights, model.CrossFeatureNames.Count);
+        var extend = ExtendGraph(shape, weights);
         var historyPath = Path.Combine(directory, HistoryFile);
         var candidatesPath = Path.Combine(directory, CandidatesFile);
+        var extendPath = Path.Combine(directory, ExtendFile);
         Write(history.Build("GenRec.Training"), historyPath);
         Write(candidates.Build("GenRec.Training"), candidatesPath);
+        Write(extend.Build("GenRec.Training"), extendPath);
         var manifest = new HstuOnnxManifest
         {
             Producer = $"GenRec.Training {typeof(HstuOnnxExporter).Assembly.GetName().Version}",
@@ -51,6 +55,7 @@ public static class HstuOnnxExporter
             Opset = OnnxGraphBuilder.Opset,
             History = new OnnxGraphFile(HistoryFile, OnnxModelManifest.Hash(historyPath)),
             Candidates = new OnnxGraphFile(CandidatesFile, OnnxModelManifest.Hash(candidatesPath)),
+            Extend = new OnnxGraphFile(ExtendFile, OnnxModelManifest.Hash(extendPath)),
         };
         manifest.Save(directory);
         return manifest;
@@ -65,75 +70,56 @@ public static class HstuOnnxExporter
     private static Graph HistoryGraph(Shape s, Dictionary<string, (float[] Data, long[] Shape)> weights)
     {
         var g = new Graph("hstu_history", weights, s);
-        var l = s.Tokens;
-        g.Input(TokenItems, DataType.Int64, "batch", l);
-        g.Input(TokenActions, DataType.Int64, "batch", l);
-        g.Input(TokenTimes, DataType.Int64, "batch", l);
-        var x = g.Add(g.Gather(g.W("item_table"), TokenItems), g.Gather(g.W("actions.weight"), TokenActions)); // [B, L, d]
-        var valid = g.Op("Not", g.Op("Equal", g.Add(TokenItems, TokenActions), g.Long(0))); // [B, L]
+        g.Input(TokenItems, DataType.Int64, "batch", "tokens");
+        g.Input(TokenActions, DataType.Int64, "batch", "tokens");
+        g.Input(TokenTimes, DataType.Int64, "batch", "tokens");
+        var positions = g.Op("Range", g.Long(0), g.Scalar(g.Dim(TokenItems, 1)), g.Long(1)); // [T]
+        var valid = g.Cast(g.Op("Not", g.Op("Equal", g.Add(TokenItems, TokenActions), g.Long(0)))); // [B, T]
+        var (keys, values, output) = g.CausalLayers(g.Embed(TokenItems, TokenActions), positions, positions, TokenTimes, valid, [], []);
+        g.Output(g.Concat(0, [.. keys]), HistoryKeys, DataType.Float, s.Config.Layers, "batch", s.H, "tokens", s.Hd);
+        g.Output(g.Concat(0, [.. values]), HistoryValues, DataType.Float, s.Config.Layers, "batch", s.H, "tokens", s.Hd);
+        g.Output(output, LastState, DataType.Float, "batch", s.D);
+        return g;
+    }
 
-        // Key ≤ query among real tokens, or the token itself; divided by the count of keys attended.
-        var causal = new float[l * l];
-        for (var q = 0; q < l; q++)
-        {
-            for (var k = 0; k <= q; k++)
-            {
-                causal[(q * l) + k] = 1;
-            }
-        }
-
-        var eye = new float[l * l];
-        for (var i = 0; i < l; i++)
-        {
-            eye[(i * l) + i] = 1;
-        }
-
-        var allowedKeys = g.Mul(g.Weights("causal", causal, l, l), g.Unsqueeze(g.Cast(valid), 1)); // [B, L, L]
-        var allowed = g.Unsqueeze(g.Op("Max", allowedKeys, g.Weights("eye", eye, l, l)), 1); // [B, 1, L, L] of 0/1
-        var count = g.ReduceSum(allowed); // [B, 1, L, 1]
-        var gaps = g.TimeBuckets(g.Sub(g.Unsqueeze(TokenTimes, 2), g.Unsqueeze(TokenTimes, 1))); // [B, L, L]
-        var keys = new List<string>();
-        var values = new List<string>();
-        for (var i = 0; i < s.Config.Layers; i++)
-        {
-            var p = $"layers.{i}";
-            var (u, q, k, v) = g.Project(x, p);
-            var positions = new float[s.H * l * l];
-            var table = g.Values($"{p}.positionBias.weight").Data;
-            for (var h = 0; h < s.H; h++)
-            {
-                for (var qi = 0; qi < l; qi++)
-                {
-                    for (var ki = 0; ki < l; ki++)
-                    {
-                        positions[(((h * l) + qi) * l) + ki] = table[(Math.Clamp(qi - ki, 0, s.MaxRelative) * s.H) + h];
-                    }
-                }
-            }
-
-            var bias = g.Add(g.Weights($"{p}.position_bias_history", positions, 1, s.H, l, l), g.Transpose(g.Gather(g.W($"{p}.timeBias.weight"), gaps), 0, 3, 1, 2));
-            var w = g.Div(g.Mul(g.Silu(g.Add(g.MatMul(q, g.Transpose(k, 0, 1, 3, 2)), bias)), allowed), count);
-            x = g.Finish(x, g.MatMul(w, v), u, p);
-            keys.Add(g.Unsqueeze(k, 0));
-            values.Add(g.Unsqueeze(v, 0));
-        }
-
-        var output = g.LayerNorm(x, "norm");
-        g.Output(g.Concat(0, [.. keys]), HistoryKeys, DataType.Float, s.Config.Layers, "batch", s.H, l, s.Hd);
-        g.Output(g.Concat(0, [.. values]), HistoryValues, DataType.Float, s.Config.Layers, "batch", s.H, l, s.Hd);
-        g.Output(g.Gather(output, g.Long(l - 1), axis: 1), LastState, DataType.Float, "batch", s.D);
+    /// <summary>
+    /// Appended tokens after an encoded history: they sit at positions P … P + T − 1 and attend to the history's keys
+    /// and values (unchanged: the model is causal) and causally to each other, exactly as in a history pass over all
+    /// P + T tokens.
+    /// </summary>
+    private static Graph ExtendGraph(Shape s, Dictionary<string, (float[] Data, long[] Shape)> weights)
+    {
+        var g = new Graph("hstu_extend", weights, s);
+        g.Input(HistoryKeys, DataType.Float, s.Config.Layers, "batch", s.H, "past", s.Hd);
+        g.Input(HistoryValues, DataType.Float, s.Config.Layers, "batch", s.H, "past", s.Hd);
+        g.Input(HistoryTimes, DataType.Int64, "batch", "past");
+        g.Input(HistoryMask, DataType.Float, "batch", "past");
+        g.Input(TokenItems, DataType.Int64, "batch", "tokens");
+        g.Input(TokenActions, DataType.Int64, "batch", "tokens");
+        g.Input(TokenTimes, DataType.Int64, "batch", "tokens");
+        var past = g.Scalar(g.Dim(HistoryTimes, 1));
+        var all = g.Add(past, g.Scalar(g.Dim(TokenItems, 1)));
+        var queries = g.Op("Range", past, all, g.Long(1)); // [T]
+        var keyPositions = g.Op("Range", g.Long(0), all, g.Long(1)); // [P + T]
+        var valid = g.Concat(1, HistoryMask, g.Cast(g.Op("Not", g.Op("Equal", g.Add(TokenItems, TokenActions), g.Long(0))))); // [B, P + T]
+        var times = g.Concat(1, HistoryTimes, TokenTimes);
+        var pastKeys = Enumerable.Range(0, s.Config.Layers).Select(i => g.Gather(HistoryKeys, g.Long(i))).ToArray();
+        var pastValues = Enumerable.Range(0, s.Config.Layers).Select(i => g.Gather(HistoryValues, g.Long(i))).ToArray();
+        var (keys, values, output) = g.CausalLayers(g.Embed(TokenItems, TokenActions), queries, keyPositions, times, valid, pastKeys, pastValues);
+        g.Output(g.Concat(0, [.. keys]), AppendedKeys, DataType.Float, s.Config.Layers, "batch", s.H, "tokens", s.Hd);
+        g.Output(g.Concat(0, [.. values]), AppendedValues, DataType.Float, s.Config.Layers, "batch", s.H, "tokens", s.Hd);
+        g.Output(output, LastState, DataType.Float, "batch", s.D);
         return g;
     }
 
     private static Graph CandidatesGraph(Shape s, Dictionary<string, (float[] Data, long[] Shape)> weights, int crossFeatures)
     {
         var g = new Graph("hstu_candidates", weights, s);
-        var l = s.Tokens;
-        g.Input(HistoryKeys, DataType.Float, s.Config.Layers, "batch", s.H, l, s.Hd);
-        g.Input(HistoryValues, DataType.Float, s.Config.Layers, "batch", s.H, l, s.Hd);
+        g.Input(HistoryKeys, DataType.Float, s.Config.Layers, "batch", s.H, "tokens", s.Hd);
+        g.Input(HistoryValues, DataType.Float, s.Config.Layers, "batch", s.H, "tokens", s.Hd);
         g.Input(LastState, DataType.Float, "batch", s.D);
-        g.Input(TokenTimes, DataType.Int64, "batch", l);
-        g.Input(TokenMask, DataType.Float, "batch", l);
+        g.Input(TokenTimes, DataType.Int64, "batch", "tokens");
+        g.Input(TokenMask, DataType.Float, "batch", "tokens");
         g.Input(Candidates, DataType.Int64, "batch", "candidates");
         g.Input(RequestTime, DataType.Int64, "batch");
         var embedded = g.Gather(g.W("item_table"), Candidates); // [B, M, d]
@@ -150,27 +136,23 @@ public static class HstuOnnxExporter
         var mask = g.Unsqueeze(TokenMask, 1, 2); // [B, 1, 1, L]
         var count = g.Reshape(g.Add(g.ReduceSum(TokenMask), g.Float(1f)), g.LongVector(-1, 1, 1, 1)); // [B, 1, 1, 1]
         var gaps = g.TimeBuckets(g.Sub(g.Unsqueeze(RequestTime, 1), TokenTimes)); // [B, L]
+        // The candidates sit at position L: their distance to history token i is L − i.
+        var length = g.Scalar(g.Dim(TokenTimes, 1));
+        var distances = g.Clamp(g.Sub(length, g.Op("Range", g.Long(0), length, g.Long(1))), s.MaxRelative); // [L]
         for (var i = 0; i < s.Config.Layers; i++)
         {
             var p = $"layers.{i}";
             var (u, q, k, v) = g.Project(x, p);
             var table = g.Values($"{p}.positionBias.weight").Data;
             var timeTable = g.Values($"{p}.timeBias.weight").Data;
-            var positions = new float[s.H * l];
             var self = new float[s.H];
             for (var h = 0; h < s.H; h++)
             {
-                for (var ki = 0; ki < l; ki++)
-                {
-                    positions[(h * l) + ki] = table[(Math.Clamp(l - ki, 0, s.MaxRelative) * s.H) + h];
-                }
-
                 self[h] = table[h] + timeTable[h];
             }
 
-            var bias = g.Add(
-                g.Weights($"{p}.position_bias_candidates", positions, 1, s.H, 1, l),
-                g.Unsqueeze(g.Transpose(g.Gather(g.W($"{p}.timeBias.weight"), gaps), 0, 2, 1), 2)); // [B, H, 1, L]
+            var positions = g.Reshape(g.Transpose(g.Gather(g.W($"{p}.positionBias.weight"), distances), 1, 0), g.LongVector(1, s.H, 1, -1)); // [1, H, 1, L]
+            var bias = g.Add(positions, g.Unsqueeze(g.Transpose(g.Gather(g.W($"{p}.timeBias.weight"), gaps), 0, 2, 1), 2)); // [B, H, 1, L]
             var keys = g.Gather(HistoryKeys, g.Long(i));
             var values = g.Gather(HistoryValues, g.Long(i));
             var history = g.Mul(g.Silu(g.Add(g.MatMul(q, g.Transpose(keys, 0, 1, 3, 2)), bias)), mask); // [B, H, M, L]
@@ -208,6 +190,49 @@ public static class HstuOnnxExporter
         public string Silu(string x) => Mul(x, Op("Sigmoid", x));
 
         public string ReduceSum(string x) => OpWith("ReduceSum", [x, LongVector(-1)], Int("keepdims", 1));
+
+        /// <summary>int64 values clamped to [0, <paramref name="max"/>].</summary>
+        public string Clamp(string x, long max) => Op("Min", Op("Max", x, Long(0)), Long(max));
+
+        /// <summary>Item and action tokens → [B, T, d] inputs.</summary>
+        public string Embed(string items, string actions) => Add(Gather(W("item_table"), items), Gather(W("actions.weight"), actions));
+
+        /// <summary>
+        /// The HSTU layers over tokens at <paramref name="queryPositions"/> [T] whose keys are at
+        /// <paramref name="keyPositions"/> [S] = 0 … S − 1 with <paramref name="keyTimes"/> [B, S] (the last T of them are the tokens themselves, the first S − T the
+        /// cached <paramref name="pastKeys"/>/<paramref name="pastValues"/> per layer, [B, H, S − T, D]). A query attends
+        /// to real keys at or before it and to itself, divided by the count; the position bias depends on the distance
+        /// only, the time bias on the time gap. Returns every layer's keys and values of the T tokens [1, B, H, T, D]
+        /// and the last token's normalised output [B, d].
+        /// </summary>
+        public (List<string> Keys, List<string> Values, string Last) CausalLayers(string x, string queryPositions, string keyPositions, string keyTimes, string keyValid, string[] pastKeys, string[] pastValues)
+        {
+            var relative = Sub(Unsqueeze(queryPositions, 1), Unsqueeze(keyPositions, 0)); // [T, S]: query − key
+            var causal = Cast(Op("GreaterOrEqual", relative, Long(0)));
+            var eye = Cast(Op("Equal", relative, Long(0)));
+            var allowed = Unsqueeze(Op("Max", Mul(Unsqueeze(causal, 0), Unsqueeze(keyValid, 1)), Unsqueeze(eye, 0)), 1); // [B, 1, T, S] of 0/1
+            var count = ReduceSum(allowed); // [B, 1, T, 1]
+            var clamped = Clamp(relative, shape.MaxRelative);
+            var queryTimes = Gather(keyTimes, queryPositions, axis: 1); // [B, T] (key positions count from 0)
+            var gaps = TimeBuckets(Sub(Unsqueeze(queryTimes, 2), Unsqueeze(keyTimes, 1))); // [B, T, S]
+            var keys = new List<string>();
+            var values = new List<string>();
+            for (var i = 0; i < shape.Config.Layers; i++)
+            {
+                var p = $"layers.{i}";
+                var (u, q, k, v) = Project(x, p);
+                var allKeys = pastKeys.Length > 0 ? Concat(2, pastKeys[i], k) : k;
+                var allValues = pastValues.Length > 0 ? Concat(2, pastValues[i], v) : v;
+                var positions = Unsqueeze(Transpose(Gather(W($"{p}.positionBias.weight"), clamped), 2, 0, 1), 0); // [1, H, T, S]
+                var bias = Add(positions, Transpose(Gather(W($"{p}.timeBias.weight"), gaps), 0, 3, 1, 2)); // [B, H, T, S]
+                var w = Div(Mul(Silu(Add(MatMul(q, Transpose(allKeys, 0, 1, 3, 2)), bias)), allowed), count);
+                x = Finish(x, MatMul(w, allValues), u, p);
+                keys.Add(Unsqueeze(k, 0));
+                values.Add(Unsqueeze(v, 0));
+            }
+
+            return (keys, values, Gather(LayerNorm(x, "norm"), Long(-1), axis: 1));
+        }
 
         /// <summary>floor(ln(1 + |gap|)) clamped to the time buckets, as int64 indices.</summary>
         public string TimeBuckets(string gapSeconds)
