@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Serving speed (issue 17), docs/benchmarks.md "Serving runtime" and "HSTU": the machine's float peak (bench peak), the
 # generative serving grid with its FLOP-count check (bench serve) and HSTU ranking with and without the micro-batcher
-# (bench hstu). Latency does not depend on the weights' values, so the models are trained one epoch only, in the shapes
+# (bench hstu), and recommend-after-append (bench append). Latency does not depend on the weights' values, so the models are trained one epoch only, in the shapes
 # the quality runs use: TIGER encoder-decoder on the full run's semantic IDs (content + collaborative, balanced
-# RQ-KMeans) and HSTU with the cascade's cross features. Run it on an idle machine (about 12 minutes on 2 cores).
+# RQ-KMeans) and HSTU with the cascade's cross features. Run it on an idle machine (about 25 minutes on 2 cores).
 # Usage: scripts/speed-run.sh [out]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,3 +27,14 @@ $cli bench serve --data "$data" --model-path "$out/encoder-decoder" --out "$out/
 echo "== bench hstu" >&2
 $cli bench hstu --data "$data" --model-path "$out/hstu" --onnx-path "$out/hstu-onnx" >"$out/hstu-bench.json" 2>"$out/hstu-bench.log"
 tr '\r' '\n' < "$out/hstu-bench.log" | sed -n '/candidates  runtime/,$p'
+# Recommend-after-append (bench append): an HSTU whose window holds 1,024 events (one epoch, ids and side features,
+# no cross features; 4 windows per step so that the 2,048-token windows fit in memory), the kept state extended by the
+# new event against the history encoded again, at histories of 50, 200 and 1,000 events.
+if [ ! -f "$out/hstu-1024-onnx/manifest.json" ]; then
+  echo "== an HSTU with a 1,024-event window" >&2
+  [ -f "$out/hstu-1024/manifest.json" ] || $cli train hstu --data "$data" --hstu-epochs 1 --hstu-no-cross --hstu-max-history 1024 --hstu-batch 4 --out "$out/hstu-1024" >/dev/null 2>"$out/hstu-1024.train.log"
+  $cli export --kind hstu --model-path "$out/hstu-1024" --out "$out/hstu-1024-onnx" >/dev/null 2>"$out/hstu-1024-export.log"
+fi
+echo "== bench append" >&2
+$cli bench append --data "$data" --onnx-path "$out/hstu-1024-onnx" >"$out/append.json" 2>"$out/append.log"
+tr '\r' '\n' < "$out/append.log" | sed -n '/^ *history  requests/,$p'

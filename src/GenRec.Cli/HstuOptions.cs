@@ -17,6 +17,8 @@ internal sealed class HstuOptions
 
     public Option<int> MaxHistory { get; } = new("--hstu-max-history") { Description = "hstu*, dlrm-fused*: history events every HSTU the command trains reads.", DefaultValueFactory = _ => 50 };
 
+    public Option<int> BatchSize { get; } = new("--hstu-batch") { Description = "hstu*: windows or queries per training step; lower it for long windows (memory grows with batch × (2 × max history)²).", DefaultValueFactory = _ => 64 };
+
     public static HstuOptions Create() => new();
 
     public HstuArguments Read(ParseResult parse)
@@ -39,6 +41,7 @@ internal sealed class HstuOptions
             throw new UsageException($"--hstu-max-history is {parse.GetValue(MaxHistory)}; it must be 2 or more.");
         }
 
-        return new HstuArguments(parse.GetValue(Epochs), weight, !parse.GetValue(NoSide), dimension, parse.GetValue(MaxHistory));
+        Common.RequirePositive(parse.GetValue(BatchSize), "--hstu-batch");
+        return new HstuArguments(parse.GetValue(Epochs), weight, !parse.GetValue(NoSide), dimension, parse.GetValue(MaxHistory), BatchSize: parse.GetValue(BatchSize));
     }
 }

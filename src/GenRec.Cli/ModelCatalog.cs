@@ -213,7 +213,7 @@ internal static class ModelCatalog
         {
             Seed = arguments.Seed,
             Progress = new SyncProgress<HstuTrainingProgress>(p => ConsoleProgress.Status(
-                $"hstu epoch {p.Epoch}/{p.Epochs}: sequence loss {p.SequenceLoss:0.0000}, ranking loss {p.RankingLoss:0.0000} ({p.Elapsed.TotalSeconds:0}s)")),
+                $"hstu epoch {p.Epoch}/{p.Epochs}, step {p.Step}/{p.Steps}: sequence loss {p.SequenceLoss:0.0000}, ranking loss {p.RankingLoss:0.0000} ({p.Elapsed.TotalSeconds:0}s)")),
         }).ToOptions()).Fit(split, dlrm?.RankingQueries, cross ? dlrm!.CandidateFeatures.Names : null);
         ConsoleProgress.Status($"hstu: {model.Report.Parameters:N0} parameters, {model.Report.RankingQueries} ranking queries ({(model.Report.CascadeQueries ? "the cascade's" : "sampled")}), cross features {model.CrossFeatureNames.Count}, side features {model.SideFeatures}, {model.Report.Seconds:0} s");
         return model;
@@ -324,7 +324,7 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
 }
 
 /// <summary>The HSTU options the command line sets.</summary>
-internal sealed record HstuArguments(int Epochs = 5, double RatingWeight = 0.25, bool SideFeatures = true, int Dimension = 64, int MaxHistory = 50, int Seed = 42, IProgress<HstuTrainingProgress>? Progress = null)
+internal sealed record HstuArguments(int Epochs = 5, double RatingWeight = 0.25, bool SideFeatures = true, int Dimension = 64, int MaxHistory = 50, int Seed = 42, IProgress<HstuTrainingProgress>? Progress = null, int BatchSize = 64)
 {
-    public HstuTrainer.Options ToOptions() => new() { Epochs = Epochs, RatingWeight = RatingWeight, SideFeatures = SideFeatures, Dimension = Dimension, MaxHistory = MaxHistory, Seed = Seed, Progress = Progress };
+    public HstuTrainer.Options ToOptions() => new() { Epochs = Epochs, RatingWeight = RatingWeight, SideFeatures = SideFeatures, Dimension = Dimension, MaxHistory = MaxHistory, Seed = Seed, Progress = Progress, BatchSize = BatchSize };
 }

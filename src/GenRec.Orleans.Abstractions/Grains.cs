@@ -71,16 +71,26 @@ public interface IModelRegistryGrain : IGrainWithStringKey
 }
 
 /// <summary>
-/// Per silo: the ONNX Runtime sessions and the micro-batcher of the current model (a stateless worker, so every
-/// silo has its own and calls stay local).
+/// Model work placed apart from the sessions: activations (one per key, keys spread users over
+/// <c>GenRecOrleansOptions.ModelRunnerPartitions</c>) live only on silos marked as model runners (those with an
+/// accelerator; silo metadata <c>genrec.model-runner=true</c>, <c>UseGenRecModelRunnerRole</c>), so CPU silos keep the
+/// sessions while the marked silos run the models; with no silo marked, anywhere. Each keeps its users' encoded HSTU
+/// histories (bounded) and extends them with appended events. Sessions call it when
+/// <c>GenRecOrleansOptions.ModelRunners</c> is on.
 /// </summary>
 [Alias("genrec.IModelRunnerGrain")]
 public interface IModelRunnerGrain : IGrainWithIntegerKey
 {
-    /// <summary>The model this silo serves now, after picking up any newly published one.</summary>
-    /// <returns>The reference, or <see langword="null"/> when none is configured or published.</returns>
+    /// <summary>The generative model the runner's silo serves, or <see langword="null"/> when none is published.</summary>
+    /// <returns>The model.</returns>
     [Alias("GetModel")]
     Task<ModelReference?> GetModelAsync();
+
+    /// <summary>Ranks a user's candidates with the silo's HSTU ranker, reusing or extending the user's kept history state.</summary>
+    /// <param name="work">The user's history, what was appended since the runner last saw it, and the candidates.</param>
+    /// <returns>The known candidates, best first, and where and how they were scored.</returns>
+    [Alias("RankWithHstu")]
+    Task<RunnerRanking> RankWithHstuAsync(HstuRankWork work);
 }
 
 /// <summary>The versioned semantic-ID index of a catalogue (keyed by catalogue name).</summary>

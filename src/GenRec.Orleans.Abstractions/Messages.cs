@@ -178,3 +178,35 @@ public sealed record RegisteredItem([property: Id(0)] long Item, [property: Id(1
 [Immutable]
 [Alias("genrec.IndexSnapshot")]
 public sealed record IndexSnapshot([property: Id(0)] int Version, [property: Id(1)] string Fingerprint, [property: Id(2)] byte[] Bytes);
+
+/// <summary>What a session sends a model runner to rank with HSTU.</summary>
+/// <param name="User">The user.</param>
+/// <param name="Revision">The session's revision of the history.</param>
+/// <param name="History">The whole history, oldest first (encoded when the runner has nothing to reuse).</param>
+/// <param name="BaseRevision">The revision the runner last ranked this user at, as far as the session knows; <see langword="null"/> when unknown.</param>
+/// <param name="Appended">The events appended since <paramref name="BaseRevision"/>, in arrival order; <see langword="null"/> when unknown (events left the sequence).</param>
+/// <param name="Candidates">The candidates (item ids).</param>
+/// <param name="RequestTime">The request's time.</param>
+[GenerateSerializer]
+[Alias("genrec.HstuRankWork")]
+public sealed record HstuRankWork(
+    [property: Id(0)] long User,
+    [property: Id(1)] long Revision,
+    [property: Id(2)] IReadOnlyList<BehaviourEvent> History,
+    [property: Id(3)] long? BaseRevision,
+    [property: Id(4)] IReadOnlyList<BehaviourEvent>? Appended,
+    [property: Id(5)] IReadOnlyList<long> Candidates,
+    [property: Id(6)] DateTimeOffset RequestTime);
+
+/// <summary>A model runner's ranking.</summary>
+/// <param name="Items">The known candidates, best first.</param>
+/// <param name="ModelVersion">The ranker that scored them.</param>
+/// <param name="CachedState">Whether the runner's kept history state was reused or extended (no history re-encoding).</param>
+/// <param name="Silo">The name of the silo that ran the model.</param>
+[GenerateSerializer]
+[Alias("genrec.RunnerRanking")]
+public sealed record RunnerRanking(
+    [property: Id(0)] IReadOnlyList<ScoredItem> Items,
+    [property: Id(1)] string ModelVersion,
+    [property: Id(2)] bool CachedState,
+    [property: Id(3)] string Silo);

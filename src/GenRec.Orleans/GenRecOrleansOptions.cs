@@ -93,6 +93,20 @@ public sealed class GenRecOrleansOptions
 
     /// <summary>Micro-batcher options of the silo's model runner.</summary>
     public MicroBatcherOptions MicroBatcher { get; set; } = new();
+
+    /// <summary>
+    /// Whether sessions send their HSTU ranking to <see cref="IModelRunnerGrain"/> activations on the silos marked as
+    /// model runners (<c>UseGenRecModelRunnerRole(true)</c>: those with an accelerator), rather than running it on their
+    /// own silo. The runners keep the users' encoded histories and extend them with appended events. Default: off
+    /// (every silo ranks its own sessions' requests).
+    /// </summary>
+    public bool ModelRunners { get; set; }
+
+    /// <summary>Model runner activations users are spread over (user id modulo this); each serves many requests at once. Default: 8.</summary>
+    public int ModelRunnerPartitions { get; set; } = 8;
+
+    /// <summary>Encoded HSTU histories a model runner activation keeps (least recently used dropped; 0: none). About 100 KB each at 50 events. Default: 4,096.</summary>
+    public int RunnerStateCapacity { get; set; } = 4096;
 }
 
 /// <summary>Checks <see cref="GenRecOrleansOptions"/> when the silo starts, naming what is wrong.</summary>
@@ -129,6 +143,11 @@ internal sealed class GenRecOrleansOptionsValidator : IValidateOptions<GenRecOrl
         if (options.Fusion is null || options.Fusion.PrefixLevels < 1 || options.Fusion.Beams < 1 || options.Fusion.MaxCandidates < 1 || !double.IsFinite(options.Fusion.DenseWeight) || options.Fusion.DenseWeight < 0)
         {
             problems.Add("GenRecOrleansOptions.Fusion needs PrefixLevels, Beams and MaxCandidates of 1 or more and a finite DenseWeight of 0 or more.");
+        }
+
+        if (options.ModelRunnerPartitions < 1 || options.RunnerStateCapacity < 0)
+        {
+            problems.Add($"GenRecOrleansOptions.ModelRunnerPartitions must be 1 or more and RunnerStateCapacity 0 or more; got {options.ModelRunnerPartitions} and {options.RunnerStateCapacity}.");
         }
 
         if (!double.IsFinite(options.FusionFreshOffset))

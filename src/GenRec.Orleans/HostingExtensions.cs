@@ -3,6 +3,8 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using GenRec.Orleans;
 using Microsoft.Extensions.Options;
+using Orleans.Placement;
+using Orleans.Runtime.MembershipService.SiloMetadata;
 using StackExchange.Redis;
 
 namespace Orleans.Hosting;
@@ -22,6 +24,21 @@ public static class GenRecSiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(silo);
         silo.Services.AddGenRecGrains(configure);
         return silo;
+    }
+
+    /// <summary>
+    /// Says whether this silo runs the models of <see cref="IModelRunnerGrain"/> (a silo with an accelerator) or only
+    /// keeps sessions, as silo metadata (<see cref="ModelRunnerPlacement.MetadataKey"/>). Call it on every silo of a
+    /// cluster that sets <see cref="GenRecOrleansOptions.ModelRunners"/> (placement reads the metadata on the calling
+    /// silo); it calls <c>UseSiloMetadata</c>, so a silo that sets other metadata adds the key to its own dictionary instead.
+    /// </summary>
+    /// <param name="silo">The silo.</param>
+    /// <param name="runsModels">Whether model runners may be placed here.</param>
+    /// <returns>The silo, for chaining.</returns>
+    public static ISiloBuilder UseGenRecModelRunnerRole(this ISiloBuilder silo, bool runsModels)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        return silo.UseSiloMetadata(new Dictionary<string, string> { [ModelRunnerPlacement.MetadataKey] = runsModels ? "true" : "false" });
     }
 
     /// <summary>
@@ -97,6 +114,13 @@ public static class GenRecOrleansServiceCollectionExtensions
         services.TryAddSingleton<SiloModelHost>();
         services.TryAddSingleton<SiloHstuHost>();
         services.TryAddSingleton<SiloDenseHost>();
+        if (!services.Any(d => d.IsKeyedService && Equals(d.ServiceKey, typeof(ModelRunnerSilosStrategy))))
+        {
+#pragma warning disable ORLEANSEXP004 // placement filtering is experimental in Orleans 10
+            services.AddPlacementFilter<ModelRunnerSilosStrategy, ModelRunnerSilosDirector>(ServiceLifetime.Singleton);
+#pragma warning restore ORLEANSEXP004
+        }
+
         return services;
     }
 }

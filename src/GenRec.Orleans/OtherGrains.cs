@@ -1,7 +1,6 @@
 using GenRec.SemanticIds;
 using GenRec.Inference;
 using Microsoft.Extensions.Options;
-using Orleans.Concurrency;
 
 namespace GenRec.Orleans;
 
@@ -35,13 +34,6 @@ internal sealed class ModelRegistryGrain(
         await PublishAsync(model).ConfigureAwait(true);
         return model;
     }
-}
-
-/// <summary>The per-silo face of the silo's model runner (one activation per silo, always local to its caller).</summary>
-[StatelessWorker(1)]
-internal sealed class ModelRunnerGrain(SiloModelHost host) : Grain, IModelRunnerGrain
-{
-    public async Task<ModelReference?> GetModelAsync() => await host.CurrentAsync().ConfigureAwait(true);
 }
 
 /// <summary>The versioned semantic-ID index of a catalogue, durable; a new version must grow from the current one.</summary>

@@ -123,8 +123,7 @@ internal sealed class UserSessionGrain(
             }
             else
             {
-                var user = new UserId(this.GetPrimaryKeyLong());
-                _hstuCached.Pending.AddRange(appended.Select(e => ToEvent(user, e)));
+                _hstuCached.Pending.AddRange(appended);
                 _hstuCached.Revision = state.State.Revision;
             }
         }
@@ -206,37 +205,40 @@ internal sealed class UserSessionGrain(
     {
         EnsureCandidateCount(candidates);
 
-        var ranker = hstu.Ranker;
-        var user = new UserId(this.GetPrimaryKeyLong());
-        var history = History();
+        var user = this.GetPrimaryKeyLong();
         var revision = state.State.Revision;
-        var cache = _hstuCached is { } c && c.Revision == revision && c.State.ModelId == ranker.Manifest.History.Sha256 ? c : null;
-        var pending = cache?.Pending.ToArray() ?? [];
-        var distinct = candidates.Distinct().Select(i => new Candidate(new ItemId(i), 0, "session")).ToArray();
-        var request = new RecommendationRequest(user, history, Math.Max(1, distinct.Length), time.GetUtcNow());
+        var cache = _hstuCached;
+        if (_options.ModelRunners)
+        {
+            // The model runs on a model-runner silo; it keeps the encoded history and is told what was appended since.
+            var runner = GrainFactory.GetGrain<IModelRunnerGrain>(Math.Abs(user % _options.ModelRunnerPartitions));
+            var work = new HstuRankWork(
+                user,
+                revision,
+                [.. state.State.Events.Select(e => e.ToMessage())],
+                cache?.BaseRevision,
+                cache is null ? null : [.. cache.Pending.Select(e => e.ToMessage())],
+                candidates,
+                time.GetUtcNow());
+            var answer = await runner.RankWithHstuAsync(work).ConfigureAwait(true);
+            _hstuCached = new HstuCache(null, revision);
+            return new Recommendations(answer.Items, answer.ModelVersion, 0, answer.CachedState);
+        }
+
+        var ranker = hstu.Ranker;
+        var history = History();
+        var kept = cache is { State: { } s } && cache.Revision == revision ? s : null;
+        UserEvent[] pending = kept is null ? [] : [.. cache!.Pending.Select(e => ToEvent(new UserId(user), e))];
 
         // The model's work runs on the thread pool, not on the silo's grain scheduler: other activations keep being
         // served while this one waits (it takes no other call meanwhile, so its state cannot change under it).
-        // A kept state with events appended since is extended by the new events' tokens alone where the ranker can
-        // do that exactly (else the history is encoded again).
-        var (encoded, scores, cached) = await Task.Run(() =>
-        {
-            HstuHistoryState? reused = null;
-            if (cache is not null)
-            {
-                reused = pending.Length == 0 ? cache.State : ranker.TryExtend(cache.State, pending, out var extended) ? extended : null;
-            }
-
-            var e = reused ?? ranker.Encode(history);
-            return (e, ranker.Score(e, request, distinct), reused is not null);
-        }).ConfigureAwait(true);
+        var (encoded, ranked, cached) = await Task.Run(() => HstuSessionRanking.Rank(ranker, kept, pending, history, new UserId(user), candidates, time.GetUtcNow())).ConfigureAwait(true);
         if (_options.CacheGenerativeState)
         {
             _hstuCached = new HstuCache(encoded, revision);
         }
 
-        var ranked = distinct.Zip(scores).Where(p => !double.IsNegativeInfinity(p.Second)).OrderByDescending(p => p.Second).Select(p => new ScoredItem(p.First.Item.Value, p.Second)).ToArray();
-        return new Recommendations(ranked, $"hstu:{ranker.Manifest.History.Sha256[..12]}", 0, cached);
+        return new Recommendations(ranked, HstuSessionRanking.Version(ranker), 0, cached);
     }
 
     public Task<IReadOnlyList<BehaviourEvent>> GetHistoryAsync() =>
@@ -340,14 +342,19 @@ internal sealed class UserSessionGrain(
             ValueTask.FromResult<IReadOnlyList<Candidate>>(candidates.Count <= count ? candidates : [.. candidates.Take(count)]);
     }
 
-    /// <summary>An HSTU history state, the revision it stands for once <see cref="Pending"/> (events appended since) are added to it.</summary>
-    private sealed class HstuCache(HstuHistoryState state, long revision)
+    /// <summary>
+    /// The HSTU history state at <see cref="BaseRevision"/> (kept here, or by the model runner when
+    /// <see cref="State"/> is <see langword="null"/>) and the events appended since, which bring it to <see cref="Revision"/>.
+    /// </summary>
+    private sealed class HstuCache(HstuHistoryState? state, long revision)
     {
-        public HstuHistoryState State { get; } = state;
+        public HstuHistoryState? State { get; } = state;
+
+        public long BaseRevision { get; } = revision;
 
         public long Revision { get; set; } = revision;
 
-        public List<UserEvent> Pending { get; } = [];
+        public List<StoredEvent> Pending { get; } = [];
     }
 
     /// <summary>A context and what it was computed from.</summary>

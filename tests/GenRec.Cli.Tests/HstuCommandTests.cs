@@ -29,6 +29,22 @@ public sealed class HstuCommandTests
         Assert.Equal(40, served.LastJson().GetProperty("users").GetInt32());
         Assert.InRange(served.LastJson().GetProperty("HR@50").GetDouble(), 0.01, 1);
 
+        // Recommend-after-append: the kept state extended by the new event scores as the history encoded again.
+        var append = await CliRunner.RunAsync("bench", "append", "--data", TestData.MovieLensPath, "--onnx-path", onnx, "--histories", "5,15", "--users", "3", "--repeats", "2", "--candidates", "20");
+        Assert.True(append.ExitCode == 0, append.Stderr);
+        var rows = append.LastJson().GetProperty("rows").EnumerateArray().ToArray();
+        Assert.Equal([5, 15], rows.Select(r => r.GetProperty("history").GetInt32()));
+        Assert.All(rows, r =>
+        {
+            Assert.Equal(6, r.GetProperty("requests").GetInt32());
+            Assert.Equal(0, r.GetProperty("refused").GetInt32());
+            Assert.InRange(r.GetProperty("max_abs_score_difference").GetDouble(), 0, 1e-4);
+        });
+        Assert.Contains("history 15: 6/6", append.Stderr, StringComparison.Ordinal); // progress
+        var tooLong = await CliRunner.RunAsync("bench", "append", "--data", TestData.MovieLensPath, "--onnx-path", onnx, "--histories", "20");
+        Assert.Equal(2, tooLong.ExitCode);
+        Assert.Contains("--hstu-max-history 21", tooLong.Stderr, StringComparison.Ordinal);
+
         var missing = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "hstu-onnx-200");
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("needs --model-path", missing.Stderr, StringComparison.Ordinal);

@@ -6,13 +6,15 @@ using static TorchSharp.torch;
 
 namespace GenRec.Training;
 
-/// <summary>Progress of HSTU training.</summary>
-/// <param name="Epoch">The epoch just finished (1-based).</param>
+/// <summary>Progress of HSTU training: reported during an epoch (about every 2 seconds) and at its end.</summary>
+/// <param name="Epoch">The epoch (1-based); finished when <paramref name="Step"/> equals <paramref name="Steps"/>.</param>
 /// <param name="Epochs">Epochs in all.</param>
-/// <param name="SequenceLoss">Mean next-item + rating loss of the epoch's sequence steps.</param>
-/// <param name="RankingLoss">Mean listwise loss of the epoch's ranking steps.</param>
+/// <param name="SequenceLoss">Mean next-item + rating loss of the epoch's sequence steps so far.</param>
+/// <param name="RankingLoss">Mean listwise loss of the epoch's ranking steps so far.</param>
 /// <param name="Elapsed">Time since training started.</param>
-public readonly record struct HstuTrainingProgress(int Epoch, int Epochs, double SequenceLoss, double RankingLoss, TimeSpan Elapsed);
+/// <param name="Step">Steps of the epoch done.</param>
+/// <param name="Steps">Steps in the epoch.</param>
+public readonly record struct HstuTrainingProgress(int Epoch, int Epochs, double SequenceLoss, double RankingLoss, TimeSpan Elapsed, int Step = 0, int Steps = 0);
 
 /// <summary>
 /// Trains HSTU ("Actions Speak Louder than Words") on a split's train part, for retrieval and ranking at once:
@@ -136,8 +138,15 @@ public sealed class HstuTrainer
                     .OrderBy(_ => random.Next()).ToArray();
                 double sequenceLoss = 0, rankingLoss = 0;
                 int sequenceSteps = 0, rankingSteps = 0;
+                var reported = clock.Elapsed;
                 foreach (var (w, g) in steps)
                 {
+                    if (o.Progress is not null && clock.Elapsed - reported > TimeSpan.FromSeconds(2))
+                    {
+                        reported = clock.Elapsed;
+                        o.Progress.Report(new HstuTrainingProgress(epoch, o.Epochs, sequenceLoss / Math.Max(1, sequenceSteps), rankingLoss / Math.Max(1, rankingSteps), reported, sequenceSteps + rankingSteps, steps.Length));
+                    }
+
                     cancellationToken.ThrowIfCancellationRequested();
                     using var scope = torch.NewDisposeScope();
                     var loss = w is not null ? SequenceLoss(network, w, Row, device) : RankingLoss(network, g!, f, Row, device);
@@ -161,7 +170,7 @@ public sealed class HstuTrainer
                     }
                 }
 
-                o.Progress?.Report(new HstuTrainingProgress(epoch, o.Epochs, sequenceLoss / Math.Max(1, sequenceSteps), rankingLoss / Math.Max(1, rankingSteps), clock.Elapsed));
+                o.Progress?.Report(new HstuTrainingProgress(epoch, o.Epochs, sequenceLoss / Math.Max(1, sequenceSteps), rankingLoss / Math.Max(1, rankingSteps), clock.Elapsed, steps.Length, steps.Length));
             }
 
             network.eval();
