@@ -109,6 +109,108 @@ internal static class ClusterBench
         return line;
     }
 
+    /// <summary>
+    /// HSTU ranking through the sessions of three silos, side by side in one run: every silo ranking its own sessions'
+    /// requests, then the sessions sending them to model runner grains on the third silo (marked as the model runner,
+    /// as a GPU silo would be). Per setting: the users' 49 events appended, a ranking of 200 candidates (cold: the
+    /// history is encoded), one more event appended and a ranking (the kept state is extended), and a ranking again
+    /// (the kept state reused); 32 callers.
+    /// </summary>
+    public static async Task RunHstuAsync(string data, Options options, Func<Options, CancellationToken, Task> startSilo)
+    {
+        var dataset = MovieLensReader.Read(data);
+        var real = dataset.Interactions.GroupBy(i => i.User).Select(g => g.Order(Interaction.Chronological).ToArray()).Where(h => h.Length >= EventsPerUser).ToArray();
+        var catalogue = dataset.Catalogue;
+        Console.WriteLine($"{options.Users:N0} simulated users, each replaying the last {EventsPerUser} events of one of {real.Length} real MovieLens users; 200 candidates a request; {Environment.ProcessorCount} cores");
+        var lines = new List<string>
+        {
+            "| HSTU ranking on | cold p50 / p99 ms | after an append p50 / p99 ms | state extended | again p50 / p99 ms | state reused | req/s (after an append) |",
+            "|---|---|---|---:|---|---:|---:|",
+        };
+        foreach (var runners in new[] { false, true })
+        {
+            using var stop = new CancellationTokenSource();
+            var gateways = new[] { 31000, 31001, 31002 };
+            var running = Enumerable.Range(0, 3)
+                .Select(i => startSilo(options with { SiloPort = 12111 + i, GatewayPort = gateways[i], PrimaryPort = 12111, Hstu = true, ModelRunners = runners, RunsModels = i == 2 }, stop.Token))
+                .ToArray();
+            await WaitForPortsAsync(gateways);
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.UseOrleansClient(c => c.UseLocalhostClustering(gateways));
+            using var host = builder.Build();
+            await host.StartAsync();
+            var grains = host.Services.GetRequiredService<IClusterClient>();
+            var users = Enumerable.Range(1, options.Users).ToArray();
+            var random = new Random(7);
+            var candidates = users.ToDictionary(u => u, _ => (IReadOnlyList<long>)[.. Enumerable.Range(0, 200).Select(_ => catalogue[random.Next(catalogue.Count)].Value)]);
+            BehaviourEvent[] Events(int u) => [.. real[u % real.Length][^EventsPerUser..].Select(e => new BehaviourEvent(e.Item.Value, ActionType.Rate, e.Time, e.Rating))];
+            await Task.WhenAll(users.Chunk(InFlight).Select(async chunk =>
+            {
+                foreach (var u in chunk)
+                {
+                    await grains.GetGrain<IUserSessionGrain>(u).AppendEventsAsync(Events(u)[..^1]);
+                }
+            }));
+            await grains.GetGrain<IUserSessionGrain>(users[0]).RankWithHstuAsync(candidates[users[0]]); // the ranker loaded
+
+            var cold = await TimeRankingAsync(grains, users, candidates, null);
+            var appended = await TimeRankingAsync(grains, users, candidates, u => Events(u)[^1..]);
+            var again = await TimeRankingAsync(grains, users, candidates, null);
+            var setting = runners ? "the model runner silo (ModelRunners on; sessions on all three)" : "each session's own silo (ModelRunners off)";
+            lines.Add(string.Create(
+                CultureInfo.InvariantCulture,
+                $"| {setting} | {cold.P50:0.00} / {cold.P99:0.00} | {appended.P50:0.00} / {appended.P99:0.00} | {appended.Cached:P0} | {again.P50:0.00} / {again.P99:0.00} | {again.Cached:P0} | {appended.Rate:N0} |"));
+            Console.WriteLine($"  {setting}: cold p50 {cold.P50:0.00} ms, after an append {appended.P50:0.00} ms ({appended.Cached:P0} extended), again {again.P50:0.00} ms");
+            await host.StopAsync();
+            await stop.CancelAsync();
+            await Task.WhenAll(running);
+        }
+
+        Console.WriteLine();
+        foreach (var line in lines)
+        {
+            Console.WriteLine(line);
+        }
+    }
+
+    /// <summary>RankWithHstuAsync for every user (after appending its <paramref name="append"/> events, not timed), 32 callers.</summary>
+    private static async Task<(double P50, double P99, double Rate, double Cached)> TimeRankingAsync(IClusterClient grains, int[] users, Dictionary<int, IReadOnlyList<long>> candidates, Func<int, BehaviourEvent[]>? append)
+    {
+        if (append is not null)
+        {
+            await Task.WhenAll(users.Chunk(InFlight).Select(async chunk =>
+            {
+                foreach (var u in chunk)
+                {
+                    await grains.GetGrain<IUserSessionGrain>(u).AppendEventsAsync(append(u));
+                }
+            }));
+        }
+
+        var latencies = new double[users.Length];
+        var cached = 0;
+        var next = -1;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, Callers).Select(_ => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < users.Length)
+            {
+                var start = Stopwatch.GetTimestamp();
+                var ranked = await grains.GetGrain<IUserSessionGrain>(users[i]).RankWithHstuAsync(candidates[users[i]]);
+                latencies[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                if (ranked.CachedState)
+                {
+                    Interlocked.Increment(ref cached);
+                }
+            }
+        })));
+        var rate = users.Length / clock.Elapsed.TotalSeconds;
+        Array.Sort(latencies);
+        return (latencies[latencies.Length / 2], latencies[(int)Math.Ceiling(0.99 * latencies.Length) - 1], rate, cached / (double)users.Length);
+    }
+
     /// <summary>RecommendAsync for every sampled user, <paramref name="callers"/> at a time.</summary>
     private static async Task<(double P50, double P99, double Rate)> TimeAsync(IClusterClient grains, int[] users, int callers)
     {

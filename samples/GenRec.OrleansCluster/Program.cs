@@ -51,8 +51,13 @@ switch (command)
         await ClusterBench.RunAsync(data, options with { Users = users }, RunSiloAsync);
         return 0;
 
+    case "bench-hstu":
+        PrepareHstu(data, options.Folder);
+        await ClusterBench.RunHstuAsync(data, options with { Users = options.Users == 100 ? 2_000 : options.Users }, RunSiloAsync);
+        return 0;
+
     default:
-        Console.Error.WriteLine("usage: GenRec.OrleansCluster [prepare|silo|client|demo|bench] [--port N] [--gateway N] [--primary N] [--gateways N,N] [--users N] [--redis host:port] [--folder dir]");
+        Console.Error.WriteLine("usage: GenRec.OrleansCluster [prepare|silo|client|demo|bench|bench-hstu] [--port N] [--gateway N] [--primary N] [--gateways N,N] [--users N] [--redis host:port] [--folder dir]");
         return 2;
 }
 
@@ -67,12 +72,8 @@ static void Prepare(string data, string folder)
 
     var clock = Stopwatch.StartNew();
     Console.WriteLine("preparing: item2vec → RQ-KMeans semantic IDs, then a small TIGER (8 epochs), exported to ONNX");
-    var dataset = MovieLensReader.Read(data);
-    var split = LeaveOneOutSplit.Create(dataset);
-    var embeddings = new Item2VecTrainer(dimension: 64, epochs: 5).Fit(split.Train, dataset.Catalogue).Normalized();
-    var index = new RqKMeansTrainer(levels: 3, codebookSize: 256).Fit(embeddings);
-    Directory.CreateDirectory(folder);
-    index.Save(Path.Combine(folder, "index.sid"));
+    var split = LeaveOneOutSplit.Create(MovieLensReader.Read(data));
+    var index = PrepareIndex(split, folder);
     using var model = new TigerTrainer(new TigerTrainer.Options
     {
         Epochs = 8,
@@ -81,6 +82,46 @@ static void Prepare(string data, string folder)
     }).Fit(split, index);
     TigerOnnxExporter.Export(model, modelPath);
     Console.WriteLine($"model and index ready in {folder} ({clock.Elapsed.TotalSeconds:0} s)");
+}
+
+// The semantic-ID index (item2vec → RQ-KMeans 3 × 256): the catalogue every session checks events against.
+static SemanticIdIndex PrepareIndex(DataSplit split, string folder)
+{
+    var path = Path.Combine(folder, "index.sid");
+    if (File.Exists(path))
+    {
+        return SemanticIdIndex.Load(path);
+    }
+
+    var embeddings = new Item2VecTrainer(dimension: 64, epochs: 5).Fit(split.Train, split.Dataset.Catalogue).Normalized();
+    var index = new RqKMeansTrainer(levels: 3, codebookSize: 256).Fit(embeddings);
+    Directory.CreateDirectory(folder);
+    index.Save(path);
+    return index;
+}
+
+// The HSTU ranker of bench-hstu: one epoch (latency does not depend on the weights), d 64, history 50, item side
+// features, no cross features (the silos then need no ICandidateFeatures), exported to ONNX.
+static void PrepareHstu(string data, string folder)
+{
+    var hstuPath = Path.Combine(folder, "hstu");
+    if (File.Exists(Path.Combine(hstuPath, "manifest.json")))
+    {
+        Console.WriteLine($"HSTU ready in {hstuPath}");
+        return;
+    }
+
+    var clock = Stopwatch.StartNew();
+    Console.WriteLine("preparing: an HSTU ranker (one epoch), exported to ONNX");
+    var split = LeaveOneOutSplit.Create(MovieLensReader.Read(data));
+    PrepareIndex(split, folder);
+    using var model = new HstuTrainer(new HstuTrainer.Options
+    {
+        Epochs = 1,
+        Progress = new Progress<HstuTrainingProgress>(p => Console.WriteLine($"  epoch {p.Epoch}, step {p.Step}/{p.Steps}: sequence loss {p.SequenceLoss:0.000}")),
+    }).Fit(split);
+    HstuOnnxExporter.Export(model, hstuPath);
+    Console.WriteLine($"HSTU ready in {hstuPath} ({clock.Elapsed.TotalSeconds:0} s)");
 }
 
 static async Task RunSiloAsync(Options o, CancellationToken stop)
@@ -97,9 +138,21 @@ static async Task RunSiloCoreAsync(Options o, CancellationToken stop, Action<Gen
         silo.AddGenRecGrains(g =>
         {
             g.IndexPath = Path.Combine(o.Folder, "index.sid");
-            g.ModelPath = Path.Combine(o.Folder, "model");
+            // bench-hstu needs no generative model (it ranks with HSTU only): the folder may have none.
+            g.ModelPath = o.Hstu && !File.Exists(Path.Combine(o.Folder, "model", "manifest.json")) ? null : Path.Combine(o.Folder, "model");
+            if (o.Hstu)
+            {
+                g.HstuModelPath = Path.Combine(o.Folder, "hstu");
+                g.ModelRunners = o.ModelRunners;
+            }
+
             tune?.Invoke(g);
         });
+        if (o.ModelRunners)
+        {
+            silo.UseGenRecModelRunnerRole(o.RunsModels);
+        }
+
         if (o.Redis is { } redis)
         {
             silo.UseGenRecRedis(redis);
@@ -225,7 +278,10 @@ static string Title(InteractionDataset dataset, long item) =>
     dataset.Items.TryGetValue(new ItemId(item), out var record) ? record.Text : $"item {item}";
 
 /// <summary>Command-line options.</summary>
-internal sealed record Options(int SiloPort, int GatewayPort, int PrimaryPort, int[] Gateways, int Users, string? Redis, string Folder)
+/// <param name="Hstu">The silo serves the HSTU ranker in the folder's <c>hstu</c> (bench-hstu).</param>
+/// <param name="ModelRunners">Sessions send HSTU ranking to model runner grains (GenRecOrleansOptions.ModelRunners).</param>
+/// <param name="RunsModels">This silo is marked as a model runner.</param>
+internal sealed record Options(int SiloPort, int GatewayPort, int PrimaryPort, int[] Gateways, int Users, string? Redis, string Folder, bool Hstu = false, bool ModelRunners = false, bool RunsModels = false)
 {
     public static Options Parse(string[] args)
     {

@@ -19,7 +19,7 @@ internal static class AppendBench
     {
         var data = Common.Data();
         var onnxPath = new Option<string>("--onnx-path") { Description = "An exported HSTU (genrec export --kind hstu) whose window holds the longest history plus the appended events.", Required = true };
-        var histories = new Option<string>("--histories") { Description = "History lengths (events) before the append.", DefaultValueFactory = _ => "50,200,1000" };
+        var histories = new Option<string>("--histories") { Description = "History lengths (events) before the append; the model's window must hold each plus the appended events.", DefaultValueFactory = _ => "50,200" };
         var appended = new Option<int>("--appended") { Description = "Events appended before the next request.", DefaultValueFactory = _ => 1 };
         var users = new Option<int>("--users") { Description = "Users per history length at most (train sequences long enough, in order).", DefaultValueFactory = _ => 20 };
         var repeats = new Option<int>("--repeats") { Description = "Timed requests per user and path.", DefaultValueFactory = _ => 10 };
