@@ -76,7 +76,7 @@ await AnsiConsole.Progress()
             Epochs = HstuEpochs,
             Progress = new Progress<HstuTrainingProgress>(p =>
             {
-                ranking.Value = p.Epoch;
+                ranking.Value = p.Epoch - 1 + (p.Steps > 0 ? (double)p.Step / p.Steps : 1);
                 ranking.Description = $"train HSTU ranker: epoch {p.Epoch}, ranking loss {p.RankingLoss:0.000}";
             }),
         }).Fit(split, dlrm.RankingQueries, dlrm.CandidateFeatures.Names);

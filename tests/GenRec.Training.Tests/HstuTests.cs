@@ -122,10 +122,14 @@ public sealed class HstuTrainingTests
     [Fact]
     public async Task Training_lowers_both_losses_and_the_ranker_keeps_every_candidate()
     {
-        var epochs = new List<HstuTrainingProgress>();
-        using var model = new HstuTrainer(Small(epochs)).Fit(TestData.Split);
+        var reports = new List<HstuTrainingProgress>();
+        using var model = new HstuTrainer(Small(reports)).Fit(TestData.Split);
 
+        // Reports within an epoch (every ~2 s, steps counting up) and one at each epoch's end.
+        var epochs = reports.Where(r => r.Step == r.Steps).ToList();
         Assert.Equal([1, 2, 3], epochs.Select(e => e.Epoch));
+        Assert.All(reports, r => Assert.InRange(r.Step, 0, r.Steps));
+        Assert.All(epochs, e => Assert.True(e.Steps > 0));
         Assert.True(epochs[^1].SequenceLoss < epochs[0].SequenceLoss, string.Join(", ", epochs.Select(e => e.SequenceLoss)));
         Assert.True(epochs[^1].RankingLoss < epochs[0].RankingLoss, string.Join(", ", epochs.Select(e => e.RankingLoss)));
         var c = TestData.Split.Cases(SplitTarget.Test)[0];
