@@ -110,13 +110,13 @@ internal static class ClusterBench
     }
 
     /// <summary>
-    /// HSTU ranking through the sessions of three silos, side by side in one run: every silo ranking its own sessions'
+    /// Model work through the sessions of three silos, side by side in one run: every silo serving its own sessions'
     /// requests, then the sessions sending them to model runner grains on the third silo (marked as the model runner,
-    /// as a GPU silo would be). Per setting: the users' 49 events appended, a ranking of 200 candidates (cold: the
-    /// history is encoded), one more event appended and a ranking (the kept state is extended), and a ranking again
-    /// (the kept state reused); 32 callers.
+    /// as a GPU silo would be). Per setting: the users' 49 events appended, an HSTU ranking of 200 candidates (cold:
+    /// the history is encoded), one more event appended and a ranking (the kept state is extended), a ranking again
+    /// (the kept state reused); then generative retrieval (top 10, beam 64) cold and warm; 32 callers.
     /// </summary>
-    public static async Task RunHstuAsync(string data, Options options, Func<Options, CancellationToken, Task> startSilo)
+    public static async Task RunRunnersAsync(string data, Options options, Func<Options, CancellationToken, Task> startSilo)
     {
         var dataset = MovieLensReader.Read(data);
         var real = dataset.Interactions.GroupBy(i => i.User).Select(g => g.Order(Interaction.Chronological).ToArray()).Where(h => h.Length >= EventsPerUser).ToArray();
@@ -126,6 +126,11 @@ internal static class ClusterBench
         {
             "| HSTU ranking on | cold p50 / p99 ms | after an append p50 / p99 ms | state extended | again p50 / p99 ms | state reused | req/s (after an append) |",
             "|---|---|---|---:|---|---:|---:|",
+        };
+        var generative = new List<string>
+        {
+            "| generative retrieval on | cold p50 / p99 ms, req/s | warm p50 / p99 ms, req/s | context reused (warm) |",
+            "|---|---|---|---:|",
         };
         foreach (var runners in new[] { false, true })
         {
@@ -162,6 +167,11 @@ internal static class ClusterBench
                 CultureInfo.InvariantCulture,
                 $"| {setting} | {cold.P50:0.00} / {cold.P99:0.00} | {appended.P50:0.00} / {appended.P99:0.00} | {appended.Cached:P0} | {again.P50:0.00} / {again.P99:0.00} | {again.Cached:P0} | {appended.Rate:N0} |"));
             Console.WriteLine($"  {setting}: cold p50 {cold.P50:0.00} ms, after an append {appended.P50:0.00} ms ({appended.Cached:P0} extended), again {again.P50:0.00} ms");
+            var (coldGenerative, warmGenerative) = (await TimeGenerativeAsync(grains, users), await TimeGenerativeAsync(grains, users));
+            generative.Add(string.Create(
+                CultureInfo.InvariantCulture,
+                $"| {setting} | {coldGenerative.P50:0.0} / {coldGenerative.P99:0.0}, {coldGenerative.Rate:N0} | {warmGenerative.P50:0.0} / {warmGenerative.P99:0.0}, {warmGenerative.Rate:N0} | {warmGenerative.Cached:P0} |"));
+            Console.WriteLine($"  {setting}: generative cold p50 {coldGenerative.P50:0.0} ms, warm {warmGenerative.P50:0.0} ms ({warmGenerative.Cached:P0} reused)");
             await host.StopAsync();
             await stop.CancelAsync();
             await Task.WhenAll(running);
@@ -172,6 +182,38 @@ internal static class ClusterBench
         {
             Console.WriteLine(line);
         }
+
+        Console.WriteLine();
+        foreach (var line in generative)
+        {
+            Console.WriteLine(line);
+        }
+    }
+
+    /// <summary>Generative RecommendAsync (top 10, beam 64) for every user, 32 callers; the share answered from a kept context.</summary>
+    private static async Task<(double P50, double P99, double Rate, double Cached)> TimeGenerativeAsync(IClusterClient grains, int[] users)
+    {
+        var latencies = new double[users.Length];
+        var cached = 0;
+        var next = -1;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, Callers).Select(_ => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < users.Length)
+            {
+                var start = Stopwatch.GetTimestamp();
+                var result = await grains.GetGrain<IUserSessionGrain>(users[i]).RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 64));
+                latencies[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                if (result.CachedState)
+                {
+                    Interlocked.Increment(ref cached);
+                }
+            }
+        })));
+        var rate = users.Length / clock.Elapsed.TotalSeconds;
+        Array.Sort(latencies);
+        return (latencies[latencies.Length / 2], latencies[(int)Math.Ceiling(0.99 * latencies.Length) - 1], rate, cached / (double)users.Length);
     }
 
     /// <summary>RankWithHstuAsync for every user (after appending its <paramref name="append"/> events, not timed), 32 callers.</summary>

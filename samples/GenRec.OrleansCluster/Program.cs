@@ -51,13 +51,14 @@ switch (command)
         await ClusterBench.RunAsync(data, options with { Users = users }, RunSiloAsync);
         return 0;
 
-    case "bench-hstu":
+    case "bench-runners":
+        Prepare(data, options.Folder);
         PrepareHstu(data, options.Folder);
-        await ClusterBench.RunHstuAsync(data, options with { Users = options.Users == 100 ? 2_000 : options.Users }, RunSiloAsync);
+        await ClusterBench.RunRunnersAsync(data, options with { Users = options.Users == 100 ? 2_000 : options.Users }, RunSiloAsync);
         return 0;
 
     default:
-        Console.Error.WriteLine("usage: GenRec.OrleansCluster [prepare|silo|client|demo|bench|bench-hstu] [--port N] [--gateway N] [--primary N] [--gateways N,N] [--users N] [--redis host:port] [--folder dir]");
+        Console.Error.WriteLine("usage: GenRec.OrleansCluster [prepare|silo|client|demo|bench|bench-runners] [--port N] [--gateway N] [--primary N] [--gateways N,N] [--users N] [--redis host:port] [--folder dir]");
         return 2;
 }
 
@@ -100,7 +101,7 @@ static SemanticIdIndex PrepareIndex(DataSplit split, string folder)
     return index;
 }
 
-// The HSTU ranker of bench-hstu: one epoch (latency does not depend on the weights), d 64, history 50, item side
+// The HSTU ranker of bench-runners: one epoch (latency does not depend on the weights), d 64, history 50, item side
 // features, no cross features (the silos then need no ICandidateFeatures), exported to ONNX.
 static void PrepareHstu(string data, string folder)
 {
@@ -138,12 +139,11 @@ static async Task RunSiloCoreAsync(Options o, CancellationToken stop, Action<Gen
         silo.AddGenRecGrains(g =>
         {
             g.IndexPath = Path.Combine(o.Folder, "index.sid");
-            // bench-hstu needs no generative model (it ranks with HSTU only): the folder may have none.
-            g.ModelPath = o.Hstu && !File.Exists(Path.Combine(o.Folder, "model", "manifest.json")) ? null : Path.Combine(o.Folder, "model");
+            g.ModelPath = Path.Combine(o.Folder, "model");
+            g.ModelRunners = o.ModelRunners;
             if (o.Hstu)
             {
                 g.HstuModelPath = Path.Combine(o.Folder, "hstu");
-                g.ModelRunners = o.ModelRunners;
             }
 
             tune?.Invoke(g);
@@ -278,8 +278,8 @@ static string Title(InteractionDataset dataset, long item) =>
     dataset.Items.TryGetValue(new ItemId(item), out var record) ? record.Text : $"item {item}";
 
 /// <summary>Command-line options.</summary>
-/// <param name="Hstu">The silo serves the HSTU ranker in the folder's <c>hstu</c> (bench-hstu).</param>
-/// <param name="ModelRunners">Sessions send HSTU ranking to model runner grains (GenRecOrleansOptions.ModelRunners).</param>
+/// <param name="Hstu">The silo serves the HSTU ranker in the folder's <c>hstu</c> (bench-runners).</param>
+/// <param name="ModelRunners">Sessions send HSTU ranking and generative retrieval to model runner grains (GenRecOrleansOptions.ModelRunners).</param>
 /// <param name="RunsModels">This silo is marked as a model runner.</param>
 internal sealed record Options(int SiloPort, int GatewayPort, int PrimaryPort, int[] Gateways, int Users, string? Redis, string Folder, bool Hstu = false, bool ModelRunners = false, bool RunsModels = false)
 {

@@ -75,8 +75,8 @@ public interface IModelRegistryGrain : IGrainWithStringKey
 /// <c>GenRecOrleansOptions.ModelRunnerPartitions</c>) live only on silos marked as model runners (those with an
 /// accelerator; silo metadata <c>genrec.model-runner=true</c>, <c>UseGenRecModelRunnerRole</c>), so CPU silos keep the
 /// sessions while the marked silos run the models; with no silo marked, anywhere. Each keeps its users' encoded HSTU
-/// histories (bounded) and extends them with appended events. Sessions call it when
-/// <c>GenRecOrleansOptions.ModelRunners</c> is on.
+/// histories and generative contexts (bounded) and extends the HSTU ones with appended events. Sessions call it for
+/// HSTU ranking and generative retrieval when <c>GenRecOrleansOptions.ModelRunners</c> is on.
 /// </summary>
 [Alias("genrec.IModelRunnerGrain")]
 public interface IModelRunnerGrain : IGrainWithIntegerKey
@@ -90,7 +90,13 @@ public interface IModelRunnerGrain : IGrainWithIntegerKey
     /// <param name="work">The user's history, what was appended since the runner last saw it, and the candidates.</param>
     /// <returns>The known candidates, best first, and where and how they were scored.</returns>
     [Alias("RankWithHstu")]
-    Task<RunnerRanking> RankWithHstuAsync(HstuRankWork work);
+    Task<RunnerResult> RankWithHstuAsync(HstuRankWork work);
+
+    /// <summary>Generates a user's items with the silo's generative model and index, reusing the user's kept context at the same revision.</summary>
+    /// <param name="work">The user's history, its revision and the query.</param>
+    /// <returns>The generated items, best first, and where and how they were generated.</returns>
+    [Alias("RecommendGenerative")]
+    Task<RunnerResult> RecommendGenerativeAsync(GenerativeWork work);
 }
 
 /// <summary>The versioned semantic-ID index of a catalogue (keyed by catalogue name).</summary>

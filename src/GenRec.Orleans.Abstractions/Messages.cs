@@ -198,15 +198,34 @@ public sealed record HstuRankWork(
     [property: Id(5)] IReadOnlyList<long> Candidates,
     [property: Id(6)] DateTimeOffset RequestTime);
 
-/// <summary>A model runner's ranking.</summary>
-/// <param name="Items">The known candidates, best first.</param>
-/// <param name="ModelVersion">The ranker that scored them.</param>
-/// <param name="CachedState">Whether the runner's kept history state was reused or extended (no history re-encoding).</param>
+/// <summary>A model runner's answer.</summary>
+/// <param name="Items">The items, best first (ranked candidates, or generated items).</param>
+/// <param name="ModelVersion">The model that scored them.</param>
+/// <param name="CachedState">Whether the runner's kept state of the history was reused or extended (no history re-encoding).</param>
 /// <param name="Silo">The name of the silo that ran the model.</param>
+/// <param name="IndexVersion">The semantic-ID index version used (generative work; 0 for HSTU ranking).</param>
 [GenerateSerializer]
-[Alias("genrec.RunnerRanking")]
-public sealed record RunnerRanking(
+[Alias("genrec.RunnerResult")]
+public sealed record RunnerResult(
     [property: Id(0)] IReadOnlyList<ScoredItem> Items,
     [property: Id(1)] string ModelVersion,
     [property: Id(2)] bool CachedState,
-    [property: Id(3)] string Silo);
+    [property: Id(3)] string Silo,
+    [property: Id(4)] int IndexVersion = 0);
+
+/// <summary>What a session sends a model runner to recommend by generative retrieval.</summary>
+/// <param name="User">The user.</param>
+/// <param name="Revision">The session's revision of the history (the runner reuses the context it keeps for it).</param>
+/// <param name="History">The whole history, oldest first.</param>
+/// <param name="Count">Items wanted.</param>
+/// <param name="BeamWidth">Beams (0: the silo's default), at least <paramref name="Count"/>.</param>
+/// <param name="Excluded">Items never to generate (the history, when the query excludes it, and the query's own).</param>
+[GenerateSerializer]
+[Alias("genrec.GenerativeWork")]
+public sealed record GenerativeWork(
+    [property: Id(0)] long User,
+    [property: Id(1)] long Revision,
+    [property: Id(2)] IReadOnlyList<BehaviourEvent> History,
+    [property: Id(3)] int Count,
+    [property: Id(4)] int BeamWidth,
+    [property: Id(5)] IReadOnlyList<long> Excluded);

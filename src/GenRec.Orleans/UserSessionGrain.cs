@@ -19,7 +19,7 @@ internal sealed class UserSessionGrain(
     IOptions<GenRecOrleansOptions> options,
     TimeProvider time) : Grain, IUserSessionGrain
 {
-    private const string GenerativeSource = "generative";
+    internal const string GenerativeSource = "generative";
 
     private readonly GenRecOrleansOptions _options = options.Value;
     private HashSet<string>? _ids;
@@ -139,6 +139,15 @@ internal sealed class UserSessionGrain(
             throw new ArgumentOutOfRangeException(nameof(query), $"Count must be in [1, {_options.MaxCount}], BeamWidth 0 (the default) or more and Retrieval one of {string.Join(", ", Enum.GetNames<RetrievalMode>())}; got {query.Count}, {query.BeamWidth} and {query.Retrieval}.");
         }
 
+        if (_options.ModelRunners && query.Retrieval == RetrievalMode.Generative)
+        {
+            // Generated on a model-runner silo, which keeps the user's context for this revision.
+            long[] excludedItems = [.. (query.ExcludeHistory ? state.State.Events.Select(e => e.Item) : []).Concat(query.ExcludedItems ?? []).Distinct()];
+            var answer = await Runner().RecommendGenerativeAsync(new GenerativeWork(
+                this.GetPrimaryKeyLong(), state.State.Revision, [.. state.State.Events.Select(e => e.ToMessage())], query.Count, query.BeamWidth, excludedItems)).ConfigureAwait(true);
+            return new Recommendations(answer.Items, answer.ModelVersion, answer.IndexVersion, answer.CachedState);
+        }
+
         var index = await indexes.GetAsync().ConfigureAwait(true);
         if (query.Retrieval == RetrievalMode.Dense)
         {
@@ -211,7 +220,7 @@ internal sealed class UserSessionGrain(
         if (_options.ModelRunners)
         {
             // The model runs on a model-runner silo; it keeps the encoded history and is told what was appended since.
-            var runner = GrainFactory.GetGrain<IModelRunnerGrain>(Math.Abs(user % _options.ModelRunnerPartitions));
+            var runner = Runner();
             var work = new HstuRankWork(
                 user,
                 revision,
@@ -274,6 +283,9 @@ internal sealed class UserSessionGrain(
         return [.. state.State.Events.Select(e => ToEvent(user, e))];
     }
 
+    /// <summary>This user's model runner: users are spread over <see cref="GenRecOrleansOptions.ModelRunnerPartitions"/> activations.</summary>
+    private IModelRunnerGrain Runner() => GrainFactory.GetGrain<IModelRunnerGrain>(Math.Abs(this.GetPrimaryKeyLong() % _options.ModelRunnerPartitions));
+
     private static UserEvent ToEvent(UserId user, StoredEvent e) =>
         new(user, new ItemId(e.Item), (ActionType)e.Action, DateTimeOffset.FromUnixTimeMilliseconds(e.TimeMilliseconds), e.Value);
 
@@ -325,7 +337,7 @@ internal sealed class UserSessionGrain(
         }
     }
 
-    private static void EnsureServes(SemanticIdIndex index, OnnxGenerativeModel model)
+    internal static void EnsureServes(SemanticIdIndex index, OnnxGenerativeModel model)
     {
         if (!index.Serves(model.IndexFingerprint))
         {

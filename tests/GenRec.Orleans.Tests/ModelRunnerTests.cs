@@ -1,3 +1,4 @@
+using GenRec.Generative;
 using GenRec.Inference;
 using GenRec.TestSupport;
 using Orleans.TestingHost;
@@ -93,5 +94,38 @@ public sealed class ModelRunnerTests(ModelRunnerClusterFixture fixture) : IClass
         Assert.False((await direct.RankWithHstuAsync(new HstuRankWork(42, 7, events7, 4, [events7[^1]], candidates, DateTimeOffset.UtcNow))).CachedState); // not the base it holds
         Assert.False((await direct.RankWithHstuAsync(new HstuRankWork(42, 9, users[0].Events[..8], 7, null, candidates, DateTimeOffset.UtcNow))).CachedState); // appended unknown
         await Assert.ThrowsAsync<ArgumentException>(() => direct.RankWithHstuAsync(new HstuRankWork(42, 9, events6, null, null, [.. Enumerable.Range(0, 5_000).Select(i => (long)i)], DateTimeOffset.UtcNow)));
+    }
+
+    [Fact]
+    public async Task Generative_retrieval_runs_on_the_model_runner_silo_and_reuses_the_kept_context()
+    {
+        var files = ModelFiles.Value;
+        var (_, events) = TestUsers.Users(3)[2];
+        var id = Interlocked.Increment(ref _nextUser);
+        var session = fixture.Cluster.Client.GetGrain<IUserSessionGrain>(id);
+        await session.AppendEventsAsync(events[..30]);
+
+        var cold = await session.RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 20));
+        var warm = await session.RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 20));
+
+        // What one model decodes from the same history in this process.
+        using var model = ModelFiles.Load(files.ModelPath);
+        var tokens = model.Vocabulary.EncodeHistory(events[..30].Select(e => new ItemId(e.Item)), files.Index, model.MaxHistoryItems, out _);
+        var excluded = events[..30].Select(e => files.Index[new ItemId(e.Item)]);
+        var expected = model.Decode([new GenerativeDecodeRequest(tokens, new BeamSearchState(files.Index.Trie, files.Index.Length, 20, excluded))])[0]
+            .Take(10).Select(d => files.Index[d.Id].Value).ToArray();
+        Assert.False(cold.CachedState);
+        Assert.True(warm.CachedState);
+        Assert.Equal(expected, cold.Items.Select(i => i.Item));
+        Assert.Equal(expected, warm.Items.Select(i => i.Item));
+        Assert.All(cold.Items, i => Assert.Equal("generative", i.Source));
+
+        // A new event is a new revision: the runner encodes again. Each partition's runner is on the marked silo.
+        await session.AppendEventsAsync(events[30..31]);
+        Assert.False((await session.RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 20))).CachedState);
+        var direct = await fixture.Cluster.Client.GetGrain<IModelRunnerGrain>(3).RecommendGenerativeAsync(new GenerativeWork(5, 1, events[..10], 5, 0, []));
+        Assert.Equal(ModelRunnerClusterFixture.RunnerSilo, direct.Silo);
+        Assert.Equal(5, direct.Items.Count);
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => fixture.Cluster.Client.GetGrain<IModelRunnerGrain>(3).RecommendGenerativeAsync(new GenerativeWork(5, 1, events[..10], 0, 0, [])));
     }
 }
