@@ -95,17 +95,18 @@ public sealed class GenRecOrleansOptions
     public MicroBatcherOptions MicroBatcher { get; set; } = new();
 
     /// <summary>
-    /// Whether sessions send their HSTU ranking to <see cref="IModelRunnerGrain"/> activations on the silos marked as
-    /// model runners (<c>UseGenRecModelRunnerRole(true)</c>: those with an accelerator), rather than running it on their
-    /// own silo. The runners keep the users' encoded histories and extend them with appended events. Default: off
-    /// (every silo ranks its own sessions' requests).
+    /// Whether sessions send their HSTU ranking and generative retrieval to <see cref="IModelRunnerGrain"/> activations
+    /// on the silos marked as model runners (<c>UseGenRecModelRunnerRole(true)</c>: those with an accelerator), rather
+    /// than running them on their own silo. The runners keep the users' encoded HSTU histories (extended with appended
+    /// events) and generative contexts. Dense, hybrid and fusion retrieval stay on the session's silo. Default: off
+    /// (every silo serves its own sessions' requests).
     /// </summary>
     public bool ModelRunners { get; set; }
 
     /// <summary>Model runner activations users are spread over (user id modulo this); each serves many requests at once. Default: 8.</summary>
     public int ModelRunnerPartitions { get; set; } = 8;
 
-    /// <summary>Encoded HSTU histories a model runner activation keeps (least recently used dropped; 0: none). About 100 KB each at 50 events. Default: 4,096.</summary>
+    /// <summary>Encoded HSTU histories, and generative contexts, a model runner activation keeps of each (least recently used dropped; 0: none). About 100 KB and 230 KB each at 50 events. Default: 4,096.</summary>
     public int RunnerStateCapacity { get; set; } = 4096;
 }
 
