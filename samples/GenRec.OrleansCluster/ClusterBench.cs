@@ -191,30 +191,8 @@ internal static class ClusterBench
     }
 
     /// <summary>Generative RecommendAsync (top 10, beam 64) for every user, 32 callers; the share answered from a kept context.</summary>
-    private static async Task<(double P50, double P99, double Rate, double Cached)> TimeGenerativeAsync(IClusterClient grains, int[] users)
-    {
-        var latencies = new double[users.Length];
-        var cached = 0;
-        var next = -1;
-        var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, Callers).Select(_ => Task.Run(async () =>
-        {
-            int i;
-            while ((i = Interlocked.Increment(ref next)) < users.Length)
-            {
-                var start = Stopwatch.GetTimestamp();
-                var result = await grains.GetGrain<IUserSessionGrain>(users[i]).RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 64));
-                latencies[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                if (result.CachedState)
-                {
-                    Interlocked.Increment(ref cached);
-                }
-            }
-        })));
-        var rate = users.Length / clock.Elapsed.TotalSeconds;
-        Array.Sort(latencies);
-        return (latencies[latencies.Length / 2], latencies[(int)Math.Ceiling(0.99 * latencies.Length) - 1], rate, cached / (double)users.Length);
-    }
+    private static Task<(double P50, double P99, double Rate, double Cached)> TimeGenerativeAsync(IClusterClient grains, int[] users) =>
+        ClosedLoopAsync(users, Callers, async u => (await grains.GetGrain<IUserSessionGrain>(u).RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 64))).CachedState);
 
     /// <summary>RankWithHstuAsync for every user (after appending its <paramref name="append"/> events, not timed), 32 callers.</summary>
     private static async Task<(double P50, double P99, double Rate, double Cached)> TimeRankingAsync(IClusterClient grains, int[] users, Dictionary<int, IReadOnlyList<long>> candidates, Func<int, BehaviourEvent[]>? append)
@@ -230,33 +208,24 @@ internal static class ClusterBench
             }));
         }
 
-        var latencies = new double[users.Length];
-        var cached = 0;
-        var next = -1;
-        var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, Callers).Select(_ => Task.Run(async () =>
-        {
-            int i;
-            while ((i = Interlocked.Increment(ref next)) < users.Length)
-            {
-                var start = Stopwatch.GetTimestamp();
-                var ranked = await grains.GetGrain<IUserSessionGrain>(users[i]).RankWithHstuAsync(candidates[users[i]]);
-                latencies[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                if (ranked.CachedState)
-                {
-                    Interlocked.Increment(ref cached);
-                }
-            }
-        })));
-        var rate = users.Length / clock.Elapsed.TotalSeconds;
-        Array.Sort(latencies);
-        return (latencies[latencies.Length / 2], latencies[(int)Math.Ceiling(0.99 * latencies.Length) - 1], rate, cached / (double)users.Length);
+        return await ClosedLoopAsync(users, Callers, async u => (await grains.GetGrain<IUserSessionGrain>(u).RankWithHstuAsync(candidates[u])).CachedState);
     }
 
     /// <summary>RecommendAsync for every sampled user, <paramref name="callers"/> at a time.</summary>
     private static async Task<(double P50, double P99, double Rate)> TimeAsync(IClusterClient grains, int[] users, int callers)
     {
+        var (p50, p99, rate, _) = await ClosedLoopAsync(users, callers, async u => (await grains.GetGrain<IUserSessionGrain>(u).RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 64))).CachedState);
+        return (p50, p99, rate);
+    }
+
+    /// <summary>
+    /// One call per user from <paramref name="callers"/> closed loops: p50 and p99 latency, calls per second, and the
+    /// share of calls whose answer came from kept state (what <paramref name="call"/> returns).
+    /// </summary>
+    private static async Task<(double P50, double P99, double Rate, double Cached)> ClosedLoopAsync(int[] users, int callers, Func<int, Task<bool>> call)
+    {
         var latencies = new double[users.Length];
+        var cached = 0;
         var next = -1;
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
@@ -265,13 +234,17 @@ internal static class ClusterBench
             while ((i = Interlocked.Increment(ref next)) < users.Length)
             {
                 var start = Stopwatch.GetTimestamp();
-                await grains.GetGrain<IUserSessionGrain>(users[i]).RecommendAsync(new RecommendQuery(Count: 10, BeamWidth: 64));
+                var fromKept = await call(users[i]);
                 latencies[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                if (fromKept)
+                {
+                    Interlocked.Increment(ref cached);
+                }
             }
         })));
         var rate = users.Length / clock.Elapsed.TotalSeconds;
         Array.Sort(latencies);
-        return (latencies[latencies.Length / 2], latencies[(int)Math.Ceiling(0.99 * latencies.Length) - 1], rate);
+        return (latencies[latencies.Length / 2], latencies[(int)Math.Ceiling(0.99 * latencies.Length) - 1], rate, cached / (double)users.Length);
     }
 
     private static async Task WaitForPortsAsync(int[] ports)

@@ -146,7 +146,7 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
             return scores;
         }
 
-        var (items, actions, times, mask, l) = Tokens([.. batch.Select(r => r.Request.History)]);
+        var (items, actions, times, mask, l, _) = Tokens([.. batch.Select(r => r.Request.History)]);
         using var runOptions = new RunOptions();
         using var timesValue = OrtValue.CreateTensorValueFromMemory(times, [b, l]);
         using var maskValue = OrtValue.CreateTensorValueFromMemory(mask, [b, l]);
@@ -165,8 +165,7 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
     public HstuHistoryState Encode(IReadOnlyList<UserEvent> history)
     {
         ArgumentNullException.ThrowIfNull(history);
-        var (items, actions, times, mask, l) = Tokens([history]);
-        var events = (int)mask.Sum() / 2;
+        var (items, actions, times, mask, l, events) = Tokens([history]);
         using var runOptions = new RunOptions();
         using var timesValue = OrtValue.CreateTensorValueFromMemory(times, [1, times.Length]);
         using var state = RunHistory(runOptions, items, actions, l, timesValue, OrtMemoryInfo.DefaultInstance);
@@ -333,9 +332,9 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
 
     /// <summary>
     /// The histories' tokens, [histories × length], left-padded to the longest (format 2: 2 × its events, at least 2
-    /// tokens; format 1: the whole window), with the real-token mask.
+    /// tokens; format 1: the whole window), with the real-token mask and the longest history's event count.
     /// </summary>
-    private (long[] Items, long[] Actions, long[] Times, float[] Mask, int Length) Tokens(IReadOnlyList<IReadOnlyList<UserEvent>> histories)
+    private (long[] Items, long[] Actions, long[] Times, float[] Mask, int Length, int Events) Tokens(IReadOnlyList<IReadOnlyList<UserEvent>> histories)
     {
         var window = Manifest.Tokens;
         var b = histories.Count;
@@ -371,7 +370,7 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
             mask[i] = items[i] + actions[i] != 0 ? 1 : 0;
         }
 
-        return (items, actions, times, mask, l);
+        return (items, actions, times, mask, l, longest);
     }
 
     /// <summary>Runs the history graph; its outputs (keys, values, last state) are bound to <paramref name="memory"/>.</summary>

@@ -84,7 +84,14 @@ public sealed class CatalogueTests(ClusterFixture fixture) : IClassFixture<Clust
 
         foreach (var fan in fans)
         {
+            // Each silo picks the new content up at its next refresh; under load that can take longer than the two
+            // intervals waited above, so ask again (bounded) before checking what it serves.
             var hybrid = await fixture.Client.GetGrain<IUserSessionGrain>(fan).RecommendAsync(new RecommendQuery(Count: 10, Retrieval: RetrievalMode.Hybrid));
+            for (var attempt = 0; attempt < 40 && !hybrid.Items.Any(i => i.Item == newHorror.Item); attempt++)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(250), TestContext.Current.CancellationToken);
+                hybrid = await fixture.Client.GetGrain<IUserSessionGrain>(fan).RecommendAsync(new RecommendQuery(Count: 10, Retrieval: RetrievalMode.Hybrid));
+            }
 
             Assert.Equal(10, hybrid.Items.Count);
             var found = Assert.Single(hybrid.Items, i => i.Item == newHorror.Item);
