@@ -42,6 +42,11 @@ public static class ConstrainedBeamSearch
     }
 }
 
+/// <summary>One item a beam search can still return, as <see cref="BeamSearchState.TryDraft"/> lists it.</summary>
+/// <param name="Beam">The live beam it completes.</param>
+/// <param name="Codes">Its codes at the remaining positions.</param>
+public sealed record BeamDraft(int Beam, int[] Codes);
+
 /// <summary>
 /// The state of one beam search, advanced one code position at a time by whoever computes the scores: a single
 /// <see cref="IDecodingSession"/> (<see cref="ConstrainedBeamSearch.Search"/>) or a runtime that decodes many
@@ -186,6 +191,134 @@ public sealed class BeamSearchState
         }
 
         Position++;
+    }
+
+    /// <summary>
+    /// Parallel decoding: lists every item the search can still return (each live beam's completions in the trie,
+    /// excluded items left out) when they number at most <paramref name="maxDrafts"/>, so that a runtime can score all
+    /// their remaining positions in one run and finish the search with <see cref="Complete"/>. The result is exact and
+    /// at least as good as stepping on: every ID the beam search could still reach is among the drafts, each scored
+    /// with its full log-probability, and the best <see cref="BeamWidth"/> are kept.
+    /// </summary>
+    /// <param name="maxDrafts">The most drafts worth verifying at once.</param>
+    /// <param name="drafts">The drafts, beam by beam (codes of the remaining positions only); empty when refused.</param>
+    /// <returns>Whether the search can be finished by drafts now: constrained, at least two positions left, and no more completions than <paramref name="maxDrafts"/>.</returns>
+    public bool TryDraft(int maxDrafts, out IReadOnlyList<BeamDraft> drafts)
+    {
+        drafts = [];
+        if (!_constrained || IsFinished || _positions - Position < 2)
+        {
+            return false;
+        }
+
+        var count = 0L;
+        foreach (var beam in _beams)
+        {
+            count += _trie.LeafCount(beam.Node) - Math.Min(_trie.LeafCount(beam.Node), _blocked.GetValueOrDefault(beam.Node));
+        }
+
+        if (count > maxDrafts)
+        {
+            return false;
+        }
+
+        var list = new List<BeamDraft>((int)count);
+        var path = new int[_positions - Position];
+        for (var b = 0; b < _beams.Count; b++)
+        {
+            Completions(b, _beams[b].Node, 0, path, list);
+        }
+
+        drafts = list;
+        return true;
+    }
+
+    /// <summary>
+    /// Finishes the search with the scores of <see cref="TryDraft"/>'s drafts: each draft's log-probability is its
+    /// beam's plus its codes' at every remaining position (a code beyond the model's scored as in
+    /// <see cref="Advance(ReadOnlySpan{float}, int, int)"/>), and the best <see cref="BeamWidth"/> become the results.
+    /// </summary>
+    /// <param name="drafts">The drafts <see cref="TryDraft"/> returned, unchanged.</param>
+    /// <param name="scores">Row-major drafts × remaining positions × <paramref name="stride"/> log-probabilities.</param>
+    /// <param name="stride">The length of one position's row.</param>
+    /// <param name="codes">The model's codes at each position of the semantic ID (<see cref="SemanticIdVocabulary.Sizes"/>).</param>
+    /// <exception cref="ArgumentException">The scores are too short for the drafts.</exception>
+    public void Complete(IReadOnlyList<BeamDraft> drafts, ReadOnlySpan<float> scores, int stride, IReadOnlyList<int> codes)
+    {
+        ArgumentNullException.ThrowIfNull(drafts);
+        ArgumentNullException.ThrowIfNull(codes);
+        if (IsFinished)
+        {
+            throw new InvalidOperationException("The search is finished.");
+        }
+
+        var length = _positions - Position;
+        if (scores.Length < drafts.Count * length * stride)
+        {
+            throw new ArgumentException($"Expected {drafts.Count} drafts of {length} rows of {stride} scores, got {scores.Length} values.", nameof(scores));
+        }
+
+        var scored = new List<Beam>(drafts.Count);
+        var parents = new List<int>(drafts.Count);
+        for (var d = 0; d < drafts.Count; d++)
+        {
+            var draft = drafts[d];
+            var beam = _beams[draft.Beam];
+            if (draft.Codes.Length != length)
+            {
+                throw new ArgumentException($"Draft {d} has {draft.Codes.Length} codes; {length} positions are left.", nameof(drafts));
+            }
+
+            var node = beam.Node;
+            var score = beam.Score;
+            for (var t = 0; t < length; t++)
+            {
+                var row = scores.Slice(((d * length) + t) * stride, stride);
+                var code = draft.Codes[t];
+                var known = codes[Position + t];
+                score += code < known ? row[code] : UnseenCodeScore(row[..known], node, known);
+                if (!_trie.TryAdvance(node, code, out node))
+                {
+                    throw new ArgumentException($"Draft {d} ({string.Join(", ", draft.Codes)}) leaves the trie: it was not made by TryDraft.", nameof(drafts));
+                }
+            }
+
+            scored.Add(new Beam([.. beam.Codes, .. draft.Codes], node, score));
+            parents.Add(draft.Beam);
+        }
+
+        // Best first; ties to the lower beam, then the lower codes (as Advance's selection).
+        var order = Enumerable.Range(0, scored.Count)
+            .OrderByDescending(i => scored[i].Score)
+            .ThenBy(i => parents[i])
+            .ThenBy(i => scored[i].Codes, CodeOrder)
+            .Take(_beamWidth)
+            .ToArray();
+        _beams = [.. order.Select(i => scored[i])];
+        _parents = [.. order.Select(i => parents[i])];
+        Position = _positions;
+    }
+
+    private static readonly Comparer<int[]> CodeOrder = Comparer<int[]>.Create(static (a, b) => a.AsSpan().SequenceCompareTo(b));
+
+    private void Completions(int beam, int node, int depth, int[] path, List<BeamDraft> drafts)
+    {
+        if (depth == path.Length)
+        {
+            drafts.Add(new BeamDraft(beam, [.. path]));
+            return;
+        }
+
+        var codes = _trie.ValidNext(node);
+        var children = _trie.Children(node);
+        for (var i = 0; i < codes.Length; i++)
+        {
+            if (Alive(children[i]))
+            {
+                path[depth] = codes[i];
+                Completions(beam, children[i], depth + 1, path, drafts);
+            }
+        }
     }
 
     /// <summary>

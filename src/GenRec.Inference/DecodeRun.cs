@@ -196,15 +196,7 @@ internal sealed class DecodeRun : IDisposable
         using var scores = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _scores.AsMemory(0, n * width), [_batch, beamsPerRequest, width]);
         _binding.ClearBoundInputs();
         _binding.ClearBoundOutputs();
-        _binding.BindInput(Token, tokenValue);
-        _binding.BindInput(GenerativeGraphContract.Step, stepValue);
-        IReadOnlyList<OrtValue> context = _ownedContext ?? (IReadOnlyList<OrtValue>)_context!;
-        _binding.BindInput(ContextKeys, context[0]);
-        _binding.BindInput(ContextValues, context[1]);
-        _binding.BindInput(ContextBias, context[2]);
-        _binding.BindInput(PastKeys, _pastKeys!);
-        _binding.BindInput(PastValues, _pastValues!);
-        _binding.BindInput(BeamIndex, rowValue);
+        BindInputs(_binding, tokenValue, stepValue, rowValue);
         _binding.BindOutput(LogProbs, scores);
         long[] presentShape = [_shape.Layers, n, _shape.Heads, _pastLength + 1, _shape.HeadDimension];
         if (_model.KeyValuesOnDevice)
@@ -247,6 +239,44 @@ internal sealed class DecodeRun : IDisposable
         return _scores.AsSpan(0, n * width);
     }
 
+    /// <summary>
+    /// Runs the draft graph: <paramref name="tokens"/> (B × K × T) are K drafts per request of T positions from
+    /// <paramref name="step"/> on, each continuing cache row <paramref name="rows"/>[draft] of the last step. The
+    /// cache is not extended (the drafts finish the search).
+    /// </summary>
+    /// <returns>The log-probabilities, B × K × T rows of the manifest's widest position.</returns>
+    public ReadOnlySpan<float> Draft(int step, long[] tokens, long[] rows, int draftsPerRequest, int length)
+    {
+        var session = _model.DraftSession ?? throw new InvalidOperationException($"Model {_model.ModelId} has no draft graph.");
+        var n = _batch * draftsPerRequest;
+        if (tokens.Length != n * length || rows.Length != n)
+        {
+            throw new ArgumentException($"Expected {_batch} × {draftsPerRequest} drafts of {length} tokens and their cache rows, got {tokens.Length} tokens and {rows.Length} rows.");
+        }
+
+        foreach (var r in rows)
+        {
+            if ((ulong)r >= (ulong)_pastRows)
+            {
+                throw new ArgumentOutOfRangeException(nameof(rows), r, $"A draft continues cache row {r}; the cache holds {_pastRows}.");
+            }
+        }
+
+        var width = _shape.MaxCodes;
+        var size = n * length * width;
+        _step[0] = step;
+        EnsureCapacity(ref _scores, size);
+        using var binding = session.CreateIoBinding();
+        using var tokenValue = OrtValue.CreateTensorValueFromMemory(tokens, [_batch, draftsPerRequest, length]);
+        using var stepValue = OrtValue.CreateTensorValueFromMemory(_step, []);
+        using var rowValue = OrtValue.CreateTensorValueFromMemory(rows, [n]);
+        using var scores = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _scores.AsMemory(0, size), [_batch, draftsPerRequest, length, width]);
+        BindInputs(binding, tokenValue, stepValue, rowValue);
+        binding.BindOutput(DraftLogProbs, scores);
+        session.RunWithBinding(_runOptions, binding);
+        return _scores.AsSpan(0, size);
+    }
+
     public void Dispose()
     {
         if (!_model.KeyValuesOnDevice)
@@ -276,6 +306,20 @@ internal sealed class DecodeRun : IDisposable
                 ArrayPool<float>.Shared.Return(buffer);
             }
         }
+    }
+
+    /// <summary>Binds the inputs the step and draft graphs share: tokens, position, the context and the cache the rows continue.</summary>
+    private void BindInputs(OrtIoBinding binding, OrtValue tokens, OrtValue step, OrtValue rows)
+    {
+        binding.BindInput(Token, tokens);
+        binding.BindInput(GenerativeGraphContract.Step, step);
+        IReadOnlyList<OrtValue> context = _ownedContext ?? (IReadOnlyList<OrtValue>)_context!;
+        binding.BindInput(ContextKeys, context[0]);
+        binding.BindInput(ContextValues, context[1]);
+        binding.BindInput(ContextBias, context[2]);
+        binding.BindInput(PastKeys, _pastKeys!);
+        binding.BindInput(PastValues, _pastValues!);
+        binding.BindInput(BeamIndex, rows);
     }
 
     private OrtValue Empty(int rows) =>

@@ -24,6 +24,12 @@ namespace GenRec.Inference;
 /// <item>→ <c>log_probs</c> float32 [B, K, V]: log-softmax over position s's codes (columns past that position's size are ignored).</item>
 /// <item>→ <c>present_keys</c>, <c>present_values</c> float32 [L, N, H, S + 1, D].</item>
 /// </list>
+/// <para><b>draft graph</b> (<see cref="DraftFile"/>, optional): T positions of many drafts in one run (parallel decoding).</para>
+/// <list type="bullet">
+/// <item><c>token</c> int64 [B, K, T]: each draft's input tokens (what T successive steps would read), K drafts per request.</item>
+/// <item><c>step</c>, <c>context_*</c>, <c>past_*</c>, <c>beam_index</c> [N]: as the step graph (the drafts continue a step's cache; position s is the first scored).</item>
+/// <item>→ <c>draft_log_probs</c> float32 [B, K, T, V]: log-softmax over the codes of positions s … s + T − 1, each token attending causally to the cache and the draft's earlier tokens.</item>
+/// </list>
 /// </remarks>
 public static class GenerativeGraphContract
 {
@@ -74,4 +80,10 @@ public static class GenerativeGraphContract
 
     /// <summary>Step output: the cache with this step's values appended.</summary>
     public const string PresentValues = "present_values";
+
+    /// <summary>File name of the optional draft graph in a model folder (<see cref="OnnxModelManifest.Draft"/>).</summary>
+    public const string DraftFile = "draft.onnx";
+
+    /// <summary>Draft output: log-probabilities of the codes at every draft position.</summary>
+    public const string DraftLogProbs = "draft_log_probs";
 }

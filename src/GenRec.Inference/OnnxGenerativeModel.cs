@@ -53,15 +53,18 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
 {
     private readonly InferenceSession _context;
     private readonly InferenceSession _step;
+    private readonly InferenceSession? _draft;
     private readonly OrtMemoryInfo _kvMemory;
     private readonly Dictionary<ItemId, int> _rows = [];
     private string? _modelId;
 
-    private OnnxGenerativeModel(OnnxModelManifest manifest, InferenceSession context, InferenceSession step, string provider, string? fallbackReason, bool kvOnDevice, OrtMemoryInfo kvMemory)
+    private OnnxGenerativeModel(OnnxModelManifest manifest, InferenceSession[] sessions, string provider, string? fallbackReason, bool kvOnDevice, OrtMemoryInfo kvMemory, int draftsPerBeam)
     {
         Manifest = manifest;
-        _context = context;
-        _step = step;
+        _context = sessions[0];
+        _step = sessions[1];
+        _draft = sessions.Length > 2 ? sessions[2] : null;
+        DraftsPerBeam = _draft is null ? 0 : draftsPerBeam;
         ExecutionProvider = provider;
         FallbackReason = fallbackReason;
         KeyValuesOnDevice = kvOnDevice;
@@ -126,6 +129,15 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
 
     internal InferenceSession StepSession => _step;
 
+    internal InferenceSession? DraftSession => _draft;
+
+    /// <summary>
+    /// Parallel decoding (<see cref="OnnxRuntimeOptions.DraftsPerBeam"/>): once every request's remaining completions
+    /// number at most this many per beam, their remaining positions are scored in one run of the draft graph. 0 when
+    /// off or when the folder has no draft graph (<see cref="OnnxModelManifest.Draft"/>).
+    /// </summary>
+    public int DraftsPerBeam { get; }
+
     /// <summary>
     /// Closes the per-node profiles of both graphs (with <see cref="OnnxRuntimeOptions.ProfilePrefix"/> set) and returns
     /// their paths; the sessions record nothing more.
@@ -157,19 +169,28 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
         options ??= new OnnxRuntimeOptions();
         logger ??= NullLogger.Instance;
         var manifest = OnnxModelManifest.Load(directory);
-        var sessions = OnnxExecutionProviders.OpenGraphPair(options, directory, manifest.Context.File, manifest.Step.File, "generative model", logger, out var provider, out var reason);
+        string[] files = manifest.Draft is { } draft ? [manifest.Context.File, manifest.Step.File, draft.File] : [manifest.Context.File, manifest.Step.File];
+        var sessions = OnnxExecutionProviders.OpenGraphs(options, directory, files, "generative model", logger, out var provider, out var reason);
         try
         {
-            OnnxContractValidator.Check(manifest, sessions.First, sessions.Second, directory);
+            OnnxContractValidator.Check(manifest, sessions[0], sessions[1], directory);
+            if (sessions.Length > 2)
+            {
+                OnnxContractValidator.CheckDraft(manifest, sessions[2], directory);
+            }
+
             var onDevice = provider == "CUDA" || forceKeyValuesOnDevice;
-            var model = new OnnxGenerativeModel(manifest, sessions.First, sessions.Second, provider, reason, onDevice, OnnxExecutionProviders.StateMemory(provider, options.CudaDeviceId));
+            var model = new OnnxGenerativeModel(manifest, sessions, provider, reason, onDevice, OnnxExecutionProviders.StateMemory(provider, options.CudaDeviceId), options.DraftsPerBeam);
             OnnxContractValidator.SmokeTest(model, directory);
             return model;
         }
         catch
         {
-            sessions.First.Dispose();
-            sessions.Second.Dispose();
+            foreach (var session in sessions)
+            {
+                session.Dispose();
+            }
+
             throw;
         }
     }
@@ -220,6 +241,11 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
         var stride = Manifest.MaxCodes;
         for (var step = 0; step < Vocabulary.Positions && searches.Any(s => !s.IsFinished); step++)
         {
+            if (DraftsPerBeam > 0 && TryFinishByDrafts(run, searches, step, tokens, rows, k))
+            {
+                break;
+            }
+
             var scores = run.Step(step, tokens, rows, k);
             var width = k;
             var codes = Vocabulary.Sizes[step];
@@ -263,6 +289,74 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
         }
 
         return searches.Select(s => s.Results).ToArray();
+    }
+
+    /// <summary>
+    /// Parallel decoding: when every unfinished search's completions fit its draft budget, scores all their remaining
+    /// positions in one run of the draft graph and finishes the searches. <paramref name="tokens"/> and
+    /// <paramref name="rows"/> are what step <paramref name="step"/> would read for each request's <paramref name="k"/>
+    /// beams; a draft starts with its beam's token and continues its beam's cache row.
+    /// </summary>
+    /// <returns>Whether the searches were finished.</returns>
+    private bool TryFinishByDrafts(DecodeRun run, BeamSearchState[] searches, int step, long[] tokens, long[] rows, int k)
+    {
+        var drafts = new IReadOnlyList<BeamDraft>[searches.Length];
+        var width = 1;
+        for (var b = 0; b < searches.Length; b++)
+        {
+            var s = searches[b];
+            if (s.IsFinished)
+            {
+                drafts[b] = [];
+                continue;
+            }
+
+            if (!s.TryDraft(DraftsPerBeam * s.BeamWidth, out drafts[b]))
+            {
+                return false;
+            }
+
+            width = Math.Max(width, drafts[b].Count);
+        }
+
+        var length = Vocabulary.Positions - step;
+        var draftTokens = new long[searches.Length * width * length];
+        var draftRows = new long[searches.Length * width];
+        for (var b = 0; b < searches.Length; b++)
+        {
+            for (var d = 0; d < width; d++)
+            {
+                var at = (b * width) + d;
+                if (d >= drafts[b].Count)
+                {
+                    // Padding drafts read the padding token and continue the request's first row; their scores are ignored.
+                    draftRows[at] = b * k;
+                    continue;
+                }
+
+                var draft = drafts[b][d];
+                draftRows[at] = rows[(b * k) + draft.Beam];
+                draftTokens[at * length] = tokens[(b * k) + draft.Beam];
+                for (var t = 1; t < length; t++)
+                {
+                    draftTokens[(at * length) + t] = Vocabulary.Offset(step + t - 1) + draft.Codes[t - 1];
+                }
+            }
+        }
+
+        run.Draft(step, draftTokens, draftRows, width, length);
+        var buffer = run.Scores;
+        var stride = Manifest.MaxCodes;
+        var sizes = Vocabulary.Sizes;
+        Parallel.For(0, searches.Length, b =>
+        {
+            if (!searches[b].IsFinished)
+            {
+                searches[b].Complete(drafts[b], buffer.AsSpan(b * width * length * stride, drafts[b].Count * length * stride), stride, sizes);
+            }
+        });
+
+        return true;
     }
 
     /// <summary>Reads a history with the context graph and keeps the result, to decode it later without reading it again.</summary>
@@ -364,6 +458,7 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
     {
         _context.Dispose();
         _step.Dispose();
+        _draft?.Dispose();
     }
 
     /// <summary>The <see cref="IDecodingSession"/> of one history: a batch of one, with beams matched to their parents by their codes.</summary>

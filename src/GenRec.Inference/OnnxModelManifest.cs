@@ -73,6 +73,13 @@ public sealed record OnnxModelManifest
     public OnnxGraphFile Step { get; init; } = new(GenerativeGraphContract.StepFile, "");
 
     /// <summary>
+    /// The draft graph, which scores several semantic-ID positions of many drafts in one run (parallel decoding);
+    /// <see langword="null"/> in folders exported before it existed or by exporters that do not write one: such models
+    /// decode one position per step. Default: <see langword="null"/>.
+    /// </summary>
+    public OnnxGraphFile? Draft { get; init; }
+
+    /// <summary>
     /// 0 when the context graph reads semantic-ID tokens (<see cref="Generative.SemanticIdVocabulary.EncodeHistory"/>);
     /// otherwise the integers per event of an end-to-end model's event history (<see cref="Generative.EventHistoryLayout"/>:
     /// row, one per semantic-ID position, action, age). Default: 0.
@@ -127,7 +134,7 @@ public sealed record OnnxModelManifest
             throw new InvalidDataException($"'{path}' describes an impossible model: layers {m.Layers}, heads {m.Heads}, head dimension {m.HeadDimension}, max history {m.MaxHistoryItems}, vocabulary [{string.Join(", ", m.VocabularySizes)}], index fingerprint '{m.IndexFingerprint}'.");
         }
 
-        ModelManifests.CheckGraphs(directory, hashRequired: false, m.Context, m.Step);
+        ModelManifests.CheckGraphs(directory, hashRequired: false, m.Draft is null ? [m.Context, m.Step] : [m.Context, m.Step, m.Draft]);
         return m;
     }
 

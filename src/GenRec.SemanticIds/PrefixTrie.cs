@@ -88,7 +88,7 @@ public sealed class PrefixTrie
     {
         ArgumentNullException.ThrowIfNull(ids);
         var counts = new Dictionary<int, int>();
-        foreach (var id in ids)
+        foreach (var id in ids.Distinct())
         {
             var node = Root;
             var path = new int[id.Length + 1];
@@ -128,6 +128,11 @@ public sealed class PrefixTrie
     /// <param name="node">A node.</param>
     /// <returns>The codes.</returns>
     public ReadOnlySpan<int> ValidNext(int node) => _codes.AsSpan(_childStart[node], _childStart[node + 1] - _childStart[node]);
+
+    /// <summary>The child nodes of <paramref name="node"/>, in the order of <see cref="ValidNext"/>'s codes.</summary>
+    /// <param name="node">A node.</param>
+    /// <returns>Its children.</returns>
+    public ReadOnlySpan<int> Children(int node) => _children.AsSpan(_childStart[node], _childStart[node + 1] - _childStart[node]);
 
     /// <summary>Follows <paramref name="code"/> from <paramref name="node"/>.</summary>
     /// <param name="node">A node.</param>

@@ -67,6 +67,73 @@ public sealed class BeamSearchTests
     }
 
     [Fact]
+    public void Drafts_finish_a_search_with_every_reachable_item_scored_as_stepping_scores_it()
+    {
+        // The grown index holds an item whose last code the model never saw: drafts score it as an average sibling too.
+        var index = Index.Value;
+        var like = index.Items.GroupBy(i => string.Join(",", index[i].ToArray()[..^1])).MaxBy(g => g.Count())!.First();
+        var (items, values, d) = MovieFeatures.Build(TestData.Split);
+        var row = Array.IndexOf(items, like);
+        var grown = index.AddItems(new ItemEmbeddings([new ItemId(90_000_001)], values.AsSpan(row * d, d), d));
+        var sizes = SemanticIdVocabulary.For(index).Sizes;
+        var stride = sizes.Max();
+        var excluded = grown.Items.Take(25).Select(i => grown[i]).ToArray();
+
+        IReadOnlyList<DecodedId> Drafted(int width, int steps)
+        {
+            using var session = Decoder().Start([]);
+            var state = new BeamSearchState(grown.Trie, grown.Length, width, excluded);
+            for (var s = 0; s < steps; s++)
+            {
+                state.Advance(session.NextLogProbabilities(state.Beams));
+            }
+
+            Assert.False(state.TryDraft(0, out var none));
+            Assert.Empty(none);
+            Assert.True(state.TryDraft(int.MaxValue, out var drafts));
+            var length = grown.Length - steps;
+            Assert.All(drafts, x => Assert.Equal(length, x.Codes.Length));
+            var scores = new float[drafts.Count * length * stride];
+            for (var x = 0; x < drafts.Count; x++)
+            {
+                for (var t = 0; t < length; t++)
+                {
+                    var prefix = new int[steps + t]; // the scripted model scores a position alike after any prefix
+                    session.NextLogProbabilities([prefix]).CopyTo(scores.AsSpan(((x * length) + t) * stride));
+                }
+            }
+
+            state.Complete(drafts, scores, stride, sizes);
+            Assert.True(state.IsFinished);
+            Assert.False(state.TryDraft(int.MaxValue, out _));
+            return state.Results;
+        }
+
+        // From the start, drafts are the whole catalogue less the excluded items: exactly what an exhaustive beam finds.
+        using (var session = Decoder().Start([]))
+        {
+            var exhaustive = ConstrainedBeamSearch.Search(session, grown.Trie, grown.Length, grown.Count, excluded);
+            var all = Drafted(grown.Count, steps: 0);
+            Assert.Equal(grown.Count - excluded.Length, all.Count);
+            Assert.Equal(exhaustive.OrderBy(x => x.Id.ToString()).Select(x => x.Id), all.OrderBy(x => x.Id.ToString()).Select(x => x.Id));
+            var byId = exhaustive.ToDictionary(x => x.Id, x => x.LogProbability);
+            Assert.All(all, x => Assert.Equal(byId[x.Id], x.LogProbability, 1e-6));
+            Assert.Contains(all, x => x.Id == grown[new ItemId(90_000_001)]);
+        }
+
+        // After a step, rank by rank at least what stepping on finds, never an excluded item.
+        foreach (var width in new[] { 3, 12 })
+        {
+            using var session = Decoder().Start([]);
+            var stepped = ConstrainedBeamSearch.Search(session, grown.Trie, grown.Length, width, excluded);
+            var drafted = Drafted(width, steps: 1);
+            Assert.Equal(width, drafted.Count);
+            Assert.DoesNotContain(drafted, x => excluded.Contains(x.Id));
+            Assert.All(stepped.Zip(drafted), p => Assert.True(p.Second.LogProbability >= p.First.LogProbability - 1e-9));
+        }
+    }
+
+    [Fact]
     public void Excluded_items_are_never_returned_and_the_list_stays_full()
     {
         var index = Index.Value;

@@ -84,6 +84,32 @@ public sealed class ContractTests(OnnxFixture fixture) : IClassFixture<OnnxFixtu
     }
 
     [Fact]
+    public void A_folder_without_a_draft_graph_decodes_step_by_step_and_a_wrong_draft_graph_is_refused()
+    {
+        Assert.NotNull(fixture.Manifest.Draft);
+        using var older = Copy();
+        File.Delete(older.File("draft.onnx"));
+        Edit(older, m => m.AsObject().Remove("draft"));
+        using (var model = OnnxGenerativeModel.Load(older.Path, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu, DraftsPerBeam = 8 }))
+        {
+            Assert.Null(model.Manifest.Draft);
+            Assert.Equal(0, model.DraftsPerBeam);
+            var history = fixture.Histories(1).Single();
+            BeamSearchState Search() => new(fixture.Index.Trie, fixture.Index.Length, 6);
+            Assert.Equal(fixture.Onnx.Decode([new GenerativeDecodeRequest(history, Search())])[0], model.Decode([new GenerativeDecodeRequest(history, Search())])[0]);
+        }
+
+        using var swapped = Copy();
+        File.Copy(swapped.File("step.onnx"), swapped.File("draft.onnx"), overwrite: true);
+        Edit(swapped, m => m["draft"]!["sha256"] = OnnxModelManifest.Hash(swapped.File("draft.onnx")));
+        var e = Assert.Throws<InvalidDataException>(() => OnnxGenerativeModel.Load(swapped.Path, Cpu));
+        Assert.Contains("The draft graph", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'draft_log_probs'", e.Message, StringComparison.Ordinal);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { DraftsPerBeam = -1 }));
+    }
+
+    [Fact]
     public void A_model_is_refused_with_another_index()
     {
         var other = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 16, MaxIterations = 2 })

@@ -185,6 +185,57 @@ public abstract class ParityTests(OnnxFixture fixture)
     }
 
     [Fact]
+    public void Parallel_decoding_returns_catalogue_items_scored_exactly_and_at_least_as_probable_as_stepping()
+    {
+        using var drafting = OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = OnnxFixture.Provider, DraftsPerBeam = 16 });
+        Assert.Equal(16, drafting.DraftsPerBeam);
+        var histories = fixture.Histories(12).ToArray();
+        var excluded = fixture.Index.Items.Take(400).Select(i => fixture.Index[i]).ToArray();
+        BeamSearchState Search(int u) => new(fixture.Index.Trie, fixture.Index.Length, 4 + (u % 3 * 4), u % 2 == 0 ? excluded : null);
+        var stepped = fixture.Onnx.Decode(histories.Select((h, u) => new GenerativeDecodeRequest(h, Search(u))).ToArray());
+        var drafted = drafting.Decode(histories.Select((h, u) => new GenerativeDecodeRequest(h, Search(u))).ToArray());
+        for (var u = 0; u < histories.Length; u++)
+        {
+            var ids = drafted[u].Select(d => d.Id).ToArray();
+            Assert.Equal(Search(u).BeamWidth, ids.Length);
+            Assert.Equal(ids.Length, ids.Distinct().Count());
+            Assert.All(ids, id => Assert.True(fixture.Index.TryGetItem(id, out _), $"{id} is no catalogue item"));
+            if (u % 2 == 0)
+            {
+                Assert.DoesNotContain(ids, excluded.Contains);
+            }
+
+            // Each score is the item's full log-probability (teacher forcing through the step graph), best first, and
+            // rank by rank at least the beam search's: the drafts hold every item the search could still reach.
+            var exact = fixture.Onnx.Score(fixture.Onnx.Encode(histories[u]), ids);
+            for (var i = 0; i < ids.Length; i++)
+            {
+                Assert.Equal(exact[i], drafted[u][i].LogProbability, 1e-3);
+                Assert.True(i == 0 || drafted[u][i - 1].LogProbability >= drafted[u][i].LogProbability);
+                Assert.True(drafted[u][i].LogProbability >= stepped[u][i].LogProbability - 1e-4, $"user {u}, rank {i}: drafted {drafted[u][i].LogProbability}, stepped {stepped[u][i].LogProbability}");
+            }
+
+            var alone = drafting.Decode([new GenerativeDecodeRequest(histories[u], Search(u))])[0];
+            Assert.Equal(alone.Select(d => d.Id), ids);
+        }
+    }
+
+    [Fact]
+    public void Parallel_decoding_with_a_budget_covering_the_catalogue_finds_the_most_probable_items_of_all()
+    {
+        using var drafting = OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = OnnxFixture.Provider, DraftsPerBeam = fixture.Index.Count });
+        var history = fixture.Histories(3).Last();
+        var all = fixture.Index.Items.Select(i => fixture.Index[i]).ToArray();
+        var scores = fixture.Onnx.Score(fixture.Onnx.Encode(history), all);
+        var best = scores.OrderDescending().Take(6).ToArray();
+
+        var drafted = drafting.Decode([new GenerativeDecodeRequest(history, new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, 6))])[0];
+
+        Assert.Equal(best.Length, drafted.Count);
+        Assert.All(best.Zip(drafted), p => Assert.Equal(p.First, p.Second.LogProbability, 1e-3));
+    }
+
+    [Fact]
     public async Task Generative_recall_over_ONNX_recommends_what_it_does_over_TorchSharp()
     {
         var options = new GenerativeRecallOptions { BeamWidth = 20 };

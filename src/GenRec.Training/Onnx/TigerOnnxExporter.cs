@@ -8,15 +8,15 @@ using DataType = global::Onnx.TensorProto.Types.DataType;
 namespace GenRec.Training;
 
 /// <summary>
-/// Exports a trained generative retrieval model (decoder-only, encoder-decoder or end to end) as the two ONNX graphs of
-/// <see cref="GenerativeGraphContract"/> with its manifest, so that <see cref="OnnxGenerativeModel"/> serves it. The
+/// Exports a trained generative retrieval model (decoder-only, encoder-decoder or end to end) as the ONNX graphs of
+/// <see cref="GenerativeGraphContract"/> (context, step and draft) with its manifest, so that <see cref="OnnxGenerativeModel"/> serves it. The
 /// graphs are written operator by operator from the TorchSharp weights (TorchSharp has no ONNX exporter).
 /// </summary>
 public static class TigerOnnxExporter
 {
     private const float Masked = -1e9f;
 
-    /// <summary>Writes <c>manifest.json</c>, <c>context.onnx</c> and <c>step.onnx</c> into <paramref name="directory"/>.</summary>
+    /// <summary>Writes <c>manifest.json</c>, <c>context.onnx</c>, <c>step.onnx</c> and <c>draft.onnx</c> into <paramref name="directory"/>.</summary>
     /// <param name="model">The trained model.</param>
     /// <param name="directory">The output folder; created if missing.</param>
     /// <returns>The manifest written.</returns>
@@ -38,18 +38,20 @@ public static class TigerOnnxExporter
             weights["rows.table"] = (table.data<float>().ToArray(), table.shape);
         }
 
-        var (context, step) = config.Architecture switch
+        var (context, step, draft) = config.Architecture switch
         {
-            TigerArchitecture.DecoderOnly => (DecoderOnlyContext(shape, weights), DecoderOnlyStep(shape, weights)),
-            TigerArchitecture.EncoderDecoder => (EncoderDecoderContext(shape, weights), EncoderDecoderStep(shape, weights)),
-            TigerArchitecture.EndToEnd => (EndToEndContext(shape, layout!, weights), EncoderDecoderStep(shape, weights)),
+            TigerArchitecture.DecoderOnly => (DecoderOnlyContext(shape, weights), DecoderOnlyStep(shape, weights), DecoderOnlyDraft(shape, weights)),
+            TigerArchitecture.EncoderDecoder => (EncoderDecoderContext(shape, weights), EncoderDecoderStep(shape, weights), EncoderDecoderDraft(shape, weights)),
+            TigerArchitecture.EndToEnd => (EndToEndContext(shape, layout!, weights), EncoderDecoderStep(shape, weights), EncoderDecoderDraft(shape, weights)),
             _ => throw new NotSupportedException($"No ONNX export for architecture {config.Architecture}."),
         };
 
         var contextPath = Path.Combine(directory, ContextFile);
         var stepPath = Path.Combine(directory, StepFile);
+        var draftPath = Path.Combine(directory, DraftFile);
         Write(context.Build("GenRec.Training"), contextPath);
         Write(step.Build("GenRec.Training"), stepPath);
+        Write(draft.Build("GenRec.Training"), draftPath);
         var manifest = new OnnxModelManifest
         {
             FormatVersion = layout is null ? OnnxModelManifest.CurrentVersion : OnnxModelManifest.EventHistoryVersion,
@@ -67,6 +69,7 @@ public static class TigerOnnxExporter
             Opset = OnnxGraphBuilder.Opset,
             Context = new OnnxGraphFile(ContextFile, OnnxModelManifest.Hash(contextPath)),
             Step = new OnnxGraphFile(StepFile, OnnxModelManifest.Hash(stepPath)),
+            Draft = new OnnxGraphFile(DraftFile, OnnxModelManifest.Hash(draftPath)),
         };
         manifest.Save(directory);
         return manifest;
@@ -98,6 +101,8 @@ public static class TigerOnnxExporter
     /// <summary>The operators of one graph, with the weights at hand.</summary>
     private sealed class Graph(string name, Dictionary<string, (float[] Data, long[] Shape)> weights, Shape shape) : TransformerGraph(name, weights, shape.D, shape.H)
     {
+        private (string W, string B)? _heads;
+
         public string Heads(string x, Shape s) => Heads(x);
 
         public string Merge(string x, Shape s) => Merge(x);
@@ -122,18 +127,24 @@ public static class TigerOnnxExporter
         /// <summary>Stacks per-layer [B, H, T, D] tensors into [L, B, H, T, D].</summary>
         public string Stack(IEnumerable<string> perLayer) => Concat(0, perLayer.Select(t => Unsqueeze(t, 0)).ToArray());
 
-        /// <summary>The common head of a step graph: inputs, the token embedding at its position, and the log-softmax output.</summary>
-        public (string X, string Shape) StepInputs(Shape s, string positionTable, long positionOffset)
+        /// <summary>The inputs the step and draft graphs share: tokens of the given dimensions, the position, the context and the cache with the rows to continue.</summary>
+        public void StateInputs(Shape s, object[] tokenDims, string rows)
         {
             var dims5 = new object[] { s.L, "rows", s.H, "past", s.Hd };
-            Input(Token, DataType.Int64, "batch", "beams");
+            Input(Token, DataType.Int64, tokenDims);
             Input(GenerativeGraphContract.Step, DataType.Int64);
             Input(ContextKeys, DataType.Float, s.L, "batch", s.H, "context", s.Hd);
             Input(ContextValues, DataType.Float, s.L, "batch", s.H, "context", s.Hd);
             Input(ContextBias, DataType.Float, "batch", 1, 1, "context");
             Input(PastKeys, DataType.Float, dims5);
             Input(PastValues, DataType.Float, dims5);
-            Input(BeamIndex, DataType.Int64, "beam_rows");
+            Input(BeamIndex, DataType.Int64, rows);
+        }
+
+        /// <summary>The common head of a step graph: inputs, the token embedding at its position, and the log-softmax output.</summary>
+        public (string X, string Shape) StepInputs(Shape s, string positionTable, long positionOffset)
+        {
+            StateInputs(s, ["batch", "beams"], "beam_rows");
             var shapeBk = Shape(Token);
             var x = Reshape(Gather(W("tokens.weight"), Token), LongVector(-1, s.D));
             var position = Gather(W(positionTable), Add(GenerativeGraphContract.Step, Long(positionOffset)));
@@ -142,7 +153,89 @@ public static class TigerOnnxExporter
 
         public void StepOutputs(string x, string shapeBk, string norm, Shape s, List<string> keys, List<string> values)
         {
-            // Heads stacked and padded to the widest position: the step input picks position s's head.
+            var (w, b) = StackedHeads(s);
+            var v = s.MaxCodes;
+            var h = LayerNorm(x, norm);
+            var logits = Add(MatMul(h, Gather(w, GenerativeGraphContract.Step)), Gather(b, GenerativeGraphContract.Step));
+            var logProbs = Reshape(OpWith("LogSoftmax", [logits], Int("axis", -1)), Concat(0, shapeBk, LongVector(v)));
+            Output(logProbs, LogProbs, DataType.Float, "batch", "beams", v);
+            Output(Stack(keys), PresentKeys, DataType.Float, s.L, "beam_rows", s.H, "present", s.Hd);
+            Output(Stack(values), PresentValues, DataType.Float, s.L, "beam_rows", s.H, "present", s.Hd);
+        }
+
+        /// <summary>
+        /// The common head of a draft graph: inputs (a step's, with <c>token</c> [B, K, T]) and the drafts' token
+        /// embeddings at positions step … step + T − 1, flattened to [N·T, d]; the draft shape [B, K, T]; the causal
+        /// bias [T, S + T] of the drafts' own tokens over the cache they continue and themselves.
+        /// </summary>
+        public (string X, string ShapeBkt, string Causal) DraftInputs(Shape s, string positionTable, long positionOffset)
+        {
+            StateInputs(s, ["batch", "drafts", "draft"], "draft_rows");
+            var shapeBkt = Shape(Token);
+            var t = Scalar(Dim(Token, 2));
+            var x = Reshape(Gather(W("tokens.weight"), Token), LongVector(-1, s.D));
+            var first = Add(GenerativeGraphContract.Step, Long(positionOffset));
+            var position = Gather(W(positionTable), Op("Range", first, Add(first, t), Long(1))); // [T, d]
+            x = Reshape(Add(Reshape(x, Concat(0, LongVector(-1), Dim(Token, 2), LongVector(s.D))), position), LongVector(-1, s.D));
+
+            // A draft token i may attend to the S cached tokens and to draft tokens 0 … i.
+            var past = Scalar(Dim(PastKeys, 3));
+            var rows = Unsqueeze(Op("Range", Long(0), t, Long(1)), 1);
+            var columns = Unsqueeze(Op("Range", Long(0), Add(past, t), Long(1)), 0);
+            var causal = Where(Op("LessOrEqual", columns, Add(rows, past)), Float(0f), Float(Masked));
+            return (x, shapeBkt, causal);
+        }
+
+        /// <summary>Log-probabilities of every draft position's codes, [B, K, T, V], from the last block's output [N·T, d].</summary>
+        public void DraftOutputs(string x, string shapeBkt, string norm, Shape s)
+        {
+            var (w, b) = StackedHeads(s);
+            var v = s.MaxCodes;
+            var t = Scalar(Dim(Token, 2));
+            var positions = Op("Range", GenerativeGraphContract.Step, Add(GenerativeGraphContract.Step, t), Long(1));
+            var h = Transpose(Reshape(LayerNorm(x, norm), Concat(0, LongVector(-1), Dim(Token, 2), LongVector(s.D))), 1, 0, 2); // [T, N, d]
+            var logits = Add(MatMul(h, Gather(w, positions)), Unsqueeze(Gather(b, positions), 1)); // [T, N, V]
+            var logProbs = Reshape(Transpose(OpWith("LogSoftmax", [logits], Int("axis", -1)), 1, 0, 2), Concat(0, shapeBkt, LongVector(v)));
+            Output(logProbs, DraftLogProbs, DataType.Float, "batch", "drafts", "draft", v);
+        }
+
+        /// <summary>One layer's draft self-attention inputs: the query [N, H, T, D] (scaled) and the keys/values [N, H, S + T, D] of the reordered cache and the drafts' tokens.</summary>
+        public (string Q, string K, string V) DraftProjections(string h, int layer, string prefix, string qkv, Shape s)
+        {
+            var toHeads = Concat(0, LongVector(-1), Dim(Token, 2), LongVector(s.H, s.Hd));
+            string Project(int from) => Transpose(Reshape(Linear(h, $"{prefix}.{qkv}", from, s.D), toHeads), 0, 2, 1, 3);
+            var q = Mul(Project(0), Float(s.Scale));
+            var index = Long(layer);
+            var pastK = Gather(Gather(PastKeys, index), BeamIndex);
+            var pastV = Gather(Gather(PastValues, index), BeamIndex);
+            return (q, Concat(2, pastK, Project(s.D)), Concat(2, pastV, Project(2 * s.D)));
+        }
+
+        /// <summary>[N, H, T, F] → [B, H, K·T, F]: a request's draft tokens side by side, to attend to its context once.</summary>
+        public string ByRequest(string x, Shape s)
+        {
+            var split = Reshape(x, Concat(0, Dim(Token, 0), Dim(Token, 1), LongVector(s.H), Dim(Token, 2), Dim(x, 3))); // [B, K, H, T, F]
+            return Reshape(Transpose(split, 0, 2, 1, 3, 4), Concat(0, Dim(Token, 0), LongVector(s.H, -1), Dim(x, 3)));
+        }
+
+        /// <summary>[B, H, K·T, F] → [N, H, T, F]: the inverse of <see cref="ByRequest"/>.</summary>
+        public string ByRow(string x, Shape s)
+        {
+            var split = Reshape(x, Concat(0, Dim(Token, 0), LongVector(s.H), Dim(Token, 1), Dim(Token, 2), Dim(x, 3))); // [B, H, K, T, F]
+            return Reshape(Transpose(split, 0, 2, 1, 3, 4), Concat(0, LongVector(-1, s.H), Dim(Token, 2), Dim(x, 3)));
+        }
+
+        /// <summary>[N, H, T, D] → [N·T, H·D]: one row per draft token.</summary>
+        public string Rows(string x, Shape s) => Reshape(Transpose(x, 0, 2, 1, 3), LongVector(-1, s.D));
+
+        /// <summary>The stacked heads (built once): [P, d, V] weights and [P, V] biases, padded to the widest position, so a graph picks position s's head by index.</summary>
+        public (string W, string B) StackedHeads(Shape s)
+        {
+            if (_heads is { } built)
+            {
+                return built;
+            }
+
             var positions = s.Vocabulary.Positions;
             var v = s.MaxCodes;
             var headW = new float[positions * s.D * v];
@@ -162,14 +255,8 @@ public static class TigerOnnxExporter
                 }
             }
 
-            Weights("heads.stacked.w", headW, positions, s.D, v);
-            Weights("heads.stacked.b", headB, positions, v);
-            var h = LayerNorm(x, norm);
-            var logits = Add(MatMul(h, Gather("heads.stacked.w", GenerativeGraphContract.Step)), Gather("heads.stacked.b", GenerativeGraphContract.Step));
-            var logProbs = Reshape(OpWith("LogSoftmax", [logits], Int("axis", -1)), Concat(0, shapeBk, LongVector(v)));
-            Output(logProbs, LogProbs, DataType.Float, "batch", "beams", v);
-            Output(Stack(keys), PresentKeys, DataType.Float, s.L, "beam_rows", s.H, "present", s.Hd);
-            Output(Stack(values), PresentValues, DataType.Float, s.L, "beam_rows", s.H, "present", s.Hd);
+            _heads = (Weights("heads.stacked.w", headW, positions, s.D, v), Weights("heads.stacked.b", headB, positions, v));
+            return _heads.Value;
         }
 
         /// <summary>This step's keys/values for one layer, appended to the reordered cache: [N, H, S + 1, D] each; and the query [N, H, 1, D] (scaled).</summary>
@@ -355,6 +442,61 @@ public static class TigerOnnxExporter
         }
 
         g.StepOutputs(x, shapeBk, "decoderNorm", s, keys, values);
+        return g;
+    }
+
+    /// <summary>
+    /// The decoder-only draft graph: T tokens per draft row, continuing a step's cache, scored at every position in one
+    /// run (each attends to the context, the cached tokens and the draft's earlier tokens).
+    /// </summary>
+    private static Graph DecoderOnlyDraft(Shape s, Dictionary<string, (float[], long[])> weights)
+    {
+        var g = new Graph("genrec_decoder_only_draft", weights, s);
+        var (x, shapeBkt, causal) = g.DraftInputs(s, "positions.weight", s.HistoryTokens - 1);
+        for (var i = 0; i < s.L; i++)
+        {
+            var prefix = $"blocks.{i}";
+            var (q, k, v) = g.DraftProjections(g.LayerNorm(x, $"{prefix}.ln1"), i, prefix, "qkv", s);
+            var contextKeys = g.Gather(ContextKeys, g.Long(i));
+            var contextValues = g.Gather(ContextValues, g.Long(i));
+
+            // As the step graph: one softmax over the request's context and the row's own tokens (causal within the draft).
+            var contextScores = g.Add(g.MatMul(g.ByRequest(q, s), g.Transpose(contextKeys, 0, 1, 3, 2)), ContextBias); // [B, H, K·T, C]
+            var ownScores = g.Add(g.MatMul(q, g.Transpose(k, 0, 1, 3, 2)), causal); // [N, H, T, S+T]
+            var p = g.Softmax(g.Concat(3, contextScores, g.ByRequest(ownScores, s)));
+            var sizes = g.Concat(0, g.Dim(contextKeys, 2), g.Dim(k, 2));
+            var parts = g.OpMany("Split", [p, sizes], 2, OnnxGraphBuilder.Int("axis", 3));
+            var fromContext = g.ByRow(g.MatMul(parts[0], contextValues), s); // [N, H, T, D]
+            var fromOwn = g.MatMul(g.ByRow(parts[1], s), v); // [N, H, T, D]
+            x = g.Add(x, g.Linear(g.Rows(g.Add(fromContext, fromOwn), s), $"{prefix}.proj"));
+            x = g.Add(x, g.Mlp(x, prefix, "ln2"));
+        }
+
+        g.DraftOutputs(x, shapeBkt, "norm", s);
+        return g;
+    }
+
+    /// <summary>The encoder-decoder (and end-to-end) draft graph: causal self-attention over the cache and the draft, cross-attention to the context.</summary>
+    private static Graph EncoderDecoderDraft(Shape s, Dictionary<string, (float[], long[])> weights)
+    {
+        var g = new Graph("genrec_encoder_decoder_draft", weights, s);
+        var (x, shapeBkt, causal) = g.DraftInputs(s, "decoderPositions.weight", 0);
+        for (var i = 0; i < s.L; i++)
+        {
+            var prefix = $"decoder.{i}";
+            var (q, k, v) = g.DraftProjections(g.LayerNorm(x, $"{prefix}.ln1"), i, prefix, "selfQkv", s);
+            var own = g.MatMul(g.Softmax(g.Add(g.MatMul(q, g.Transpose(k, 0, 1, 3, 2)), causal)), v); // [N, H, T, D]
+            x = g.Add(x, g.Linear(g.Rows(own, s), $"{prefix}.selfProj"));
+
+            var toHeads = g.Concat(0, g.LongVector(-1), g.Dim(Token, 2), g.LongVector(s.H, s.Hd));
+            var cq = g.Transpose(g.Reshape(g.Mul(g.Linear(g.LayerNorm(x, $"{prefix}.ln2"), $"{prefix}.crossQ"), g.Float(s.Scale)), toHeads), 0, 2, 1, 3); // [N, H, T, D]
+            var scores = g.Add(g.MatMul(g.ByRequest(cq, s), g.Transpose(g.Gather(ContextKeys, g.Long(i)), 0, 1, 3, 2)), ContextBias);
+            var crossed = g.ByRow(g.MatMul(g.Softmax(scores), g.Gather(ContextValues, g.Long(i))), s); // [N, H, T, D]
+            x = g.Add(x, g.Linear(g.Rows(crossed, s), $"{prefix}.crossProj"));
+            x = g.Add(x, g.Mlp(x, prefix, "ln3"));
+        }
+
+        g.DraftOutputs(x, shapeBkt, "decoderNorm", s);
         return g;
     }
 }
