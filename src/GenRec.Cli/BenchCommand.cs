@@ -121,6 +121,7 @@ internal static class BenchCommand
         command.Subcommands.Add(ServeBench.Create());
         command.Subcommands.Add(HstuBench.Create());
         command.Subcommands.Add(AppendBench.Create());
+        command.Subcommands.Add(DecodeBench.Create());
         command.Subcommands.Add(DenseBench.Create());
         command.Subcommands.Add(HardwarePeak.Create());
         return command;

@@ -172,7 +172,7 @@ internal static class ModelCatalog
             case "tiger-onnx":
             {
                 var folder = arguments.ModelPath ?? throw new UsageException("--model tiger-onnx needs --model-path (a folder from genrec export).");
-                var recall = LoadOnnx(folder, arguments.IndexPath, "tiger-onnx", arguments.BeamWidth);
+                var recall = LoadOnnx(folder, arguments.IndexPath, "tiger-onnx", arguments.BeamWidth, arguments.DraftsPerBeam);
                 arguments.Diagnostics?.Invoke(recall);
                 return new CascadePipeline("tiger-onnx", [new RecallChannel(recall)]);
             }
@@ -254,12 +254,12 @@ internal static class ModelCatalog
     /// An ONNX model folder (from genrec export) served by ONNX Runtime as a recall stage, its searches merged by a
     /// micro-batcher. The model and the batcher live as long as the process (one CLI command).
     /// </summary>
-    public static GenerativeRecall LoadOnnx(string folder, string? indexPath, string name, int beamWidth)
+    public static GenerativeRecall LoadOnnx(string folder, string? indexPath, string name, int beamWidth, int draftsPerBeam = 0)
     {
-        var model = OnnxGenerativeModel.Load(folder, new OnnxRuntimeOptions(), ConsoleLog.Instance);
+        var model = OnnxGenerativeModel.Load(folder, new OnnxRuntimeOptions { DraftsPerBeam = draftsPerBeam }, ConsoleLog.Instance);
         var index = SemanticIdIndex.Load(indexPath ?? Path.Combine(folder, TrainCommand.IndexFileName));
         var recall = new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = name, BeamWidth = beamWidth }, new GenerativeMicroBatcher(model));
-        ConsoleProgress.Status($"{name}: {model.Manifest.Architecture} on ONNX Runtime ({model.ExecutionProvider}), index version {index.Version}; beam width {beamWidth}, micro-batched");
+        ConsoleProgress.Status($"{name}: {model.Manifest.Architecture} on ONNX Runtime ({model.ExecutionProvider}), index version {index.Version}; beam width {beamWidth}, micro-batched{(model.DraftsPerBeam > 0 ? $", parallel decoding at {model.DraftsPerBeam} drafts per beam" : "")}");
         return recall;
     }
 }
@@ -282,6 +282,9 @@ internal sealed class TrainerConsoleProgress : IProgress<TrainerProgress>
 /// <summary>What the models beyond the baselines need from the command line.</summary>
 internal sealed record ModelArguments(int Seed, string? ModelPath = null, string? IndexPath = null, int BeamWidth = 100, Action<GenerativeRecall>? Diagnostics = null, int? Epochs = null)
 {
+    /// <summary>tiger-onnx: parallel decoding's drafts per beam (0: step by step).</summary>
+    public int DraftsPerBeam { get; init; }
+
     /// <summary>HSTU training settings from the command line.</summary>
     public HstuArguments Hstu { get; init; } = new();
 

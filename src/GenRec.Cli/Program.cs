@@ -167,6 +167,7 @@ namespace GenRec.Cli
             var modelPath = new Option<string?>("--model-path") { Description = "tiger: the model folder from genrec train tiger; tiger-onnx: the folder from genrec export; hstu, hstu-rank: the folder from genrec train hstu (else HSTU trains here)." };
             var indexPath = new Option<string?>("--index") { Description = "tiger: the semantic-ID index (default: the copy in the model folder)." };
             var beam = new Option<int>("--beam") { Description = "tiger: beam width (widened to --top when smaller).", DefaultValueFactory = _ => 100 };
+            var draftsPerBeam = new Option<int>("--drafts-per-beam") { Description = "tiger-onnx: parallel decoding (OnnxRuntimeOptions.DraftsPerBeam); 0 decodes step by step.", DefaultValueFactory = _ => 0 };
             var dlrmGrid = new Option<string>("--dlrm-grid")
             {
                 Description = "dlrm*: the LambdaRank settings tried on validation: full (three, the default) or single (leaves 15, 150 rounds: a quick run, e.g. to check a pipeline).",
@@ -183,7 +184,7 @@ namespace GenRec.Cli
             var seed = Common.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line (with --cold-start, also on the users whose test target is cold).")
             {
-                data, model, target, top, recsOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, before, coldStart, coldSeed, coldTuning, seed,
+                data, model, target, top, recsOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, draftsPerBeam, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, before, coldStart, coldSeed, coldTuning, seed,
             };
             foreach (var option in fusion.All.Concat(dense.All).Concat(dense.EvaluationOnly))
             {
@@ -206,7 +207,7 @@ namespace GenRec.Cli
                 ConsoleProgress.Status($"training {name} on the train part");
                 Common.RequirePositive(parse.GetValue(beam), "--beam");
                 GenRec.Generative.GenerativeRecall? generative = null;
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), FreshShare = dense.ReadFreshShare(parse), FreshAfter = Common.RequireNonNegative(parse.GetValue(dense.FreshAfter), "--fresh-after"), BeamFusion = dense.ReadBeamFusion(parse), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { DraftsPerBeam = Common.RequireNonNegative(parse.GetValue(draftsPerBeam), "--drafts-per-beam"), Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), FreshShare = dense.ReadFreshShare(parse), FreshAfter = Common.RequireNonNegative(parse.GetValue(dense.FreshAfter), "--fresh-after"), BeamFusion = dense.ReadBeamFusion(parse), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,

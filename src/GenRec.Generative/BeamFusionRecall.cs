@@ -86,7 +86,7 @@ public sealed class BeamFusionRecall : IRecallStage
     /// <param name="index">The semantic-ID index the model was trained on, or one grown from it (its new items are candidates too).</param>
     /// <param name="dense">Scores a candidate's similarity with the user (e.g. a dense retriever's ranking stage); its scores are the similarities.</param>
     /// <param name="options">Options; defaults when <see langword="null"/>.</param>
-    /// <param name="runner">Runs the searches (e.g. a micro-batcher over the same model); <see langword="null"/> to step the decoder's sessions here.</param>
+    /// <param name="runner">Runs the searches (e.g. a micro-batcher over the same model); <see langword="null"/> for the decoder itself when it runs whole searches (<c>OnnxGenerativeModel</c> does), else to step its sessions here.</param>
     /// <exception cref="InvalidOperationException">The model was trained on another index.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is outside its allowed range.</exception>
     public BeamFusionRecall(IGenerativeDecoder decoder, SemanticIdIndex index, IRankingStage dense, BeamFusionOptions? options = null, IGenerativeSearchRunner? runner = null)
@@ -102,7 +102,7 @@ public sealed class BeamFusionRecall : IRecallStage
     /// <param name="index">The semantic-ID index the model was trained on, or one grown from it.</param>
     /// <param name="dense">The conditioned dense side; its head must read <see cref="BeamFusionOptions.PrefixLevels"/> codes of this index's IDs.</param>
     /// <param name="options">Options; defaults when <see langword="null"/>.</param>
-    /// <param name="runner">Runs the searches; <see langword="null"/> to step the decoder's sessions here.</param>
+    /// <param name="runner">Runs the searches; <see langword="null"/> for the decoder itself when it runs whole searches (<c>OnnxGenerativeModel</c> does), else to step its sessions here.</param>
     /// <exception cref="InvalidOperationException">The model or the head was trained on another index.</exception>
     /// <exception cref="ArgumentException">The head reads another prefix length than the options generate.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is outside its allowed range.</exception>
@@ -139,7 +139,7 @@ public sealed class BeamFusionRecall : IRecallStage
 
         _decoder = decoder;
         _index = index;
-        _runner = runner;
+        _runner = runner ?? decoder as IGenerativeSearchRunner;
         _score = score;
     }
 

@@ -87,6 +87,9 @@ public sealed class BeamSearchState
     /// <summary>The most beams kept at each step.</summary>
     public int BeamWidth => _beamWidth;
 
+    /// <summary>The code positions the search decodes (a whole semantic ID, or a prefix of one).</summary>
+    public int Positions => _positions;
+
     /// <summary>The code position the next scores are for (0 before the first step).</summary>
     public int Position { get; private set; }
 
@@ -202,10 +205,35 @@ public sealed class BeamSearchState
     /// </summary>
     /// <param name="maxDrafts">The most drafts worth verifying at once.</param>
     /// <param name="drafts">The drafts, beam by beam (codes of the remaining positions only); empty when refused.</param>
-    /// <returns>Whether the search can be finished by drafts now: constrained, at least two positions left, and no more completions than <paramref name="maxDrafts"/>.</returns>
+    /// <returns>Whether the search can be finished by drafts now (<see cref="CanDraft"/>).</returns>
     public bool TryDraft(int maxDrafts, out IReadOnlyList<BeamDraft> drafts)
     {
         drafts = [];
+        if (!CanDraft(maxDrafts))
+        {
+            return false;
+        }
+
+        var list = new List<BeamDraft>();
+        var path = new int[_positions - Position];
+        for (var b = 0; b < _beams.Count; b++)
+        {
+            Completions(b, _beams[b].Node, 0, path, list);
+        }
+
+        drafts = list;
+        return true;
+    }
+
+    /// <summary>
+    /// Whether <see cref="TryDraft"/> would list drafts now, without listing them: constrained, at least two positions
+    /// left, and the live beams' items (excluded ones left out) no more than <paramref name="maxDrafts"/> (counted from
+    /// the trie's leaf counts, an upper bound when the search decodes prefixes).
+    /// </summary>
+    /// <param name="maxDrafts">The most drafts worth verifying at once.</param>
+    /// <returns>Whether drafts can finish the search now.</returns>
+    public bool CanDraft(int maxDrafts)
+    {
         if (!_constrained || IsFinished || _positions - Position < 2)
         {
             return false;
@@ -217,20 +245,7 @@ public sealed class BeamSearchState
             count += _trie.LeafCount(beam.Node) - Math.Min(_trie.LeafCount(beam.Node), _blocked.GetValueOrDefault(beam.Node));
         }
 
-        if (count > maxDrafts)
-        {
-            return false;
-        }
-
-        var list = new List<BeamDraft>((int)count);
-        var path = new int[_positions - Position];
-        for (var b = 0; b < _beams.Count; b++)
-        {
-            Completions(b, _beams[b].Node, 0, path, list);
-        }
-
-        drafts = list;
-        return true;
+        return count <= maxDrafts;
     }
 
     /// <summary>

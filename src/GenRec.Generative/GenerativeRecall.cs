@@ -32,7 +32,7 @@ public sealed class GenerativeRecall : IRecallStage
     /// <param name="decoder">The model.</param>
     /// <param name="index">The semantic-ID index the model was trained on.</param>
     /// <param name="options">Options; defaults when <see langword="null"/>.</param>
-    /// <param name="runner">Runs the searches (e.g. a micro-batcher over the same model); <see langword="null"/> to step the decoder's sessions here.</param>
+    /// <param name="runner">Runs the searches (e.g. a micro-batcher over the same model); <see langword="null"/> for the decoder itself when it runs whole searches (<c>OnnxGenerativeModel</c> does), else to step its sessions here.</param>
     /// <exception cref="InvalidOperationException">The model was trained on another index.</exception>
     public GenerativeRecall(IGenerativeDecoder decoder, SemanticIdIndex index, GenerativeRecallOptions? options = null, IGenerativeSearchRunner? runner = null)
     {
@@ -41,7 +41,7 @@ public sealed class GenerativeRecall : IRecallStage
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(_options.BeamWidth, "options.BeamWidth");
         _decoder = decoder;
         _index = index;
-        _runner = runner;
+        _runner = runner ?? decoder as IGenerativeSearchRunner;
     }
 
     /// <inheritdoc />

@@ -2,7 +2,7 @@ namespace GenRec.Generative;
 
 /// <summary>
 /// Runs a whole beam search for one history, for runtimes that decode many requests together (a micro-batcher over
-/// an ONNX Runtime model). <see cref="GenerativeRecall"/> uses one when it is given; otherwise it steps a
+/// an ONNX Runtime model). <see cref="GenerativeRecall"/> uses one when it is given, or its decoder when that is one; otherwise it steps a
 /// <see cref="IDecodingSession"/> itself.
 /// </summary>
 public interface IGenerativeSearchRunner

@@ -49,7 +49,7 @@ public sealed class GenerativeDecodeRequest
 /// every request in one run, the graph reorders the per-beam key/value cache, the cache lives in reused buffers
 /// (on the GPU it stays on the device), and the trie masks the codes. Thread-safe.
 /// </summary>
-public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
+public sealed class OnnxGenerativeModel : IGenerativeDecoder, IGenerativeSearchRunner, IDisposable
 {
     private readonly InferenceSession _context;
     private readonly InferenceSession _step;
@@ -300,26 +300,26 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
     /// <returns>Whether the searches were finished.</returns>
     private bool TryFinishByDrafts(DecodeRun run, BeamSearchState[] searches, int step, long[] tokens, long[] rows, int k)
     {
+        // Searches of prefixes (fewer positions than a whole ID) may share a batch: drafts need one length for all.
+        var live = searches.Where(s => !s.IsFinished).ToArray();
+        if (live.Select(s => s.Positions).Distinct().Count() != 1 || !live.All(s => s.CanDraft(Budget(s))))
+        {
+            return false;
+        }
+
+        var length = live[0].Positions - step;
         var drafts = new IReadOnlyList<BeamDraft>[searches.Length];
         var width = 1;
         for (var b = 0; b < searches.Length; b++)
         {
-            var s = searches[b];
-            if (s.IsFinished)
+            drafts[b] = [];
+            if (!searches[b].IsFinished && searches[b].TryDraft(Budget(searches[b]), out var listed))
             {
-                drafts[b] = [];
-                continue;
+                drafts[b] = listed;
+                width = Math.Max(width, listed.Count);
             }
-
-            if (!s.TryDraft(DraftsPerBeam * s.BeamWidth, out drafts[b]))
-            {
-                return false;
-            }
-
-            width = Math.Max(width, drafts[b].Count);
         }
 
-        var length = Vocabulary.Positions - step;
         var draftTokens = new long[searches.Length * width * length];
         var draftRows = new long[searches.Length * width];
         for (var b = 0; b < searches.Length; b++)
@@ -357,6 +357,23 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IDisposable
         });
 
         return true;
+    }
+
+    private int Budget(BeamSearchState search) => (int)Math.Min(int.MaxValue, (long)DraftsPerBeam * search.BeamWidth);
+
+    /// <summary>
+    /// Runs one search as a batch of one (<see cref="Decode"/>, so with parallel decoding when it is on). A
+    /// <see cref="GenerativeRecall"/> over this model without a runner of its own uses this; put a
+    /// <see cref="GenerativeMicroBatcher"/> in front to merge concurrent callers.
+    /// </summary>
+    /// <param name="historyTokens">The history as <see cref="EncodeHistory"/> writes it.</param>
+    /// <param name="search">The search; advanced to its end.</param>
+    /// <param name="cancellationToken">Checked before decoding.</param>
+    /// <returns>The decoded IDs, most probable first.</returns>
+    public ValueTask<IReadOnlyList<DecodedId>> SearchAsync(int[] historyTokens, BeamSearchState search, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Decode([new GenerativeDecodeRequest(historyTokens, search)])[0]);
     }
 
     /// <summary>Reads a history with the context graph and keeps the result, to decode it later without reading it again.</summary>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using GenRec.TestSupport;
 
 namespace GenRec.Cli.Tests;
@@ -73,6 +74,22 @@ public sealed class TigerCommandTests
         {
             Assert.Equal(printed.GetProperty(key).GetDouble(), served.LastJson().GetProperty(key).GetDouble(), 6);
         }
+
+        // Parallel decoding beside step by step on the same model: step by step gives eval's lists; drafting makes every
+        // list at least as probable, and eval with the same setting gives the same lists.
+        var benchJson = folder.File("decode.json");
+        var bench = await CliRunner.RunAsync("bench", "decode", "--data", TestData.MovieLensPath, "--model-path", model, "--target", "test", "--drafts", "0,4", "--callers", "2", "--requests", "8", "--provider", "Cpu", "--out", benchJson);
+        Assert.True(bench.ExitCode == 0, bench.Stderr);
+        Assert.Contains("| drafts per beam |", bench.Stdout, StringComparison.Ordinal);
+        var rows = JsonDocument.Parse(File.ReadAllText(benchJson)).RootElement.GetProperty("rows").EnumerateArray().ToArray();
+        Assert.Equal([0, 4], rows.Select(r => r.GetProperty("DraftsPerBeam").GetInt32()));
+        Assert.Equal(printed.GetProperty("NDCG@10").GetDouble(), rows[0].GetProperty("Ndcg10").GetDouble(), 6);
+        Assert.Equal(1.0, rows[0].GetProperty("SameTop10").GetDouble());
+        Assert.True(rows[1].GetProperty("DeltaLogProbability").GetDouble() >= -1e-3, bench.Stdout);
+        var drafted = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger-onnx", "--model-path", onnx, "--target", "test", "--top", "100", "--drafts-per-beam", "4");
+        Assert.True(drafted.ExitCode == 0, drafted.Stderr);
+        Assert.Equal(rows[1].GetProperty("Ndcg10").GetDouble(), drafted.LastJson().GetProperty("NDCG@10").GetDouble(), 6);
+        Assert.Equal(2, (await CliRunner.RunAsync("bench", "decode", "--data", TestData.MovieLensPath, "--model-path", model, "--drafts", "4")).ExitCode);
 
         var shared = TestData.SharedEval;
         Assert.SkipWhen(shared is null, "shared/eval/score.py is not beside this checkout");

@@ -267,9 +267,16 @@ public sealed class BeamSearchTests
         var trie = index.Trie;
         Assert.Equal(index.Count, trie.LeafCount(PrefixTrie.Root));
 
+        // An ID excluded twice (an item the user met twice) is counted once: its siblings stay reachable.
         var id = index[new ItemId(1)];
         var counts = trie.CountPaths([id, id with { }]);
-        Assert.Equal(2, counts[PrefixTrie.Root]);
-        Assert.Equal(2, counts[trie.Find(id.ToArray())]);
+        Assert.Equal(1, counts[PrefixTrie.Root]);
+        Assert.Equal(1, counts[trie.Find(id.ToArray())]);
+
+        var pair = index.Items.Select(i => index[i]).GroupBy(x => string.Join(",", x.ToArray()[..^1])).First(g => g.Count() == 2).ToArray();
+        using var session = Decoder().Start([]);
+        var decoded = ConstrainedBeamSearch.Search(session, trie, index.Length, index.Count, [pair[0], pair[0]]);
+        Assert.Contains(decoded, d => d.Id == pair[1]);
+        Assert.DoesNotContain(decoded, d => d.Id == pair[0]);
     }
 }
