@@ -182,17 +182,7 @@ public sealed class BeamSearchState
             }
         }
 
-        var best = _candidates.Drain();
-        var previous = _beams;
-        _beams = new List<Beam>(best.Length);
-        _parents = new int[best.Length];
-        for (var i = 0; i < best.Length; i++)
-        {
-            var c = best[i];
-            _beams.Add(new Beam([.. previous[c.Beam].Codes, c.Code], c.Node, c.Score));
-            _parents[i] = c.Beam;
-        }
-
+        KeepBest(c => [c.Code]);
         Position++;
     }
 
@@ -273,8 +263,6 @@ public sealed class BeamSearchState
             throw new ArgumentException($"Expected {drafts.Count} drafts of {length} rows of {stride} scores, got {scores.Length} values.", nameof(scores));
         }
 
-        var scored = new List<Beam>(drafts.Count);
-        var parents = new List<int>(drafts.Count);
         for (var d = 0; d < drafts.Count; d++)
         {
             var draft = drafts[d];
@@ -298,23 +286,28 @@ public sealed class BeamSearchState
                 }
             }
 
-            scored.Add(new Beam([.. beam.Codes, .. draft.Codes], node, score));
-            parents.Add(draft.Beam);
+            // The draft's index stands in for the code: ties go to the lower beam, then the draft listed first (lower codes).
+            _candidates.Add(new Expansion(draft.Beam, d, node, score));
         }
 
-        // Best first; ties to the lower beam, then the lower codes (as Advance's selection).
-        var order = Enumerable.Range(0, scored.Count)
-            .OrderByDescending(i => scored[i].Score)
-            .ThenBy(i => parents[i])
-            .ThenBy(i => scored[i].Codes, CodeOrder)
-            .Take(_beamWidth)
-            .ToArray();
-        _beams = [.. order.Select(i => scored[i])];
-        _parents = [.. order.Select(i => parents[i])];
+        KeepBest(c => drafts[c.Code].Codes);
         Position = _positions;
     }
 
-    private static readonly Comparer<int[]> CodeOrder = Comparer<int[]>.Create(static (a, b) => a.AsSpan().SequenceCompareTo(b));
+    /// <summary>The best candidates become the beams: each its parent's codes and <paramref name="added"/> codes.</summary>
+    private void KeepBest(Func<Expansion, int[]> added)
+    {
+        var best = _candidates.Drain();
+        var previous = _beams;
+        _beams = new List<Beam>(best.Length);
+        _parents = new int[best.Length];
+        for (var i = 0; i < best.Length; i++)
+        {
+            var c = best[i];
+            _beams.Add(new Beam([.. previous[c.Beam].Codes, .. added(c)], c.Node, c.Score));
+            _parents[i] = c.Beam;
+        }
+    }
 
     private void Completions(int beam, int node, int depth, int[] path, List<BeamDraft> drafts)
     {

@@ -57,6 +57,8 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IGenerativeSearchR
     private readonly OrtMemoryInfo _kvMemory;
     private readonly Dictionary<ItemId, int> _rows = [];
     private string? _modelId;
+    private long _searchesDrafted;
+    private long _draftsScored;
 
     private OnnxGenerativeModel(OnnxModelManifest manifest, InferenceSession[] sessions, string provider, string? fallbackReason, bool kvOnDevice, OrtMemoryInfo kvMemory, int draftsPerBeam)
     {
@@ -137,6 +139,12 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IGenerativeSearchR
     /// off or when the folder has no draft graph (<see cref="OnnxModelManifest.Draft"/>).
     /// </summary>
     public int DraftsPerBeam { get; }
+
+    /// <summary>Searches finished by parallel decoding since the model was loaded (the others stepped to their end).</summary>
+    public long SearchesDrafted => Interlocked.Read(ref _searchesDrafted);
+
+    /// <summary>Drafts (items) scored by the draft graph since the model was loaded.</summary>
+    public long DraftsScored => Interlocked.Read(ref _draftsScored);
 
     /// <summary>
     /// Closes the per-node profiles of both graphs (with <see cref="OnnxRuntimeOptions.ProfilePrefix"/> set) and returns
@@ -329,8 +337,8 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IGenerativeSearchR
                 var at = (b * width) + d;
                 if (d >= drafts[b].Count)
                 {
-                    // Padding drafts read the padding token and continue the request's first row; their scores are ignored.
-                    draftRows[at] = b * k;
+                    // Padding drafts read the padding token and continue the cache row of the request's first beam; their scores are ignored.
+                    draftRows[at] = rows[b * k];
                     continue;
                 }
 
@@ -345,6 +353,8 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IGenerativeSearchR
         }
 
         run.Draft(step, draftTokens, draftRows, width, length);
+        Interlocked.Add(ref _searchesDrafted, live.Length);
+        Interlocked.Add(ref _draftsScored, drafts.Sum(d => (long)d.Count));
         var buffer = run.Scores;
         var stride = Manifest.MaxCodes;
         var sizes = Vocabulary.Sizes;

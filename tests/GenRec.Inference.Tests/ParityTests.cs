@@ -187,13 +187,17 @@ public abstract class ParityTests(OnnxFixture fixture)
     [Fact]
     public void Parallel_decoding_returns_catalogue_items_scored_exactly_and_at_least_as_probable_as_stepping()
     {
-        using var drafting = OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = OnnxFixture.Provider, DraftsPerBeam = 16 });
-        Assert.Equal(16, drafting.DraftsPerBeam);
+        // 400 drafts per beam: the small index's items under the first code chosen (a few hundred) are drafted after one
+        // step, so requests of several widths draft together, each with its own number of drafts.
+        using var drafting = OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = OnnxFixture.Provider, DraftsPerBeam = 400 });
+        Assert.Equal(400, drafting.DraftsPerBeam);
         var histories = fixture.Histories(12).ToArray();
         var excluded = fixture.Index.Items.Take(400).Select(i => fixture.Index[i]).ToArray();
         BeamSearchState Search(int u) => new(fixture.Index.Trie, fixture.Index.Length, 4 + (u % 3 * 4), u % 2 == 0 ? excluded : null);
         var stepped = fixture.Onnx.Decode(histories.Select((h, u) => new GenerativeDecodeRequest(h, Search(u))).ToArray());
         var drafted = drafting.Decode(histories.Select((h, u) => new GenerativeDecodeRequest(h, Search(u))).ToArray());
+        Assert.Equal(histories.Length, drafting.SearchesDrafted);
+        Assert.True(drafting.DraftsScored > histories.Length * 12, $"{drafting.DraftsScored} drafts scored");
         for (var u = 0; u < histories.Length; u++)
         {
             var ids = drafted[u].Select(d => d.Id).ToArray();
@@ -230,6 +234,8 @@ public abstract class ParityTests(OnnxFixture fixture)
         var best = scores.OrderDescending().Take(6).ToArray();
 
         var drafted = drafting.Decode([new GenerativeDecodeRequest(history, new BeamSearchState(fixture.Index.Trie, fixture.Index.Length, 6))])[0];
+        Assert.Equal(1, drafting.SearchesDrafted);
+        Assert.Equal(fixture.Index.Count, drafting.DraftsScored);
 
         Assert.Equal(best.Length, drafted.Count);
         Assert.All(best.Zip(drafted), p => Assert.Equal(p.First, p.Second.LogProbability, 1e-3));
