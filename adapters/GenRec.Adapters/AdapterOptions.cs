@@ -77,7 +77,11 @@ public sealed class AdapterOptions
 /// <param name="Outcome">"ok", "timeout" or "error".</param>
 public sealed record ShadowComparison(string Stage, UserId User, IReadOnlyList<ItemId> Baseline, IReadOnlyList<ItemId> Generative, double Overlap, TimeSpan GenerativeElapsed, string Outcome);
 
-/// <summary>Receives shadow comparisons (e.g. to a log, a queue or the A/B harness's exposure log). Must not throw.</summary>
+/// <summary>
+/// Receives shadow comparisons (e.g. to a log, a queue or the A/B harness's exposure log), in the background after the
+/// request was served. Should not throw: an exception is logged and counted by the adapter (its <c>ObserverErrors</c>,
+/// the <c>genrec.adapter.shadow.observer_errors</c> counter) and that comparison is lost.
+/// </summary>
 public interface IShadowObserver
 {
     /// <summary>Called once per shadowed request, after the served result has been returned.</summary>

@@ -42,6 +42,9 @@ public sealed class RecallAdapter : IRecallStage
     /// <summary>Generative calls that timed out, failed or came back empty since the adapter was created.</summary>
     public long Fallbacks => _guard.FallbackCount;
 
+    /// <summary>Shadow comparisons the observer threw on (each logged as a warning; the requests were served).</summary>
+    public long ObserverErrors => _guard.ObserverErrorCount;
+
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
     {
@@ -111,6 +114,9 @@ public sealed class RankingAdapter : IRankingStage
     /// <summary>Generative calls that timed out or failed since the adapter was created.</summary>
     public long Fallbacks => _guard.FallbackCount;
 
+    /// <summary>Shadow comparisons the observer threw on (each logged as a warning; the requests were served).</summary>
+    public long ObserverErrors => _guard.ObserverErrorCount;
+
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<Candidate> candidates, CancellationToken cancellationToken = default)
     {
@@ -174,6 +180,9 @@ public sealed class RecommenderAdapter : IRecommender
 
     /// <summary>Generative calls that timed out, failed or came back empty since the adapter was created.</summary>
     public long Fallbacks => _guard.FallbackCount;
+
+    /// <summary>Shadow comparisons the observer threw on (each logged as a warning; the requests were served).</summary>
+    public long ObserverErrors => _guard.ObserverErrorCount;
 
     /// <inheritdoc />
     public async ValueTask<RecommendationResult> RecommendAsync(RecommendationRequest request, CancellationToken cancellationToken = default)

@@ -85,7 +85,7 @@ internal static class Compare
                     guard.RecordOverlap(overlap);
                 }
 
-                guard.Observer?.Observe(new ShadowComparison(guard.Name, request.User, top, other, overlap, elapsed, outcome));
+                guard.Report(new ShadowComparison(guard.Name, request.User, top, other, overlap, elapsed, outcome));
             },
             CancellationToken.None,
             TaskContinuationOptions.OnlyOnRanToCompletion,

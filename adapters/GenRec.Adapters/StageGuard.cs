@@ -14,11 +14,13 @@ internal sealed partial class StageGuard
     private static readonly Counter<long> Fallbacks = Meter.CreateCounter<long>("genrec.adapter.fallbacks", description: "Generative stage calls that timed out or failed, so the adapter served without them.");
     private static readonly Histogram<double> Durations = Meter.CreateHistogram<double>("genrec.adapter.generative.duration", unit: "ms", description: "Time the generative side of an adapter took (up to the budget).");
     private static readonly Histogram<double> Overlaps = Meter.CreateHistogram<double>("genrec.adapter.shadow.overlap", description: "Shadow mode: share of the served top items the generative side also proposed.");
+    private static readonly Counter<long> ObserverErrors = Meter.CreateCounter<long>("genrec.adapter.shadow.observer_errors", description: "Shadow comparisons the IShadowObserver threw on (logged; the request was already served).");
     private readonly string _name;
     private readonly AdapterOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private long _fallbacks;
+    private long _observerErrors;
 
     public StageGuard(string name, AdapterOptions? options, ILogger? logger, IShadowObserver? observer, TimeProvider? time)
     {
@@ -37,6 +39,28 @@ internal sealed partial class StageGuard
     public IShadowObserver? Observer { get; }
 
     public long FallbackCount => Interlocked.Read(ref _fallbacks);
+
+    public long ObserverErrorCount => Interlocked.Read(ref _observerErrors);
+
+    /// <summary>Hands a shadow comparison to the observer; an observer that throws is logged and counted, never left to fault a background task.</summary>
+    public void Report(ShadowComparison comparison)
+    {
+        if (Observer is not { } observer)
+        {
+            return;
+        }
+
+        try
+        {
+            observer.Observe(comparison);
+        }
+        catch (Exception e)
+        {
+            Interlocked.Increment(ref _observerErrors);
+            ObserverErrors.Add(1, new KeyValuePair<string, object?>("stage", _name));
+            ObserverFailed(_logger, _name, observer.GetType().Name, e);
+        }
+    }
 
     /// <summary>
     /// The generative call's result, or the reason it has none ("timeout", "error"); a call that ignores
@@ -104,6 +128,9 @@ internal sealed partial class StageGuard
 
     [LoggerMessage(1, LogLevel.Warning, "GenRec adapter {Stage}: generative side {Reason} after {Milliseconds:0.0} ms; served without it ({Mode} mode).")]
     private static partial void FallbackLogged(ILogger logger, string stage, string reason, double milliseconds, StageMode mode, Exception? error);
+
+    [LoggerMessage(3, LogLevel.Warning, "GenRec adapter {Stage}: the shadow observer {Observer} threw; the comparison is lost (the request was served).")]
+    private static partial void ObserverFailed(ILogger logger, string stage, string observer, Exception error);
 
     [LoggerMessage(2, LogLevel.Debug, "GenRec adapter {Stage}: an abandoned generative call failed later: {Message}")]
     private static partial void AbandonedFailed(ILogger logger, string stage, string message, Exception? error);

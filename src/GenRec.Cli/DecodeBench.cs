@@ -33,7 +33,7 @@ internal static class DecodeBench
         var top = new Option<int>("--top") { Description = "Items per list.", DefaultValueFactory = _ => 100 };
         var drafts = new Option<string>("--drafts") { Description = "Drafts per beam to compare; 0 is step-by-step decoding.", DefaultValueFactory = _ => "0,1,2,4,16" };
         var callers = new Option<int>("--callers") { Description = "Concurrent callers through the micro-batcher for the throughput column.", DefaultValueFactory = _ => 32 };
-        var requests = new Option<int>("--requests") { Description = "Requests of the throughput run (at least twice the callers).", DefaultValueFactory = _ => 256 };
+        var requests = new Option<int>("--requests") { Description = "The most requests of a throughput run: each setting runs about 10 s of its batch-1 time's worth, at least twice the callers.", DefaultValueFactory = _ => 2000 };
         var maxUsers = new Option<int?>("--max-users") { Description = "Only the first N users of the target (a quick look)." };
         var provider = new Option<ExecutionProviderPreference>("--provider") { Description = "ONNX Runtime execution provider: Auto, Cpu or Cuda.", DefaultValueFactory = _ => ExecutionProviderPreference.Auto };
         var output = new Option<string?>("--out") { Description = "Write every figure as JSON here." };
@@ -49,7 +49,8 @@ internal static class DecodeBench
             Common.RequirePositive(parse.GetValue(beam), "--beam");
             var c = parse.GetValue(callers);
             Common.RequirePositive(c, "--callers");
-            var total = Math.Max(parse.GetValue(requests), 2 * c);
+            var most = parse.GetValue(requests);
+            Common.RequirePositive(most, "--requests");
             var width = Math.Max(parse.GetValue(beam), k);
             var split = Common.LoadSplit(parse.GetValue(data)!);
             var splitTarget = parse.GetValue(target) == "test" ? SplitTarget.Test : SplitTarget.Valid;
@@ -98,6 +99,7 @@ internal static class DecodeBench
                     var lists = Lists.From(decoded, cases, index, k);
                     stepped ??= budget == 0 ? lists : null;
 
+                    var total = Math.Max(2 * c, Math.Min(most, (int)(10_000 / Math.Max(0.01, alone.P50))));
                     var batcher = new GenerativeMicroBatcher(model, new MicroBatcherOptions { MaxBatchSize = c, MaxWait = TimeSpan.FromMilliseconds(2), QueueCapacity = Math.Max(c, 16) });
                     var loaded = await ClosedLoop.RunAsync(c, total, async (i, token) => await batcher.SearchAsync(inputs[i % inputs.Length].Tokens, Search(i % inputs.Length), token).ConfigureAwait(false), ct).ConfigureAwait(false);
                     await batcher.DisposeAsync().ConfigureAwait(false);

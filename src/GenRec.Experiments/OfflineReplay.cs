@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using GenRec.Data;
 using GenRec.Evaluation;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace GenRec.Experiments;
 
@@ -46,6 +48,15 @@ public sealed class ReplayOptions
     /// list with none it knows), compared with the control like the other per-user metrics. Default: none.
     /// </summary>
     public IRewardModel? Reward { get; set; }
+
+    /// <summary>
+    /// Where failed requests are logged: the first <see cref="LoggedErrorsPerArm"/> of each arm with their exceptions
+    /// (warning), then one summary per arm with its error count. Default: none (the counts are in the report either way).
+    /// </summary>
+    public ILogger? Logger { get; set; }
+
+    /// <summary>How many failures of one arm are logged with their exceptions. Default: 5.</summary>
+    public int LoggedErrorsPerArm { get; set; } = 5;
 }
 
 /// <summary>Progress of a replay.</summary>
@@ -62,7 +73,7 @@ public readonly record struct ReplayProgress(string Arm, int ArmIndex, int Arms,
 /// novelty) and latency are measured, and each arm is compared with the control by paired statistics. A failing
 /// arm's requests are counted as errors (an empty list), not hidden, and its guardrails say so.
 /// </summary>
-public static class OfflineReplay
+public static partial class OfflineReplay
 {
     /// <summary>The per-user metrics, in report order.</summary>
     public static readonly string[] PerUserMetrics = ["HR@10", "NDCG@10", "HR@50", "NDCG@50", "MRR", "ILD@10", "novelty@10"];
@@ -105,7 +116,7 @@ public static class OfflineReplay
         for (var a = 0; a < arms.Count; a++)
         {
             var arm = arms[a];
-            var guarded = new GuardedRecommender(arm.Recommender);
+            var guarded = new GuardedRecommender(arm.Recommender, options.Logger ?? NullLogger.Instance, options.LoggedErrorsPerArm);
             var fallbacksBefore = arm.Fallbacks?.Invoke() ?? 0;
             var index = a;
             var evaluation = await OfflineEvaluator.EvaluateAsync(
@@ -117,6 +128,11 @@ public static class OfflineReplay
                 cancellationToken).ConfigureAwait(false);
             var fallbacks = arm.Fallbacks is null ? (long?)null : arm.Fallbacks() - fallbacksBefore;
             var measured = Measure(arm.Name, evaluation, features, guarded.Errors, fallbacks);
+            if (guarded.Errors > 0)
+            {
+                ArmErrors(options.Logger ?? NullLogger.Instance, arm.Name, guarded.Errors, evaluation.Report.Users);
+            }
+
             if (options.Reward is { } reward)
             {
                 measured.PerUser[RewardMetric] = ListRewards(reward, split, target, measured.Users, measured.Top10, cancellationToken);
@@ -182,8 +198,14 @@ public static class OfflineReplay
         public void Report(EvaluationProgress value) => report(value);
     }
 
-    /// <summary>Counts an arm's failures as errors with an empty list, so one bad arm cannot stop the comparison.</summary>
-    private sealed class GuardedRecommender(IRecommender inner) : IRecommender
+    [LoggerMessage(1, LogLevel.Warning, "GenRec replay: arm {Arm} failed for user {User} (counted as an error with an empty list).")]
+    private static partial void RequestFailed(ILogger logger, string arm, long user, Exception error);
+
+    [LoggerMessage(2, LogLevel.Warning, "GenRec replay: arm {Arm} failed on {Errors} of {Users} users (its error-rate guardrail reports it).")]
+    private static partial void ArmErrors(ILogger logger, string arm, int errors, int users);
+
+    /// <summary>Counts an arm's failures as errors with an empty list, so one bad arm cannot stop the comparison; logs the first few.</summary>
+    private sealed class GuardedRecommender(IRecommender inner, ILogger logger, int logged) : IRecommender
     {
         private int _errors;
 
@@ -197,10 +219,14 @@ public static class OfflineReplay
             {
                 return await inner.RecommendAsync(request, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
                 // Counted and reported as the arm's error rate (a guardrail), never silently dropped.
-                Interlocked.Increment(ref _errors);
+                if (Interlocked.Increment(ref _errors) <= logged)
+                {
+                    RequestFailed(logger, inner.Name, request.User.Value, e);
+                }
+
                 return new RecommendationResult([], []);
             }
         }

@@ -1,5 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Runtime.ExceptionServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace GenRec.Experiments;
 
@@ -51,11 +55,18 @@ public sealed class InMemoryExposureLog : IExposureLog
 /// <summary>
 /// Runs an experiment in a live service: each request's user is assigned through the layer, served by their arm
 /// (users outside the experiment, and the holdout, get the control), and the list is logged as an exposure; shadow
-/// arms run beside the served one on every request and are logged but never shown. An arm that throws is logged as
-/// failed and the user gets the control's list, so an experiment never fails a request.
+/// arms run beside the served one on every request and are logged but never shown. An arm that throws is recorded
+/// as a failed exposure, logged with its exception and counted (<see cref="ArmFailures"/>, the
+/// <c>genrec.experiment.arm_failures</c> counter), and the user gets the control's list. When the control itself
+/// throws, its exception reaches the caller (after the exposure is recorded): the experiment never turns a failure
+/// into an empty list, so the service's own fallback applies.
 /// </summary>
-public sealed class OnlineExperiment : IRecommender
+public sealed partial class OnlineExperiment : IRecommender
 {
+    private static readonly Meter Meter = new("GenRec");
+    private static readonly Counter<long> Failures = Meter.CreateCounter<long>("genrec.experiment.arm_failures", description: "Requests an experiment arm (served or shadow) failed on.");
+    private readonly ILogger _logger;
+    private long _armFailures;
     private readonly ExperimentLayer _layer;
     private readonly ExperimentDefinition _experiment;
     private readonly IReadOnlyDictionary<string, IRecommender> _arms;
@@ -68,8 +79,9 @@ public sealed class OnlineExperiment : IRecommender
     /// <param name="arms">A recommender for each of the experiment's arms.</param>
     /// <param name="log">Where exposures and events go.</param>
     /// <param name="shadows">Arms run on every request but never served; may be <see langword="null"/>.</param>
+    /// <param name="logger">Where arm failures are logged, with their exceptions; none when <see langword="null"/>.</param>
     /// <exception cref="ArgumentException">An arm of the experiment has no recommender.</exception>
-    public OnlineExperiment(ExperimentLayer layer, ExperimentDefinition experiment, IReadOnlyDictionary<string, IRecommender> arms, IExposureLog log, IReadOnlyDictionary<string, IRecommender>? shadows = null)
+    public OnlineExperiment(ExperimentLayer layer, ExperimentDefinition experiment, IReadOnlyDictionary<string, IRecommender> arms, IExposureLog log, IReadOnlyDictionary<string, IRecommender>? shadows = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(layer);
         ArgumentNullException.ThrowIfNull(experiment);
@@ -86,10 +98,14 @@ public sealed class OnlineExperiment : IRecommender
         _arms = arms;
         _shadows = shadows ?? new Dictionary<string, IRecommender>();
         _log = log;
+        _logger = logger ?? NullLogger.Instance;
     }
 
     /// <inheritdoc />
     public string Name => _experiment.Name;
+
+    /// <summary>Requests an arm (served or shadow) failed on since the experiment was created.</summary>
+    public long ArmFailures => Interlocked.Read(ref _armFailures);
 
     /// <inheritdoc />
     public async ValueTask<RecommendationResult> RecommendAsync(RecommendationRequest request, CancellationToken cancellationToken = default)
@@ -98,10 +114,11 @@ public sealed class OnlineExperiment : IRecommender
         var assignment = _layer.Assign(request.User);
         var inExperiment = assignment.Experiment == _experiment.Name && assignment.Arm is not null;
         var armName = inExperiment ? assignment.Arm! : _experiment.Control;
-        var (result, latency, failed) = await Run(_arms[armName], request, cancellationToken).ConfigureAwait(false);
+        var (result, latency, error) = await Run(armName, _arms[armName], shadow: false, request, cancellationToken).ConfigureAwait(false);
+        var failed = error is not null;
         if (failed && armName != _experiment.Control)
         {
-            (result, _, _) = await Run(_arms[_experiment.Control], request, cancellationToken).ConfigureAwait(false);
+            (result, _, error) = await Run(_experiment.Control, _arms[_experiment.Control], shadow: false, request, cancellationToken).ConfigureAwait(false);
         }
 
         if (inExperiment)
@@ -109,9 +126,15 @@ public sealed class OnlineExperiment : IRecommender
             _log.Record(new Exposure(request.User, armName, failed ? [] : result.Items.Select(i => i.Item).ToArray(), request.RequestTime, latency, failed, Shadow: false));
             foreach (var (name, shadow) in _shadows)
             {
-                var (shadowResult, shadowLatency, shadowFailed) = await Run(shadow, request, cancellationToken).ConfigureAwait(false);
-                _log.Record(new Exposure(request.User, name, shadowFailed ? [] : shadowResult.Items.Select(i => i.Item).ToArray(), request.RequestTime, shadowLatency, shadowFailed, Shadow: true));
+                var (shadowResult, shadowLatency, shadowError) = await Run(name, shadow, shadow: true, request, cancellationToken).ConfigureAwait(false);
+                _log.Record(new Exposure(request.User, name, shadowError is not null ? [] : shadowResult.Items.Select(i => i.Item).ToArray(), request.RequestTime, shadowLatency, shadowError is not null, Shadow: true));
             }
+        }
+
+        if (error is not null)
+        {
+            // The control failed (as the user's arm or as the fallback): the caller sees its exception, not an empty list.
+            ExceptionDispatchInfo.Throw(error);
         }
 
         return result;
@@ -125,18 +148,24 @@ public sealed class OnlineExperiment : IRecommender
         _log.Record(userEvent);
     }
 
-    private static async Task<(RecommendationResult Result, double LatencyMs, bool Failed)> Run(IRecommender recommender, RecommendationRequest request, CancellationToken cancellationToken)
+    private async Task<(RecommendationResult Result, double LatencyMs, Exception? Error)> Run(string arm, IRecommender recommender, bool shadow, RecommendationRequest request, CancellationToken cancellationToken)
     {
         var start = Stopwatch.GetTimestamp();
         try
         {
             var result = await recommender.RecommendAsync(request, cancellationToken).ConfigureAwait(false);
-            return (result, Stopwatch.GetElapsedTime(start).TotalMilliseconds, false);
+            return (result, Stopwatch.GetElapsedTime(start).TotalMilliseconds, null);
         }
-        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            // Logged as a failed exposure (the error-rate guardrail); the caller serves the control instead.
-            return (new RecommendationResult([], []), Stopwatch.GetElapsedTime(start).TotalMilliseconds, true);
+            // Recorded as a failed exposure (the error-rate guardrail), logged and counted; the caller decides what is served.
+            Interlocked.Increment(ref _armFailures);
+            Failures.Add(1, new KeyValuePair<string, object?>("experiment", _experiment.Name), new KeyValuePair<string, object?>("arm", arm), new KeyValuePair<string, object?>("shadow", shadow));
+            ArmFailed(_logger, _experiment.Name, arm, shadow ? "shadow" : arm == _experiment.Control ? "control" : "served", request.User.Value, e);
+            return (new RecommendationResult([], []), Stopwatch.GetElapsedTime(start).TotalMilliseconds, e);
         }
     }
+
+    [LoggerMessage(1, LogLevel.Warning, "GenRec experiment {Experiment}: arm {Arm} ({Role}) failed for user {User}.")]
+    private static partial void ArmFailed(ILogger logger, string experiment, string arm, string role, long user, Exception error);
 }

@@ -206,6 +206,47 @@ public sealed class AdapterTests
     }
 
     [Fact]
+    public async Task A_shadow_observer_that_throws_is_logged_and_counted_and_faults_no_background_task()
+    {
+        var unobserved = 0;
+        void OnUnobserved(object? sender, UnobservedTaskExceptionEventArgs e)
+        {
+            if (e.Exception.Flatten().InnerExceptions.Any(x => x.Message == "observer broke"))
+            {
+                Interlocked.Increment(ref unobserved);
+            }
+        }
+
+        TaskScheduler.UnobservedTaskException += OnUnobserved;
+        try
+        {
+            var log = new GenRec.TestSupport.LogRecorder();
+            var adapter = new RecallAdapter("shadow", Fixed("dlrm", 10, 11, 12), Fixed("gen", 12, 40), Options(StageMode.Shadow), log, new Observer(_ => throw new InvalidOperationException("observer broke")));
+
+            var served = await adapter.RecallAsync(Request, 3, TestContext.Current.CancellationToken);
+
+            Assert.Equal([10L, 11, 12], served.Select(c => c.Item.Value));
+            for (var i = 0; i < 500 && adapter.ObserverErrors == 0; i++)
+            {
+                await Task.Delay(10, TestContext.Current.CancellationToken);
+            }
+
+            Assert.Equal(1, adapter.ObserverErrors);
+            var entry = Assert.Single(log.Entries, e => e.Exception?.Message == "observer broke");
+            Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, entry.Level);
+            Assert.Contains("shadow observer Observer threw", entry.Message, StringComparison.Ordinal);
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            Assert.Equal(0, unobserved);
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= OnUnobserved;
+        }
+    }
+
+    [Fact]
     public async Task A_cancelled_request_is_cancelled_not_counted_as_a_fallback()
     {
         var adapter = new RecallAdapter("gen", Fixed("dlrm", 1), RecallStage.From("slow", async (_, _, ct) => { await Task.Delay(Timeout.Infinite, ct); return []; }), new AdapterOptions { Mode = StageMode.Replace, Budget = TimeSpan.FromSeconds(30) });

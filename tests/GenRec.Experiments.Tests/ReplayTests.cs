@@ -96,14 +96,20 @@ public sealed class ReplayTests(ReplayFixture fixture) : IClassFixture<ReplayFix
     [Fact]
     public async Task Failing_and_slow_arms_fail_their_guardrails_instead_of_stopping_the_replay()
     {
+        var log = new LogRecorder();
         var report = await OfflineReplay.RunAsync(
             [new("itemcf", ItemCf), new("flaky", new Flaky(ItemCf)), new("slow", new Slow(ItemCf))],
             TestData.Split,
             SplitTarget.Test,
-            new ReplayOptions { MaxUsers = 25, MaxP99LatencyMs = 100 });
+            new ReplayOptions { MaxUsers = 25, MaxP99LatencyMs = 100, Logger = log, LoggedErrorsPerArm = 3 });
 
         var flaky = report["flaky"];
         Assert.Equal(0.2, flaky.Guardrails.Single(g => g.Name == "error rate").Value, 6);
+
+        // The first three failures are logged with their exceptions, then one line says how many there were.
+        Assert.Equal(3, log.Entries.Count(e => e.Exception?.Message == "model server down" && e.Message.Contains("arm flaky failed for user", StringComparison.Ordinal)));
+        Assert.Single(log.Entries, e => e.Message.Contains("arm flaky failed on 5 of 25 users", StringComparison.Ordinal));
+        Assert.All(log.Entries, e => Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, e.Level));
         Assert.Contains("FAILS error rate", flaky.Verdict, StringComparison.Ordinal);
         Assert.Contains("FAILS p99 latency", report["slow"].Verdict, StringComparison.Ordinal);
         Assert.True(report["itemcf"].GuardrailsPassed);
@@ -174,6 +180,59 @@ public sealed class ReplayTests(ReplayFixture fixture) : IClassFixture<ReplayFix
     {
         await Assert.ThrowsAsync<ArgumentException>(() => OfflineReplay.RunAsync([new("a", Popularity), new("b", ItemCf)], TestData.Split, SplitTarget.Test, new ReplayOptions { Control = "c" }));
         await Assert.ThrowsAsync<ArgumentException>(() => OfflineReplay.RunAsync([new("a", Popularity)], TestData.Split, SplitTarget.Test));
+    }
+
+    /// <summary>Fails every request.</summary>
+    private sealed class Down : IRecommender
+    {
+        public string Name => "down";
+
+        public ValueTask<RecommendationResult> RecommendAsync(RecommendationRequest request, CancellationToken cancellationToken = default) =>
+            throw new InvalidOperationException("ranker unreachable");
+    }
+
+    [Fact]
+    public async Task Online_a_failing_arm_serves_the_control_and_a_failing_control_reaches_the_caller_logged_and_counted()
+    {
+        var cases = TestData.Split.Cases(SplitTarget.Test).Take(40).ToArray();
+        RecommendationRequest Request(EvaluationCase c) => new(c.User, c.HistoryEvents(), 20, c.Target.Time);
+
+        // The treatment fails: its users get the control's list; the failure is an exposure, a warning and a count.
+        var treatment = new ExperimentDefinition("gen", [new("popularity", 1), new("down", 1)], "popularity");
+        var log = new InMemoryExposureLog();
+        var logger = new LogRecorder();
+        var online = new OnlineExperiment(new ExperimentLayer("recall", [treatment]), treatment, new Dictionary<string, IRecommender> { ["popularity"] = Popularity, ["down"] = new Down() }, log, logger: logger);
+        foreach (var c in cases)
+        {
+            Assert.Equal(20, (await online.RecommendAsync(Request(c), TestContext.Current.CancellationToken)).Items.Count);
+        }
+
+        var failed = log.Exposures.Count(e => e.Arm == "down" && e.Failed);
+        Assert.True(failed > 0, "no user was assigned the failing arm");
+        Assert.Equal(failed, online.ArmFailures);
+        Assert.Equal(failed, logger.Entries.Count(e => e.Exception?.Message == "ranker unreachable" && e.Message.Contains("arm down (served) failed", StringComparison.Ordinal)));
+
+        // The control fails: the caller sees its exception (its own fallback applies), never an empty list.
+        var broken = new ExperimentDefinition("gen", [new("down", 1), new("itemcf", 1)], "down");
+        var brokenLog = new InMemoryExposureLog();
+        var brokenOnline = new OnlineExperiment(new ExperimentLayer("recall", [broken]), broken, new Dictionary<string, IRecommender> { ["down"] = new Down(), ["itemcf"] = ItemCf }, brokenLog, logger: logger);
+        int served = 0, thrown = 0;
+        foreach (var c in cases)
+        {
+            try
+            {
+                Assert.Equal(20, (await brokenOnline.RecommendAsync(Request(c), TestContext.Current.CancellationToken)).Items.Count);
+                served++;
+            }
+            catch (InvalidOperationException e) when (e.Message == "ranker unreachable")
+            {
+                thrown++;
+            }
+        }
+
+        Assert.True(served > 0 && thrown > 0, $"{served} served, {thrown} thrown");
+        Assert.Equal(thrown, brokenLog.Exposures.Count(e => e.Arm == "down" && e.Failed));
+        Assert.Equal(thrown, brokenOnline.ArmFailures);
     }
 
     [Fact]
