@@ -73,7 +73,8 @@ internal static class DecodeBench
                     using var model = OnnxGenerativeModel.Load(exported, new OnnxRuntimeOptions { ExecutionProvider = parse.GetValue(provider), DraftsPerBeam = budget }, ConsoleLog.Instance);
                     var inputs = cases.Select(x => (Tokens: model.EncodeHistory(x.HistoryEvents(), index), Excluded: Excluded(x, index))).ToArray();
                     BeamSearchState Search(int i) => new(index.Trie, index.Length, width, inputs[i].Excluded);
-                    for (var w = 0; w < 3; w++)
+                    // Each setting loads its own sessions: warm them (ONNX Runtime's arenas, the JIT) before timing anything.
+                    for (var w = 0; w < 20; w++)
                     {
                         model.Decode([new GenerativeDecodeRequest(inputs[w % inputs.Length].Tokens, Search(w % inputs.Length))]);
                     }

@@ -10,7 +10,9 @@ public interface IUserSessionGrain : IGrainWithIntegerKey
 {
     /// <summary>
     /// Adds events, each placed by its time (out-of-order events land where they belong). Returns once the new
-    /// sequence is durably stored: an acknowledged event is never lost.
+    /// sequence is durably stored: an acknowledged event is never lost. An event for an item the catalogue does not
+    /// know yet is kept pending (durably, up to the silo's <c>MaxPendingEvents</c>) and joins the sequence at the first
+    /// call after the session's silo sees an index that has the item.
     /// </summary>
     /// <param name="events">The events; at most the silo's <c>MaxAppendBatch</c>.</param>
     /// <returns>What was stored, what was a duplicate and what was rejected, with reasons.</returns>
@@ -39,7 +41,7 @@ public interface IUserSessionGrain : IGrainWithIntegerKey
     [Alias("RankWithHstu")]
     Task<Recommendations> RankWithHstuAsync(IReadOnlyList<long> candidates);
 
-    /// <summary>The stored sequence, oldest first.</summary>
+    /// <summary>The stored sequence, oldest first (pending events whose items are now known folded in first).</summary>
     /// <returns>The events.</returns>
     [Alias("GetHistory")]
     Task<IReadOnlyList<BehaviourEvent>> GetHistoryAsync();

@@ -36,7 +36,7 @@ public sealed record BehaviourEvent(
 /// <summary>Why an event was not stored.</summary>
 public enum RejectionReason
 {
-    /// <summary>The catalogue (the current semantic-ID index) does not know the item.</summary>
+    /// <summary>The catalogue (the current semantic-ID index) does not know the item, and the session keeps no more pending events (<c>MaxPendingEvents</c>).</summary>
     UnknownItem = 0,
 
     /// <summary>The event is later than the session's clock allows (<c>MaxClockSkew</c>).</summary>
@@ -63,6 +63,10 @@ public sealed record RejectedEvent([property: Id(0)] int Index, [property: Id(1)
 /// <param name="Rejected">Events not stored, with the reason.</param>
 /// <param name="Evicted">The oldest events dropped to keep the sequence within its bound.</param>
 /// <param name="Length">Events in the sequence now.</param>
+/// <param name="Pending">
+/// Events for items the catalogue does not know yet, kept (durably) until the item is registered; they join the
+/// sequence at the first call after the session's silo sees an index that has the item.
+/// </param>
 [GenerateSerializer]
 [Alias("genrec.AppendResult")]
 public sealed record AppendResult(
@@ -70,7 +74,8 @@ public sealed record AppendResult(
     [property: Id(1)] int Duplicates,
     [property: Id(2)] IReadOnlyList<RejectedEvent> Rejected,
     [property: Id(3)] int Evicted,
-    [property: Id(4)] int Length);
+    [property: Id(4)] int Length,
+    [property: Id(5)] int Pending = 0);
 
 /// <summary>Which retrieval a session's recommendation uses.</summary>
 public enum RetrievalMode

@@ -67,6 +67,13 @@ public sealed class GenRecOrleansOptions
     /// </summary>
     public bool FusionPrefixHead { get; set; }
 
+    /// <summary>
+    /// Events for items the catalogue does not know yet that a session keeps (durably, counted) until the item is
+    /// registered, since catalogues lag events; past this many an append rejects them (<see cref="RejectionReason.UnknownItem"/>).
+    /// 0 rejects them at once. Default: 100.
+    /// </summary>
+    public int MaxPendingEvents { get; set; } = 100;
+
     /// <summary>The most events one append may carry; a larger batch is refused whole. Default: 1000.</summary>
     public int MaxAppendBatch { get; set; } = 1000;
 
@@ -167,6 +174,11 @@ internal sealed class GenRecOrleansOptionsValidator : IValidateOptions<GenRecOrl
             {
                 problems.Add($"GenRecOrleansOptions.{what} is {value}; it must be 1 or more.");
             }
+        }
+
+        if (options.MaxPendingEvents < 0)
+        {
+            problems.Add($"GenRecOrleansOptions.MaxPendingEvents is {options.MaxPendingEvents}; it must be 0 (reject events for unknown items) or more.");
         }
 
         if (options.MaxClockSkew < TimeSpan.Zero || options.RefreshInterval <= TimeSpan.Zero)

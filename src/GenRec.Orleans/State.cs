@@ -2,7 +2,7 @@ using MessagePack;
 
 namespace GenRec.Orleans;
 
-/// <summary>A user session's durable state: the sequence, ordered by time, and a revision bumped by every change.</summary>
+/// <summary>A user session's durable state: the sequence, ordered by time, a revision bumped by every change of it, and events waiting for their item.</summary>
 [MessagePackObject]
 internal sealed class UserSessionState
 {
@@ -11,6 +11,10 @@ internal sealed class UserSessionState
 
     [Key(1)]
     public long Revision { get; set; }
+
+    /// <summary>Events for items the index did not know yet, in arrival order (absent in state written before they existed).</summary>
+    [Key(2)]
+    public List<StoredEvent> Pending { get; set; } = [];
 }
 
 /// <summary>One stored event.</summary>

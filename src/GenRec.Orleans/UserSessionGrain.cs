@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using GenRec.Cascade;
 using GenRec.Generative;
 using GenRec.Inference;
@@ -22,7 +23,10 @@ internal sealed class UserSessionGrain(
     internal const string GenerativeSource = "generative";
 
     private readonly GenRecOrleansOptions _options = options.Value;
+    private static readonly Meter Meter = new("GenRec");
+    private static readonly Counter<long> PendingEvents = Meter.CreateCounter<long>("genrec.session.pending_events", description: "Events for items the catalogue did not know yet, by outcome: kept, folded (into the sequence once the item was registered), expired (older than the full window by then), rejected (the session's pending bound was reached).");
     private HashSet<string>? _ids;
+    private int _pendingCheckedAt = -1;
     private CachedContext? _cached;
     private HstuCache? _hstuCached;
 
@@ -34,14 +38,15 @@ internal sealed class UserSessionGrain(
             throw new ArgumentException($"A batch of {events.Count} events is over the limit of {_options.MaxAppendBatch} (GenRecOrleansOptions.MaxAppendBatch); nothing was stored. Split it.", nameof(events));
         }
 
-        var index = await indexes.GetAsync().ConfigureAwait(true);
-        var ids = _ids ??= state.State.Events.Select(e => e.Id).ToHashSet(StringComparer.Ordinal);
+        var index = await IndexAsync().ConfigureAwait(true);
+        var ids = Ids();
         var sequence = new List<StoredEvent>(state.State.Events);
+        var pending = new List<StoredEvent>(state.State.Pending);
         var latest = time.GetUtcNow() + _options.MaxClockSkew;
         var rejected = new List<RejectedEvent>();
         var added = new List<string>();
         var appended = new List<StoredEvent>();
-        int stored = 0, duplicates = 0;
+        int stored = 0, duplicates = 0, waiting = 0;
         for (var i = 0; i < events.Count; i++)
         {
             var e = events[i];
@@ -57,12 +62,6 @@ internal sealed class UserSessionGrain(
                 continue;
             }
 
-            if (!index.TryGetSemanticId(new ItemId(e.Item), out _))
-            {
-                rejected.Add(new RejectedEvent(i, RejectionReason.UnknownItem, $"Item {e.Item} is not in catalogue '{_options.Catalogue}' (index version {index.Version}); register it with ICatalogueGrain first."));
-                continue;
-            }
-
             var id = e.EventId ?? $"{e.Item}:{(int)e.Action}:{e.Time.ToUnixTimeMilliseconds()}";
             if (ids.Contains(id) || added.Contains(id))
             {
@@ -70,65 +69,42 @@ internal sealed class UserSessionGrain(
                 continue;
             }
 
-            var when = e.Time.ToUnixTimeMilliseconds();
-            if (sequence.Count >= _options.MaxEvents && when < sequence[0].TimeMilliseconds)
+            var storedEvent = new StoredEvent { Item = e.Item, Action = (int)e.Action, TimeMilliseconds = e.Time.ToUnixTimeMilliseconds(), Value = e.Value, Id = id };
+            if (!index.TryGetSemanticId(new ItemId(e.Item), out _))
+            {
+                // Catalogues lag events: keep it (bounded) until the item is registered.
+                if (pending.Count >= _options.MaxPendingEvents)
+                {
+                    PendingEvents.Add(1, new KeyValuePair<string, object?>("outcome", "rejected"));
+                    rejected.Add(new RejectedEvent(i, RejectionReason.UnknownItem, $"Item {e.Item} is not in catalogue '{_options.Catalogue}' (index version {index.Version}) and this session already keeps {pending.Count} events waiting for their items (GenRecOrleansOptions.MaxPendingEvents); register the item with ICatalogueGrain first."));
+                    continue;
+                }
+
+                pending.Add(storedEvent);
+                added.Add(id);
+                waiting++;
+                continue;
+            }
+
+            if (!Place(sequence, storedEvent))
             {
                 rejected.Add(new RejectedEvent(i, RejectionReason.OlderThanWindow, $"The sequence holds its {_options.MaxEvents} most recent events and this one ({e.Time:O}) is older than all of them."));
                 continue;
             }
 
-            // Placed by time; events of the same time keep their arrival order.
-            var at = sequence.Count;
-            while (at > 0 && sequence[at - 1].TimeMilliseconds > when)
-            {
-                at--;
-            }
-
-            var storedEvent = new StoredEvent { Item = e.Item, Action = (int)e.Action, TimeMilliseconds = when, Value = e.Value, Id = id };
-            sequence.Insert(at, storedEvent);
             appended.Add(storedEvent);
             added.Add(id);
             stored++;
         }
 
-        var evicted = Math.Max(0, sequence.Count - _options.MaxEvents);
-        var dropped = sequence.GetRange(0, evicted).Select(e => e.Id).ToArray();
-        sequence.RemoveRange(0, evicted);
-        if (stored > 0)
+        var evicted = 0;
+        if (stored > 0 || waiting > 0)
         {
-            var previous = state.State.Events;
-            state.State.Events = sequence;
-            state.State.Revision++;
-            try
-            {
-                await state.WriteStateAsync().ConfigureAwait(true);
-            }
-            catch
-            {
-                // Not acknowledged: the caller retries; the session keeps what storage holds.
-                state.State.Events = previous;
-                state.State.Revision--;
-                throw;
-            }
-
-            ids.UnionWith(added);
-            ids.ExceptWith(dropped);
-            _cached = null;
-
-            // HSTU is causal: its state extends with the new events at the next ranking, unless events left the
-            // sequence (then what the state attended to changed). The ranker checks the rest (order, its window).
-            if (evicted > 0 || _hstuCached is null)
-            {
-                _hstuCached = null;
-            }
-            else
-            {
-                _hstuCached.Pending.AddRange(appended);
-                _hstuCached.Revision = state.State.Revision;
-            }
+            evicted = await CommitAsync(sequence, appended, pending, added).ConfigureAwait(true);
+            PendingEvents.Add(waiting, new KeyValuePair<string, object?>("outcome", "kept"));
         }
 
-        return new AppendResult(stored, duplicates, rejected, evicted, state.State.Events.Count);
+        return new AppendResult(stored, duplicates, rejected, evicted, state.State.Events.Count, waiting);
     }
 
     public async Task<Recommendations> RecommendAsync(RecommendQuery query)
@@ -141,6 +117,7 @@ internal sealed class UserSessionGrain(
 
         if (_options.ModelRunners && query.Retrieval == RetrievalMode.Generative)
         {
+            await FoldPendingAsync().ConfigureAwait(true);
             // Generated on a model-runner silo, which keeps the user's context for this revision.
             long[] excludedItems = [.. (query.ExcludeHistory ? state.State.Events.Select(e => e.Item) : []).Concat(query.ExcludedItems ?? []).Distinct()];
             var answer = await Runner().RecommendGenerativeAsync(new GenerativeWork(
@@ -148,7 +125,7 @@ internal sealed class UserSessionGrain(
             return new Recommendations(answer.Items, answer.ModelVersion, answer.IndexVersion, answer.CachedState);
         }
 
-        var index = await indexes.GetAsync().ConfigureAwait(true);
+        var index = await IndexAsync().ConfigureAwait(true);
         if (query.Retrieval == RetrievalMode.Dense)
         {
             var retriever = await dense.GetAsync().ConfigureAwait(true);
@@ -198,7 +175,7 @@ internal sealed class UserSessionGrain(
     {
         EnsureCandidateCount(candidates);
 
-        var index = await indexes.GetAsync().ConfigureAwait(true);
+        var index = await IndexAsync().ConfigureAwait(true);
         using var lease = await models.AcquireAsync().ConfigureAwait(true);
         EnsureServes(index, lease.Model);
         var known = candidates.Distinct().Where(c => index.TryGetSemanticId(new ItemId(c), out _)).ToArray();
@@ -214,6 +191,7 @@ internal sealed class UserSessionGrain(
     {
         EnsureCandidateCount(candidates);
 
+        await FoldPendingAsync().ConfigureAwait(true);
         var user = this.GetPrimaryKeyLong();
         var revision = state.State.Revision;
         var cache = _hstuCached;
@@ -250,8 +228,11 @@ internal sealed class UserSessionGrain(
         return new Recommendations(ranked, HstuSessionRanking.Version(ranker), 0, cached);
     }
 
-    public Task<IReadOnlyList<BehaviourEvent>> GetHistoryAsync() =>
-        Task.FromResult<IReadOnlyList<BehaviourEvent>>(state.State.Events.Select(e => e.ToMessage()).ToArray());
+    public async Task<IReadOnlyList<BehaviourEvent>> GetHistoryAsync()
+    {
+        await FoldPendingAsync().ConfigureAwait(true);
+        return [.. state.State.Events.Select(e => e.ToMessage())];
+    }
 
     /// <summary>
     /// LIGER's union with a fresh-items channel: the generated items and the dense retriever's interleaved for most of the
@@ -274,6 +255,118 @@ internal sealed class UserSessionGrain(
             ExcludeHistory = query.ExcludeHistory,
             ExcludedItems = query.ExcludedItems is { Count: > 0 } extra ? extra.Select(i => new ItemId(i)).ToHashSet() : null,
         };
+    }
+
+    /// <summary>The silo's index, after folding in the pending events whose items it now has.</summary>
+    private async Task<SemanticIdIndex> IndexAsync()
+    {
+        var index = await indexes.GetAsync().ConfigureAwait(true);
+        var waiting = state.State.Pending;
+        if (waiting.Count == 0 || index.Version == _pendingCheckedAt)
+        {
+            return index;
+        }
+
+        var known = waiting.Where(e => index.TryGetSemanticId(new ItemId(e.Item), out _)).ToList();
+        if (known.Count > 0)
+        {
+            // Placed by time like any event; one that the full window has moved past is dropped (counted), as an append would refuse it.
+            var sequence = new List<StoredEvent>(state.State.Events);
+            var folded = known.Where(e => Place(sequence, e)).ToList();
+            var expired = known.Count - folded.Count;
+            await CommitAsync(sequence, folded, [.. waiting.Except(known)], []).ConfigureAwait(true);
+            Ids().ExceptWith(known.Except(folded).Select(e => e.Id));
+            PendingEvents.Add(folded.Count, new KeyValuePair<string, object?>("outcome", "folded"));
+            PendingEvents.Add(expired, new KeyValuePair<string, object?>("outcome", "expired"));
+        }
+
+        _pendingCheckedAt = index.Version;
+        return index;
+    }
+
+    /// <summary>Folds in the pending events whose items the silo's index now has (nothing to do, and no index read, when none wait).</summary>
+    private async Task FoldPendingAsync()
+    {
+        if (state.State.Pending.Count > 0)
+        {
+            await IndexAsync().ConfigureAwait(true);
+        }
+    }
+
+    /// <summary>Event ids the session holds, in its sequence or pending (for exactly-once appends).</summary>
+    private HashSet<string> Ids() =>
+        _ids ??= state.State.Events.Concat(state.State.Pending).Select(e => e.Id).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>Places an event by time (events of the same time keep their arrival order); false when the full window is past it.</summary>
+    private bool Place(List<StoredEvent> sequence, StoredEvent e)
+    {
+        if (sequence.Count >= _options.MaxEvents && e.TimeMilliseconds < sequence[0].TimeMilliseconds)
+        {
+            return false;
+        }
+
+        var at = sequence.Count;
+        while (at > 0 && sequence[at - 1].TimeMilliseconds > e.TimeMilliseconds)
+        {
+            at--;
+        }
+
+        sequence.Insert(at, e);
+        return true;
+    }
+
+    /// <summary>
+    /// Writes the new sequence (trimmed to its bound) and pending events durably, then updates what is kept in memory;
+    /// on a failed write nothing changes (the caller was not acknowledged and retries).
+    /// </summary>
+    /// <returns>Events evicted to keep the bound.</returns>
+    private async Task<int> CommitAsync(List<StoredEvent> sequence, List<StoredEvent> appended, List<StoredEvent> pending, List<string> added)
+    {
+        var evicted = Math.Max(0, sequence.Count - _options.MaxEvents);
+        var dropped = sequence.GetRange(0, evicted).Select(e => e.Id).ToArray();
+        sequence.RemoveRange(0, evicted);
+        var (previous, previousPending, previousRevision) = (state.State.Events, state.State.Pending, state.State.Revision);
+        state.State.Events = sequence;
+        state.State.Pending = pending;
+        if (appended.Count > 0)
+        {
+            state.State.Revision++;
+        }
+
+        try
+        {
+            await state.WriteStateAsync().ConfigureAwait(true);
+        }
+        catch
+        {
+            // Not acknowledged: the caller retries; the session keeps what storage holds.
+            (state.State.Events, state.State.Pending, state.State.Revision) = (previous, previousPending, previousRevision);
+            throw;
+        }
+
+        var ids = Ids();
+        ids.UnionWith(added);
+        ids.ExceptWith(dropped);
+        if (appended.Count == 0)
+        {
+            return evicted;
+        }
+
+        _cached = null;
+
+        // HSTU is causal: its state extends with the new events at the next ranking, unless events left the
+        // sequence (then what the state attended to changed). The ranker checks the rest (order, its window).
+        if (evicted > 0 || _hstuCached is null)
+        {
+            _hstuCached = null;
+        }
+        else
+        {
+            _hstuCached.Pending.AddRange(appended);
+            _hstuCached.Revision = state.State.Revision;
+        }
+
+        return evicted;
     }
 
     /// <summary>The stored sequence as the SDK's events, oldest first.</summary>

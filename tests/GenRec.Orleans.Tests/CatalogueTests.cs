@@ -33,6 +33,40 @@ public sealed class CatalogueTests(ClusterFixture fixture) : IClassFixture<Clust
     }
 
     [Fact]
+    public async Task Events_for_an_item_not_yet_registered_wait_and_join_the_sequence_once_when_it_is()
+    {
+        var files = ModelFiles.Value;
+        var (_, events) = TestUsers.Users(4)[3];
+        var session = fixture.Client.GetGrain<IUserSessionGrain>(2_600_000);
+        const long item = 50_500_001;
+        var early = new BehaviourEvent(item, ActionType.Click, events[5].Time.AddSeconds(1), EventId: "early-1");
+
+        var first = await session.AppendEventsAsync([.. events[..10], early]);
+
+        Assert.Equal((10, 1), (first.Stored, first.Pending));
+        Assert.Empty(first.Rejected);
+        Assert.Equal(1, (await session.AppendEventsAsync([early])).Duplicates); // exactly once, also while it waits
+        Assert.DoesNotContain(await session.GetHistoryAsync(), e => e.Item == item);
+
+        // The catalogue registers the item: once the session's silo sees the new index, the event joins by its time.
+        var vector = files.Embeddings.Row(1).ToArray();
+        vector[0] += 0.02f;
+        await fixture.Client.GetGrain<ICatalogueGrain>("default").RegisterItemsAsync([new NewItem(item, vector)]);
+        IReadOnlyList<BehaviourEvent> history = [];
+        for (var i = 0; i < 100 && !history.Any(e => e.Item == item); i++)
+        {
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+            history = await session.GetHistoryAsync();
+        }
+
+        Assert.Equal(11, history.Count);
+        Assert.Single(history, e => e.Item == item && e.EventId == "early-1");
+        Assert.Equal(history.OrderBy(e => e.Time).Select(e => e.Time), history.Select(e => e.Time));
+        Assert.Equal(1, (await session.AppendEventsAsync([early])).Duplicates);
+        Assert.Equal(11, (await session.GetHistoryAsync()).Count);
+    }
+
+    [Fact]
     public async Task A_new_item_registered_with_content_is_recommended_on_every_silo_to_users_whose_history_matches_it()
     {
         var files = ModelFiles.Value;

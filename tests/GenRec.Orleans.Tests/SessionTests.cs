@@ -59,8 +59,17 @@ public sealed class SessionTests(ClusterFixture fixture) : IClassFixture<Cluster
         var result = await session.AppendEventsAsync(batch);
 
         Assert.Equal(2, result.Stored);
-        Assert.Equal([(1, RejectionReason.UnknownItem), (2, RejectionReason.InTheFuture), (3, RejectionReason.Malformed)], result.Rejected.Select(r => (r.Index, r.Reason)));
-        Assert.Contains("999999999", result.Rejected[0].Detail, StringComparison.Ordinal);
+        Assert.Equal(1, result.Pending); // item 999999999 is not registered (yet): kept, not lost
+        Assert.Equal([(2, RejectionReason.InTheFuture), (3, RejectionReason.Malformed)], result.Rejected.Select(r => (r.Index, r.Reason)));
+
+        // Pending events are bounded (100 by default): past that, an unknown item's event is rejected and says why.
+        var unknown = Enumerable.Range(0, 100).Select(n => new BehaviourEvent(999_999_000 + n, ActionType.Click, events[1].Time)).ToArray();
+        var full = await session.AppendEventsAsync(unknown);
+        Assert.Equal(99, full.Pending);
+        var refused = Assert.Single(full.Rejected);
+        Assert.Equal((99, RejectionReason.UnknownItem), (refused.Index, refused.Reason));
+        Assert.Contains("MaxPendingEvents", refused.Detail, StringComparison.Ordinal);
+        Assert.Contains("999999099", refused.Detail, StringComparison.Ordinal);
         var oversized = Enumerable.Repeat(events[0], 201).ToArray();
         var e = await Assert.ThrowsAsync<ArgumentException>(() => session.AppendEventsAsync(oversized));
         Assert.Contains("nothing was stored", e.Message, StringComparison.Ordinal);
