@@ -1,7 +1,15 @@
 using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Threading.RateLimiting;
 using GenRec.Adapters;
 using GenRec.Adapters.MLNet;
 using GenRec.Data;
+using GenRec.Inference;
+using GenRec.SemanticIds;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace GenRec.ExistingCascade;
 
@@ -85,12 +93,52 @@ public static class RecommendationService
         }
 
         // -----------------------------------------------------------------------------------------------------------
+        // Observability: the SDK's "GenRec" meter (adapter fallbacks, generative latency, shadow overlap, …) and
+        // ASP.NET Core's, scraped by Prometheus at /metrics; /healthz reports the recommender, the models, the index
+        // and the history store.
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("genrec-existing-cascade"))
+            .WithMetrics(metrics => metrics.AddMeter("GenRec").AddAspNetCoreInstrumentation().AddPrometheusExporter());
+        builder.Services.AddHealthChecks()
+            .AddCheck<RecommenderHealthCheck>("recommender")
+            .AddCheck<StoreHealthCheck>("store");
+        // The service edge: bad requests get problem details (RFC 9457), and each client a request rate.
+        builder.Services.AddProblemDetails();
+        var permits = config.GetValue("RateLimit:PermitsPerSecond", 2000);
+        builder.Services.AddRateLimiter(limiter =>
+        {
+            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+                context.Request.Path.StartsWithSegments("/healthz") || context.Request.Path.StartsWithSegments("/metrics")
+                    ? RateLimitPartition.GetNoLimiter("probes")
+                    : RateLimitPartition.GetTokenBucketLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = permits,
+                        TokensPerPeriod = permits,
+                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                        QueueLimit = 0,
+                    }));
+            limiter.OnRejected = async (rejected, ct) =>
+            {
+                rejected.HttpContext.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+                rejected.HttpContext.Response.Headers.RetryAfter = "1";
+                await rejected.HttpContext.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+                {
+                    HttpContext = rejected.HttpContext,
+                    ProblemDetails = { Status = StatusCodes.Status429TooManyRequests, Title = "Too many requests", Detail = $"This service takes {permits} requests a second from one client (RateLimit:PermitsPerSecond)." },
+                });
+            };
+        });
         var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseRateLimiter();
+        app.MapPrometheusScrapingEndpoint();
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { ResponseWriter = HealthJson.WriteAsync });
         app.MapGet("/recommend/{userId:long}", async (long userId, int? count, IRecommender recommender, HistoryStore histories, InteractionDataset catalogue, CancellationToken ct) =>
         {
-            if (count is < 1 or > 100)
+            if (count is < 1 or > MaxCount || userId < 1)
             {
-                return Results.BadRequest(new { error = $"count must be in [1, 100]; got {count}." });
+                return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad request", detail: $"userId must be positive and count in [1, {MaxCount}]; got {userId} and {count}.");
             }
 
             var user = new UserId(userId);
@@ -102,15 +150,20 @@ public static class RecommendationService
                 result.Items.Select(c => new RecommendedItem(c.Item.Value, catalogue.Items.TryGetValue(c.Item, out var r) ? r.Text : null, c.Score, c.Source)).ToArray(),
                 result.Stages.Select(s => new StageTime(s.Stage, s.Elapsed.TotalMilliseconds)).ToArray()));
         });
-        app.MapPost("/events", (EventMessage[] events, HistoryStore histories, InteractionDataset catalogue) =>
+        app.MapPost("/events", (EventMessage?[]? events, HistoryStore histories, InteractionDataset catalogue) =>
         {
-            var bad = events.Select((e, i) => (e, i)).Where(x => !catalogue.Items.ContainsKey(new ItemId(x.e.Item))).Select(x => $"event {x.i}: unknown item {x.e.Item}").ToArray();
-            if (bad.Length > 0)
+            if (events is null || events.Length is 0 or > MaxEventsPerPost)
             {
-                return Results.BadRequest(new { error = "nothing was stored", problems = bad });
+                return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad request", detail: $"Post 1 to {MaxEventsPerPost} events; got {events?.Length ?? 0}. Nothing was stored.");
             }
 
-            foreach (var e in events)
+            var problems = Problems(events, catalogue, DateTimeOffset.UtcNow);
+            if (problems.Count > 0)
+            {
+                return Results.ValidationProblem(problems, detail: "Nothing was stored.", title: "Some events are not valid");
+            }
+
+            foreach (var e in events.OfType<EventMessage>())
             {
                 histories.Append(new UserEvent(new UserId(e.User), new ItemId(e.Item), e.Action, e.Time ?? DateTimeOffset.UtcNow, e.Value));
             }
@@ -119,6 +172,54 @@ public static class RecommendationService
         });
         app.MapGet("/health", (IRecommender recommender) => Results.Ok(new { recommender = recommender.Name }));
         return app;
+    }
+
+    /// <summary>The most items one <c>/recommend</c> returns.</summary>
+    internal const int MaxCount = 100;
+
+    /// <summary>The most events one <c>/events</c> post may carry.</summary>
+    internal const int MaxEventsPerPost = 1000;
+
+    /// <summary>What is wrong with each event, by its place in the post ("events[3].Item"); empty when all are valid.</summary>
+    internal static Dictionary<string, string[]> Problems(IReadOnlyList<EventMessage?> events, InteractionDataset catalogue, DateTimeOffset now)
+    {
+        var problems = new Dictionary<string, string[]>();
+        for (var i = 0; i < events.Count; i++)
+        {
+            if (events[i] is not { } e)
+            {
+                problems[$"events[{i}]"] = ["The event is null."];
+                continue;
+            }
+
+            void Add(string field, string problem) => problems[$"events[{i}].{field}"] = [problem];
+            if (e.User < 1)
+            {
+                Add(nameof(e.User), $"User {e.User} is not a positive id.");
+            }
+
+            if (!catalogue.Items.ContainsKey(new ItemId(e.Item)))
+            {
+                Add(nameof(e.Item), $"Unknown item {e.Item}.");
+            }
+
+            if (!Enum.IsDefined(e.Action))
+            {
+                Add(nameof(e.Action), $"Unknown action {(int)e.Action}.");
+            }
+
+            if (e.Time is { } time && (time < DateTimeOffset.UnixEpoch || time > now.AddMinutes(5)))
+            {
+                Add(nameof(e.Time), $"The time {time:O} is before 1970 or more than 5 minutes ahead of the service's clock.");
+            }
+
+            if (e.Value is { } value && !float.IsFinite(value))
+            {
+                Add(nameof(e.Value), $"The value {value} is not a finite number.");
+            }
+        }
+
+        return problems;
     }
 
     /// <summary>Reads MovieLens and trains the DLRM cascade (quick: one query per user and one LightGBM setting, for tests and demos).</summary>
@@ -137,6 +238,66 @@ public static class RecommendationService
     }
 }
 
+/// <summary>
+/// The recommender and what it serves: its name, the generative models and their execution providers, the semantic-ID
+/// index version and the adapters' fallback counts (whichever of them this configuration registers).
+/// </summary>
+internal sealed class RecommenderHealthCheck(IServiceProvider services) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var data = new Dictionary<string, object> { ["name"] = services.GetRequiredService<IRecommender>().Name };
+        if (services.GetService<OnnxGenerativeModel>() is { } model)
+        {
+            data["generative_model"] = model.ModelId;
+            data["generative_provider"] = model.ExecutionProvider;
+        }
+
+        if (services.GetService<HstuOnnxRanker>() is { } hstu)
+        {
+            data["hstu_provider"] = hstu.ExecutionProvider;
+        }
+
+        if (services.GetService<SemanticIdIndex>() is { } index)
+        {
+            data["index_version"] = index.Version;
+            data["index_items"] = index.Count;
+        }
+
+        foreach (var (name, fallbacks) in new (string, long?)[] { ("recall_fallbacks", services.GetService<RecallAdapter>()?.Fallbacks), ("ranker_fallbacks", services.GetService<RankingAdapter>()?.Fallbacks), ("end_to_end_fallbacks", services.GetService<RecommenderAdapter>()?.Fallbacks) })
+        {
+            if (fallbacks is { } count)
+            {
+                data[name] = count;
+            }
+        }
+
+        return Task.FromResult(HealthCheckResult.Healthy("serving", data));
+    }
+}
+
+/// <summary>The history store: how many users it holds (a database or feature-store ping in production).</summary>
+internal sealed class StoreHealthCheck(HistoryStore store) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(HealthCheckResult.Healthy("in memory", new Dictionary<string, object> { ["users"] = store.Users }));
+}
+
+/// <summary>Writes a health report as JSON: the overall status and each check's status, description and data.</summary>
+internal static class HealthJson
+{
+    public static Task WriteAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        var body = new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description, data = e.Value.Data }),
+        };
+        return context.Response.WriteAsync(JsonSerializer.Serialize(body), context.RequestAborted);
+    }
+}
+
 /// <summary>The data and the trained cascade of a service.</summary>
 internal sealed record Trained(InteractionDataset Dataset, DataSplit Split, DlrmCascadeModel Dlrm);
 
@@ -144,6 +305,9 @@ internal sealed record Trained(InteractionDataset Dataset, DataSplit Split, Dlrm
 public sealed class HistoryStore(Dictionary<UserId, List<UserEvent>> seed)
 {
     private readonly ConcurrentDictionary<UserId, List<UserEvent>> _histories = new(seed);
+
+    /// <summary>Users with a history.</summary>
+    public int Users => _histories.Count;
 
     /// <summary>A user's events, oldest first (empty for a new user).</summary>
     public IReadOnlyList<UserEvent> Get(UserId user)

@@ -49,11 +49,103 @@ public sealed class ServiceTests
         var service = await Plain.Value;
         var unknown = await service.Client.PostAsJsonAsync("/events", new[] { new EventMessage(15, 318), new EventMessage(15, 999_999_999) }, TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
-        Assert.Contains("unknown item 999999999", await unknown.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        Assert.Equal("application/problem+json", unknown.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("Unknown item 999999999", await unknown.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
         var count = await service.Client.GetAsync("/recommend/15?count=0", TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.BadRequest, count.StatusCode);
         var stranger = await service.Client.GetFromJsonAsync<RecommendResponse>("/recommend/123456789?count=5", TestContext.Current.CancellationToken);
         Assert.Equal(5, stranger!.Items.Count);
+    }
+
+    [Fact]
+    public async Task Malformed_requests_and_events_get_a_4xx_and_store_nothing()
+    {
+        var service = await Plain.Value;
+        var store = service.App.Services.GetRequiredService<HistoryStore>();
+        var users = store.Users;
+        int[] probes = [21, 22, 23];
+        var before = probes.Select(u => store.Get(new UserId(u)).Count).ToArray();
+        var random = new Random(7);
+        string Number() => random.Next(6) switch
+        {
+            0 => "-1",
+            1 => "0",
+            2 => "99999999999999999999",
+            3 => "1e400",
+            4 => "\"NaN\"",
+            _ => random.Next(1, 200_000).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+
+        // Every event carries at least one defect, so no post may store anything.
+        string BadEvent(int user) => random.Next(7) switch
+        {
+            0 => $"{{\"user\":{user},\"item\":999999999}}",
+            1 => $"{{\"user\":{user},\"item\":318,\"action\":99}}",
+            2 => $"{{\"user\":{user},\"item\":318,\"time\":\"2999-01-01T00:00:00Z\"}}",
+            3 => $"{{\"user\":{user},\"item\":318,\"value\":\"NaN\"}}",
+            4 => $"{{\"user\":-{user},\"item\":318}}",
+            5 => $"{{\"user\":{user},\"item\":{Number()}}}",
+            _ => "null",
+        };
+
+        var statuses = new List<HttpStatusCode>();
+        for (var n = 0; n < 150; n++)
+        {
+            HttpResponseMessage response;
+            switch (n % 5)
+            {
+                case 0:
+                    response = await service.Client.GetAsync($"/recommend/{Number()}?count={Number()}", TestContext.Current.CancellationToken);
+                    break;
+                case 1:
+                    var garbage = new byte[random.Next(1, 64)];
+                    random.NextBytes(garbage);
+                    response = await service.Client.PostAsync("/events", new ByteArrayContent(garbage) { Headers = { ContentType = new("application/json") } }, TestContext.Current.CancellationToken);
+                    break;
+                case 2:
+                    var good = $"{{\"user\":{probes[n % 3]},\"item\":318}}";
+                    var mixed = string.Join(",", Enumerable.Range(0, random.Next(1, 5)).Select(_ => good).Append(BadEvent(probes[n % 3])).OrderBy(_ => random.Next()));
+                    response = await service.Client.PostAsync("/events", new StringContent($"[{mixed}]", System.Text.Encoding.UTF8, "application/json"), TestContext.Current.CancellationToken);
+                    break;
+                case 3:
+                    var many = string.Join(",", Enumerable.Repeat($"{{\"user\":{probes[0]},\"item\":318}}", 1001));
+                    response = await service.Client.PostAsync("/events", new StringContent(random.Next(2) == 0 ? "[]" : $"[{many}]", System.Text.Encoding.UTF8, "application/json"), TestContext.Current.CancellationToken);
+                    break;
+                default:
+                    response = await service.Client.PostAsync("/events", new StringContent("{\"user\":1,\"item\":318}", System.Text.Encoding.UTF8, random.Next(2) == 0 ? "application/json" : "text/plain"), TestContext.Current.CancellationToken);
+                    break;
+            }
+
+            statuses.Add(response.StatusCode);
+        }
+
+        Assert.All(statuses, status => Assert.InRange((int)status, 400, 499));
+        Assert.Equal(users, store.Users);
+        Assert.Equal(before, probes.Select(u => store.Get(new UserId(u)).Count).ToArray());
+    }
+
+    [Fact]
+    public async Task A_client_over_its_request_rate_gets_429_with_problem_details_and_probes_still_answer()
+    {
+        var service = await StartAsync("off", permitsPerSecond: 3);
+        try
+        {
+            var responses = new List<HttpResponseMessage>();
+            for (var i = 0; i < 12; i++)
+            {
+                responses.Add(await service.Client.GetAsync("/recommend/15?count=5", TestContext.Current.CancellationToken));
+            }
+
+            Assert.Contains(responses, r => r.StatusCode == HttpStatusCode.OK);
+            var limited = responses.First(r => r.StatusCode == HttpStatusCode.TooManyRequests);
+            Assert.Equal("application/problem+json", limited.Content.Headers.ContentType?.MediaType);
+            Assert.Contains("RateLimit:PermitsPerSecond", await limited.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.OK, (await service.Client.GetAsync("/healthz", TestContext.Current.CancellationToken)).StatusCode);
+        }
+        finally
+        {
+            await service.App.DisposeAsync();
+        }
     }
 
     [Fact]
@@ -72,6 +164,34 @@ public sealed class ServiceTests
 
         Assert.Contains("generative", sources);
         Assert.Equal(0, service.App.Services.GetRequiredService<GenRec.Adapters.RecallAdapter>().Fallbacks);
+    }
+
+    [Fact]
+    public async Task Health_and_the_SDK_metrics_are_served_over_HTTP()
+    {
+        var service = await Blend.Value;
+        using var health = System.Text.Json.JsonDocument.Parse(await service.Client.GetStringAsync("/healthz", TestContext.Current.CancellationToken));
+        var root = health.RootElement;
+        Assert.Equal("Healthy", root.GetProperty("status").GetString());
+        var recommender = root.GetProperty("checks").GetProperty("recommender").GetProperty("data");
+        Assert.Equal("dlrm+generative", recommender.GetProperty("name").GetString());
+        Assert.True(recommender.GetProperty("index_version").GetInt32() >= 1);
+        Assert.Equal("CPU", recommender.GetProperty("generative_provider").GetString());
+        Assert.Equal(0, recommender.GetProperty("recall_fallbacks").GetInt64());
+        Assert.True(root.GetProperty("checks").GetProperty("store").GetProperty("data").GetProperty("users").GetInt32() > 600);
+
+        // A request through the adapter, then Prometheus's scrape shows the SDK's meter and ASP.NET Core's.
+        await service.Client.GetFromJsonAsync<RecommendResponse>("/recommend/42?count=10", TestContext.Current.CancellationToken);
+        var metrics = "";
+        for (var i = 0; i < 30 && !metrics.Contains("genrec_adapter_generative_duration", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+            metrics = await service.Client.GetStringAsync("/metrics", TestContext.Current.CancellationToken);
+        }
+
+        Assert.Contains("genrec_adapter_generative_duration", metrics, StringComparison.Ordinal);
+        Assert.Contains("stage=\"blend-generative\"", metrics, StringComparison.Ordinal);
+        Assert.Contains("http_server_request_duration", metrics, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -132,7 +252,7 @@ public sealed class ServiceTests
         Assert.Equal(0, service.App.Services.GetRequiredService<GenRec.Adapters.RecommenderAdapter>().Fallbacks);
     }
 
-    private static async Task<Running> StartAsync(string mode, string rankerMode = "off", string endToEndMode = "off", bool ownCascade = false)
+    private static async Task<Running> StartAsync(string mode, string rankerMode = "off", string endToEndMode = "off", bool ownCascade = false, int permitsPerSecond = 2000)
     {
         var files = ModelFiles.Value;
         var app = RecommendationService.Build(
@@ -147,6 +267,7 @@ public sealed class ServiceTests
             "--GenRec:EndToEndMode", endToEndMode,
             .. endToEndMode == "off" ? Array.Empty<string>() : ["--GenRec:EndToEndModel", ModelFiles.EndToEndOnnxPath],
             "--Logging:LogLevel:Default", "Warning",
+            "--RateLimit:PermitsPerSecond", permitsPerSecond.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ], ownCascade ? null : Cascade.Value);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
