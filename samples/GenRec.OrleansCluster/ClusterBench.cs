@@ -8,6 +8,7 @@ using GenRec.Orleans;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
 
 /// <summary>
 /// The cluster benchmark: simulated users (each replays a real MovieLens user's events) appended through real silos
@@ -245,6 +246,93 @@ internal static class ClusterBench
         var rate = users.Length / clock.Elapsed.TotalSeconds;
         Array.Sort(latencies);
         return (latencies[latencies.Length / 2], latencies[(int)Math.Ceiling(0.99 * latencies.Length) - 1], rate, cached / (double)users.Length);
+    }
+
+    /// <summary>
+    /// Ingestion from a Redis stream (bench-ingest): every MovieLens rating, in time order, written to a fresh stream
+    /// (pipelined <c>XADD</c>), then ingested by one and by three silos (consumers of one group, in-memory session
+    /// storage); end to end from the first entry written to the last acknowledged, producer and silos on the same cores.
+    /// The stream's Redis: <c>--redis</c> (default localhost:6379).
+    /// </summary>
+    public static async Task RunIngestAsync(string data, Options options, Func<Options, CancellationToken, Task> startSilo)
+    {
+        var redisAddress = options.Redis ?? "localhost:6379";
+        var dataset = MovieLensReader.Read(data);
+        var events = dataset.Interactions.Order(Interaction.Chronological).ToArray();
+        using var redis = await ConnectionMultiplexer.ConnectAsync(redisAddress);
+        var db = redis.GetDatabase();
+        Console.WriteLine($"{events.Length:N0} MovieLens ratings of {dataset.Users.Count:N0} users, in time order, through a Redis stream at {redisAddress}; {Environment.ProcessorCount} cores");
+        var lines = new List<string>
+        {
+            "| silos | events | written (XADD) events/s | end to end events/s (written → acknowledged) | in the sessions | beyond the sessions' bound (evicted) | dead-lettered |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        };
+        foreach (var silos in new[] { 1, 3 })
+        {
+            var stream = $"genrec:bench:{Guid.NewGuid():N}";
+            using var stop = new CancellationTokenSource();
+            var gateways = Enumerable.Range(0, silos).Select(i => 31000 + i).ToArray();
+            var running = Enumerable.Range(0, silos)
+                .Select(i => startSilo(options with { SiloPort = 12111 + i, GatewayPort = gateways[i], PrimaryPort = 12111, Redis = null, IngestRedis = redisAddress, IngestStream = stream }, stop.Token))
+                .ToArray();
+            await WaitForPortsAsync(gateways);
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.UseOrleansClient(c => c.UseLocalhostClustering(gateways));
+            using var host = builder.Build();
+            await host.StartAsync();
+            var grains = host.Services.GetRequiredService<IClusterClient>();
+            await grains.GetGrain<IUserSessionGrain>(0).GetHistoryAsync(); // a silo answers: the index is loaded at the first append
+
+            var clock = Stopwatch.StartNew();
+            foreach (var chunk in events.Chunk(2000))
+            {
+                await Task.WhenAll(chunk.Select(e => db.StreamAddAsync(stream, [
+                    new("user", e.User.Value), new("item", e.Item.Value), new("action", nameof(ActionType.Rate)),
+                    new("time", e.Time.ToUnixTimeMilliseconds()), new("value", e.Rating.ToString(CultureInfo.InvariantCulture)),
+                ])));
+            }
+
+            var written = clock.Elapsed.TotalSeconds;
+            Console.WriteLine($"  {silos} silo(s): {events.Length:N0} entries written in {written:0.0} s");
+            while (true)
+            {
+                var info = (await db.StreamGroupInfoAsync(stream)).FirstOrDefault();
+                var pending = info.Name is null ? 1 : info.PendingMessageCount + (info.Lag ?? 1);
+                if (pending == 0)
+                {
+                    break;
+                }
+
+                if (clock.Elapsed > TimeSpan.FromMinutes(10))
+                {
+                    throw new TimeoutException($"{pending:N0} entries still not acknowledged after 10 minutes.");
+                }
+
+                await Task.Delay(50);
+            }
+
+            var elapsed = clock.Elapsed.TotalSeconds;
+            var dead = await db.StreamLengthAsync(stream + ":dead");
+            long stored = 0;
+            foreach (var user in dataset.Users)
+            {
+                stored += (await grains.GetGrain<IUserSessionGrain>(user.Value).GetHistoryAsync()).Count;
+            }
+
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"| {silos} | {events.Length:N0} | {events.Length / written:N0} | {events.Length / elapsed:N0} | {stored:N0} | {events.Length - stored - dead:N0} | {dead:N0} |"));
+            Console.WriteLine($"  {silos} silo(s): all acknowledged after {elapsed:0.0} s: {events.Length / elapsed:N0} events/s end to end; {stored:N0} in the sessions, {dead:N0} dead-lettered");
+            await db.KeyDeleteAsync([stream, stream + ":dead"]);
+            await host.StopAsync();
+            await stop.CancelAsync();
+            await Task.WhenAll(running);
+        }
+
+        Console.WriteLine();
+        foreach (var line in lines)
+        {
+            Console.WriteLine(line);
+        }
     }
 
     private static async Task WaitForPortsAsync(int[] ports)

@@ -51,6 +51,11 @@ switch (command)
         await ClusterBench.RunAsync(data, options with { Users = users }, RunSiloAsync);
         return 0;
 
+    case "bench-ingest":
+        Prepare(data, options.Folder);
+        await ClusterBench.RunIngestAsync(data, options, RunSiloAsync);
+        return 0;
+
     case "bench-runners":
         Prepare(data, options.Folder);
         PrepareHstu(data, options.Folder);
@@ -58,7 +63,7 @@ switch (command)
         return 0;
 
     default:
-        Console.Error.WriteLine("usage: GenRec.OrleansCluster [prepare|silo|client|demo|bench|bench-runners] [--port N] [--gateway N] [--primary N] [--gateways N,N] [--users N] [--redis host:port] [--folder dir]");
+        Console.Error.WriteLine("usage: GenRec.OrleansCluster [prepare|silo|client|demo|bench|bench-ingest|bench-runners] [--port N] [--gateway N] [--primary N] [--gateways N,N] [--users N] [--redis host:port] [--folder dir]");
         return 2;
 }
 
@@ -151,6 +156,16 @@ static async Task RunSiloCoreAsync(Options o, CancellationToken stop, Action<Gen
         if (o.ModelRunners)
         {
             silo.UseGenRecModelRunnerRole(o.RunsModels);
+        }
+
+        if (o.IngestStream is { } stream)
+        {
+            silo.UseGenRecRedisIngestion(i =>
+            {
+                i.ConnectionString = o.IngestRedis ?? "localhost:6379";
+                i.Stream = stream;
+                i.Consumer = $"silo-{o.SiloPort}";
+            });
         }
 
         if (o.Redis is { } redis)
@@ -281,7 +296,9 @@ static string Title(InteractionDataset dataset, long item) =>
 /// <param name="Hstu">The silo serves the HSTU ranker in the folder's <c>hstu</c> (bench-runners).</param>
 /// <param name="ModelRunners">Sessions send HSTU ranking and generative retrieval to model runner grains (GenRecOrleansOptions.ModelRunners).</param>
 /// <param name="RunsModels">This silo is marked as a model runner.</param>
-internal sealed record Options(int SiloPort, int GatewayPort, int PrimaryPort, int[] Gateways, int Users, string? Redis, string Folder, bool Hstu = false, bool ModelRunners = false, bool RunsModels = false)
+/// <param name="IngestRedis">The Redis server of <paramref name="IngestStream"/> (bench-ingest).</param>
+/// <param name="IngestStream">The silo ingests behaviour events from this Redis stream (bench-ingest).</param>
+internal sealed record Options(int SiloPort, int GatewayPort, int PrimaryPort, int[] Gateways, int Users, string? Redis, string Folder, bool Hstu = false, bool ModelRunners = false, bool RunsModels = false, string? IngestRedis = null, string? IngestStream = null)
 {
     public static Options Parse(string[] args)
     {

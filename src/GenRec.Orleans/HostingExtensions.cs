@@ -42,6 +42,28 @@ public static class GenRecSiloBuilderExtensions
     }
 
     /// <summary>
+    /// Ingests behaviour events from a Redis stream on this silo: every silo with this call is a consumer of one group,
+    /// appends each entry to its user's session and acknowledges it after the session's durable write; entries a dead
+    /// silo held are claimed by the others (<see cref="RedisIngestionOptions.ClaimIdleTime"/>). See
+    /// <see cref="RedisIngestionOptions"/> for the entry's fields.
+    /// </summary>
+    /// <param name="silo">The silo.</param>
+    /// <param name="configure">Sets the connection string, the stream and the group.</param>
+    /// <returns>The silo.</returns>
+    /// <exception cref="OptionsValidationException">The options are not valid (checked here, before the silo starts).</exception>
+    public static ISiloBuilder UseGenRecRedisIngestion(this ISiloBuilder silo, Action<RedisIngestionOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configure);
+        var check = new RedisIngestionOptions();
+        configure(check);
+        check.Validate();
+        silo.Services.Configure(configure);
+        silo.Services.AddHostedService<RedisEventIngestion>();
+        return silo;
+    }
+
+    /// <summary>
     /// In-memory grain storage (MessagePack-serialized), for development and tests only: state lives as long as the
     /// silo holding it (a stopped silo loses its share). Production uses <see cref="UseGenRecRedis"/>.
     /// </summary>

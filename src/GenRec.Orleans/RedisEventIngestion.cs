@@ -1,0 +1,306 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace GenRec.Orleans;
+
+/// <summary>
+/// Options of the silos' ingestion of behaviour events from a Redis stream (<c>UseGenRecRedisIngestion</c>).
+/// </summary>
+public sealed class RedisIngestionOptions
+{
+    /// <summary>The Redis connection string (StackExchange.Redis format). Required.</summary>
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary>The stream the events are written to. Default: <c>genrec:events</c>.</summary>
+    public string Stream { get; set; } = "genrec:events";
+
+    /// <summary>The consumer group the silos share: each entry goes to one of them. Default: <c>genrec-sessions</c>.</summary>
+    public string Group { get; set; } = "genrec-sessions";
+
+    /// <summary>This silo's consumer name; default: the machine name and process id.</summary>
+    public string? Consumer { get; set; }
+
+    /// <summary>
+    /// Where entries that can never be stored go (unparseable, or rejected by the session with a reason), with the
+    /// reason, before they are acknowledged. Default: the stream's name + <c>:dead</c>.
+    /// </summary>
+    public string? DeadLetterStream { get; set; }
+
+    /// <summary>Entries read at once. Default: 1000.</summary>
+    public int BatchSize { get; set; } = 1000;
+
+    /// <summary>
+    /// How long an entry may stay delivered but unacknowledged (its consumer died, or its append failed) before another
+    /// consumer claims it. Default: 30 s.
+    /// </summary>
+    public TimeSpan ClaimIdleTime { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long to wait before reading again when the stream had nothing new. Default: 50 ms.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Sessions appended to at once. Default: 64.</summary>
+    public int MaxConcurrentSessions { get; set; } = 64;
+
+    internal void Validate()
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(ConnectionString))
+        {
+            problems.Add("RedisIngestionOptions.ConnectionString is empty.");
+        }
+
+        if (string.IsNullOrWhiteSpace(Stream) || string.IsNullOrWhiteSpace(Group))
+        {
+            problems.Add("RedisIngestionOptions.Stream and Group must be named.");
+        }
+
+        if (BatchSize < 1 || MaxConcurrentSessions < 1)
+        {
+            problems.Add($"RedisIngestionOptions.BatchSize ({BatchSize}) and MaxConcurrentSessions ({MaxConcurrentSessions}) must be 1 or more.");
+        }
+
+        if (ClaimIdleTime <= TimeSpan.Zero || PollInterval <= TimeSpan.Zero)
+        {
+            problems.Add("RedisIngestionOptions.ClaimIdleTime and PollInterval must be positive.");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new OptionsValidationException(nameof(RedisIngestionOptions), typeof(RedisIngestionOptions), problems);
+        }
+    }
+}
+
+/// <summary>
+/// Reads behaviour events from a Redis stream with a consumer group (<c>XREADGROUP</c>) and appends them to the users'
+/// session grains; an entry is acknowledged (<c>XACK</c>) only after its session's durable write, and entries a dead
+/// consumer held are claimed after <see cref="RedisIngestionOptions.ClaimIdleTime"/> (<c>XAUTOCLAIM</c>). The stream
+/// entry id is the event id unless the entry names one, so redelivery stores nothing twice: at-least-once delivery,
+/// each event once in the sequence. An entry's fields: <c>user</c>, <c>item</c>, <c>action</c> (name or number),
+/// <c>time</c> (Unix milliseconds; default: the entry id's time), optionally <c>value</c> and <c>id</c>.
+/// </summary>
+internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions<RedisIngestionOptions> options, IOptions<GenRecOrleansOptions> sessions, ILogger<RedisEventIngestion> logger) : BackgroundService
+{
+    private static readonly Meter Meter = new("GenRec");
+    private static readonly Counter<long> Events = Meter.CreateCounter<long>("genrec.ingestion.events", description: "Stream entries ingested, by outcome: stored, duplicate, pending (item not registered yet), dead (dead-lettered with a reason).");
+    private static readonly Counter<long> Failures = Meter.CreateCounter<long>("genrec.ingestion.failures", description: "Session appends that failed; their entries stay unacknowledged and are delivered again.");
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var o = options.Value;
+        o.Validate();
+        var consumer = o.Consumer ?? $"{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        using var redis = await ConnectionMultiplexer.ConnectAsync(o.ConnectionString).ConfigureAwait(false);
+        var db = redis.GetDatabase();
+        await EnsureGroupAsync(db, o).ConfigureAwait(false);
+        Started(logger, o.Stream, o.Group, consumer, null);
+        var claimFrom = (RedisValue)"0-0";
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                // Entries a dead (or failed) consumer left unacknowledged first, then new ones.
+                var claimed = await db.StreamAutoClaimAsync(o.Stream, o.Group, consumer, (long)o.ClaimIdleTime.TotalMilliseconds, claimFrom, o.BatchSize).ConfigureAwait(false);
+                claimFrom = claimed.NextStartId.IsNullOrEmpty ? "0-0" : claimed.NextStartId;
+                var entries = claimed.ClaimedEntries.Where(e => !e.IsNull).ToArray();
+                if (entries.Length == 0)
+                {
+                    entries = await db.StreamReadGroupAsync(o.Stream, o.Group, consumer, ">", o.BatchSize).ConfigureAwait(false);
+                }
+
+                if (entries.Length == 0)
+                {
+                    await Task.Delay(o.PollInterval, stoppingToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                await IngestAsync(db, o, entries, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                // Redis restarting or unreachable, or the cluster not answering: what was not acknowledged is delivered
+                // again. Read again shortly (recreating the group if a Redis without persistence lost it).
+                ReadFailed(logger, o.Stream, e);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
+                if (e.Message.Contains("NOGROUP", StringComparison.Ordinal))
+                {
+                    await EnsureGroupAsync(db, o).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    private static async Task EnsureGroupAsync(IDatabase db, RedisIngestionOptions o)
+    {
+        try
+        {
+            await db.StreamCreateConsumerGroupAsync(o.Stream, o.Group, "0-0", createStream: true).ConfigureAwait(false);
+        }
+        catch (RedisServerException e) when (e.Message.Contains("BUSYGROUP", StringComparison.Ordinal))
+        {
+            // Another silo (or an earlier run) created it.
+        }
+    }
+
+    /// <summary>Appends one read's entries, user by user, and acknowledges each user's entries once their write succeeded.</summary>
+    private async Task IngestAsync(IDatabase db, RedisIngestionOptions o, StreamEntry[] entries, CancellationToken ct)
+    {
+        var dead = new List<(StreamEntry Entry, string Reason)>();
+        var byUser = new Dictionary<long, List<(StreamEntry Entry, BehaviourEvent Event)>>();
+        foreach (var entry in entries)
+        {
+            if (TryParse(entry, out var user, out var e, out var reason))
+            {
+                (byUser.TryGetValue(user, out var list) ? list : byUser[user] = []).Add((entry, e!));
+            }
+            else
+            {
+                dead.Add((entry, reason));
+            }
+        }
+
+        var acknowledged = new List<RedisValue>();
+        await Parallel.ForEachAsync(byUser, new ParallelOptions { MaxDegreeOfParallelism = o.MaxConcurrentSessions, CancellationToken = ct }, async (pair, _) =>
+        {
+            var (user, list) = pair;
+            var session = grains.GetGrain<IUserSessionGrain>(user);
+            foreach (var batch in list.Chunk(sessions.Value.MaxAppendBatch))
+            {
+                AppendResult result;
+                try
+                {
+                    result = await session.AppendEventsAsync([.. batch.Select(x => x.Event)]).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // Not acknowledged: delivered again after ClaimIdleTime (appends are idempotent by event id).
+                    Failures.Add(1);
+                    AppendFailed(logger, user, batch.Length, e);
+                    return;
+                }
+
+                var rejected = result.Rejected.ToDictionary(r => r.Index);
+                lock (acknowledged)
+                {
+                    for (var i = 0; i < batch.Length; i++)
+                    {
+                        if (rejected.TryGetValue(i, out var r))
+                        {
+                            dead.Add((batch[i].Entry, $"{r.Reason}: {r.Detail}"));
+                        }
+                        else
+                        {
+                            acknowledged.Add(batch[i].Entry.Id);
+                        }
+                    }
+                }
+
+                Events.Add(result.Stored, new KeyValuePair<string, object?>("outcome", "stored"));
+                Events.Add(result.Duplicates, new KeyValuePair<string, object?>("outcome", "duplicate"));
+                Events.Add(result.Pending, new KeyValuePair<string, object?>("outcome", "pending"));
+            }
+        }).ConfigureAwait(false);
+
+        if (dead.Count > 0)
+        {
+            // Kept with the reason, then acknowledged: an entry that can never be stored must not block the group.
+            var deadStream = o.DeadLetterStream ?? o.Stream + ":dead";
+            foreach (var (entry, reason) in dead)
+            {
+                await db.StreamAddAsync(deadStream, [.. entry.Values, new NameValueEntry("source_id", entry.Id), new NameValueEntry("reason", reason)]).ConfigureAwait(false);
+                acknowledged.Add(entry.Id);
+            }
+
+            Events.Add(dead.Count, new KeyValuePair<string, object?>("outcome", "dead"));
+            DeadLettered(logger, dead.Count, deadStream, dead[0].Reason, null);
+        }
+
+        if (acknowledged.Count > 0)
+        {
+            await db.StreamAcknowledgeAsync(o.Stream, o.Group, [.. acknowledged]).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Reads an entry's fields into an event; the reason when it cannot be one.</summary>
+    internal static bool TryParse(StreamEntry entry, out long user, out BehaviourEvent? e, out string reason)
+    {
+        user = 0;
+        e = null;
+        string? Field(string name) => entry.Values.FirstOrDefault(v => v.Name == name) is { Name.IsNull: false } f ? (string?)f.Value : null;
+        if (!long.TryParse(Field("user"), NumberStyles.Integer, CultureInfo.InvariantCulture, out user) || user < 1)
+        {
+            reason = $"The entry's 'user' ({Field("user") ?? "missing"}) is not a positive integer.";
+            return false;
+        }
+
+        if (!long.TryParse(Field("item"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var item))
+        {
+            reason = $"The entry's 'item' ({Field("item") ?? "missing"}) is not an integer.";
+            return false;
+        }
+
+        var actionText = Field("action") ?? nameof(ActionType.Click);
+        if (!Enum.TryParse<ActionType>(actionText, ignoreCase: true, out var action) || !Enum.IsDefined(action))
+        {
+            reason = $"The entry's 'action' ({actionText}) is not one of {string.Join(", ", Enum.GetNames<ActionType>())}.";
+            return false;
+        }
+
+        var id = (string)entry.Id!;
+        long milliseconds;
+        if (Field("time") is { } timeText)
+        {
+            if (!long.TryParse(timeText, NumberStyles.Integer, CultureInfo.InvariantCulture, out milliseconds))
+            {
+                reason = $"The entry's 'time' ({timeText}) is not Unix milliseconds.";
+                return false;
+            }
+        }
+        else
+        {
+            milliseconds = long.Parse(id.AsSpan(0, id.IndexOf('-', StringComparison.Ordinal)), CultureInfo.InvariantCulture);
+        }
+
+        float? value = null;
+        if (Field("value") is { } valueText)
+        {
+            if (!float.TryParse(valueText, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !float.IsFinite(v))
+            {
+                reason = $"The entry's 'value' ({valueText}) is not a finite number.";
+                return false;
+            }
+
+            value = v;
+        }
+
+        if (milliseconds < 0)
+        {
+            reason = $"The entry's time {milliseconds} is before 1970.";
+            return false;
+        }
+
+        e = new BehaviourEvent(item, action, DateTimeOffset.FromUnixTimeMilliseconds(milliseconds), value, Field("id") ?? id);
+        reason = "";
+        return true;
+    }
+
+    [LoggerMessage(1, LogLevel.Information, "GenRec ingestion: reading stream '{Stream}' as group '{Group}', consumer '{Consumer}'.")]
+    private static partial void Started(ILogger logger, string stream, string group, string consumer, Exception? error);
+
+    [LoggerMessage(2, LogLevel.Warning, "GenRec ingestion: appending {Count} events of user {User} failed; they stay unacknowledged and will be delivered again.")]
+    private static partial void AppendFailed(ILogger logger, long user, int count, Exception error);
+
+    [LoggerMessage(3, LogLevel.Warning, "GenRec ingestion: {Count} entries cannot be stored and went to '{DeadStream}' with their reasons (first: {Reason}).")]
+    private static partial void DeadLettered(ILogger logger, int count, string deadStream, string reason, Exception? error);
+
+    [LoggerMessage(4, LogLevel.Warning, "GenRec ingestion: reading '{Stream}' failed; nothing unacknowledged is lost, reading again in 1 s.")]
+    private static partial void ReadFailed(ILogger logger, string stream, Exception error);
+}
