@@ -50,18 +50,8 @@ internal static class ClusterBench
 
     private static async Task<string> RunOnceAsync(int silos, Options options, Interaction[][] real, Func<Options, CancellationToken, Task> startSilo)
     {
-        using var stop = new CancellationTokenSource();
-        var gateways = Enumerable.Range(0, silos).Select(i => 31000 + i).ToArray();
-        var running = Enumerable.Range(0, silos)
-            .Select(i => startSilo(options with { SiloPort = 12111 + i, GatewayPort = gateways[i], PrimaryPort = 12111 }, stop.Token))
-            .ToArray();
-        await WaitForPortsAsync(gateways);
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.UseOrleansClient(c => c.UseLocalhostClustering(gateways));
-        using var host = builder.Build();
-        await host.StartAsync();
-        var grains = host.Services.GetRequiredService<IClusterClient>();
+        await using var cluster = await LocalCluster.StartAsync(silos, i => options with { SiloPort = 12111 + i, GatewayPort = 31000 + i, PrimaryPort = 12111 }, startSilo);
+        var grains = cluster.Grains;
         await grains.GetGrain<IUserSessionGrain>(0).RecommendAsync(new RecommendQuery(Count: 1)); // index and model loaded
 
         var baseline = GC.GetTotalMemory(forceFullCollection: true);
@@ -104,9 +94,6 @@ internal static class ClusterBench
             CultureInfo.InvariantCulture,
             $"| {silos} | {appendRate:N0} | {coldAlone.P50:0.00} / {warmAlone.P50:0.00} | {coldAlone.P50 / warmAlone.P50:0.0}× | {cold.P50:0.0} / {cold.P99:0.0} | {warm.P50:0.0} / {warm.P99:0.0} | {cold.P50 / warm.P50:0.0}× | {warm.Rate:N0} | {sequenceBytes:N0} | {contextBytes:N0} |");
         Console.WriteLine($"  {silos} silo(s): append {appendRate:N0} events/s; RecommendAsync cold p50 {cold.P50:0.0} ms p99 {cold.P99:0.0} ms, warm p50 {warm.P50:0.0} ms p99 {warm.P99:0.0} ms ({warm.Rate:N0}/s)");
-        await host.StopAsync();
-        await stop.CancelAsync();
-        await Task.WhenAll(running);
         return line;
     }
 
@@ -135,18 +122,8 @@ internal static class ClusterBench
         };
         foreach (var runners in new[] { false, true })
         {
-            using var stop = new CancellationTokenSource();
-            var gateways = new[] { 31000, 31001, 31002 };
-            var running = Enumerable.Range(0, 3)
-                .Select(i => startSilo(options with { SiloPort = 12111 + i, GatewayPort = gateways[i], PrimaryPort = 12111, Hstu = true, ModelRunners = runners, RunsModels = i == 2 }, stop.Token))
-                .ToArray();
-            await WaitForPortsAsync(gateways);
-            var builder = Host.CreateApplicationBuilder();
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            builder.UseOrleansClient(c => c.UseLocalhostClustering(gateways));
-            using var host = builder.Build();
-            await host.StartAsync();
-            var grains = host.Services.GetRequiredService<IClusterClient>();
+            await using var cluster = await LocalCluster.StartAsync(3, i => options with { SiloPort = 12111 + i, GatewayPort = 31000 + i, PrimaryPort = 12111, Hstu = true, ModelRunners = runners, RunsModels = i == 2 }, startSilo);
+            var grains = cluster.Grains;
             var users = Enumerable.Range(1, options.Users).ToArray();
             var random = new Random(7);
             var candidates = users.ToDictionary(u => u, _ => (IReadOnlyList<long>)[.. Enumerable.Range(0, 200).Select(_ => catalogue[random.Next(catalogue.Count)].Value)]);
@@ -173,9 +150,6 @@ internal static class ClusterBench
                 CultureInfo.InvariantCulture,
                 $"| {setting} | {coldGenerative.P50:0.0} / {coldGenerative.P99:0.0}, {coldGenerative.Rate:N0} | {warmGenerative.P50:0.0} / {warmGenerative.P99:0.0}, {warmGenerative.Rate:N0} | {warmGenerative.Cached:P0} |"));
             Console.WriteLine($"  {setting}: generative cold p50 {coldGenerative.P50:0.0} ms, warm {warmGenerative.P50:0.0} ms ({warmGenerative.Cached:P0} reused)");
-            await host.StopAsync();
-            await stop.CancelAsync();
-            await Task.WhenAll(running);
         }
 
         Console.WriteLine();
@@ -270,18 +244,8 @@ internal static class ClusterBench
         foreach (var silos in new[] { 1, 3 })
         {
             var stream = $"genrec:bench:{Guid.NewGuid():N}";
-            using var stop = new CancellationTokenSource();
-            var gateways = Enumerable.Range(0, silos).Select(i => 31000 + i).ToArray();
-            var running = Enumerable.Range(0, silos)
-                .Select(i => startSilo(options with { SiloPort = 12111 + i, GatewayPort = gateways[i], PrimaryPort = 12111, Redis = null, IngestRedis = redisAddress, IngestStream = stream }, stop.Token))
-                .ToArray();
-            await WaitForPortsAsync(gateways);
-            var builder = Host.CreateApplicationBuilder();
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            builder.UseOrleansClient(c => c.UseLocalhostClustering(gateways));
-            using var host = builder.Build();
-            await host.StartAsync();
-            var grains = host.Services.GetRequiredService<IClusterClient>();
+            await using var cluster = await LocalCluster.StartAsync(silos, i => options with { SiloPort = 12111 + i, GatewayPort = 31000 + i, PrimaryPort = 12111, Redis = null, IngestRedis = redisAddress, IngestStream = stream }, startSilo);
+            var grains = cluster.Grains;
             await grains.GetGrain<IUserSessionGrain>(0).GetHistoryAsync(); // a silo answers: the index is loaded at the first append
 
             var clock = Stopwatch.StartNew();
@@ -323,15 +287,50 @@ internal static class ClusterBench
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"| {silos} | {events.Length:N0} | {events.Length / written:N0} | {events.Length / elapsed:N0} | {stored:N0} | {events.Length - stored - dead:N0} | {dead:N0} |"));
             Console.WriteLine($"  {silos} silo(s): all acknowledged after {elapsed:0.0} s: {events.Length / elapsed:N0} events/s end to end; {stored:N0} in the sessions, {dead:N0} dead-lettered");
             await db.KeyDeleteAsync([stream, stream + ":dead"]);
-            await host.StopAsync();
-            await stop.CancelAsync();
-            await Task.WhenAll(running);
         }
 
         Console.WriteLine();
         foreach (var line in lines)
         {
             Console.WriteLine(line);
+        }
+    }
+
+    /// <summary>Silos on this machine (localhost clustering, gateways 31000…) and a client; disposing stops them all.</summary>
+    private sealed class LocalCluster : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop;
+        private readonly Task[] _silos;
+        private readonly IHost _client;
+
+        private LocalCluster(CancellationTokenSource stop, Task[] silos, IHost client)
+        {
+            (_stop, _silos, _client) = (stop, silos, client);
+        }
+
+        public IClusterClient Grains => _client.Services.GetRequiredService<IClusterClient>();
+
+        public static async Task<LocalCluster> StartAsync(int silos, Func<int, Options> siloOptions, Func<Options, CancellationToken, Task> startSilo)
+        {
+            var stop = new CancellationTokenSource();
+            var gateways = Enumerable.Range(0, silos).Select(i => siloOptions(i).GatewayPort).ToArray();
+            var running = Enumerable.Range(0, silos).Select(i => startSilo(siloOptions(i), stop.Token)).ToArray();
+            await WaitForPortsAsync(gateways);
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.UseOrleansClient(c => c.UseLocalhostClustering(gateways));
+            var host = builder.Build();
+            await host.StartAsync();
+            return new LocalCluster(stop, running, host);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _client.StopAsync();
+            _client.Dispose();
+            await _stop.CancelAsync();
+            await Task.WhenAll(_silos);
+            _stop.Dispose();
         }
     }
 
