@@ -244,7 +244,7 @@ internal static class ClusterBench
         foreach (var silos in new[] { 1, 3 })
         {
             var stream = $"genrec:bench:{Guid.NewGuid():N}";
-            await using var cluster = await LocalCluster.StartAsync(silos, i => options with { SiloPort = 12111 + i, GatewayPort = 31000 + i, PrimaryPort = 12111, Redis = null, IngestRedis = redisAddress, IngestStream = stream }, startSilo);
+            var cluster = await LocalCluster.StartAsync(silos, i => options with { SiloPort = 12111 + i, GatewayPort = 31000 + i, PrimaryPort = 12111, Redis = null, IngestRedis = redisAddress, IngestStream = stream }, startSilo);
             var grains = cluster.Grains;
             await grains.GetGrain<IUserSessionGrain>(0).GetHistoryAsync(); // a silo answers: the index is loaded at the first append
 
@@ -286,6 +286,7 @@ internal static class ClusterBench
 
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"| {silos} | {events.Length:N0} | {events.Length / written:N0} | {events.Length / elapsed:N0} | {stored:N0} | {events.Length - stored - dead:N0} | {dead:N0} |"));
             Console.WriteLine($"  {silos} silo(s): all acknowledged after {elapsed:0.0} s: {events.Length / elapsed:N0} events/s end to end; {stored:N0} in the sessions, {dead:N0} dead-lettered");
+            await cluster.DisposeAsync(); // the silos stop reading before the stream goes
             await db.KeyDeleteAsync([stream, stream + ":dead"]);
         }
 
