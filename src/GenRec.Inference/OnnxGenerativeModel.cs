@@ -43,11 +43,12 @@ public sealed class GenerativeDecodeRequest
 
 /// <summary>
 /// A generative retrieval model served by ONNX Runtime from a model folder (<c>manifest.json</c>,
-/// <c>context.onnx</c>, <c>step.onnx</c>; see <see cref="GenerativeGraphContract"/>). Runs on CUDA when the
-/// application carries <c>Microsoft.ML.OnnxRuntime.Gpu</c> and a GPU is there, on the CPU otherwise, with the
-/// reason logged and in <see cref="FallbackReason"/>. Each history is read once; each step scores every beam of
-/// every request in one run, the graph reorders the per-beam key/value cache, the cache lives in reused buffers
-/// (on the GPU it stays on the device), and the trie masks the codes. Thread-safe.
+/// <c>context.onnx</c>, <c>step.onnx</c>, optionally <c>draft.onnx</c>; see <see cref="GenerativeGraphContract"/>).
+/// Runs on CUDA when the application carries <c>Microsoft.ML.OnnxRuntime.Gpu</c> and a GPU is there, on the CPU
+/// otherwise, with the reason logged and in <see cref="FallbackReason"/>. Each history is read once; each step scores
+/// every beam of every request in one run, the graph reorders the per-beam key/value cache, the cache lives in reused
+/// buffers (on the GPU it stays on the device), and the trie masks the codes; with <see cref="DraftsPerBeam"/>, the
+/// last positions of the items still reachable are scored in one draft run. Thread-safe.
 /// </summary>
 public sealed class OnnxGenerativeModel : IGenerativeDecoder, IGenerativeSearchRunner, IDisposable
 {
