@@ -56,9 +56,10 @@ internal sealed partial class StageGuard
         }
         catch (Exception e)
         {
-            Interlocked.Increment(ref _observerErrors);
-            ObserverErrors.Add(1, new KeyValuePair<string, object?>("stage", _name));
+            // Logged before it is counted: whoever sees the count can find the entry.
             ObserverFailed(_logger, _name, observer.GetType().Name, e);
+            ObserverErrors.Add(1, new KeyValuePair<string, object?>("stage", _name));
+            Interlocked.Increment(ref _observerErrors);
         }
     }
 
