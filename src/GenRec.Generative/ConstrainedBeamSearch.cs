@@ -182,7 +182,7 @@ public sealed class BeamSearchState
             }
         }
 
-        KeepBest(c => [c.Code]);
+        KeepBest(drafts: null);
         Position++;
     }
 
@@ -290,12 +290,15 @@ public sealed class BeamSearchState
             _candidates.Add(new Expansion(draft.Beam, d, node, score));
         }
 
-        KeepBest(c => drafts[c.Code].Codes);
+        KeepBest(drafts);
         Position = _positions;
     }
 
-    /// <summary>The best candidates become the beams: each its parent's codes and <paramref name="added"/> codes.</summary>
-    private void KeepBest(Func<Expansion, int[]> added)
+    /// <summary>
+    /// The best candidates become the beams: each its parent's codes and its code, or (finishing by drafts, where a
+    /// candidate's code is its draft's index) its draft's codes.
+    /// </summary>
+    private void KeepBest(IReadOnlyList<BeamDraft>? drafts)
     {
         var best = _candidates.Drain();
         var previous = _beams;
@@ -304,7 +307,8 @@ public sealed class BeamSearchState
         for (var i = 0; i < best.Length; i++)
         {
             var c = best[i];
-            _beams.Add(new Beam([.. previous[c.Beam].Codes, .. added(c)], c.Node, c.Score));
+            int[] codes = drafts is null ? [.. previous[c.Beam].Codes, c.Code] : [.. previous[c.Beam].Codes, .. drafts[c.Code].Codes];
+            _beams.Add(new Beam(codes, c.Node, c.Score));
             _parents[i] = c.Beam;
         }
     }
