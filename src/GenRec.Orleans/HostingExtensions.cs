@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using GenRec.Orleans;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Orleans.Placement;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using StackExchange.Redis;
@@ -72,13 +73,20 @@ public static class GenRecSiloBuilderExtensions
     public static ISiloBuilder UseInMemoryGenRecStorage(this ISiloBuilder silo) =>
         silo.AddMemoryGrainStorage(GenRecOrleansOptions.StorageName, o => o.GrainStorageSerializer = new MessagePackGrainStorageSerializer());
 
-    /// <summary>Redis grain storage for the GenRec grains (MessagePack-serialized): state survives silo and cluster restarts.</summary>
+    /// <summary>
+    /// Redis storage for the GenRec grains: state survives silo and cluster restarts. User sessions are stored append-only
+    /// (an append writes the events it adds, whatever the history's length; a session reads in one round trip), keyed by
+    /// the cluster's service id; the other grains' state is MessagePack-serialized grain state. Sessions an earlier
+    /// version stored as grain state are moved to the append-only form at their first read.
+    /// </summary>
     /// <param name="silo">The silo.</param>
     /// <param name="connectionString">A StackExchange.Redis connection string, e.g. "localhost:6379".</param>
     /// <returns>The silo, for chaining.</returns>
     public static ISiloBuilder UseGenRecRedisStorage(this ISiloBuilder silo, string connectionString)
     {
+        ArgumentNullException.ThrowIfNull(silo);
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        silo.Services.Replace(ServiceDescriptor.Singleton<ISessionStore>(sp => new RedisSessionStore(connectionString, sp.GetRequiredService<IOptions<ClusterOptions>>(), sp)));
         return silo.AddRedisGrainStorage(GenRecOrleansOptions.StorageName, o =>
         {
             o.ConfigurationOptions = ConfigurationOptions.Parse(connectionString);
@@ -132,6 +140,7 @@ public static class GenRecOrleansServiceCollectionExtensions
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GenRecOrleansOptions>, GenRecOrleansOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<ISessionStore, GrainStorageSessionStore>();
         services.TryAddSingleton<SiloIndexCache>();
         services.TryAddSingleton<SiloModelHost>();
         services.TryAddSingleton<SiloHstuHost>();

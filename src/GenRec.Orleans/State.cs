@@ -15,6 +15,14 @@ internal sealed class UserSessionState
     /// <summary>Events for items the index did not know yet, in arrival order (absent in state written before they existed).</summary>
     [Key(2)]
     public List<StoredEvent> Pending { get; set; } = [];
+
+    /// <summary>The arrival number the next event placed in the sequence gets (absent, so 0, in state written before it existed).</summary>
+    [Key(3)]
+    public long NextSequence { get; set; }
+
+    /// <summary>The store's tag of the version read or last written (<see langword="null"/>: nothing stored yet); not stored itself.</summary>
+    [IgnoreMember]
+    public string? ETag { get; set; }
 }
 
 /// <summary>One stored event.</summary>
@@ -35,6 +43,10 @@ internal sealed class StoredEvent
 
     [Key(4)]
     public string Id { get; set; } = "";
+
+    /// <summary>The order of arrival in the sequence: events of the same time stay in it.</summary>
+    [Key(5)]
+    public long Sequence { get; set; }
 
     public BehaviourEvent ToMessage() => new(Item, (ActionType)Action, DateTimeOffset.FromUnixTimeMilliseconds(TimeMilliseconds), Value, Id);
 }

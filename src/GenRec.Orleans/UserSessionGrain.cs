@@ -12,7 +12,7 @@ namespace GenRec.Orleans;
 /// memory (reused until events, the model or the index change). Recommends by generative, dense or hybrid retrieval.
 /// </summary>
 internal sealed class UserSessionGrain(
-    [PersistentState("session", GenRecOrleansOptions.StorageName)] IPersistentState<UserSessionState> state,
+    ISessionStore store,
     SiloIndexCache indexes,
     SiloModelHost models,
     SiloHstuHost hstu,
@@ -25,10 +25,14 @@ internal sealed class UserSessionGrain(
     private readonly GenRecOrleansOptions _options = options.Value;
     private static readonly Meter Meter = new("GenRec");
     private static readonly Counter<long> PendingEvents = Meter.CreateCounter<long>("genrec.session.pending_events", description: "Events for items the catalogue did not know yet, by outcome: kept, folded (into the sequence once the item was registered), expired (older than the full window by then), rejected (the session's pending bound was reached).");
+    private UserSessionState _state = new();
     private HashSet<string>? _ids;
     private int _pendingCheckedAt = -1;
     private CachedContext? _cached;
     private HstuCache? _hstuCached;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken) =>
+        _state = await store.ReadAsync(this.GetGrainId()).ConfigureAwait(true);
 
     public async Task<AppendResult> AppendEventsAsync(IReadOnlyList<BehaviourEvent> events)
     {
@@ -40,8 +44,9 @@ internal sealed class UserSessionGrain(
 
         var index = await IndexAsync().ConfigureAwait(true);
         var ids = Ids();
-        var sequence = new List<StoredEvent>(state.State.Events);
-        var pending = new List<StoredEvent>(state.State.Pending);
+        var sequence = new List<StoredEvent>(_state.Events);
+        var pending = new List<StoredEvent>(_state.Pending);
+        var arrival = _state.NextSequence;
         var latest = time.GetUtcNow() + _options.MaxClockSkew;
         var rejected = new List<RejectedEvent>();
         var added = new List<string>();
@@ -86,7 +91,7 @@ internal sealed class UserSessionGrain(
                 continue;
             }
 
-            if (!Place(sequence, storedEvent))
+            if (!Place(sequence, storedEvent, ref arrival))
             {
                 rejected.Add(new RejectedEvent(i, RejectionReason.OlderThanWindow, $"The sequence holds its {_options.MaxEvents} most recent events and this one ({e.Time:O}) is older than all of them."));
                 continue;
@@ -100,11 +105,11 @@ internal sealed class UserSessionGrain(
         var evicted = 0;
         if (stored > 0 || waiting > 0)
         {
-            evicted = await CommitAsync(sequence, appended, pending, added).ConfigureAwait(true);
+            evicted = await CommitAsync(sequence, arrival, appended, waiting > 0 ? pending : null, added).ConfigureAwait(true);
             PendingEvents.Add(waiting, new KeyValuePair<string, object?>("outcome", "kept"));
         }
 
-        return new AppendResult(stored, duplicates, rejected, evicted, state.State.Events.Count, waiting);
+        return new AppendResult(stored, duplicates, rejected, evicted, _state.Events.Count, waiting);
     }
 
     public async Task<Recommendations> RecommendAsync(RecommendQuery query)
@@ -119,9 +124,9 @@ internal sealed class UserSessionGrain(
         {
             await FoldPendingAsync().ConfigureAwait(true);
             // Generated on a model-runner silo, which keeps the user's context for this revision.
-            long[] excludedItems = [.. (query.ExcludeHistory ? state.State.Events.Select(e => e.Item) : []).Concat(query.ExcludedItems ?? []).Distinct()];
+            long[] excludedItems = [.. (query.ExcludeHistory ? _state.Events.Select(e => e.Item) : []).Concat(query.ExcludedItems ?? []).Distinct()];
             var answer = await Runner().RecommendGenerativeAsync(new GenerativeWork(
-                this.GetPrimaryKeyLong(), state.State.Revision, [.. state.State.Events.Select(e => e.ToMessage())], query.Count, query.BeamWidth, excludedItems)).ConfigureAwait(true);
+                this.GetPrimaryKeyLong(), _state.Revision, [.. _state.Events.Select(e => e.ToMessage())], query.Count, query.BeamWidth, excludedItems)).ConfigureAwait(true);
             return new Recommendations(answer.Items, answer.ModelVersion, answer.IndexVersion, answer.CachedState);
         }
 
@@ -135,7 +140,7 @@ internal sealed class UserSessionGrain(
 
         using var lease = await models.AcquireAsync().ConfigureAwait(true);
         EnsureServes(index, lease.Model);
-        var excluded = (query.ExcludeHistory ? state.State.Events.Select(e => e.Item) : [])
+        var excluded = (query.ExcludeHistory ? _state.Events.Select(e => e.Item) : [])
             .Concat(query.ExcludedItems ?? [])
             .Select(i => index.TryGetSemanticId(new ItemId(i), out var id) ? id : default)
             .Where(id => id.Length > 0);
@@ -179,7 +184,7 @@ internal sealed class UserSessionGrain(
         using var lease = await models.AcquireAsync().ConfigureAwait(true);
         EnsureServes(index, lease.Model);
         var known = candidates.Distinct().Where(c => index.TryGetSemanticId(new ItemId(c), out _)).ToArray();
-        var cached = _cached is { } c0 && c0.Matches(lease.Model, index, state.State.Revision);
+        var cached = _cached is { } c0 && c0.Matches(lease.Model, index, _state.Revision);
         var context = cached ? _cached!.Context : await RememberAsync(lease.Model, index).ConfigureAwait(true);
         var ids = known.Select(i => index[new ItemId(i)]).ToArray();
         var scores = await Task.Run(() => lease.Model.Score(context, ids)).ConfigureAwait(true);
@@ -193,7 +198,7 @@ internal sealed class UserSessionGrain(
 
         await FoldPendingAsync().ConfigureAwait(true);
         var user = this.GetPrimaryKeyLong();
-        var revision = state.State.Revision;
+        var revision = _state.Revision;
         var cache = _hstuCached;
         if (_options.ModelRunners)
         {
@@ -202,7 +207,7 @@ internal sealed class UserSessionGrain(
             var work = new HstuRankWork(
                 user,
                 revision,
-                [.. state.State.Events.Select(e => e.ToMessage())],
+                [.. _state.Events.Select(e => e.ToMessage())],
                 cache?.BaseRevision,
                 cache is null ? null : [.. cache.Pending.Select(e => e.ToMessage())],
                 candidates,
@@ -231,7 +236,7 @@ internal sealed class UserSessionGrain(
     public async Task<IReadOnlyList<BehaviourEvent>> GetHistoryAsync()
     {
         await FoldPendingAsync().ConfigureAwait(true);
-        return [.. state.State.Events.Select(e => e.ToMessage())];
+        return [.. _state.Events.Select(e => e.ToMessage())];
     }
 
     /// <summary>
@@ -261,7 +266,7 @@ internal sealed class UserSessionGrain(
     private async Task<SemanticIdIndex> IndexAsync()
     {
         var index = await indexes.GetAsync().ConfigureAwait(true);
-        var waiting = state.State.Pending;
+        var waiting = _state.Pending;
         if (waiting.Count == 0 || index.Version == _pendingCheckedAt)
         {
             return index;
@@ -271,10 +276,11 @@ internal sealed class UserSessionGrain(
         if (known.Count > 0)
         {
             // Placed by time like any event; one that the full window has moved past is dropped (counted), as an append would refuse it.
-            var sequence = new List<StoredEvent>(state.State.Events);
-            var folded = known.Where(e => Place(sequence, e)).ToList();
+            var sequence = new List<StoredEvent>(_state.Events);
+            var arrival = _state.NextSequence;
+            var folded = known.Where(e => Place(sequence, e, ref arrival)).ToList();
             var expired = known.Count - folded.Count;
-            await CommitAsync(sequence, folded, [.. waiting.Except(known)], []).ConfigureAwait(true);
+            await CommitAsync(sequence, arrival, folded, [.. waiting.Except(known)], []).ConfigureAwait(true);
             Ids().ExceptWith(known.Except(folded).Select(e => e.Id));
             PendingEvents.Add(folded.Count, new KeyValuePair<string, object?>("outcome", "folded"));
             PendingEvents.Add(expired, new KeyValuePair<string, object?>("outcome", "expired"));
@@ -287,7 +293,7 @@ internal sealed class UserSessionGrain(
     /// <summary>Folds in the pending events whose items the silo's index now has (nothing to do, and no index read, when none wait).</summary>
     private async Task FoldPendingAsync()
     {
-        if (state.State.Pending.Count > 0)
+        if (_state.Pending.Count > 0)
         {
             await IndexAsync().ConfigureAwait(true);
         }
@@ -295,16 +301,20 @@ internal sealed class UserSessionGrain(
 
     /// <summary>Event ids the session holds, in its sequence or pending (for exactly-once appends).</summary>
     private HashSet<string> Ids() =>
-        _ids ??= state.State.Events.Concat(state.State.Pending).Select(e => e.Id).ToHashSet(StringComparer.Ordinal);
+        _ids ??= _state.Events.Concat(_state.Pending).Select(e => e.Id).ToHashSet(StringComparer.Ordinal);
 
-    /// <summary>Places an event by time (events of the same time keep their arrival order); false when the full window is past it.</summary>
-    private bool Place(List<StoredEvent> sequence, StoredEvent e)
+    /// <summary>
+    /// Places an event by time, numbered in arrival order (events of the same time keep it: the stores order by time,
+    /// then arrival); false when the full window is past it.
+    /// </summary>
+    private bool Place(List<StoredEvent> sequence, StoredEvent e, ref long arrival)
     {
         if (sequence.Count >= _options.MaxEvents && e.TimeMilliseconds < sequence[0].TimeMilliseconds)
         {
             return false;
         }
 
+        e.Sequence = arrival++;
         var at = sequence.Count;
         while (at > 0 && sequence[at - 1].TimeMilliseconds > e.TimeMilliseconds)
         {
@@ -316,33 +326,28 @@ internal sealed class UserSessionGrain(
     }
 
     /// <summary>
-    /// Writes the new sequence (trimmed to its bound) and pending events durably, then updates what is kept in memory;
-    /// on a failed write nothing changes (the caller was not acknowledged and retries).
+    /// Writes the new sequence (trimmed to its bound; the store writes what was added) and, when given, the new pending
+    /// events durably, then updates what is kept in memory; on a failed write nothing changes (the caller was not
+    /// acknowledged and retries).
     /// </summary>
     /// <returns>Events evicted to keep the bound.</returns>
-    private async Task<int> CommitAsync(List<StoredEvent> sequence, List<StoredEvent> appended, List<StoredEvent> pending, List<string> added)
+    private async Task<int> CommitAsync(List<StoredEvent> sequence, long arrival, List<StoredEvent> appended, List<StoredEvent>? pending, List<string> added)
     {
         var evicted = Math.Max(0, sequence.Count - _options.MaxEvents);
         var dropped = sequence.GetRange(0, evicted).Select(e => e.Id).ToArray();
         sequence.RemoveRange(0, evicted);
-        var (previous, previousPending, previousRevision) = (state.State.Events, state.State.Pending, state.State.Revision);
-        state.State.Events = sequence;
-        state.State.Pending = pending;
-        if (appended.Count > 0)
+        var next = new UserSessionState
         {
-            state.State.Revision++;
-        }
+            Events = sequence,
+            Pending = pending ?? _state.Pending,
+            Revision = _state.Revision + (appended.Count > 0 ? 1 : 0),
+            NextSequence = arrival,
+            ETag = _state.ETag,
+        };
 
-        try
-        {
-            await state.WriteStateAsync().ConfigureAwait(true);
-        }
-        catch
-        {
-            // Not acknowledged: the caller retries; the session keeps what storage holds.
-            (state.State.Events, state.State.Pending, state.State.Revision) = (previous, previousPending, previousRevision);
-            throw;
-        }
+        // Not acknowledged when this throws: the caller retries; the session keeps what storage holds.
+        await store.WriteAsync(this.GetGrainId(), next, appended, pending is not null, _options.MaxEvents).ConfigureAwait(true);
+        _state = next;
 
         var ids = Ids();
         ids.UnionWith(added);
@@ -363,7 +368,7 @@ internal sealed class UserSessionGrain(
         else
         {
             _hstuCached.Pending.AddRange(appended);
-            _hstuCached.Revision = state.State.Revision;
+            _hstuCached.Revision = _state.Revision;
         }
 
         return evicted;
@@ -373,7 +378,7 @@ internal sealed class UserSessionGrain(
     private UserEvent[] History()
     {
         var user = new UserId(this.GetPrimaryKeyLong());
-        return [.. state.State.Events.Select(e => ToEvent(user, e))];
+        return [.. _state.Events.Select(e => ToEvent(user, e))];
     }
 
     /// <summary>This user's model runner: users are spread over <see cref="GenRecOrleansOptions.ModelRunnerPartitions"/> activations.</summary>
@@ -389,7 +394,7 @@ internal sealed class UserSessionGrain(
     /// <summary>The cached context when it is still valid; a fresh one (kept, when caching) otherwise; or the history itself for the batcher to read.</summary>
     private async Task<(GenerativeDecodeRequest Request, bool Cached)> RequestAsync(SemanticIdIndex index, OnnxGenerativeModel model, BeamSearchState search)
     {
-        if (_cached is { } c && c.Matches(model, index, state.State.Revision))
+        if (_cached is { } c && c.Matches(model, index, _state.Revision))
         {
             return (new GenerativeDecodeRequest(c.Context, search), true);
         }
@@ -412,7 +417,7 @@ internal sealed class UserSessionGrain(
         var context = await Task.Run(() => model.Encode(tokens)).ConfigureAwait(true);
         if (_options.CacheGenerativeState)
         {
-            _cached = new CachedContext(context, index.Version, state.State.Revision);
+            _cached = new CachedContext(context, index.Version, _state.Revision);
         }
 
         return context;

@@ -13,7 +13,7 @@ namespace GenRec.Orleans.Tests;
 /// </summary>
 public sealed class RedisTests
 {
-    private static readonly string Redis = Environment.GetEnvironmentVariable("GENREC_REDIS") ?? "localhost:6379";
+    internal static readonly string Redis = Environment.GetEnvironmentVariable("GENREC_REDIS") ?? "localhost:6379";
 
     [Fact]
     public async Task Every_acknowledged_event_survives_a_silo_killed_mid_stream()
@@ -92,7 +92,8 @@ public sealed class RedisTests
         Assert.Equal((2, 2), (recommended.IndexVersion, again.IndexVersion));
     }
 
-    private static async Task<InProcessTestCluster> StartAsync(string serviceId, short silos)
+    /// <summary>A cluster of <paramref name="silos"/> silos on the Redis server (clustering in memory, storage in Redis) serving the small test model.</summary>
+    internal static async Task<InProcessTestCluster> StartAsync(string serviceId, short silos, Action<GenRecOrleansOptions>? configure = null)
     {
         var files = ModelFiles.Value;
         var builder = new InProcessTestClusterBuilder(silos);
@@ -105,6 +106,7 @@ public sealed class RedisTests
                 o.ModelPath = files.ModelPath;
                 o.RefreshInterval = TimeSpan.FromMilliseconds(200);
                 o.OnnxRuntime = new GenRec.Inference.OnnxRuntimeOptions { ExecutionProvider = GenRec.Inference.ExecutionProviderPreference.Cpu };
+                configure?.Invoke(o);
             }).UseGenRecRedisStorage(Redis);
             silo.Services.Configure<ClusterMembershipOptions>(o =>
             {
@@ -136,7 +138,7 @@ public sealed class RedisTests
         }
     }
 
-    private static async Task EnsureRedisAsync()
+    internal static async Task EnsureRedisAsync()
     {
         try
         {
