@@ -224,8 +224,9 @@ internal static class ClusterBench
 
     /// <summary>
     /// Ingestion from a Redis stream (bench-ingest): every MovieLens rating, in time order, written to a fresh stream
-    /// (pipelined <c>XADD</c>), then ingested by one and by three silos (consumers of one group, in-memory session
-    /// storage); end to end from the first entry written to the last acknowledged, producer and silos on the same cores.
+    /// (pipelined <c>XADD</c>), then ingested by one and by three silos (consumers of one group), the sessions in memory
+    /// and in Redis (append-only, durable before the entry is acknowledged); end to end from the first entry written to
+    /// the last acknowledged, producer, silos and Redis on the same cores.
     /// The stream's Redis: <c>--redis</c> (default localhost:6379).
     /// </summary>
     public static async Task RunIngestAsync(string data, Options options, Func<Options, CancellationToken, Task> startSilo)
@@ -238,13 +239,15 @@ internal static class ClusterBench
         Console.WriteLine($"{events.Length:N0} MovieLens ratings of {dataset.Users.Count:N0} users, in time order, through a Redis stream at {redisAddress}; {Environment.ProcessorCount} cores");
         var lines = new List<string>
         {
-            "| silos | events | written (XADD) events/s | end to end events/s (written → acknowledged) | in the sessions | beyond the sessions' bound (evicted) | dead-lettered |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| silos | session store | events | written (XADD) events/s | end to end events/s (written → acknowledged) | in the sessions | beyond the sessions' bound (evicted) | dead-lettered |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|",
         };
-        foreach (var silos in new[] { 1, 3 })
+        foreach (var (silos, storage) in new[] { (1, (string?)null), (3, null), (1, redisAddress), (3, redisAddress) })
         {
             var stream = $"genrec:bench:{Guid.NewGuid():N}";
-            var cluster = await LocalCluster.StartAsync(silos, i => options with { SiloPort = 12111 + i, GatewayPort = 31000 + i, PrimaryPort = 12111, Redis = null, IngestRedis = redisAddress, IngestStream = stream }, startSilo);
+            var serviceId = $"genrec-bench-ingest-{Guid.NewGuid():N}";
+            var store = storage is null ? "in memory" : "Redis (append-only)";
+            var cluster = await LocalCluster.StartAsync(silos, i => options with { SiloPort = 12111 + i, GatewayPort = 31000 + i, PrimaryPort = 12111, Redis = null, IngestRedis = redisAddress, IngestStream = stream, StorageRedis = storage, ServiceId = serviceId }, startSilo);
             var grains = cluster.Grains;
             await grains.GetGrain<IUserSessionGrain>(0).GetHistoryAsync(); // a silo answers: the index is loaded at the first append
 
@@ -258,7 +261,7 @@ internal static class ClusterBench
             }
 
             var written = clock.Elapsed.TotalSeconds;
-            Console.WriteLine($"  {silos} silo(s): {events.Length:N0} entries written in {written:0.0} s");
+            Console.WriteLine($"  {silos} silo(s), sessions {store}: {events.Length:N0} entries written in {written:0.0} s");
             while (true)
             {
                 var info = (await db.StreamGroupInfoAsync(stream)).FirstOrDefault();
@@ -284,10 +287,11 @@ internal static class ClusterBench
                 stored += (await grains.GetGrain<IUserSessionGrain>(user.Value).GetHistoryAsync()).Count;
             }
 
-            lines.Add(string.Create(CultureInfo.InvariantCulture, $"| {silos} | {events.Length:N0} | {events.Length / written:N0} | {events.Length / elapsed:N0} | {stored:N0} | {events.Length - stored - dead:N0} | {dead:N0} |"));
-            Console.WriteLine($"  {silos} silo(s): all acknowledged after {elapsed:0.0} s: {events.Length / elapsed:N0} events/s end to end; {stored:N0} in the sessions, {dead:N0} dead-lettered");
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"| {silos} | {store} | {events.Length:N0} | {events.Length / written:N0} | {events.Length / elapsed:N0} | {stored:N0} | {events.Length - stored - dead:N0} | {dead:N0} |"));
+            Console.WriteLine($"  {silos} silo(s), sessions {store}: all acknowledged after {elapsed:0.0} s: {events.Length / elapsed:N0} events/s end to end; {stored:N0} in the sessions, {dead:N0} dead-lettered");
             await cluster.DisposeAsync(); // the silos stop reading before the stream goes
             await db.KeyDeleteAsync([stream, stream + ":dead"]);
+            await DeleteKeysAsync(redis, serviceId);
         }
 
         Console.WriteLine();
@@ -296,6 +300,90 @@ internal static class ClusterBench
             Console.WriteLine(line);
         }
     }
+
+    /// <summary>
+    /// What an append costs as the history grows (bench-append), side by side in one run: on one silo, users whose
+    /// sessions hold 10 and 1,000 events (real MovieLens items, prefilled and active), then appends of one later event
+    /// each from 32 callers, p50 / p99 and appends/s; with the sessions in memory (grain state: each write serializes the
+    /// whole session) and in Redis (append-only), with the bytes Redis received per append.
+    /// </summary>
+    public static async Task RunAppendAsync(string data, Options options, Func<Options, CancellationToken, Task> startSilo)
+    {
+        const int Users = 400, AppendsPerUser = 20;
+        var redisAddress = options.Redis ?? "localhost:6379";
+        var catalogue = MovieLensReader.Read(data).Catalogue;
+        using var redis = await ConnectionMultiplexer.ConnectAsync(redisAddress);
+        var server = redis.GetServer(redis.GetEndPoints()[0]);
+        Console.WriteLine($"{Users} users a history length, {Users * AppendsPerUser:N0} one-event appends each from {Callers} callers, one silo; Redis at {redisAddress}; {Environment.ProcessorCount} cores");
+        var lines = new List<string>
+        {
+            "| session store | history | appends/s | p50 ms | p99 ms | bytes to Redis per append |",
+            "|---|---:|---:|---:|---:|---:|",
+        };
+        var p50 = new Dictionary<(string, int), double>();
+        foreach (var (store, storage) in new[] { ("in memory (grain state)", (string?)null), ("Redis (append-only)", redisAddress) })
+        {
+            var serviceId = $"genrec-bench-append-{Guid.NewGuid():N}";
+            await using (var cluster = await LocalCluster.StartAsync(1, i => options with { SiloPort = 12111 + i, GatewayPort = 31000 + i, PrimaryPort = 12111, Redis = null, StorageRedis = storage, ServiceId = serviceId }, startSilo))
+            {
+                var grains = cluster.Grains;
+                var random = new Random(11);
+                var start = DateTimeOffset.UtcNow.AddDays(-30);
+                BehaviourEvent Event(int k) => new(catalogue[random.Next(catalogue.Count)].Value, ActionType.Click, start.AddSeconds(k));
+                foreach (var history in new[] { 10, 1000 })
+                {
+                    var users = Enumerable.Range(history * 10_000, Users).ToArray();
+                    var prefill = users.ToDictionary(u => u, _ => Enumerable.Range(0, history).Select(Event).ToArray());
+                    await Task.WhenAll(users.Chunk(Users / InFlight + 1).Select(async chunk =>
+                    {
+                        foreach (var u in chunk)
+                        {
+                            await grains.GetGrain<IUserSessionGrain>(u).AppendEventsAsync(prefill[u]);
+                        }
+                    }));
+
+                    var calls = Enumerable.Range(0, Users * AppendsPerUser).OrderBy(_ => random.Next()).ToArray();
+                    var appended = calls.Select(c => Event(history + c)).ToArray();
+                    var bytesBefore = storage is null ? 0 : NetInputBytes(server);
+                    var (callP50, callP99, rate, _) = await ClosedLoopAsync(calls, Callers, async c =>
+                    {
+                        var result = await grains.GetGrain<IUserSessionGrain>(users[c % Users]).AppendEventsAsync([appended[c]]);
+                        return result.Stored == 1 ? true : throw new InvalidOperationException($"An append was not stored: {result}");
+                    });
+                    var perAppend = storage is null ? "–" : ((NetInputBytes(server) - bytesBefore) / (double)calls.Length).ToString("N0", CultureInfo.InvariantCulture);
+                    p50[(store, history)] = callP50;
+                    lines.Add(string.Create(CultureInfo.InvariantCulture, $"| {store} | {history:N0} | {rate:N0} | {callP50:0.00} | {callP99:0.00} | {perAppend} |"));
+                    Console.WriteLine($"  {store}, history {history:N0}: {rate:N0} appends/s, p50 {callP50:0.00} ms, p99 {callP99:0.00} ms, {perAppend} bytes to Redis per append");
+                }
+            }
+
+            await DeleteKeysAsync(redis, serviceId);
+        }
+
+        Console.WriteLine();
+        foreach (var line in lines)
+        {
+            Console.WriteLine(line);
+        }
+
+        foreach (var store in p50.Keys.Select(k => k.Item1).Distinct())
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{store}: p50 at history 1,000 ÷ at 10 = {p50[(store, 1000)] / p50[(store, 10)]:0.00}"));
+        }
+    }
+
+    /// <summary>Deletes a benchmark service's keys (its sessions and grain state).</summary>
+    private static async Task DeleteKeysAsync(ConnectionMultiplexer redis, string serviceId)
+    {
+        var server = redis.GetServer(redis.GetEndPoints()[0]);
+        await foreach (var key in server.KeysAsync(pattern: $"*{serviceId}*"))
+        {
+            await redis.GetDatabase().KeyDeleteAsync(key);
+        }
+    }
+
+    private static long NetInputBytes(IServer server) =>
+        long.Parse(server.Info("stats").SelectMany(g => g).First(p => p.Key == "total_net_input_bytes").Value, CultureInfo.InvariantCulture);
 
     /// <summary>Silos on this machine (localhost clustering, gateways 31000…) and a client; disposing stops them all.</summary>
     private sealed class LocalCluster : IAsyncDisposable

@@ -56,6 +56,11 @@ switch (command)
         await ClusterBench.RunIngestAsync(data, options, RunSiloAsync);
         return 0;
 
+    case "bench-append":
+        Prepare(data, options.Folder);
+        await ClusterBench.RunAppendAsync(data, options, RunSiloAsync);
+        return 0;
+
     case "bench-runners":
         Prepare(data, options.Folder);
         PrepareHstu(data, options.Folder);
@@ -63,7 +68,7 @@ switch (command)
         return 0;
 
     default:
-        Console.Error.WriteLine("usage: GenRec.OrleansCluster [prepare|silo|client|demo|bench|bench-ingest|bench-runners] [--port N] [--gateway N] [--primary N] [--gateways N,N] [--users N] [--redis host:port] [--folder dir]");
+        Console.Error.WriteLine("usage: GenRec.OrleansCluster [prepare|silo|client|demo|bench|bench-ingest|bench-append|bench-runners] [--port N] [--gateway N] [--primary N] [--gateways N,N] [--users N] [--redis host:port] [--folder dir]");
         return 2;
 }
 
@@ -180,13 +185,20 @@ static async Task RunSiloCoreAsync(Options o, CancellationToken stop, Action<Gen
         }
         else
         {
-            silo.UseLocalhostClustering(o.SiloPort, o.GatewayPort, new IPEndPoint(IPAddress.Loopback, o.PrimaryPort));
-            silo.UseInMemoryGenRecStorage();
+            silo.UseLocalhostClustering(o.SiloPort, o.GatewayPort, new IPEndPoint(IPAddress.Loopback, o.PrimaryPort), o.ServiceId);
+            if (o.StorageRedis is { } storage)
+            {
+                silo.UseGenRecRedisStorage(storage);
+            }
+            else
+            {
+                silo.UseInMemoryGenRecStorage();
+            }
         }
     });
     using var host = builder.Build();
     await host.StartAsync(stop);
-    Console.WriteLine($"silo up: port {o.SiloPort}, gateway {o.GatewayPort} ({(o.Redis is null ? $"localhost clustering, primary {o.PrimaryPort}, in-memory storage" : $"Redis {o.Redis}")}); Ctrl+C stops it");
+    Console.WriteLine($"silo up: port {o.SiloPort}, gateway {o.GatewayPort} ({(o.Redis is null ? $"localhost clustering, primary {o.PrimaryPort}, {(o.StorageRedis is null ? "in-memory storage" : $"storage in Redis {o.StorageRedis}")}" : $"Redis {o.Redis}")}); Ctrl+C stops it");
     try
     {
         await Task.Delay(Timeout.Infinite, stop);
@@ -298,7 +310,9 @@ static string Title(InteractionDataset dataset, long item) =>
 /// <param name="RunsModels">This silo is marked as a model runner.</param>
 /// <param name="IngestRedis">The Redis server of <paramref name="IngestStream"/> (bench-ingest).</param>
 /// <param name="IngestStream">The silo ingests behaviour events from this Redis stream (bench-ingest).</param>
-internal sealed record Options(int SiloPort, int GatewayPort, int PrimaryPort, int[] Gateways, int Users, string? Redis, string Folder, bool Hstu = false, bool ModelRunners = false, bool RunsModels = false, string? IngestRedis = null, string? IngestStream = null)
+/// <param name="StorageRedis">With localhost clustering: the grains' storage is this Redis server instead of memory (bench-append, bench-ingest).</param>
+/// <param name="ServiceId">With localhost clustering: the service id (what Redis storage keys are named after).</param>
+internal sealed record Options(int SiloPort, int GatewayPort, int PrimaryPort, int[] Gateways, int Users, string? Redis, string Folder, bool Hstu = false, bool ModelRunners = false, bool RunsModels = false, string? IngestRedis = null, string? IngestStream = null, string? StorageRedis = null, string ServiceId = "dev")
 {
     public static Options Parse(string[] args)
     {

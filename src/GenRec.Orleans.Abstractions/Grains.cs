@@ -101,7 +101,12 @@ public interface IModelRunnerGrain : IGrainWithIntegerKey
     Task<RunnerResult> RecommendGenerativeAsync(GenerativeWork work);
 }
 
-/// <summary>The versioned semantic-ID index of a catalogue (keyed by catalogue name).</summary>
+/// <summary>
+/// The versioned semantic-ID index of a catalogue (keyed by catalogue name). A version is stored as content-addressed
+/// chunks (<see cref="IndexManifest"/>): upload the chunks, then publish the manifest; silos load a new version in the
+/// background, check it, and serve the previous one until it is complete. <c>PublishAsync(SemanticIdIndex)</c> in
+/// GenRec.Orleans does both steps.
+/// </summary>
 [Alias("genrec.ISemanticIdIndexGrain")]
 public interface ISemanticIdIndexGrain : IGrainWithStringKey
 {
@@ -110,15 +115,37 @@ public interface ISemanticIdIndexGrain : IGrainWithStringKey
     [Alias("GetVersion")]
     Task<int> GetVersionAsync();
 
-    /// <summary>The current index when it is newer than <paramref name="knownVersion"/>; otherwise <see langword="null"/>.</summary>
+    /// <summary>The current version's manifest when it is newer than <paramref name="knownVersion"/>; otherwise <see langword="null"/>.</summary>
     /// <param name="knownVersion">The version the caller holds (0 for none).</param>
-    /// <returns>The index, or <see langword="null"/>.</returns>
-    [Alias("GetIfNewer")]
-    Task<IndexSnapshot?> GetIfNewerAsync(int knownVersion);
+    /// <returns>The manifest, or <see langword="null"/>.</returns>
+    [Alias("GetManifestIfNewer")]
+    Task<IndexManifest?> GetManifestIfNewerAsync(int knownVersion);
+
+    /// <summary>A stored chunk, by its SHA-256 (what a client reads an index with; silos read the store directly).</summary>
+    /// <param name="sha256">The chunk's SHA-256, lower-case hex.</param>
+    /// <returns>The chunk's bytes.</returns>
+    /// <exception cref="KeyNotFoundException">No chunk with that hash is stored.</exception>
+    [Alias("GetChunk")]
+    Task<byte[]> GetChunkAsync(string sha256);
+
+    /// <summary>Stores one chunk of an index version about to be published (idempotent: a chunk already stored is not written again).</summary>
+    /// <param name="chunk">The chunk's bytes, at most the silos' <c>GenRecOrleansOptions.IndexChunkBytes</c>.</param>
+    /// <returns>Its SHA-256, lower-case hex.</returns>
+    [Alias("UploadChunk")]
+    Task<string> UploadChunkAsync(byte[] chunk);
 
     /// <summary>
-    /// Publishes an index version; refused unless it grows from the current one (or there is none yet). Publishing
-    /// the current version again is a no-op.
+    /// Publishes an index version whose chunks are all stored; refused unless every chunk is there and it grows from
+    /// the current version (or there is none yet). Publishing the current version again is a no-op.
+    /// </summary>
+    /// <param name="manifest">The version's manifest.</param>
+    /// <returns>A task.</returns>
+    [Alias("PublishManifest")]
+    Task PublishAsync(IndexManifest manifest);
+
+    /// <summary>
+    /// Publishes an index version sent whole (small indexes): the grain cuts it into chunks and stores them first; refused
+    /// unless it grows from the current one (or there is none yet). Publishing the current version again is a no-op.
     /// </summary>
     /// <param name="snapshot">The index.</param>
     /// <returns>A task.</returns>

@@ -184,6 +184,30 @@ public sealed record RegisteredItem([property: Id(0)] long Item, [property: Id(1
 [Alias("genrec.IndexSnapshot")]
 public sealed record IndexSnapshot([property: Id(0)] int Version, [property: Id(1)] string Fingerprint, [property: Id(2)] byte[] Bytes);
 
+/// <summary>
+/// A published semantic-ID index version as content-addressed chunks: the index file's bytes cut into chunks of
+/// <paramref name="ChunkBytes"/> (the last shorter), each named by its SHA-256, so no write or message holds more than
+/// a chunk; a reader checks every chunk's hash, the whole's length and SHA-256, and the parsed index's fingerprint.
+/// </summary>
+/// <param name="Version">The index version.</param>
+/// <param name="Fingerprint">Its fingerprint.</param>
+/// <param name="Lineage">The fingerprints of the versions it grew from (a new version must list the current one).</param>
+/// <param name="Length">The index file's length in bytes.</param>
+/// <param name="Sha256">The SHA-256 of the whole file (lower-case hex).</param>
+/// <param name="ChunkBytes">The chunk size the file was cut at.</param>
+/// <param name="Chunks">The chunks' SHA-256 (lower-case hex), in order.</param>
+[GenerateSerializer]
+[Immutable]
+[Alias("genrec.IndexManifest")]
+public sealed record IndexManifest(
+    [property: Id(0)] int Version,
+    [property: Id(1)] string Fingerprint,
+    [property: Id(2)] IReadOnlyList<string> Lineage,
+    [property: Id(3)] long Length,
+    [property: Id(4)] string Sha256,
+    [property: Id(5)] int ChunkBytes,
+    [property: Id(6)] IReadOnlyList<string> Chunks);
+
 /// <summary>What a session sends a model runner to rank with HSTU.</summary>
 /// <param name="User">The user.</param>
 /// <param name="Revision">The session's revision of the history.</param>

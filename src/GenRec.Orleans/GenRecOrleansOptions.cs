@@ -20,6 +20,12 @@ public sealed class GenRecOrleansOptions
     /// <summary>A model folder (from <c>genrec export</c>) published when no model is; optional.</summary>
     public string? ModelPath { get; set; }
 
+    /// <summary>
+    /// The size semantic-ID index versions are cut at (content-addressed chunks), and the largest chunk a silo takes; no
+    /// write or message holds more than one. In [4 KiB, 64 MiB]. Default: 4 MiB.
+    /// </summary>
+    public int IndexChunkBytes { get; set; } = 4 * 1024 * 1024;
+
     /// <summary>The most events a user's sequence keeps; older ones are evicted. Default: 1000.</summary>
     public int MaxEvents { get; set; } = 1000;
 
@@ -179,6 +185,11 @@ internal sealed class GenRecOrleansOptionsValidator : IValidateOptions<GenRecOrl
         if (options.MaxPendingEvents < 0)
         {
             problems.Add($"GenRecOrleansOptions.MaxPendingEvents is {options.MaxPendingEvents}; it must be 0 (reject events for unknown items) or more.");
+        }
+
+        if (options.IndexChunkBytes is < IndexChunks.MinChunkBytes or > IndexChunks.MaxChunkBytes)
+        {
+            problems.Add($"GenRecOrleansOptions.IndexChunkBytes is {options.IndexChunkBytes:N0}; it must be in [{IndexChunks.MinChunkBytes:N0}, {IndexChunks.MaxChunkBytes:N0}].");
         }
 
         if (options.MaxClockSkew < TimeSpan.Zero || options.RefreshInterval <= TimeSpan.Zero)

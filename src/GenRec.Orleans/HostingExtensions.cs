@@ -77,7 +77,8 @@ public static class GenRecSiloBuilderExtensions
     /// Redis storage for the GenRec grains: state survives silo and cluster restarts. User sessions are stored append-only
     /// (an append writes the events it adds, whatever the history's length; a session reads in one round trip), keyed by
     /// the cluster's service id; the other grains' state is MessagePack-serialized grain state. Sessions an earlier
-    /// version stored as grain state are moved to the append-only form at their first read.
+    /// version stored as grain state are moved to the append-only form at their first read. Semantic-ID index versions
+    /// are stored as content-addressed chunks (<see cref="GenRecOrleansOptions.IndexChunkBytes"/>) every silo reads directly.
     /// </summary>
     /// <param name="silo">The silo.</param>
     /// <param name="connectionString">A StackExchange.Redis connection string, e.g. "localhost:6379".</param>
@@ -86,7 +87,9 @@ public static class GenRecSiloBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        silo.Services.Replace(ServiceDescriptor.Singleton<ISessionStore>(sp => new RedisSessionStore(connectionString, sp.GetRequiredService<IOptions<ClusterOptions>>(), sp)));
+        silo.Services.Replace(ServiceDescriptor.Singleton(_ => new GenRecRedis(connectionString)));
+        silo.Services.Replace(ServiceDescriptor.Singleton<ISessionStore, RedisSessionStore>());
+        silo.Services.Replace(ServiceDescriptor.Singleton<IIndexChunkStore, RedisIndexChunkStore>());
         return silo.AddRedisGrainStorage(GenRecOrleansOptions.StorageName, o =>
         {
             o.ConfigurationOptions = ConfigurationOptions.Parse(connectionString);
@@ -141,6 +144,7 @@ public static class GenRecOrleansServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GenRecOrleansOptions>, GenRecOrleansOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ISessionStore, GrainStorageSessionStore>();
+        services.TryAddSingleton<IIndexChunkStore, GrainStorageIndexChunkStore>();
         services.TryAddSingleton<SiloIndexCache>();
         services.TryAddSingleton<SiloModelHost>();
         services.TryAddSingleton<SiloHstuHost>();

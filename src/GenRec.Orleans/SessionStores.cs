@@ -33,8 +33,7 @@ internal sealed class GrainStorageSessionStore(IServiceProvider services) : ISes
 {
     internal const string StateName = "session";
 
-    private IGrainStorage Storage => services.GetKeyedService<IGrainStorage>(GenRecOrleansOptions.StorageName)
-        ?? throw new InvalidOperationException($"No grain storage named '{GenRecOrleansOptions.StorageName}' is registered: call UseInMemoryGenRecStorage or UseGenRecRedisStorage on the silo.");
+    private IGrainStorage Storage => GenRecGrainStorage.Get(services);
 
     public async Task<UserSessionState> ReadAsync(GrainId grain)
     {
@@ -65,7 +64,7 @@ internal sealed class GrainStorageSessionStore(IServiceProvider services) : ISes
 /// events (bounded by <see cref="GenRecOrleansOptions.MaxPendingEvents"/>, written only when they change). A read is one
 /// round trip. Sessions that an earlier version stored as one grain state are moved here at their first read.
 /// </summary>
-internal sealed class RedisSessionStore : ISessionStore, IAsyncDisposable
+internal sealed class RedisSessionStore : ISessionStore
 {
     /// <summary>The format of the session's keys written by this version.</summary>
     internal const int FormatVersion = 1;
@@ -98,15 +97,13 @@ internal sealed class RedisSessionStore : ISessionStore, IAsyncDisposable
         return next
         """;
 
-    private readonly Lazy<Task<ConnectionMultiplexer>> _connection;
+    private readonly GenRecRedis _redis;
     private readonly string _prefix;
     private readonly GrainStorageSessionStore _legacy;
 
-    public RedisSessionStore(string connectionString, IOptions<ClusterOptions> cluster, IServiceProvider services)
+    public RedisSessionStore(GenRecRedis redis, IOptions<ClusterOptions> cluster, IServiceProvider services)
     {
-        var configuration = ConfigurationOptions.Parse(connectionString);
-        configuration.AbortOnConnectFail = false;
-        _connection = new(() => ConnectionMultiplexer.ConnectAsync(configuration));
+        _redis = redis;
         _prefix = $"genrec:{cluster.Value.ServiceId}:session";
         _legacy = new GrainStorageSessionStore(services);
     }
@@ -114,7 +111,7 @@ internal sealed class RedisSessionStore : ISessionStore, IAsyncDisposable
     public async Task<UserSessionState> ReadAsync(GrainId grain)
     {
         var (meta, events) = Keys(grain);
-        var db = (await _connection.Value.ConfigureAwait(false)).GetDatabase();
+        var db = await _redis.DatabaseAsync().ConfigureAwait(false);
         var result = (RedisResult[])(await db.ScriptEvaluateAsync(ReadScript, [meta, events]).ConfigureAwait(false))!;
         var fields = (RedisValue[])result[0]!;
         var members = (RedisValue[])result[1]!;
@@ -165,7 +162,7 @@ internal sealed class RedisSessionStore : ISessionStore, IAsyncDisposable
             args[7 + (2 * i)] = Member(added[i]);
         }
 
-        var db = (await _connection.Value.ConfigureAwait(false)).GetDatabase();
+        var db = await _redis.DatabaseAsync().ConfigureAwait(false);
         try
         {
             next.ETag = (string?)await db.ScriptEvaluateAsync(WriteScript, [meta, events], args).ConfigureAwait(false);
@@ -173,14 +170,6 @@ internal sealed class RedisSessionStore : ISessionStore, IAsyncDisposable
         catch (RedisServerException e) when (e.Message.Contains("GENREC_CONFLICT", StringComparison.Ordinal))
         {
             throw new InconsistentStateException($"Session {grain}: {e.Message}", e);
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_connection.IsValueCreated && _connection.Value.IsCompletedSuccessfully)
-        {
-            await _connection.Value.Result.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -232,4 +221,32 @@ internal sealed class RedisSessionStore : ISessionStore, IAsyncDisposable
             throw new InvalidDataException($"Session {grain} holds a damaged {typeof(T).Name}: {e.Message}", e);
         }
     }
+}
+
+/// <summary>The silo's connection to the Redis server of <c>UseGenRecRedisStorage</c> (sessions and index chunks), opened at first use.</summary>
+internal sealed class GenRecRedis(string connectionString) : IAsyncDisposable
+{
+    private readonly Lazy<Task<ConnectionMultiplexer>> _connection = new(() =>
+    {
+        var configuration = ConfigurationOptions.Parse(connectionString);
+        configuration.AbortOnConnectFail = false;
+        return ConnectionMultiplexer.ConnectAsync(configuration);
+    });
+
+    public async Task<IDatabase> DatabaseAsync() => (await _connection.Value.ConfigureAwait(false)).GetDatabase();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_connection.IsValueCreated && _connection.Value.IsCompletedSuccessfully)
+        {
+            await _connection.Value.Result.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>The grain storage the GenRec grains and stores use.</summary>
+internal static class GenRecGrainStorage
+{
+    public static IGrainStorage Get(IServiceProvider services) => services.GetKeyedService<IGrainStorage>(GenRecOrleansOptions.StorageName)
+        ?? throw new InvalidOperationException($"No grain storage named '{GenRecOrleansOptions.StorageName}' is registered: call UseInMemoryGenRecStorage or UseGenRecRedisStorage on the silo.");
 }

@@ -62,7 +62,10 @@ internal sealed class ModelRegistryState
     public string? Path { get; set; }
 }
 
-/// <summary>The published index of a catalogue.</summary>
+/// <summary>
+/// The published index of a catalogue: the current version's manifest (its chunks live in the chunk store) and the
+/// previous version's chunks (kept while silos may still be loading it, deleted at the next publish).
+/// </summary>
 [MessagePackObject]
 internal sealed class IndexState
 {
@@ -72,8 +75,30 @@ internal sealed class IndexState
     [Key(1)]
     public string Fingerprint { get; set; } = "";
 
+    /// <summary>The whole index, as state written before chunks existed held it; empty once moved to chunks.</summary>
     [Key(2)]
     public byte[] Bytes { get; set; } = [];
+
+    [Key(3)]
+    public List<string> Lineage { get; set; } = [];
+
+    [Key(4)]
+    public long Length { get; set; }
+
+    [Key(5)]
+    public string Sha256 { get; set; } = "";
+
+    [Key(6)]
+    public int ChunkBytes { get; set; }
+
+    [Key(7)]
+    public List<string> Chunks { get; set; } = [];
+
+    [Key(8)]
+    public List<string> PreviousChunks { get; set; } = [];
+
+    public IndexManifest? Manifest() =>
+        Version > 0 && Chunks.Count > 0 ? new IndexManifest(Version, Fingerprint, [.. Lineage], Length, Sha256, ChunkBytes, [.. Chunks]) : null;
 }
 
 /// <summary>The content of a catalogue's items registered with content, in registration order.</summary>

@@ -142,7 +142,7 @@ public sealed class CatalogueTests(ClusterFixture fixture) : IClassFixture<Clust
         // Beam fusion with the dense folder's prefix head: on every silo, the list its parts give outside the cluster —
         // the model, the grown index the catalogue published, the dense retriever with the new items and its head — and
         // never the history.
-        var grown = SemanticIdIndex.FromBytes((await fixture.Client.GetGrain<ISemanticIdIndexGrain>("default").GetIfNewerAsync(0))!.Bytes);
+        var grown = (await fixture.Client.GetGrain<ISemanticIdIndexGrain>("default").ReadAsync())!;
         Assert.True(grown.TryGetSemanticId(new ItemId(newHorror.Item), out _));
         using var generator = ModelFiles.Load(files.ModelPath);
         var fusion = new GenRec.Generative.BeamFusionRecall(generator, grown, local.AsConditionedRanker(DenseItemVectors.Full, GenRecCluster.FusionFreshOffset), new GenRec.Generative.BeamFusionOptions { Beams = 8, DenseWeight = 20 });
