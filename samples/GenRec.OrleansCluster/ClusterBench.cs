@@ -234,7 +234,7 @@ internal static class ClusterBench
         var redisAddress = options.Redis ?? "localhost:6379";
         var dataset = MovieLensReader.Read(data);
         var events = dataset.Interactions.Order(Interaction.Chronological).ToArray();
-        using var redis = await ConnectionMultiplexer.ConnectAsync(redisAddress);
+        using var redis = await ConnectionMultiplexer.ConnectAsync($"{redisAddress},allowAdmin=true"); // INFO and SCAN
         var db = redis.GetDatabase();
         Console.WriteLine($"{events.Length:N0} MovieLens ratings of {dataset.Users.Count:N0} users, in time order, through a Redis stream at {redisAddress}; {Environment.ProcessorCount} cores");
         var lines = new List<string>
@@ -312,7 +312,7 @@ internal static class ClusterBench
         const int Users = 400, AppendsPerUser = 20;
         var redisAddress = options.Redis ?? "localhost:6379";
         var catalogue = MovieLensReader.Read(data).Catalogue;
-        using var redis = await ConnectionMultiplexer.ConnectAsync(redisAddress);
+        using var redis = await ConnectionMultiplexer.ConnectAsync($"{redisAddress},allowAdmin=true"); // INFO and SCAN
         var server = redis.GetServer(redis.GetEndPoints()[0]);
         Console.WriteLine($"{Users} users a history length, {Users * AppendsPerUser:N0} one-event appends each from {Callers} callers, one silo; Redis at {redisAddress}; {Environment.ProcessorCount} cores");
         var lines = new List<string>
@@ -372,6 +372,156 @@ internal static class ClusterBench
         }
     }
 
+    /// <summary>
+    /// A large catalogue's index (bench-index): a synthetic index of <c>--users</c> items (default 10 M; RQ-KMeans 3 × 256
+    /// on 8-dimensional random vectors, fit on 20,000 and the rest added with AddItems) published by a client as 4 MiB
+    /// chunks to three silos on Redis, while 8 callers append events; the time until every silo serves it, each silo's
+    /// load time, the callers' p50 / p99 and failures meanwhile, and the largest value the publish wrote to Redis.
+    /// </summary>
+    public static async Task RunIndexAsync(Options options, Func<Options, CancellationToken, Task> startSilo)
+    {
+        var items = options.Users;
+        var redisAddress = options.Redis ?? "localhost:6379";
+        const int Dimension = 8, Seeded = 20_000;
+        var clock = Stopwatch.StartNew();
+        var random = new Random(3);
+        float[] Vectors(int n) => [.. Enumerable.Range(0, n * Dimension).Select(_ => (float)random.NextDouble())];
+        var v1 = new GenRec.SemanticIds.RqKMeansTrainer(levels: 3, codebookSize: 256).Fit(new GenRec.SemanticIds.ItemEmbeddings([.. Enumerable.Range(1, Seeded).Select(i => new ItemId(i))], Vectors(Seeded), Dimension));
+        var added = items - Seeded;
+        var withoutV2 = GC.GetTotalMemory(forceFullCollection: true);
+        GenRec.SemanticIds.SemanticIdIndex? v2 = v1.AddItems(new GenRec.SemanticIds.ItemEmbeddings([.. Enumerable.Range(Seeded + 1, added).Select(i => new ItemId(i))], Vectors(added), Dimension));
+        var count = v2.Count;
+        var publisherCopy = GC.GetTotalMemory(forceFullCollection: true) - withoutV2;
+        Console.WriteLine($"synthetic index of {count:N0} items made in {clock.Elapsed.TotalSeconds:0} s; {Environment.ProcessorCount} cores");
+
+        var serviceId = $"genrec-bench-index-{Guid.NewGuid():N}";
+        const string Catalogue = "synthetic";
+        using var redis = await ConnectionMultiplexer.ConnectAsync($"{redisAddress},allowAdmin=true"); // INFO and SCAN
+        var loads = new System.Collections.Concurrent.ConcurrentBag<(int Version, double Seconds, TimeSpan At)>();
+        var run = Stopwatch.StartNew();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "GenRec" && instrument.Name == "genrec.index.load.duration")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, seconds, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "catalogue" && tag.Value as string == Catalogue)
+                {
+                    loads.Add((0, seconds, run.Elapsed));
+                }
+            }
+        });
+        listener.Start();
+        string line;
+        await using (var cluster = await LocalCluster.StartAsync(3, i => options with { SiloPort = 12111 + i, GatewayPort = 31000 + i, PrimaryPort = 12111, Redis = null, StorageRedis = redisAddress, ServiceId = serviceId, Catalogue = Catalogue }, startSilo))
+        {
+            var grains = cluster.Grains;
+            var index = grains.GetGrain<ISemanticIdIndexGrain>(Catalogue);
+            await index.PublishAsync(v1);
+            var users = Enumerable.Range(1, 64).ToArray();
+            foreach (var u in users)
+            {
+                await grains.GetGrain<IUserSessionGrain>(u).AppendEventsAsync([new BehaviourEvent(1 + (u % Seeded), ActionType.Click, DateTimeOffset.UtcNow.AddHours(-1))]);
+            }
+
+            while (loads.Count < 3)
+            {
+                await Task.Delay(50);
+            }
+
+            // Callers append events (items of the first version) all through the publish and the loads.
+            using var stop = new CancellationTokenSource();
+            var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();
+            var failures = 0;
+            var callers = Enumerable.Range(0, 8).Select(c => Task.Run(async () =>
+            {
+                for (var k = 0; !stop.IsCancellationRequested; k++)
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    try
+                    {
+                        await grains.GetGrain<IUserSessionGrain>(users[(c * 8) + (k % 8)]).AppendEventsAsync([new BehaviourEvent(1 + ((c * 1000) + k) % Seeded, ActionType.Click, DateTimeOffset.UtcNow.AddMinutes(-1))]);
+                        latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                    }
+                    catch (OrleansException)
+                    {
+                        Interlocked.Increment(ref failures);
+                    }
+                }
+            })).ToArray();
+
+            var memoryBefore = GC.GetTotalMemory(forceFullCollection: true) - publisherCopy; // the silos, before the new version
+            var published = run.Elapsed;
+            var uploadClock = Stopwatch.StartNew();
+            var manifest = await index.PublishAsync(v2, progress: new Progress<int>(n =>
+            {
+                if (n % 10 == 0)
+                {
+                    Console.WriteLine($"  {n} chunks uploaded");
+                }
+            }));
+            var upload = uploadClock.Elapsed.TotalSeconds;
+            v2 = null; // the silos' copies are what is measured
+            Console.WriteLine($"  version 2 published: {manifest.Chunks.Count} chunks of up to {manifest.ChunkBytes / 1024 / 1024} MiB ({manifest.Length / 1e6:N0} MB) in {upload:0.0} s");
+            while (loads.Count < 6)
+            {
+                if (run.Elapsed - published > TimeSpan.FromMinutes(10))
+                {
+                    throw new TimeoutException("The silos did not load version 2 within 10 minutes.");
+                }
+
+                await Task.Delay(50);
+            }
+
+            var everySilo = (loads.Max(l => l.At) - published).TotalSeconds;
+            await stop.CancelAsync();
+            await Task.WhenAll(callers);
+            var memoryAfter = GC.GetTotalMemory(forceFullCollection: true);
+            var perSilo = loads.OrderBy(l => l.At).Skip(3).Select(l => l.Seconds).ToArray();
+            var sorted = latencies.Order().ToArray();
+            var (largest, grainState) = await LargestValuesAsync(redis, serviceId);
+            line = string.Create(
+                CultureInfo.InvariantCulture,
+                $"| {count:N0} | {manifest.Length / 1e6:N0} MB, {manifest.Chunks.Count} chunks | {upload:0.0} s | {string.Join(" / ", perSilo.Select(s => s.ToString("0.0", CultureInfo.InvariantCulture)))} s | {everySilo:0.0} s | {sorted.Length:N0}, {failures} failed, p50 {sorted[sorted.Length / 2]:0.0} ms, p99 {sorted[(int)(sorted.Length * 0.99)]:0.0} ms | {largest / 1024.0 / 1024:0.00} MiB | {grainState:N0} B | {(memoryAfter - memoryBefore) / 3 / 1e6:N0} MB |");
+        }
+
+        await DeleteKeysAsync(redis, serviceId);
+        Console.WriteLine();
+        Console.WriteLine("| items | published as | upload (client) | load on each silo (read, check, parse) | publish → every silo serves it | appends meanwhile (8 callers) | largest value written | index grain state | managed memory per silo copy |");
+        Console.WriteLine("|---:|---|---:|---|---:|---|---:|---:|---:|");
+        Console.WriteLine(line);
+    }
+
+    /// <summary>The largest value under a benchmark service's keys (strings and hash fields), and the index grain state's size.</summary>
+    private static async Task<(long Largest, long IndexGrainState)> LargestValuesAsync(ConnectionMultiplexer redis, string serviceId)
+    {
+        var server = redis.GetServer(redis.GetEndPoints()[0]);
+        var db = redis.GetDatabase();
+        long largest = 0, grainState = 0;
+        await foreach (var key in server.KeysAsync(pattern: $"*{serviceId}*"))
+        {
+            long size = await db.KeyTypeAsync(key) switch
+            {
+                RedisType.String => await db.StringLengthAsync(key),
+                RedisType.Hash => (await db.HashGetAllAsync(key)).Select(e => (long)(((byte[]?)e.Value)?.Length ?? 0)).DefaultIfEmpty(0).Max(),
+                _ => 0,
+            };
+            largest = Math.Max(largest, size);
+            if (key.ToString().Contains("semanticidindex", StringComparison.OrdinalIgnoreCase))
+            {
+                grainState = Math.Max(grainState, size);
+            }
+        }
+
+        return (largest, grainState);
+    }
+
     /// <summary>Deletes a benchmark service's keys (its sessions and grain state).</summary>
     private static async Task DeleteKeysAsync(ConnectionMultiplexer redis, string serviceId)
     {
@@ -407,7 +557,7 @@ internal static class ClusterBench
             await WaitForPortsAsync(gateways);
             var builder = Host.CreateApplicationBuilder();
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            builder.UseOrleansClient(c => c.UseLocalhostClustering(gateways));
+            builder.UseOrleansClient(c => c.UseLocalhostClustering(gateways, siloOptions(0).ServiceId));
             var host = builder.Build();
             await host.StartAsync();
             return new LocalCluster(stop, running, host);

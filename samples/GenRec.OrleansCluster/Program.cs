@@ -61,6 +61,11 @@ switch (command)
         await ClusterBench.RunAppendAsync(data, options, RunSiloAsync);
         return 0;
 
+    case "bench-index":
+        Prepare(data, options.Folder);
+        await ClusterBench.RunIndexAsync(options with { Users = options.Users == 100 ? 10_000_000 : options.Users }, RunSiloAsync);
+        return 0;
+
     case "bench-runners":
         Prepare(data, options.Folder);
         PrepareHstu(data, options.Folder);
@@ -68,7 +73,7 @@ switch (command)
         return 0;
 
     default:
-        Console.Error.WriteLine("usage: GenRec.OrleansCluster [prepare|silo|client|demo|bench|bench-ingest|bench-append|bench-runners] [--port N] [--gateway N] [--primary N] [--gateways N,N] [--users N] [--redis host:port] [--folder dir]");
+        Console.Error.WriteLine("usage: GenRec.OrleansCluster [prepare|silo|client|demo|bench|bench-ingest|bench-append|bench-index|bench-runners] [--port N] [--gateway N] [--primary N] [--gateways N,N] [--users N] [--redis host:port] [--folder dir]");
         return 2;
 }
 
@@ -156,6 +161,7 @@ static async Task RunSiloCoreAsync(Options o, CancellationToken stop, Action<Gen
                 g.HstuModelPath = Path.Combine(o.Folder, "hstu");
             }
 
+            g.Catalogue = o.Catalogue;
             tune?.Invoke(g);
         });
         if (o.ModelRunners)
@@ -312,7 +318,8 @@ static string Title(InteractionDataset dataset, long item) =>
 /// <param name="IngestStream">The silo ingests behaviour events from this Redis stream (bench-ingest).</param>
 /// <param name="StorageRedis">With localhost clustering: the grains' storage is this Redis server instead of memory (bench-append, bench-ingest).</param>
 /// <param name="ServiceId">With localhost clustering: the service id (what Redis storage keys are named after).</param>
-internal sealed record Options(int SiloPort, int GatewayPort, int PrimaryPort, int[] Gateways, int Users, string? Redis, string Folder, bool Hstu = false, bool ModelRunners = false, bool RunsModels = false, string? IngestRedis = null, string? IngestStream = null, string? StorageRedis = null, string ServiceId = "dev")
+/// <param name="Catalogue">The catalogue the silos serve (bench-index uses its own).</param>
+internal sealed record Options(int SiloPort, int GatewayPort, int PrimaryPort, int[] Gateways, int Users, string? Redis, string Folder, bool Hstu = false, bool ModelRunners = false, bool RunsModels = false, string? IngestRedis = null, string? IngestStream = null, string? StorageRedis = null, string ServiceId = "dev", string Catalogue = "default")
 {
     public static Options Parse(string[] args)
     {

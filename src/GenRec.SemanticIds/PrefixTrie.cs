@@ -12,52 +12,71 @@ public sealed class PrefixTrie
     private readonly Dictionary<long, int> _edges;
     private readonly int[] _depth;
 
-    internal PrefixTrie(IEnumerable<SemanticId> ids)
+    internal PrefixTrie(IReadOnlyList<SemanticId> ids)
     {
-        // Build with per-node sorted maps, then flatten.
-        var maps = new List<SortedDictionary<int, int>> { new() };
-        var depth = new List<int> { 0 };
-        foreach (var id in ids)
+        // Sorted (codes read big-endian), the distinct prefixes of each depth are that depth's nodes in code order, and
+        // each node's children are contiguous: nodes are numbered depth by depth, so the edge into node v is edge v - 1
+        // and children always have larger numbers than their parent. O(n log n), no per-node allocation.
+        var length = ids.Count == 0 ? 0 : ids[0].Length;
+        var keys = new UInt128[ids.Count];
+        for (var i = 0; i < keys.Length; i++)
         {
-            var node = 0;
-            for (var level = 0; level < id.Length; level++)
+            if (ids[i].Length != length)
             {
-                if (!maps[node].TryGetValue(id[level], out var child))
+                throw new ArgumentException($"A trie's IDs all have one length; ID {i} has {ids[i].Length} codes, the first {length}.", nameof(ids));
+            }
+
+            keys[i] = ids[i].SortKey();
+        }
+
+        Array.Sort(keys);
+        var depth = new List<int>(keys.Length + 1) { 0 };
+        var parent = new List<int>(keys.Length + 1) { -1 };
+        var code = new List<int>(keys.Length + 1) { 0 };
+        var nodeOfKey = new int[keys.Length]; // the node of each key's prefix at the depth being built (the root to start)
+        for (var d = 1; d <= length; d++)
+        {
+            var shift = 16 * (length - d);
+            var previous = UInt128.MaxValue;
+            var node = -1;
+            for (var i = 0; i < keys.Length; i++)
+            {
+                var prefix = keys[i] >> shift;
+                if (node < 0 || prefix != previous)
                 {
-                    child = maps.Count;
-                    maps[node][id[level]] = child;
-                    maps.Add([]);
-                    depth.Add(level + 1);
+                    node = depth.Count;
+                    depth.Add(d);
+                    parent.Add(nodeOfKey[i]);
+                    code.Add((int)(ushort)prefix);
+                    previous = prefix;
                 }
 
-                node = child;
+                nodeOfKey[i] = node;
             }
         }
 
-        _childStart = new int[maps.Count + 1];
-        var total = maps.Sum(m => m.Count);
-        _codes = new int[total];
-        _children = new int[total];
-        _edges = new Dictionary<long, int>(total, MixedLongComparer.Instance);
-        var at = 0;
-        for (var n = 0; n < maps.Count; n++)
+        var nodes = depth.Count;
+        _childStart = new int[nodes + 1];
+        _codes = new int[nodes - 1];
+        _children = new int[nodes - 1];
+        _edges = new Dictionary<long, int>(nodes - 1, MixedLongComparer.Instance);
+        for (var v = 1; v < nodes; v++)
         {
-            _childStart[n] = at;
-            foreach (var (code, child) in maps[n])
-            {
-                _codes[at] = code;
-                _children[at] = child;
-                _edges[Key(n, code)] = child;
-                at++;
-            }
+            _codes[v - 1] = code[v];
+            _children[v - 1] = v;
+            _childStart[parent[v] + 1]++;
+            _edges[Key(parent[v], code[v])] = v;
         }
 
-        _childStart[maps.Count] = at;
-        _depth = depth.ToArray();
+        for (var n = 0; n < nodes; n++)
+        {
+            _childStart[n + 1] += _childStart[n];
+        }
 
+        _depth = [.. depth];
         // Leaves under each node: children always have larger node numbers, so one backward pass suffices.
-        _leaves = new int[maps.Count];
-        for (var n = maps.Count - 1; n >= 0; n--)
+        _leaves = new int[nodes];
+        for (var n = nodes - 1; n >= 0; n--)
         {
             if (_childStart[n] == _childStart[n + 1])
             {

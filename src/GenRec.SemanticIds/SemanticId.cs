@@ -41,8 +41,33 @@ public readonly struct SemanticId : IEquatable<SemanticId>
         Length = codes.Length;
     }
 
+    private SemanticId(UInt128 packed, int length)
+    {
+        _packed = packed;
+        Length = length;
+    }
+
     /// <summary>The number of codes.</summary>
     public int Length { get; }
+
+    /// <summary>This ID with the code at <paramref name="level"/> replaced (no allocation).</summary>
+    internal SemanticId WithCode(int level, int code)
+    {
+        var shift = 16 * level;
+        return new SemanticId((_packed & ~((UInt128)0xFFFF << shift)) | ((UInt128)(ushort)code << shift), Length);
+    }
+
+    /// <summary>A key whose order is the lexicographic order of the codes (for IDs of one length).</summary>
+    internal UInt128 SortKey()
+    {
+        UInt128 key = 0;
+        for (var i = 0; i < Length; i++)
+        {
+            key = (key << 16) | (ushort)(_packed >> (16 * i));
+        }
+
+        return key;
+    }
 
     /// <summary>The code at <paramref name="level"/>.</summary>
     /// <param name="level">0-based level, below <see cref="Length"/>.</param>

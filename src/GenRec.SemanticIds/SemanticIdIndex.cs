@@ -315,10 +315,5 @@ public sealed class SemanticIdIndex
         return new SemanticIdIndex(1, createdAt, quantizer, embeddings.Items.ToArray(), ids, stats);
     }
 
-    private SemanticId Prefix(SemanticId id)
-    {
-        var codes = id.ToArray();
-        codes[Levels] = 0;
-        return new SemanticId(codes);
-    }
+    private SemanticId Prefix(SemanticId id) => id.WithCode(Levels, 0);
 }
