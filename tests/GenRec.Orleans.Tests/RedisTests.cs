@@ -93,7 +93,7 @@ public sealed class RedisTests
     }
 
     /// <summary>A cluster of <paramref name="silos"/> silos on the Redis server (clustering in memory, storage in Redis) serving the small test model.</summary>
-    internal static async Task<InProcessTestCluster> StartAsync(string serviceId, short silos, Action<GenRecOrleansOptions>? configure = null)
+    internal static async Task<InProcessTestCluster> StartAsync(string serviceId, short silos, Action<GenRecOrleansOptions>? configure = null, string? redis = null)
     {
         var files = ModelFiles.Value;
         var builder = new InProcessTestClusterBuilder(silos);
@@ -107,7 +107,7 @@ public sealed class RedisTests
                 o.RefreshInterval = TimeSpan.FromMilliseconds(200);
                 o.OnnxRuntime = new GenRec.Inference.OnnxRuntimeOptions { ExecutionProvider = GenRec.Inference.ExecutionProviderPreference.Cpu };
                 configure?.Invoke(o);
-            }).UseGenRecRedisStorage(Redis);
+            }).UseGenRecRedisStorage(redis ?? Redis);
             silo.Services.Configure<ClusterMembershipOptions>(o =>
             {
                 o.ProbeTimeout = TimeSpan.FromSeconds(1);
