@@ -10,7 +10,8 @@ namespace GenRec.Adapters;
 /// </summary>
 internal sealed partial class StageGuard
 {
-    private static readonly Meter Meter = new("GenRec");
+    private static readonly Meter Meter = new(GenRecDiagnostics.MeterName);
+    private static readonly ActivitySource Source = new(GenRecDiagnostics.ActivitySourceName);
     private static readonly Counter<long> Fallbacks = Meter.CreateCounter<long>("genrec.adapter.fallbacks", description: "Generative stage calls that timed out or failed, so the adapter served without them.");
     private static readonly Histogram<double> Durations = Meter.CreateHistogram<double>("genrec.adapter.generative.duration", unit: "ms", description: "Time the generative side of an adapter took (up to the budget).");
     private static readonly Histogram<double> Overlaps = Meter.CreateHistogram<double>("genrec.adapter.shadow.overlap", description: "Shadow mode: share of the served top items the generative side also proposed.");
@@ -72,6 +73,9 @@ internal sealed partial class StageGuard
         where T : class
     {
         requestToken.ThrowIfCancellationRequested();
+        using var activity = Source.StartActivity("genrec.adapter");
+        activity?.SetTag("genrec.stage", _name);
+        activity?.SetTag("genrec.mode", _options.Mode.ToString());
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(requestToken);
         var start = _time.GetTimestamp();
         Task<T> task;
@@ -99,7 +103,9 @@ internal sealed partial class StageGuard
 
         try
         {
-            return (await task.ConfigureAwait(false), "ok", elapsed);
+            var value = await task.ConfigureAwait(false);
+            activity?.SetTag("genrec.outcome", "ok");
+            return (value, "ok", elapsed);
         }
         catch (Exception e) when (!requestToken.IsCancellationRequested)
         {
@@ -114,6 +120,16 @@ internal sealed partial class StageGuard
 
     private string Fail(string reason, Exception? error, TimeSpan elapsed)
     {
+        // The adapter's span (current while the guard runs; not for an empty answer, judged after it) says why the baseline served.
+        if (Activity.Current is { OperationName: "genrec.adapter" } span)
+        {
+            span.SetTag("genrec.outcome", reason);
+            if (error is not null)
+            {
+                span.SetStatus(ActivityStatusCode.Error, error.Message);
+            }
+        }
+
         Interlocked.Increment(ref _fallbacks);
         Fallbacks.Add(1, new KeyValuePair<string, object?>("stage", _name), new KeyValuePair<string, object?>("mode", _options.Mode.ToString()), new KeyValuePair<string, object?>("reason", reason));
         FallbackLogged(_logger, _name, reason, elapsed.TotalMilliseconds, _options.Mode, error);

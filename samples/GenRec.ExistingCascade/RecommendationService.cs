@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 
 namespace GenRec.ExistingCascade;
 
@@ -94,11 +95,22 @@ public static class RecommendationService
 
         // -----------------------------------------------------------------------------------------------------------
         // Observability: the SDK's "GenRec" meter (adapter fallbacks, generative latency, shadow overlap, …) and
-        // ASP.NET Core's, scraped by Prometheus at /metrics; /healthz reports the recommender, the models, the index
-        // and the history store.
+        // ASP.NET Core's, scraped by Prometheus at /metrics; traces of each request (ASP.NET Core's span, the SDK's
+        // genrec.cascade / genrec.recall / genrec.adapter / genrec.rank spans), sent over OTLP when
+        // OpenTelemetry:OtlpEndpoint (or OTEL_EXPORTER_OTLP_ENDPOINT) names a collector; /healthz reports the
+        // recommender, the models, the index and the history store.
+        var otlp = config["OpenTelemetry:OtlpEndpoint"] ?? Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT");
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("genrec-existing-cascade"))
-            .WithMetrics(metrics => metrics.AddMeter("GenRec").AddAspNetCoreInstrumentation().AddPrometheusExporter());
+            .WithMetrics(metrics => metrics.AddMeter(GenRecDiagnostics.MeterName).AddAspNetCoreInstrumentation().AddPrometheusExporter())
+            .WithTracing(tracing =>
+            {
+                tracing.AddSource(GenRecDiagnostics.ActivitySourceName).AddAspNetCoreInstrumentation();
+                if (!string.IsNullOrWhiteSpace(otlp))
+                {
+                    tracing.AddOtlpExporter(o => o.Endpoint = new Uri(otlp));
+                }
+            });
         builder.Services.AddHealthChecks()
             .AddCheck<RecommenderHealthCheck>("recommender")
             .AddCheck<StoreHealthCheck>("store");

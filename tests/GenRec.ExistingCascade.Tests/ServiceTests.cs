@@ -195,6 +195,50 @@ public sealed class ServiceTests
     }
 
     [Fact]
+    public async Task A_request_is_traced_from_the_HTTP_span_through_the_cascade_and_the_adapter()
+    {
+        var service = await Blend.Value;
+        var trace = System.Diagnostics.ActivityTraceId.CreateRandom();
+        var spans = new System.Collections.Concurrent.ConcurrentBag<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name is GenRecDiagnostics.ActivitySourceName or "Microsoft.AspNetCore",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (activity.TraceId == trace)
+                {
+                    spans.Add(activity);
+                }
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+
+        // The caller's trace context (W3C traceparent) is continued by the service, so its spans are this request's alone.
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/recommend/42?count=10");
+        request.Headers.Add("traceparent", $"00-{trace}-{System.Diagnostics.ActivitySpanId.CreateRandom()}-01");
+        (await service.Client.SendAsync(request, TestContext.Current.CancellationToken)).EnsureSuccessStatusCode();
+        for (var i = 0; i < 50 && !spans.Any(s => s.Source.Name == "Microsoft.AspNetCore"); i++)
+        {
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+
+        var http = Assert.Single(spans, s => s.Source.Name == "Microsoft.AspNetCore");
+        var cascade = Assert.Single(spans, s => s.OperationName == "genrec.cascade");
+        Assert.Equal(http.SpanId, cascade.ParentSpanId);
+        Assert.Equal("dlrm+generative", cascade.GetTagItem("genrec.cascade"));
+        var recalls = spans.Where(s => s.OperationName == "genrec.recall").ToArray();
+        Assert.NotEmpty(recalls);
+        Assert.All(recalls, r => Assert.Equal(cascade.SpanId, r.ParentSpanId));
+        var adapter = Assert.Single(spans, s => s.OperationName == "genrec.adapter");
+        Assert.Contains(recalls, r => r.SpanId == adapter.ParentSpanId && (string?)r.GetTagItem("genrec.stage") == "blend-generative");
+        Assert.Equal(("ok", "Blend"), ((string?)adapter.GetTagItem("genrec.outcome"), (string?)adapter.GetTagItem("genrec.mode")));
+        var rank = Assert.Single(spans, s => s.OperationName == "genrec.rank");
+        Assert.Equal(cascade.SpanId, rank.ParentSpanId);
+        Assert.True((int)rank.GetTagItem("genrec.candidates")! >= 10);
+    }
+
+    [Fact]
     public async Task Shadow_mode_serves_exactly_what_the_cascade_serves()
     {
         var plain = await Plain.Value;

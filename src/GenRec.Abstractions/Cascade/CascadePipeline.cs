@@ -97,6 +97,9 @@ public sealed class CascadePipeline : IRecommender
     public async ValueTask<RecommendationResult> RecommendAsync(RecommendationRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        using var activity = GenRecDiagnostics.Source.StartActivity("genrec.cascade");
+        activity?.SetTag("genrec.cascade", Name);
+        activity?.SetTag("genrec.count", request.Count);
         var timings = new List<StageTiming>(_channels.Length + 2);
 
         // Recall.
@@ -136,6 +139,9 @@ public sealed class CascadePipeline : IRecommender
         if (_ranker is not null && merged.Count > 0)
         {
             start = _time.GetTimestamp();
+            using var rank = GenRecDiagnostics.Source.StartActivity("genrec.rank");
+            rank?.SetTag("genrec.stage", _ranker.Name);
+            rank?.SetTag("genrec.candidates", merged.Count);
             var ranked = await _ranker.RankAsync(request, merged, cancellationToken).ConfigureAwait(false);
             timings.Add(Record(new StageTiming(_ranker.Name, StageKind.Ranking, _time.GetElapsedTime(start), ranked.Count)));
             final = ranked;
@@ -146,14 +152,18 @@ public sealed class CascadePipeline : IRecommender
             final = final.Take(request.Count).ToArray();
         }
 
+        activity?.SetTag("genrec.items", final.Count);
         return new RecommendationResult(final, timings);
     }
 
     private async Task<(IReadOnlyList<Candidate>, TimeSpan)> RecallOneAsync(int index, RecommendationRequest request, CancellationToken cancellationToken)
     {
         var channel = _channels[index];
+        using var activity = GenRecDiagnostics.Source.StartActivity("genrec.recall");
+        activity?.SetTag("genrec.stage", channel.Stage.Name);
         var start = _time.GetTimestamp();
         var candidates = await channel.Stage.RecallAsync(request, channel.Quota ?? request.Count, cancellationToken).ConfigureAwait(false);
+        activity?.SetTag("genrec.candidates", candidates.Count);
         return (candidates, _time.GetElapsedTime(start));
     }
 
