@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p out/chaos
-export GENREC_CHAOS_SECONDS="${1:-300}" GENREC_CHAOS_KILL_EVERY=60 GENREC_CHAOS_REPORT="$PWD/out/chaos/report.md"
+export GENREC_CHAOS_SECONDS="${1:-300}" GENREC_CHAOS_KILL_EVERY=60 GENREC_CHAOS_PAUSE_MS=0 GENREC_CHAOS_REPORT="$PWD/out/chaos/report.md"
 rm -f "$GENREC_CHAOS_REPORT"
 dotnet test tests/GenRec.Orleans.Tests -c Release --filter "FullyQualifiedName~ChaosTests" -v q -nologo 2>&1 | grep -E "Passed!|Failed!|error" || true
 cat "$GENREC_CHAOS_REPORT"
