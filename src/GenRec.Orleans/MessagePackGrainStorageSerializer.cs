@@ -16,7 +16,8 @@ public sealed class MessagePackGrainStorageSerializer : IGrainStorageSerializer
 
     private static readonly byte[] Magic = "GRST"u8.ToArray();
 
-    private static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard
+    /// <summary>The MessagePack options of GenRec's stored state (also the session store's members).</summary>
+    internal static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard
         .WithResolver(StandardResolverAllowPrivate.Instance)
         .WithSecurity(MessagePackSecurity.UntrustedData);
 

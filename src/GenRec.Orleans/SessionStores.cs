@@ -1,7 +1,5 @@
 using System.Buffers.Binary;
-using System.Globalization;
 using MessagePack;
-using MessagePack.Resolvers;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
@@ -69,9 +67,7 @@ internal sealed class RedisSessionStore : ISessionStore
     /// <summary>The format of the session's keys written by this version.</summary>
     internal const int FormatVersion = 1;
 
-    private static readonly MessagePackSerializerOptions Serializer = MessagePackSerializerOptions.Standard
-        .WithResolver(StandardResolverAllowPrivate.Instance)
-        .WithSecurity(MessagePackSecurity.UntrustedData);
+    private static readonly MessagePackSerializerOptions Serializer = MessagePackGrainStorageSerializer.Options;
 
     // KEYS: meta, events. Returns the meta fields and the events, oldest first.
     private const string ReadScript = """
