@@ -97,7 +97,7 @@ public sealed class Item2VecTrainer
         var generator = new torch.Generator((ulong)_options.Seed, device);
         var input = nn.Parameter(((torch.rand(n, d, generator: generator, device: device) - 0.5f) / d).requires_grad_());
         var output = nn.Parameter(torch.zeros(n, d, device: device).requires_grad_());
-        var optimizer = torch.optim.Adam([input, output], lr: _options.LearningRate);
+        using var optimizer = new AdamWOptimizer([input, output], _options.LearningRate);
 
         // Negatives from the unigram distribution to the power 0.75.
         var noise = torch.tensor(counts.Select(c => (float)Math.Pow(c, 0.75)).ToArray(), device: device);
@@ -121,9 +121,9 @@ public sealed class Item2VecTrainer
                 var positive = nn.functional.logsigmoid((u * v).sum(1));
                 var negative = nn.functional.logsigmoid(-torch.bmm(vn, u.unsqueeze(2)).squeeze(2)).sum(1);
                 var loss = -(positive + negative).mean();
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
                 lossSum += loss.item<float>();
                 batches++;
             }

@@ -103,7 +103,7 @@ public sealed class PreferenceAligner
         policy.eval();
         reference.eval();
         var generator = new TigerModelArtifact(policy, device, model.IndexFingerprint, model.IndexVersion, model.Report);
-        var optimizer = torch.optim.AdamW(policy.parameters(), lr: _options.LearningRate, weight_decay: 0);
+        using var optimizer = new AdamWOptimizer(policy.parameters(), _options.LearningRate);
         var rounds = new List<AlignmentRound>();
         var maxHistory = model.Config.MaxHistoryItems;
         for (var round = 1; round <= _options.Rounds; round++)
@@ -194,7 +194,7 @@ public sealed class PreferenceAligner
     }
 
     /// <summary>One pass over the round's pairs in batches; returns the mean loss and the share of pairs ranked right.</summary>
-    private (double Loss, double Accuracy) Learn(TigerNetwork policy, TigerNetwork reference, optim.Optimizer optimizer, List<Pair> pairs, List<ArraySegment<SequenceItem>> data, Device device, Random random, CancellationToken cancellationToken)
+    private (double Loss, double Accuracy) Learn(TigerNetwork policy, TigerNetwork reference, AdamWOptimizer optimizer, List<Pair> pairs, List<ArraySegment<SequenceItem>> data, Device device, Random random, CancellationToken cancellationToken)
     {
         var order = Enumerable.Range(0, pairs.Count).OrderBy(_ => random.Next()).ToArray();
         var dataOrder = Enumerable.Range(0, data.Count).OrderBy(_ => random.Next()).ToArray();
@@ -230,10 +230,10 @@ public sealed class PreferenceAligner
                 }
             }
 
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             loss.backward();
             nn.utils.clip_grad_norm_(policy.parameters(), _options.GradientClip);
-            optimizer.step();
+            optimizer.Step();
         }
 
         return (lossSum / pairs.Count, (double)right / pairs.Count);

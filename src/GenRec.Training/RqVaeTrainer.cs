@@ -137,7 +137,7 @@ public sealed class RqVaeTrainer
 
         InitialiseCodebooks(model, all, cancellationToken);
 
-        var optimizer = torch.optim.Adam(model.parameters(), lr: _options.LearningRate);
+        using var optimizer = new AdamWOptimizer(model.parameters(), _options.LearningRate);
         var generator = new torch.Generator((ulong)_options.Seed, device);
         var beta = (float)_options.CommitmentWeight;
         for (var epoch = 1; epoch <= _options.Epochs; epoch++)
@@ -156,9 +156,9 @@ public sealed class RqVaeTrainer
                 var x = all.index_select(0, order.narrow(0, start, Math.Min(_options.BatchSize, n - start)));
                 var reconstruction = model.Forward(x, beta, out var quantizationLoss, out var codes, out var residuals);
                 var loss = nn.functional.mse_loss(reconstruction, x) + quantizationLoss;
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 loss.backward();
-                optimizer.step();
+                optimizer.Step();
                 lossSum += loss.item<float>();
                 batches++;
                 for (var l = 0; l < codes.Length; l++)

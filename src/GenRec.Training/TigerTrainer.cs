@@ -127,7 +127,7 @@ public sealed class TigerTrainer
         model.to(device);
         var parameters = model.parameters().Sum(p => p.numel());
         var artifact = new TigerModelArtifact(model, device, index.Fingerprint, index.Version, new TigerTrainingReport(0, 0, 0, 0, parameters, []));
-        var optimizer = torch.optim.AdamW(model.parameters(), lr: _options.LearningRate, weight_decay: _options.WeightDecay);
+        using var optimizer = new AdamWOptimizer(model.parameters(), _options.LearningRate, _options.WeightDecay);
         var windowsPerEpoch = Examples(model, sequences, random).Count;
         var totalSteps = _options.Epochs * ((windowsPerEpoch + _options.BatchSize - 1) / _options.BatchSize);
         var step = 0;
@@ -154,11 +154,11 @@ public sealed class TigerTrainer
                 var batch = windows.GetRange(start, Math.Min(_options.BatchSize, windows.Count - start));
                 var (total, count) = model.Loss(batch, device);
                 var mean = total / count;
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 mean.backward();
                 nn.utils.clip_grad_norm_(model.parameters(), _options.GradientClip);
                 SetLearningRate(optimizer, ++step, totalSteps);
-                optimizer.step();
+                optimizer.Step();
                 lossSum += mean.item<float>() * count;
                 lossCount += count;
             }
@@ -279,16 +279,13 @@ public sealed class TigerTrainer
         }
     }
 
-    private void SetLearningRate(torch.optim.Optimizer optimizer, int step, int totalSteps)
+    private void SetLearningRate(AdamWOptimizer optimizer, int step, int totalSteps)
     {
         var warmup = Math.Min(_options.WarmupSteps, Math.Max(1, totalSteps / 10));
         var rate = step <= warmup
             ? _options.LearningRate * step / warmup
             : _options.LearningRate * (0.1 + (0.9 * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1.0, (step - warmup) / (double)Math.Max(1, totalSteps - warmup))))));
-        foreach (var group in optimizer.ParamGroups)
-        {
-            group.LearningRate = rate;
-        }
+        optimizer.LearningRate = rate;
     }
 
     /// <summary>Options of a <see cref="TigerTrainer"/>.</summary>

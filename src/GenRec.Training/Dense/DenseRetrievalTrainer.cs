@@ -92,7 +92,7 @@ public sealed class DenseRetrievalTrainer
         var validation = split.Cases(SplitTarget.Valid).Take(o.ValidationUsers ?? int.MaxValue)
             .Select(c => (History: c.History.Select(h => position[h.Item]).ToArray(), Target: position[c.Target.Item]))
             .ToArray();
-        using var optimizer = torch.optim.AdamW(network.parameters(), lr: o.LearningRate, weight_decay: o.WeightDecay);
+        using var optimizer = new AdamWOptimizer(network.parameters(), o.LearningRate, o.WeightDecay);
 
         Dictionary<string, Tensor>? best = null;
         double bestNdcg = double.NegativeInfinity;
@@ -126,9 +126,9 @@ public sealed class DenseRetrievalTrainer
                         loss = loss + (o.ContentLossWeight * nn.functional.cross_entropy(picked.matmul(contentOnly.t()) / o.Temperature, targets[valid]));
                     }
 
-                    optimizer.zero_grad();
+                    optimizer.ZeroGrad();
                     loss.backward();
-                    optimizer.step();
+                    optimizer.Step();
                     var n = picked.shape[0];
                     lossSum += loss.item<float>() * n;
                     lossCount += n;

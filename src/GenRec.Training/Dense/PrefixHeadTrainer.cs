@@ -125,7 +125,7 @@ public sealed class PrefixHeadTrainer
             double bestNdcg = unconditioned;
             int bestEpoch = 0, epoch;
             best = head.state_dict().ToDictionary(p => p.Key, p => p.Value.detach().clone());
-            using var optimizer = torch.optim.AdamW(head.parameters(), lr: o.LearningRate, weight_decay: o.WeightDecay);
+            using var optimizer = new AdamWOptimizer(head.parameters(), o.LearningRate, o.WeightDecay);
             var n = (int)statesAll.shape[0];
             for (epoch = 1; epoch <= o.Epochs; epoch++)
             {
@@ -142,9 +142,9 @@ public sealed class PrefixHeadTrainer
                     var keep = torch.tensor(Enumerable.Range(0, items.Length).Select(_ => random.NextDouble() < o.IdDropout ? 0f : 1f).ToArray(), device: device).unsqueeze(1);
                     var vectors = (fullAll * keep) + (contentAll * (1 - keep));
                     var loss = WithinPrefixLoss(head, statesAll[take], targetsAll[take], vectors, groupAll, codesAll, model.Temperature);
-                    optimizer.zero_grad();
+                    optimizer.ZeroGrad();
                     loss.backward();
-                    optimizer.step();
+                    optimizer.Step();
                     lossSum += loss.item<float>() * take.shape[0];
                 }
 

@@ -176,7 +176,7 @@ public sealed class NeuralDlrmTrainer
             network.SetStandardisation(mean, scale);
             network.to(device);
             var clock = Stopwatch.StartNew();
-            using var optimizer = torch.optim.AdamW(network.parameters(), lr: o.LearningRate, weight_decay: o.WeightDecay);
+            using var optimizer = new AdamWOptimizer(network.parameters(), o.LearningRate, o.WeightDecay);
             for (var epoch = 1; epoch <= o.Epochs; epoch++)
             {
                 network.train();
@@ -211,10 +211,10 @@ public sealed class NeuralDlrmTrainer
                         torch.tensor(channels, device: device)).reshape(batch.Length, m);
                     scores = scores.masked_fill(torch.tensor(padding, [batch.Length, m], device: device), float.NegativeInfinity);
                     var loss = nn.functional.cross_entropy(scores, torch.zeros(batch.Length, dtype: ScalarType.Int64, device: device));
-                    optimizer.zero_grad();
+                    optimizer.ZeroGrad();
                     loss.backward();
                     nn.utils.clip_grad_norm_(network.parameters(), 1.0);
-                    optimizer.step();
+                    optimizer.Step();
                     var value = loss.item<float>();
                     if (!float.IsFinite(value))
                     {

@@ -127,7 +127,7 @@ public sealed class HstuTrainer
 
             network.to(device);
             var clock = Stopwatch.StartNew();
-            using var optimizer = torch.optim.AdamW(network.parameters(), lr: o.LearningRate, weight_decay: 0.01);
+            using var optimizer = new AdamWOptimizer(network.parameters(), o.LearningRate, weightDecay: 0.01);
             var sequences = split.Train.Where(s => s.Interactions.Count >= 2).Select(s => s.Interactions.Select(i => i.ToEvent()).ToArray()).ToArray();
             for (var epoch = 1; epoch <= o.Epochs; epoch++)
             {
@@ -150,10 +150,10 @@ public sealed class HstuTrainer
                     cancellationToken.ThrowIfCancellationRequested();
                     using var scope = torch.NewDisposeScope();
                     var loss = w is not null ? SequenceLoss(network, w, Row, device) : RankingLoss(network, g!, f, Row, device);
-                    optimizer.zero_grad();
+                    optimizer.ZeroGrad();
                     loss.backward();
                     nn.utils.clip_grad_norm_(network.parameters(), 1.0);
-                    optimizer.step();
+                    optimizer.Step();
                     var value = loss.item<float>();
                     if (!float.IsFinite(value))
                     {
