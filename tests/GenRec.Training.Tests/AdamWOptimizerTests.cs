@@ -31,22 +31,18 @@ public sealed class AdamWOptimizerTests
 
     private static float[][] Values(Parameter[] parameters) => parameters.Select(p => p.data<float>().ToArray()).ToArray();
 
-    [Theory]
-    [InlineData(0.01)]
-    [InlineData(0.0)]
-    public void Every_step_equals_torchsharps_AdamW_bit_for_bit(double weightDecay)
+    // Runs both optimizers side by side over the same losses; a schedule (when given) sets both learning rates before each step.
+    private static void Train(AdamWOptimizer optimizer, Parameter[] ours, torch.optim.Optimizer reference, Parameter[] theirs, Func<int, double>? schedule)
     {
-        var ours = Parameters(7);
-        var theirs = Parameters(7);
-        using var optimizer = new AdamWOptimizer(ours, 3e-3, weightDecay);
-        using var reference = torch.optim.AdamW(theirs, lr: 3e-3, weight_decay: weightDecay);
         for (var step = 0; step < 25; step++)
         {
-            var rate = 3e-3 * (step + 1) / 25;
-            optimizer.LearningRate = rate;
-            foreach (var group in reference.ParamGroups)
+            if (schedule is not null)
             {
-                group.LearningRate = rate;
+                optimizer.LearningRate = schedule(step);
+                foreach (var group in reference.ParamGroups)
+                {
+                    group.LearningRate = schedule(step);
+                }
             }
 
             optimizer.ZeroGrad();
@@ -56,6 +52,19 @@ public sealed class AdamWOptimizerTests
             optimizer.Step();
             reference.step();
         }
+    }
+
+    [Theory]
+    [InlineData(0.01)]
+    [InlineData(0.0)]
+    public void Every_step_equals_torchsharps_AdamW_bit_for_bit(double weightDecay)
+    {
+        var ours = Parameters(7);
+        var theirs = Parameters(7);
+        using var optimizer = new AdamWOptimizer(ours, 3e-3, weightDecay);
+        using var reference = torch.optim.AdamW(theirs, lr: 3e-3, weight_decay: weightDecay);
+
+        Train(optimizer, ours, reference, theirs, step => 3e-3 * (step + 1) / 25);
 
         Assert.Equal(Values(theirs), Values(ours));
         Assert.NotEqual(Values(Parameters(7))[0], Values(ours)[0]);
@@ -69,15 +78,8 @@ public sealed class AdamWOptimizerTests
         var theirs = Parameters(11);
         using var optimizer = new AdamWOptimizer(ours, 1e-2);
         using var reference = torch.optim.Adam(theirs, lr: 1e-2);
-        for (var step = 0; step < 25; step++)
-        {
-            optimizer.ZeroGrad();
-            reference.zero_grad();
-            Backward(ours, step);
-            Backward(theirs, step);
-            optimizer.Step();
-            reference.step();
-        }
+
+        Train(optimizer, ours, reference, theirs, schedule: null);
 
         Assert.Equal(Values(theirs), Values(ours));
     }
