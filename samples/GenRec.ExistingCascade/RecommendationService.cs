@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Threading.RateLimiting;
 using GenRec.Adapters;
-using GenRec.Adapters.MLNet;
+using GenRec.Baselines;
 using GenRec.Data;
 using GenRec.Inference;
 using GenRec.SemanticIds;

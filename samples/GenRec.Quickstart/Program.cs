@@ -17,7 +17,7 @@ using System.Globalization;
 using System.Net;
 using GenRec;
 using GenRec.Adapters;
-using GenRec.Adapters.MLNet;
+using GenRec.Baselines;
 using GenRec.Cascade;
 using GenRec.Data;
 using GenRec.Evaluation;

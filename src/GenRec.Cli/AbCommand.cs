@@ -1,6 +1,6 @@
 using System.CommandLine;
 using GenRec.Adapters;
-using GenRec.Adapters.MLNet;
+using GenRec.Baselines;
 using GenRec.Cascade;
 using GenRec.Data;
 using GenRec.Experiments;

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using GenRec.Adapters.MLNet;
+using GenRec.Baselines;
 using GenRec.Cascade;
 using GenRec.Data;
 using GenRec.Generative;

@@ -1,4 +1,4 @@
-using GenRec.Adapters.MLNet;
+using GenRec.Baselines;
 using GenRec.Cascade;
 using GenRec.Data;
 using GenRec.Generative;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using GenRec;
-using GenRec.Adapters.MLNet;
+using GenRec.Baselines;
 using GenRec.Cli;
 using GenRec.Data;
 using GenRec.Evaluation;

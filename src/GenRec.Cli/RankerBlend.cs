@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using GenRec.Adapters;
-using GenRec.Adapters.MLNet;
+using GenRec.Baselines;
 using GenRec.Cascade;
 using GenRec.Data;
 using GenRec.Evaluation;

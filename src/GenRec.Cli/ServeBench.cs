@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using GenRec.Adapters.MLNet;
+using GenRec.Baselines;
 using GenRec.Data;
 using GenRec.Generative;
 using GenRec.Inference;

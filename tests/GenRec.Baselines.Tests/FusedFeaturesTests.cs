@@ -3,7 +3,7 @@ using GenRec.Data;
 using GenRec.Evaluation;
 using GenRec.TestSupport;
 
-namespace GenRec.Adapters.MLNet.Tests;
+namespace GenRec.Baselines.Tests;
 
 /// <summary>
 /// The cascade's ranker reads extra feature sources and is trained with extra recall channels, through the same code

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace GenRec.Adapters.MLNet;
+namespace GenRec.Baselines;
 
 /// <summary>
 /// What the classical cascade derives from one request: the history as catalogue indices, item-to-item scores,

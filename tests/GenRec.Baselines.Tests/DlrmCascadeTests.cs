@@ -3,7 +3,7 @@ using GenRec.Data;
 using GenRec.Evaluation;
 using GenRec.TestSupport;
 
-namespace GenRec.Adapters.MLNet.Tests;
+namespace GenRec.Baselines.Tests;
 
 /// <summary>Trains the cascade once (a small LightGBM setting, so the suite stays fast) and shares it.</summary>
 public sealed class DlrmFixture

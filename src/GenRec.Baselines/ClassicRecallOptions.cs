@@ -1,4 +1,4 @@
-namespace GenRec.Adapters.MLNet;
+namespace GenRec.Baselines;
 
 /// <summary>Options of the classical recall channels (<see cref="ClassicRecall"/>).</summary>
 public sealed class ClassicRecallOptions

@@ -1,4 +1,4 @@
-namespace GenRec.Adapters.MLNet;
+namespace GenRec.Baselines;
 
 /// <summary>
 /// The hand-made features of the DLRM ranker for one (user, candidate) pair. Everything time-dependent looks

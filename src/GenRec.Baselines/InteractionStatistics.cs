@@ -1,6 +1,6 @@
 using GenRec.Data;
 
-namespace GenRec.Adapters.MLNet;
+namespace GenRec.Baselines;
 
 /// <summary>
 /// What the classical cascade learns from the training interactions: per-item counts, ratings and first-seen

@@ -2,7 +2,7 @@ using System.Text;
 using GenRec.Data;
 using GenRec.TestSupport;
 
-namespace GenRec.Adapters.MLNet.Tests;
+namespace GenRec.Baselines.Tests;
 
 public sealed class ClassicRecallTests
 {

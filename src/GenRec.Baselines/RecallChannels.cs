@@ -1,4 +1,4 @@
-namespace GenRec.Adapters.MLNet;
+namespace GenRec.Baselines;
 
 /// <summary>Base of the classical channels: turns scored catalogue indices into candidates, skipping excluded items.</summary>
 internal abstract class ClassicChannel(UserProfile.Cache profiles) : IRecallStage

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace GenRec.Adapters.MLNet;
+namespace GenRec.Baselines;
 
 /// <summary>One ranker input row: the features of a (user, candidate) pair.</summary>
 internal sealed class FeatureRow

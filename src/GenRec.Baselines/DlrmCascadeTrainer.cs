@@ -5,7 +5,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers.LightGbm;
 
-namespace GenRec.Adapters.MLNet;
+namespace GenRec.Baselines;
 
 /// <summary>Progress of a <see cref="DlrmCascadeTrainer"/>: which phase it is in and how far along.</summary>
 /// <param name="Phase">What the trainer is doing.</param>

@@ -1,6 +1,6 @@
 using GenRec.Data;
 
-namespace GenRec.Adapters.MLNet;
+namespace GenRec.Baselines;
 
 /// <summary>
 /// The recall channels of a classical cascade, fitted on training interactions: global popularity, recent
