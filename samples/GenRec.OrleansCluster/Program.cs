@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using System.Net;
-using GenRec;
 using GenRec.Data;
 using GenRec.Inference;
+using GenRec.Models;
 using GenRec.Orleans;
 using GenRec.SemanticIds;
+using GenRec.Training.Onnx;
 using GenRec.Training;
+using GenRec;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -103,7 +105,7 @@ static void Prepare(string data, string folder)
 // The semantic-ID index (item2vec → RQ-KMeans 3 × 256): the catalogue every session checks events against.
 static SemanticIdIndex PrepareIndex(DataSplit split, string folder)
 {
-    var path = Path.Combine(folder, "index.sid");
+    var path = ModelFolderLayout.IndexPath(folder);
     if (File.Exists(path))
     {
         return SemanticIdIndex.Load(path);
@@ -153,7 +155,7 @@ static async Task RunSiloCoreAsync(Options o, CancellationToken stop, Action<Gen
     {
         silo.AddGenRecGrains(g =>
         {
-            g.IndexPath = Path.Combine(o.Folder, "index.sid");
+            g.IndexPath = ModelFolderLayout.IndexPath(o.Folder);
             g.ModelPath = Path.Combine(o.Folder, "model");
             g.ModelRunners = o.ModelRunners;
             if (o.Hstu)

@@ -15,7 +15,6 @@
 
 using System.Globalization;
 using System.Net;
-using GenRec;
 using GenRec.Adapters;
 using GenRec.Baselines;
 using GenRec.Cascade;
@@ -23,9 +22,12 @@ using GenRec.Data;
 using GenRec.Evaluation;
 using GenRec.Experiments;
 using GenRec.Generative;
+using GenRec.Models;
 using GenRec.Orleans;
 using GenRec.SemanticIds;
+using GenRec.Training.Onnx;
 using GenRec.Training;
+using GenRec;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -139,7 +141,7 @@ await AnsiConsole.Progress()
         var serve = ctx.AddTask("serve: ONNX export, Orleans silo, user sessions", maxValue: 3);
         var served = Path.GetFullPath(Path.Combine("out", "quickstart", "serving"));
         TigerOnnxExporter.Export(tiger, Path.Combine(served, "model"));
-        index.Save(Path.Combine(served, "index.sid"));
+        index.Save(ModelFolderLayout.IndexPath(served));
         serve.Increment(1);
         silo = StartSilo(served);
         await silo.StartAsync();
@@ -238,7 +240,7 @@ static IHost StartSilo(string folder)
         .UseLocalhostClustering(siloPort: 11311, gatewayPort: 30311, primarySiloEndpoint: new IPEndPoint(IPAddress.Loopback, 11311))
         .AddGenRecGrains(o =>
         {
-            o.IndexPath = Path.Combine(folder, "index.sid");
+            o.IndexPath = ModelFolderLayout.IndexPath(folder);
             o.ModelPath = Path.Combine(folder, "model");
             o.DefaultBeamWidth = 100;
         })

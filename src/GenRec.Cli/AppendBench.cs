@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using GenRec.Data;
 using GenRec.Inference;
+using GenRec.Models;
 
 namespace GenRec.Cli;
 

@@ -1,13 +1,15 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
+using System.Text;
 using GenRec.Data;
 using GenRec.Evaluation;
 using GenRec.Generative;
 using GenRec.Inference;
+using GenRec.Models;
 using GenRec.SemanticIds;
+using GenRec.Training.Onnx;
 using GenRec.Training;
 
 namespace GenRec.Cli;
@@ -55,7 +57,7 @@ internal static class DecodeBench
             var split = Common.LoadSplit(parse.GetValue(data)!);
             var splitTarget = parse.GetValue(target) == "test" ? SplitTarget.Test : SplitTarget.Valid;
             var folder = parse.GetValue(modelPath)!;
-            var index = SemanticIdIndex.Load(Path.Combine(folder, TrainCommand.IndexFileName));
+            var index = SemanticIdIndex.Load(ModelFolderLayout.IndexPath(folder));
             var exported = Path.Combine(Path.GetTempPath(), $"genrec-decode-{Environment.ProcessId}");
             using (var trained = TigerModelArtifact.Load(folder, ComputeDevice.Cpu))
             {

@@ -5,7 +5,9 @@ using System.Text.Json;
 using GenRec.Data;
 using GenRec.Generative;
 using GenRec.Inference;
+using GenRec.Models;
 using GenRec.SemanticIds;
+using GenRec.Training.Onnx;
 using GenRec.Training;
 
 namespace GenRec.Cli;
@@ -45,11 +47,11 @@ internal static class ExportCommand
             Common.RequirePositive(parse.GetValue(users), "--check-users");
             Common.RequirePositive(parse.GetValue(beam), "--beam");
             using var model = TigerModelArtifact.Load(source, ComputeDevice.Cpu);
-            var index = SemanticIdIndex.Load(Path.Combine(source, TrainCommand.IndexFileName));
+            var index = SemanticIdIndex.Load(ModelFolderLayout.IndexPath(source));
             model.EnsureIndex(index);
             var clock = Stopwatch.StartNew();
             var manifest = TigerOnnxExporter.Export(model, target);
-            File.Copy(Path.Combine(source, TrainCommand.IndexFileName), Path.Combine(target, TrainCommand.IndexFileName), overwrite: true);
+            File.Copy(ModelFolderLayout.IndexPath(source), ModelFolderLayout.IndexPath(target), overwrite: true);
             var exportSeconds = clock.Elapsed.TotalSeconds;
             ConsoleProgress.Status(string.Create(CultureInfo.InvariantCulture, $"exported {manifest.Architecture} ({manifest.Layers} layers, {manifest.Heads} heads × {manifest.HeadDimension}) to {target} in {exportSeconds:0.0} s"));
 

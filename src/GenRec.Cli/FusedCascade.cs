@@ -3,6 +3,7 @@ using GenRec.Baselines;
 using GenRec.Cascade;
 using GenRec.Data;
 using GenRec.Generative;
+using GenRec.Models;
 using GenRec.SemanticIds;
 using GenRec.Training;
 
@@ -74,7 +75,7 @@ internal static class FusedCascade
         {
             var path = a.TigerPath ?? throw new UsageException("the fused cascade's tiger features need --fuse-tiger (a folder from genrec train tiger --hold-out-last 3).");
             var tiger = TigerModelArtifact.Load(path);
-            var index = SemanticIdIndex.Load(Path.Combine(path, TrainCommand.IndexFileName));
+            var index = SemanticIdIndex.Load(ModelFolderLayout.IndexPath(path));
             tiger.EnsureIndex(index);
             if (a.Features.Contains("tiger"))
             {

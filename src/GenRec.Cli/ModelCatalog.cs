@@ -3,6 +3,7 @@ using GenRec.Cascade;
 using GenRec.Data;
 using GenRec.Generative;
 using GenRec.Inference;
+using GenRec.Models;
 using GenRec.SemanticIds;
 using GenRec.Training;
 
@@ -244,7 +245,7 @@ internal static class ModelCatalog
     private static (TigerModelArtifact Model, SemanticIdIndex Index) LoadGenerativeModel(string folder, string? indexPath, string name, int beamWidth)
     {
         var model = TigerModelArtifact.Load(folder);
-        var index = SemanticIdIndex.Load(indexPath ?? Path.Combine(folder, TrainCommand.IndexFileName));
+        var index = SemanticIdIndex.Load(indexPath ?? ModelFolderLayout.IndexPath(folder));
         model.EnsureIndex(index);
         ConsoleProgress.Status($"{name}: {model.Report.Parameters:N0} parameters on {model.Device}, index version {index.Version}; beam width {beamWidth}");
         return (model, index);
@@ -257,7 +258,7 @@ internal static class ModelCatalog
     public static GenerativeRecall LoadOnnx(string folder, string? indexPath, string name, int beamWidth, int draftsPerBeam = 0)
     {
         var model = OnnxGenerativeModel.Load(folder, new OnnxRuntimeOptions { DraftsPerBeam = draftsPerBeam }, ConsoleLog.Instance);
-        var index = SemanticIdIndex.Load(indexPath ?? Path.Combine(folder, TrainCommand.IndexFileName));
+        var index = SemanticIdIndex.Load(indexPath ?? ModelFolderLayout.IndexPath(folder));
         var recall = new GenerativeRecall(model, index, new GenerativeRecallOptions { Name = name, BeamWidth = beamWidth }, new GenerativeMicroBatcher(model));
         ConsoleProgress.Status($"{name}: {model.Manifest.Architecture} on ONNX Runtime ({model.ExecutionProvider}), index version {index.Version}; beam width {beamWidth}, micro-batched{(model.DraftsPerBeam > 0 ? $", parallel decoding at {model.DraftsPerBeam} drafts per beam" : "")}");
         return recall;

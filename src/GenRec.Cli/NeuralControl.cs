@@ -4,6 +4,7 @@ using GenRec.Cascade;
 using GenRec.Data;
 using GenRec.Evaluation;
 using GenRec.Inference;
+using GenRec.Training.Onnx;
 using GenRec.Training;
 
 namespace GenRec.Cli;

@@ -1,13 +1,15 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
+using System.Text;
 using GenRec.Baselines;
 using GenRec.Data;
 using GenRec.Generative;
 using GenRec.Inference;
+using GenRec.Models;
 using GenRec.SemanticIds;
+using GenRec.Training.Onnx;
 using GenRec.Training;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
@@ -57,7 +59,7 @@ internal static class ServeBench
             var peak = HardwarePeak.Measure(ConsoleProgress.Status);
             var split = Common.LoadSplit(parse.GetValue(data)!);
             var folder = parse.GetValue(modelPath)!;
-            var index = SemanticIdIndex.Load(Path.Combine(folder, TrainCommand.IndexFileName));
+            var index = SemanticIdIndex.Load(ModelFolderLayout.IndexPath(folder));
             TigerConfig shape;
             using (var trained = TigerModelArtifact.Load(folder, ComputeDevice.Cpu))
             {

@@ -5,6 +5,7 @@ using GenRec.Data;
 using GenRec.Evaluation;
 using GenRec.Experiments;
 using GenRec.Generative;
+using GenRec.Models;
 using GenRec.SemanticIds;
 using GenRec.Training;
 
@@ -13,9 +14,6 @@ namespace GenRec.Cli;
 /// <summary><c>genrec train tiger</c>: trains a generative retrieval model on the train part.</summary>
 internal static class TrainCommand
 {
-    /// <summary>The index copy every model folder carries, so the folder alone serves.</summary>
-    public const string IndexFileName = "index.sid";
-
     public static Command Create()
     {
         var data = Common.Data();
@@ -94,7 +92,7 @@ internal static class TrainCommand
             using var model = new TigerTrainer(options).Fit(split, sid, ct);
             var folder = parse.GetValue(output)!;
             model.Save(folder);
-            File.Copy(indexPath, Path.Combine(folder, IndexFileName), overwrite: true);
+            File.Copy(indexPath, ModelFolderLayout.IndexPath(folder), overwrite: true);
             var r = model.Report;
             ConsoleProgress.Status($"wrote {folder}: {r.Parameters:N0} parameters on {model.Device}, best epoch {r.BestEpoch} of {r.Epochs}");
             Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
@@ -193,7 +191,7 @@ internal static class TrainCommand
             var split = Common.LoadSplit(parse.GetValue(data)!);
             var stage1Path = parse.GetValue(modelPath)!;
             using var stage1 = TigerModelArtifact.Load(stage1Path);
-            var indexPath = Path.Combine(stage1Path, IndexFileName);
+            var indexPath = ModelFolderLayout.IndexPath(stage1Path);
             var index = SemanticIdIndex.Load(indexPath);
             stage1.EnsureIndex(index);
             using var rewardModel = HstuModel.Load(parse.GetValue(rewardPath)!);
@@ -215,7 +213,7 @@ internal static class TrainCommand
             using var aligned = new PreferenceAligner(options).Align(stage1, split, index, reward, ct);
             var folder = parse.GetValue(output)!;
             aligned.Save(folder);
-            File.Copy(indexPath, Path.Combine(folder, IndexFileName), overwrite: true);
+            File.Copy(indexPath, ModelFolderLayout.IndexPath(folder), overwrite: true);
 
             ConsoleProgress.Status("comparing the stage-1 and the aligned model on the validation target (beam 100)");
             ReplayArm Arm(string name, TigerModelArtifact model) =>

@@ -1,7 +1,8 @@
 using System.Buffers;
 using GenRec.Generative;
+using GenRec.Models;
 using Microsoft.ML.OnnxRuntime;
-using static GenRec.Inference.GenerativeGraphContract;
+using static GenRec.Models.GenerativeGraphContract;
 
 namespace GenRec.Inference;
 

@@ -1,8 +1,9 @@
 using System.Diagnostics.CodeAnalysis;
-using Microsoft.Extensions.Logging;
+using GenRec.Models;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
-using static GenRec.Inference.HstuGraphContract;
+using static GenRec.Models.HstuGraphContract;
 
 namespace GenRec.Inference;
 

@@ -1,7 +1,8 @@
 using GenRec.Generative;
-using Microsoft.ML.OnnxRuntime;
+using GenRec.Models;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using static GenRec.Inference.GenerativeGraphContract;
+using Microsoft.ML.OnnxRuntime;
+using static GenRec.Models.GenerativeGraphContract;
 
 namespace GenRec.Inference;
 

@@ -1,7 +1,8 @@
 using GenRec.Generative;
+using GenRec.Models;
 using GenRec.SemanticIds;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 
 namespace GenRec.Inference;

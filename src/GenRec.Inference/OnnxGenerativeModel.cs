@@ -1,8 +1,9 @@
 using GenRec.Generative;
-using Microsoft.Extensions.Logging;
+using GenRec.Models;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
-using static GenRec.Inference.GenerativeGraphContract;
+using static GenRec.Models.GenerativeGraphContract;
 
 namespace GenRec.Inference;
 

@@ -1,5 +1,6 @@
-using GenRec.SemanticIds;
 using GenRec.Inference;
+using GenRec.Models;
+using GenRec.SemanticIds;
 using Microsoft.Extensions.Options;
 
 namespace GenRec.Orleans;

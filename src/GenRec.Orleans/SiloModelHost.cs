@@ -1,4 +1,5 @@
 using GenRec.Inference;
+using GenRec.Models;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

@@ -1,10 +1,11 @@
-using GenRec;
 using GenRec.Adapters;
 using GenRec.Cascade;
 using GenRec.Generative;
 using GenRec.Inference;
+using GenRec.Models;
 using GenRec.Orleans;
 using GenRec.SemanticIds;
+using GenRec;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using GenRec.Generative;
+using GenRec.Models;
 using GenRec.SemanticIds;
 using GenRec.TestSupport;
 

@@ -1,6 +1,8 @@
 using GenRec.Data;
+using GenRec.Models;
 using GenRec.SemanticIds;
 using GenRec.TestSupport;
+using GenRec.Training.Onnx;
 using GenRec.Training;
 
 namespace GenRec.Inference.Tests;

@@ -1,4 +1,5 @@
 using GenRec.Generative;
+using GenRec.Models;
 
 namespace GenRec.Inference.Tests;
 

@@ -1,4 +1,5 @@
 using GenRec.TestSupport;
+using GenRec.Training.Onnx;
 using GenRec.Training;
 
 namespace GenRec.Inference.Tests;

@@ -1,5 +1,7 @@
 using GenRec.Inference;
+using GenRec.Models;
 using GenRec.SemanticIds;
+using GenRec.Training.Onnx;
 using GenRec.Training;
 
 namespace GenRec.TestSupport;
@@ -75,7 +77,7 @@ public static class ModelFiles
         var folder = Path.Combine(Path.GetTempPath(), $"genrec-test-models-{Environment.ProcessId}");
         Directory.CreateDirectory(folder);
         var (index, embeddings) = SmallIndex();
-        var indexPath = Path.Combine(folder, "index.sid");
+        var indexPath = ModelFolderLayout.IndexPath(folder);
         index.Save(indexPath);
         using (var model = TrainSmall(index, TigerArchitecture.EncoderDecoder))
         {

@@ -1,7 +1,9 @@
 using GenRec.Data;
 using GenRec.Inference;
+using GenRec.Models;
 using GenRec.SemanticIds;
 using GenRec.TestSupport;
+using GenRec.Training.Onnx;
 using Microsoft.Extensions.VectorData;
 
 namespace GenRec.Training.Tests;

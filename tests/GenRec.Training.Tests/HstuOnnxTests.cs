@@ -1,6 +1,8 @@
 using GenRec.Data;
 using GenRec.Inference;
+using GenRec.Models;
 using GenRec.TestSupport;
+using GenRec.Training.Onnx;
 
 namespace GenRec.Training.Tests;
 

@@ -1,5 +1,6 @@
 using GenRec.Data;
 using GenRec.Inference;
+using GenRec.Models;
 using GenRec.TestSupport;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,8 +1,10 @@
 using System.Text.Json.Nodes;
 using GenRec.Generative;
 using GenRec.Inference;
+using GenRec.Models;
 using GenRec.SemanticIds;
 using GenRec.TestSupport;
+using GenRec.Training.Onnx;
 
 namespace GenRec.Training.Tests;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using GenRec.Inference;
-using TorchSharp;
+using GenRec.Models;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GenRec.Training;

@@ -1,4 +1,4 @@
-using GenRec.Inference;
+using GenRec.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,6 +1,6 @@
-using GenRec.Inference;
-using TorchSharp;
+using GenRec.Models;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GenRec.Training;

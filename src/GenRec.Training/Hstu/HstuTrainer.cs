@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using GenRec.Data;
-using GenRec.Inference;
+using GenRec.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace GenRec.Inference;
+namespace GenRec.Models;
 
 /// <summary>
 /// The manifest of an HSTU ranker served by ONNX Runtime (<see cref="HstuGraphContract"/>): its shape, the items by

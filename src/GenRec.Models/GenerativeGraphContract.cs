@@ -1,4 +1,4 @@
-namespace GenRec.Inference;
+namespace GenRec.Models;
 
 /// <summary>
 /// The names of the two ONNX graphs a generative retrieval model is served as, whatever trained it (GenRec's

@@ -1,10 +1,11 @@
 using GenRec.Inference;
+using GenRec.Models;
 using Google.Protobuf;
 using TorchSharp;
-using static GenRec.Inference.HstuGraphContract;
+using static GenRec.Models.HstuGraphContract;
 using DataType = global::Onnx.TensorProto.Types.DataType;
 
-namespace GenRec.Training;
+namespace GenRec.Training.Onnx;
 
 /// <summary>
 /// Exports a trained <see cref="HstuModel"/> as the three ONNX graphs of <see cref="HstuGraphContract"/> with its

@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace GenRec.Training;
+namespace GenRec.Training.Onnx;
 
 /// <summary>
 /// An ONNX graph builder with a trained TorchSharp module's weights at hand: initializers are added the first time

@@ -1,10 +1,11 @@
 using GenRec.Inference;
+using GenRec.Models;
 using GenRec.SemanticIds;
 using Google.Protobuf;
-using static GenRec.Inference.DenseGraphContract;
+using static GenRec.Models.DenseGraphContract;
 using DataType = global::Onnx.TensorProto.Types.DataType;
 
-namespace GenRec.Training;
+namespace GenRec.Training.Onnx;
 
 /// <summary>
 /// Exports a trained <see cref="DenseRetrievalModel"/> as the two graphs of <see cref="DenseGraphContract"/> (user tower,

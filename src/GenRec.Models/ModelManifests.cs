@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace GenRec.Inference;
+namespace GenRec.Models;
 
 /// <summary>Reads and checks the JSON manifest of a served model folder (generative or HSTU): the same errors for both.</summary>
 internal static class ModelManifests

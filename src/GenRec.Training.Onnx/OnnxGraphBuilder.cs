@@ -2,7 +2,7 @@ using Google.Protobuf;
 using global::Onnx;
 using DataType = global::Onnx.TensorProto.Types.DataType;
 
-namespace GenRec.Training;
+namespace GenRec.Training.Onnx;
 
 /// <summary>
 /// A small builder of ONNX graphs from C#: named inputs, outputs and initializers, and one method per operator the

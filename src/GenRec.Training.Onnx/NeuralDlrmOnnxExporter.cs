@@ -1,9 +1,10 @@
 using GenRec.Inference;
+using GenRec.Models;
 using Google.Protobuf;
-using static GenRec.Inference.NeuralDlrmGraphContract;
+using static GenRec.Models.NeuralDlrmGraphContract;
 using DataType = global::Onnx.TensorProto.Types.DataType;
 
-namespace GenRec.Training;
+namespace GenRec.Training.Onnx;
 
 /// <summary>
 /// Exports a trained <see cref="NeuralDlrmModel"/> as the graph of <see cref="NeuralDlrmGraphContract"/> with its

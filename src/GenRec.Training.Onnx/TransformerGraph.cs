@@ -1,4 +1,4 @@
-namespace GenRec.Training;
+namespace GenRec.Training.Onnx;
 
 /// <summary>
 /// An ONNX graph builder that writes the SDK's pre-norm transformer blocks (<see cref="DecoderBlock"/>: LayerNorm,

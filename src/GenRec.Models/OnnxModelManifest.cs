@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace GenRec.Inference;
+namespace GenRec.Models;
 
 /// <summary>One graph file of a model folder and the SHA-256 of its bytes (checked on load).</summary>
 /// <param name="File">The file name, relative to the folder.</param>

@@ -1,4 +1,4 @@
-namespace GenRec.Inference;
+namespace GenRec.Models;
 
 /// <summary>
 /// The ONNX graphs an HSTU ranker is served as, and how a history becomes their tokens. Dimensions: B requests,

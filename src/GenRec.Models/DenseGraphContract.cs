@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace GenRec.Inference;
+namespace GenRec.Models;
 
 /// <summary>
 /// The graph contract of a served dense (two-tower) retriever. <c>user_tower.onnx</c>: input <c>history</c> float

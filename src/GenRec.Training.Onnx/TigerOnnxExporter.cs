@@ -1,11 +1,12 @@
 using GenRec.Generative;
 using GenRec.Inference;
+using GenRec.Models;
 using Google.Protobuf;
 using TorchSharp;
-using static GenRec.Inference.GenerativeGraphContract;
+using static GenRec.Models.GenerativeGraphContract;
 using DataType = global::Onnx.TensorProto.Types.DataType;
 
-namespace GenRec.Training;
+namespace GenRec.Training.Onnx;
 
 /// <summary>
 /// Exports a trained generative retrieval model (decoder-only, encoder-decoder or end to end) as the ONNX graphs of
