@@ -3,7 +3,6 @@ using GenRec.Cascade;
 using GenRec.Generative;
 using GenRec.Inference;
 using GenRec.Models;
-using GenRec.Orleans;
 using GenRec.SemanticIds;
 using GenRec;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -162,7 +161,7 @@ public static class GenRecBuilderExtensions
     /// <summary>
     /// Makes the generative recall stage (the one <see cref="AddRecallAdapter"/> puts beside the team's) the union of
     /// generative and dense retrieval, as LIGER does: the generative recall (<see cref="AddGenerativeRecall"/>, or the
-    /// cluster's with <see cref="AddOrleansClient"/>) and the dense retriever (<see cref="AddDenseRetrieval"/>), each
+    /// cluster's with <c>AddOrleansClient</c> (package GenRec.Orleans.Client)) and the dense retriever (<see cref="AddDenseRetrieval"/>), each
     /// asked for the whole list, merged by <paramref name="merge"/>. The dense side is what reaches items registered
     /// after training, which generative retrieval alone almost never emits; with <paramref name="freshItemsShare"/>
     /// above 0, that share of every list is reserved for the items without a collaborative vector (new since
@@ -189,7 +188,7 @@ public static class GenRecBuilderExtensions
             var union = new CompositeRecall(
                 name,
                 [
-                    new RecallChannel((IRecallStage?)sp.GetService<GenerativeRecall>() ?? sp.GetService<UserSessionRecall>() ?? throw new InvalidOperationException(
+                    new RecallChannel((IRecallStage?)sp.GetService<GenerativeRecall>() ?? sp.GetKeyedService<IRecallStage>(GenRecStages.RemoteGenerative) ?? throw new InvalidOperationException(
                         "GenRec needs a generative recall for AddHybridRecall: call .AddGenerativeRecall() (with .AddOnnxModel and .AddSemanticIdIndex) or .AddOrleansClient(...) on AddGenRec().")),
                     new RecallChannel(dense),
                 ],
@@ -300,7 +299,7 @@ public static class GenRecBuilderExtensions
     /// <summary>
     /// Adds a <see cref="RankingAdapter"/> (resolve it as a keyed <see cref="IRankingStage"/> under
     /// <see cref="GenRecStages.Adapted"/>, or as <see cref="RankingAdapter"/>): the generative ranker added by
-    /// <see cref="AddHstuRanking"/>, <see cref="AddGenerativeRanking"/> or <see cref="AddOrleansClient"/> beside
+    /// <see cref="AddHstuRanking"/>, <see cref="AddGenerativeRanking"/> or <c>AddOrleansClient</c> (package GenRec.Orleans.Client) beside
     /// <paramref name="baseline"/>, in the mode and budget of <paramref name="configure"/>.
     /// </summary>
     /// <param name="builder">The builder.</param>
@@ -321,33 +320,9 @@ public static class GenRecBuilderExtensions
     }
 
     /// <summary>
-    /// Adds an Orleans client (configure its clustering in <paramref name="configureClient"/>) and generative recall
-    /// and ranking served by the cluster's user session grains (<see cref="UserSessionRecall"/>,
-    /// <see cref="UserSessionRanking"/>).
-    /// </summary>
-    /// <param name="builder">The builder.</param>
-    /// <param name="configureClient">Configures the client, e.g. <c>c => c.UseLocalhostClustering()</c>.</param>
-    /// <returns>The builder.</returns>
-    public static IGenRecBuilder AddOrleansClient(this IGenRecBuilder builder, Action<Orleans.Hosting.IClientBuilder> configureClient)
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(configureClient);
-        if (!builder.Services.Any(d => d.ServiceType == typeof(Orleans.IClusterClient)))
-        {
-            Microsoft.Extensions.Hosting.OrleansClientGenericHostExtensions.AddOrleansClient(builder.Services, configureClient);
-        }
-
-        builder.Services.TryAddSingleton(sp => new UserSessionRecall(sp.GetRequiredService<Orleans.IClusterClient>(), Options(sp).Recall.Name, Options(sp).Recall.BeamWidth));
-        builder.Services.TryAddSingleton(sp => new UserSessionRanking(sp.GetRequiredService<Orleans.IClusterClient>()));
-        builder.Services.TryAddKeyedSingleton<IRecallStage>(GenRecStages.Generative, (sp, _) => sp.GetRequiredService<UserSessionRecall>());
-        builder.Services.TryAddKeyedSingleton<IRankingStage>(GenRecStages.Generative, (sp, _) => sp.GetRequiredService<UserSessionRanking>());
-        return builder;
-    }
-
-    /// <summary>
     /// Adds a <see cref="RecallAdapter"/> (resolve it as a keyed <see cref="IRecallStage"/> under
     /// <see cref="GenRecStages.Adapted"/>, or as <see cref="RecallAdapter"/>): the generative recall added by
-    /// <see cref="AddGenerativeRecall"/> or <see cref="AddOrleansClient"/> beside <paramref name="baseline"/>, in the
+    /// <see cref="AddGenerativeRecall"/> or <c>AddOrleansClient</c> (package GenRec.Orleans.Client) beside <paramref name="baseline"/>, in the
     /// mode and budget of <paramref name="configure"/>.
     /// </summary>
     /// <param name="builder">The builder.</param>
@@ -512,6 +487,13 @@ public static class GenRecStages
 
     /// <summary>The end-to-end model and its micro-batcher (<see cref="GenRecBuilderExtensions.AddEndToEndRecommender"/>).</summary>
     public const string EndToEnd = "genrec:end-to-end";
+
+    /// <summary>
+    /// The generative recall served elsewhere (an Orleans cluster's user sessions: <c>AddOrleansClient</c>, package
+    /// GenRec.Orleans.Client), which <see cref="GenRecBuilderExtensions.AddHybridRecall"/> joins when no local model
+    /// (<see cref="GenRecBuilderExtensions.AddGenerativeRecall"/>) is added.
+    /// </summary>
+    public const string RemoteGenerative = "genrec:remote-generative";
 }
 
 /// <summary>Checks the files the builder was pointed at, naming the missing piece.</summary>
