@@ -11,8 +11,8 @@ stage1=${1:-out/full/decoder-only}
 out=${2:-out/align}
 data=samples/data/movielens-small/ratings.csv.gz
 mkdir -p "$out"
-[ -n "${NO_BUILD:-}" ] || dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+[ -n "${NO_BUILD:-}" ] || dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 
 echo "== reward model" >&2
 [ -f "$out/reward.json" ] || $cli train reward --data "$data" --out "$out/reward" 2> "$out/reward.log" | tail -n 1 > "$out/reward.json"

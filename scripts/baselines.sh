@@ -8,8 +8,8 @@ data=${1:-samples/data/movielens-small/ratings.csv.gz}
 out=${2:-out/baselines}
 scorer=../shared/eval/score.py
 mkdir -p "$out"
-dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 
 echo "| model | target | HR@10 | NDCG@10 | HR@50 | NDCG@50 | MRR | coverage@10 | scorer agrees | wall s |"
 echo "|---|---|---|---|---|---|---|---|---|---|"

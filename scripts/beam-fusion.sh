@@ -21,8 +21,8 @@ tuning=${3:-out/cold-tuning}
 data=samples/data/movielens-small/ratings.csv.gz
 scorer=../shared/eval/score.py
 mkdir -p "$out/tune/grid" "$out/tune/grid-head" "$out/cold" "$out/full" "$runs/cache"
-[ -n "${NO_BUILD:-}" ] || dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+[ -n "${NO_BUILD:-}" ] || dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 
 flags() { case $1 in tune) echo "--cold-start 0.2 --cold-tuning" ;; cold) echo "--cold-start 0.2" ;; *) true ;; esac; }
 dense() { case $1 in tune) echo "$tuning/dense" ;; *) echo "$runs/$1/dense" ;; esac; }

@@ -14,8 +14,8 @@ runs=${2:-out/hybrid}
 data=samples/data/movielens-small/ratings.csv.gz
 shares="0 0.1 0.2 0.3 0.4 0.5"
 mkdir -p "$out" "$runs/cache"
-[ -n "${NO_BUILD:-}" ] || dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+[ -n "${NO_BUILD:-}" ] || dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 tune="--cold-start 0.2 --cold-tuning"
 
 # 1. Semantic IDs, TIGER and the dense model of the tuning split (one thread each, side by side).

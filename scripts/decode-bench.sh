@@ -14,8 +14,8 @@ full=${1:-out/full}
 out=${2:-out/decode}
 data=samples/data/movielens-small/ratings.csv.gz
 mkdir -p "$out"
-[ -n "${NO_BUILD:-}" ] || dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+[ -n "${NO_BUILD:-}" ] || dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 [ -f "$full/decoder-only/manifest.json" ] || { echo "no $full/decoder-only: run scripts/tiger-seeds.sh decoder-only 42 $full first" >&2; exit 2; }
 for target in valid test; do
   echo "== decoder-only, $target target" >&2

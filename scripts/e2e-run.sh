@@ -14,8 +14,8 @@ seed=${2:-42}
 data=samples/data/movielens-small/ratings.csv.gz
 scorer=../shared/eval/score.py
 mkdir -p "$out" out/full
-[ -n "${NO_BUILD:-}" ] || dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+[ -n "${NO_BUILD:-}" ] || dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 ids=out/full/ids.sid
 [ -f "$ids" ] || $cli tokenize --data "$data" --embedding both --method rqkmeans --cache out/full/cache --out "$ids" >/dev/null 2>out/full/tokenize.log
 

@@ -7,14 +7,14 @@
 # 4. The generative arms against the neural DLRM control (test), one run.
 # 5. TIGER's features in the fused cascade (TIGER trained without the ranker's pseudo-targets), beside HSTU's and alone.
 # The held-out HSTU behind the fused features is trained once per split and re-read (--fuse-hstu-cache).
-# Built like `dotnet run --project src/GenRec.Cli` (Debug), as the README's commands are.
+# Built like `dotnet run --project tools/GenRec.Cli` (Debug), as the README's commands are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=samples/data/movielens-small/ratings.csv.gz
 OUT=${OUT:-out/fusion}
 mkdir -p "$OUT"
-dotnet build src/GenRec.Cli -v q -nologo
-GENREC="dotnet src/GenRec.Cli/bin/Debug/net10.0/linux-x64/genrec.dll"
+dotnet build tools/GenRec.Cli -v q -nologo
+GENREC="dotnet tools/GenRec.Cli/bin/Debug/net10.0/linux-x64/genrec.dll"
 ARMS=dlrm,neural-dlrm,hstu-rank,dlrm-hstu-blend,dlrm-fused,dlrm-fused-hstu-blend
 CACHE="$OUT/cache"
 ab() { local name=$1; shift; echo "== ab $name: genrec ab $*" >&2; $GENREC ab --data $DATA --arms $ARMS --fuse-hstu-cache "$CACHE" --out "$OUT/$name" "$@" 2> "$OUT/$name.log" | tee "$OUT/$name.txt"; }
@@ -41,8 +41,8 @@ ARMS=neural-dlrm,dlrm,dlrm-hstu-blend,dlrm-fused-hstu-blend ab ab-neural-test --
 
 # TIGER decoder-only with its defaults on the full run's semantic IDs (content + collaborative, balanced RQ-KMeans),
 # without each user's last 3 train interactions; tokenized here unless scripts/tiger-full-run.sh left out/full/ids.sid.
-dotnet build src/GenRec.Cli -c Release -v q -nologo
-RELEASE="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+dotnet build tools/GenRec.Cli -c Release -v q -nologo
+RELEASE="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 IDS=out/full/ids.sid
 [ -f "$IDS" ] || { mkdir -p out/full; $RELEASE tokenize --data $DATA --embedding both --method rqkmeans --cache out/full/cache --out "$IDS" 2> "$OUT/tokenize.log"; }
 [ -f "$OUT/tiger-holdout/manifest.json" ] || $RELEASE train tiger --data $DATA --index "$IDS" --hold-out-last 3 --out "$OUT/tiger-holdout" 2> "$OUT/tiger-holdout.train.log" | tail -1 | tee "$OUT/tiger-holdout.train.json"

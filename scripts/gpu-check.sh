@@ -28,7 +28,7 @@ GENREC_ONNX_PROVIDER=$provider dotnet test tests/GenRec.Inference.Tests -c Relea
 echo "== HSTU ONNX parity tests (provider $provider)"
 GENREC_ONNX_PROVIDER=$provider dotnet test tests/GenRec.Training.Tests -c Release --no-build -v q -nologo --filter "FullyQualifiedName~HstuOnnx" 2>&1 | grep -E "Passed!|Failed" | tee "$out/hstu-tests.txt"
 
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 model=out/full/encoder-decoder
 if [ ! -d "$model" ]; then
   echo "== training a small model (no out/full/encoder-decoder from scripts/tiger-full-run.sh)"

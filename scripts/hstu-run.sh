@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 DATA=samples/data/movielens-small/ratings.csv.gz
 OUT=out/hstu
 mkdir -p "$OUT"
-dotnet build src/GenRec.Cli -c Release -v q -nologo
-GENREC="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+dotnet build tools/GenRec.Cli -c Release -v q -nologo
+GENREC="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 run() { local name=$1; shift; echo "== $name: genrec $*" >&2; $GENREC "$@" 2> "$OUT/$name.log" | tail -1 | tee "$OUT/$name.json"; }
 
 if [ "${SWEEP:-0}" = 1 ]; then

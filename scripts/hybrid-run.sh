@@ -17,8 +17,8 @@ arch=${2:-decoder-only}
 data=samples/data/movielens-small/ratings.csv.gz
 scorer=../shared/eval/score.py
 mkdir -p "$out/full" "$out/cold" "$out/cache"
-[ -n "${NO_BUILD:-}" ] || dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+[ -n "${NO_BUILD:-}" ] || dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 
 flags() { [ "$1" = cold ] && echo "--cold-start 0.2" || true; }
 

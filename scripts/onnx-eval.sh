@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-samples/data/movielens-small/ratings.csv.gz}
 out=${2:-out/full}
-dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 for arch in decoder-only encoder-decoder; do
   [ -d "$out/$arch" ] || { echo "error: $out/$arch is missing; run scripts/tiger-full-run.sh first" >&2; exit 2; }
   $cli export --model-path "$out/$arch" --out "$out/$arch-onnx" --data "$data" >"$out/$arch-onnx.export.json" 2>"$out/$arch-onnx.export.log"

@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 DATA=samples/data/movielens-small/ratings.csv.gz
 OUT=${OUT:-out/reproduce}
 mkdir -p "$OUT"
-dotnet build src/GenRec.Cli -v q -nologo >/dev/null
-GENREC="dotnet src/GenRec.Cli/bin/Debug/net10.0/linux-x64/genrec.dll"
+dotnet build tools/GenRec.Cli -v q -nologo >/dev/null
+GENREC="dotnet tools/GenRec.Cli/bin/Debug/net10.0/linux-x64/genrec.dll"
 CACHE="$OUT/cache"
 
 # name | documented NDCG@10 | genrec eval arguments

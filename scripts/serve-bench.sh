@@ -11,6 +11,6 @@ model=${1:-out/full/encoder-decoder}
 out=${2:-out/bench/serve.json}
 shift $(( $# > 2 ? 2 : $# ))
 mkdir -p "$(dirname "$out")"
-dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll bench serve \
+dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll bench serve \
   --data samples/data/movielens-small/ratings.csv.gz --model-path "$model" --out "$out" "$@"

@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 out=${1:-out/speed}
 data=samples/data/movielens-small/ratings.csv.gz
 mkdir -p "$out/cache"
-[ -n "${NO_BUILD:-}" ] || dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+[ -n "${NO_BUILD:-}" ] || dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 [ -f "$out/ids.sid" ] || $cli tokenize --data "$data" --embedding both --method rqkmeans --cache "$out/cache" --out "$out/ids.sid" >/dev/null 2>"$out/tokenize.log"
 if [ ! -f "$out/encoder-decoder/manifest.json" ] || [ ! -f "$out/hstu/manifest.json" ]; then
   echo "== one-epoch models of the served shapes (side by side, one thread each)" >&2

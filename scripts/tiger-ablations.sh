@@ -12,8 +12,8 @@ out=${2:-out/ablations}
 epochs=${3:-40}
 scorer=../shared/eval/score.py
 mkdir -p "$out"
-[ -n "${NO_BUILD:-}" ] || dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+[ -n "${NO_BUILD:-}" ] || dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 
 row() { # printed-json scored-json train-json label
   python3 - "$@" <<'PY'

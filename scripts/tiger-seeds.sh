@@ -13,8 +13,8 @@ out=${3:-out/full}
 data=samples/data/movielens-small/ratings.csv.gz
 scorer=../shared/eval/score.py
 mkdir -p "$out"
-[ -n "${NO_BUILD:-}" ] || dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+[ -n "${NO_BUILD:-}" ] || dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 [ -f "$out/ids.sid" ] || $cli tokenize --data "$data" --embedding both --method rqkmeans --cache "$out/cache" --out "$out/ids.sid" >/dev/null 2>"$out/tokenize.log"
 
 rows="$out/$arch.seeds.jsonl"

@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 data=${1:-samples/data/movielens-small/ratings.csv.gz}
 out=${2:-out/tokenize}
 mkdir -p "$out"
-dotnet build src/GenRec.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
+dotnet build tools/GenRec.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet tools/GenRec.Cli/bin/Release/net10.0/linux-x64/genrec.dll"
 
 echo "| embedding | method | dim | collisions before | after | max items per tuple | utilization L1/L2/L3 | perplexity L1/L2/L3 | reconstruction MSE | embed s | tokenize s |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
