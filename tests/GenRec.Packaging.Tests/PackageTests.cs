@@ -30,7 +30,7 @@ public sealed class PackageTests
 
         Assert.True(process.ExitCode == 0, text);
         var packages = Directory.GetFiles(Path.Combine(work.Path, "feed"), "*.nupkg").Select(Path.GetFileName).ToArray();
-        foreach (var expected in new[] { "GenRec.", "GenRec.Abstractions.", "GenRec.Adapters.", "GenRec.Baselines.", "GenRec.Inference.", "GenRec.Orleans.", "GenRec.Orleans.Abstractions.", "GenRec.Training." })
+        foreach (var expected in new[] { "GenRec.", "GenRec.Abstractions.", "GenRec.Adapters.", "GenRec.Baselines.", "GenRec.Inference.", "GenRec.Models.", "GenRec.Orleans.", "GenRec.Orleans.Abstractions.", "GenRec.Orleans.Client.", "GenRec.Orleans.Redis.", "GenRec.Training.", "GenRec.Training.Onnx." })
         {
             Assert.Contains(packages, p => p!.StartsWith(expected, StringComparison.Ordinal) && char.IsDigit(p[expected.Length]));
         }
