@@ -144,7 +144,12 @@ public sealed class DlrmCascadeTrainer
 
         Report("done", _options.Grid.Count, _options.Grid.Count);
         var ranker = new DlrmRanker(ml, best!, features);
-        return new DlrmCascadeModel(recall, ranker, features, _options, results, bestResult!, train.Summary, valid.Summary) { RankingQueries = train.Kept ?? [] };
+        return new DlrmCascadeModel(recall, ranker, features, _options, results, bestResult!, train.Summary, valid.Summary)
+        {
+            RankingQueries = train.Kept ?? [],
+            TrainFingerprint = DlrmCascadeFile.Fingerprint(split.TrainInteractions),
+            TrainInteractionCount = split.TrainInteractions.Count,
+        };
     }
 
     private QuerySet BuildQueries(
@@ -486,6 +491,104 @@ public sealed class DlrmCascadeModel
 
     /// <summary>The recall channels with their quotas, in merge priority order.</summary>
     public IReadOnlyList<RecallChannel> Channels => ChannelsOf(Recall, _options);
+
+    /// <summary>SHA-256 of the train part the cascade was fitted on (checked when a saved cascade is loaded).</summary>
+    internal string TrainFingerprint { get; init; } = "";
+
+    /// <summary>Interactions in the train part the cascade was fitted on.</summary>
+    internal int TrainInteractionCount { get; init; }
+
+    /// <summary>
+    /// Saves the cascade to one versioned file at <paramref name="path"/>: the LambdaRank model, the trainer's settings, the
+    /// grid with the setting kept, the ranker's feature names and a fingerprint of the train part. The recall channels are
+    /// counts over the train part and are counted again by <see cref="Load"/> (seconds), so a service that loads a saved
+    /// cascade skips what took minutes: the ranker's training queries and the LambdaRank grid. Written to a temporary file
+    /// and moved over <paramref name="path"/>, so a failure leaves any earlier file whole.
+    /// </summary>
+    /// <param name="path">The file to write (overwritten).</param>
+    public void Save(string path)
+    {
+        var (ml, model) = ((DlrmRanker)Ranker).Saved;
+        var o = _options;
+        DlrmCascadeFile.Save(
+            path,
+            new DlrmCascadeFile.Manifest(
+                DlrmCascadeFile.Format, DlrmCascadeFile.Version, TrainFingerprint, TrainInteractionCount, o.Recall,
+                o.PopularityQuota, o.RecentPopularityQuota, o.ItemCfQuota, o.GenreQuota, o.RankingDepth, o.QueriesPerUser, o.Seed,
+                [.. _features.Names], [.. o.ExtraChannels.Select(c => c.Stage.Name)], [.. o.ExtraChannels.Select(c => c.Quota!.Value)],
+                [.. Grid], Chosen, TrainingQueries, ValidationQueries),
+            ml,
+            model,
+            _features.Names.Count);
+    }
+
+    /// <summary>
+    /// Loads a cascade saved by <see cref="Save"/>, for the same train part: the recall channels are counted again from
+    /// <paramref name="split"/>'s train part and the LambdaRank model is read, so the loaded cascade recommends exactly what
+    /// the saved one did. Feature sources and recall channels beyond the hand-made ones (<see cref="DlrmCascadeTrainer.Options.Features"/>,
+    /// <see cref="DlrmCascadeTrainer.Options.ExtraChannels"/>) are live objects, not saved: pass the ones it was trained with.
+    /// </summary>
+    /// <param name="path">A file written by <see cref="Save"/>.</param>
+    /// <param name="split">The split the cascade was trained on (its train part is checked against the saved fingerprint).</param>
+    /// <param name="features">The extra feature sources it was trained with, in the same order. Default: none.</param>
+    /// <param name="extraChannels">The extra recall channels it was trained with, with the same names and quotas. Default: none.</param>
+    /// <returns>The cascade.</returns>
+    /// <exception cref="FileNotFoundException"><paramref name="path"/> does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is not a saved cascade, is damaged or truncated, has another format version, or was fitted on another train part.</exception>
+    /// <exception cref="ArgumentException">The feature sources or channels given are not the ones it was trained with.</exception>
+    public static DlrmCascadeModel Load(string path, DataSplit split, IReadOnlyList<ICandidateFeatures>? features = null, IReadOnlyList<RecallChannel>? extraChannels = null)
+    {
+        ArgumentNullException.ThrowIfNull(split);
+        var (m, ml, model) = DlrmCascadeFile.Read(path);
+        var fingerprint = DlrmCascadeFile.Fingerprint(split.TrainInteractions);
+        if (fingerprint != m.TrainFingerprint)
+        {
+            throw new InvalidDataException(
+                $"'{path}' was fitted on another train part ({m.TrainInteractions} interactions, fingerprint {m.TrainFingerprint[..12]}…); this split's has " +
+                $"{split.TrainInteractions.Count} ({fingerprint[..12]}…). Load it with the data and split it was trained on, or train it again.");
+        }
+
+        var options = new DlrmCascadeTrainer.Options
+        {
+            Recall = m.Recall,
+            PopularityQuota = m.PopularityQuota,
+            RecentPopularityQuota = m.RecentPopularityQuota,
+            ItemCfQuota = m.ItemCfQuota,
+            GenreQuota = m.GenreQuota,
+            RankingDepth = m.RankingDepth,
+            QueriesPerUser = m.QueriesPerUser,
+            Seed = m.Seed,
+            Grid = [.. m.Grid.Select(g => g.Settings)],
+            Features = features ?? [],
+            ExtraChannels = extraChannels ?? [],
+        };
+        options.Validate();
+        var channels = options.ExtraChannels.Select(c => $"{c.Stage.Name}:{c.Quota}").ToArray();
+        var saved = m.ExtraChannels.Zip(m.ExtraChannelQuotas, (n, q) => $"{n}:{q}").ToArray();
+        if (!channels.SequenceEqual(saved, StringComparer.Ordinal))
+        {
+            throw new ArgumentException(
+                $"The cascade in '{path}' was trained with the extra recall channels [{string.Join(", ", saved)}] (name:quota); got [{string.Join(", ", channels)}].",
+                nameof(extraChannels));
+        }
+
+        var recall = ClassicRecall.Fit(split.TrainInteractions, split.Dataset, options.Recall);
+        var dlrmFeatures = new DlrmFeatures(recall.Profiles, options.Features, options.ExtraChannels.Select(c => c.Stage.Name));
+        if (!dlrmFeatures.Names.SequenceEqual(m.FeatureNames, StringComparer.Ordinal))
+        {
+            var extra = m.FeatureNames.Skip(RankingFeatures.Names.Length);
+            throw new ArgumentException(
+                $"The ranker in '{path}' reads {m.FeatureNames.Length} features, the extra ones [{string.Join(", ", extra)}]; the feature sources given make " +
+                $"[{string.Join(", ", dlrmFeatures.Names.Skip(RankingFeatures.Names.Length))}]. Pass the sources it was trained with, in the same order.",
+                nameof(features));
+        }
+
+        return new DlrmCascadeModel(recall, new DlrmRanker(ml, model, dlrmFeatures), dlrmFeatures, options, m.Grid, m.Chosen, m.TrainingQueries, m.ValidationQueries)
+        {
+            TrainFingerprint = fingerprint,
+            TrainInteractionCount = split.TrainInteractions.Count,
+        };
+    }
 
     /// <summary>Creates the cascade: the four channels merged, ranked by LambdaRank, truncated.</summary>
     /// <param name="name">The cascade's name. Default: "dlrm".</param>

@@ -59,6 +59,9 @@ internal sealed class DlrmRanker : IRankingStage
 
     public string Name => "dlrm-lambdarank";
 
+    /// <summary>The ML.NET context and the LambdaRank model (what <see cref="DlrmCascadeModel.Save"/> writes).</summary>
+    internal (MLContext Ml, ITransformer Model) Saved => (_ml, _model);
+
     public ValueTask<IReadOnlyList<Candidate>> RankAsync(RecommendationRequest request, IReadOnlyList<Candidate> candidates, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
