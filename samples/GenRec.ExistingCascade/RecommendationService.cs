@@ -34,9 +34,10 @@ public static class RecommendationService
     {
         var builder = WebApplication.CreateBuilder(args);
         var config = builder.Configuration;
-        trained ??= Train(config["Data"], config.GetValue("Cascade:Quick", false));
+        trained ??= Train(config["Data"], config.GetValue("Cascade:Quick", false), config["Cascade:Path"]);
         var (dataset, split, dlrm) = trained;
         builder.Services.AddSingleton(dataset);
+        builder.Services.AddSingleton(trained);
         builder.Services.AddSingleton(new HistoryStore(split.Train.ToDictionary(s => s.User, s => s.Interactions.Select(i => i.ToEvent()).ToList())));
 
         // --- GenRec: the few lines that put generative recall and ranking beside the cascade's (README) ---------
@@ -235,10 +236,20 @@ public static class RecommendationService
     }
 
     /// <summary>Reads MovieLens and trains the DLRM cascade (quick: one query per user and one LightGBM setting, for tests and demos).</summary>
-    internal static Trained Train(string? data, bool quick)
+    /// <summary>
+    /// The cascade over <paramref name="data"/>: loaded from <paramref name="path"/> when a saved one is there (the recall
+    /// channels are counted again, seconds; the LambdaRank ranker is read), trained and saved there otherwise. A service
+    /// restarts without retraining; delete the file (or point <c>Cascade:Path</c> elsewhere) to train again.
+    /// </summary>
+    internal static Trained Train(string? data, bool quick, string? path = null)
     {
         var dataset = MovieLensReader.Read(data ?? Path.Combine(AppContext.BaseDirectory, "data", "movielens-small", "ratings.csv.gz"));
         var split = LeaveOneOutSplit.Create(dataset);
+        if (!string.IsNullOrWhiteSpace(path) && File.Exists(path))
+        {
+            return new Trained(dataset, split, DlrmCascadeModel.Load(path, split)) { LoadedFrom = path };
+        }
+
         var options = new DlrmCascadeTrainer.Options();
         if (quick)
         {
@@ -246,7 +257,13 @@ public static class RecommendationService
             options.Grid = [new DlrmRankerSettings(Leaves: 15, Iterations: 150, LearningRate: 0.05, MinExamplesPerLeaf: 50)];
         }
 
-        return new Trained(dataset, split, new DlrmCascadeTrainer(options).Fit(split));
+        var dlrm = new DlrmCascadeTrainer(options).Fit(split);
+        if (!string.IsNullOrWhiteSpace(path))
+        {
+            dlrm.Save(path);
+        }
+
+        return new Trained(dataset, split, dlrm);
     }
 }
 
@@ -258,7 +275,11 @@ internal sealed class RecommenderHealthCheck(IServiceProvider services) : IHealt
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var data = new Dictionary<string, object> { ["name"] = services.GetRequiredService<IRecommender>().Name };
+        var data = new Dictionary<string, object>
+        {
+            ["name"] = services.GetRequiredService<IRecommender>().Name,
+            ["cascade"] = services.GetRequiredService<Trained>().LoadedFrom is { } path ? $"loaded from {path}" : "trained at start",
+        };
         if (services.GetService<OnnxGenerativeModel>() is { } model)
         {
             data["generative_model"] = model.ModelId;
@@ -311,7 +332,11 @@ internal static class HealthJson
 }
 
 /// <summary>The data and the trained cascade of a service.</summary>
-internal sealed record Trained(InteractionDataset Dataset, DataSplit Split, DlrmCascadeModel Dlrm);
+internal sealed record Trained(InteractionDataset Dataset, DataSplit Split, DlrmCascadeModel Dlrm)
+{
+    /// <summary>The saved cascade it was loaded from; null when it was trained in this process.</summary>
+    public string? LoadedFrom { get; init; }
+}
 
 /// <summary>The service's own store of user histories (in memory here; a database or a feature store in production).</summary>
 public sealed class HistoryStore(Dictionary<UserId, List<UserEvent>> seed)

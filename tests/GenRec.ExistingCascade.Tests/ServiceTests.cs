@@ -303,6 +303,7 @@ public sealed class ServiceTests
         [
             "--urls", "http://127.0.0.1:0",
             "--Cascade:Quick", "true",
+            "--Cascade:Path", "",
             "--GenRec:Mode", mode,
             "--GenRec:Index", files.IndexPath,
             "--GenRec:Model", files.ModelPath,
