@@ -46,18 +46,26 @@ public sealed class UserSessionRanking(IGrainFactory grains, string name = "gene
         return Rescored(candidates, ranked);
     }
 
-    /// <summary>The candidates a grain ranked, in its order, with its scores (the first of any repeated item).</summary>
+    /// <summary>
+    /// The candidates a grain ranked, in its order, with its scores (the first of any repeated item), then the candidates it
+    /// did not rank (items its model does not know) in their recall order with a score of negative infinity: the same items,
+    /// re-scored, as <see cref="IRankingStage.RankAsync"/> promises.
+    /// </summary>
     internal static IReadOnlyList<Candidate> Rescored(IReadOnlyList<Candidate> candidates, Recommendations ranked)
     {
         var byItem = candidates.GroupBy(c => c.Item).ToDictionary(g => g.Key, g => g.First());
-        return ranked.Items.Select(i => byItem[new ItemId(i.Item)] with { Score = i.Score }).ToArray();
+        var scored = ranked.Items.Where(i => byItem.ContainsKey(new ItemId(i.Item))).DistinctBy(i => i.Item)
+            .Select(i => byItem[new ItemId(i.Item)] with { Score = i.Score }).ToList();
+        var seen = scored.Select(c => c.Item).ToHashSet();
+        scored.AddRange(candidates.Where(c => seen.Add(c.Item)).Select(c => c with { Score = double.NegativeInfinity }));
+        return scored;
     }
 }
 
 /// <summary>
 /// HSTU ranking served by the users' session grains (<see cref="IUserSessionGrain.RankWithHstuAsync"/>): the
 /// session keeps the history's keys and values, so repeated rankings for a user skip the history pass. Items the
-/// model does not know are dropped.
+/// model does not know are kept, last.
 /// </summary>
 /// <param name="grains">The cluster client.</param>
 /// <param name="name">The stage's name. Default: "hstu".</param>

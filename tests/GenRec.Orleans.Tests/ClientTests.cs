@@ -49,12 +49,15 @@ public sealed class ClientTests
             var request = new RecommendationRequest(new UserId(user), [], 10, DateTimeOffset.UtcNow);
 
             var recalled = await service.Services.GetRequiredKeyedService<IRecallStage>(GenRecStages.Generative).RecallAsync(request, 10, cancel);
-            var ranked = await service.Services.GetRequiredKeyedService<IRankingStage>(GenRecStages.Generative).RankAsync(request, recalled, cancel);
+            var unknown = new Candidate(new ItemId(999_999_999), 0, "another channel");
+            var ranked = await service.Services.GetRequiredKeyedService<IRankingStage>(GenRecStages.Generative).RankAsync(request, [.. recalled, unknown], cancel);
 
             var direct = await new UserSessionRecall(silo.Services.GetRequiredService<IGrainFactory>()).RecallAsync(request, 10, cancel);
             Assert.Equal(10, recalled.Count);
             Assert.Equal(direct.Select(c => c.Item), recalled.Select(c => c.Item));
-            Assert.Equal(recalled.Select(c => c.Item).Order(), ranked.Select(c => c.Item).Order());
+            // The ranker returns the same items re-scored (IRankingStage's contract): one its model does not know comes back last.
+            Assert.Equal(recalled.Select(c => c.Item).Append(unknown.Item).Order(), ranked.Select(c => c.Item).Order());
+            Assert.Equal((unknown.Item, double.NegativeInfinity), (ranked[^1].Item, ranked[^1].Score));
         }
         finally
         {
