@@ -58,17 +58,17 @@ public sealed class RecallAdapter : IRecallStage
 
         // A quota blend uses at most its share of the generative side: it asks for twice that (room for items the
         // baseline already has), not for the whole count, which would only cost time (a wider beam).
-        var asked = _guard.Options.Mode == StageMode.Blend && _guard.Options.Blend == BlendMethod.Quota ? Math.Min(count, 2 * Compare.Cap(count, _guard.Options)) : count;
+        var asked = _guard.Options.Mode == StageMode.Blend && _guard.Options.Blend == BlendMethod.Quota ? Math.Min(count, 2 * StageMerges.Cap(count, _guard.Options)) : count;
         var generative = Guarded(request, asked, cancellationToken);
         var baseline = await _baseline.RecallAsync(request, count, cancellationToken).ConfigureAwait(false);
         if (_guard.Options.Mode == StageMode.Shadow)
         {
-            Compare.InBackground(generative, baseline, request, _guard);
+            StageMerges.InBackground(generative, baseline, request, _guard);
             return baseline;
         }
 
         var (g, _, _) = await generative.ConfigureAwait(false);
-        return g is null ? baseline : Compare.Blend(request, baseline, g, count, _guard.Options);
+        return g is null ? baseline : StageMerges.Blend(request, baseline, g, count, _guard.Options);
     }
 
     private async Task<(IReadOnlyList<Candidate>? Value, string Outcome, TimeSpan Elapsed)> Guarded(RecommendationRequest request, int count, CancellationToken cancellationToken)
@@ -137,12 +137,12 @@ public sealed class RankingAdapter : IRankingStage
         var baseline = await _baseline.RankAsync(request, candidates, cancellationToken).ConfigureAwait(false);
         if (_guard.Options.Mode == StageMode.Shadow)
         {
-            Compare.InBackground(generative, baseline, request, _guard);
+            StageMerges.InBackground(generative, baseline, request, _guard);
             return baseline;
         }
 
         var (g, _, _) = await generative.ConfigureAwait(false);
-        return g is null ? baseline : Compare.ScoreBlend(baseline, g, baseline.Count, _guard.Options.GenerativeWeight);
+        return g is null ? baseline : StageMerges.ScoreBlend(baseline, g, baseline.Count, _guard.Options.GenerativeWeight);
     }
 }
 
@@ -198,14 +198,14 @@ public sealed class RecommenderAdapter : IRecommender
         var baseline = await _baseline.RecommendAsync(request, cancellationToken).ConfigureAwait(false);
         if (_guard.Options.Mode == StageMode.Shadow)
         {
-            Compare.InBackground(Items(generative), baseline.Items, request, _guard);
+            StageMerges.InBackground(Items(generative), baseline.Items, request, _guard);
             return baseline;
         }
 
         var (g, _, elapsed) = await generative.ConfigureAwait(false);
         return g is null
             ? baseline
-            : new RecommendationResult(Compare.Blend(request, baseline.Items, g.Items, request.Count, _guard.Options), [.. baseline.Stages, new StageTiming(_generative.Name, StageKind.EndToEnd, elapsed, g.Items.Count)]);
+            : new RecommendationResult(StageMerges.Blend(request, baseline.Items, g.Items, request.Count, _guard.Options), [.. baseline.Stages, new StageTiming(_generative.Name, StageKind.EndToEnd, elapsed, g.Items.Count)]);
     }
 
     private async Task<(RecommendationResult? Value, string Outcome, TimeSpan Elapsed)> Guarded(RecommendationRequest request, CancellationToken cancellationToken)

@@ -115,7 +115,7 @@ internal static class AbCommand
 {
     public static Command Create()
     {
-        var data = Common.Data();
+        var data = CommonOptions.Data();
         var arms = new Option<string>("--arms") { Description = $"Comma-separated arms: {string.Join(", ", ArmFactory.Names)}; e2e-blend:<share> (slots interleaved, the model filling at most that share of the list) and e2e-fuse:<weight> (min-max normalised scores, the model's weighted so) set the number in the arm's name (several side by side).", DefaultValueFactory = _ => "dlrm,itemcf,popularity" };
         var control = new Option<string?>("--control") { Description = "The control arm (default: the first)." };
         var target = new Option<string>("--target") { Description = "test or valid.", DefaultValueFactory = _ => "test" };
@@ -129,9 +129,9 @@ internal static class AbCommand
         var rewardPath = new Option<string?>("--reward-path") { Description = "A reward model folder (genrec train reward): every arm also reports reward@10; e2e-reward-rerank re-ranks the end-to-end model's top 100 by it." };
         var maxUsers = new Option<int?>("--max-users") { Description = "Replay only the first N users." };
         var maxP99 = new Option<double>("--max-p99-ms") { Description = "Guardrail: the most p99 latency per request.", DefaultValueFactory = _ => 100 };
-        var seed = Common.Seed();
+        var seed = CommonOptions.Seed();
         var fusion = new FusionOptions();
-        var before = Common.Before();
+        var before = CommonOptions.Before();
         var command = new Command("ab", "Replay the held-out interactions through every arm, compare each with the control (paired bootstrap intervals, paired t-test, guardrails) and write a JSON and an HTML report.")
         {
             data, arms, control, target, output, modelPath, hstuPath, alignedPath, endToEndPath, endToEndShare, rewardPath, maxUsers, maxP99, before, seed,
@@ -149,7 +149,7 @@ internal static class AbCommand
                 throw new UsageException("--arms needs at least two arms.");
             }
 
-            var split = Common.LoadSplit(parse.GetValue(data)!, parse.GetValue(before));
+            var split = CommonOptions.LoadSplit(parse.GetValue(data)!, parse.GetValue(before));
             var share = parse.GetValue(endToEndShare);
             if (share is not (> 0 and <= 1))
             {

@@ -18,27 +18,27 @@ internal static class AppendBench
 {
     public static Command Create()
     {
-        var data = Common.Data();
+        var data = CommonOptions.Data();
         var onnxPath = new Option<string>("--onnx-path") { Description = "An exported HSTU (genrec export --kind hstu) whose window holds the longest history plus the appended events.", Required = true };
         var histories = new Option<string>("--histories") { Description = "History lengths (events) before the append; the model's window must hold each plus the appended events.", DefaultValueFactory = _ => "50,200" };
         var appended = new Option<int>("--appended") { Description = "Events appended before the next request.", DefaultValueFactory = _ => 1 };
         var users = new Option<int>("--users") { Description = "Users per history length at most (train sequences long enough, in order).", DefaultValueFactory = _ => 20 };
         var repeats = new Option<int>("--repeats") { Description = "Timed requests per user and path.", DefaultValueFactory = _ => 10 };
         var candidates = new Option<int>("--candidates") { Description = "Candidates scored after the update.", DefaultValueFactory = _ => 200 };
-        var seed = Common.Seed();
+        var seed = CommonOptions.Seed();
         var command = new Command("append", "Recommend-after-append: the HSTU session state extended by the new events against the history encoded again, p50/p99 per history length.")
         {
             data, onnxPath, histories, appended, users, repeats, candidates, seed,
         };
         command.SetAction((parse, ct) =>
         {
-            var lengths = Common.PositiveInts(parse.GetValue(histories)!, "--histories");
+            var lengths = CommonOptions.PositiveInts(parse.GetValue(histories)!, "--histories");
             var added = parse.GetValue(appended);
-            Common.RequirePositive(added, "--appended");
-            Common.RequirePositive(parse.GetValue(users), "--users");
-            Common.RequirePositive(parse.GetValue(repeats), "--repeats");
-            Common.RequirePositive(parse.GetValue(candidates), "--candidates");
-            var split = Common.LoadSplit(parse.GetValue(data)!);
+            CommonOptions.RequirePositive(added, "--appended");
+            CommonOptions.RequirePositive(parse.GetValue(users), "--users");
+            CommonOptions.RequirePositive(parse.GetValue(repeats), "--repeats");
+            CommonOptions.RequirePositive(parse.GetValue(candidates), "--candidates");
+            var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
             ICandidateFeatures? features = null;
             var manifest = HstuOnnxManifest.Load(parse.GetValue(onnxPath)!);
             if (lengths.Max() + added > manifest.MaxHistory)

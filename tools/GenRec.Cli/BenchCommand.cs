@@ -16,7 +16,7 @@ internal static class BenchCommand
         var levels = new Option<int>("--levels") { Description = "Quantization levels.", DefaultValueFactory = _ => 3 };
         var codes = new Option<int>("--codes") { Description = "Codes per level.", DefaultValueFactory = _ => 256 };
         var rounds = new Option<int>("--rounds") { Description = "Timed rounds per lookup kind.", DefaultValueFactory = _ => 21 };
-        var seed = Common.Seed();
+        var seed = CommonOptions.Seed();
         var sid = new Command("sid", "Fit RQ-KMeans on synthetic clustered vectors, assign new items, time index lookups and measure memory per item.")
         {
             items, dimension, levels, codes, rounds, seed,
@@ -26,9 +26,9 @@ internal static class BenchCommand
             var n = parse.GetValue(items);
             var d = parse.GetValue(dimension);
             var r = parse.GetValue(rounds);
-            Common.RequirePositive(n, "--items");
-            Common.RequirePositive(d, "--dimension");
-            Common.RequirePositive(r, "--rounds");
+            CommonOptions.RequirePositive(n, "--items");
+            CommonOptions.RequirePositive(d, "--dimension");
+            CommonOptions.RequirePositive(r, "--rounds");
             var results = new Dictionary<string, object> { ["items"] = n, ["dimension"] = d, ["levels"] = parse.GetValue(levels), ["codes"] = parse.GetValue(codes) };
 
             ConsoleProgress.Status($"generating {n:N0} × {d} clustered vectors");

@@ -27,7 +27,7 @@ internal static class DecodeBench
 
     public static Command Create()
     {
-        var data = Common.Data();
+        var data = CommonOptions.Data();
         var modelPath = new Option<string>("--model-path") { Description = "A trained model folder (genrec train tiger); it is exported (with its draft graph) to a temporary folder.", Required = true };
         var target = new Option<string>("--target") { Description = "valid (to choose a setting) or test (to report it).", DefaultValueFactory = _ => "valid" };
         target.AcceptOnlyFromAmong("valid", "test");
@@ -47,14 +47,14 @@ internal static class DecodeBench
         {
             var budgets = ParseBudgets(parse.GetValue(drafts)!);
             var k = parse.GetValue(top);
-            Common.RequirePositive(k, "--top");
-            Common.RequirePositive(parse.GetValue(beam), "--beam");
+            CommonOptions.RequirePositive(k, "--top");
+            CommonOptions.RequirePositive(parse.GetValue(beam), "--beam");
             var c = parse.GetValue(callers);
-            Common.RequirePositive(c, "--callers");
+            CommonOptions.RequirePositive(c, "--callers");
             var most = parse.GetValue(requests);
-            Common.RequirePositive(most, "--requests");
+            CommonOptions.RequirePositive(most, "--requests");
             var width = Math.Max(parse.GetValue(beam), k);
-            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
             var splitTarget = parse.GetValue(target) == "test" ? SplitTarget.Test : SplitTarget.Valid;
             var folder = parse.GetValue(modelPath)!;
             var index = SemanticIdIndex.Load(ModelFolderLayout.IndexPath(folder));

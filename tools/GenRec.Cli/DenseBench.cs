@@ -23,7 +23,7 @@ internal static class DenseBench
         var queries = new Option<int>("--queries") { Description = "Timed queries per index setting.", DefaultValueFactory = _ => 1_000 };
         var top = new Option<int>("--top") { Description = "Items per query (recall@top is measured).", DefaultValueFactory = _ => 100 };
         var probes = new Option<string>("--probes") { Description = "Probe counts of the partitioned index, comma-separated.", DefaultValueFactory = _ => "1,4,16,32,64" };
-        var seed = Common.Seed();
+        var seed = CommonOptions.Seed();
         var command = new Command("dense", "Build the exact and the partitioned dense item index on synthetic clustered vectors; time queries and measure recall against exact search.")
         {
             items, dimension, codes, fitSample, queries, top, probes, seed,
@@ -35,12 +35,12 @@ internal static class DenseBench
             var q = parse.GetValue(queries);
             var k = parse.GetValue(top);
             var sample = Math.Min(parse.GetValue(fitSample), n);
-            Common.RequirePositive(n, "--items");
-            Common.RequirePositive(d, "--dimension");
-            Common.RequirePositive(q, "--queries");
-            Common.RequirePositive(k, "--top");
-            Common.RequirePositive(sample, "--fit-sample");
-            var probeCounts = Common.PositiveInts(parse.GetValue(probes)!, "--probes");
+            CommonOptions.RequirePositive(n, "--items");
+            CommonOptions.RequirePositive(d, "--dimension");
+            CommonOptions.RequirePositive(q, "--queries");
+            CommonOptions.RequirePositive(k, "--top");
+            CommonOptions.RequirePositive(sample, "--fit-sample");
+            var probeCounts = CommonOptions.PositiveInts(parse.GetValue(probes)!, "--probes");
             var results = new Dictionary<string, object> { ["items"] = n, ["dimension"] = d, ["codes"] = parse.GetValue(codes), ["queries"] = q, ["top"] = k };
 
             ConsoleProgress.Status($"generating {n:N0} × {d} clustered vectors and {q:N0} queries");

@@ -13,14 +13,14 @@ internal static class DenseCommand
 {
     public static Command Create()
     {
-        var data = Common.Data();
+        var data = CommonOptions.Data();
         var output = new Option<string>("--out") { Description = "The model folder to write.", Required = true };
         var cache = new Option<string?>("--cache") { Description = "A folder to cache the catalogue's content embeddings in (all-MiniLM-L6-v2; they take about 20 s to compute)." };
         var options = new DenseOptions();
-        var coldStart = Common.ColdStart();
-        var coldSeed = Common.ColdSeed();
-        var coldTuning = Common.ColdTuning();
-        var seed = Common.Seed();
+        var coldStart = CommonOptions.ColdStart();
+        var coldSeed = CommonOptions.ColdSeed();
+        var coldTuning = CommonOptions.ColdTuning();
+        var seed = CommonOptions.Seed();
         var command = new Command("dense", "Train a two-tower dense retriever on the train part (item tower: content vector + collaborative ID embedding with ID dropout; user tower: causal transformer), keeping the epoch with the best validation NDCG@10.")
         {
             data, output, cache, coldStart, coldSeed, coldTuning, seed,
@@ -32,7 +32,7 @@ internal static class DenseCommand
 
         command.SetAction((parse, ct) =>
         {
-            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
+            var split = CommonOptions.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             using var model = Train(split, options.Read(parse) with { Seed = parse.GetValue(seed) }, parse.GetValue(cache), ct);
             var folder = parse.GetValue(output)!;
             model.Save(folder);
@@ -59,7 +59,7 @@ internal static class DenseCommand
     /// <summary><c>genrec train dense-head</c>: COBRA's prefix-conditioned dense head on a trained dense model.</summary>
     public static Command CreateHead()
     {
-        var data = Common.Data();
+        var data = CommonOptions.Data();
         var densePath = new Option<string>("--dense-path") { Description = "The trained dense model's folder (genrec train dense, on the same split).", Required = true };
         var index = new Option<string>("--index") { Description = "The semantic-ID index of the generator the head serves beside (the one beam fusion decodes).", Required = true };
         var output = new Option<string>("--out") { Description = "The model folder to write: the dense model with its head (may be --dense-path itself).", Required = true };
@@ -68,22 +68,22 @@ internal static class DenseCommand
         var learningRate = new Option<double>("--head-lr") { Description = "AdamW learning rate.", DefaultValueFactory = _ => new PrefixHeadTrainer.Options().LearningRate };
         var patience = new Option<int>("--head-patience") { Description = "Epochs without a better validation NDCG@10 before stopping.", DefaultValueFactory = _ => new PrefixHeadTrainer.Options().Patience };
         var idDropout = new Option<double>("--head-id-dropout") { Description = "The share of items scored on their content-only vector in each step (as new items are).", DefaultValueFactory = _ => new PrefixHeadTrainer.Options().IdDropout };
-        var coldStart = Common.ColdStart();
-        var coldSeed = Common.ColdSeed();
-        var coldTuning = Common.ColdTuning();
-        var seed = Common.Seed();
+        var coldStart = CommonOptions.ColdStart();
+        var coldSeed = CommonOptions.ColdSeed();
+        var coldTuning = CommonOptions.ColdTuning();
+        var seed = CommonOptions.Seed();
         var command = new Command("dense-head", "Train COBRA's dense head on a trained dense model: given the user's state and the first codes of the next item's semantic ID, it emits the query that ranks the items under that prefix (towers frozen; kept only if it beats the user's own vector on validation).")
         {
             data, densePath, index, output, levels, epochs, learningRate, patience, idDropout, coldStart, coldSeed, coldTuning, seed,
         };
         command.SetAction((parse, ct) =>
         {
-            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
+            var split = CommonOptions.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             var ids = SemanticIdIndex.Load(parse.GetValue(index)!);
             using var model = DenseRetrievalModel.Load(parse.GetValue(densePath)!);
-            Common.RequirePositive(parse.GetValue(levels), "--head-levels");
-            Common.RequirePositive(parse.GetValue(epochs), "--head-epochs");
-            Common.RequirePositive(parse.GetValue(patience), "--head-patience");
+            CommonOptions.RequirePositive(parse.GetValue(levels), "--head-levels");
+            CommonOptions.RequirePositive(parse.GetValue(epochs), "--head-epochs");
+            CommonOptions.RequirePositive(parse.GetValue(patience), "--head-patience");
             if (parse.GetValue(idDropout) is not (>= 0 and <= 1))
             {
                 throw new UsageException($"--head-id-dropout is {parse.GetValue(idDropout)}; it must be in [0, 1].");
@@ -236,8 +236,8 @@ internal sealed class DenseOptions
     /// <summary>The beam-fusion options, checked.</summary>
     public (BeamFusionOptions Options, DenseItemVectors Vectors, double FreshOffset, bool Conditioned) ReadBeamFusion(ParseResult parse)
     {
-        Common.RequirePositive(parse.GetValue(FusionLevels), "--beam-fusion-levels");
-        Common.RequirePositive(parse.GetValue(FusionBeams), "--beam-fusion-beams");
+        CommonOptions.RequirePositive(parse.GetValue(FusionLevels), "--beam-fusion-levels");
+        CommonOptions.RequirePositive(parse.GetValue(FusionBeams), "--beam-fusion-beams");
         if (parse.GetValue(FusionWeight) is not (>= 0 and < double.PositiveInfinity))
         {
             throw new UsageException($"--beam-fusion-weight is {parse.GetValue(FusionWeight)}; it must be 0 or more.");
@@ -259,9 +259,9 @@ internal sealed class DenseOptions
     public DenseRetrievalTrainer.Options Read(ParseResult parse)
     {
         var epochs = parse.GetValue(Epochs);
-        Common.RequirePositive(epochs, "--dense-epochs");
-        Common.RequirePositive(parse.GetValue(Dimension), "--dense-dim");
-        Common.RequirePositive(parse.GetValue(MaxHistory), "--dense-max-history");
+        CommonOptions.RequirePositive(epochs, "--dense-epochs");
+        CommonOptions.RequirePositive(parse.GetValue(Dimension), "--dense-dim");
+        CommonOptions.RequirePositive(parse.GetValue(MaxHistory), "--dense-max-history");
         if (parse.GetValue(IdDropout) is not (>= 0 and <= 1))
         {
             throw new UsageException($"--dense-id-dropout is {parse.GetValue(IdDropout)}; it must be in [0, 1].");

@@ -38,14 +38,14 @@ internal static class ExportCommand
 
             if (parse.GetValue(kind) == "dense")
             {
-                Common.RequirePositive(parse.GetValue(users), "--check-users");
+                CommonOptions.RequirePositive(parse.GetValue(users), "--check-users");
                 return ExportDense(parse.GetValue(modelPath)!, parse.GetValue(output)!, parse.GetValue(data), parse.GetValue(users), parse.GetValue(provider));
             }
 
             var source = parse.GetValue(modelPath)!;
             var target = parse.GetValue(output)!;
-            Common.RequirePositive(parse.GetValue(users), "--check-users");
-            Common.RequirePositive(parse.GetValue(beam), "--beam");
+            CommonOptions.RequirePositive(parse.GetValue(users), "--check-users");
+            CommonOptions.RequirePositive(parse.GetValue(beam), "--beam");
             using var model = TigerModelArtifact.Load(source, ComputeDevice.Cpu);
             var index = SemanticIdIndex.Load(ModelFolderLayout.IndexPath(source));
             model.EnsureIndex(index);
@@ -67,7 +67,7 @@ internal static class ExportCommand
             };
             if (parse.GetValue(data) is { } path)
             {
-                var split = Common.LoadSplit(path);
+                var split = CommonOptions.LoadSplit(path);
                 var (maxDiff, values, sameIds, searched) = Compare(model, onnx, index, split, parse.GetValue(users), parse.GetValue(beam));
                 ConsoleProgress.Status(string.Create(CultureInfo.InvariantCulture, $"parity on {searched} real histories: max |Δ log-prob| {maxDiff:E2} over {values:N0} values; same beam-search result for {sameIds} of {searched}"));
                 result["parity_max_abs_diff"] = maxDiff;
@@ -104,7 +104,7 @@ internal static class ExportCommand
         if (data is not null)
         {
             // Parity on real histories: the query vectors' largest difference and whether the top 100 is the same list.
-            var split = Common.LoadSplit(data);
+            var split = CommonOptions.LoadSplit(data);
             double maxDiff = 0;
             var same = 0;
             var cases = split.Cases(SplitTarget.Test).Take(checkUsers).ToArray();

@@ -193,8 +193,8 @@ internal sealed class FusionOptions
             throw new UsageException($"--fuse-channel is '{channel}'; it must be none, hstu or tiger.");
         }
 
-        Common.RequirePositive(parse.GetValue(Quota), "--fuse-quota");
-        Common.RequirePositive(parse.GetValue(HstuEpochs), "--fuse-hstu-epochs");
+        CommonOptions.RequirePositive(parse.GetValue(Quota), "--fuse-quota");
+        CommonOptions.RequirePositive(parse.GetValue(HstuEpochs), "--fuse-hstu-epochs");
         if (parse.GetValue(TigerBeam) < 0)
         {
             throw new UsageException("--fuse-tiger-beam must be 0 or more.");

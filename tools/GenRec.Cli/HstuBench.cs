@@ -17,7 +17,7 @@ internal static class HstuBench
 {
     public static Command Create()
     {
-        var data = Common.Data();
+        var data = CommonOptions.Data();
         var modelPath = new Option<string>("--model-path") { Description = "The HSTU folder from genrec train hstu.", Required = true };
         var onnxPath = new Option<string>("--onnx-path") { Description = "Its export (genrec export --kind hstu).", Required = true };
         var users = new Option<int>("--users") { Description = "Requests per setting (test users, in order).", DefaultValueFactory = _ => 50 };
@@ -25,18 +25,18 @@ internal static class HstuBench
         var counts = new Option<int[]>("--candidates") { Description = "Candidate counts per request.", DefaultValueFactory = _ => [200, 1000], AllowMultipleArgumentsPerToken = true };
         var callers = new Option<string>("--callers") { Description = "Concurrent callers, each with and without the micro-batcher (HstuMicroBatcher); empty: skip.", DefaultValueFactory = _ => "8,32,128" };
         var loadRequests = new Option<int>("--load-requests") { Description = "Requests per concurrent cell (at least twice the callers).", DefaultValueFactory = _ => 256 };
-        var seed = Common.Seed();
+        var seed = CommonOptions.Seed();
         var command = new Command("hstu", "HSTU ranking latency: one pass for all candidates vs a pass per candidate, p50/p99 per request; concurrent callers with and without the micro-batcher.")
         {
             data, modelPath, onnxPath, users, alone, counts, callers, loadRequests, seed,
         };
         command.SetAction(async (parse, ct) =>
         {
-            var callerCounts = string.IsNullOrWhiteSpace(parse.GetValue(callers)) ? [] : Common.PositiveInts(parse.GetValue(callers)!, "--callers");
-            Common.RequirePositive(parse.GetValue(loadRequests), "--load-requests");
-            var split = Common.LoadSplit(parse.GetValue(data)!);
-            Common.RequirePositive(parse.GetValue(users), "--users");
-            Common.RequirePositive(parse.GetValue(alone), "--alone-users");
+            var callerCounts = string.IsNullOrWhiteSpace(parse.GetValue(callers)) ? [] : CommonOptions.PositiveInts(parse.GetValue(callers)!, "--callers");
+            CommonOptions.RequirePositive(parse.GetValue(loadRequests), "--load-requests");
+            var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
+            CommonOptions.RequirePositive(parse.GetValue(users), "--users");
+            CommonOptions.RequirePositive(parse.GetValue(alone), "--alone-users");
             using var model = HstuModel.Load(parse.GetValue(modelPath)!);
             ICandidateFeatures? features = null;
             if (model.CrossFeatureNames.Count > 0)
@@ -52,7 +52,7 @@ internal static class HstuBench
             var rows = new List<Dictionary<string, object>>();
             foreach (var m in parse.GetValue(counts)!)
             {
-                Common.RequirePositive(m, "--candidates");
+                CommonOptions.RequirePositive(m, "--candidates");
                 var requests = cases.Take(parse.GetValue(users)).Select(c => (
                     Request: new RecommendationRequest(c.User, c.HistoryEvents(), 10, c.Target.Time),
                     Candidates: (IReadOnlyList<Candidate>)[.. Enumerable.Range(0, m).Select(_ => new Candidate(catalogue[random.Next(catalogue.Count)], 0, "bench"))])).ToArray();

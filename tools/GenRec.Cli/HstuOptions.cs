@@ -23,7 +23,7 @@ internal sealed class HstuOptions
 
     public HstuArguments Read(ParseResult parse)
     {
-        Common.RequirePositive(parse.GetValue(Epochs), "--hstu-epochs");
+        CommonOptions.RequirePositive(parse.GetValue(Epochs), "--hstu-epochs");
         var weight = parse.GetValue(RatingWeight);
         if (!(weight >= 0))
         {
@@ -41,7 +41,7 @@ internal sealed class HstuOptions
             throw new UsageException($"--hstu-max-history is {parse.GetValue(MaxHistory)}; it must be 2 or more.");
         }
 
-        Common.RequirePositive(parse.GetValue(BatchSize), "--hstu-batch");
+        CommonOptions.RequirePositive(parse.GetValue(BatchSize), "--hstu-batch");
         return new HstuArguments(parse.GetValue(Epochs), weight, !parse.GetValue(NoSide), dimension, parse.GetValue(MaxHistory), BatchSize: parse.GetValue(BatchSize));
     }
 }

@@ -6,7 +6,7 @@ using GenRec.Cli;
 using GenRec.Data;
 using GenRec.Evaluation;
 
-var root = new RootCommand("genrec: generative recommendation tooling for GenRec.Sdk (evaluate, and in later versions train, tokenize and serve).");
+var root = new RootCommand("genrec: generative recommendation tooling for GenRec.Sdk: evaluate and compare recommenders (eval, recommend, ab), build semantic IDs (tokenize, index), train and export models (train, export), and measure them (bench).");
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(RecommendCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
@@ -40,7 +40,7 @@ namespace GenRec.Cli
     internal sealed class UsageException(string message) : Exception(message);
 
     /// <summary>Options shared by the commands that read a dataset and build a model.</summary>
-    internal static class Common
+    internal static class CommonOptions
     {
         public static Option<string> Data() => new("--data") { Description = "The ratings file (MovieLens CSV, optionally .gz).", Required = true };
 
@@ -156,8 +156,8 @@ namespace GenRec.Cli
     {
         public static Command Create()
         {
-            var data = Common.Data();
-            var model = Common.Model();
+            var data = CommonOptions.Data();
+            var model = CommonOptions.Model();
             var target = new Option<string>("--target") { Description = "test or valid.", DefaultValueFactory = _ => "test" };
             target.AcceptOnlyFromAmong("test", "valid");
             var top = new Option<int>("--top") { Description = "Items per user in the list.", DefaultValueFactory = _ => 100 };
@@ -177,11 +177,11 @@ namespace GenRec.Cli
             var hstu = HstuOptions.Create();
             var fusion = new FusionOptions();
             var dense = new DenseOptions();
-            var before = Common.Before();
-            var coldStart = Common.ColdStart();
-            var coldSeed = Common.ColdSeed();
-        var coldTuning = Common.ColdTuning();
-            var seed = Common.Seed();
+            var before = CommonOptions.Before();
+            var coldStart = CommonOptions.ColdStart();
+            var coldSeed = CommonOptions.ColdSeed();
+        var coldTuning = CommonOptions.ColdTuning();
+            var seed = CommonOptions.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line (with --cold-start, also on the users whose test target is cold).")
             {
                 data, model, target, top, recsOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, draftsPerBeam, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, before, coldStart, coldSeed, coldTuning, seed,
@@ -195,19 +195,19 @@ namespace GenRec.Cli
             {
                 var name = parse.GetValue(model)!;
                 var k = parse.GetValue(top);
-                Common.RequireModel(name);
-                Common.RequirePositive(k, "--top");
+                CommonOptions.RequireModel(name);
+                CommonOptions.RequirePositive(k, "--top");
                 if (parse.GetValue(maxUsers) is { } m)
                 {
-                    Common.RequirePositive(m, "--max-users");
+                    CommonOptions.RequirePositive(m, "--max-users");
                 }
 
-                var (split, cold) = Common.Load(parse.GetValue(data)!, parse.GetValue(before), parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning));
+                var (split, cold) = CommonOptions.Load(parse.GetValue(data)!, parse.GetValue(before), parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning));
                 var splitTarget = parse.GetValue(target) == "valid" ? SplitTarget.Valid : SplitTarget.Test;
                 ConsoleProgress.Status($"training {name} on the train part");
-                Common.RequirePositive(parse.GetValue(beam), "--beam");
+                CommonOptions.RequirePositive(parse.GetValue(beam), "--beam");
                 GenRec.Generative.GenerativeRecall? generative = null;
-                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { DraftsPerBeam = Common.RequireNonNegative(parse.GetValue(draftsPerBeam), "--drafts-per-beam"), Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), FreshShare = dense.ReadFreshShare(parse), FreshAfter = Common.RequireNonNegative(parse.GetValue(dense.FreshAfter), "--fresh-after"), BeamFusion = dense.ReadBeamFusion(parse), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
+                var recommender = ModelCatalog.Build(name, split, new ModelArguments(parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(indexPath), parse.GetValue(beam), r => generative = r) { DraftsPerBeam = CommonOptions.RequireNonNegative(parse.GetValue(draftsPerBeam), "--drafts-per-beam"), Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross), Fusion = fusion.Read(parse), Dense = dense.Read(parse), DensePath = parse.GetValue(dense.Path), FreshShare = dense.ReadFreshShare(parse), FreshAfter = CommonOptions.RequireNonNegative(parse.GetValue(dense.FreshAfter), "--fresh-after"), BeamFusion = dense.ReadBeamFusion(parse), DlrmGrid = parse.GetValue(dlrmGrid) == "single" ? [DlrmCascadeTrainer.SingleSetting] : null });
                 var result = await OfflineEvaluator.EvaluateAsync(
                     recommender,
                     split,
@@ -278,12 +278,12 @@ namespace GenRec.Cli
     {
         public static Command Create()
         {
-            var data = Common.Data();
-            var model = Common.Model();
+            var data = CommonOptions.Data();
+            var model = CommonOptions.Model();
             var user = new Option<long>("--user") { Description = "The user id.", Required = true };
             var top = new Option<int>("--top") { Description = "How many items.", DefaultValueFactory = _ => 10 };
             var modelPath = new Option<string?>("--model-path") { Description = "tiger: the model folder from genrec train tiger." };
-            var seed = Common.Seed();
+            var seed = CommonOptions.Seed();
             var command = new Command("recommend", "Train (or load) a model and show a user's test-time history and recommendations.")
             {
                 data, model, user, top, modelPath, seed,
@@ -292,9 +292,9 @@ namespace GenRec.Cli
             {
                 var name = parse.GetValue(model)!;
                 var k = parse.GetValue(top);
-                Common.RequireModel(name);
-                Common.RequirePositive(k, "--top");
-                var split = Common.LoadSplit(parse.GetValue(data)!);
+                CommonOptions.RequireModel(name);
+                CommonOptions.RequirePositive(k, "--top");
+                var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
                 var userId = new UserId(parse.GetValue(user));
                 if (!split.Dataset.Users.Contains(userId))
                 {

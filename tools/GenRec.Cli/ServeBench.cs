@@ -29,7 +29,7 @@ internal static class ServeBench
 
     public static Command Create()
     {
-        var data = Common.Data();
+        var data = CommonOptions.Data();
         var modelPath = new Option<string>("--model-path") { Description = "A trained model folder (genrec train tiger): its shape and index are benchmarked.", Required = true };
         var beams = new Option<string>("--beams") { Description = "Beam widths.", DefaultValueFactory = _ => "16,64,256" };
         var histories = new Option<string>("--histories") { Description = "History lengths in items.", DefaultValueFactory = _ => "20,50,200" };
@@ -47,17 +47,17 @@ internal static class ServeBench
         };
         command.SetAction(async (parse, ct) =>
         {
-            var beamWidths = Common.PositiveInts(parse.GetValue(beams)!, "--beams");
-            var lengths = Common.PositiveInts(parse.GetValue(histories)!, "--histories");
-            var callers = Common.PositiveInts(parse.GetValue(concurrency)!, "--concurrency");
+            var beamWidths = CommonOptions.PositiveInts(parse.GetValue(beams)!, "--beams");
+            var lengths = CommonOptions.PositiveInts(parse.GetValue(histories)!, "--histories");
+            var callers = CommonOptions.PositiveInts(parse.GetValue(concurrency)!, "--concurrency");
             var singles = parse.GetValue(single);
             var perCell = parse.GetValue(requests);
             var eagerCount = parse.GetValue(eager);
-            Common.RequirePositive(singles, "--single");
-            Common.RequirePositive(perCell, "--requests");
+            CommonOptions.RequirePositive(singles, "--single");
+            CommonOptions.RequirePositive(perCell, "--requests");
             // The peak first, before TorchSharp's and ONNX Runtime's thread pools exist to compete with its threads.
             var peak = HardwarePeak.Measure(ConsoleProgress.Status);
-            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
             var folder = parse.GetValue(modelPath)!;
             var index = SemanticIdIndex.Load(ModelFolderLayout.IndexPath(folder));
             TigerConfig shape;

@@ -76,7 +76,7 @@ internal static class TokenizeCommand
 {
     public static Command Create()
     {
-        var data = Common.Data();
+        var data = CommonOptions.Data();
         var embedding = new Option<string>("--embedding") { Description = "content, collaborative or both.", DefaultValueFactory = _ => "content" };
         embedding.AcceptOnlyFromAmong(EmbeddingBuilder.Kinds);
         var method = new Option<string>("--method") { Description = "rqkmeans or rqvae.", DefaultValueFactory = _ => "rqkmeans" };
@@ -88,10 +88,10 @@ internal static class TokenizeCommand
         var item2VecEpochs = new Option<int>("--item2vec-epochs") { Description = "Collaborative embeddings: item2vec epochs over the train part.", DefaultValueFactory = _ => EmbeddingBuilder.DefaultItem2VecEpochs };
         var cache = new Option<string?>("--cache") { Description = "A folder to cache content embeddings in (they take a minute or two to compute)." };
         var output = new Option<string>("--out") { Description = "The index file to write.", Required = true };
-        var seed = Common.Seed();
-        var coldStart = Common.ColdStart();
-        var coldSeed = Common.ColdSeed();
-        var coldTuning = Common.ColdTuning();
+        var seed = CommonOptions.Seed();
+        var coldStart = CommonOptions.ColdStart();
+        var coldSeed = CommonOptions.ColdSeed();
+        var coldTuning = CommonOptions.ColdTuning();
         var command = new Command("tokenize", "Embed the catalogue, train a semantic-ID tokenizer and write the index; prints its statistics as JSON on the last line.")
         {
             data, embedding, method, levels, codes, noBalance, epochs, item2VecEpochs, cache, output, coldStart, coldSeed, coldTuning, seed,
@@ -100,11 +100,11 @@ internal static class TokenizeCommand
         {
             var l = parse.GetValue(levels);
             var k = parse.GetValue(codes);
-            Common.RequirePositive(l, "--levels");
-            Common.RequirePositive(k, "--codes");
-            Common.RequirePositive(parse.GetValue(epochs), "--epochs");
-            Common.RequirePositive(parse.GetValue(item2VecEpochs), "--item2vec-epochs");
-            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
+            CommonOptions.RequirePositive(l, "--levels");
+            CommonOptions.RequirePositive(k, "--codes");
+            CommonOptions.RequirePositive(parse.GetValue(epochs), "--epochs");
+            CommonOptions.RequirePositive(parse.GetValue(item2VecEpochs), "--item2vec-epochs");
+            var split = CommonOptions.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             var clock = Stopwatch.StartNew();
             var kind = parse.GetValue(embedding)!;
             var embeddings = EmbeddingBuilder.Build(kind, split, parse.GetValue(cache), parse.GetValue(seed), parse.GetValue(item2VecEpochs), ct);

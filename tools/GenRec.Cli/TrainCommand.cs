@@ -16,7 +16,7 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var data = Common.Data();
+        var data = CommonOptions.Data();
         var index = new Option<string>("--index") { Description = "The semantic-ID index (from genrec tokenize).", Required = true };
         var output = new Option<string>("--out") { Description = "The model folder to write.", Required = true };
         var epochs = new Option<int>("--epochs") { Description = "The most epochs (early stopping on the validation log-likelihood, or NDCG@10 with --select-by ndcg, may end sooner).", DefaultValueFactory = _ => 40 };
@@ -36,20 +36,20 @@ internal static class TrainCommand
         architecture.AcceptOnlyFromAmong("decoder-only", "encoder-decoder", "end-to-end");
         var targets = new Option<int>("--targets-per-user") { Description = "encoder-decoder and end-to-end: targets sampled per user and epoch.", DefaultValueFactory = _ => 16 };
         var holdOut = new Option<int>("--hold-out-last") { Description = "Train without each user's last N train interactions (3: the DLRM ranker's pseudo-targets, for a model whose scores that ranker reads).", DefaultValueFactory = _ => 0 };
-        var seed = Common.Seed();
-        var coldStart = Common.ColdStart();
-        var coldSeed = Common.ColdSeed();
-        var coldTuning = Common.ColdTuning();
+        var seed = CommonOptions.Seed();
+        var coldStart = CommonOptions.ColdStart();
+        var coldSeed = CommonOptions.ColdSeed();
+        var coldTuning = CommonOptions.ColdTuning();
         var tiger = new Command("tiger", "Train a TIGER-style generative retrieval model (decoder-only transformer over semantic IDs) with early stopping on the validation targets' log-likelihood (validation NDCG@10 reported).")
         {
             data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, minEpochs, selection, evalUsers, holdOut, coldStart, coldSeed, coldTuning, seed,
         };
         tiger.SetAction((parse, ct) =>
         {
-            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
+            var split = CommonOptions.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             if (parse.GetValue(holdOut) is var last and not 0)
             {
-                Common.RequirePositive(last, "--hold-out-last");
+                CommonOptions.RequirePositive(last, "--hold-out-last");
                 split = split.HoldOutLastTrain(last);
                 ConsoleProgress.Status($"held out each user's last {last} train interactions ({split.Name})");
             }
@@ -127,19 +127,19 @@ internal static class TrainCommand
     /// </summary>
     private static Command Reward()
     {
-        var data = Common.Data();
+        var data = CommonOptions.Data();
         var output = new Option<string>("--out") { Description = "The reward model folder to write (an HSTU folder).", Required = true };
         var ratingWeight = new Option<double>("--rating-weight") { Description = "Weight of P(rates >= 4) in the reward.", DefaultValueFactory = _ => 1 };
         var engagementWeight = new Option<double>("--engagement-weight") { Description = "Weight of the engagement score in the reward.", DefaultValueFactory = _ => 1 };
         var hstu = HstuOptions.Create();
-        var seed = Common.Seed();
+        var seed = CommonOptions.Seed();
         var command = new Command("reward", "Train a reward model (HSTU over the history, no cascade features) on the train part and report its rating and engagement AUC on the validation and test targets.")
         {
             data, output, ratingWeight, engagementWeight, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, seed,
         };
         command.SetAction((parse, ct) =>
         {
-            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
             using var model = ModelCatalog.Hstu(split, new ModelArguments(parse.GetValue(seed)) { Hstu = hstu.Read(parse), HstuCrossFeatures = false }, dlrm: null);
             var folder = parse.GetValue(output)!;
             model.Save(folder);
@@ -167,7 +167,7 @@ internal static class TrainCommand
     /// </summary>
     private static Command Align()
     {
-        var data = Common.Data();
+        var data = CommonOptions.Data();
         var modelPath = new Option<string>("--model-path") { Description = "The stage-1 model folder (genrec train tiger).", Required = true };
         var rewardPath = new Option<string>("--reward-path") { Description = "The reward model folder (genrec train reward).", Required = true };
         var output = new Option<string>("--out") { Description = "The aligned model folder to write.", Required = true };
@@ -181,14 +181,14 @@ internal static class TrainCommand
         var ratingWeight = new Option<double>("--rating-weight") { Description = "Weight of P(rates >= 4) in the reward.", DefaultValueFactory = _ => 1 };
         var engagementWeight = new Option<double>("--engagement-weight") { Description = "Weight of the engagement score in the reward.", DefaultValueFactory = _ => 1 };
         var compareUsers = new Option<int?>("--compare-users") { Description = "Replay only the first N validation users in the before/after comparison." };
-        var seed = Common.Seed();
+        var seed = CommonOptions.Seed();
         var command = new Command("align", "Align a generative model to a reward model (iterative DPO with a KL anchor to the stage-1 model) on the train part, then compare it with the stage-1 model on the validation target.")
         {
             data, modelPath, rewardPath, output, beta, rounds, users, candidates, pairs, dataWeight, rate, ratingWeight, engagementWeight, compareUsers, seed,
         };
         command.SetAction(async (parse, ct) =>
         {
-            var split = Common.LoadSplit(parse.GetValue(data)!);
+            var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
             var stage1Path = parse.GetValue(modelPath)!;
             using var stage1 = TigerModelArtifact.Load(stage1Path);
             var indexPath = ModelFolderLayout.IndexPath(stage1Path);
@@ -256,20 +256,20 @@ internal static class TrainCommand
     /// <summary><c>genrec train hstu</c>: the DLRM cascade (for its ranking queries and cross features), then HSTU on them.</summary>
     private static Command Hstu()
     {
-        var data = Common.Data();
+        var data = CommonOptions.Data();
         var output = new Option<string>("--out") { Description = "The model folder to write.", Required = true };
         var hstu = HstuOptions.Create();
-        var seed = Common.Seed();
-        var coldStart = Common.ColdStart();
-        var coldSeed = Common.ColdSeed();
-        var coldTuning = Common.ColdTuning();
+        var seed = CommonOptions.Seed();
+        var coldStart = CommonOptions.ColdStart();
+        var coldSeed = CommonOptions.ColdSeed();
+        var coldTuning = CommonOptions.ColdTuning();
         var command = new Command("hstu", "Train an HSTU generative ranker (and next-item retriever) on the train part, on the DLRM cascade's ranking queries and cross features.")
         {
             data, output, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, coldStart, coldSeed, coldTuning, seed,
         };
         command.SetAction((parse, ct) =>
         {
-            var split = Common.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
+            var split = CommonOptions.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             var s = parse.GetValue(seed);
             var dlrm = ModelCatalog.CascadeForHstu(split, s, keepQueries: true, ct);
             var arguments = new ModelArguments(s) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross) };

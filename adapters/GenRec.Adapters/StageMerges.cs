@@ -1,7 +1,7 @@
 namespace GenRec.Adapters;
 
 /// <summary>The merges and the shadow comparison the adapters share.</summary>
-internal static class Compare
+internal static class StageMerges
 {
     public static IReadOnlyList<Candidate> Blend(RecommendationRequest request, IReadOnlyList<Candidate> baseline, IReadOnlyList<Candidate> generative, int count, AdapterOptions options) =>
         options.Blend == BlendMethod.Quota
