@@ -145,7 +145,11 @@ public sealed class IndexDistributionTests
         return new ItemEmbeddings([new ItemId(item)], vector, vector.Length);
     }
 
-    /// <summary>Sessions of 20 users (spread over both silos) append an event each: both silos load <paramref name="version"/>.</summary>
+    /// <summary>
+    /// Sessions of 20 users append an event each, and each silo's index cache serves once: both silos load
+    /// <paramref name="version"/>. (Placement need not spread 20 new sessions over both silos: under load it put them
+    /// all on one, and the other silo never loaded an index.)
+    /// </summary>
     private static async Task<long[]> ServeOnEverySiloAsync(InProcessTestCluster cluster, LoadCounter loads, int version)
     {
         var item = ModelFiles.Value.Index.Items[0].Value;
@@ -153,6 +157,11 @@ public sealed class IndexDistributionTests
         foreach (var user in users)
         {
             Assert.Equal(1, (await cluster.Client.GetGrain<IUserSessionGrain>(user).AppendEventsAsync([new BehaviourEvent(item, ActionType.Click, DateTimeOffset.UtcNow.AddHours(-1))])).Stored);
+        }
+
+        foreach (var silo in cluster.Silos)
+        {
+            await ((InProcessSiloHandle)silo).SiloHost.Services.GetRequiredService<SiloIndexCache>().GetAsync();
         }
 
         await loads.WaitAsync(version, silos: 2);
