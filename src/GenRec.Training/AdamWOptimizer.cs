@@ -17,12 +17,11 @@ namespace GenRec.Training;
 /// </remarks>
 internal sealed class AdamWOptimizer : IDisposable
 {
-    private readonly List<(Parameter Parameter, Tensor Average, Tensor SquareAverage)> _state = [];
+    private readonly List<(Parameter Parameter, Tensor Average, Tensor SquareAverage, long[] Steps)> _state = [];
     private readonly double _beta1;
     private readonly double _beta2;
     private readonly double _epsilon;
     private readonly double _weightDecay;
-    private long _step;
 
     /// <summary>Creates the optimizer over <paramref name="parameters"/> with zero moments.</summary>
     public AdamWOptimizer(IEnumerable<Parameter> parameters, double learningRate, double weightDecay = 0, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8)
@@ -44,7 +43,7 @@ internal sealed class AdamWOptimizer : IDisposable
         using var noGrad = torch.no_grad();
         foreach (var parameter in parameters)
         {
-            _state.Add((parameter, torch.zeros_like(parameter).DetachFromDisposeScope(), torch.zeros_like(parameter).DetachFromDisposeScope()));
+            _state.Add((parameter, torch.zeros_like(parameter).DetachFromDisposeScope(), torch.zeros_like(parameter).DetachFromDisposeScope(), [0]));
         }
     }
 
@@ -54,19 +53,19 @@ internal sealed class AdamWOptimizer : IDisposable
     /// <summary>Sets every parameter's gradient to zero.</summary>
     public void ZeroGrad()
     {
-        foreach (var (parameter, _, _) in _state)
+        foreach (var (parameter, _, _, _) in _state)
         {
             using var grad = parameter.grad;
             grad?.zero_();
         }
     }
 
-    /// <summary>Updates every parameter that has a gradient from it and the moments.</summary>
+    /// <summary>
+    /// Updates every parameter that has a gradient from it and the moments. As in TorchSharp (and PyTorch), each parameter
+    /// counts its own steps for the bias corrections: one that first gets a gradient later starts its count then.
+    /// </summary>
     public void Step()
     {
-        _step++;
-        var biasCorrection1 = 1 - Math.Pow(_beta1, _step);
-        var biasCorrection2 = 1 - Math.Pow(_beta2, _step);
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         using var decay = (1 - (LearningRate * _weightDecay)).ToScalar();
@@ -74,11 +73,9 @@ internal sealed class AdamWOptimizer : IDisposable
         using var oneMinusBeta1 = (1 - _beta1).ToScalar();
         using var beta2 = _beta2.ToScalar();
         using var oneMinusBeta2 = (1 - _beta2).ToScalar();
-        using var correction2 = Math.Sqrt(biasCorrection2).ToScalar();
         using var epsilon = _epsilon.ToScalar();
         using var one = 1.0.ToScalar();
-        using var stepSize = (-(LearningRate / biasCorrection1)).ToScalar();
-        foreach (var (parameter, average, squareAverage) in _state)
+        foreach (var (parameter, average, squareAverage, steps) in _state)
         {
             var grad = parameter.grad;
             if (grad is null)
@@ -86,6 +83,9 @@ internal sealed class AdamWOptimizer : IDisposable
                 continue;
             }
 
+            var step = ++steps[0];
+            using var correction2 = Math.Sqrt(1 - Math.Pow(_beta2, step)).ToScalar();
+            using var stepSize = (-(LearningRate / (1 - Math.Pow(_beta1, step)))).ToScalar();
             parameter.mul_(decay);
             average.mul_(beta1).add_(grad, alpha: oneMinusBeta1);
             squareAverage.mul_(beta2).addcmul_(grad, grad, value: oneMinusBeta2);
@@ -97,7 +97,7 @@ internal sealed class AdamWOptimizer : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        foreach (var (_, average, squareAverage) in _state)
+        foreach (var (_, average, squareAverage, _) in _state)
         {
             average.Dispose();
             squareAverage.Dispose();
