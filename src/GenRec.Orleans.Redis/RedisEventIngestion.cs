@@ -26,7 +26,8 @@ public sealed class RedisIngestionOptions
 
     /// <summary>
     /// Where entries that can never be stored go (unparseable, or rejected by the session with a reason), with the
-    /// reason, before they are acknowledged. Default: the stream's name + <c>:dead</c>.
+    /// reason, before they are acknowledged. An event older than a user's full window is not one of them: it is
+    /// acknowledged like an event stored and evicted (counted as <c>older_than_window</c>). Default: the stream's name + <c>:dead</c>.
     /// </summary>
     public string? DeadLetterStream { get; set; }
 
@@ -42,8 +43,14 @@ public sealed class RedisIngestionOptions
     /// <summary>How long to wait before reading again when the stream had nothing new. Default: 50 ms.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>Sessions appended to at once. Default: 64.</summary>
+    /// <summary>Sessions appended to at once, over every read in flight. Default: 64.</summary>
     public int MaxConcurrentSessions { get; set; } = 64;
+
+    /// <summary>
+    /// Reads whose entries are being appended at once: the next read starts while earlier ones are still being appended,
+    /// and a user's entries are appended in the stream's order whichever read they came in. Default: 4.
+    /// </summary>
+    public int MaxReadsInFlight { get; set; } = 4;
 
     internal void Validate()
     {
@@ -58,9 +65,9 @@ public sealed class RedisIngestionOptions
             problems.Add("RedisIngestionOptions.Stream and Group must be named.");
         }
 
-        if (BatchSize < 1 || MaxConcurrentSessions < 1)
+        if (BatchSize < 1 || MaxConcurrentSessions < 1 || MaxReadsInFlight < 1)
         {
-            problems.Add($"RedisIngestionOptions.BatchSize ({BatchSize}) and MaxConcurrentSessions ({MaxConcurrentSessions}) must be 1 or more.");
+            problems.Add($"RedisIngestionOptions.BatchSize ({BatchSize}), MaxConcurrentSessions ({MaxConcurrentSessions}) and MaxReadsInFlight ({MaxReadsInFlight}) must be 1 or more.");
         }
 
         if (ClaimIdleTime <= TimeSpan.Zero || PollInterval <= TimeSpan.Zero)
@@ -86,8 +93,12 @@ public sealed class RedisIngestionOptions
 internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions<RedisIngestionOptions> options, IOptions<GenRecOrleansOptions> sessions, ILogger<RedisEventIngestion> logger) : BackgroundService
 {
     private static readonly Meter Meter = new("GenRec");
-    private static readonly Counter<long> Events = Meter.CreateCounter<long>("genrec.ingestion.events", description: "Stream entries ingested, by outcome: stored, duplicate, pending (item not registered yet), dead (dead-lettered with a reason).");
+    private static readonly Counter<long> Events = Meter.CreateCounter<long>("genrec.ingestion.events", description: "Stream entries ingested, by outcome: stored, duplicate, pending (item not registered yet), older_than_window (older than a full session window: as if stored and evicted), dead (dead-lettered with a reason).");
     private static readonly Counter<long> Failures = Meter.CreateCounter<long>("genrec.ingestion.failures", description: "Session appends that failed; their entries stay unacknowledged and are delivered again.");
+
+    // The last append of each user still running: a user's next append waits for it, so a user's entries keep the
+    // stream's order across reads in flight (an older event arriving after a full window of newer ones would be refused).
+    private readonly Dictionary<long, Task> _userTails = [];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -98,43 +109,93 @@ internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions
         var db = redis.GetDatabase();
         await EnsureGroupAsync(db, o).ConfigureAwait(false);
         Started(logger, o.Stream, o.Group, consumer, null);
+        using var reads = new SemaphoreSlim(o.MaxReadsInFlight);
+        using var appends = new SemaphoreSlim(o.MaxConcurrentSessions);
+        var inFlight = new HashSet<Task>();
         var claimFrom = (RedisValue)"0-0";
-        while (!stoppingToken.IsCancellationRequested)
+        var claimEvery = o.ClaimIdleTime / 4;
+        var nextClaim = TimeProvider.System.GetTimestamp();
+        try
         {
-            try
+            while (!stoppingToken.IsCancellationRequested)
             {
-                // Entries a dead (or failed) consumer left unacknowledged first, then new ones.
-                var claimed = await db.StreamAutoClaimAsync(o.Stream, o.Group, consumer, (long)o.ClaimIdleTime.TotalMilliseconds, claimFrom, o.BatchSize).ConfigureAwait(false);
-                claimFrom = claimed.NextStartId.IsNullOrEmpty ? "0-0" : claimed.NextStartId;
-                var entries = claimed.ClaimedEntries.Where(e => !e.IsNull).ToArray();
-                if (entries.Length == 0)
+                await reads.WaitAsync(stoppingToken).ConfigureAwait(false);
+                var started = false;
+                try
                 {
-                    entries = await db.StreamReadGroupAsync(o.Stream, o.Group, consumer, ">", o.BatchSize).ConfigureAwait(false);
-                }
+                    // Entries a dead (or failed) consumer left unacknowledged first (looked for every quarter of the claim
+                    // idle time, and on until none is left), then new ones.
+                    StreamEntry[] entries = [];
+                    if (claimFrom != "0-0" || TimeProvider.System.GetTimestamp() >= nextClaim)
+                    {
+                        var claimed = await db.StreamAutoClaimAsync(o.Stream, o.Group, consumer, (long)o.ClaimIdleTime.TotalMilliseconds, claimFrom, o.BatchSize).ConfigureAwait(false);
+                        claimFrom = claimed.NextStartId.IsNullOrEmpty ? "0-0" : claimed.NextStartId;
+                        if (claimFrom == "0-0")
+                        {
+                            nextClaim = TimeProvider.System.GetTimestamp() + (long)(claimEvery.TotalSeconds * TimeProvider.System.TimestampFrequency);
+                        }
 
-                if (entries.Length == 0)
-                {
-                    await Task.Delay(o.PollInterval, stoppingToken).ConfigureAwait(false);
-                    continue;
-                }
+                        entries = [.. claimed.ClaimedEntries.Where(e => !e.IsNull)];
+                    }
 
-                await IngestAsync(db, o, entries, stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-            {
-                // Redis restarting or unreachable, or the cluster not answering: what was not acknowledged is delivered
-                // again. Read again shortly (recreating the group if a Redis without persistence lost it).
-                ReadFailed(logger, o.Stream, e);
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
-                if (e.Message.Contains("NOGROUP", StringComparison.Ordinal))
+                    if (entries.Length == 0)
+                    {
+                        entries = await db.StreamReadGroupAsync(o.Stream, o.Group, consumer, ">", o.BatchSize).ConfigureAwait(false);
+                    }
+
+                    if (entries.Length == 0)
+                    {
+                        reads.Release();
+                        started = true;
+                        await Task.Delay(o.PollInterval, stoppingToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    var task = IngestReadAsync(db, o, entries, appends, reads, stoppingToken);
+                    started = true;
+                    lock (inFlight)
+                    {
+                        inFlight.Add(task);
+                    }
+
+                    _ = task.ContinueWith(t => { lock (inFlight) { inFlight.Remove(t); } }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
-                    await EnsureGroupAsync(db, o).ConfigureAwait(false);
+                    break;
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    // Redis restarting or unreachable: what was not acknowledged is delivered again. Read again shortly
+                    // (recreating the group if a Redis without persistence lost it).
+                    if (!started)
+                    {
+                        reads.Release();
+                    }
+
+                    ReadFailed(logger, o.Stream, e);
+                    await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
+                    if (e.Message.Contains("NOGROUP", StringComparison.Ordinal))
+                    {
+                        await EnsureGroupAsync(db, o).ConfigureAwait(false);
+                    }
                 }
             }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: the reads in flight end below.
+        }
+        finally
+        {
+            Task[] running;
+            lock (inFlight)
+            {
+                running = [.. inFlight];
+            }
+
+            // Each logs its own failure; what they did not acknowledge is delivered again.
+            await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 
@@ -150,8 +211,30 @@ internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions
         }
     }
 
+    /// <summary>One read's entries, appended while the next read goes on; its slot among the reads in flight is freed at the end.</summary>
+    private async Task IngestReadAsync(IDatabase db, RedisIngestionOptions o, StreamEntry[] entries, SemaphoreSlim appends, SemaphoreSlim reads, CancellationToken ct)
+    {
+        try
+        {
+            await IngestAsync(db, o, entries, appends, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Stopping: what was not acknowledged is delivered again.
+        }
+        catch (Exception e)
+        {
+            // Redis or the cluster not answering: what was not acknowledged is delivered again after ClaimIdleTime.
+            ReadFailed(logger, o.Stream, e);
+        }
+        finally
+        {
+            reads.Release();
+        }
+    }
+
     /// <summary>Appends one read's entries, user by user, and acknowledges each user's entries once their write succeeded.</summary>
-    private async Task IngestAsync(IDatabase db, RedisIngestionOptions o, StreamEntry[] entries, CancellationToken ct)
+    private async Task IngestAsync(IDatabase db, RedisIngestionOptions o, StreamEntry[] entries, SemaphoreSlim appends, CancellationToken ct)
     {
         var dead = new List<(StreamEntry Entry, string Reason)>();
         var byUser = new Dictionary<long, List<(StreamEntry Entry, BehaviourEvent Event)>>();
@@ -168,46 +251,13 @@ internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions
         }
 
         var acknowledged = new List<RedisValue>();
-        await Parallel.ForEachAsync(byUser, new ParallelOptions { MaxDegreeOfParallelism = o.MaxConcurrentSessions, CancellationToken = ct }, async (pair, _) =>
+        var userAppends = new List<Task>(byUser.Count);
+        foreach (var (user, list) in byUser)
         {
-            var (user, list) = pair;
-            var session = grains.GetGrain<IUserSessionGrain>(user);
-            foreach (var batch in list.Chunk(sessions.Value.MaxAppendBatch))
-            {
-                AppendResult result;
-                try
-                {
-                    result = await session.AppendEventsAsync([.. batch.Select(x => x.Event)]).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    // Not acknowledged: delivered again after ClaimIdleTime (appends are idempotent by event id).
-                    Failures.Add(1);
-                    AppendFailed(logger, user, batch.Length, e);
-                    return;
-                }
+            userAppends.Add(InUserOrder(user, () => AppendUserAsync(user, list, appends, acknowledged, dead, ct)));
+        }
 
-                var rejected = result.Rejected.ToDictionary(r => r.Index);
-                lock (acknowledged)
-                {
-                    for (var i = 0; i < batch.Length; i++)
-                    {
-                        if (rejected.TryGetValue(i, out var r))
-                        {
-                            dead.Add((batch[i].Entry, $"{r.Reason}: {r.Detail}"));
-                        }
-                        else
-                        {
-                            acknowledged.Add(batch[i].Entry.Id);
-                        }
-                    }
-                }
-
-                Events.Add(result.Stored, new KeyValuePair<string, object?>("outcome", "stored"));
-                Events.Add(result.Duplicates, new KeyValuePair<string, object?>("outcome", "duplicate"));
-                Events.Add(result.Pending, new KeyValuePair<string, object?>("outcome", "pending"));
-            }
-        }).ConfigureAwait(false);
+        await Task.WhenAll(userAppends).ConfigureAwait(false);
 
         if (dead.Count > 0)
         {
@@ -226,6 +276,88 @@ internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions
         if (acknowledged.Count > 0)
         {
             await db.StreamAcknowledgeAsync(o.Stream, o.Group, [.. acknowledged]).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Starts a user's append once that user's previous one (from an earlier read in flight) has ended.</summary>
+    private Task InUserOrder(long user, Func<Task> append)
+    {
+        lock (_userTails)
+        {
+            var previous = _userTails.GetValueOrDefault(user) ?? Task.CompletedTask;
+            var next = After(previous, append);
+            _userTails[user] = next;
+            _ = next.ContinueWith(
+                t =>
+                {
+                    lock (_userTails)
+                    {
+                        if (_userTails.TryGetValue(user, out var tail) && tail == t)
+                        {
+                            _userTails.Remove(user);
+                        }
+                    }
+                },
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+            return next;
+        }
+
+        static async Task After(Task previous, Func<Task> append)
+        {
+            // The previous append's failure is its own read's (logged, its entries left unacknowledged); this one runs regardless.
+            await previous.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await append().ConfigureAwait(false);
+        }
+    }
+
+    private async Task AppendUserAsync(long user, List<(StreamEntry Entry, BehaviourEvent Event)> list, SemaphoreSlim appends, List<RedisValue> acknowledged, List<(StreamEntry Entry, string Reason)> dead, CancellationToken ct)
+    {
+        var session = grains.GetGrain<IUserSessionGrain>(user);
+        foreach (var batch in list.Chunk(sessions.Value.MaxAppendBatch))
+        {
+            AppendResult result;
+            await appends.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                result = await session.AppendEventsAsync([.. batch.Select(x => x.Event)]).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Not acknowledged: delivered again after ClaimIdleTime (appends are idempotent by event id).
+                Failures.Add(1);
+                AppendFailed(logger, user, batch.Length, e);
+                return;
+            }
+            finally
+            {
+                appends.Release();
+            }
+
+            // An event older than the whole (full) window is what a session keeps no more of: as if stored and evicted,
+            // it is acknowledged and counted, not dead-lettered. That happens when the silos of a group append a user's
+            // entries concurrently, or a producer sends a user's events late.
+            var rejected = result.Rejected.Where(r => r.Reason != RejectionReason.OlderThanWindow).ToDictionary(r => r.Index);
+            lock (acknowledged)
+            {
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    if (rejected.TryGetValue(i, out var r))
+                    {
+                        dead.Add((batch[i].Entry, $"{r.Reason}: {r.Detail}"));
+                    }
+                    else
+                    {
+                        acknowledged.Add(batch[i].Entry.Id);
+                    }
+                }
+            }
+
+            Events.Add(result.Rejected.Count - rejected.Count, new KeyValuePair<string, object?>("outcome", "older_than_window"));
+            Events.Add(result.Stored, new KeyValuePair<string, object?>("outcome", "stored"));
+            Events.Add(result.Duplicates, new KeyValuePair<string, object?>("outcome", "duplicate"));
+            Events.Add(result.Pending, new KeyValuePair<string, object?>("outcome", "pending"));
         }
     }
 

@@ -28,14 +28,15 @@ internal sealed class RedisSessionStore : ISessionStore
         """;
 
     // KEYS: meta, events. ARGV: expected write counter ('0' when none was stored), revision, next arrival number,
-    // whether the pending events changed, the pending events, the sequence's bound, then score/member pairs.
+    // whether the pending events changed, the pending events, the sequence's bound, then score/member pairs (added 500
+    // pairs a ZADD: one command, not one per event, within Lua's limit on unpacked arguments).
     private const string WriteScript = """
         local written = redis.call('HGET', KEYS[1], 'w') or '0'
         if written ~= ARGV[1] then
           return redis.error_reply('GENREC_CONFLICT the session was written by another activation (stored write ' .. written .. ', expected ' .. ARGV[1] .. ')')
         end
-        for i = 7, #ARGV, 2 do
-          redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
+        for i = 7, #ARGV, 1000 do
+          redis.call('ZADD', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
         end
         redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[6]) + 1))
         local next = tostring(tonumber(ARGV[1]) + 1)

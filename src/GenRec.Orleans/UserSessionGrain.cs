@@ -49,7 +49,7 @@ internal sealed class UserSessionGrain(
         var arrival = _state.NextSequence;
         var latest = time.GetUtcNow() + _options.MaxClockSkew;
         var rejected = new List<RejectedEvent>();
-        var added = new List<string>();
+        var added = new HashSet<string>(StringComparer.Ordinal);
         var appended = new List<StoredEvent>();
         int stored = 0, duplicates = 0, waiting = 0;
         for (var i = 0; i < events.Count; i++)
@@ -331,7 +331,7 @@ internal sealed class UserSessionGrain(
     /// acknowledged and retries).
     /// </summary>
     /// <returns>Events evicted to keep the bound.</returns>
-    private async Task<int> CommitAsync(List<StoredEvent> sequence, long arrival, List<StoredEvent> appended, List<StoredEvent>? pending, List<string> added)
+    private async Task<int> CommitAsync(List<StoredEvent> sequence, long arrival, List<StoredEvent> appended, List<StoredEvent>? pending, HashSet<string> added)
     {
         var evicted = Math.Max(0, sequence.Count - _options.MaxEvents);
         var dropped = sequence.GetRange(0, evicted).Select(e => e.Id).ToArray();

@@ -88,6 +88,99 @@ public sealed class IngestionTests
         }
     }
 
+    [Fact]
+    public async Task A_users_entries_keep_the_streams_order_across_reads_in_flight_so_a_full_window_refuses_none()
+    {
+        // 60 events of one user in time order, read 5 at a time with 8 reads in flight, into a window of 10: appended in
+        // the stream's order, each older event is stored and later evicted; appended out of order, an older event that
+        // arrives after 10 newer ones is refused as older than the window (acknowledged, counted, not stored).
+        var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == "genrec.ingestion.events")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "outcome")
+                {
+                    outcomes.AddOrUpdate((string)tag.Value!, value, (_, v) => v + value);
+                }
+            }
+        });
+        listener.Start();
+        using var redis = await ConnectionMultiplexer.ConnectAsync(Redis);
+        var db = redis.GetDatabase();
+        var stream = $"genrec:test:{Guid.NewGuid():N}";
+        var user = TestUsers.Users(1, minEvents: 60)[0];
+        const long userId = 8_100_000;
+        for (var n = 0; n < 60; n++)
+        {
+            var e = user.Events[n];
+            await db.StreamAddAsync(stream, [new("user", userId), new("item", e.Item), new("action", e.Action.ToString()), new("time", e.Time.ToUnixTimeMilliseconds()), new("id", $"{userId}:{n}")]);
+        }
+
+        var files = ModelFiles.Value;
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) => silo
+            .AddGenRecGrains(o =>
+            {
+                o.IndexPath = files.IndexPath;
+                o.ModelPath = files.ModelPath;
+                o.MaxEvents = 10;
+                o.OnnxRuntime = new GenRec.Inference.OnnxRuntimeOptions { ExecutionProvider = GenRec.Inference.ExecutionProviderPreference.Cpu };
+            })
+            .UseInMemoryGenRecStorage()
+            .UseGenRecRedisIngestion(o =>
+            {
+                o.ConnectionString = Redis;
+                o.Stream = stream;
+                o.BatchSize = 5;
+                o.MaxReadsInFlight = 8;
+                o.PollInterval = TimeSpan.FromMilliseconds(20);
+            }));
+        await using var cluster = builder.Build();
+        await cluster.DeployAsync();
+        try
+        {
+            const string group = "genrec-sessions";
+            for (var i = 0; i < 300 && ((await db.StreamGroupInfoAsync(stream)).SingleOrDefault(g => g.Name == group) is not { Name: not null } info || info.PendingMessageCount + (info.Lag ?? 1) > 0); i++)
+            {
+                await Task.Delay(100, TestContext.Current.CancellationToken);
+            }
+
+            Assert.Equal(0, (await db.StreamPendingAsync(stream, group)).PendingMessageCount);
+            Assert.Equal(0, await db.StreamLengthAsync(stream + ":dead"));
+            var history = await cluster.Client.GetGrain<IUserSessionGrain>(userId).GetHistoryAsync();
+            Assert.Equal(Enumerable.Range(50, 10).Select(n => $"{userId}:{n}"), history.Select(e => e.EventId!));
+            Assert.Equal((60L, 0L), (outcomes.GetValueOrDefault("stored"), outcomes.GetValueOrDefault("older_than_window")));
+
+            // A late event, older than the whole window: acknowledged and counted, neither stored nor dead-lettered.
+            var late = user.Events[0];
+            await db.StreamAddAsync(stream, [new("user", userId), new("item", late.Item), new("action", late.Action.ToString()), new("time", late.Time.AddDays(-1).ToUnixTimeMilliseconds()), new("id", "late")]);
+            for (var i = 0; i < 100 && (outcomes.GetValueOrDefault("older_than_window") == 0 || (await db.StreamPendingAsync(stream, group)).PendingMessageCount > 0); i++)
+            {
+                await Task.Delay(100, TestContext.Current.CancellationToken);
+            }
+
+            Assert.Equal(1, outcomes.GetValueOrDefault("older_than_window"));
+            Assert.Equal(0, (await db.StreamPendingAsync(stream, group)).PendingMessageCount);
+            Assert.Equal(0, await db.StreamLengthAsync(stream + ":dead"));
+            Assert.Equal(history, await cluster.Client.GetGrain<IUserSessionGrain>(userId).GetHistoryAsync());
+        }
+        finally
+        {
+            await db.KeyDeleteAsync([stream, stream + ":dead"]);
+        }
+    }
+
     /// <summary>Entries the group has not been delivered yet.</summary>
     private static async Task<long> Unread(IDatabase db, string stream, string group)
     {

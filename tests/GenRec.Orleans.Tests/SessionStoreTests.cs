@@ -95,6 +95,22 @@ public sealed class SessionStoreTests
     }
 
     [Fact]
+    public async Task A_write_of_more_events_than_one_command_takes_reads_back_whole_and_in_order()
+    {
+        // The write script adds 500 events a command; 1,201 (three commands, the last partial) into a bound of 1,100.
+        await RedisTests.EnsureRedisAsync();
+        await using var cluster = await RedisTests.StartAsync($"genrec-large-{Guid.NewGuid():N}", silos: 1);
+        var store = Store(cluster);
+        var grain = cluster.Client.GetGrain<IUserSessionGrain>(7_150_000).GetGrainId();
+        var read = await store.ReadAsync(grain);
+        var added = Enumerable.Range(0, 1201).Select(i => new StoredEvent { Item = 1 + (i % 50), TimeMilliseconds = 1_000 + (i / 3), Id = $"e{i}", Sequence = i }).ToList();
+        var next = new UserSessionState { Events = added[^1100..], Pending = read.Pending, Revision = 1, NextSequence = added.Count, ETag = read.ETag };
+        await store.WriteAsync(grain, next, added, pendingChanged: false, maxEvents: 1100);
+        var stored = await store.ReadAsync(grain);
+        Assert.Equal(added[^1100..].Select(e => e.Id), stored.Events.Select(e => e.Id));
+    }
+
+    [Fact]
     public async Task A_session_stored_as_grain_state_by_an_earlier_version_is_moved_at_its_first_read()
     {
         await RedisTests.EnsureRedisAsync();
