@@ -41,22 +41,21 @@ public static class RecommendationService
         builder.Services.AddSingleton(new HistoryStore(split.Train.ToDictionary(s => s.User, s => s.Interactions.Select(i => i.ToEvent()).ToList())));
 
         // --- GenRec: the few lines that put generative recall and ranking beside the cascade's (README) ---------
-        var mode = config["GenRec:Mode"];
-        var recallOn = mode is not null && !mode.Equals("off", StringComparison.OrdinalIgnoreCase);
-        var rankerMode = config["GenRec:RankerMode"];
-        var rankerOn = rankerMode is not null && !rankerMode.Equals("off", StringComparison.OrdinalIgnoreCase);
-        var endToEndMode = config["GenRec:EndToEndMode"];
-        var endToEndOn = endToEndMode is not null && !endToEndMode.Equals("off", StringComparison.OrdinalIgnoreCase);
-        if (recallOn || rankerOn || endToEndOn)
+        var stages = GenerativeSettings.Read(config);
+        var recallOn = stages.Mode != StageSwitch.Off;
+        var rankerOn = stages.RankerMode != StageSwitch.Off;
+        var endToEndOn = stages.EndToEndMode != StageSwitch.Off;
+        if (stages.AnyOn)
         {
+            // AddGenRec binds GenRecOptions from "GenRec" and each adapter's options (budget, blend) from "GenRec:Adapters:…".
             var genrec = builder.Services.AddGenRec();
             if (recallOn)
             {
-                genrec.AddSemanticIdIndex(config["GenRec:Index"] ?? throw new InvalidOperationException("GenRec:Mode needs GenRec:Index (a semantic-ID index file)."))
-                    .AddOnnxModel(config["GenRec:Model"] ?? throw new InvalidOperationException("GenRec:Mode needs GenRec:Model (a folder from `genrec export`)."))
+                genrec.AddSemanticIdIndex(stages.Index!)
+                    .AddOnnxModel(stages.Model!)
                     .AddGenerativeRecall()
-                    .AddRecallAdapter(_ => dlrm.RecallStage, o => o.Mode = Enum.Parse<StageMode>(mode!, ignoreCase: true));
-                if (config.GetValue("GenRec:Hang", false))
+                    .AddRecallAdapter(_ => dlrm.RecallStage, o => o.Mode = GenerativeSettings.ModeOf(stages.Mode));
+                if (stages.Hang)
                 {
                     // Benchmark only: a generative side that never answers, to measure the fallback path.
                     builder.Services.AddKeyedSingleton<IRecallStage>(GenRecStages.Generative, RecallStage.From("hanging", (_, _, _) => new ValueTask<IReadOnlyList<Candidate>>(new TaskCompletionSource<IReadOnlyList<Candidate>>().Task)));
@@ -66,8 +65,8 @@ public static class RecommendationService
             if (rankerOn)
             {
                 // HSTU (exported with `genrec export --kind hstu`) beside the LambdaRank ranker, reading the cascade's features.
-                genrec.AddHstuRanking(config["GenRec:HstuModel"] ?? throw new InvalidOperationException("GenRec:RankerMode needs GenRec:HstuModel (a folder from `genrec export --kind hstu`)."), _ => dlrm.CandidateFeatures)
-                    .AddRankingAdapter(_ => dlrm.Ranker, o => o.Mode = Enum.Parse<StageMode>(rankerMode!, ignoreCase: true));
+                genrec.AddHstuRanking(stages.HstuModel!, _ => dlrm.CandidateFeatures)
+                    .AddRankingAdapter(_ => dlrm.Ranker, o => o.Mode = GenerativeSettings.ModeOf(stages.RankerMode));
             }
 
             var name = $"dlrm{(recallOn ? "+generative" : "")}{(rankerOn ? "+hstu" : "")}";
@@ -79,9 +78,9 @@ public static class RecommendationService
             {
                 // One end-to-end model (OneRec-style, exported with `genrec export`) beside the whole cascade: replacing it,
                 // blending the two lists, or shadowing it; the cascade serves whenever the model times out, fails or is empty.
-                genrec.AddSemanticIdIndex(config["GenRec:Index"] ?? throw new InvalidOperationException("GenRec:EndToEndMode needs GenRec:Index (a semantic-ID index file)."))
-                    .AddEndToEndRecommender(config["GenRec:EndToEndModel"] ?? throw new InvalidOperationException("GenRec:EndToEndMode needs GenRec:EndToEndModel (a folder from `genrec train tiger --arch end-to-end` then `genrec export`)."))
-                    .AddRecommenderAdapter(Cascade, o => o.Mode = Enum.Parse<StageMode>(endToEndMode!, ignoreCase: true));
+                genrec.AddSemanticIdIndex(stages.Index!)
+                    .AddEndToEndRecommender(stages.EndToEndModel!)
+                    .AddRecommenderAdapter(Cascade, o => o.Mode = GenerativeSettings.ModeOf(stages.EndToEndMode));
                 builder.Services.AddSingleton<IRecommender>(sp => sp.GetRequiredService<RecommenderAdapter>());
             }
             else

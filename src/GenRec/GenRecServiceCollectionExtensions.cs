@@ -5,6 +5,7 @@ using GenRec.Inference;
 using GenRec.Models;
 using GenRec.SemanticIds;
 using GenRec;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -48,16 +49,26 @@ public sealed class GenRecOptions
 /// <summary>Registers GenRec in a service collection.</summary>
 public static class GenRecServiceCollectionExtensions
 {
+    /// <summary>The configuration section GenRec's options are bound from: <c>GenRec</c> (<see cref="GenRecOptions"/>), and
+    /// <c>GenRec:Adapters:{name}</c> for each adapter's <see cref="AdapterOptions"/>.</summary>
+    public const string ConfigurationSection = "GenRec";
+
     /// <summary>
-    /// Adds GenRec's options (validated when the host starts, or when a GenRec service is first resolved) and
-    /// returns the builder to add features to. Calling it twice is harmless; user registrations win (<c>TryAdd</c>).
+    /// Adds GenRec's options and returns the builder to add features to. The options are bound from the
+    /// <c>GenRec</c> section of the application's <c>IConfiguration</c> when one is registered (appsettings.json,
+    /// environment variables, command line), then <paramref name="configure"/> runs; they are validated when the host
+    /// starts (or when a GenRec service is first resolved), every nested option included, each problem naming its key.
+    /// Calling it twice is harmless (each <paramref name="configure"/> applies, in order); user registrations win (<c>TryAdd</c>).
     /// </summary>
     /// <param name="services">The services.</param>
-    /// <param name="configure">Sets the options.</param>
+    /// <param name="configure">Sets the options (after the configuration's values).</param>
     /// <returns>The builder.</returns>
     public static IGenRecBuilder AddGenRec(this IServiceCollection services, Action<GenRecOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
+        // Once, before any configure delegate: the configuration's values first, so code can override them.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<GenRecOptions>, GenRecOptionsBinding>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<AdapterOptions>, AdapterOptionsBinding>());
         var options = services.AddOptions<GenRecOptions>();
         if (configure is not null)
         {
@@ -159,7 +170,7 @@ public static class GenRecBuilderExtensions
     }
 
     /// <summary>
-    /// Makes the generative recall stage (the one <see cref="AddRecallAdapter"/> puts beside the team's) the union of
+    /// Makes the generative recall stage (the one <see cref="AddRecallAdapter(IGenRecBuilder, Func{IServiceProvider, IRecallStage}, Action{AdapterOptions})"/> puts beside the team's) the union of
     /// generative and dense retrieval, as LIGER does: the generative recall (<see cref="AddGenerativeRecall"/>, or the
     /// cluster's with <c>AddOrleansClient</c> (package GenRec.Orleans.Client)) and the dense retriever (<see cref="AddDenseRetrieval"/>), each
     /// asked for the whole list, merged by <paramref name="merge"/>. The dense side is what reaches items registered
@@ -199,7 +210,7 @@ public static class GenRecBuilderExtensions
     }
 
     /// <summary>
-    /// Makes the generative recall stage (the one <see cref="AddRecallAdapter"/> puts beside the team's) COBRA-style
+    /// Makes the generative recall stage (the one <see cref="AddRecallAdapter(IGenRecBuilder, Func{IServiceProvider, IRecallStage}, Action{AdapterOptions})"/> puts beside the team's) COBRA-style
     /// beam fusion (<see cref="BeamFusionRecall"/>): the generative model (<see cref="AddOnnxModel"/>) emits semantic-ID
     /// prefixes, the dense retriever (<see cref="AddDenseRetrieval"/>) scores every item under them, and the list is
     /// ordered by log P(prefix) + weight × similarity. Items registered after training are scored on the same scale,
@@ -297,49 +308,86 @@ public static class GenRecBuilderExtensions
     }
 
     /// <summary>
-    /// Adds a <see cref="RankingAdapter"/> (resolve it as a keyed <see cref="IRankingStage"/> under
-    /// <see cref="GenRecStages.Adapted"/>, or as <see cref="RankingAdapter"/>): the generative ranker added by
-    /// <see cref="AddHstuRanking"/>, <see cref="AddGenerativeRanking"/> or <c>AddOrleansClient</c> (package GenRec.Orleans.Client) beside
-    /// <paramref name="baseline"/>, in the mode and budget of <paramref name="configure"/>.
+    /// Adds a <see cref="RankingAdapter"/> named <see cref="GenRecAdapterNames.Ranking"/> (resolve it as
+    /// <see cref="RankingAdapter"/>, or as a keyed <see cref="IRankingStage"/> under <see cref="GenRecStages.Adapted"/> or
+    /// its name): the generative ranker added by <see cref="AddHstuRanking"/>, <see cref="AddGenerativeRanking"/> or
+    /// <c>AddOrleansClient</c> (package GenRec.Orleans.Client) beside <paramref name="baseline"/>. Its
+    /// <see cref="AdapterOptions"/> are bound from the configuration section <c>GenRec:Adapters:Ranking</c>, then
+    /// <paramref name="configure"/> runs, and they are validated when the host starts; it takes the
+    /// <see cref="TimeProvider"/> and <see cref="IShadowObserver"/> registered in the container. A second call adds
+    /// its configuration to the first's and its baseline replaces the first's.
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="baseline">The team's ranker (e.g. the DLRM).</param>
     /// <param name="configure">Mode, budget, blend.</param>
     /// <returns>The builder.</returns>
-    public static IGenRecBuilder AddRankingAdapter(this IGenRecBuilder builder, Func<IServiceProvider, IRankingStage> baseline, Action<AdapterOptions>? configure = null)
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0027:API with optional parameter(s) should have the most parameters amongst its public overloads", Justification = "Shipped before the named overload, whose first parameter (a string) cannot be confused with this one's (a delegate).")]
+    public static IGenRecBuilder AddRankingAdapter(this IGenRecBuilder builder, Func<IServiceProvider, IRankingStage> baseline, Action<AdapterOptions>? configure = null) =>
+        AddRankingAdapter(builder, GenRecAdapterNames.Ranking, baseline, configure);
+
+    /// <summary>
+    /// Adds a <see cref="RankingAdapter"/> under <paramref name="name"/> (a keyed <see cref="RankingAdapter"/> and
+    /// <see cref="IRankingStage"/>; options bound from <c>GenRec:Adapters:{name}</c>), for a service with several ranking
+    /// adapters; otherwise as <see cref="AddRankingAdapter(IGenRecBuilder, Func{IServiceProvider, IRankingStage}, Action{AdapterOptions})"/>.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="name">The adapter's name: its service key, options name and configuration section.</param>
+    /// <param name="baseline">The team's ranker (e.g. the DLRM).</param>
+    /// <param name="configure">Mode, budget, blend (after the configuration's values); <see langword="null"/> for none.</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddRankingAdapter(this IGenRecBuilder builder, string name, Func<IServiceProvider, IRankingStage> baseline, Action<AdapterOptions>? configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(baseline);
         return AddAdapter<IRankingStage, RankingAdapter>(
             builder,
+            name,
             baseline,
             configure,
             "AddRankingAdapter needs a generative ranker: call .AddHstuRanking(folder), .AddGenerativeRanking() or .AddOrleansClient(...) on AddGenRec().",
             (options, generative) => $"{options.Mode.ToString().ToLowerInvariant()}-{generative.Name}",
-            (name, b, g, options, logger, observer) => new RankingAdapter(name, b, g, options, logger, observer));
+            (stage, b, g, options, logger, observer, time) => new RankingAdapter(stage, b, g, options, logger, observer, time));
     }
 
     /// <summary>
-    /// Adds a <see cref="RecallAdapter"/> (resolve it as a keyed <see cref="IRecallStage"/> under
-    /// <see cref="GenRecStages.Adapted"/>, or as <see cref="RecallAdapter"/>): the generative recall added by
-    /// <see cref="AddGenerativeRecall"/> or <c>AddOrleansClient</c> (package GenRec.Orleans.Client) beside <paramref name="baseline"/>, in the
-    /// mode and budget of <paramref name="configure"/>.
+    /// Adds a <see cref="RecallAdapter"/> named <see cref="GenRecAdapterNames.Recall"/> (resolve it as
+    /// <see cref="RecallAdapter"/>, or as a keyed <see cref="IRecallStage"/> under <see cref="GenRecStages.Adapted"/> or its
+    /// name): the generative recall added by <see cref="AddGenerativeRecall"/> or <c>AddOrleansClient</c> (package
+    /// GenRec.Orleans.Client) beside <paramref name="baseline"/>. Its <see cref="AdapterOptions"/> are bound from the
+    /// configuration section <c>GenRec:Adapters:Recall</c>, then <paramref name="configure"/> runs, and they are validated
+    /// when the host starts; it takes the <see cref="TimeProvider"/> and <see cref="IShadowObserver"/> registered in the
+    /// container. A second call adds its configuration to the first's and its baseline replaces the first's.
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="baseline">The team's recall (one stage, or its channels as a <c>CompositeRecall</c>).</param>
     /// <param name="configure">Mode, budget, blend.</param>
     /// <returns>The builder.</returns>
-    public static IGenRecBuilder AddRecallAdapter(this IGenRecBuilder builder, Func<IServiceProvider, IRecallStage> baseline, Action<AdapterOptions>? configure = null)
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0027:API with optional parameter(s) should have the most parameters amongst its public overloads", Justification = "Shipped before the named overload, whose first parameter (a string) cannot be confused with this one's (a delegate).")]
+    public static IGenRecBuilder AddRecallAdapter(this IGenRecBuilder builder, Func<IServiceProvider, IRecallStage> baseline, Action<AdapterOptions>? configure = null) =>
+        AddRecallAdapter(builder, GenRecAdapterNames.Recall, baseline, configure);
+
+    /// <summary>
+    /// Adds a <see cref="RecallAdapter"/> under <paramref name="name"/> (a keyed <see cref="RecallAdapter"/> and
+    /// <see cref="IRecallStage"/>; options bound from <c>GenRec:Adapters:{name}</c>), for a service with several recall
+    /// adapters; otherwise as <see cref="AddRecallAdapter(IGenRecBuilder, Func{IServiceProvider, IRecallStage}, Action{AdapterOptions})"/>.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="name">The adapter's name: its service key, options name and configuration section.</param>
+    /// <param name="baseline">The team's recall.</param>
+    /// <param name="configure">Mode, budget, blend (after the configuration's values); <see langword="null"/> for none.</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddRecallAdapter(this IGenRecBuilder builder, string name, Func<IServiceProvider, IRecallStage> baseline, Action<AdapterOptions>? configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(baseline);
         return AddAdapter<IRecallStage, RecallAdapter>(
             builder,
+            name,
             baseline,
             configure,
             "AddRecallAdapter needs a generative recall: call .AddGenerativeRecall() (with .AddOnnxModel and .AddSemanticIdIndex) or .AddOrleansClient(...) on AddGenRec().",
             (options, _) => $"{options.Mode.ToString().ToLowerInvariant()}-generative",
-            (name, b, g, options, logger, observer) => new RecallAdapter(name, b, g, options, logger, observer));
+            (stage, b, g, options, logger, observer, time) => new RecallAdapter(stage, b, g, options, logger, observer, time));
     }
 
     /// <summary>
@@ -347,7 +395,7 @@ public static class GenRecBuilderExtensions
     /// <see cref="GenRecStages.Generative"/>): its trie-constrained beam search writes the final list (distinct items,
     /// history and excluded items never generated, most probable first) with no cascade behind it. Needs
     /// <see cref="AddGenerativeRecall"/> (with the model and the index). Put it beside the team's cascade with
-    /// <see cref="AddRecommenderAdapter"/>; a model aligned to a reward (<c>genrec train align</c>, exported like any
+    /// <see cref="AddRecommenderAdapter(IGenRecBuilder, Func{IServiceProvider, IRecommender}, Action{AdapterOptions})"/>; a model aligned to a reward (<c>genrec train align</c>, exported like any
     /// other) serves the same way.
     /// </summary>
     /// <param name="builder">The builder.</param>
@@ -370,7 +418,7 @@ public static class GenRecBuilderExtensions
     /// list, with no cascade behind it (distinct items, history and excluded items never generated, most probable
     /// first). The model is its own (keyed <see cref="OnnxGenerativeModel"/> and micro-batcher under
     /// <see cref="GenRecStages.EndToEnd"/>, beside any <see cref="AddOnnxModel"/> recall model); it reads the index of
-    /// <see cref="AddSemanticIdIndex"/>. Put it beside the team's cascade with <see cref="AddRecommenderAdapter"/>.
+    /// <see cref="AddSemanticIdIndex"/>. Put it beside the team's cascade with <see cref="AddRecommenderAdapter(IGenRecBuilder, Func{IServiceProvider, IRecommender}, Action{AdapterOptions})"/>.
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="folder">The exported end-to-end model folder.</param>
@@ -412,58 +460,123 @@ public static class GenRecBuilderExtensions
     }
 
     /// <summary>
-    /// Adds a <see cref="RecommenderAdapter"/> (resolve it as a keyed <see cref="IRecommender"/> under
-    /// <see cref="GenRecStages.Adapted"/>, or as <see cref="RecommenderAdapter"/>): the generative recommender registered
-    /// under <see cref="GenRecStages.Generative"/> (e.g. by <see cref="AddGenerativeRecommender"/>) beside the team's
-    /// whole cascade, replacing it, blending the two lists (slot interleaving or score fusion) or shadowing it; the
-    /// cascade serves whenever the generative side times out, fails or returns nothing.
+    /// Adds a <see cref="RecommenderAdapter"/> named <see cref="GenRecAdapterNames.Recommender"/> (resolve it as
+    /// <see cref="RecommenderAdapter"/>, or as a keyed <see cref="IRecommender"/> under <see cref="GenRecStages.Adapted"/>
+    /// or its name): the generative recommender registered under <see cref="GenRecStages.Generative"/> (e.g. by
+    /// <see cref="AddGenerativeRecommender"/>) beside the team's whole cascade, replacing it, blending the two lists (slot
+    /// interleaving or score fusion) or shadowing it; the cascade serves whenever the generative side times out, fails or
+    /// returns nothing. Its <see cref="AdapterOptions"/> are bound from <c>GenRec:Adapters:Recommender</c>, then
+    /// <paramref name="configure"/> runs, and they are validated when the host starts.
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="baseline">The team's cascade.</param>
     /// <param name="configure">Mode, budget, blend.</param>
     /// <returns>The builder.</returns>
-    public static IGenRecBuilder AddRecommenderAdapter(this IGenRecBuilder builder, Func<IServiceProvider, IRecommender> baseline, Action<AdapterOptions>? configure = null)
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0027:API with optional parameter(s) should have the most parameters amongst its public overloads", Justification = "Shipped before the named overload, whose first parameter (a string) cannot be confused with this one's (a delegate).")]
+    public static IGenRecBuilder AddRecommenderAdapter(this IGenRecBuilder builder, Func<IServiceProvider, IRecommender> baseline, Action<AdapterOptions>? configure = null) =>
+        AddRecommenderAdapter(builder, GenRecAdapterNames.Recommender, baseline, configure);
+
+    /// <summary>
+    /// Adds a <see cref="RecommenderAdapter"/> under <paramref name="name"/> (a keyed <see cref="RecommenderAdapter"/> and
+    /// <see cref="IRecommender"/>; options bound from <c>GenRec:Adapters:{name}</c>); otherwise as
+    /// <see cref="AddRecommenderAdapter(IGenRecBuilder, Func{IServiceProvider, IRecommender}, Action{AdapterOptions})"/>.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="name">The adapter's name: its service key, options name and configuration section.</param>
+    /// <param name="baseline">The team's cascade.</param>
+    /// <param name="configure">Mode, budget, blend (after the configuration's values); <see langword="null"/> for none.</param>
+    /// <returns>The builder.</returns>
+    public static IGenRecBuilder AddRecommenderAdapter(this IGenRecBuilder builder, string name, Func<IServiceProvider, IRecommender> baseline, Action<AdapterOptions>? configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(baseline);
         return AddAdapter<IRecommender, RecommenderAdapter>(
             builder,
+            name,
             baseline,
             configure,
             "AddRecommenderAdapter needs a generative recommender: call .AddEndToEndRecommender(folder) or .AddGenerativeRecommender() on AddGenRec(), or register one as a keyed IRecommender under GenRecStages.Generative.",
             (options, generative) => $"{options.Mode.ToString().ToLowerInvariant()}-{generative.Name}",
-            (name, b, g, options, logger, observer) => new RecommenderAdapter(name, b, g, options, logger, observer));
+            (stage, b, g, options, logger, observer, time) => new RecommenderAdapter(stage, b, g, options, logger, observer, time));
     }
 
     /// <summary>
-    /// Registers an adapter (as itself and as a keyed <typeparamref name="TStage"/> under <see cref="GenRecStages.Adapted"/>)
-    /// over the generative stage keyed <see cref="GenRecStages.Generative"/> and the team's <paramref name="baseline"/>.
+    /// Registers an adapter named <paramref name="name"/> (keyed <typeparamref name="TAdapter"/> and
+    /// <typeparamref name="TStage"/>; for the kind's default name also unkeyed, and keyed under
+    /// <see cref="GenRecStages.Adapted"/>) over the generative stage keyed <see cref="GenRecStages.Generative"/> and the
+    /// team's <paramref name="baseline"/>; its options are the named <see cref="AdapterOptions"/> <paramref name="name"/>.
     /// </summary>
     private static IGenRecBuilder AddAdapter<TStage, TAdapter>(
         IGenRecBuilder builder,
+        string name,
         Func<IServiceProvider, TStage> baseline,
         Action<AdapterOptions>? configure,
         string missing,
-        Func<AdapterOptions, TStage, string> name,
-        Func<string, TStage, TStage, AdapterOptions, ILogger?, IShadowObserver?, TAdapter> create)
+        Func<AdapterOptions, TStage, string> stageName,
+        Func<string, TStage, TStage, AdapterOptions, ILogger?, IShadowObserver?, TimeProvider?, TAdapter> create)
         where TStage : class
         where TAdapter : class, TStage
     {
-        builder.Services.TryAddSingleton(sp =>
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (name is GenRecStages.Generative or GenRecStages.Adapted or GenRecStages.Dense or GenRecStages.EndToEnd or GenRecStages.RemoteGenerative)
         {
-            var options = new AdapterOptions();
-            configure?.Invoke(options);
+            throw new ArgumentException($"GenRec: '{name}' is one of GenRecStages' keys; name the adapter something else.", nameof(name));
+        }
+
+        var services = builder.Services;
+        var options = services.AddOptions<AdapterOptions>(name);
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        var registration = services.Where(d => d.ServiceType == typeof(AdapterRegistration) && Equals(d.ServiceKey, name))
+            .Select(d => d.KeyedImplementationInstance).OfType<AdapterRegistration>().SingleOrDefault();
+        if (registration is not null)
+        {
+            // Another call for the same adapter: its configuration was added above; its baseline replaces the earlier one.
+            if (registration.Stage != typeof(TStage))
+            {
+                throw new InvalidOperationException($"GenRec: the adapter '{name}' is already a {registration.Stage.Name} adapter; give this {typeof(TStage).Name} adapter another name.");
+            }
+
+            registration.Baseline = sp => baseline(sp);
+            return builder;
+        }
+
+        registration = new AdapterRegistration(typeof(TStage), sp => baseline(sp));
+        services.AddKeyedSingleton(name, registration);
+        options.ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AdapterOptions>, AdapterOptionsValidator>());
+        services.AddKeyedSingleton(name, (sp, _) =>
+        {
+            var o = sp.GetRequiredService<IOptionsMonitor<AdapterOptions>>().Get(name);
             var generative = sp.GetKeyedService<TStage>(GenRecStages.Generative) ?? throw new InvalidOperationException(missing);
             return create(
-                name(options, generative),
-                baseline(sp),
+                stageName(o, generative),
+                (TStage)registration.Baseline(sp),
                 generative,
-                options,
+                o,
                 sp.GetService<ILoggerFactory>()?.CreateLogger("GenRec.Adapters"),
-                sp.GetService<IShadowObserver>());
+                sp.GetService<IShadowObserver>(),
+                sp.GetService<TimeProvider>());
         });
-        builder.Services.TryAddKeyedSingleton<TStage>(GenRecStages.Adapted, (sp, _) => sp.GetRequiredService<TAdapter>());
+        services.AddKeyedSingleton<TStage>(name, (sp, _) => sp.GetRequiredKeyedService<TAdapter>(name));
+        if (name is GenRecAdapterNames.Recall or GenRecAdapterNames.Ranking or GenRecAdapterNames.Recommender)
+        {
+            services.TryAddSingleton(sp => sp.GetRequiredKeyedService<TAdapter>(name));
+            services.TryAddKeyedSingleton<TStage>(GenRecStages.Adapted, (sp, _) => sp.GetRequiredKeyedService<TAdapter>(name));
+        }
+
         return builder;
+    }
+
+    /// <summary>An adapter's kind and baseline, kept so that a later call for the same name can replace the baseline.</summary>
+    private sealed class AdapterRegistration(Type stage, Func<IServiceProvider, object> baseline)
+    {
+        public Type Stage { get; } = stage;
+
+        public Func<IServiceProvider, object> Baseline { get; set; } = baseline;
     }
 
     private static GenRecOptions Options(IServiceProvider sp) => sp.GetRequiredService<IOptions<GenRecOptions>>().Value;
@@ -496,32 +609,19 @@ public static class GenRecStages
     public const string RemoteGenerative = "genrec:remote-generative";
 }
 
-/// <summary>Checks the files the builder was pointed at, naming the missing piece.</summary>
-internal sealed class GenRecOptionsValidator : IValidateOptions<GenRecOptions>
+/// <summary>
+/// The names of the adapters added without one (<c>AddRecallAdapter</c>, <c>AddRankingAdapter</c>,
+/// <c>AddRecommenderAdapter</c>): the names of their <see cref="AdapterOptions"/> and of their configuration sections under
+/// <c>GenRec:Adapters</c>.
+/// </summary>
+public static class GenRecAdapterNames
 {
-    public ValidateOptionsResult Validate(string? name, GenRecOptions options)
-    {
-        var problems = new List<string>();
-        if (options.IndexPath is { } index && !File.Exists(index))
-        {
-            problems.Add($"GenRec: the semantic-ID index '{index}' (AddSemanticIdIndex) does not exist.");
-        }
+    /// <summary>The recall adapter: options <c>GenRec:Adapters:Recall</c>.</summary>
+    public const string Recall = "Recall";
 
-        if (options.ModelPath is { } model && !File.Exists(Path.Combine(model, GenerativeGraphContract.ManifestFile)))
-        {
-            problems.Add($"GenRec: '{model}' (AddOnnxModel) is not a model folder: it has no {GenerativeGraphContract.ManifestFile} (export one with `genrec export`).");
-        }
+    /// <summary>The ranking adapter: options <c>GenRec:Adapters:Ranking</c>.</summary>
+    public const string Ranking = "Ranking";
 
-        if (options.Recall is null || options.Recall.BeamWidth < 1)
-        {
-            problems.Add("GenRec: GenRecOptions.Recall.BeamWidth must be 1 or more.");
-        }
-
-        if (options.HstuBatcher is { } hstu && (hstu.MaxBatchSize < 1 || hstu.MaxBatchCandidates < 1 || hstu.QueueCapacity < 1 || hstu.MaxWait < TimeSpan.Zero))
-        {
-            problems.Add("GenRec: GenRecOptions.HstuBatcher needs MaxBatchSize, MaxBatchCandidates and QueueCapacity of 1 or more and a MaxWait of 0 or more (or null: no batching).");
-        }
-
-        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
-    }
+    /// <summary>The whole-cascade (recommender) adapter: options <c>GenRec:Adapters:Recommender</c>.</summary>
+    public const string Recommender = "Recommender";
 }
