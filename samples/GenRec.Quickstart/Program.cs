@@ -71,18 +71,17 @@ await AnsiConsole.Progress()
         train.Value = 1;
         train.Description = "train DLRM ranker (LambdaRank)";
 
-        const int HstuEpochs = 5;
-        var ranking = ctx.AddTask("train HSTU ranker (the cascade's queries and features)", maxValue: HstuEpochs);
+        var hstuEpochs = new HstuTrainer.Options().Epochs; // the trainer's default: the best on validation
+        var ranking = ctx.AddTask("train HSTU ranker (the cascade's queries and features)", maxValue: hstuEpochs);
         using var hstu = new HstuTrainer(new HstuTrainer.Options
         {
-            Epochs = HstuEpochs,
             Progress = new Progress<HstuTrainingProgress>(p =>
             {
                 ranking.Value = p.Epoch - 1 + (p.Steps > 0 ? (double)p.Step / p.Steps : 1);
                 ranking.Description = $"train HSTU ranker: epoch {p.Epoch}, ranking loss {p.RankingLoss:0.000}";
             }),
         }).Fit(split, dlrm.RankingQueries, dlrm.CandidateFeatures.Names);
-        ranking.Value = HstuEpochs;
+        ranking.Value = hstuEpochs;
 
         // The generative signal fused into the cascade: HSTU beside LambdaRank, their scores blended by the ranking
         // adapter; HSTU's weight is chosen on the validation target (never on test).
@@ -168,7 +167,7 @@ await AnsiConsole.Progress()
             ("gen-recall-replace", $"generative retrieval alone ({tiger.Report.Parameters / 1000}k params, beam 100)", new CascadePipeline("gen-recall-replace", [new RecallChannel(generativeRecall)])),
             ("gen-recall-blend", "generative recall as a 5th channel, LambdaRank", dlrm.CreatePipeline("gen-recall-blend", extraChannels: [new RecallChannel(generativeRecall, 100)])),
             ("gen-blend-orleans", "Orleans sessions + ONNX, blended by the recall adapter", dlrm.CreatePipeline("gen-blend-orleans", viaOrleans)),
-            ("hstu-rank", $"the cascade with HSTU as its ranker ({HstuEpochs} epochs)", dlrm.CreatePipeline("hstu-rank", ranker: hstuRanker)),
+            ("hstu-rank", $"the cascade with HSTU as its ranker ({hstuEpochs} epochs)", dlrm.CreatePipeline("hstu-rank", ranker: hstuRanker)),
             ("dlrm-hstu-blend", $"LambdaRank + HSTU blended by the ranking adapter (w {hstuWeight})", dlrm.CreatePipeline("dlrm-hstu-blend", ranker: Blend(hstuWeight))),
             ("e2e-replace", $"end-to-end generation in the cascade's place ({endToEnd.Report.Parameters / 1000}k params)", endToEndAdapter),
         };

@@ -60,7 +60,7 @@ internal static class FusedCascade
                 ConsoleProgress.Status($"fused: HSTU on the train part without each user's last {options.QueriesPerUser} (the ranker's pseudo-targets), {a.HstuEpochs} epochs");
                 var progress = new SyncProgress<HstuTrainingProgress>(p => ConsoleProgress.Status(
                     $"fused: hstu epoch {p.Epoch}/{p.Epochs}, step {p.Step}/{p.Steps}: sequence loss {p.SequenceLoss:0.0000}, ranking loss {p.RankingLoss:0.0000} ({p.Elapsed.TotalSeconds:0}s)"));
-                hstu = new HstuTrainer(new HstuArguments(a.HstuEpochs, Dimension: shape.Dimension, MaxHistory: shape.MaxHistory, Seed: seed, Progress: progress).ToOptions()).Fit(heldOut, cancellationToken: cancellationToken);
+                hstu = new HstuTrainer(new HstuArguments { Epochs = a.HstuEpochs, Dimension = shape.Dimension, MaxHistory = shape.MaxHistory, Seed = seed, Progress = progress }.ToOptions()).Fit(heldOut, cancellationToken: cancellationToken);
                 ConsoleProgress.Status($"fused: HSTU trained in {hstu.Report.Seconds:0} s");
                 if (cache is not null)
                 {

@@ -5,19 +5,19 @@ namespace GenRec.Cli;
 /// <summary>The HSTU options shared by <c>genrec eval</c> and <c>genrec train hstu</c>.</summary>
 internal sealed class HstuOptions
 {
-    public Option<int> Epochs { get; } = new("--hstu-epochs") { Description = "hstu*: training epochs (5: the best on validation).", DefaultValueFactory = _ => 5 };
+    public Option<int> Epochs { get; } = new("--hstu-epochs") { Description = "hstu*: training epochs (the default was the best on validation).", DefaultValueFactory = _ => HstuArguments.Defaults.Epochs };
 
-    public Option<double> RatingWeight { get; } = new("--hstu-rating-weight") { Description = "hstu*: weight of the \"rates >= 4\" head in the loss and the ranking score.", DefaultValueFactory = _ => 0.25 };
+    public Option<double> RatingWeight { get; } = new("--hstu-rating-weight") { Description = "hstu*: weight of the \"rates >= 4\" head in the loss and the ranking score.", DefaultValueFactory = _ => HstuArguments.Defaults.RatingWeight };
 
     public Option<bool> NoSide { get; } = new("--hstu-no-side") { Description = "hstu*: items without side features (genres, year, popularity): ids only." };
 
     public Option<bool> NoCross { get; } = new("--hstu-no-cross") { Description = "hstu*: do not read the DLRM cascade's cross features." };
 
-    public Option<int> Dimension { get; } = new("--hstu-dim") { Description = "hstu*, dlrm-fused*: model width of every HSTU the command trains (a multiple of 2, the heads).", DefaultValueFactory = _ => 64 };
+    public Option<int> Dimension { get; } = new("--hstu-dim") { Description = "hstu*, dlrm-fused*: model width of every HSTU the command trains (a multiple of 2, the heads).", DefaultValueFactory = _ => HstuArguments.Defaults.Dimension };
 
-    public Option<int> MaxHistory { get; } = new("--hstu-max-history") { Description = "hstu*, dlrm-fused*: history events every HSTU the command trains reads.", DefaultValueFactory = _ => 50 };
+    public Option<int> MaxHistory { get; } = new("--hstu-max-history") { Description = "hstu*, dlrm-fused*: history events every HSTU the command trains reads.", DefaultValueFactory = _ => HstuArguments.Defaults.MaxHistory };
 
-    public Option<int> BatchSize { get; } = new("--hstu-batch") { Description = "hstu*: windows or queries per training step; lower it for long windows (memory grows with batch × (2 × max history)²).", DefaultValueFactory = _ => 64 };
+    public Option<int> BatchSize { get; } = new("--hstu-batch") { Description = "hstu*: windows or queries per training step; lower it for long windows (memory grows with batch × (2 × max history)²).", DefaultValueFactory = _ => HstuArguments.Defaults.BatchSize };
 
     public static HstuOptions Create() => new();
 
@@ -42,6 +42,6 @@ internal sealed class HstuOptions
         }
 
         CommonOptions.RequirePositive(parse.GetValue(BatchSize), "--hstu-batch");
-        return new HstuArguments(parse.GetValue(Epochs), weight, !parse.GetValue(NoSide), dimension, parse.GetValue(MaxHistory), BatchSize: parse.GetValue(BatchSize));
+        return new HstuArguments { Epochs = parse.GetValue(Epochs), RatingWeight = weight, SideFeatures = !parse.GetValue(NoSide), Dimension = dimension, MaxHistory = parse.GetValue(MaxHistory), BatchSize = parse.GetValue(BatchSize) };
     }
 }

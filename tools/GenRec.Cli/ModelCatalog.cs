@@ -327,8 +327,27 @@ internal sealed record ModelArguments(int Seed, string? ModelPath = null, string
     }
 }
 
-/// <summary>The HSTU options the command line sets.</summary>
-internal sealed record HstuArguments(int Epochs = 5, double RatingWeight = 0.25, bool SideFeatures = true, int Dimension = 64, int MaxHistory = 50, int Seed = 42, IProgress<HstuTrainingProgress>? Progress = null, int BatchSize = 64)
+/// <summary>The HSTU options the command line sets; every default is <see cref="HstuTrainer.Options"/>'s (one place).</summary>
+internal sealed record HstuArguments
 {
+    /// <summary>The trainer's defaults, which the command line's defaults are.</summary>
+    public static readonly HstuTrainer.Options Defaults = new();
+
+    public int Epochs { get; init; } = Defaults.Epochs;
+
+    public double RatingWeight { get; init; } = Defaults.RatingWeight;
+
+    public bool SideFeatures { get; init; } = Defaults.SideFeatures;
+
+    public int Dimension { get; init; } = Defaults.Dimension;
+
+    public int MaxHistory { get; init; } = Defaults.MaxHistory;
+
+    public int Seed { get; init; } = Defaults.Seed;
+
+    public IProgress<HstuTrainingProgress>? Progress { get; init; }
+
+    public int BatchSize { get; init; } = Defaults.BatchSize;
+
     public HstuTrainer.Options ToOptions() => new() { Epochs = Epochs, RatingWeight = RatingWeight, SideFeatures = SideFeatures, Dimension = Dimension, MaxHistory = MaxHistory, Seed = Seed, Progress = Progress, BatchSize = BatchSize };
 }
