@@ -188,9 +188,9 @@ internal sealed class GenRecOrleansOptionsValidator : IValidateOptions<GenRecOrl
             problems.Add($"GenRecOrleansOptions.MaxPendingEvents is {options.MaxPendingEvents}; it must be 0 (reject events for unknown items) or more.");
         }
 
-        if (options.IndexChunkBytes is < IndexChunks.MinChunkBytes or > IndexChunks.MaxChunkBytes)
+        if (options.IndexChunkBytes is < SemanticIdIndexChunks.MinChunkBytes or > SemanticIdIndexChunks.MaxChunkBytes)
         {
-            problems.Add($"GenRecOrleansOptions.IndexChunkBytes is {options.IndexChunkBytes:N0}; it must be in [{IndexChunks.MinChunkBytes:N0}, {IndexChunks.MaxChunkBytes:N0}].");
+            problems.Add($"GenRecOrleansOptions.IndexChunkBytes is {options.IndexChunkBytes:N0}; it must be in [{SemanticIdIndexChunks.MinChunkBytes:N0}, {SemanticIdIndexChunks.MaxChunkBytes:N0}].");
         }
 
         if (options.MaxClockSkew < TimeSpan.Zero || options.RefreshInterval <= TimeSpan.Zero)

@@ -42,7 +42,7 @@ internal sealed class SemanticIdIndexGrain(
             throw new ArgumentException($"An index chunk of {chunk.Length:N0} bytes is empty or over this cluster's {options.Value.IndexChunkBytes:N0} (GenRecOrleansOptions.IndexChunkBytes).", nameof(chunk));
         }
 
-        var hash = IndexChunks.Hash(chunk);
+        var hash = SemanticIdIndexChunks.Hash(chunk);
         await chunks.PutAsync(hash, chunk).ConfigureAwait(true);
         return hash;
     }
@@ -55,7 +55,7 @@ internal sealed class SemanticIdIndexGrain(
             return;
         }
 
-        if (IndexChunks.Problem(manifest, options.Value.IndexChunkBytes) is { } problem)
+        if (SemanticIdIndexChunks.Problem(manifest, options.Value.IndexChunkBytes) is { } problem)
         {
             throw new ArgumentException($"Index manifest version {manifest.Version} is refused: {problem}", nameof(manifest));
         }

@@ -73,7 +73,7 @@ internal sealed partial class SiloIndexCache(IGrainFactory grains, IIndexChunkSt
         }
 
         var clock = Stopwatch.StartNew();
-        var index = await IndexChunks.ReadAsync(manifest, chunks.GetAsync, parallelism: 4).ConfigureAwait(false);
+        var index = await SemanticIdIndexChunks.ReadAsync(manifest, chunks.GetAsync, parallelism: 4).ConfigureAwait(false);
         var catalogue = new KeyValuePair<string, object?>("catalogue", options.Value.Catalogue);
         LoadDuration.Record(clock.Elapsed.TotalSeconds, catalogue);
         Loads.Add(1, catalogue, new KeyValuePair<string, object?>("version", index.Version));

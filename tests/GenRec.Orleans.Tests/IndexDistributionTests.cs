@@ -63,7 +63,7 @@ public sealed class IndexDistributionTests
         var grain = cluster.Client.GetGrain<ISemanticIdIndexGrain>("damaged");
         var users = await ServeOnEverySiloAsync(cluster, loads, version: 1);
         var v2 = (await grain.ReadAsync())!.AddItems(NewItems(63_000_003));
-        var (manifest, chunks) = IndexChunks.Cut(v2, ChunkBytes);
+        var (manifest, chunks) = SemanticIdIndexChunks.Cut(v2, ChunkBytes);
         var store = Services(cluster).GetRequiredService<IIndexChunkStore>();
         var damaged = chunks.Count / 2;
         var bad = chunks[damaged].ToArray();
@@ -105,7 +105,7 @@ public sealed class IndexDistributionTests
         await cluster.Client.GetGrain<IUserSessionGrain>(1).AppendEventsAsync([]); // the silo seeds version 1
         var v1 = (await grain.ReadAsync())!;
         var v2 = v1.AddItems(NewItems(63_000_004));
-        var (manifest, chunks) = IndexChunks.Cut(v2, ChunkBytes);
+        var (manifest, chunks) = SemanticIdIndexChunks.Cut(v2, ChunkBytes);
         await grain.UploadChunkAsync(chunks[0].ToArray());
 
         // Chunks the two versions share (same content, same name) are stored already; the others are missing.

@@ -5,7 +5,7 @@ namespace GenRec.Orleans;
 /// <summary>Publishing and reading a catalogue's semantic-ID index from a client, chunk by chunk.</summary>
 public static class SemanticIdIndexGrainExtensions
 {
-    /// <summary>The default chunk size, and the silos' default <see cref="GenRecOrleansOptions.IndexChunkBytes"/>: 4 MiB.</summary>
+    /// <summary>The default chunk size, and the silos' default <c>GenRecOrleansOptions.IndexChunkBytes</c>: 4 MiB.</summary>
     public const int DefaultChunkBytes = 4 * 1024 * 1024;
 
     /// <summary>
@@ -15,7 +15,7 @@ public static class SemanticIdIndexGrainExtensions
     /// </summary>
     /// <param name="grain">The catalogue's index grain.</param>
     /// <param name="index">The new version (a first index, or one made by <see cref="SemanticIdIndex.AddItems"/> from the current version).</param>
-    /// <param name="chunkBytes">The chunk size, at most the silos' <see cref="GenRecOrleansOptions.IndexChunkBytes"/>.</param>
+    /// <param name="chunkBytes">The chunk size, at most the silos' <c>GenRecOrleansOptions.IndexChunkBytes</c>.</param>
     /// <param name="progress">Reports the chunks uploaded so far.</param>
     /// <param name="cancellationToken">Stops the upload (nothing is published then).</param>
     /// <returns>The published manifest.</returns>
@@ -23,7 +23,7 @@ public static class SemanticIdIndexGrainExtensions
     {
         ArgumentNullException.ThrowIfNull(grain);
         ArgumentNullException.ThrowIfNull(index);
-        var (manifest, chunks) = IndexChunks.Cut(index, chunkBytes);
+        var (manifest, chunks) = SemanticIdIndexChunks.Cut(index, chunkBytes);
         var uploaded = 0;
         await Parallel.ForEachAsync(Enumerable.Range(0, chunks.Count), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (i, _) =>
         {
@@ -47,7 +47,7 @@ public static class SemanticIdIndexGrainExtensions
     {
         ArgumentNullException.ThrowIfNull(grain);
         return await grain.GetManifestIfNewerAsync(0).ConfigureAwait(false) is { } manifest
-            ? await IndexChunks.ReadAsync(manifest, async hash => await grain.GetChunkAsync(hash).ConfigureAwait(false), parallelism: 4).ConfigureAwait(false)
+            ? await SemanticIdIndexChunks.ReadAsync(manifest, async hash => await grain.GetChunkAsync(hash).ConfigureAwait(false), parallelism: 4).ConfigureAwait(false)
             : null;
     }
 }
