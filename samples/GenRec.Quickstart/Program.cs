@@ -131,7 +131,7 @@ await AnsiConsole.Progress()
         // genres, years, ratings, times) and writes the whole list; the recommender adapter hands it the cascade's place.
         using var endToEnd = TrainGenerative("end-to-end generation (OneRec-style)", TigerArchitecture.EndToEnd, epochs: 12);
         var endToEndAdapter = new RecommenderAdapter(
-            "e2e-replace",
+            ArmCatalog.EndToEndReplace,
             dlrm.CreatePipeline(),
             new CascadePipeline("end-to-end", [new RecallChannel(new GenerativeRecall(endToEnd, index, new GenerativeRecallOptions { Name = "end-to-end" }))]),
             new AdapterOptions { Mode = StageMode.Replace, Budget = TimeSpan.FromMinutes(1) }); // offline: no figure may depend on the machine's speed
@@ -159,17 +159,19 @@ await AnsiConsole.Progress()
             dlrm.RecallStage,
             new UserSessionRecall(grains, "generative", beamWidth: 100),
             new AdapterOptions { Mode = StageMode.Blend, GenerativeShare = 0.2, Budget = TimeSpan.FromMilliseconds(100) });
+        // The arms' names and descriptions are the catalogue's (the CLI's genrec ab and eval spell them the same way).
+        static string What(string arm, string? detail = null) => detail is null ? ArmCatalog.Get(arm).Description : $"{ArmCatalog.Get(arm).Description} ({detail})";
         var arms = new (string Name, string What, IRecommender Recommender)[]
         {
-            ("dlrm", "4 recall channels + LambdaRank (control)", dlrm.CreatePipeline()),
-            ("popularity", "training counts", new CascadePipeline("popularity", [new RecallChannel(recall.Popularity)])),
-            ("itemcf", "item-to-item co-occurrence", new CascadePipeline("itemcf", [new RecallChannel(recall.ItemCf)])),
-            ("gen-recall-replace", $"generative retrieval alone ({tiger.Report.Parameters / 1000}k params, beam 100)", new CascadePipeline("gen-recall-replace", [new RecallChannel(generativeRecall)])),
-            ("gen-recall-blend", "generative recall as a 5th channel, LambdaRank", dlrm.CreatePipeline("gen-recall-blend", extraChannels: [new RecallChannel(generativeRecall, 100)])),
-            ("gen-blend-orleans", "Orleans sessions + ONNX, blended by the recall adapter", dlrm.CreatePipeline("gen-blend-orleans", viaOrleans)),
-            ("hstu-rank", $"the cascade with HSTU as its ranker ({hstuEpochs} epochs)", dlrm.CreatePipeline("hstu-rank", ranker: hstuRanker)),
-            ("dlrm-hstu-blend", $"LambdaRank + HSTU blended by the ranking adapter (w {hstuWeight})", dlrm.CreatePipeline("dlrm-hstu-blend", ranker: Blend(hstuWeight))),
-            ("e2e-replace", $"end-to-end generation in the cascade's place ({endToEnd.Report.Parameters / 1000}k params)", endToEndAdapter),
+            (ArmCatalog.Dlrm, What(ArmCatalog.Dlrm, "control"), dlrm.CreatePipeline()),
+            (ArmCatalog.Popularity, What(ArmCatalog.Popularity), new CascadePipeline(ArmCatalog.Popularity, [new RecallChannel(recall.Popularity)])),
+            (ArmCatalog.ItemCf, What(ArmCatalog.ItemCf), new CascadePipeline(ArmCatalog.ItemCf, [new RecallChannel(recall.ItemCf)])),
+            (ArmCatalog.GenerativeRecallReplace, What(ArmCatalog.GenerativeRecallReplace, $"{tiger.Report.Parameters / 1000}k params, beam 100"), new CascadePipeline(ArmCatalog.GenerativeRecallReplace, [new RecallChannel(generativeRecall)])),
+            (ArmCatalog.GenerativeRecallBlend, What(ArmCatalog.GenerativeRecallBlend), dlrm.CreatePipeline(ArmCatalog.GenerativeRecallBlend, extraChannels: [new RecallChannel(generativeRecall, 100)])),
+            (ArmCatalog.GenerativeBlendOrleans, What(ArmCatalog.GenerativeBlendOrleans), dlrm.CreatePipeline(ArmCatalog.GenerativeBlendOrleans, viaOrleans)),
+            (ArmCatalog.HstuRank, What(ArmCatalog.HstuRank, $"{hstuEpochs} epochs"), dlrm.CreatePipeline(ArmCatalog.HstuRank, ranker: hstuRanker)),
+            (ArmCatalog.DlrmHstuBlend, What(ArmCatalog.DlrmHstuBlend, $"w {hstuWeight}"), dlrm.CreatePipeline(ArmCatalog.DlrmHstuBlend, ranker: Blend(hstuWeight))),
+            (ArmCatalog.EndToEndReplace, What(ArmCatalog.EndToEndReplace, $"{endToEnd.Report.Parameters / 1000}k params"), endToEndAdapter),
         };
         foreach (var arm in arms)
         {
@@ -181,7 +183,7 @@ await AnsiConsole.Progress()
             arms.Select(a => new ReplayArm(a.Name, a.Recommender)).ToArray(),
             split,
             SplitTarget.Test,
-            new ReplayOptions { Control = "dlrm" },
+            new ReplayOptions { Control = ArmCatalog.Dlrm },
             new Progress<ReplayProgress>(p => tasks[p.Arm].Value = p.Done));
         foreach (var task in tasks.Values)
         {

@@ -13,7 +13,8 @@ namespace GenRec.Cli;
 /// <summary>Builds the arms of an A/B comparison, training or loading each shared piece once.</summary>
 internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, string? hstuPath = null, FusionArguments? fusion = null, string? alignedPath = null, EndToEndArguments? endToEnd = null, IRewardModel? reward = null)
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "gen-recall-replace", "gen-recall-blend", "gen-aligned-replace", "e2e-replace", "e2e-blend", "e2e-reward-rerank", "hstu-rank", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm"];
+    /// <summary>The arms of <see cref="ArmCatalog"/> this command builds (all but those that need an Orleans cluster).</summary>
+    public static readonly string[] Names = [.. ArmCatalog.All.Where(a => !a.Needs.HasFlag(ArmNeeds.OrleansCluster)).Select(a => a.Name)];
 
     /// <summary>
     /// The end-to-end arms' budget: offline figures must not depend on the machine's speed, so the adapter waits for
@@ -35,22 +36,22 @@ internal sealed class ArmFactory(DataSplit split, int seed, string? tigerPath, s
             ? Adapted(name, new AdapterOptions { Mode = StageMode.Blend, Blend = BlendMethod.ScoreNormalized, GenerativeWeight = Share(name, "e2e-fuse:"), Budget = OfflineBudget })
         : name switch
     {
-        "popularity" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Recall.Popularity)])),
-        "itemcf" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Recall.ItemCf)])),
-        "dlrm" => new ReplayArm(name, Dlrm.CreatePipeline(name)),
-        "gen-recall-replace" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Generative)])),
-        "gen-recall-blend" => new ReplayArm(name, WithGenerativeChannel(name)),
-        "gen-aligned-replace" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(ModelCatalog.LoadGenerative(
+        ArmCatalog.Popularity => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Recall.Popularity)])),
+        ArmCatalog.ItemCf => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Recall.ItemCf)])),
+        ArmCatalog.Dlrm => new ReplayArm(name, Dlrm.CreatePipeline(name)),
+        ArmCatalog.GenerativeRecallReplace => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(Generative)])),
+        ArmCatalog.GenerativeRecallBlend => new ReplayArm(name, WithGenerativeChannel(name)),
+        ArmCatalog.GenerativeAlignedReplace => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(ModelCatalog.LoadGenerative(
             alignedPath ?? throw new UsageException("the gen-aligned-replace arm needs --aligned-path (a folder from genrec train align)."), indexPath: null, "aligned", beamWidth: 100))])),
-        "e2e-replace" => Adapted(name, new AdapterOptions { Mode = StageMode.Replace, Budget = OfflineBudget }),
-        "e2e-blend" => Adapted(name, new AdapterOptions { Mode = StageMode.Blend, Blend = BlendMethod.Quota, GenerativeShare = EndToEndOptions.Share, Budget = OfflineBudget }),
-        "e2e-reward-rerank" => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(EndToEnd, 100)], RankingStage.FromReward(
+        ArmCatalog.EndToEndReplace => Adapted(name, new AdapterOptions { Mode = StageMode.Replace, Budget = OfflineBudget }),
+        ArmCatalog.EndToEndBlend => Adapted(name, new AdapterOptions { Mode = StageMode.Blend, Blend = BlendMethod.Quota, GenerativeShare = EndToEndOptions.Share, Budget = OfflineBudget }),
+        ArmCatalog.EndToEndRewardRerank => new ReplayArm(name, new CascadePipeline(name, [new RecallChannel(EndToEnd, 100)], RankingStage.FromReward(
             reward ?? throw new UsageException("the e2e-reward-rerank arm needs --reward-path (a folder from genrec train reward)."), "reward"))),
-        "hstu-rank" => new ReplayArm(name, Dlrm.CreatePipeline(name, ranker: Hstu.AsRanker(Dlrm.CandidateFeatures))),
-        "dlrm-fused" => new ReplayArm(name, Fused.CreatePipeline(name)),
-        "neural-dlrm" => new ReplayArm(name, NeuralControl.Build(name, split, Dlrm, seed)),
-        "dlrm-hstu-blend" => new ReplayArm(name, RankerBlend.Build(name, split, Dlrm, Hstu)),
-        "dlrm-fused-hstu-blend" => new ReplayArm(name, RankerBlend.Build(name, split, Fused, ModelCatalog.Hstu(split, new ModelArguments(seed), Fused))),
+        ArmCatalog.HstuRank => new ReplayArm(name, Dlrm.CreatePipeline(name, ranker: Hstu.AsRanker(Dlrm.CandidateFeatures))),
+        ArmCatalog.DlrmFused => new ReplayArm(name, Fused.CreatePipeline(name)),
+        ArmCatalog.NeuralDlrm => new ReplayArm(name, NeuralControl.Build(name, split, Dlrm, seed)),
+        ArmCatalog.DlrmHstuBlend => new ReplayArm(name, RankerBlend.Build(name, split, Dlrm, Hstu)),
+        ArmCatalog.DlrmFusedHstuBlend => new ReplayArm(name, RankerBlend.Build(name, split, Fused, ModelCatalog.Hstu(split, new ModelArguments(seed), Fused))),
         _ => throw new UsageException($"unknown arm '{name}'; known arms: {string.Join(", ", Names)}."),
     };
 

@@ -1,6 +1,7 @@
 using GenRec.Baselines;
 using GenRec.Cascade;
 using GenRec.Data;
+using GenRec.Experiments;
 using GenRec.Generative;
 using GenRec.Inference;
 using GenRec.Models;
@@ -12,26 +13,34 @@ namespace GenRec.Cli;
 /// <summary>The models the CLI can build from a split's train part.</summary>
 internal static class ModelCatalog
 {
-    public static readonly string[] Names = ["popularity", "itemcf", "dlrm", "tiger", "tiger-onnx", "recall-200", "dlrm-200", "hstu-rank", "hstu-onnx-200", "hstu", "dlrm-fused", "dlrm-hstu-blend", "dlrm-fused-hstu-blend", "neural-dlrm", "dense", "dense-onnx", "dense-new", "hybrid-union", "hybrid-rrf", "hybrid-fresh", "beam-fusion"];
+    /// <summary>
+    /// The models <c>genrec eval</c> builds: the arms of <see cref="ArmCatalog"/> that need nothing beyond the training
+    /// data (trained here), and the single models and recall stages it evaluates from folders.
+    /// </summary>
+    public static readonly string[] Names =
+    [
+        ArmCatalog.Popularity, ArmCatalog.ItemCf, ArmCatalog.Dlrm, "tiger", "tiger-onnx", "recall-200", "dlrm-200", ArmCatalog.HstuRank, "hstu-onnx-200", "hstu",
+        ArmCatalog.DlrmFused, ArmCatalog.DlrmHstuBlend, ArmCatalog.DlrmFusedHstuBlend, ArmCatalog.NeuralDlrm, "dense", "dense-onnx", "dense-new", "hybrid-union", "hybrid-rrf", "hybrid-fresh", "beam-fusion",
+    ];
 
     public static IRecommender Build(string name, DataSplit split, ModelArguments arguments)
     {
         var seed = arguments.Seed;
         switch (name)
         {
-            case "popularity":
+            case ArmCatalog.Popularity:
             {
                 var recall = ClassicRecall.Fit(split.TrainInteractions, split.Dataset);
                 return new CascadePipeline("popularity", [new RecallChannel(recall.Popularity)]);
             }
 
-            case "itemcf":
+            case ArmCatalog.ItemCf:
             {
                 var recall = ClassicRecall.Fit(split.TrainInteractions, split.Dataset);
                 return new CascadePipeline("itemcf", [new RecallChannel(recall.ItemCf)]);
             }
 
-            case "dlrm":
+            case ArmCatalog.Dlrm:
             {
                 var trainer = new DlrmCascadeTrainer(arguments.Dlrm());
                 var model = trainer.Fit(split);
@@ -47,18 +56,18 @@ internal static class ModelCatalog
                 return model.CreatePipeline();
             }
 
-            case "dlrm-fused":
+            case ArmCatalog.DlrmFused:
                 return FusedCascade.Fit(split, arguments, arguments.Fusion).CreatePipeline(name);
 
-            case "neural-dlrm":
+            case ArmCatalog.NeuralDlrm:
                 return NeuralControl.Build(name, split, new DlrmCascadeTrainer(arguments.Dlrm(keepQueries: true)).Fit(split), seed);
 
-            case "dlrm-hstu-blend":
-            case "dlrm-fused-hstu-blend":
+            case ArmCatalog.DlrmHstuBlend:
+            case ArmCatalog.DlrmFusedHstuBlend:
             {
                 // LambdaRank (plain, or reading the fused generative features) blended with HSTU trained on the same
                 // queries and features; HSTU's weight is chosen on validation.
-                var dlrm = name == "dlrm-fused-hstu-blend"
+                var dlrm = name == ArmCatalog.DlrmFusedHstuBlend
                     ? FusedCascade.Fit(split, arguments, arguments.Fusion, keepQueries: true)
                     : new DlrmCascadeTrainer(arguments.Dlrm(keepQueries: true)).Fit(split);
                 return RankerBlend.Build(name, split, dlrm, Hstu(split, arguments with { ModelPath = null }, dlrm));
@@ -74,7 +83,7 @@ internal static class ModelCatalog
 
             case "recall-200":
             case "dlrm-200":
-            case "hstu-rank":
+            case ArmCatalog.HstuRank:
             case "hstu-onnx-200":
             {
                 // Ranking on identical candidates: the DLRM cascade's recall, top 200 per user, ordered by the recall
