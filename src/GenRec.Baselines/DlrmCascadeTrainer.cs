@@ -7,12 +7,38 @@ using Microsoft.ML.Trainers.LightGbm;
 
 namespace GenRec.Baselines;
 
+/// <summary>The phases of a <see cref="DlrmCascadeTrainer"/>'s fit, in order.</summary>
+public enum TrainerPhase
+{
+    /// <summary>Fitting the recall channels on the train part without each user's last events (the ranker's pseudo-targets).</summary>
+    FittingPrefixRecall = 0,
+
+    /// <summary>Building the ranker's training queries from those channels.</summary>
+    BuildingTrainingQueries = 1,
+
+    /// <summary>Fitting the recall channels on the whole train part (what serving uses).</summary>
+    FittingRecall = 2,
+
+    /// <summary>Building the validation queries.</summary>
+    BuildingValidationQueries = 3,
+
+    /// <summary>Training LambdaRank, one setting of the grid after another.</summary>
+    TrainingRanker = 4,
+
+    /// <summary>The fit is done.</summary>
+    Done = 5,
+}
+
 /// <summary>Progress of a <see cref="DlrmCascadeTrainer"/>: which phase it is in and how far along.</summary>
-/// <param name="Phase">What the trainer is doing.</param>
+/// <param name="Phase">What the trainer is doing, in words (with the grid setting while it trains the ranker).</param>
 /// <param name="Done">Units of the phase done.</param>
 /// <param name="Total">Units of the phase in all.</param>
 /// <param name="Elapsed">Time since the fit started.</param>
-public readonly record struct TrainerProgress(string Phase, int Done, int Total, TimeSpan Elapsed);
+public readonly record struct TrainerProgress(string Phase, int Done, int Total, TimeSpan Elapsed)
+{
+    /// <summary>The phase, typed.</summary>
+    public TrainerPhase Step { get; init; }
+}
 
 /// <summary>
 /// Trains the classical DLRM-style cascade on a split: the four <see cref="ClassicRecall"/> channels and a
@@ -68,12 +94,12 @@ public sealed class DlrmCascadeTrainer
     {
         ArgumentNullException.ThrowIfNull(split);
         var clock = Stopwatch.StartNew();
-        void Report(string phase, int done, int total) => _options.Progress?.Report(new TrainerProgress(phase, done, total, clock.Elapsed));
+        void Report(TrainerPhase step, string phase, int done, int total) => _options.Progress?.Report(new TrainerProgress(phase, done, total, clock.Elapsed) { Step = step });
 
         // 1. Ranker training queries from the train part.
         var p = _options.QueriesPerUser;
         var prefix = split.Train.Where(s => s.Interactions.Count > p).SelectMany(s => s.Interactions.Take(s.Interactions.Count - p)).ToArray();
-        Report("fitting recall on the train prefix", 0, 1);
+        Report(TrainerPhase.FittingPrefixRecall, "fitting recall on the train prefix", 0, 1);
         var prefixRecall = ClassicRecall.Fit(prefix, split.Dataset, _options.Recall);
         var trainQueries = new List<(UserId User, IReadOnlyList<Interaction> History, Interaction Target)>();
         foreach (var s in split.Train.Where(s => s.Interactions.Count > p))
@@ -84,14 +110,14 @@ public sealed class DlrmCascadeTrainer
             }
         }
 
-        var train = BuildQueries(prefixRecall, trainQueries, "building ranker training queries", Report, cancellationToken);
+        var train = BuildQueries(prefixRecall, trainQueries, TrainerPhase.BuildingTrainingQueries, "building ranker training queries", Report, cancellationToken);
         var width = train.Width;
 
         // 2. Validation queries, with channels fitted on the whole train part (what serving uses).
-        Report("fitting recall on the train part", 0, 1);
+        Report(TrainerPhase.FittingRecall, "fitting recall on the train part", 0, 1);
         var recall = ClassicRecall.Fit(split.TrainInteractions, split.Dataset, _options.Recall);
         var validCases = split.Cases(SplitTarget.Valid).Select(c => (c.User, c.History, c.Target)).ToList();
-        var valid = BuildQueries(recall, validCases, "building validation queries", Report, cancellationToken);
+        var valid = BuildQueries(recall, validCases, TrainerPhase.BuildingValidationQueries, "building validation queries", Report, cancellationToken);
         var features = valid.Features;
         if (train.Rows.Length == 0)
         {
@@ -111,7 +137,7 @@ public sealed class DlrmCascadeTrainer
         {
             cancellationToken.ThrowIfCancellationRequested();
             var config = _options.Grid[g];
-            Report($"training LambdaRank {config}", g, _options.Grid.Count);
+            Report(TrainerPhase.TrainingRanker, $"training LambdaRank {config}", g, _options.Grid.Count);
             var trainer = ml.Ranking.Trainers.LightGbm(new LightGbmRankingTrainer.Options
             {
                 LabelColumnName = nameof(TrainingRow.Label),
@@ -142,7 +168,7 @@ public sealed class DlrmCascadeTrainer
             }
         }
 
-        Report("done", _options.Grid.Count, _options.Grid.Count);
+        Report(TrainerPhase.Done, "done", _options.Grid.Count, _options.Grid.Count);
         var ranker = new DlrmRanker(ml, best!, features);
         return new DlrmCascadeModel(recall, ranker, features, _options, results, bestResult!, train.Summary, valid.Summary)
         {
@@ -155,8 +181,9 @@ public sealed class DlrmCascadeTrainer
     private QuerySet BuildQueries(
         ClassicRecall recall,
         List<(UserId User, IReadOnlyList<Interaction> History, Interaction Target)> queries,
+        TrainerPhase step,
         string phase,
-        Action<string, int, int> report,
+        Action<TrainerPhase, string, int, int> report,
         CancellationToken cancellationToken)
     {
         var pipeline = DlrmCascadeModel.CreateRecallPipeline(recall, _options);
@@ -186,7 +213,7 @@ public sealed class DlrmCascadeTrainer
             var n = Interlocked.Increment(ref done);
             if (n % 200 == 0 || n == queries.Count)
             {
-                report(phase, n, queries.Count);
+                report(step, phase, n, queries.Count);
             }
         });
 
@@ -220,7 +247,7 @@ public sealed class DlrmCascadeTrainer
 
             if (extra && (++done % 200 == 0 || done == queries.Count))
             {
-                report($"{phase}: extra features", done, queries.Count);
+                report(step, $"{phase}: extra features", done, queries.Count);
             }
         }
 

@@ -13,14 +13,38 @@ public sealed class DlrmFixture
         Model = new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options
         {
             Grid = [new DlrmRankerSettings(Leaves: 31, Iterations: 100, LearningRate: 0.08, MinExamplesPerLeaf: 50)],
+            Progress = new Recorded(Progress),
         }).Fit(TestData.Split);
     }
 
     public DlrmCascadeModel Model { get; }
+
+    /// <summary>What the fit reported, in order.</summary>
+    public List<TrainerProgress> Progress { get; } = [];
+
+    private sealed class Recorded(List<TrainerProgress> list) : IProgress<TrainerProgress>
+    {
+        public void Report(TrainerProgress value)
+        {
+            lock (list)
+            {
+                list.Add(value);
+            }
+        }
+    }
 }
 
 public sealed class DlrmCascadeTests(DlrmFixture fixture) : IClassFixture<DlrmFixture>
 {
+    [Fact]
+    public void The_fit_reports_its_phases_in_order_each_typed_and_in_words()
+    {
+        TrainerPhase[] steps = [.. fixture.Progress.Select(p => p.Step).Where((s, i) => i == 0 || s != fixture.Progress[i - 1].Step)];
+        Assert.Equal([TrainerPhase.FittingPrefixRecall, TrainerPhase.BuildingTrainingQueries, TrainerPhase.FittingRecall, TrainerPhase.BuildingValidationQueries, TrainerPhase.TrainingRanker, TrainerPhase.Done], steps);
+        Assert.Contains(fixture.Progress, p => p.Step == TrainerPhase.TrainingRanker && p.Phase.StartsWith("training LambdaRank", StringComparison.Ordinal));
+        Assert.All(fixture.Progress, p => Assert.InRange(p.Done, 0, p.Total));
+    }
+
     [Fact]
     public async Task The_ranked_cascade_beats_item_cf_which_beats_popularity_on_validation()
     {
