@@ -282,12 +282,12 @@ internal sealed class RecommenderHealthCheck(IServiceProvider services) : IHealt
         if (services.GetService<OnnxGenerativeModel>() is { } model)
         {
             data["generative_model"] = model.ModelId;
-            data["generative_provider"] = model.ExecutionProvider;
+            data["generative_provider"] = model.ExecutionProvider.ToString();
         }
 
         if (services.GetService<HstuOnnxRanker>() is { } hstu)
         {
-            data["hstu_provider"] = hstu.ExecutionProvider;
+            data["hstu_provider"] = hstu.ExecutionProvider.ToString();
         }
 
         if (services.GetService<SemanticIdIndex>() is { } index)

@@ -37,8 +37,8 @@ public sealed class ContentEmbedder : IDisposable
         (_encoder, ExecutionProvider, FallbackReason) = Create(provider);
     }
 
-    /// <summary>The execution provider in use: "CUDA" or "CPU".</summary>
-    public string ExecutionProvider { get; }
+    /// <summary>The execution provider in use: <see cref="ExecutionProviderPreference.Cuda"/> or <see cref="ExecutionProviderPreference.Cpu"/>.</summary>
+    public ExecutionProviderPreference ExecutionProvider { get; }
 
     /// <summary>Why <see cref="ExecutionProviderPreference.Auto"/> fell back to the CPU, or <see langword="null"/>.</summary>
     public string? FallbackReason { get; }
@@ -101,7 +101,7 @@ public sealed class ContentEmbedder : IDisposable
     /// <inheritdoc />
     public void Dispose() => _encoder.Dispose();
 
-    private static (SentenceEncoder, string, string?) Create(ExecutionProviderPreference preference)
+    private static (SentenceEncoder, ExecutionProviderPreference, string?) Create(ExecutionProviderPreference preference)
     {
         var encoder = OnnxExecutionProviders.Open(new OnnxRuntimeOptions { ExecutionProvider = preference }, o => new SentenceEncoder(o), out var provider, out var reason);
         return (encoder, provider, reason is null ? null : $"CUDA unavailable ({reason})");

@@ -22,7 +22,7 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
     private readonly ICandidateFeatures? _features;
     private readonly OrtMemoryInfo _stateMemory;
 
-    private HstuOnnxRanker(HstuOnnxManifest manifest, InferenceSession history, InferenceSession candidates, InferenceSession? extend, ICandidateFeatures? features, string provider, int cudaDevice, int candidateBatch, string name)
+    private HstuOnnxRanker(HstuOnnxManifest manifest, InferenceSession history, InferenceSession candidates, InferenceSession? extend, ICandidateFeatures? features, ExecutionProviderPreference provider, int cudaDevice, int candidateBatch, string name)
     {
         Manifest = manifest;
         _history = history;
@@ -42,8 +42,8 @@ public sealed class HstuOnnxRanker : IRankingStage, IDisposable
     /// <summary>The manifest the ranker was loaded from.</summary>
     public HstuOnnxManifest Manifest { get; }
 
-    /// <summary>"CUDA" or "CPU".</summary>
-    public string ExecutionProvider { get; }
+    /// <summary>Where the graphs run: <see cref="ExecutionProviderPreference.Cuda"/> or <see cref="ExecutionProviderPreference.Cpu"/>.</summary>
+    public ExecutionProviderPreference ExecutionProvider { get; }
 
     /// <summary>Candidates scored per run of the candidates graph; longer lists run in several micro-batches against the same history state.</summary>
     public int CandidateBatch { get; }

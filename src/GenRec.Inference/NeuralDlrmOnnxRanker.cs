@@ -18,7 +18,7 @@ public sealed class NeuralDlrmOnnxRanker : IRankingStage, IDisposable
     private readonly Dictionary<ItemId, long> _rows;
     private readonly int _channel;
 
-    private NeuralDlrmOnnxRanker(NeuralDlrmOnnxManifest manifest, InferenceSession session, ICandidateFeatures features, string provider, string name)
+    private NeuralDlrmOnnxRanker(NeuralDlrmOnnxManifest manifest, InferenceSession session, ICandidateFeatures features, ExecutionProviderPreference provider, string name)
     {
         Manifest = manifest;
         _session = session;
@@ -35,8 +35,8 @@ public sealed class NeuralDlrmOnnxRanker : IRankingStage, IDisposable
     /// <summary>The folder's manifest.</summary>
     public NeuralDlrmOnnxManifest Manifest { get; }
 
-    /// <summary>"CUDA" or "CPU".</summary>
-    public string ExecutionProvider { get; }
+    /// <summary>Where the graphs run: <see cref="ExecutionProviderPreference.Cuda"/> or <see cref="ExecutionProviderPreference.Cpu"/>.</summary>
+    public ExecutionProviderPreference ExecutionProvider { get; }
 
     /// <summary>Loads a served folder.</summary>
     /// <param name="directory">The folder (manifest.json, dlrm.onnx).</param>

@@ -24,7 +24,7 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
     private readonly Lock _gate = new();
     private DenseItemCatalogue _catalogue;
 
-    private OnnxDenseRetriever(DenseOnnxManifest manifest, InferenceSession user, InferenceSession item, InferenceSession? head, DenseItemCatalogue catalogue, string provider, string name)
+    private OnnxDenseRetriever(DenseOnnxManifest manifest, InferenceSession user, InferenceSession item, InferenceSession? head, DenseItemCatalogue catalogue, ExecutionProviderPreference provider, string name)
     {
         Manifest = manifest;
         _user = user;
@@ -42,8 +42,8 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
     /// <summary>The folder's manifest.</summary>
     public DenseOnnxManifest Manifest { get; }
 
-    /// <summary>"CUDA" or "CPU".</summary>
-    public string ExecutionProvider { get; }
+    /// <summary>Where the graphs run: <see cref="ExecutionProviderPreference.Cuda"/> or <see cref="ExecutionProviderPreference.Cpu"/>.</summary>
+    public ExecutionProviderPreference ExecutionProvider { get; }
 
     /// <summary>The current catalogue: content vectors, item vectors and the index searches run on.</summary>
     public DenseItemCatalogue Catalogue => Volatile.Read(ref _catalogue);

@@ -14,11 +14,11 @@ public static class OnnxExecutionProviders
     /// <typeparam name="T">What <paramref name="open"/> builds (a session, or several).</typeparam>
     /// <param name="options">The preference, device and threads.</param>
     /// <param name="open">Builds the sessions from the session options it is given (which it must not keep).</param>
-    /// <param name="provider">"CUDA" or "CPU".</param>
+    /// <param name="provider">Where the sessions run: <see cref="ExecutionProviderPreference.Cuda"/> or <see cref="ExecutionProviderPreference.Cpu"/>.</param>
     /// <param name="fallbackReason">Why CUDA was not used under <see cref="ExecutionProviderPreference.Auto"/>; <see langword="null"/> otherwise.</param>
     /// <returns>What <paramref name="open"/> built.</returns>
     /// <exception cref="InvalidOperationException"><see cref="ExecutionProviderPreference.Cuda"/> was asked for and CUDA cannot be used.</exception>
-    public static T Open<T>(OnnxRuntimeOptions options, Func<SessionOptions, T> open, out string provider, out string? fallbackReason)
+    public static T Open<T>(OnnxRuntimeOptions options, Func<SessionOptions, T> open, out ExecutionProviderPreference provider, out string? fallbackReason)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(open);
@@ -31,7 +31,7 @@ public static class OnnxExecutionProviders
             {
                 AppendCuda(cuda, options.CudaDeviceId);
                 var result = open(cuda);
-                provider = "CUDA";
+                provider = ExecutionProviderPreference.Cuda;
                 return result;
             }
             catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
@@ -49,7 +49,7 @@ public static class OnnxExecutionProviders
 
         using var cpu = Fresh(options);
         var onCpu = open(cpu);
-        provider = "CPU";
+        provider = ExecutionProviderPreference.Cpu;
         return onCpu;
     }
 
@@ -61,7 +61,7 @@ public static class OnnxExecutionProviders
     /// not), and reports graphs ONNX Runtime cannot load as <see cref="InvalidDataException"/> naming the folder.
     /// </summary>
     internal static (InferenceSession First, InferenceSession Second) OpenGraphPair(
-        OnnxRuntimeOptions options, string directory, string first, string second, string model, ILogger logger, out string provider, out string? fallbackReason)
+        OnnxRuntimeOptions options, string directory, string first, string second, string model, ILogger logger, out ExecutionProviderPreference provider, out string? fallbackReason)
     {
         var sessions = OpenGraphs(options, directory, [first, second], model, logger, out provider, out fallbackReason);
         return (sessions[0], sessions[1]);
@@ -69,16 +69,16 @@ public static class OnnxExecutionProviders
 
     /// <summary>As <see cref="OpenGraphPair"/> for any number of graphs of one folder, all on the same provider.</summary>
     internal static InferenceSession[] OpenGraphs(
-        OnnxRuntimeOptions options, string directory, string[] files, string model, ILogger logger, out string provider, out string? fallbackReason)
+        OnnxRuntimeOptions options, string directory, string[] files, string model, ILogger logger, out ExecutionProviderPreference provider, out string? fallbackReason)
     {
         return OpenLogged(options, o => OpenAll([.. files.Select(f => Path.Combine(directory, f))], o), directory, model, logger, out provider, out fallbackReason);
     }
 
     /// <summary>Opens a model's one graph on the preferred provider and logs where it runs (or why CUDA could not be used).</summary>
-    internal static InferenceSession OpenGraph(OnnxRuntimeOptions options, string directory, string file, string model, ILogger logger, out string provider) =>
+    internal static InferenceSession OpenGraph(OnnxRuntimeOptions options, string directory, string file, string model, ILogger logger, out ExecutionProviderPreference provider) =>
         OpenLogged(options, o => new InferenceSession(Path.Combine(directory, file), o), directory, model, logger, out provider, out _);
 
-    private static T OpenLogged<T>(OnnxRuntimeOptions options, Func<SessionOptions, T> open, string directory, string model, ILogger logger, out string provider, out string? fallbackReason)
+    private static T OpenLogged<T>(OnnxRuntimeOptions options, Func<SessionOptions, T> open, string directory, string model, ILogger logger, out ExecutionProviderPreference provider, out string? fallbackReason)
     {
         T sessions;
         try
@@ -96,15 +96,15 @@ public static class OnnxExecutionProviders
         }
         else
         {
-            Running(logger, model, provider, null);
+            Running(logger, model, provider.ToString(), null);
         }
 
         return sessions;
     }
 
     /// <summary>Where state kept between graph runs lives: device memory under CUDA, host memory otherwise.</summary>
-    internal static OrtMemoryInfo StateMemory(string provider, int cudaDevice) =>
-        provider == "CUDA" ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, cudaDevice, OrtMemType.Default) : OrtMemoryInfo.DefaultInstance;
+    internal static OrtMemoryInfo StateMemory(ExecutionProviderPreference provider, int cudaDevice) =>
+        provider == ExecutionProviderPreference.Cuda ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, cudaDevice, OrtMemType.Default) : OrtMemoryInfo.DefaultInstance;
 
     private static InferenceSession[] OpenAll(string[] paths, SessionOptions options)
     {

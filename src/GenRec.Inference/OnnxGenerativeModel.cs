@@ -27,7 +27,7 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IGenerativeSearchR
     private long _searchesDrafted;
     private long _draftsScored;
 
-    private OnnxGenerativeModel(OnnxModelManifest manifest, InferenceSession[] sessions, string provider, string? fallbackReason, bool kvOnDevice, OrtMemoryInfo kvMemory, int draftsPerBeam)
+    private OnnxGenerativeModel(OnnxModelManifest manifest, InferenceSession[] sessions, ExecutionProviderPreference provider, string? fallbackReason, bool kvOnDevice, OrtMemoryInfo kvMemory, int draftsPerBeam)
     {
         Manifest = manifest;
         _context = sessions[0];
@@ -55,8 +55,8 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IGenerativeSearchR
     /// <summary>Identifies the graphs (from their hashes): a <see cref="GenerativeContext"/> is only valid for the model that computed it.</summary>
     public string ModelId => _modelId ??= $"{Manifest.Architecture}:{Short(Manifest.Context.Sha256)}:{Short(Manifest.Step.Sha256)}";
 
-    /// <summary>The execution provider the graphs run on: "CUDA" or "CPU".</summary>
-    public string ExecutionProvider { get; }
+    /// <summary>The execution provider the graphs run on: <see cref="ExecutionProviderPreference.Cuda"/> or <see cref="ExecutionProviderPreference.Cpu"/>.</summary>
+    public ExecutionProviderPreference ExecutionProvider { get; }
 
     /// <summary>Why CUDA was not used although <see cref="ExecutionProviderPreference.Auto"/> allowed it; <see langword="null"/> otherwise.</summary>
     public string? FallbackReason { get; }
@@ -154,7 +154,7 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IGenerativeSearchR
                 OnnxContractValidator.CheckDraft(manifest, sessions[2], directory);
             }
 
-            var onDevice = provider == "CUDA" || forceKeyValuesOnDevice;
+            var onDevice = provider == ExecutionProviderPreference.Cuda || forceKeyValuesOnDevice;
             var model = new OnnxGenerativeModel(manifest, sessions, provider, reason, onDevice, OnnxExecutionProviders.StateMemory(provider, options.CudaDeviceId), options.DraftsPerBeam);
             OnnxContractValidator.SmokeTest(model, directory);
             return model;

@@ -96,7 +96,7 @@ internal sealed partial class SiloDenseHost(IGrainFactory grains, IOptions<GenRe
     }
 
     [LoggerMessage(1, LogLevel.Information, "GenRec: dense retriever {Path} loaded on this silo ({Items} items, {Provider}).")]
-    private static partial void DenseLoaded(ILogger logger, string path, int items, string provider);
+    private static partial void DenseLoaded(ILogger logger, string path, int items, GenRec.Inference.ExecutionProviderPreference provider);
 
     [LoggerMessage(2, LogLevel.Information, "GenRec: {Added} registered items of catalogue '{Catalogue}' (content version {Version}) added to this silo's dense retriever; it holds {Items}.")]
     private static partial void ItemsAdded(ILogger logger, int added, string catalogue, int version, int items);

@@ -107,7 +107,7 @@ internal sealed partial class SiloModelHost(IGrainFactory grains, IOptions<GenRe
     }
 
     [LoggerMessage(1, LogLevel.Information, "GenRec: model {Version} in service on this silo ({Provider}); previous: {Previous}.")]
-    private static partial void ModelSwapped(ILogger logger, string version, string provider, string previous);
+    private static partial void ModelSwapped(ILogger logger, string version, GenRec.Inference.ExecutionProviderPreference provider, string previous);
 
     /// <summary>A loaded model with a count of the requests using it.</summary>
     internal sealed class Loaded(ModelReference reference, OnnxGenerativeModel model, GenerativeMicroBatcher batcher)

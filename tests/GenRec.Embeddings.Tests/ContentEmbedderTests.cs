@@ -54,10 +54,10 @@ public sealed class ContentEmbedderTests
     {
         using var embedder = new ContentEmbedder();
 
-        Assert.Contains(embedder.ExecutionProvider, new[] { "CPU", "CUDA" });
-        Assert.True(embedder.ExecutionProvider == "CUDA" || embedder.FallbackReason is not null, "an Auto fallback to the CPU says why");
+        Assert.Contains(embedder.ExecutionProvider, new[] { GenRec.Inference.ExecutionProviderPreference.Cpu, GenRec.Inference.ExecutionProviderPreference.Cuda });
+        Assert.True(embedder.ExecutionProvider == GenRec.Inference.ExecutionProviderPreference.Cuda || embedder.FallbackReason is not null, "an Auto fallback to the CPU says why");
         using var cpu = new ContentEmbedder(ExecutionProviderPreference.Cpu);
-        Assert.Equal("CPU", cpu.ExecutionProvider);
+        Assert.Equal(GenRec.Inference.ExecutionProviderPreference.Cpu, cpu.ExecutionProvider);
         Assert.Null(cpu.FallbackReason);
     }
 

@@ -176,7 +176,7 @@ public sealed class ServiceTests
         var recommender = root.GetProperty("checks").GetProperty("recommender").GetProperty("data");
         Assert.Equal("dlrm+generative", recommender.GetProperty("name").GetString());
         Assert.True(recommender.GetProperty("index_version").GetInt32() >= 1);
-        Assert.Equal("CPU", recommender.GetProperty("generative_provider").GetString());
+        Assert.Equal("Cpu", recommender.GetProperty("generative_provider").GetString());
         Assert.Equal(0, recommender.GetProperty("recall_fallbacks").GetInt64());
         Assert.True(root.GetProperty("checks").GetProperty("store").GetProperty("data").GetProperty("users").GetInt32() > 600);
 

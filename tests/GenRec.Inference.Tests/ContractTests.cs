@@ -155,15 +155,15 @@ public sealed class ContractTests(OnnxFixture fixture) : IClassFixture<OnnxFixtu
     public void The_execution_provider_choice_is_visible()
     {
         using var auto = OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Auto });
-        if (auto.ExecutionProvider == "CUDA")
+        if (auto.ExecutionProvider == GenRec.Inference.ExecutionProviderPreference.Cuda)
         {
             Assert.Null(auto.FallbackReason);
             using var cuda = OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cuda });
-            Assert.Equal("CUDA", cuda.ExecutionProvider);
+            Assert.Equal(GenRec.Inference.ExecutionProviderPreference.Cuda, cuda.ExecutionProvider);
         }
         else
         {
-            Assert.Equal("CPU", auto.ExecutionProvider);
+            Assert.Equal(GenRec.Inference.ExecutionProviderPreference.Cpu, auto.ExecutionProvider);
             Assert.False(string.IsNullOrWhiteSpace(auto.FallbackReason));
             var e = Assert.Throws<InvalidOperationException>(() => OnnxGenerativeModel.Load(fixture.Folder, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cuda }));
             Assert.Contains("CUDA", e.Message, StringComparison.Ordinal);
@@ -171,12 +171,12 @@ public sealed class ContractTests(OnnxFixture fixture) : IClassFixture<OnnxFixtu
 
         if (OnnxFixture.Provider == ExecutionProviderPreference.Cpu)
         {
-            Assert.Equal("CPU", fixture.Onnx.ExecutionProvider);
+            Assert.Equal(GenRec.Inference.ExecutionProviderPreference.Cpu, fixture.Onnx.ExecutionProvider);
             Assert.Null(fixture.Onnx.FallbackReason);
         }
         else if (OnnxFixture.Provider == ExecutionProviderPreference.Cuda)
         {
-            Assert.Equal("CUDA", fixture.Onnx.ExecutionProvider);
+            Assert.Equal(GenRec.Inference.ExecutionProviderPreference.Cuda, fixture.Onnx.ExecutionProvider);
         }
     }
 

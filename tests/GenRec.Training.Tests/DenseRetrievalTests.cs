@@ -213,7 +213,7 @@ public sealed class DenseRetrievalTests(PlantedTopicsFixture fixture) : IClassFi
         DenseOnnxExporter.Export(fixture.Model, folder.Path);
         using var served = OnnxDenseRetriever.Load(folder.Path, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu });
 
-        Assert.Equal("CPU", served.ExecutionProvider);
+        Assert.Equal(GenRec.Inference.ExecutionProviderPreference.Cpu, served.ExecutionProvider);
         foreach (var user in fixture.Split.UsersWithTarget(SplitTarget.Test).Take(12))
         {
             var request = fixture.Request(user, 20);

@@ -159,7 +159,7 @@ internal static class AppendBench
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r["history"],7}  {r["requests"],8}  {r["recompute_update_p50_ms"],9}  {r["extend_update_p50_ms"],9}  {r["update_ratio"],5}  {$"{r["recompute_p50_ms"]} / {r["recompute_p99_ms"]}",24}  {$"{r["extend_p50_ms"]} / {r["extend_p99_ms"]}",21}  {r["ratio"],5}  {(double)r["max_abs_score_difference"]:0.0e+0}"));
             }
 
-            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["execution_provider"] = onnx.ExecutionProvider, ["max_history"] = manifest.MaxHistory, ["rows"] = rows }));
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["execution_provider"] = onnx.ExecutionProvider.ToString(), ["max_history"] = manifest.MaxHistory, ["rows"] = rows }));
             return Task.FromResult(0);
         });
         return command;

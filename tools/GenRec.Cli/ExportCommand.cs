@@ -60,7 +60,7 @@ internal static class ExportCommand
             {
                 ["out"] = target,
                 ["architecture"] = manifest.Architecture,
-                ["execution_provider"] = onnx.ExecutionProvider,
+                ["execution_provider"] = onnx.ExecutionProvider.ToString(),
                 ["context_bytes"] = new FileInfo(Path.Combine(target, manifest.Context.File)).Length,
                 ["step_bytes"] = new FileInfo(Path.Combine(target, manifest.Step.File)).Length,
                 ["export_seconds"] = Math.Round(exportSeconds, 2),
@@ -98,7 +98,7 @@ internal static class ExportCommand
         {
             ["out"] = target,
             ["kind"] = "dense",
-            ["execution_provider"] = served.ExecutionProvider,
+            ["execution_provider"] = served.ExecutionProvider.ToString(),
             ["export_seconds"] = Math.Round(exportSeconds, 2),
         };
         if (data is not null)

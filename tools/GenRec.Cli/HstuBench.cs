@@ -159,7 +159,7 @@ internal static class HstuBench
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r["candidates"],10}  {r["runtime"],-10}  {r["mode"],-40}  {r["requests"],8}  {r["p50_ms"],9}  {r["p99_ms"],9}  {(r.TryGetValue("requests_per_second", out var q) ? q : ""),8}  {ratio}"));
             }
 
-            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["execution_provider"] = onnx.ExecutionProvider, ["rows"] = rows }));
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object> { ["execution_provider"] = onnx.ExecutionProvider.ToString(), ["rows"] = rows }));
             return 0;
         });
         return command;

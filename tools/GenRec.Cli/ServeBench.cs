@@ -142,7 +142,7 @@ internal static class ServeBench
             {
                 var json = new
                 {
-                    machine = new { cores = Environment.ProcessorCount, onnx_provider = onnx.ExecutionProvider, torch_device = torchModel.Device },
+                    machine = new { cores = Environment.ProcessorCount, onnx_provider = onnx.ExecutionProvider.ToString(), torch_device = torchModel.Device },
                     model = new { architecture = shape.Architecture.ToString(), shape.Dimension, shape.Layers, shape.Heads, shape.MlpDimension, codes = shape.VocabularySizes },
                     peak,
                     flop_checks = flopChecks,
