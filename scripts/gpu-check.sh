@@ -39,11 +39,11 @@ fi
 
 echo "== export + parity on real histories (provider $provider)"
 $cli export --model-path "$model" --out "$out/onnx" --data "$data" --check-users 100 --provider "$provider" 2>"$out/export.log" | tee "$out/export.json"
-grep -E "parity|CUDA" "$out/export.log" || true
+grep -iE "parity|cuda" "$out/export.log" || true
 
 echo "== serving benchmark (provider $provider)"
 $cli bench serve --data "$data" --model-path "$model" --beams 16,64,256 --histories 50,200 --concurrency 8,32 --single 30 --requests 64 --eager 10 --no-dlrm --provider "$provider" --out "$out/serve.json" 2>"$out/serve.log" | tee "$out/serve.md"
-grep -E "^model:|matrix multiply|CUDA" "$out/serve.log" || true
+grep -iE "^model:|matrix multiply|cuda" "$out/serve.log" || true
 
 echo "== HSTU: one pass for all candidates vs a pass per candidate (ONNX Runtime picks CUDA when present)"
 hstu=out/hstu/model
@@ -55,4 +55,4 @@ if [ ! -d "$hstu_onnx" ]; then
   $cli export --kind hstu --model-path "$hstu" --out "$hstu_onnx" >/dev/null 2>"$out/hstu-export.log"
 fi
 $cli bench hstu --data "$data" --model-path "$hstu" --onnx-path "$hstu_onnx" --users 30 --alone-users 5 2>"$out/hstu-bench.log" | tee "$out/hstu-bench.json"
-grep -E "candidates|CUDA|onnx|torchsharp" "$out/hstu-bench.log" | tail -n 12 || true
+grep -iE "candidates|cuda|onnx|torchsharp" "$out/hstu-bench.log" | tail -n 12 || true
