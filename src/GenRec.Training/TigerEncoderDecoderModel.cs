@@ -59,14 +59,14 @@ internal sealed class CrossDecoderBlock : nn.Module<Tensor, Tensor>
         var qkv = selfQkv.forward(ln1.forward(x)).view(b, s, 3, _heads, d / _heads).permute(2, 0, 3, 1, 4);
         var causal = torch.ones(s, s, dtype: ScalarType.Bool, device: x.device).tril();
         var attended = nn.functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask: causal, p: training ? _p : 0);
-        x = x + dropout.forward(selfProj.forward(attended.transpose(1, 2).reshape(b, s, d)));
+        x = x.Plus(dropout.forward(selfProj.forward(attended.transpose(1, 2).reshape(b, s, d))));
 
         var q = crossQ.forward(ln2.forward(x)).view(b, s, _heads, d / _heads).transpose(1, 2);
         var keys = memoryKeys.shape[0] == b ? memoryKeys : memoryKeys.expand(b, -1, -1, -1);
         var values = memoryValues.shape[0] == b ? memoryValues : memoryValues.expand(b, -1, -1, -1);
         var crossed = nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask: memoryMask, p: training ? _p : 0);
-        x = x + dropout.forward(crossProj.forward(crossed.transpose(1, 2).reshape(b, s, d)));
-        return x + dropout.forward(fc2.forward(nn.functional.gelu(fc1.forward(ln3.forward(x)))));
+        x = x.Plus(dropout.forward(crossProj.forward(crossed.transpose(1, 2).reshape(b, s, d))));
+        return x.Plus(dropout.forward(fc2.forward(nn.functional.gelu(fc1.forward(ln3.forward(x))))));
     }
 
     protected override void Dispose(bool disposing)
@@ -183,7 +183,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
     {
         var x = _layout is null ? tokens.forward(history) : EmbedEvents(history);
         var t = x.shape[1];
-        x = dropout.forward(x + encoderPositions.forward(torch.arange(t, device: history.device)).unsqueeze(0));
+        x = dropout.forward(x.Plus(encoderPositions.forward(torch.arange(t, device: history.device)).unsqueeze(0)));
         var keep = MemoryKeep(history).unsqueeze(1); // B×1×T
         var diagonal = torch.eye(t, dtype: ScalarType.Bool, device: history.device).unsqueeze(0);
         var mask = (keep | diagonal).unsqueeze(1); // B×1×T×T
@@ -203,8 +203,8 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
             throw new InvalidOperationException("Only the end-to-end architecture has an item-ID table.");
         }
 
-        var table = rows!.weight! + years!.forward(item_years!);
-        return genres is null ? table : table + genres.forward(item_genres!);
+        var table = rows!.weight!.Plus(years!.forward(item_years!));
+        return genres is null ? table : table.Plus(genres.forward(item_genres!));
     }
 
     /// <summary>End to end: the start slot, then each event's summed embeddings (B×(1 + MaxHistoryItems)×d).</summary>
@@ -214,17 +214,17 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
         long b = history.shape[0], m = Config.MaxHistoryItems;
         var slots = history.view(b, m, layout.Fields);
         var row = slots.select(2, EventHistoryLayout.RowField);
-        var x = rows!.forward(row) + actions!.forward(slots.select(2, layout.ActionField)) + ages!.forward(slots.select(2, layout.AgeField));
+        var x = rows!.forward(row).Plus(actions!.forward(slots.select(2, layout.ActionField))).Plus(ages!.forward(slots.select(2, layout.AgeField)));
         for (var p = 0; p < Vocabulary.Positions; p++)
         {
-            x = x + tokens.forward(slots.select(2, EventHistoryLayout.CodeField + p));
+            x = x.Plus(tokens.forward(slots.select(2, EventHistoryLayout.CodeField + p)));
         }
 
         var flat = row.flatten();
-        x = x + years!.forward(item_years!.index_select(0, flat).view(b, m));
+        x = x.Plus(years!.forward(item_years!.index_select(0, flat).view(b, m)));
         if (genres is not null)
         {
-            x = x + genres.forward(item_genres!.index_select(0, flat).view(b, m, Config.Genres));
+            x = x.Plus(genres.forward(item_genres!.index_select(0, flat).view(b, m, Config.Genres)));
         }
 
         return torch.cat([start!.expand(b, 1, Config.Dimension), x], 1);
@@ -260,7 +260,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
     public Tensor Decode(Tensor decoderTokens, Tensor[] memoryKeys, Tensor[] memoryValues, Tensor memoryMask)
     {
         var s = decoderTokens.shape[1];
-        var x = dropout.forward(tokens.forward(decoderTokens) + decoderPositions.forward(torch.arange(s, device: decoderTokens.device)).unsqueeze(0));
+        var x = dropout.forward(tokens.forward(decoderTokens).Plus(decoderPositions.forward(torch.arange(s, device: decoderTokens.device)).unsqueeze(0)));
         for (var i = 0; i < decoder.Count; i++)
         {
             x = decoder[i].Forward(x, memoryKeys[i], memoryValues[i], memoryMask);
@@ -303,7 +303,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
         for (var p = 0; p < positions; p++)
         {
             var term = nn.functional.cross_entropy(Head(p, hidden[.., p]), torch.tensor(targets[p], device: device), reduction: nn.Reduction.Sum);
-            sum = sum is null ? term : sum + term;
+            sum = sum is null ? term : sum.Plus(term);
         }
 
         return (sum!, (long)batch.Count * positions);

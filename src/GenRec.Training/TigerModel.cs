@@ -115,8 +115,8 @@ internal sealed class DecoderBlock : nn.Module<Tensor, Tensor>
     {
         long b = x.shape[0], t = x.shape[1], d = x.shape[2];
         var attended = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, p: training ? _p : 0);
-        x = x + dropout.forward(proj.forward(attended.transpose(1, 2).reshape(b, t, d)));
-        return x + dropout.forward(fc2.forward(nn.functional.gelu(fc1.forward(ln2.forward(x)))));
+        x = x.Plus(dropout.forward(proj.forward(attended.transpose(1, 2).reshape(b, t, d))));
+        return x.Plus(dropout.forward(fc2.forward(nn.functional.gelu(fc1.forward(ln2.forward(x))))));
     }
 
     protected override void Dispose(bool disposing)
@@ -205,7 +205,7 @@ internal sealed class TigerModel : TigerNetwork
                 Head(p, hidden.index_select(0, torch.tensor(rows[p].ToArray(), device: device))),
                 torch.tensor(codes[p].ToArray(), device: device),
                 reduction: nn.Reduction.Sum);
-            sum = sum is null ? term : sum + term;
+            sum = sum is null ? term : sum.Plus(term);
             count += rows[p].Count;
         }
 
@@ -251,7 +251,7 @@ internal sealed class TigerModel : TigerNetwork
     public Tensor Hidden(Tensor input, out Tensor[] keys, out Tensor[] values)
     {
         var t = input.shape[1];
-        var x = dropout.forward(tokens.forward(input) + positions.forward(torch.arange(t, device: input.device)).unsqueeze(0));
+        var x = dropout.forward(tokens.forward(input).Plus(positions.forward(torch.arange(t, device: input.device)).unsqueeze(0)));
         var mask = AttentionMask(input);
         keys = new Tensor[blocks.Count];
         values = new Tensor[blocks.Count];
@@ -267,7 +267,7 @@ internal sealed class TigerModel : TigerNetwork
     public Tensor HiddenCached(Tensor generated, long prefixLength, Tensor[] keys, Tensor[] values, Tensor prefixKeep)
     {
         var s = generated.shape[1];
-        var x = tokens.forward(generated) + positions.forward(torch.arange(prefixLength, prefixLength + s, device: generated.device)).unsqueeze(0);
+        var x = tokens.forward(generated).Plus(positions.forward(torch.arange(prefixLength, prefixLength + s, device: generated.device)).unsqueeze(0));
         var causal = torch.ones(s, s, dtype: ScalarType.Bool, device: generated.device).tril();
         var mask = torch.cat([prefixKeep.view(1, -1).expand(s, -1), causal], 1).view(1, 1, s, prefixLength + s);
         for (var i = 0; i < blocks.Count; i++)

@@ -118,7 +118,7 @@ internal abstract class TigerNetwork : nn.Module<Tensor, Tensor>
         for (var p = 0; p < logits.Count; p++)
         {
             var picked = nn.functional.log_softmax(logits[p], -1).gather(1, torch.tensor(codes[p], device: device).unsqueeze(1)).squeeze(1);
-            sum = sum is null ? picked : sum + picked;
+            sum = sum is null ? picked : sum.Plus(picked);
         }
 
         return sum!;
