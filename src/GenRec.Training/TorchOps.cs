@@ -8,7 +8,8 @@ namespace GenRec.Training;
 /// <see cref="Scalar"/> (alpha = 1) whose native handle libtorch reads while nothing keeps the managed object alive: a
 /// collection on another thread can finalize it mid-call, and libtorch fails with "Scalar::toFloat" or reads a freed
 /// value (dotnet/TorchSharp#1496). Seen in the quickstart while a model was validated on many threads at once. These
-/// helpers pass scalars that live as long as the process; results are the same operation's, bit for bit.
+/// helpers pass scalars that live as long as the process; results are the same operation's, bit for bit. Used for every
+/// tensor + tensor in the TIGER and HSTU forward passes.
 /// </summary>
 internal static class TorchOps
 {

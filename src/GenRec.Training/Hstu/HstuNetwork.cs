@@ -127,7 +127,7 @@ internal sealed class HstuLayer : nn.Module<Tensor, Tensor>
         var causal = index.unsqueeze(0).le(index.unsqueeze(1)); // key ≤ query
         var diagonal = torch.eye(l, dtype: ScalarType.Bool, device: x.device);
         var allowed = ((causal.unsqueeze(0) & valid.unsqueeze(1)) | diagonal.unsqueeze(0)).unsqueeze(1); // [B, 1, L, L]
-        var weights = nn.functional.silu(torch.matmul(q, k.transpose(-2, -1)) + bias).masked_fill(allowed.logical_not(), 0)
+        var weights = nn.functional.silu(torch.matmul(q, k.transpose(-2, -1)).Plus(bias)).masked_fill(allowed.logical_not(), 0)
             / allowed.sum(-1, keepdim: true).to_type(ScalarType.Float32);
         var attended = torch.matmul(weights, v).transpose(1, 2).reshape(b, l, -1);
         return (Finish(x, attended, u), k, v);
@@ -145,13 +145,13 @@ internal sealed class HstuLayer : nn.Module<Tensor, Tensor>
         var relative = (l - torch.arange(l, device: x.device)).clamp(0, _maxRelative); // candidates sit at position L
         var bias = positionBias.forward(relative).transpose(0, 1).unsqueeze(0).unsqueeze(2) // [1, H, 1, L]
             + timeBias.forward(TimeBucket(requestTimes.unsqueeze(1) - times, _timeBuckets)).permute(0, 2, 1).unsqueeze(2); // [B, H, 1, L]
-        var self = (positionBias.forward(torch.zeros(1, dtype: ScalarType.Int64, device: x.device)) + timeBias.forward(torch.zeros(1, dtype: ScalarType.Int64, device: x.device)))
+        var self = positionBias.forward(torch.zeros(1, dtype: ScalarType.Int64, device: x.device)).Plus(timeBias.forward(torch.zeros(1, dtype: ScalarType.Int64, device: x.device)))
             .view(1, _heads, 1, 1);
         var mask = valid.unsqueeze(1).unsqueeze(1); // [B, 1, 1, L]
         var history = nn.functional.silu(torch.matmul(q, keys.transpose(-2, -1)) + bias).masked_fill(mask.logical_not(), 0); // [B, H, M, L]
         var own = nn.functional.silu((q * k).sum(-1, keepdim: true) + self); // [B, H, M, 1]
         var count = (valid.sum(-1).to_type(ScalarType.Float32) + 1).view(b, 1, 1, 1);
-        var attended = ((torch.matmul(history, values) + (own * v)) / count).transpose(1, 2).reshape(b, m, -1);
+        var attended = (torch.matmul(history, values).Plus(own * v) / count).transpose(1, 2).reshape(b, m, -1);
         return Finish(x, attended, u);
     }
 
@@ -163,7 +163,7 @@ internal sealed class HstuLayer : nn.Module<Tensor, Tensor>
         return (parts[0], Heads(parts[2]), Heads(parts[3]), Heads(parts[1]));
     }
 
-    private Tensor Finish(Tensor x, Tensor attended, Tensor u) => x + dropout.forward(output.forward(attentionNorm.forward(attended) * u));
+    private Tensor Finish(Tensor x, Tensor attended, Tensor u) => x.Plus(dropout.forward(output.forward(attentionNorm.forward(attended) * u)));
 
     protected override void Dispose(bool disposing)
     {
@@ -278,7 +278,7 @@ internal sealed class HstuNetwork : nn.Module<Tensor, Tensor>
         Tensor table = items.weight!;
         if (genres is not null)
         {
-            table = table + genres.forward(item_genres) + years!.forward(item_years) + popularity!.forward(item_popularity);
+            table = table.Plus(genres.forward(item_genres)).Plus(years!.forward(item_years)).Plus(popularity!.forward(item_popularity));
         }
 
         return table;
@@ -292,7 +292,7 @@ internal sealed class HstuNetwork : nn.Module<Tensor, Tensor>
     {
         table ??= ItemTable();
         var valid = tokenItems.ne(0).logical_or(tokenActions.ne(0));
-        var x = dropout.forward(table.index_select(0, tokenItems.flatten()).view(tokenItems.shape[0], tokenItems.shape[1], -1) + actions.forward(tokenActions));
+        var x = dropout.forward(table.index_select(0, tokenItems.flatten()).view(tokenItems.shape[0], tokenItems.shape[1], -1).Plus(actions.forward(tokenActions)));
         var keys = new Tensor[layers.Count];
         var values = new Tensor[layers.Count];
         for (var i = 0; i < layers.Count; i++)
@@ -313,13 +313,13 @@ internal sealed class HstuNetwork : nn.Module<Tensor, Tensor>
         table ??= ItemTable();
         long b = candidates.shape[0], m = candidates.shape[1];
         var embedded = table.index_select(0, candidates.flatten()).view(b, m, -1);
-        var x = embedded + actions.forward(torch.full(b, m, HstuGraphContract.CandidateAction, dtype: ScalarType.Int64, device: candidates.device));
+        var x = embedded.Plus(actions.forward(torch.full(b, m, HstuGraphContract.CandidateAction, dtype: ScalarType.Int64, device: candidates.device)));
         if (cross is not null)
         {
             ArgumentNullException.ThrowIfNull(crossFeatures);
             // Standardised; a missing (NaN or infinite) value reads as the training mean.
             var standardised = torch.where(crossFeatures.isfinite(), (crossFeatures - cross_mean) * cross_scale, torch.zeros(1, device: crossFeatures.device));
-            x = x + cross.forward(standardised);
+            x = x.Plus(cross.forward(standardised));
         }
 
         x = dropout.forward(x);
