@@ -113,27 +113,25 @@ internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions
         using var appends = new SemaphoreSlim(o.MaxConcurrentSessions);
         var inFlight = new HashSet<Task>();
         var claimFrom = (RedisValue)"0-0";
-        var claimEvery = o.ClaimIdleTime / 4;
-        var nextClaim = TimeProvider.System.GetTimestamp();
+        var sinceClaim = System.Diagnostics.Stopwatch.StartNew();
+        var claimDue = true;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
                 await reads.WaitAsync(stoppingToken).ConfigureAwait(false);
-                var started = false;
+                var slotHandedOn = false; // released below, or by the read's own task
                 try
                 {
                     // Entries a dead (or failed) consumer left unacknowledged first (looked for every quarter of the claim
                     // idle time, and on until none is left), then new ones.
                     StreamEntry[] entries = [];
-                    if (claimFrom != "0-0" || TimeProvider.System.GetTimestamp() >= nextClaim)
+                    if (claimDue || claimFrom != "0-0" || sinceClaim.Elapsed >= o.ClaimIdleTime / 4)
                     {
+                        claimDue = false;
                         var claimed = await db.StreamAutoClaimAsync(o.Stream, o.Group, consumer, (long)o.ClaimIdleTime.TotalMilliseconds, claimFrom, o.BatchSize).ConfigureAwait(false);
                         claimFrom = claimed.NextStartId.IsNullOrEmpty ? "0-0" : claimed.NextStartId;
-                        if (claimFrom == "0-0")
-                        {
-                            nextClaim = TimeProvider.System.GetTimestamp() + (long)(claimEvery.TotalSeconds * TimeProvider.System.TimestampFrequency);
-                        }
+                        sinceClaim.Restart();
 
                         entries = [.. claimed.ClaimedEntries.Where(e => !e.IsNull)];
                     }
@@ -146,13 +144,13 @@ internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions
                     if (entries.Length == 0)
                     {
                         reads.Release();
-                        started = true;
+                        slotHandedOn = true;
                         await Task.Delay(o.PollInterval, stoppingToken).ConfigureAwait(false);
                         continue;
                     }
 
                     var task = IngestReadAsync(db, o, entries, appends, reads, stoppingToken);
-                    started = true;
+                    slotHandedOn = true;
                     lock (inFlight)
                     {
                         inFlight.Add(task);
@@ -168,7 +166,7 @@ internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions
                 {
                     // Redis restarting or unreachable: what was not acknowledged is delivered again. Read again shortly
                     // (recreating the group if a Redis without persistence lost it).
-                    if (!started)
+                    if (!slotHandedOn)
                     {
                         reads.Release();
                     }
