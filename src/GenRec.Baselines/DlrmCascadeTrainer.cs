@@ -197,7 +197,8 @@ public sealed class DlrmCascadeTrainer
         // this thread, with no other work in flight: TorchSharp 0.107 passes a temporary Scalar's native handle to
         // libtorch without keeping the Scalar alive (every tensor addition makes one for its alpha), so a garbage
         // collection another thread starts can finalise it while libtorch reads it. That crashed the fused cascade's
-        // training ("Expected false to be true" from c10's Scalar::toFloat). The classical part stays parallel.
+        // training ("Expected false to be true" from c10's Scalar::toFloat). GenRec.Training's models no longer make
+        // such scalars (TorchOps), but a team's TorchSharp model may. The classical part stays parallel.
         var serial = _options.ExtraChannels.Count > 0;
         var requests = new RecommendationRequest[queries.Count];
         var candidateLists = new IReadOnlyList<Candidate>[queries.Count];

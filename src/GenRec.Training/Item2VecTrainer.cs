@@ -95,7 +95,7 @@ public sealed class Item2VecTrainer
         // Every random draw goes through this generator, not TorchSharp's process-wide one, so a seed repeats
         // even while other code in the process trains at the same time.
         var generator = new torch.Generator((ulong)_options.Seed, device);
-        var input = nn.Parameter(((torch.rand(n, d, generator: generator, device: device) - 0.5f) / d).requires_grad_());
+        var input = nn.Parameter(torch.rand(n, d, generator: generator, device: device).Minus(0.5).Over(d).requires_grad_());
         var output = nn.Parameter(torch.zeros(n, d, device: device).requires_grad_());
         using var optimizer = new AdamWOptimizer([input, output], _options.LearningRate);
 
@@ -120,7 +120,7 @@ public sealed class Item2VecTrainer
                 var vn = output.index_select(0, negatives).view(batch.shape[0], _options.Negatives, d);
                 var positive = nn.functional.logsigmoid((u * v).sum(1));
                 var negative = nn.functional.logsigmoid(-torch.bmm(vn, u.unsqueeze(2)).squeeze(2)).sum(1);
-                var loss = -(positive + negative).mean();
+                var loss = -positive.Plus(negative).mean();
                 optimizer.ZeroGrad();
                 loss.backward();
                 optimizer.Step();

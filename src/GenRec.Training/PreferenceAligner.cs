@@ -215,8 +215,8 @@ public sealed class PreferenceAligner
             }
 
             var margin = policy.TargetLogProbabilities(chosen, device) - policy.TargetLogProbabilities(rejected, device) - referenceMargin;
-            var loss = -nn.functional.logsigmoid(margin * _options.Beta).mean();
-            right += (int)margin.gt(0).sum().item<long>();
+            var loss = -nn.functional.logsigmoid(margin.Times(_options.Beta)).mean();
+            right += (int)margin.Greater(0).sum().item<long>();
             lossSum += loss.item<float>() * batch.Length;
             if (_options.DataWeight > 0 && data.Count > 0)
             {
@@ -226,7 +226,7 @@ public sealed class PreferenceAligner
                 if (to > from)
                 {
                     var real = dataOrder[from..to].Select(i => data[i]).ToArray();
-                    loss = loss - (policy.TargetLogProbabilities(real, device).mean() * _options.DataWeight);
+                    loss = loss - policy.TargetLogProbabilities(real, device).mean().Times(_options.DataWeight);
                 }
             }
 

@@ -18,7 +18,7 @@ internal sealed class RqVaeModule : nn.Module<Tensor, Tensor>
     {
         encoder = Mlp([input, .. hidden, latent]);
         decoder = Mlp([latent, .. hidden.Reverse(), input]);
-        codebooks = nn.Parameter(torch.randn(levels, codes, latent) * 0.01f);
+        codebooks = nn.Parameter(torch.randn(levels, codes, latent).Times(0.01f));
         RegisterComponents();
     }
 
@@ -45,17 +45,17 @@ internal sealed class RqVaeModule : nn.Module<Tensor, Tensor>
             var book = codebooks[l];
             var r = residual.detach();
             residuals[l] = r;
-            var distances = (r * r).sum(1, keepdim: true) - (2 * r.matmul(book.t())) + (book * book).sum(1).unsqueeze(0);
+            var distances = ((r * r).sum(1, keepdim: true) - r.matmul(book.t()).Times(2)).Plus((book * book).sum(1).unsqueeze(0));
             var idx = distances.argmin(1);
             codes[l] = idx;
             var e = book.index_select(0, idx);
-            quantizationLoss = quantizationLoss + nn.functional.mse_loss(e, r) + (beta * nn.functional.mse_loss(residual, e.detach()));
-            quantized = quantized + e;
+            quantizationLoss = quantizationLoss.Plus(nn.functional.mse_loss(e, r)).Plus(nn.functional.mse_loss(residual, e.detach()).Times(beta));
+            quantized = quantized.Plus(e);
             residual = residual - e.detach();
         }
 
         // Straight-through: the decoder sees the quantized latent, the encoder gets the decoder's gradient.
-        var straightThrough = z + (quantized - z).detach();
+        var straightThrough = z.Plus((quantized - z).detach());
         return decoder.forward(straightThrough);
     }
 
@@ -155,7 +155,7 @@ public sealed class RqVaeTrainer
                 using var step = torch.NewDisposeScope();
                 var x = all.index_select(0, order.narrow(0, start, Math.Min(_options.BatchSize, n - start)));
                 var reconstruction = model.Forward(x, beta, out var quantizationLoss, out var codes, out var residuals);
-                var loss = nn.functional.mse_loss(reconstruction, x) + quantizationLoss;
+                var loss = nn.functional.mse_loss(reconstruction, x).Plus(quantizationLoss);
                 optimizer.ZeroGrad();
                 loss.backward();
                 optimizer.Step();

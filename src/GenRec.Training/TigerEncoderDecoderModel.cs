@@ -170,11 +170,11 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
     {
         if (_layout is null)
         {
-            return history.ne(0);
+            return history.NotEqual(0);
         }
 
         var b = history.shape[0];
-        var present = history.view(b, Config.MaxHistoryItems, _layout.Fields).select(2, EventHistoryLayout.CodeField).ne(0);
+        var present = history.view(b, Config.MaxHistoryItems, _layout.Fields).select(2, EventHistoryLayout.CodeField).NotEqual(0);
         return torch.cat([torch.ones(b, 1, dtype: ScalarType.Bool, device: history.device), present], 1);
     }
 
@@ -183,7 +183,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
     {
         var x = _layout is null ? tokens.forward(history) : EmbedEvents(history);
         var t = x.shape[1];
-        x = dropout.forward(x.Plus(encoderPositions.forward(torch.arange(t, device: history.device)).unsqueeze(0)));
+        x = dropout.forward(x.Plus(encoderPositions.forward(TorchOps.Range(t, history.device)).unsqueeze(0)));
         var keep = MemoryKeep(history).unsqueeze(1); // B×1×T
         var diagonal = torch.eye(t, dtype: ScalarType.Bool, device: history.device).unsqueeze(0);
         var mask = (keep | diagonal).unsqueeze(1); // B×1×T×T
@@ -260,7 +260,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
     public Tensor Decode(Tensor decoderTokens, Tensor[] memoryKeys, Tensor[] memoryValues, Tensor memoryMask)
     {
         var s = decoderTokens.shape[1];
-        var x = dropout.forward(tokens.forward(decoderTokens).Plus(decoderPositions.forward(torch.arange(s, device: decoderTokens.device)).unsqueeze(0)));
+        var x = dropout.forward(tokens.forward(decoderTokens).Plus(decoderPositions.forward(TorchOps.Range(s, decoderTokens.device)).unsqueeze(0)));
         for (var i = 0; i < decoder.Count; i++)
         {
             x = decoder[i].Forward(x, memoryKeys[i], memoryValues[i], memoryMask);

@@ -251,7 +251,7 @@ internal sealed class TigerModel : TigerNetwork
     public Tensor Hidden(Tensor input, out Tensor[] keys, out Tensor[] values)
     {
         var t = input.shape[1];
-        var x = dropout.forward(tokens.forward(input).Plus(positions.forward(torch.arange(t, device: input.device)).unsqueeze(0)));
+        var x = dropout.forward(tokens.forward(input).Plus(positions.forward(TorchOps.Range(t, input.device)).unsqueeze(0)));
         var mask = AttentionMask(input);
         keys = new Tensor[blocks.Count];
         values = new Tensor[blocks.Count];
@@ -267,7 +267,7 @@ internal sealed class TigerModel : TigerNetwork
     public Tensor HiddenCached(Tensor generated, long prefixLength, Tensor[] keys, Tensor[] values, Tensor prefixKeep)
     {
         var s = generated.shape[1];
-        var x = tokens.forward(generated).Plus(positions.forward(torch.arange(prefixLength, prefixLength + s, device: generated.device)).unsqueeze(0));
+        var x = tokens.forward(generated).Plus(positions.forward(TorchOps.Range(prefixLength, prefixLength + s, generated.device)).unsqueeze(0));
         var causal = torch.ones(s, s, dtype: ScalarType.Bool, device: generated.device).tril();
         var mask = torch.cat([prefixKeep.view(1, -1).expand(s, -1), causal], 1).view(1, 1, s, prefixLength + s);
         for (var i = 0; i < blocks.Count; i++)
@@ -286,7 +286,7 @@ internal sealed class TigerModel : TigerNetwork
     {
         var t = input.shape[1];
         var causal = torch.ones(t, t, dtype: ScalarType.Bool, device: input.device).tril();
-        var keyKeep = input.ne(0).unsqueeze(1); // B×1×T
+        var keyKeep = input.NotEqual(0).unsqueeze(1); // B×1×T
         var diagonal = torch.eye(t, dtype: ScalarType.Bool, device: input.device).unsqueeze(0);
         return (causal.unsqueeze(0) & (keyKeep | diagonal)).unsqueeze(1); // B×1×T×T
     }
@@ -313,7 +313,7 @@ internal sealed class TigerModel : TigerNetwork
             _first = LogSoftmax(model.Head(0, hidden[0, -1]));
             _keys = keys.Select(k => k.DetachFromDisposeScope()).ToArray();
             _values = values.Select(v => v.DetachFromDisposeScope()).ToArray();
-            _keep = input.ne(0).view(-1).DetachFromDisposeScope();
+            _keep = input.NotEqual(0).view(-1).DetachFromDisposeScope();
             _prefixLength = history.Length;
         }
 

@@ -153,7 +153,7 @@ public sealed class TigerTrainer
                 using var scope = torch.NewDisposeScope();
                 var batch = windows.GetRange(start, Math.Min(_options.BatchSize, windows.Count - start));
                 var (total, count) = model.Loss(batch, device);
-                var mean = total / count;
+                var mean = total.Over(count);
                 optimizer.ZeroGrad();
                 mean.backward();
                 nn.utils.clip_grad_norm_(model.parameters(), _options.GradientClip);

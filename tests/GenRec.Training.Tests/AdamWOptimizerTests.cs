@@ -25,8 +25,9 @@ public sealed class AdamWOptimizerTests
     private static void Backward(Parameter[] parameters, int step)
     {
         using var scope = torch.NewDisposeScope();
-        var x = torch.linspace(-1, 1, 64 * 16).view(64, 16) * (step + 1);
-        var loss = (step < 5 ? (parameters[0] * x).sum(1) : (parameters[0] * x).sum(1) + parameters[1].sum()).pow(2).mean();
+        using var two = 2.ToScalar();
+        var x = torch.linspace(-1, 1, 64 * 16).view(64, 16).Times(step + 1);
+        var loss = (step < 5 ? (parameters[0] * x).sum(1) : (parameters[0] * x).sum(1).Plus(parameters[1].sum())).pow(two).mean();
         loss.backward();
     }
 

@@ -48,7 +48,7 @@ public sealed class HstuTests
             // The candidate as one more item token at the end of the history, in an ordinary causal pass.
             var withCandidate = network.Encode(
                 torch.cat([items, candidates[.., c..(c + 1)]], 1),
-                torch.cat([actions, torch.full(3, 1, HstuGraphContract.CandidateAction, dtype: ScalarType.Int64)], 1),
+                torch.cat([actions, TorchOps.Full(3, 1, HstuGraphContract.CandidateAction)], 1),
                 torch.cat([times, requests.unsqueeze(1)], 1));
             var own = network.RatingLogits(withCandidate)[.., -1];
             var difference = (own - together[.., c, 1]).abs().max().item<float>();
@@ -73,7 +73,7 @@ public sealed class HstuTests
         var scores = network.ScoreCandidates(network.Encode(items, actions, times), candidates, cross, requests);
         var pad = torch.zeros(2, 20, dtype: ScalarType.Int64);
         var padded = network.ScoreCandidates(network.Encode(torch.cat([pad, items], 1), torch.cat([pad, actions], 1), torch.cat([pad, times], 1)), candidates, cross, requests);
-        var otherFeatures = network.ScoreCandidates(network.Encode(items, actions, times), candidates, cross * 3, requests);
+        var otherFeatures = network.ScoreCandidates(network.Encode(items, actions, times), candidates, cross.Times(3), requests);
 
         // Same candidates, different users or cross features: different scores. Extra left padding: the same scores.
         Assert.True((scores[0] - scores[1]).abs().max().item<float>() > 1e-4f);

@@ -76,7 +76,7 @@ internal sealed class DenseRetrievalNetwork : nn.Module<Tensor, Tensor>
             idPart = idPart * keepIds.unsqueeze(1);
         }
 
-        return nn.functional.normalize(content.forward(contentVectors) + idPart, p: 2, dim: -1);
+        return nn.functional.normalize(content.forward(contentVectors).Plus(idPart), p: 2, dim: -1);
     }
 
     /// <summary>Unit user states [B, T, d] of right-aligned histories [B, T, d] of unit item vectors, <paramref name="valid"/> [B, T] marking real items.</summary>
@@ -89,11 +89,11 @@ internal sealed class DenseRetrievalNetwork : nn.Module<Tensor, Tensor>
         }
 
         var device = history.device;
-        var x = (history * _scale) + positions.forward(torch.arange(Config.MaxHistory - t, Config.MaxHistory, dtype: ScalarType.Int64, device: device));
+        var x = history.Times(_scale).Plus(positions.forward(TorchOps.Range(Config.MaxHistory - t, Config.MaxHistory, device)));
         x = dropout.forward(x * valid.unsqueeze(-1).to_type(x.dtype));
 
         // Causal; padding keys are masked except a position's own (so a padding query still attends to something).
-        var range = torch.arange(t, device: device);
+        var range = TorchOps.Range(t, device);
         var causal = range.unsqueeze(0) <= range.unsqueeze(1);
         var diagonal = range.unsqueeze(0) == range.unsqueeze(1);
         var mask = causal.unsqueeze(0).logical_and(valid.unsqueeze(1).logical_or(diagonal.unsqueeze(0))).unsqueeze(1);

@@ -117,13 +117,13 @@ public sealed class DenseRetrievalTrainer
                     var padded = torch.cat([vectors, torch.zeros(1, o.Dimension, device: device)], 0);
                     var users = network.Users(padded[inputs], valid);
                     var picked = users[valid];
-                    var logits = picked.matmul(vectors.t()) / o.Temperature;
+                    var logits = picked.matmul(vectors.t()).Over(o.Temperature);
                     var loss = nn.functional.cross_entropy(logits, targets[valid]);
                     if (o.ContentLossWeight > 0)
                     {
                         // The same next items among content-only vectors: what a cold item will be ranked by.
                         var contentOnly = network.ItemVectors(contentAll, rowsAll, torch.zeros(catalogue.Length, device: device));
-                        loss = loss + (o.ContentLossWeight * nn.functional.cross_entropy(picked.matmul(contentOnly.t()) / o.Temperature, targets[valid]));
+                        loss = loss.Plus(nn.functional.cross_entropy(picked.matmul(contentOnly.t()).Over(o.Temperature), targets[valid]).Times(o.ContentLossWeight));
                     }
 
                     optimizer.ZeroGrad();
@@ -232,7 +232,7 @@ public sealed class DenseRetrievalTrainer
             var chunk = cases.AsSpan(start, Math.Min(Chunk, cases.Length - start)).ToArray();
             var windows = chunk.Select(c => c.History.Length == 0 ? [(int)n, 0] : c.History[Math.Max(0, c.History.Length - maxHistory)..].Append(0).ToArray()).ToList();
             var (inputs, _, valid) = Batch(windows, (int)n, device);
-            valid = valid.logical_and(inputs != n);
+            valid = valid.logical_and(inputs.NotEqual(n));
             var users = network.Users(padded[inputs], valid)[.., -1];
             var scores = users.matmul(vectors.t()).cpu().data<float>().ToArray();
             for (var u = 0; u < chunk.Length; u++)

@@ -61,12 +61,12 @@ internal sealed class PrefixHeadNetwork : nn.Module<Tensor, Tensor, Tensor>
         var e = codes[0].forward(prefixes.select(-1, 0));
         for (var l = 1; l < Config.Levels; l++)
         {
-            e = e + codes[l].forward(prefixes.select(-1, l));
+            e = e.Plus(codes[l].forward(prefixes.select(-1, l)));
         }
 
         var u = users.unsqueeze(1).expand_as(e);
         var shift = output.forward(nn.functional.gelu(hidden.forward(torch.cat([u, e], -1))));
-        return nn.functional.normalize(u + shift, p: 2, dim: -1);
+        return nn.functional.normalize(u.Plus(shift), p: 2, dim: -1);
     }
 
     protected override void Dispose(bool disposing)

@@ -140,7 +140,7 @@ public sealed class PrefixHeadTrainer
                     using var scope = torch.NewDisposeScope();
                     var take = torch.tensor(order.AsSpan(start, Math.Min(o.BatchSize, n - start)).ToArray().Select(i => (long)i).ToArray(), device: device);
                     var keep = torch.tensor(Enumerable.Range(0, items.Length).Select(_ => random.NextDouble() < o.IdDropout ? 0f : 1f).ToArray(), device: device).unsqueeze(1);
-                    var vectors = (fullAll * keep) + (contentAll * (1 - keep));
+                    var vectors = (fullAll * keep).Plus(contentAll * keep.SubtractedFrom(1));
                     var loss = WithinPrefixLoss(head, statesAll[take], targetsAll[take], vectors, groupAll, codesAll, model.Temperature);
                     optimizer.ZeroGrad();
                     loss.backward();
@@ -193,8 +193,8 @@ public sealed class PrefixHeadTrainer
     {
         var group = groupAll[targets];
         var queries = head.forward(states, codesAll[group].unsqueeze(1)).squeeze(1);
-        var logits = queries.matmul(vectors.t()) / temperature;
-        return logits.masked_fill(groupAll.unsqueeze(0) != group.unsqueeze(1), double.NegativeInfinity);
+        var logits = queries.matmul(vectors.t()).Over(temperature);
+        return logits.FilledWhere(groupAll.unsqueeze(0) != group.unsqueeze(1), double.NegativeInfinity);
     }
 
     /// <summary>NDCG@10 of each validation target among the items of its prefix (ties count against it).</summary>

@@ -209,7 +209,7 @@ public sealed class NeuralDlrmTrainer
                         torch.tensor(items, device: device),
                         torch.tensor(last, device: device),
                         torch.tensor(channels, device: device)).reshape(batch.Length, m);
-                    scores = scores.masked_fill(torch.tensor(padding, [batch.Length, m], device: device), float.NegativeInfinity);
+                    scores = scores.FilledWhere(torch.tensor(padding, [batch.Length, m], device: device), double.NegativeInfinity);
                     var loss = nn.functional.cross_entropy(scores, torch.zeros(batch.Length, dtype: ScalarType.Int64, device: device));
                     optimizer.ZeroGrad();
                     loss.backward();

@@ -181,8 +181,8 @@ public sealed class HstuModel : IDisposable
         // that failed inside TorchSharp's operators ("argument alpha must not be a floating point number" on an int64
         // addition, "Expected false to be true" in Scalar::toFloat) were a garbage collection started by another
         // thread finalising a temporary Scalar while libtorch read it (TorchSharp 0.107 keeps no reference through the
-        // native call): the lock does not prevent that, so callers must not run other work beside an eager model —
-        // DlrmCascadeTrainer computes feature sources one query at a time for this reason.
+        // native call), which no lock prevents: the network passes only scalars it holds (TorchOps; the compiler
+        // refuses the other forms, build/BannedSymbols.TorchSharp.txt).
         lock (_gate)
         {
             return EvaluateOne(request, candidates, features, nextItem);

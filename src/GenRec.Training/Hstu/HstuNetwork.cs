@@ -110,7 +110,7 @@ internal sealed class HstuLayer : nn.Module<Tensor, Tensor>
 
     /// <summary>floor(ln(1 + |gap seconds|)), clamped to the buckets.</summary>
     public static Tensor TimeBucket(Tensor gapSeconds, int buckets) =>
-        torch.log1p(gapSeconds.abs().to_type(ScalarType.Float32)).floor().to_type(ScalarType.Int64).clamp(0, buckets - 1);
+        torch.log1p(gapSeconds.abs().to_type(ScalarType.Float32)).floor().to_type(ScalarType.Int64).Clamped(0, buckets - 1);
 
     /// <summary>
     /// The history pass, causal over real tokens. x: [B, L, d]; times: [B, L] seconds; valid: [B, L].
@@ -120,14 +120,14 @@ internal sealed class HstuLayer : nn.Module<Tensor, Tensor>
     {
         long b = x.shape[0], l = x.shape[1];
         var (u, q, k, v) = Project(x);
-        var index = torch.arange(l, device: x.device);
-        var relative = (index.unsqueeze(1) - index.unsqueeze(0)).clamp(0, _maxRelative); // query − key
+        var index = TorchOps.Range(l, x.device);
+        var relative = (index.unsqueeze(1) - index.unsqueeze(0)).Clamped(0, _maxRelative); // query − key
         var bias = positionBias.forward(relative).permute(2, 0, 1).unsqueeze(0) // [1, H, L, L]
-            + timeBias.forward(TimeBucket(times.unsqueeze(2) - times.unsqueeze(1), _timeBuckets)).permute(0, 3, 1, 2); // [B, H, L, L]
+            .Plus(timeBias.forward(TimeBucket(times.unsqueeze(2) - times.unsqueeze(1), _timeBuckets)).permute(0, 3, 1, 2)); // [B, H, L, L]
         var causal = index.unsqueeze(0).le(index.unsqueeze(1)); // key ≤ query
         var diagonal = torch.eye(l, dtype: ScalarType.Bool, device: x.device);
         var allowed = ((causal.unsqueeze(0) & valid.unsqueeze(1)) | diagonal.unsqueeze(0)).unsqueeze(1); // [B, 1, L, L]
-        var weights = nn.functional.silu(torch.matmul(q, k.transpose(-2, -1)).Plus(bias)).masked_fill(allowed.logical_not(), 0)
+        var weights = nn.functional.silu(torch.matmul(q, k.transpose(-2, -1)).Plus(bias)).FilledWhere(allowed.logical_not(), 0)
             / allowed.sum(-1, keepdim: true).to_type(ScalarType.Float32);
         var attended = torch.matmul(weights, v).transpose(1, 2).reshape(b, l, -1);
         return (Finish(x, attended, u), k, v);
@@ -142,15 +142,15 @@ internal sealed class HstuLayer : nn.Module<Tensor, Tensor>
     {
         long b = x.shape[0], m = x.shape[1], l = keys.shape[2];
         var (u, q, k, v) = Project(x);
-        var relative = (l - torch.arange(l, device: x.device)).clamp(0, _maxRelative); // candidates sit at position L
+        var relative = TorchOps.Range(l, x.device).SubtractedFrom(l).Clamped(0, _maxRelative); // candidates sit at position L
         var bias = positionBias.forward(relative).transpose(0, 1).unsqueeze(0).unsqueeze(2) // [1, H, 1, L]
-            + timeBias.forward(TimeBucket(requestTimes.unsqueeze(1) - times, _timeBuckets)).permute(0, 2, 1).unsqueeze(2); // [B, H, 1, L]
+            .Plus(timeBias.forward(TimeBucket(requestTimes.unsqueeze(1) - times, _timeBuckets)).permute(0, 2, 1).unsqueeze(2)); // [B, H, 1, L]
         var self = positionBias.forward(torch.zeros(1, dtype: ScalarType.Int64, device: x.device)).Plus(timeBias.forward(torch.zeros(1, dtype: ScalarType.Int64, device: x.device)))
             .view(1, _heads, 1, 1);
         var mask = valid.unsqueeze(1).unsqueeze(1); // [B, 1, 1, L]
-        var history = nn.functional.silu(torch.matmul(q, keys.transpose(-2, -1)) + bias).masked_fill(mask.logical_not(), 0); // [B, H, M, L]
-        var own = nn.functional.silu((q * k).sum(-1, keepdim: true) + self); // [B, H, M, 1]
-        var count = (valid.sum(-1).to_type(ScalarType.Float32) + 1).view(b, 1, 1, 1);
+        var history = nn.functional.silu(torch.matmul(q, keys.transpose(-2, -1)).Plus(bias)).FilledWhere(mask.logical_not(), 0); // [B, H, M, L]
+        var own = nn.functional.silu((q * k).sum(-1, keepdim: true).Plus(self)); // [B, H, M, 1]
+        var count = valid.sum(-1).to_type(ScalarType.Float32).Plus(1).view(b, 1, 1, 1);
         var attended = (torch.matmul(history, values).Plus(own * v) / count).transpose(1, 2).reshape(b, m, -1);
         return Finish(x, attended, u);
     }
@@ -291,7 +291,7 @@ internal sealed class HstuNetwork : nn.Module<Tensor, Tensor>
     public HstuHistory Encode(Tensor tokenItems, Tensor tokenActions, Tensor times, Tensor? table = null)
     {
         table ??= ItemTable();
-        var valid = tokenItems.ne(0).logical_or(tokenActions.ne(0));
+        var valid = tokenItems.NotEqual(0).logical_or(tokenActions.NotEqual(0));
         var x = dropout.forward(table.index_select(0, tokenItems.flatten()).view(tokenItems.shape[0], tokenItems.shape[1], -1).Plus(actions.forward(tokenActions)));
         var keys = new Tensor[layers.Count];
         var values = new Tensor[layers.Count];
@@ -313,7 +313,7 @@ internal sealed class HstuNetwork : nn.Module<Tensor, Tensor>
         table ??= ItemTable();
         long b = candidates.shape[0], m = candidates.shape[1];
         var embedded = table.index_select(0, candidates.flatten()).view(b, m, -1);
-        var x = embedded.Plus(actions.forward(torch.full(b, m, HstuGraphContract.CandidateAction, dtype: ScalarType.Int64, device: candidates.device)));
+        var x = embedded.Plus(actions.forward(TorchOps.Full(b, m, HstuGraphContract.CandidateAction, candidates.device)));
         if (cross is not null)
         {
             ArgumentNullException.ThrowIfNull(crossFeatures);
@@ -330,7 +330,7 @@ internal sealed class HstuNetwork : nn.Module<Tensor, Tensor>
 
         var logits = heads.forward(norm.forward(x)); // [B, M, 2]
         var retrieval = torch.matmul(embedded, history.Last.unsqueeze(2)); // [B, M, 1]
-        return torch.cat([logits[.., .., ..1] + retrieval, logits[.., .., 1..]], -1);
+        return torch.cat([logits[.., .., ..1].Plus(retrieval), logits[.., .., 1..]], -1);
     }
 
     /// <summary>Next-item logits over every item row: [B, Items] (row 0, padding, at −∞).</summary>

@@ -225,7 +225,7 @@ public sealed class HstuTrainer
         if (rated.Count > 0 && _options.RatingWeight > 0)
         {
             var ratings = network.RatingLogits(history).reshape(b * l).index_select(0, torch.tensor(rated.ToArray(), device: device));
-            loss = loss + (_options.RatingWeight * nn.functional.binary_cross_entropy_with_logits(ratings, torch.tensor(ratedLabel.ToArray(), device: device)));
+            loss = loss.Plus(nn.functional.binary_cross_entropy_with_logits(ratings, torch.tensor(ratedLabel.ToArray(), device: device)).Times(_options.RatingWeight));
         }
 
         return loss;
@@ -256,7 +256,7 @@ public sealed class HstuTrainer
             features is null ? null : torch.tensor(features, [b, m, f], device: device),
             torch.tensor(groups.Select(g => g.RequestTime).ToArray(), device: device),
             table);
-        var interacts = scores[.., .., 0].masked_fill(torch.tensor(padding, [b, m], device: device), float.NegativeInfinity);
+        var interacts = scores[.., .., 0].FilledWhere(torch.tensor(padding, [b, m], device: device), double.NegativeInfinity);
         return nn.functional.cross_entropy(interacts, torch.zeros(b, dtype: ScalarType.Int64, device: device));
     }
 
