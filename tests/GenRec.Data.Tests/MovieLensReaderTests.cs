@@ -52,14 +52,14 @@ public sealed class MovieLensReaderTests
     }
 
     [Theory]
-    [InlineData("movieId,title,userId,rating\n1,a,1,4\n", "no 'timestamp' column")]
-    [InlineData("userId,movieId,timestamp\n1,2\n", "line 2: expected 3 fields, found 2")]
-    [InlineData("userId,movieId,timestamp\n1,2,3\n1,x,3\n", "line 3: 'movieId' is 'x', not an integer")]
-    [InlineData("userId,movieId,rating,timestamp\n1,2,high,3\n", "line 2: 'rating' is 'high', not a number")]
+    [InlineData("movieId,title,userId,rating\n1,a,1,4\n", "no 'timestamp' column (the schema's events.time")]
+    [InlineData("userId,movieId,timestamp\n1,2\n", "test.csv line 2: expected 3 fields (the header's), found 2")]
+    [InlineData("userId,movieId,timestamp\n1,2,3\n1,x,3\n", "test.csv line 3, column 'movieId': 'x' is not an integer id")]
+    [InlineData("userId,movieId,rating,timestamp\n1,2,high,3\n", "test.csv line 2, column 'rating': 'high' is not a finite number")]
     [InlineData("userId,movieId,title,timestamp\n1,2,\"open,3\n", "line 2: a quoted field is not closed")]
-    [InlineData("userId,movieId,timestamp\n", "no interaction rows")]
+    [InlineData("userId,movieId,timestamp\n", "has a header but no event rows")]
     [InlineData("", "is empty")]
-    public void Malformed_input_is_refused_with_the_line_and_the_problem(string csv, string expected)
+    public void Malformed_input_is_refused_with_the_file_the_line_the_column_and_the_problem(string csv, string expected)
     {
         var e = Assert.Throws<InvalidDataException>(() => Read(csv));
         Assert.Contains(expected, e.Message, StringComparison.Ordinal);

@@ -1,0 +1,403 @@
+using System.Diagnostics;
+using System.Globalization;
+using GenRec.Data.Tables;
+
+namespace GenRec.Data;
+
+/// <summary>
+/// Reads a team's event log and item catalogue (CSV, plain or gzip, or Parquet; told apart by their first bytes) through
+/// an <see cref="EventLogSchema"/>. Rows are read one at a time (Parquet: one row group of the mapped columns), so memory
+/// grows with the events kept, not with the file. Every error names the file, the row and the column.
+/// </summary>
+public static class EventLogReader
+{
+    private const int ProgressEvery = 1 << 20;
+
+    /// <summary>Reads an event log and, optionally, a catalogue.</summary>
+    /// <param name="events">The event log file.</param>
+    /// <param name="schema">The column mapping.</param>
+    /// <param name="items">The catalogue file, or <see langword="null"/> (item metadata from the event log's own columns, if the schema maps any).</param>
+    /// <param name="progress">Receives the rows read so far, about every million rows and at the end of each file.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The dataset and what the read found.</returns>
+    /// <exception cref="FileNotFoundException">A file does not exist.</exception>
+    /// <exception cref="InvalidDataException">A required column is missing, or a row cannot be read; the message names the file, the row and the column.</exception>
+    public static EventLog Read(string events, EventLogSchema schema, string? items = null, IProgress<EventLogProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(events);
+        ArgumentNullException.ThrowIfNull(schema);
+        schema.Validate();
+        using var eventTable = TableReader.Open(events, schema);
+        using var itemTable = items is null ? null : TableReader.Open(items, schema);
+        return Read(eventTable, itemTable, schema, progress, cancellationToken);
+    }
+
+    /// <summary>Reads an event log and, optionally, a catalogue from streams (seekable ones for Parquet); the streams are disposed.</summary>
+    /// <param name="events">The event log.</param>
+    /// <param name="eventsName">A name for the event log, used in messages.</param>
+    /// <param name="schema">The column mapping.</param>
+    /// <param name="items">The catalogue, or <see langword="null"/>.</param>
+    /// <param name="itemsName">A name for the catalogue, used in messages.</param>
+    /// <param name="progress">Receives the rows read so far.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The dataset and what the read found.</returns>
+    /// <exception cref="InvalidDataException">A required column is missing, or a row cannot be read.</exception>
+    public static EventLog ReadStream(Stream events, string eventsName, EventLogSchema schema, Stream? items = null, string itemsName = "items", IProgress<EventLogProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentNullException.ThrowIfNull(schema);
+        schema.Validate();
+        using var eventTable = TableReader.Open(events, eventsName, schema);
+        using var itemTable = items is null ? null : TableReader.Open(items, itemsName, schema);
+        return Read(eventTable, itemTable, schema, progress, cancellationToken);
+    }
+
+    private static EventLog Read(TableReader events, TableReader? itemsTable, EventLogSchema schema, IProgress<EventLogProgress>? progress, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var missing = new List<string>();
+        var items = new Dictionary<ItemId, ItemRecord>();
+        var itemsFromCatalogue = 0;
+        if (itemsTable is not null && schema.Items is null)
+        {
+            throw new InvalidDataException($"{itemsTable.Source}: a catalogue file is given but the schema has no 'items' mapping.");
+        }
+
+        if (itemsTable is not null)
+        {
+            itemsFromCatalogue = ReadCatalogue(itemsTable, schema, items, missing, progress, cancellationToken);
+        }
+
+        var e = schema.Events;
+        int user = Required(events, e.User, "events.user"), item = Required(events, e.Item, "events.item"), time = Required(events, e.Time, "events.time");
+        var action = e.Action is null ? -1 : Required(events, e.Action, "events.action");
+        var value = Optional(events, e.Value, missing);
+        var inline = itemsTable is null && schema.Items is { } c ? InlineCatalogue.Open(events, c, missing) : null;
+        var actions = new ActionMap(e);
+
+        var interactions = new List<Interaction>(capacity: events.Length > 0 ? (int)Math.Min(events.Length / 24, 1 << 24) : 1 << 16);
+        long rows = 0, skipped = 0;
+        while (events.MoveNext())
+        {
+            rows++;
+            if ((rows & (ProgressEvery - 1)) == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                progress?.Report(new EventLogProgress(events.Source, rows, events.BytesRead, events.Length));
+            }
+
+            ActionType? kind = e.DefaultAction;
+            if (action >= 0)
+            {
+                if (events.IsMissing(action))
+                {
+                    throw events.Error(action, "the action is missing.");
+                }
+
+                if (!actions.TryMap(events.GetSpan(action), out var mapped))
+                {
+                    if (e.UnmappedActions == UnmappedActionHandling.Skip)
+                    {
+                        skipped++;
+                        continue;
+                    }
+
+                    throw events.Error(action, $"'{events.GetText(action)}' is not an action the schema maps ({actions.Describe()}); map it in 'events.actionValues' or set 'events.unmappedActions' to Skip.");
+                }
+
+                kind = mapped;
+            }
+
+            var itemId = new ItemId(Id(events, item));
+            interactions.Add(new Interaction(
+                new UserId(Id(events, user)),
+                itemId,
+                value >= 0 ? Value(events, value) : float.NaN,
+                Time(events, time, e.TimeUnit),
+                interactions.Count)
+            { Action = kind });
+            if (inline is not null && !items.ContainsKey(itemId))
+            {
+                items[itemId] = inline.Read(events, itemId);
+            }
+        }
+
+        if (interactions.Count == 0)
+        {
+            throw new InvalidDataException(rows == 0
+                ? $"{events.Source} has a header but no event rows."
+                : $"{events.Source}: all {rows} rows were skipped (unmapped actions); no events left.");
+        }
+
+        progress?.Report(new EventLogProgress(events.Source, rows, events.BytesRead, events.Length));
+        var withoutRecord = 0;
+        foreach (var interaction in interactions)
+        {
+            if (!items.ContainsKey(interaction.Item))
+            {
+                items[interaction.Item] = new ItemRecord(interaction.Item, string.Empty, []);
+                withoutRecord++;
+            }
+        }
+
+        var dataset = new InteractionDataset(interactions, items.Values);
+        var report = new EventLogReport
+        {
+            EventsSource = events.Source,
+            ItemsSource = itemsTable?.Source,
+            Rows = rows,
+            Events = interactions.Count,
+            SkippedUnmappedActions = skipped,
+            CatalogueItems = itemsFromCatalogue,
+            EventItemsWithoutCatalogueEntry = itemsTable is null ? 0 : withoutRecord,
+            MissingOptionalColumns = missing,
+            Elapsed = clock.Elapsed,
+        };
+        return new EventLog(dataset, report);
+    }
+
+    private static int ReadCatalogue(TableReader table, EventLogSchema schema, Dictionary<ItemId, ItemRecord> items, List<string> missing, IProgress<EventLogProgress>? progress, CancellationToken cancellationToken)
+    {
+        var columns = schema.Items!;
+        var id = Required(table, columns.Id, "items.id");
+        var reader = InlineCatalogue.Open(table, columns, missing);
+        long rows = 0;
+        while (table.MoveNext())
+        {
+            rows++;
+            if ((rows & (ProgressEvery - 1)) == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                progress?.Report(new EventLogProgress(table.Source, rows, table.BytesRead, table.Length));
+            }
+
+            var itemId = new ItemId(Id(table, id));
+            if (!items.TryAdd(itemId, reader.Read(table, itemId)))
+            {
+                throw table.Error(id, $"item {itemId.Value} is listed twice; a catalogue has one row per item.");
+            }
+        }
+
+        progress?.Report(new EventLogProgress(table.Source, rows, table.BytesRead, table.Length));
+        return items.Count;
+    }
+
+    private static int Required(TableReader table, string column, string key)
+    {
+        var index = table.IndexOf(column);
+        return index >= 0
+            ? index
+            : throw new InvalidDataException($"{table.Source}: the header has no '{column}' column (the schema's {key}; found: {string.Join(", ", table.Columns)}).");
+    }
+
+    private static int Optional(TableReader table, string? column, List<string> missing)
+    {
+        if (column is null)
+        {
+            return -1;
+        }
+
+        var index = table.IndexOf(column);
+        if (index < 0)
+        {
+            missing.Add($"{table.Source}: {column}");
+        }
+
+        return index;
+    }
+
+    private static long Id(TableReader table, int column)
+    {
+        if (table.TryGetInt64(column, out var id))
+        {
+            return id;
+        }
+
+        throw table.Error(column, table.IsMissing(column)
+            ? "the id is missing."
+            : $"'{table.GetText(column)}' is not an integer id (GenRec's ids are 64-bit integers: number text ids first, e.g. by the order they first appear).");
+    }
+
+    private static float Value(TableReader table, int column)
+    {
+        if (table.IsMissing(column))
+        {
+            return float.NaN;
+        }
+
+        return table.TryGetDouble(column, out var value) && double.IsFinite(value) && float.IsFinite((float)value)
+            ? (float)value
+            : throw table.Error(column, $"'{table.GetText(column)}' is not a finite number.");
+    }
+
+    private static long Time(TableReader table, int column, TimeUnit unit)
+    {
+        if (table.TryGetNativeTime(column, out var native))
+        {
+            return native;
+        }
+
+        if (table.IsMissing(column))
+        {
+            throw table.Error(column, "the time is missing.");
+        }
+
+        if (unit == TimeUnit.Iso8601)
+        {
+            return DateTimeOffset.TryParse(table.GetSpan(column), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)
+                ? parsed.ToUnixTimeSeconds()
+                : throw table.Error(column, $"'{table.GetText(column)}' is not an ISO 8601 time.");
+        }
+
+        if (!table.TryGetInt64(column, out var raw))
+        {
+            throw table.Error(column, $"'{table.GetText(column)}' is not an integer time in {unit.ToString().ToLowerInvariant()} since 1970 (set 'events.timeUnit').");
+        }
+
+        return unit switch
+        {
+            TimeUnit.Milliseconds => Math.DivRem(raw, 1_000L).Quotient - (raw % 1_000L < 0 ? 1 : 0),
+            TimeUnit.Microseconds => Math.DivRem(raw, 1_000_000L).Quotient - (raw % 1_000_000L < 0 ? 1 : 0),
+            _ => raw,
+        };
+    }
+
+    /// <summary>An action column's values to actions: the schema's table, else <see cref="ActionType"/> names and numbers.</summary>
+    private sealed class ActionMap
+    {
+        private readonly Dictionary<string, ActionType>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+        private readonly bool _byName;
+
+        public ActionMap(EventColumns columns)
+        {
+            _byName = columns.ActionValues is not { Count: > 0 };
+            var table = _byName
+                ? Enum.GetValues<ActionType>().SelectMany(a => new[] { (a.ToString(), a), (((int)a).ToString(CultureInfo.InvariantCulture), a) })
+                : columns.ActionValues!.Select(p => (p.Key, p.Value));
+            var map = new Dictionary<string, ActionType>(_byName ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal);
+            foreach (var (text, action) in table)
+            {
+                if (!Enum.IsDefined(action))
+                {
+                    throw new InvalidDataException($"events.actionValues maps '{text}' to {(int)action}, which is not an action.");
+                }
+
+                map[text] = action;
+            }
+
+            _lookup = map.GetAlternateLookup<ReadOnlySpan<char>>();
+        }
+
+        public bool TryMap(ReadOnlySpan<char> text, out ActionType action) => _lookup.TryGetValue(text, out action) || _lookup.TryGetValue(text.Trim(), out action);
+
+        public string Describe() => _byName
+            ? "no 'events.actionValues', so the values must be action names: " + string.Join(", ", Enum.GetNames<ActionType>())
+            : "it maps " + string.Join(", ", _lookup.Dictionary.Keys.Take(12).Select(k => $"'{k}'"));
+    }
+
+    /// <summary>Item metadata columns of a table (the catalogue's, or the event log's own).</summary>
+    private sealed class InlineCatalogue
+    {
+        private readonly CatalogueColumns _columns;
+        private readonly int[] _text;
+        private readonly int _categories;
+        private readonly int _published;
+        private readonly HashSet<string> _noCategory;
+
+        private InlineCatalogue(CatalogueColumns columns, int[] text, int categories, int published)
+        {
+            _columns = columns;
+            _text = text;
+            _categories = categories;
+            _published = published;
+            _noCategory = new HashSet<string>(columns.NoCategoryValues, StringComparer.Ordinal);
+        }
+
+        public static InlineCatalogue Open(TableReader table, CatalogueColumns columns, List<string> missing) => new(
+            columns,
+            columns.Text.Select(t => Optional(table, t, missing)).Where(i => i >= 0).ToArray(),
+            Optional(table, columns.Categories, missing),
+            Optional(table, columns.Published, missing));
+
+        public ItemRecord Read(TableReader table, ItemId id)
+        {
+            string text;
+            if (_text.Length == 1)
+            {
+                text = table.IsMissing(_text[0]) ? string.Empty : table.GetText(_text[0]);
+            }
+            else
+            {
+                text = string.Join(". ", _text.Where(c => !table.IsMissing(c)).Select(table.GetText).Where(t => t.Length > 0));
+            }
+
+            IReadOnlyList<string> categories = [];
+            if (_categories >= 0 && !table.IsMissing(_categories) && table.GetText(_categories) is var all && !_noCategory.Contains(all))
+            {
+                categories = all.Split(_columns.CategorySeparator, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            }
+
+            return new ItemRecord(id, text, categories) { PublishedAt = _published >= 0 ? Published(table) : null };
+        }
+
+        private DateTimeOffset? Published(TableReader table)
+        {
+            if (table.IsMissing(_published))
+            {
+                return null;
+            }
+
+            if (_columns.PublishedUnit == TimeUnit.Year)
+            {
+                return table.TryGetInt64(_published, out var year) && year is > 0 and < 10_000
+                    ? new DateTimeOffset((int)year, 1, 1, 0, 0, 0, TimeSpan.Zero)
+                    : throw table.Error(_published, $"'{table.GetText(_published)}' is not a year.");
+            }
+
+            return DateTimeOffset.FromUnixTimeSeconds(Time(table, _published, _columns.PublishedUnit));
+        }
+    }
+}
+
+/// <summary>What <see cref="EventLogReader"/> read: the dataset and the read's report.</summary>
+/// <param name="Dataset">The events and items.</param>
+/// <param name="Report">What the read found (rows, skipped events, columns the schema names that the files lack).</param>
+public sealed record EventLog(InteractionDataset Dataset, EventLogReport Report);
+
+/// <summary>What a read of an event log found.</summary>
+public sealed record EventLogReport
+{
+    /// <summary>The event log's name.</summary>
+    public required string EventsSource { get; init; }
+
+    /// <summary>The catalogue's name, or <see langword="null"/> when none was read.</summary>
+    public string? ItemsSource { get; init; }
+
+    /// <summary>Rows of the event log.</summary>
+    public long Rows { get; init; }
+
+    /// <summary>Events kept (rows less skipped ones).</summary>
+    public long Events { get; init; }
+
+    /// <summary>Rows skipped because their action maps to nothing (<see cref="UnmappedActionHandling.Skip"/>).</summary>
+    public long SkippedUnmappedActions { get; init; }
+
+    /// <summary>Items the catalogue file lists (0 without one).</summary>
+    public int CatalogueItems { get; init; }
+
+    /// <summary>Items of the event log that the catalogue file does not list (they get empty records).</summary>
+    public int EventItemsWithoutCatalogueEntry { get; init; }
+
+    /// <summary>Optional columns the schema names that a file lacks ("file: column"); their values are missing.</summary>
+    public IReadOnlyList<string> MissingOptionalColumns { get; init; } = [];
+
+    /// <summary>How long the read took.</summary>
+    public TimeSpan Elapsed { get; init; }
+}
+
+/// <summary>Progress of a read: rows of one file so far.</summary>
+/// <param name="Source">The file being read.</param>
+/// <param name="Rows">Rows read so far.</param>
+/// <param name="BytesRead">Bytes of the file consumed so far (compressed bytes for gzip).</param>
+/// <param name="Length">The file's length in bytes, or 0 when unknown.</param>
+public readonly record struct EventLogProgress(string Source, long Rows, long BytesRead, long Length);

@@ -1,0 +1,297 @@
+using System.Globalization;
+using System.Numerics;
+using Parquet;
+using Parquet.Schema;
+
+namespace GenRec.Data.Tables;
+
+/// <summary>
+/// A Parquet file read one row group at a time: a column is decoded (into a typed array) the first time a row of its
+/// group asks for it, so only the mapped columns are read and memory holds one row group of them.
+/// </summary>
+internal sealed class ParquetTableReader : TableReader
+{
+    private readonly Stream _stream;
+    private readonly ParquetReader _reader;
+    private readonly DataField[] _fields;
+    private readonly string[] _columns;
+    private readonly Column?[] _loaded;
+    private ParquetRowGroupReader? _group;
+    private int _groupIndex = -1;
+    private int _rowInGroup;
+    private long _groupRows;
+    private long _row;
+
+    public ParquetTableReader(Stream stream, string source)
+        : base(source)
+    {
+        _stream = stream;
+        try
+        {
+            _reader = ParquetReader.CreateAsync(stream, leaveStreamOpen: true).ConfigureAwait(false).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new InvalidDataException($"{source} is not a complete Parquet file ({e.Message}); a truncated copy lacks its footer.", e);
+        }
+
+        _fields = _reader.Schema.GetDataFields();
+        _columns = _fields.Select(f => f.Name).ToArray();
+        _loaded = new Column?[_fields.Length];
+    }
+
+    public override IReadOnlyList<string> Columns => _columns;
+
+    public override string Position => $"row {_row}";
+
+    public override long BytesRead => _stream.CanSeek ? _stream.Position : 0;
+
+    public override long Length => _stream.CanSeek ? _stream.Length : 0;
+
+    public override bool MoveNext()
+    {
+        _rowInGroup++;
+        while (_rowInGroup >= _groupRows)
+        {
+            if (_groupIndex + 1 >= _reader.RowGroupCount)
+            {
+                return false;
+            }
+
+            _groupIndex++;
+            _group = _reader.OpenRowGroupReader(_groupIndex);
+            _groupRows = _group.RowCount;
+            _rowInGroup = 0;
+            Array.Clear(_loaded);
+        }
+
+        _row++;
+        return true;
+    }
+
+    public override bool IsMissing(int column) => Load(column).IsNull(_rowInGroup);
+
+    public override bool TryGetInt64(int column, out long value) => Load(column).TryGetInt64(_rowInGroup, out value);
+
+    public override bool TryGetDouble(int column, out double value) => Load(column).TryGetDouble(_rowInGroup, out value);
+
+    public override bool TryGetNativeTime(int column, out long seconds) => Load(column).TryGetTime(_rowInGroup, out seconds);
+
+    public override string GetText(int column) => Load(column).Text(_rowInGroup);
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _reader.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            _stream.Dispose();
+        }
+    }
+
+    private Column Load(int column)
+    {
+        if (_loaded[column] is { } loaded)
+        {
+            return loaded;
+        }
+
+        var field = _fields[column];
+        var rows = checked((int)_groupRows);
+        try
+        {
+            Column data = field.ClrType switch
+            {
+                var t when t == typeof(long) => Integers<long>(field, rows),
+                var t when t == typeof(int) => Integers<int>(field, rows),
+                var t when t == typeof(short) => Integers<short>(field, rows),
+                var t when t == typeof(sbyte) => Integers<sbyte>(field, rows),
+                var t when t == typeof(byte) => Integers<byte>(field, rows),
+                var t when t == typeof(ushort) => Integers<ushort>(field, rows),
+                var t when t == typeof(uint) => Integers<uint>(field, rows),
+                var t when t == typeof(ulong) => Integers<ulong>(field, rows),
+                var t when t == typeof(double) => Reals<double>(field, rows),
+                var t when t == typeof(float) => Reals<float>(field, rows),
+                var t when t == typeof(decimal) => Reals<decimal>(field, rows),
+                var t when t == typeof(bool) => Booleans(field, rows),
+                var t when t == typeof(string) || t == typeof(ReadOnlyMemory<char>) => Strings(field, rows),
+                var t when t == typeof(DateTime) => Times<DateTime>(field, rows, static d => new DateTimeOffset(DateTime.SpecifyKind(d, d.Kind == DateTimeKind.Unspecified ? DateTimeKind.Utc : d.Kind)).ToUnixTimeSeconds()),
+                var t when t == typeof(DateTimeOffset) => Times<DateTimeOffset>(field, rows, static d => d.ToUnixTimeSeconds()),
+                var t => throw new InvalidDataException($"{Source}: column '{field.Name}' is of type {t.Name}, which an event log or catalogue column cannot be (integers, numbers, text, booleans or timestamps)."),
+            };
+            return _loaded[column] = data;
+        }
+        catch (Exception e) when (e is not (InvalidDataException or OutOfMemoryException))
+        {
+            throw new InvalidDataException($"{Source}: row group {_groupIndex + 1} of {_reader.RowGroupCount}, column '{field.Name}' cannot be read ({e.Message}); the file may be truncated or damaged.", e);
+        }
+    }
+
+    private IntegerColumn Integers<T>(DataField field, int rows)
+        where T : struct, INumber<T>
+    {
+        if (typeof(T) == typeof(long) && !field.IsNullable)
+        {
+            var values = new long[rows];
+            Wait(_group!.ReadAsync(field, values.AsMemory()));
+            return new IntegerColumn(values, null);
+        }
+
+        var (converted, nulls) = Read<T, long>(field, rows, static v => long.CreateSaturating(v));
+        return new IntegerColumn(converted, nulls);
+    }
+
+    private RealColumn Reals<T>(DataField field, int rows)
+        where T : struct, INumber<T>
+    {
+        var (values, nulls) = Read<T, double>(field, rows, static v => double.CreateChecked(v));
+        return new RealColumn(values, nulls);
+    }
+
+    private IntegerColumn Booleans(DataField field, int rows)
+    {
+        var (values, nulls) = Read<bool, long>(field, rows, static v => v ? 1 : 0);
+        return new IntegerColumn(values, nulls);
+    }
+
+    private TextColumn Strings(DataField field, int rows)
+    {
+        var values = new string?[rows];
+        Wait(_group!.ReadAsync(field, values.AsMemory()));
+        return new TextColumn(values);
+    }
+
+    private TimeColumn Times<T>(DataField field, int rows, Func<T, long> seconds)
+        where T : struct
+    {
+        var (values, nulls) = Read(field, rows, seconds);
+        return new TimeColumn(values, nulls);
+    }
+
+    // Reads a column of T (nullable or not) and converts each value; nulls are flagged (the array only when there are any).
+    private (TOut[] Values, bool[]? Nulls) Read<T, TOut>(DataField field, int rows, Func<T, TOut> convert)
+        where T : struct
+    {
+        var values = new TOut[rows];
+        bool[]? nulls = null;
+        if (field.IsNullable)
+        {
+            var raw = new T?[rows];
+            Wait(_group!.ReadAsync(field, raw.AsMemory()));
+            for (var i = 0; i < rows; i++)
+            {
+                if (raw[i] is { } v)
+                {
+                    values[i] = convert(v);
+                }
+                else
+                {
+                    (nulls ??= new bool[rows])[i] = true;
+                }
+            }
+        }
+        else
+        {
+            var raw = new T[rows];
+            Wait(_group!.ReadAsync(field, raw.AsMemory()));
+            for (var i = 0; i < rows; i++)
+            {
+                values[i] = convert(raw[i]);
+            }
+        }
+
+        return (values, nulls);
+    }
+
+    // Parquet.Net reads asynchronously; a file read has no context to return to, so waiting here cannot deadlock.
+    private static void Wait(ValueTask read)
+    {
+        if (!read.IsCompletedSuccessfully)
+        {
+            read.AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    private abstract class Column
+    {
+        public abstract bool IsNull(int row);
+
+        public abstract bool TryGetInt64(int row, out long value);
+
+        public abstract bool TryGetDouble(int row, out double value);
+
+        public virtual bool TryGetTime(int row, out long seconds)
+        {
+            seconds = 0;
+            return false;
+        }
+
+        public abstract string Text(int row);
+    }
+
+    private class IntegerColumn(long[] values, bool[]? nulls) : Column
+    {
+        protected long[] Values => values;
+
+        public override bool IsNull(int row) => nulls is not null && nulls[row];
+
+        public override bool TryGetInt64(int row, out long value)
+        {
+            value = values[row];
+            return !IsNull(row);
+        }
+
+        public override bool TryGetDouble(int row, out double value)
+        {
+            value = values[row];
+            return !IsNull(row);
+        }
+
+        public override string Text(int row) => IsNull(row) ? string.Empty : values[row].ToString(CultureInfo.InvariantCulture);
+    }
+
+    private sealed class TimeColumn(long[] seconds, bool[]? nulls) : IntegerColumn(seconds, nulls)
+    {
+        public override bool TryGetTime(int row, out long value) => TryGetInt64(row, out value);
+
+        public override string Text(int row) => IsNull(row) ? string.Empty : DateTimeOffset.FromUnixTimeSeconds(Values[row]).ToString("O", CultureInfo.InvariantCulture);
+    }
+
+    private sealed class RealColumn(double[] values, bool[]? nulls) : Column
+    {
+        public override bool IsNull(int row) => nulls is not null && nulls[row];
+
+        public override bool TryGetInt64(int row, out long value)
+        {
+            var v = values[row];
+            value = (long)v;
+            return !IsNull(row) && v == Math.Floor(v) && Math.Abs(v) < 9.2e18;
+        }
+
+        public override bool TryGetDouble(int row, out double value)
+        {
+            value = values[row];
+            return !IsNull(row);
+        }
+
+        public override string Text(int row) => IsNull(row) ? string.Empty : values[row].ToString(CultureInfo.InvariantCulture);
+    }
+
+    private sealed class TextColumn(string?[] values) : Column
+    {
+        public override bool IsNull(int row) => values[row] is null;
+
+        public override bool TryGetInt64(int row, out long value)
+        {
+            value = 0;
+            return values[row] is { } text && ParseInt64(text, out value);
+        }
+
+        public override bool TryGetDouble(int row, out double value)
+        {
+            value = 0;
+            return values[row] is { } text && ParseDouble(text, out value);
+        }
+
+        public override string Text(int row) => values[row] ?? string.Empty;
+    }
+}

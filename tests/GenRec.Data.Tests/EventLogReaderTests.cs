@@ -1,0 +1,227 @@
+using System.Text;
+using Parquet;
+using Parquet.Schema;
+
+namespace GenRec.Data.Tests;
+
+public sealed class EventLogReaderTests : IDisposable
+{
+    private const string ShopSchema = """
+        {
+          "version": 1,
+          // a shop's log: milliseconds, three kinds of event, a price
+          "events": {
+            "user": "visitor", "item": "sku", "time": "ts_ms", "timeUnit": "Milliseconds",
+            "action": "event", "actionValues": { "view": "Impression", "click": "Click", "buy": "Purchase" },
+            "value": "price"
+          },
+          "items": { "id": "sku", "text": [ "name", "blurb" ], "categories": "path", "categorySeparator": "/",
+                     "published": "listed", "publishedUnit": "Iso8601" }
+        }
+        """;
+
+    private const string ShopEvents = """
+        visitor,sku,event,ts_ms,price
+        7,100,view,1700000000500,
+        7,100,click,1700000001000,
+        7,100,buy,1700000002999,19.5
+        8,200,view,1700000003000,NA
+        """;
+
+    private const string ShopItems = """
+        sku,name,blurb,path,listed
+        100,"Kettle, steel","Boils ""fast""
+        and quietly",home/kitchen,2023-05-01T00:00:00Z
+        300,Mug,,home/kitchen,
+        """;
+
+    private readonly string _folder = Directory.CreateTempSubdirectory("genrec-eventlog-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    [Fact]
+    public void A_schema_file_maps_a_multi_action_log_and_its_catalogue()
+    {
+        var schema = EventLogSchema.Parse(ShopSchema);
+        var read = EventLogReader.Read(Write("events.csv", ShopEvents), schema, Write("items.csv", ShopItems));
+        var events = read.Dataset.Interactions;
+
+        Assert.Equal([ActionType.Impression, ActionType.Click, ActionType.Purchase, ActionType.Impression], events.Select(e => e.EffectiveAction));
+        Assert.Equal([1_700_000_000L, 1_700_000_001, 1_700_000_002, 1_700_000_003], events.Select(e => e.Timestamp));
+        Assert.Equal(19.5f, events[2].Rating);
+        Assert.True(float.IsNaN(events[3].Rating)); // NA is missing
+        Assert.Equal(ActionType.Purchase, events[2].ToEvent().Action);
+
+        var kettle = read.Dataset.Items[new ItemId(100)];
+        Assert.Equal("Kettle, steel. Boils \"fast\"\nand quietly", kettle.Text); // quoted delimiter, "" and a line break
+        Assert.Equal(["home", "kitchen"], kettle.Categories);
+        Assert.Equal(new DateTimeOffset(2023, 5, 1, 0, 0, 0, TimeSpan.Zero), kettle.PublishedAt);
+
+        // Item 300 is in the catalogue only (rankable, cold); item 200 has events but no catalogue row.
+        Assert.Equal([new ItemId(100), new ItemId(200), new ItemId(300)], read.Dataset.Catalogue);
+        Assert.Equal(string.Empty, read.Dataset.Items[new ItemId(200)].Text);
+        Assert.Equal(2, read.Report.CatalogueItems);
+        Assert.Equal(1, read.Report.EventItemsWithoutCatalogueEntry);
+        Assert.Equal(4, read.Report.Events);
+    }
+
+    [Fact]
+    public void Parquet_reads_to_the_same_dataset_as_csv()
+    {
+        var schema = EventLogSchema.Parse(ShopSchema) with { Items = null };
+        var csv = EventLogReader.Read(Write("events.csv", ShopEvents), schema).Dataset;
+        var parquet = WriteParquet("events.parquet", [7, 7, 7, 8], [100, 100, 100, 200], ["view", "click", "buy", "view"], [1700000000500, 1700000001000, 1700000002999, 1700000003000], [null, null, 19.5, null]);
+
+        var read = EventLogReader.Read(parquet, schema).Dataset;
+
+        Assert.Equal(csv.Interactions, read.Interactions);
+        Assert.Equal(csv.Catalogue, read.Catalogue);
+    }
+
+    [Fact]
+    public void Parquet_timestamp_columns_are_read_as_times_whatever_the_unit_says()
+    {
+        var schema = new EventLogSchema { Events = new EventColumns { User = "u", Item = "i", Time = "t", DefaultAction = ActionType.Click } };
+        var path = Path.Combine(_folder, "times.parquet");
+        var fields = new DataField[] { new DataField<long>("u"), new DataField<long>("i"), new DataField<DateTime>("t") };
+        WriteParquetColumns(path, fields, [new long[] { 1 }, new long[] { 2 }, new[] { new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc) }]);
+
+        var only = EventLogReader.Read(path, schema).Dataset.Interactions.Single();
+
+        Assert.Equal(new DateTimeOffset(2024, 1, 2, 3, 4, 5, TimeSpan.Zero), only.Time);
+        Assert.Equal(ActionType.Click, only.EffectiveAction);
+    }
+
+    [Fact]
+    public void Unmapped_actions_are_an_error_naming_the_row_or_skipped_and_counted_when_the_schema_says_so()
+    {
+        var schema = EventLogSchema.Parse(ShopSchema) with { Items = null };
+        var log = Write("events.csv", ShopEvents + "\n9,100,wishlist,1700000004000,\n");
+
+        var e = Assert.Throws<InvalidDataException>(() => EventLogReader.Read(log, schema));
+        Assert.Contains("events.csv line 6, column 'event': 'wishlist' is not an action the schema maps", e.Message, StringComparison.Ordinal);
+
+        var skipping = schema with { Events = schema.Events with { UnmappedActions = UnmappedActionHandling.Skip } };
+        var read = EventLogReader.Read(log, skipping);
+        Assert.Equal(1, read.Report.SkippedUnmappedActions);
+        Assert.Equal(5, read.Report.Rows);
+        Assert.Equal(4, read.Dataset.Interactions.Count);
+    }
+
+    [Fact]
+    public void Without_a_value_table_actions_are_read_by_name_or_number()
+    {
+        var schema = new EventLogSchema { Events = new EventColumns { User = "u", Item = "i", Time = "t", Action = "a" } };
+        var read = EventLogReader.Read(Write("e.csv", "u,i,t,a\n1,2,3,purchase\n1,2,4,1\n1,2,5,AddToCart\n"), schema).Dataset;
+
+        Assert.Equal([ActionType.Purchase, ActionType.Click, ActionType.AddToCart], read.Interactions.Select(i => i.EffectiveAction));
+    }
+
+    [Theory]
+    [InlineData("visitor,sku,event,ts,price\n1,2,view,3,\n", "events.csv: the header has no 'ts_ms' column (the schema's events.time; found: visitor, sku, event, ts, price)")]
+    [InlineData("visitor,sku,event,ts_ms,price\n1,2,view,yesterday,\n", "events.csv line 2, column 'ts_ms': 'yesterday' is not an integer time in milliseconds since 1970")]
+    [InlineData("visitor,sku,event,ts_ms,price\n1,2,view,,\n", "events.csv line 2, column 'ts_ms': the time is missing")]
+    [InlineData("visitor,sku,event,ts_ms,price\n1,,view,5,\n", "events.csv line 2, column 'sku': the id is missing")]
+    [InlineData("visitor,sku,event,ts_ms,price\nanna,2,view,5,\n", "events.csv line 2, column 'visitor': 'anna' is not an integer id")]
+    [InlineData("visitor,sku,event,ts_ms,price\n1,2,view,5,NaN\n", "events.csv line 2, column 'price': 'NaN' is not a finite number")]
+    [InlineData("visitor,sku,event,ts_ms,price\n1,2,,5,\n", "events.csv line 2, column 'event': the action is missing")]
+    [InlineData("visitor,sku,event,ts_ms,price\n1,2,view,5\n", "events.csv line 2: expected 5 fields (the header's), found 4")]
+    public void Bad_rows_are_refused_naming_the_file_the_row_and_the_column(string csv, string expected)
+    {
+        var schema = EventLogSchema.Parse(ShopSchema) with { Items = null };
+        var e = Assert.Throws<InvalidDataException>(() => EventLogReader.Read(Write("events.csv", csv), schema));
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_catalogue_that_lists_an_item_twice_is_refused()
+    {
+        var e = Assert.Throws<InvalidDataException>(() => EventLogReader.Read(Write("events.csv", ShopEvents), EventLogSchema.Parse(ShopSchema), Write("items.csv", ShopItems + "\n100,Again,,,\n")));
+        Assert.Contains("items.csv line 5, column 'sku': item 100 is listed twice", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_truncated_parquet_file_is_refused_with_its_name_and_nothing_is_half_read()
+    {
+        var schema = EventLogSchema.Parse(ShopSchema) with { Items = null };
+        var whole = WriteParquet("events.parquet", [7, 8], [100, 200], ["view", "buy"], [1, 2], [null, 3.5]);
+        var bytes = File.ReadAllBytes(whole);
+        var cut = Path.Combine(_folder, "cut.parquet");
+        File.WriteAllBytes(cut, bytes[..(bytes.Length / 2)]);
+
+        var e = Assert.Throws<InvalidDataException>(() => EventLogReader.Read(cut, schema));
+        Assert.Contains("cut.parquet is not a complete Parquet file", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{ "events": { "user": "u", "item": "i", "time": "t" } }""", "starts with \"version\": 1")]
+    [InlineData("""{ "version": 2, "events": { "user": "u", "item": "i", "time": "t" } }""", "schema version 2 is not one this build reads")]
+    [InlineData("""{ "version": 1, "events": { "user": "u", "item": "i", "tme": "t" } }""", "tme")]
+    [InlineData("""{ "version": 1, "events": { "user": "u", "item": "i", "time": "t", "timeUnit": "Fortnights" } }""", "timeUnit")]
+    [InlineData("""{ "version": 1, "events": { "user": "u", "item": "i", "time": "t", "actionValues": { "x": "Click" } } }""", "'events.actionValues' is given but 'events.action'")]
+    [InlineData("""{ "version": 1, "events": { "user": "u", "item": "i", "time": "t", "action": "a", "actionValues": { "x": "Teleport" } } }""", "$.events.actionValues.x")]
+    public void Bad_schema_files_are_refused_naming_what_is_wrong(string json, string expected)
+    {
+        var e = Assert.Throws<InvalidDataException>(() => EventLogSchema.Parse(json, "shop.json"));
+        Assert.StartsWith("shop.json: ", e.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_schema_round_trips_through_its_file_format()
+    {
+        var schema = EventLogSchema.Parse(ShopSchema);
+        var again = EventLogSchema.Parse(schema.ToJson());
+
+        Assert.Equal(schema.ToJson(), again.ToJson());
+        Assert.Equal(ActionType.Purchase, again.Events.ActionValues!["buy"]);
+        Assert.Equal(EventLogSchema.MovieLens.ToJson(), EventLogSchema.Parse(EventLogSchema.MovieLens.ToJson()).ToJson());
+    }
+
+    [Fact]
+    public void Optional_columns_the_file_lacks_are_reported_not_invented()
+    {
+        var schema = EventLogSchema.Parse(ShopSchema) with { Items = null };
+        var read = EventLogReader.Read(Write("events.csv", "visitor,sku,event,ts_ms\n1,2,view,5\n"), schema);
+
+        Assert.Equal(["events.csv: price"], read.Report.MissingOptionalColumns);
+        Assert.True(float.IsNaN(read.Dataset.Interactions[0].Rating));
+    }
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_folder, name);
+        File.WriteAllText(path, text.ReplaceLineEndings("\n"), Encoding.UTF8);
+        return path;
+    }
+
+    private string WriteParquet(string name, long[] users, long[] items, string[] events, long[] times, double?[] prices)
+    {
+        var path = Path.Combine(_folder, name);
+        var fields = new DataField[] { new DataField<long>("visitor"), new DataField<long>("sku"), new DataField<string>("event"), new DataField<long>("ts_ms"), new DataField<double?>("price") };
+        WriteParquetColumns(path, fields, [users, items, events, times, prices]);
+        return path;
+    }
+
+    private static void WriteParquetColumns(string path, DataField[] fields, Array[] columns)
+    {
+        Task.Run(async () =>
+        {
+            await using var file = File.Create(path);
+            await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(fields), file);
+            using var group = writer.CreateRowGroup();
+            for (var c = 0; c < fields.Length; c++)
+            {
+                var write = columns[c] switch
+                {
+                    long[] v => group.WriteAsync<long>(fields[c], v.AsMemory()),
+                    double?[] v => group.WriteAsync<double>(fields[c], v.AsMemory()),
+                    DateTime[] v => group.WriteAsync<DateTime>(fields[c], v.AsMemory()),
+                    string[] v => group.WriteAsync(fields[c], v),
+                    var other => throw new ArgumentException(other.GetType().Name),
+                };
+                await write;
+            }
+        }).GetAwaiter().GetResult();
+    }
+}
