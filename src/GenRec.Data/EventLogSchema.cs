@@ -118,7 +118,7 @@ public sealed record EventLogSchema
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{sourceName}: {e.Message}", e);
+            throw new InvalidDataException($"{sourceName}: not a valid schema file ({e.Message})", e);
         }
 
         if (schema is null)

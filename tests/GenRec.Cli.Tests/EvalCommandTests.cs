@@ -62,7 +62,7 @@ public sealed class EvalCommandTests
     [InlineData("K is zero", "eval --data {data} --model popularity --top 0", "--top is 0; it must be 1 or more")]
     [InlineData("the model is unknown", "eval --data {data} --model sasrec", "unknown model 'sasrec'")]
     [InlineData("the user is unknown", "recommend --data {data} --model popularity --user 9999", "user 9999 is not in the data")]
-    [InlineData("a row is malformed", "eval --data {bad} --model popularity", "line 3: 'timestamp' is 'yesterday', not an integer")]
+    [InlineData("a row is malformed", "eval --data {bad} --model popularity", "bad.csv line 3, column 'timestamp': 'yesterday' is not an integer time in seconds since 1970")]
     public async Task Bad_input_gives_one_clear_error_and_exit_code_2(string why, string command, string expected)
     {
         using var folder = TestData.TempFolder();

@@ -150,7 +150,7 @@ internal static class AbCommand
                 throw new UsageException("--arms needs at least two arms.");
             }
 
-            var split = CommonOptions.LoadSplit(parse.GetValue(data)!, parse.GetValue(before));
+            var split = CommonOptions.LoadSplit(DataSource.Required(parse, data), parse.GetValue(before));
             var share = parse.GetValue(endToEndShare);
             if (share is not (> 0 and <= 1))
             {

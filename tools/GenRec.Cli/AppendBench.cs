@@ -38,7 +38,7 @@ internal static class AppendBench
             CommonOptions.RequirePositive(parse.GetValue(users), "--users");
             CommonOptions.RequirePositive(parse.GetValue(repeats), "--repeats");
             CommonOptions.RequirePositive(parse.GetValue(candidates), "--candidates");
-            var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
+            var split = CommonOptions.LoadSplit(DataSource.Required(parse, data));
             ICandidateFeatures? features = null;
             var manifest = HstuOnnxManifest.Load(parse.GetValue(onnxPath)!);
             if (lengths.Max() + added > manifest.MaxHistory)

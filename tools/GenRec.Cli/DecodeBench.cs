@@ -54,7 +54,7 @@ internal static class DecodeBench
             var most = parse.GetValue(requests);
             CommonOptions.RequirePositive(most, "--requests");
             var width = Math.Max(parse.GetValue(beam), k);
-            var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
+            var split = CommonOptions.LoadSplit(DataSource.Required(parse, data));
             var splitTarget = parse.GetValue(target) == "test" ? SplitTarget.Test : SplitTarget.Valid;
             var folder = parse.GetValue(modelPath)!;
             var index = SemanticIdIndex.Load(ModelFolderLayout.IndexPath(folder));

@@ -32,7 +32,7 @@ internal static class DenseCommand
 
         command.SetAction((parse, ct) =>
         {
-            var split = CommonOptions.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
+            var split = CommonOptions.Load(DataSource.Required(parse, data), null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             using var model = Train(split, options.Read(parse) with { Seed = parse.GetValue(seed) }, parse.GetValue(cache), ct);
             var folder = parse.GetValue(output)!;
             model.Save(folder);
@@ -78,7 +78,7 @@ internal static class DenseCommand
         };
         command.SetAction((parse, ct) =>
         {
-            var split = CommonOptions.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
+            var split = CommonOptions.Load(DataSource.Required(parse, data), null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             var ids = SemanticIdIndex.Load(parse.GetValue(index)!);
             using var model = DenseRetrievalModel.Load(parse.GetValue(densePath)!);
             CommonOptions.RequirePositive(parse.GetValue(levels), "--head-levels");

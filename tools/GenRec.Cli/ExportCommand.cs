@@ -39,7 +39,7 @@ internal static class ExportCommand
             if (parse.GetValue(kind) == "dense")
             {
                 CommonOptions.RequirePositive(parse.GetValue(users), "--check-users");
-                return ExportDense(parse.GetValue(modelPath)!, parse.GetValue(output)!, parse.GetValue(data), parse.GetValue(users), parse.GetValue(provider));
+                return ExportDense(parse.GetValue(modelPath)!, parse.GetValue(output)!, DataSource.Optional(parse, data), parse.GetValue(users), parse.GetValue(provider));
             }
 
             var source = parse.GetValue(modelPath)!;
@@ -65,9 +65,9 @@ internal static class ExportCommand
                 ["step_bytes"] = new FileInfo(Path.Combine(target, manifest.Step.File)).Length,
                 ["export_seconds"] = Math.Round(exportSeconds, 2),
             };
-            if (parse.GetValue(data) is { } path)
+            if (DataSource.Optional(parse, data) is { } dataSource)
             {
-                var split = CommonOptions.LoadSplit(path);
+                var split = CommonOptions.LoadSplit(dataSource);
                 var (maxDiff, values, sameIds, searched) = Compare(model, onnx, index, split, parse.GetValue(users), parse.GetValue(beam));
                 ConsoleProgress.Status(string.Create(CultureInfo.InvariantCulture, $"parity on {searched} real histories: max |Δ log-prob| {maxDiff:E2} over {values:N0} values; same beam-search result for {sameIds} of {searched}"));
                 result["parity_max_abs_diff"] = maxDiff;
@@ -86,7 +86,7 @@ internal static class ExportCommand
     /// Exports a dense retriever (<c>genrec train dense</c>) to the dense graph contract, loads it with ONNX Runtime and,
     /// with --data, compares query vectors and top-100 lists with TorchSharp on real test histories.
     /// </summary>
-    private static int ExportDense(string source, string target, string? data, int checkUsers, ExecutionProviderPreference provider)
+    private static int ExportDense(string source, string target, DataSource? data, int checkUsers, ExecutionProviderPreference provider)
     {
         using var model = DenseRetrievalModel.Load(source, ComputeDevice.Cpu);
         var clock = Stopwatch.StartNew();

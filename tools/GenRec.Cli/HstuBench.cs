@@ -34,7 +34,7 @@ internal static class HstuBench
         {
             var callerCounts = string.IsNullOrWhiteSpace(parse.GetValue(callers)) ? [] : CommonOptions.PositiveInts(parse.GetValue(callers)!, "--callers");
             CommonOptions.RequirePositive(parse.GetValue(loadRequests), "--load-requests");
-            var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
+            var split = CommonOptions.LoadSplit(DataSource.Required(parse, data));
             CommonOptions.RequirePositive(parse.GetValue(users), "--users");
             CommonOptions.RequirePositive(parse.GetValue(alone), "--alone-users");
             using var model = HstuModel.Load(parse.GetValue(modelPath)!);

@@ -15,6 +15,8 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(AbCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
+root.Subcommands.Add(DataCommand.Create());
+DataSource.AddAlternatives(root);
 return await CliErrors.RunAsync(() => root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false })).ConfigureAwait(false);
 
 namespace GenRec.Cli
@@ -42,7 +44,8 @@ namespace GenRec.Cli
     /// <summary>Options shared by the commands that read a dataset and build a model.</summary>
     internal static class CommonOptions
     {
-        public static Option<string> Data() => new("--data") { Description = "The ratings file (MovieLens CSV, optionally .gz).", Required = true };
+        /// <summary><c>--data</c>: a MovieLens ratings file; <see cref="DataSource"/> adds the other form (<c>--events --schema</c>).</summary>
+        public static Option<string?> Data() => new("--data") { Description = "The ratings file (MovieLens CSV, optionally .gz); or give a team's own log with --events and --schema." };
 
         public static Option<string> Model() => new("--model")
         {
@@ -102,13 +105,13 @@ namespace GenRec.Cli
             Description = "--cold-start: the split to tune a cold-start design on: every user's test target is dropped and the cold-start split is made again from what remains (cold items chosen with --cold-seed + 1), so its held-out targets are the canonical validation targets, some of them cold. Report with --target test on this split; the real test target is never read.",
         };
 
-        public static DataSplit LoadSplit(string path, DateTimeOffset? before = null) => Load(path, before, null, 42).Split;
+        public static DataSplit LoadSplit(DataSource source, DateTimeOffset? before = null) => Load(source, before, null, 42).Split;
 
         /// <summary>Reads the data and splits it: leave-one-out, optionally time-truncated first or made cold-start.</summary>
-        public static LoadedSplit Load(string path, DateTimeOffset? before, double? coldStart, int seed, bool tuning = false)
+        public static LoadedSplit Load(DataSource source, DateTimeOffset? before, double? coldStart, int seed, bool tuning = false)
         {
-            ConsoleProgress.Status($"reading {path}");
-            var dataset = MovieLensReader.Read(path);
+            var dataset = source.Read().Dataset;
+            var path = source.Description;
             if (before is { } cutoff)
             {
                 var kept = dataset.Interactions.Where(i => i.Timestamp < cutoff.ToUnixTimeSeconds()).ToArray();
@@ -202,7 +205,7 @@ namespace GenRec.Cli
                     CommonOptions.RequirePositive(m, "--max-users");
                 }
 
-                var (split, cold) = CommonOptions.Load(parse.GetValue(data)!, parse.GetValue(before), parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning));
+                var (split, cold) = CommonOptions.Load(DataSource.Required(parse, data), parse.GetValue(before), parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning));
                 var splitTarget = parse.GetValue(target) == "valid" ? SplitTarget.Valid : SplitTarget.Test;
                 ConsoleProgress.Status($"training {name} on the train part");
                 CommonOptions.RequirePositive(parse.GetValue(beam), "--beam");
@@ -294,7 +297,7 @@ namespace GenRec.Cli
                 var k = parse.GetValue(top);
                 CommonOptions.RequireModel(name);
                 CommonOptions.RequirePositive(k, "--top");
-                var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
+                var split = CommonOptions.LoadSplit(DataSource.Required(parse, data));
                 var userId = new UserId(parse.GetValue(user));
                 if (!split.Dataset.Users.Contains(userId))
                 {

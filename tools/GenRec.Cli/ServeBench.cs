@@ -57,7 +57,7 @@ internal static class ServeBench
             CommonOptions.RequirePositive(perCell, "--requests");
             // The peak first, before TorchSharp's and ONNX Runtime's thread pools exist to compete with its threads.
             var peak = HardwarePeak.Measure(ConsoleProgress.Status);
-            var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
+            var split = CommonOptions.LoadSplit(DataSource.Required(parse, data));
             var folder = parse.GetValue(modelPath)!;
             var index = SemanticIdIndex.Load(ModelFolderLayout.IndexPath(folder));
             TigerConfig shape;

@@ -104,7 +104,7 @@ internal static class TokenizeCommand
             CommonOptions.RequirePositive(k, "--codes");
             CommonOptions.RequirePositive(parse.GetValue(epochs), "--epochs");
             CommonOptions.RequirePositive(parse.GetValue(item2VecEpochs), "--item2vec-epochs");
-            var split = CommonOptions.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
+            var split = CommonOptions.Load(DataSource.Required(parse, data), null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             var clock = Stopwatch.StartNew();
             var kind = parse.GetValue(embedding)!;
             var embeddings = EmbeddingBuilder.Build(kind, split, parse.GetValue(cache), parse.GetValue(seed), parse.GetValue(item2VecEpochs), ct);
@@ -186,13 +186,13 @@ internal static class IndexCommand
         var file = new Argument<string>("index-file") { Description = "The semantic-ID index file." };
         var item = new Option<long?>("--item") { Description = "Show this item's semantic ID and map it back." };
         var id = new Option<string?>("--id") { Description = "Show the item of this semantic ID, e.g. \"12,200,7,0\"." };
-        var data = new Option<string?>("--data") { Description = "The ratings file, to show titles." };
+        var data = new Option<string?>("--data") { Description = "The ratings file (or --events with --schema), to show item texts." };
         var inspect = new Command("inspect", "Print an index's version, shape and statistics, and round-trip an item's semantic ID.") { file, item, id, data };
         inspect.SetAction(parse =>
         {
             var path = parse.GetValue(file)!;
             var index = SemanticIdIndex.Load(path);
-            var titles = parse.GetValue(data) is { } d ? MovieLensReader.Read(d).Items : null;
+            var titles = DataSource.Optional(parse, data)?.Read().Dataset.Items;
             string Title(ItemId i) => titles is not null && titles.TryGetValue(i, out var r) ? $" {r.Text} ({r.PublishedAt?.Year.ToString(CultureInfo.InvariantCulture) ?? "?"})" : string.Empty;
             var q = index.Quantizer;
             var s = index.Statistics;

@@ -46,7 +46,7 @@ internal static class TrainCommand
         };
         tiger.SetAction((parse, ct) =>
         {
-            var split = CommonOptions.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
+            var split = CommonOptions.Load(DataSource.Required(parse, data), null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             if (parse.GetValue(holdOut) is var last and not 0)
             {
                 CommonOptions.RequirePositive(last, "--hold-out-last");
@@ -139,7 +139,7 @@ internal static class TrainCommand
         };
         command.SetAction((parse, ct) =>
         {
-            var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
+            var split = CommonOptions.LoadSplit(DataSource.Required(parse, data));
             using var model = ModelCatalog.Hstu(split, new ModelArguments(parse.GetValue(seed)) { Hstu = hstu.Read(parse), HstuCrossFeatures = false }, dlrm: null);
             var folder = parse.GetValue(output)!;
             model.Save(folder);
@@ -188,7 +188,7 @@ internal static class TrainCommand
         };
         command.SetAction(async (parse, ct) =>
         {
-            var split = CommonOptions.LoadSplit(parse.GetValue(data)!);
+            var split = CommonOptions.LoadSplit(DataSource.Required(parse, data));
             var stage1Path = parse.GetValue(modelPath)!;
             using var stage1 = TigerModelArtifact.Load(stage1Path);
             var indexPath = ModelFolderLayout.IndexPath(stage1Path);
@@ -269,7 +269,7 @@ internal static class TrainCommand
         };
         command.SetAction((parse, ct) =>
         {
-            var split = CommonOptions.Load(parse.GetValue(data)!, null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
+            var split = CommonOptions.Load(DataSource.Required(parse, data), null, parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning)).Split;
             var s = parse.GetValue(seed);
             var dlrm = ModelCatalog.CascadeForHstu(split, s, keepQueries: true, ct);
             var arguments = new ModelArguments(s) { Hstu = hstu.Read(parse), HstuCrossFeatures = !parse.GetValue(hstu.NoCross) };
