@@ -75,7 +75,7 @@ public static class EventLogReader
         var inline = itemsTable is null && schema.Items is { } c ? InlineCatalogue.Open(events, c, missing) : null;
         var actions = new ActionMap(e);
 
-        var interactions = new List<Interaction>(capacity: events.Length > 0 ? (int)Math.Min(events.Length / 24, 1 << 24) : 1 << 16);
+        var interactions = new InteractionStore();
         long rows = 0, skipped = 0;
         while (events.MoveNext())
         {
@@ -94,7 +94,7 @@ public static class EventLogReader
                     throw events.Error(action, "the action is missing.");
                 }
 
-                if (!actions.TryMap(events.GetSpan(action), out var mapped))
+                if (!(events.TryGetInt64(action, out var code) && actions.TryMap(code, out var mapped)) && !actions.TryMap(events.GetSpan(action), out mapped))
                 {
                     if (e.UnmappedActions == UnmappedActionHandling.Skip)
                     {
@@ -108,17 +108,11 @@ public static class EventLogReader
                 kind = mapped;
             }
 
-            var itemId = new ItemId(Id(events, item));
-            interactions.Add(new Interaction(
-                new UserId(Id(events, user)),
-                itemId,
-                value >= 0 ? Value(events, value) : float.NaN,
-                Time(events, time, e.TimeUnit),
-                interactions.Count)
-            { Action = kind });
-            if (inline is not null && !items.ContainsKey(itemId))
+            var itemId = Id(events, item);
+            interactions.Add(Id(events, user), itemId, value >= 0 ? Value(events, value) : float.NaN, Time(events, time, e.TimeUnit), kind);
+            if (inline is not null && !items.ContainsKey(new ItemId(itemId)))
             {
-                items[itemId] = inline.Read(events, itemId);
+                items[new ItemId(itemId)] = inline.Read(events, new ItemId(itemId));
             }
         }
 
@@ -130,12 +124,13 @@ public static class EventLogReader
         }
 
         progress?.Report(new EventLogProgress(events.Source, rows, events.BytesRead, events.Length));
+        interactions.Trim();
         var withoutRecord = 0;
-        foreach (var interaction in interactions)
+        foreach (var id in interactions.ItemIds)
         {
-            if (!items.ContainsKey(interaction.Item))
+            if (!items.ContainsKey(new ItemId(id)))
             {
-                items[interaction.Item] = new ItemRecord(interaction.Item, string.Empty, []);
+                items[new ItemId(id)] = new ItemRecord(new ItemId(id), string.Empty, []);
                 withoutRecord++;
             }
         }
@@ -267,6 +262,7 @@ public static class EventLogReader
     {
         private readonly Dictionary<string, ActionType>.AlternateLookup<ReadOnlySpan<char>> _lookup;
         private readonly bool _byName;
+        private readonly ActionType?[] _codes;
 
         public ActionMap(EventColumns columns)
         {
@@ -286,9 +282,31 @@ public static class EventLogReader
             }
 
             _lookup = map.GetAlternateLookup<ReadOnlySpan<char>>();
+            var codes = map
+                .Where(p => int.TryParse(p.Key, NumberStyles.None, CultureInfo.InvariantCulture, out var c) && c < 10_000 && c.ToString(CultureInfo.InvariantCulture) == p.Key)
+                .Select(p => (Code: int.Parse(p.Key, CultureInfo.InvariantCulture), p.Value))
+                .ToArray();
+            _codes = new ActionType?[codes.Length == 0 ? 0 : codes.Max(c => c.Code) + 1];
+            foreach (var (code, action) in codes)
+            {
+                _codes[code] = action;
+            }
         }
 
         public bool TryMap(ReadOnlySpan<char> text, out ActionType action) => _lookup.TryGetValue(text, out action) || _lookup.TryGetValue(text.Trim(), out action);
+
+        // Integer action codes (a Parquet integer column, or digits in CSV) through the same table, without text.
+        public bool TryMap(long code, out ActionType action)
+        {
+            if ((ulong)code < (ulong)_codes.Length && _codes[code] is { } known)
+            {
+                action = known;
+                return true;
+            }
+
+            action = default;
+            return false;
+        }
 
         public string Describe() => _byName
             ? "no 'events.actionValues', so the values must be action names: " + string.Join(", ", Enum.GetNames<ActionType>())

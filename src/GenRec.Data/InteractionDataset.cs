@@ -34,6 +34,28 @@ public sealed class InteractionDataset
         Users = interactions.Select(i => i.User).Distinct().Order().ToArray();
     }
 
+    // A reader's columns (InteractionStore): every item of the store must have a record.
+    internal InteractionDataset(InteractionStore interactions, IEnumerable<ItemRecord> items)
+    {
+        Interactions = interactions;
+        _items = new Dictionary<ItemId, ItemRecord>();
+        foreach (var item in items)
+        {
+            _items[item.Id] = item;
+        }
+
+        foreach (var item in interactions.ItemIds)
+        {
+            if (!_items.ContainsKey(new ItemId(item)))
+            {
+                throw new ArgumentException($"Item {item} has interactions but no item record.", nameof(items));
+            }
+        }
+
+        Catalogue = _items.Keys.Order().ToArray();
+        Users = interactions.UserIds.Order().Select(u => new UserId(u)).ToArray();
+    }
+
     /// <summary>The interactions, in source-file order.</summary>
     public IReadOnlyList<Interaction> Interactions { get; }
 

@@ -124,6 +124,7 @@ internal static class BenchCommand
         command.Subcommands.Add(DecodeBench.Create());
         command.Subcommands.Add(DenseBench.Create());
         command.Subcommands.Add(HardwarePeak.Create());
+        command.Subcommands.Add(ReadBench.Create());
         return command;
     }
 

@@ -16,6 +16,7 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(AbCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(DataCommand.Create());
+root.Subcommands.Add(SynthCommand.Create());
 DataSource.AddAlternatives(root);
 return await CliErrors.RunAsync(() => root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false })).ConfigureAwait(false);
 

@@ -16,6 +16,7 @@ internal sealed class ParquetTableReader : TableReader
     private readonly DataField[] _fields;
     private readonly string[] _columns;
     private readonly Column?[] _loaded;
+    private readonly Array?[] _buffers;
     private ParquetRowGroupReader? _group;
     private int _groupIndex = -1;
     private int _rowInGroup;
@@ -38,6 +39,7 @@ internal sealed class ParquetTableReader : TableReader
         _fields = _reader.Schema.GetDataFields();
         _columns = _fields.Select(f => f.Name).ToArray();
         _loaded = new Column?[_fields.Length];
+        _buffers = new Array?[_fields.Length * 3];
     }
 
     public override IReadOnlyList<string> Columns => _columns;
@@ -101,21 +103,21 @@ internal sealed class ParquetTableReader : TableReader
         {
             Column data = field.ClrType switch
             {
-                var t when t == typeof(long) => Integers<long>(field, rows),
-                var t when t == typeof(int) => Integers<int>(field, rows),
-                var t when t == typeof(short) => Integers<short>(field, rows),
-                var t when t == typeof(sbyte) => Integers<sbyte>(field, rows),
-                var t when t == typeof(byte) => Integers<byte>(field, rows),
-                var t when t == typeof(ushort) => Integers<ushort>(field, rows),
-                var t when t == typeof(uint) => Integers<uint>(field, rows),
-                var t when t == typeof(ulong) => Integers<ulong>(field, rows),
-                var t when t == typeof(double) => Reals<double>(field, rows),
-                var t when t == typeof(float) => Reals<float>(field, rows),
-                var t when t == typeof(decimal) => Reals<decimal>(field, rows),
-                var t when t == typeof(bool) => Booleans(field, rows),
-                var t when t == typeof(string) || t == typeof(ReadOnlyMemory<char>) => Strings(field, rows),
-                var t when t == typeof(DateTime) => Times<DateTime>(field, rows, static d => new DateTimeOffset(DateTime.SpecifyKind(d, d.Kind == DateTimeKind.Unspecified ? DateTimeKind.Utc : d.Kind)).ToUnixTimeSeconds()),
-                var t when t == typeof(DateTimeOffset) => Times<DateTimeOffset>(field, rows, static d => d.ToUnixTimeSeconds()),
+                var t when t == typeof(long) => Integers<long>(column, field, rows),
+                var t when t == typeof(int) => Integers<int>(column, field, rows),
+                var t when t == typeof(short) => Integers<short>(column, field, rows),
+                var t when t == typeof(sbyte) => Integers<sbyte>(column, field, rows),
+                var t when t == typeof(byte) => Integers<byte>(column, field, rows),
+                var t when t == typeof(ushort) => Integers<ushort>(column, field, rows),
+                var t when t == typeof(uint) => Integers<uint>(column, field, rows),
+                var t when t == typeof(ulong) => Integers<ulong>(column, field, rows),
+                var t when t == typeof(double) => Reals<double>(column, field, rows),
+                var t when t == typeof(float) => Reals<float>(column, field, rows),
+                var t when t == typeof(decimal) => Reals<decimal>(column, field, rows),
+                var t when t == typeof(bool) => Booleans(column, field, rows),
+                var t when t == typeof(string) || t == typeof(ReadOnlyMemory<char>) => Strings(column, field, rows),
+                var t when t == typeof(DateTime) => Times<DateTime>(column, field, rows, static d => new DateTimeOffset(DateTime.SpecifyKind(d, d.Kind == DateTimeKind.Unspecified ? DateTimeKind.Utc : d.Kind)).ToUnixTimeSeconds()),
+                var t when t == typeof(DateTimeOffset) => Times<DateTimeOffset>(column, field, rows, static d => d.ToUnixTimeSeconds()),
                 var t => throw new InvalidDataException($"{Source}: column '{field.Name}' is of type {t.Name}, which an event log or catalogue column cannot be (integers, numbers, text, booleans or timestamps)."),
             };
             return _loaded[column] = data;
@@ -126,57 +128,57 @@ internal sealed class ParquetTableReader : TableReader
         }
     }
 
-    private IntegerColumn Integers<T>(DataField field, int rows)
+    private IntegerColumn Integers<T>(int column, DataField field, int rows)
         where T : struct, INumber<T>
     {
         if (typeof(T) == typeof(long) && !field.IsNullable)
         {
-            var values = new long[rows];
-            Wait(_group!.ReadAsync(field, values.AsMemory()));
+            var values = Rent<long>(column, 0, rows);
+            Wait(_group!.ReadAsync(field, values.AsMemory(0, rows)));
             return new IntegerColumn(values, null);
         }
 
-        var (converted, nulls) = Read<T, long>(field, rows, static v => long.CreateSaturating(v));
+        var (converted, nulls) = Read<T, long>(column, field, rows, static v => long.CreateSaturating(v));
         return new IntegerColumn(converted, nulls);
     }
 
-    private RealColumn Reals<T>(DataField field, int rows)
+    private RealColumn Reals<T>(int column, DataField field, int rows)
         where T : struct, INumber<T>
     {
-        var (values, nulls) = Read<T, double>(field, rows, static v => double.CreateChecked(v));
+        var (values, nulls) = Read<T, double>(column, field, rows, static v => double.CreateChecked(v));
         return new RealColumn(values, nulls);
     }
 
-    private IntegerColumn Booleans(DataField field, int rows)
+    private IntegerColumn Booleans(int column, DataField field, int rows)
     {
-        var (values, nulls) = Read<bool, long>(field, rows, static v => v ? 1 : 0);
+        var (values, nulls) = Read<bool, long>(column, field, rows, static v => v ? 1 : 0);
         return new IntegerColumn(values, nulls);
     }
 
-    private TextColumn Strings(DataField field, int rows)
+    private TextColumn Strings(int column, DataField field, int rows)
     {
-        var values = new string?[rows];
-        Wait(_group!.ReadAsync(field, values.AsMemory()));
+        var values = Rent<string?>(column, 0, rows);
+        Wait(_group!.ReadAsync(field, values.AsMemory(0, rows)));
         return new TextColumn(values);
     }
 
-    private TimeColumn Times<T>(DataField field, int rows, Func<T, long> seconds)
+    private TimeColumn Times<T>(int column, DataField field, int rows, Func<T, long> seconds)
         where T : struct
     {
-        var (values, nulls) = Read(field, rows, seconds);
+        var (values, nulls) = Read(column, field, rows, seconds);
         return new TimeColumn(values, nulls);
     }
 
     // Reads a column of T (nullable or not) and converts each value; nulls are flagged (the array only when there are any).
-    private (TOut[] Values, bool[]? Nulls) Read<T, TOut>(DataField field, int rows, Func<T, TOut> convert)
+    private (TOut[] Values, bool[]? Nulls) Read<T, TOut>(int column, DataField field, int rows, Func<T, TOut> convert)
         where T : struct
     {
-        var values = new TOut[rows];
+        var values = Rent<TOut>(column, 0, rows);
         bool[]? nulls = null;
         if (field.IsNullable)
         {
-            var raw = new T?[rows];
-            Wait(_group!.ReadAsync(field, raw.AsMemory()));
+            var raw = Rent<T?>(column, 1, rows);
+            Wait(_group!.ReadAsync(field, raw.AsMemory(0, rows)));
             for (var i = 0; i < rows; i++)
             {
                 if (raw[i] is { } v)
@@ -185,14 +187,20 @@ internal sealed class ParquetTableReader : TableReader
                 }
                 else
                 {
-                    (nulls ??= new bool[rows])[i] = true;
+                    if (nulls is null)
+                    {
+                        nulls = Rent<bool>(column, 2, rows);
+                        Array.Clear(nulls, 0, rows);
+                    }
+
+                    nulls[i] = true;
                 }
             }
         }
         else
         {
-            var raw = new T[rows];
-            Wait(_group!.ReadAsync(field, raw.AsMemory()));
+            var raw = Rent<T>(column, 1, rows);
+            Wait(_group!.ReadAsync(field, raw.AsMemory(0, rows)));
             for (var i = 0; i < rows; i++)
             {
                 values[i] = convert(raw[i]);
@@ -200,6 +208,21 @@ internal sealed class ParquetTableReader : TableReader
         }
 
         return (values, nulls);
+    }
+
+    // Column buffers are kept from one row group to the next (a row group's columns are large: fresh ones each time
+    // would cost a full garbage collection every few groups).
+    private T[] Rent<T>(int column, int slot, int rows)
+    {
+        var key = (column * 3) + slot;
+        if (_buffers[key] is T[] kept && kept.Length >= rows)
+        {
+            return kept;
+        }
+
+        var fresh = new T[rows];
+        _buffers[key] = fresh;
+        return fresh;
     }
 
     // Parquet.Net reads asynchronously; a file read has no context to return to, so waiting here cannot deadlock.

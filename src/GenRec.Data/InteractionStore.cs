@@ -1,0 +1,136 @@
+using System.Collections;
+
+namespace GenRec.Data;
+
+/// <summary>
+/// Interactions kept as columns in blocks of 2^20 rows: user and item as indexes into their id tables (4 bytes each),
+/// the time (8), the value (4) and the action (1): 21 bytes an event, where a list of <see cref="Interaction"/> structs
+/// takes 40 and doubles while it grows. Rows are appended as a reader reads them (no copy when the next block starts)
+/// and read back as <see cref="Interaction"/> values whose <see cref="Interaction.Row"/> is their index.
+/// </summary>
+internal sealed class InteractionStore : IReadOnlyList<Interaction>
+{
+    private const int Shift = 20;
+    private const int BlockSize = 1 << Shift;
+    private const int Mask = BlockSize - 1;
+    private const byte NoAction = byte.MaxValue;
+
+    private readonly List<Block> _blocks = [];
+    private readonly Dictionary<long, int> _userIndex = [];
+    private readonly Dictionary<long, int> _itemIndex = [];
+    private readonly List<long> _users = [];
+    private readonly List<long> _items = [];
+    private long _lastUser = long.MinValue;
+    private int _lastUserIndex;
+
+    public int Count { get; private set; }
+
+    /// <summary>The distinct users, in the order they first appear.</summary>
+    public IReadOnlyList<long> UserIds => _users;
+
+    /// <summary>The distinct items, in the order they first appear.</summary>
+    public IReadOnlyList<long> ItemIds => _items;
+
+    public Interaction this[int index]
+    {
+        get
+        {
+            if ((uint)index >= (uint)Count)
+            {
+                throw new ArgumentOutOfRangeException(nameof(index), index, $"The store has {Count} interactions.");
+            }
+
+            var block = _blocks[index >> Shift];
+            var i = index & Mask;
+            var action = block.Actions[i];
+            return new Interaction(new UserId(_users[block.Users[i]]), new ItemId(_items[block.Items[i]]), block.Values[i], block.Times[i], index)
+            {
+                Action = action == NoAction ? null : (ActionType)action,
+            };
+        }
+    }
+
+    /// <summary>Appends one interaction (its row is its index).</summary>
+    public void Add(long user, long item, float value, long timestamp, ActionType? action)
+    {
+        if (user != _lastUser)
+        {
+            if (!_userIndex.TryGetValue(user, out _lastUserIndex))
+            {
+                _lastUserIndex = _users.Count;
+                _userIndex.Add(user, _lastUserIndex);
+                _users.Add(user);
+            }
+
+            _lastUser = user;
+        }
+
+        if (!_itemIndex.TryGetValue(item, out var itemIndex))
+        {
+            itemIndex = _items.Count;
+            _itemIndex.Add(item, itemIndex);
+            _items.Add(item);
+        }
+
+        var i = Count & Mask;
+        if (i == 0)
+        {
+            _blocks.Add(new Block(BlockSize));
+        }
+
+        var block = _blocks[^1];
+        block.Users[i] = _lastUserIndex;
+        block.Items[i] = itemIndex;
+        block.Values[i] = value;
+        block.Times[i] = timestamp;
+        block.Actions[i] = action is { } a ? (byte)a : NoAction;
+        Count++;
+    }
+
+    /// <summary>Shrinks the last block to the rows it holds (after the last <see cref="Add"/>).</summary>
+    public void Trim()
+    {
+        var used = Count & Mask;
+        if (used != 0)
+        {
+            _blocks[^1] = _blocks[^1].Resized(used);
+        }
+
+        _users.TrimExcess();
+        _items.TrimExcess();
+        _userIndex.TrimExcess();
+        _itemIndex.TrimExcess();
+    }
+
+    public IEnumerator<Interaction> GetEnumerator()
+    {
+        for (var i = 0; i < Count; i++)
+        {
+            yield return this[i];
+        }
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    private sealed class Block(int size)
+    {
+        public int[] Users { get; private init; } = new int[size];
+
+        public int[] Items { get; private init; } = new int[size];
+
+        public float[] Values { get; private init; } = new float[size];
+
+        public long[] Times { get; private init; } = new long[size];
+
+        public byte[] Actions { get; private init; } = new byte[size];
+
+        public Block Resized(int rows) => new(0)
+        {
+            Users = Users[..rows],
+            Items = Items[..rows],
+            Values = Values[..rows],
+            Times = Times[..rows],
+            Actions = Actions[..rows],
+        };
+    }
+}
