@@ -4,8 +4,8 @@ namespace GenRec.Data;
 
 /// <summary>
 /// Interactions kept as columns in blocks of 2^20 rows: user and item as indexes into their id tables (4 bytes each),
-/// the time (8), the value (4) and the action (1): 21 bytes an event, where a list of <see cref="Interaction"/> structs
-/// takes 40 and doubles while it grows. Rows are appended as a reader reads them (no copy when the next block starts)
+/// the time as seconds from the block's first (4; 8 in a block whose times span more than 68 years), the value (4) and
+/// the action (1): 17 bytes an event, where a list of <see cref="Interaction"/> structs takes 40 and doubles while it grows. Rows are appended as a reader reads them (no copy when the next block starts)
 /// and read back as <see cref="Interaction"/> values whose <see cref="Interaction.Row"/> is their index.
 /// </summary>
 internal sealed class InteractionStore : IReadOnlyList<Interaction>
@@ -43,7 +43,7 @@ internal sealed class InteractionStore : IReadOnlyList<Interaction>
             var block = _blocks[index >> Shift];
             var i = index & Mask;
             var action = block.Actions[i];
-            return new Interaction(new UserId(_users[block.Users[i]]), new ItemId(_items[block.Items[i]]), block.Values[i], block.Times[i], index)
+            return new Interaction(new UserId(_users[block.Users[i]]), new ItemId(_items[block.Items[i]]), block.Values[i], block.Time(i), index)
             {
                 Action = action == NoAction ? null : (ActionType)action,
             };
@@ -82,7 +82,7 @@ internal sealed class InteractionStore : IReadOnlyList<Interaction>
         block.Users[i] = _lastUserIndex;
         block.Items[i] = itemIndex;
         block.Values[i] = value;
-        block.Times[i] = timestamp;
+        block.SetTime(i, timestamp);
         block.Actions[i] = action is { } a ? (byte)a : NoAction;
         Count++;
     }
@@ -114,23 +114,60 @@ internal sealed class InteractionStore : IReadOnlyList<Interaction>
 
     private sealed class Block(int size)
     {
+        private long _base = long.MinValue;
+        private int[] _offsets = new int[size];
+        private long[]? _wide;
+
         public int[] Users { get; private init; } = new int[size];
 
         public int[] Items { get; private init; } = new int[size];
 
         public float[] Values { get; private init; } = new float[size];
 
-        public long[] Times { get; private init; } = new long[size];
-
         public byte[] Actions { get; private init; } = new byte[size];
+
+        public long Time(int i) => _wide is not null ? _wide[i] : _base + _offsets[i];
+
+        public void SetTime(int i, long timestamp)
+        {
+            if (_wide is not null)
+            {
+                _wide[i] = timestamp;
+                return;
+            }
+
+            if (_base == long.MinValue)
+            {
+                _base = timestamp;
+            }
+
+            var offset = timestamp - _base;
+            if (offset is >= int.MinValue and <= int.MaxValue)
+            {
+                _offsets[i] = (int)offset;
+                return;
+            }
+
+            // Times more than 68 years apart in one block: keep this block's times whole.
+            _wide = new long[_offsets.Length];
+            for (var j = 0; j < i; j++)
+            {
+                _wide[j] = _base + _offsets[j];
+            }
+
+            _wide[i] = timestamp;
+            _offsets = [];
+        }
 
         public Block Resized(int rows) => new(0)
         {
             Users = Users[..rows],
             Items = Items[..rows],
             Values = Values[..rows],
-            Times = Times[..rows],
             Actions = Actions[..rows],
+            _base = _base,
+            _offsets = _wide is null ? _offsets[..rows] : [],
+            _wide = _wide?[..rows],
         };
     }
 }

@@ -31,6 +31,21 @@ public sealed class InteractionStoreTests
     }
 
     [Fact]
+    public void Times_far_apart_in_one_block_are_kept_whole()
+    {
+        var store = new InteractionStore();
+        long[] times = [1_700_000_000, -5_000_000_000, 1_700_000_001, long.MaxValue / 2, 0];
+        foreach (var t in times)
+        {
+            store.Add(1, 2, float.NaN, t, null);
+        }
+
+        store.Trim();
+
+        Assert.Equal(times, store.Select(i => i.Timestamp));
+    }
+
+    [Fact]
     public void A_dataset_over_a_store_is_the_dataset_over_the_same_list()
     {
         var store = new InteractionStore();

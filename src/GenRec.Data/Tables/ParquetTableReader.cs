@@ -7,7 +7,8 @@ namespace GenRec.Data.Tables;
 
 /// <summary>
 /// A Parquet file read one row group at a time: a column is decoded (into a typed array) the first time a row of its
-/// group asks for it, so only the mapped columns are read and memory holds one row group of them.
+/// group asks for it, so only the mapped columns are read and memory holds one row group of them. From the second group
+/// on, a file on disk has the columns the first group used decoded side by side, each by its own reader of the file.
 /// </summary>
 internal sealed class ParquetTableReader : TableReader
 {
@@ -17,16 +18,20 @@ internal sealed class ParquetTableReader : TableReader
     private readonly string[] _columns;
     private readonly Column?[] _loaded;
     private readonly Array?[] _buffers;
+    private readonly string? _path;
+    private readonly bool[] _wanted;
+    private readonly ParquetReader?[] _columnReaders;
     private ParquetRowGroupReader? _group;
     private int _groupIndex = -1;
     private int _rowInGroup;
     private long _groupRows;
     private long _row;
 
-    public ParquetTableReader(Stream stream, string source)
+    public ParquetTableReader(Stream stream, string source, string? path)
         : base(source)
     {
         _stream = stream;
+        _path = path;
         try
         {
             _reader = ParquetReader.CreateAsync(stream, leaveStreamOpen: true).ConfigureAwait(false).GetAwaiter().GetResult();
@@ -40,6 +45,8 @@ internal sealed class ParquetTableReader : TableReader
         _columns = _fields.Select(f => f.Name).ToArray();
         _loaded = new Column?[_fields.Length];
         _buffers = new Array?[_fields.Length * 3];
+        _wanted = new bool[_fields.Length];
+        _columnReaders = new ParquetReader?[_fields.Length];
     }
 
     public override IReadOnlyList<string> Columns => _columns;
@@ -65,6 +72,10 @@ internal sealed class ParquetTableReader : TableReader
             _groupRows = _group.RowCount;
             _rowInGroup = 0;
             Array.Clear(_loaded);
+            if (_path is not null && _wanted.Count(w => w) > 1 && Environment.ProcessorCount > 1)
+            {
+                DecodeSideBySide();
+            }
         }
 
         _row++;
@@ -86,6 +97,11 @@ internal sealed class ParquetTableReader : TableReader
         if (disposing)
         {
             _reader.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            foreach (var reader in _columnReaders)
+            {
+                reader?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+
             _stream.Dispose();
         }
     }
@@ -97,27 +113,51 @@ internal sealed class ParquetTableReader : TableReader
             return loaded;
         }
 
+        _wanted[column] = true;
+        return _loaded[column] = Decode(column, _group!);
+    }
+
+    // The columns the rows asked for in the previous group, decoded in parallel (libraries decode one column per thread).
+    private void DecodeSideBySide()
+    {
+        var columns = Enumerable.Range(0, _fields.Length).Where(c => _wanted[c]).ToArray();
+        try
+        {
+            Parallel.ForEach(columns, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, column =>
+            {
+                var reader = _columnReaders[column] ??= ParquetReader.CreateAsync(File.OpenRead(_path!)).ConfigureAwait(false).GetAwaiter().GetResult();
+                _loaded[column] = Decode(column, reader.OpenRowGroupReader(_groupIndex));
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+    }
+
+    private Column Decode(int column, ParquetRowGroupReader group)
+    {
         var field = _fields[column];
         var rows = checked((int)_groupRows);
         try
         {
             Column data = field.ClrType switch
             {
-                var t when t == typeof(long) => Integers<long>(column, field, rows),
-                var t when t == typeof(int) => Integers<int>(column, field, rows),
-                var t when t == typeof(short) => Integers<short>(column, field, rows),
-                var t when t == typeof(sbyte) => Integers<sbyte>(column, field, rows),
-                var t when t == typeof(byte) => Integers<byte>(column, field, rows),
-                var t when t == typeof(ushort) => Integers<ushort>(column, field, rows),
-                var t when t == typeof(uint) => Integers<uint>(column, field, rows),
-                var t when t == typeof(ulong) => Integers<ulong>(column, field, rows),
-                var t when t == typeof(double) => Reals<double>(column, field, rows),
-                var t when t == typeof(float) => Reals<float>(column, field, rows),
-                var t when t == typeof(decimal) => Reals<decimal>(column, field, rows),
-                var t when t == typeof(bool) => Booleans(column, field, rows),
-                var t when t == typeof(string) || t == typeof(ReadOnlyMemory<char>) => Strings(column, field, rows),
-                var t when t == typeof(DateTime) => Times<DateTime>(column, field, rows, static d => new DateTimeOffset(DateTime.SpecifyKind(d, d.Kind == DateTimeKind.Unspecified ? DateTimeKind.Utc : d.Kind)).ToUnixTimeSeconds()),
-                var t when t == typeof(DateTimeOffset) => Times<DateTimeOffset>(column, field, rows, static d => d.ToUnixTimeSeconds()),
+                var t when t == typeof(long) => Integers<long>(group, column, field, rows),
+                var t when t == typeof(int) => Integers<int>(group, column, field, rows),
+                var t when t == typeof(short) => Integers<short>(group, column, field, rows),
+                var t when t == typeof(sbyte) => Integers<sbyte>(group, column, field, rows),
+                var t when t == typeof(byte) => Integers<byte>(group, column, field, rows),
+                var t when t == typeof(ushort) => Integers<ushort>(group, column, field, rows),
+                var t when t == typeof(uint) => Integers<uint>(group, column, field, rows),
+                var t when t == typeof(ulong) => Integers<ulong>(group, column, field, rows),
+                var t when t == typeof(double) => Reals<double>(group, column, field, rows),
+                var t when t == typeof(float) => Reals<float>(group, column, field, rows),
+                var t when t == typeof(decimal) => Reals<decimal>(group, column, field, rows),
+                var t when t == typeof(bool) => Booleans(group, column, field, rows),
+                var t when t == typeof(string) || t == typeof(ReadOnlyMemory<char>) => Strings(group, column, field, rows),
+                var t when t == typeof(DateTime) => Times<DateTime>(group, column, field, rows, static d => new DateTimeOffset(DateTime.SpecifyKind(d, d.Kind == DateTimeKind.Unspecified ? DateTimeKind.Utc : d.Kind)).ToUnixTimeSeconds()),
+                var t when t == typeof(DateTimeOffset) => Times<DateTimeOffset>(group, column, field, rows, static d => d.ToUnixTimeSeconds()),
                 var t => throw new InvalidDataException($"{Source}: column '{field.Name}' is of type {t.Name}, which an event log or catalogue column cannot be (integers, numbers, text, booleans or timestamps)."),
             };
             return _loaded[column] = data;
@@ -128,49 +168,49 @@ internal sealed class ParquetTableReader : TableReader
         }
     }
 
-    private IntegerColumn Integers<T>(int column, DataField field, int rows)
+    private IntegerColumn Integers<T>(ParquetRowGroupReader group, int column, DataField field, int rows)
         where T : struct, INumber<T>
     {
         if (typeof(T) == typeof(long) && !field.IsNullable)
         {
             var values = Rent<long>(column, 0, rows);
-            Wait(_group!.ReadAsync(field, values.AsMemory(0, rows)));
+            Wait(group.ReadAsync(field, values.AsMemory(0, rows)));
             return new IntegerColumn(values, null);
         }
 
-        var (converted, nulls) = Read<T, long>(column, field, rows, static v => long.CreateSaturating(v));
+        var (converted, nulls) = Read<T, long>(group, column, field, rows, static v => long.CreateSaturating(v));
         return new IntegerColumn(converted, nulls);
     }
 
-    private RealColumn Reals<T>(int column, DataField field, int rows)
+    private RealColumn Reals<T>(ParquetRowGroupReader group, int column, DataField field, int rows)
         where T : struct, INumber<T>
     {
-        var (values, nulls) = Read<T, double>(column, field, rows, static v => double.CreateChecked(v));
+        var (values, nulls) = Read<T, double>(group, column, field, rows, static v => double.CreateChecked(v));
         return new RealColumn(values, nulls);
     }
 
-    private IntegerColumn Booleans(int column, DataField field, int rows)
+    private IntegerColumn Booleans(ParquetRowGroupReader group, int column, DataField field, int rows)
     {
-        var (values, nulls) = Read<bool, long>(column, field, rows, static v => v ? 1 : 0);
+        var (values, nulls) = Read<bool, long>(group, column, field, rows, static v => v ? 1 : 0);
         return new IntegerColumn(values, nulls);
     }
 
-    private TextColumn Strings(int column, DataField field, int rows)
+    private TextColumn Strings(ParquetRowGroupReader group, int column, DataField field, int rows)
     {
         var values = Rent<string?>(column, 0, rows);
-        Wait(_group!.ReadAsync(field, values.AsMemory(0, rows)));
+        Wait(group.ReadAsync(field, values.AsMemory(0, rows)));
         return new TextColumn(values);
     }
 
-    private TimeColumn Times<T>(int column, DataField field, int rows, Func<T, long> seconds)
+    private TimeColumn Times<T>(ParquetRowGroupReader group, int column, DataField field, int rows, Func<T, long> seconds)
         where T : struct
     {
-        var (values, nulls) = Read(column, field, rows, seconds);
+        var (values, nulls) = Read(group, column, field, rows, seconds);
         return new TimeColumn(values, nulls);
     }
 
     // Reads a column of T (nullable or not) and converts each value; nulls are flagged (the array only when there are any).
-    private (TOut[] Values, bool[]? Nulls) Read<T, TOut>(int column, DataField field, int rows, Func<T, TOut> convert)
+    private (TOut[] Values, bool[]? Nulls) Read<T, TOut>(ParquetRowGroupReader group, int column, DataField field, int rows, Func<T, TOut> convert)
         where T : struct
     {
         var values = Rent<TOut>(column, 0, rows);
@@ -178,7 +218,7 @@ internal sealed class ParquetTableReader : TableReader
         if (field.IsNullable)
         {
             var raw = Rent<T?>(column, 1, rows);
-            Wait(_group!.ReadAsync(field, raw.AsMemory(0, rows)));
+            Wait(group.ReadAsync(field, raw.AsMemory(0, rows)));
             for (var i = 0; i < rows; i++)
             {
                 if (raw[i] is { } v)
@@ -200,7 +240,7 @@ internal sealed class ParquetTableReader : TableReader
         else
         {
             var raw = Rent<T>(column, 1, rows);
-            Wait(_group!.ReadAsync(field, raw.AsMemory(0, rows)));
+            Wait(group.ReadAsync(field, raw.AsMemory(0, rows)));
             for (var i = 0; i < rows; i++)
             {
                 values[i] = convert(raw[i]);

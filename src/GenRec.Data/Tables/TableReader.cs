@@ -92,7 +92,7 @@ internal abstract class TableReader : IDisposable
         var stream = File.OpenRead(path);
         try
         {
-            return Open(stream, Path.GetFileName(path), schema);
+            return Open(stream, Path.GetFileName(path), schema, path);
         }
         catch
         {
@@ -102,7 +102,7 @@ internal abstract class TableReader : IDisposable
     }
 
     /// <summary>Opens a stream as CSV (plain or gzip) or Parquet, by its first bytes; the reader owns the stream.</summary>
-    public static TableReader Open(Stream stream, string source, EventLogSchema schema)
+    public static TableReader Open(Stream stream, string source, EventLogSchema schema, string? path = null)
     {
         var magic = new byte[4];
         var read = 0;
@@ -118,7 +118,7 @@ internal abstract class TableReader : IDisposable
 
         if (read == 4 && magic is [(byte)'P', (byte)'A', (byte)'R', (byte)'1'])
         {
-            return new ParquetTableReader(stream, source);
+            return new ParquetTableReader(stream, source, path);
         }
 
         var gzip = read >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
