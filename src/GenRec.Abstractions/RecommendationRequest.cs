@@ -38,6 +38,12 @@ public sealed record RecommendationRequest
     /// </summary>
     public bool ExcludeHistory { get; init; } = true;
 
+    /// <summary>
+    /// The actions whose items <see cref="ExcludeHistory"/> removes (e.g. only what the user bought, not what they were
+    /// shown). Default: <see langword="null"/>, every action of the history.
+    /// </summary>
+    public IReadOnlySet<ActionType>? ExcludeHistoryActions { get; init; }
+
     /// <summary>Further items that must not be returned (already shown, out of stock...). Default: none.</summary>
     public IReadOnlySet<ItemId>? ExcludedItems { get; init; }
 
@@ -57,11 +63,35 @@ public sealed record RecommendationRequest
             return true;
         }
 
-        return ExcludeHistory && HistoryItems.Contains(item);
+        return ExcludeHistory && ExcludedHistoryItems.Contains(item);
+    }
+
+    /// <summary>
+    /// The history items <see cref="ExcludeHistory"/> removes: those of events whose action is in
+    /// <see cref="ExcludeHistoryActions"/> (all of <see cref="HistoryItems"/> when it is not set), built once on first use.
+    /// </summary>
+    public IReadOnlySet<ItemId> ExcludedHistoryItems
+    {
+        get
+        {
+            if (ExcludeHistoryActions is not { } actions)
+            {
+                return HistoryItems;
+            }
+
+            // Cached for the set it was built from: a copy made with another set (`with`) builds its own.
+            if (_excludedHistoryItems is not { } cached || !ReferenceEquals(cached.Actions, actions))
+            {
+                _excludedHistoryItems = cached = (actions, History.Where(e => actions.Contains(e.Action)).Select(e => e.Item).ToHashSet());
+            }
+
+            return cached.Items;
+        }
     }
 
     /// <summary>The distinct items of <see cref="History"/>, built once on first use.</summary>
     public IReadOnlySet<ItemId> HistoryItems => _historyItems ??= History.Select(e => e.Item).ToHashSet();
 
     private HashSet<ItemId>? _historyItems;
+    private (IReadOnlySet<ActionType> Actions, HashSet<ItemId> Items)? _excludedHistoryItems;
 }

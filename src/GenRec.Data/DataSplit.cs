@@ -194,6 +194,64 @@ public static class LeaveOneOutSplit
         return new DataSplit("leave-one-out", dataset, sequences, train, valid, test);
     }
 
+    /// <summary>
+    /// Splits a multi-behaviour log on some actions only ("evaluate on purchases"): per user, the last event whose
+    /// action is in <paramref name="targetActions"/> is the test target and the one of those before it the validation
+    /// target; train is everything before the validation target. Every event before a target, whatever its action, is
+    /// its history (context). Users with fewer than two target events, or none before the validation target, go wholly
+    /// to train. With every action as a target this is <see cref="Create(InteractionDataset)"/>.
+    /// </summary>
+    /// <param name="dataset">The dataset.</param>
+    /// <param name="targetActions">The actions a held-out target can have (<see cref="Interaction.EffectiveAction"/>).</param>
+    /// <returns>The split.</returns>
+    /// <exception cref="ArgumentException"><paramref name="targetActions"/> is empty.</exception>
+    public static DataSplit Create(InteractionDataset dataset, IReadOnlySet<ActionType> targetActions)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        ArgumentNullException.ThrowIfNull(targetActions);
+        if (targetActions.Count == 0)
+        {
+            throw new ArgumentException("At least one target action is needed.", nameof(targetActions));
+        }
+
+        var sequences = ToArrays(dataset.UserSequences());
+        var train = new Dictionary<UserId, int>();
+        var valid = new Dictionary<UserId, int>();
+        var test = new Dictionary<UserId, int>();
+        foreach (var s in sequences)
+        {
+            var events = s.Interactions;
+            int last = -1, previous = -1;
+            for (var i = events.Count - 1; i >= 0 && previous < 0; i--)
+            {
+                if (targetActions.Contains(events[i].EffectiveAction))
+                {
+                    if (last < 0)
+                    {
+                        last = i;
+                    }
+                    else
+                    {
+                        previous = i;
+                    }
+                }
+            }
+
+            if (previous < 1)
+            {
+                train[s.User] = events.Count;
+                continue;
+            }
+
+            train[s.User] = previous;
+            valid[s.User] = previous;
+            test[s.User] = last;
+        }
+
+        var name = $"leave-one-out on {string.Join(", ", targetActions.Order())}";
+        return new DataSplit(name, dataset, sequences, train, valid, test);
+    }
+
     internal static UserSequence[] ToArrays(IReadOnlyList<UserSequence> sequences) =>
         sequences.Select(s => new UserSequence(s.User, s.Interactions.ToArray())).ToArray();
 }

@@ -18,6 +18,12 @@ public sealed class EvaluationOptions
 
     /// <summary>Evaluate only the first this many users (ascending ids); <see langword="null"/> for all. Default: all.</summary>
     public int? MaxUsers { get; set; }
+
+    /// <summary>
+    /// The actions whose history items the lists must leave out (<see cref="RecommendationRequest.ExcludeHistoryActions"/>),
+    /// e.g. the split's target actions in a multi-behaviour log. Default: <see langword="null"/>, every action.
+    /// </summary>
+    public IReadOnlySet<ActionType>? ExcludeHistoryActions { get; set; }
 }
 
 /// <summary>Progress of an evaluation: users done out of the total.</summary>
@@ -95,7 +101,7 @@ public static class OfflineEvaluator
             new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism, CancellationToken = cancellationToken },
             async (c, ct) =>
             {
-                var request = new RecommendationRequest(c.User, c.HistoryEvents(), options.TopK, c.Target.Time);
+                var request = new RecommendationRequest(c.User, c.HistoryEvents(), options.TopK, c.Target.Time) { ExcludeHistoryActions = options.ExcludeHistoryActions };
                 var start = Stopwatch.GetTimestamp();
                 var result = await recommender.RecommendAsync(request, ct).ConfigureAwait(false);
                 latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
@@ -112,7 +118,7 @@ public static class OfflineEvaluator
                     Interlocked.Increment(ref duplicates);
                 }
 
-                if (items.Any(request.HistoryItems.Contains))
+                if (items.Any(request.ExcludedHistoryItems.Contains))
                 {
                     Interlocked.Increment(ref historyItems);
                 }

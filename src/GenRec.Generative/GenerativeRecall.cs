@@ -106,7 +106,7 @@ public sealed class GenerativeRecall : IRecallStage
 
     /// <summary>The semantic IDs a request excludes (its history unless it keeps it, and its excluded items) that the index knows.</summary>
     internal static IEnumerable<SemanticId> ExcludedIds(RecommendationRequest request, SemanticIdIndex index) =>
-        (request.ExcludeHistory ? request.HistoryItems : Enumerable.Empty<ItemId>())
+        (request.ExcludeHistory ? request.ExcludedHistoryItems : Enumerable.Empty<ItemId>())
             .Concat(request.ExcludedItems ?? Enumerable.Empty<ItemId>())
             .Select(i => index.TryGetSemanticId(i, out var id) ? id : default)
             .Where(id => id.Length > 0);

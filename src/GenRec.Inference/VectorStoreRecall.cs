@@ -50,7 +50,7 @@ public sealed class VectorStoreRecall<TRecord> : IRecallStage
         ArgumentNullException.ThrowIfNull(request);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         var vector = _query(request);
-        var excluded = (request.ExcludeHistory ? request.HistoryItems.Count : 0) + (request.ExcludedItems?.Count ?? 0);
+        var excluded = (request.ExcludeHistory ? request.ExcludedHistoryItems.Count : 0) + (request.ExcludedItems?.Count ?? 0);
         var result = new List<Candidate>(count);
         var seen = new HashSet<ItemId>();
         await foreach (var match in _store.SearchAsync(vector, count + excluded, cancellationToken: cancellationToken).ConfigureAwait(false))

@@ -17,9 +17,12 @@ public sealed class UserSessionRecall(IGrainFactory grains, string name = "gener
     public async ValueTask<IReadOnlyList<Candidate>> RecallAsync(RecommendationRequest request, int count, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var excluded = request.ExcludedItems?.Select(i => i.Value).ToArray();
+        // The grain excludes its whole history or none of it: a request that excludes the items of some actions only
+        // names them itself.
+        var byAction = request.ExcludeHistory && request.ExcludeHistoryActions is not null;
+        var excluded = (byAction ? request.ExcludedHistoryItems.Concat(request.ExcludedItems ?? Enumerable.Empty<ItemId>()) : request.ExcludedItems)?.Select(i => i.Value).ToArray();
         var result = await grains.GetGrain<IUserSessionGrain>(request.User.Value)
-            .RecommendAsync(new RecommendQuery(count, beamWidth, request.ExcludeHistory, excluded))
+            .RecommendAsync(new RecommendQuery(count, beamWidth, request.ExcludeHistory && !byAction, excluded))
             .WaitAsync(cancellationToken)
             .ConfigureAwait(false);
         return result.Items.Select(i => new Candidate(new ItemId(i.Item), i.Score, name)).Where(c => !request.IsExcluded(c.Item)).ToArray();

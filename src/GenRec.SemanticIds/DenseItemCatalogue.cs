@@ -118,7 +118,7 @@ public sealed class DenseItemCatalogue
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
-        IReadOnlySet<ItemId>? exclude = request.ExcludeHistory ? request.HistoryItems : null;
+        IReadOnlySet<ItemId>? exclude = request.ExcludeHistory ? request.ExcludedHistoryItems : null;
         if (request.ExcludedItems is { Count: > 0 } extra)
         {
             exclude = exclude is null ? extra : exclude.Union(extra).ToHashSet();
@@ -148,7 +148,7 @@ public sealed class DenseItemCatalogue
             return [];
         }
 
-        IReadOnlySet<ItemId>? exclude = request.ExcludeHistory ? request.HistoryItems : null;
+        IReadOnlySet<ItemId>? exclude = request.ExcludeHistory ? request.ExcludedHistoryItems : null;
         if (request.ExcludedItems is { Count: > 0 } extra)
         {
             exclude = exclude is null ? extra : exclude.Union(extra).ToHashSet();

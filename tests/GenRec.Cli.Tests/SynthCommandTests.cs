@@ -1,3 +1,4 @@
+using GenRec.Data;
 using GenRec.TestSupport;
 
 namespace GenRec.Cli.Tests;
@@ -13,12 +14,7 @@ public sealed class SynthCommandTests
     public async Task A_simulated_log_runs_through_eval_and_itemcf_recovers_what_popularity_cannot()
     {
         using var folder = TestData.TempFolder();
-        var synth = await CliRunner.RunAsync("synth", "--out", folder.Path, "--size", "60000", "--format", "csv", "--seed", "3");
-        Assert.True(synth.ExitCode == 0, synth.Stderr);
-        var written = synth.LastJson();
-        Assert.Equal(60_000, written.GetProperty("event_count").GetInt64());
-
-        string[] data = ["--events", written.GetProperty("events").GetString()!, "--items", written.GetProperty("items").GetString()!, "--schema", written.GetProperty("schema").GetString()!];
+        var data = await SynthesizeAsync(folder, 60_000, "csv", seed: 3);
         var popularity = await CliRunner.RunAsync(["eval", .. data, "--model", "popularity"]);
         var itemcf = await CliRunner.RunAsync(["eval", .. data, "--model", "itemcf"]);
 
@@ -26,5 +22,33 @@ public sealed class SynthCommandTests
         Assert.True(itemcf.ExitCode == 0, itemcf.Stderr);
         var (p, c) = (popularity.LastJson().GetProperty("NDCG@10").GetDouble(), itemcf.LastJson().GetProperty("NDCG@10").GetDouble());
         Assert.True(c > 1.3 * p, $"itemcf NDCG@10 {c} against popularity {p}");
+    }
+
+    [Fact]
+    public async Task Target_actions_evaluate_on_purchases_with_every_earlier_event_as_context()
+    {
+        using var folder = TestData.TempFolder();
+        var data = await SynthesizeAsync(folder, 40_000, "parquet", seed: 5);
+        var log = EventLogReader.Read(data[1], EventLogSchema.Load(data[5]), data[3]);
+        var expected = LeaveOneOutSplit.Create(log.Dataset, new HashSet<ActionType> { ActionType.Click, ActionType.Purchase }).UsersWithTarget(SplitTarget.Test).Count;
+
+        var run = await CliRunner.RunAsync(["eval", .. data, "--model", "itemcf", "--target-actions", "click,Purchase"]);
+        var bad = await CliRunner.RunAsync(["eval", .. data, "--model", "itemcf", "--target-actions", "Wishlist"]);
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal(expected, run.LastJson().GetProperty("users").GetInt32());
+        Assert.True(expected < log.Dataset.Users.Count); // users with fewer than two clicks or purchases have no target
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--target-actions: 'Wishlist' is not an action", bad.Stderr, StringComparison.Ordinal);
+    }
+
+    // genrec synth into the folder; the options that point a command at what it wrote.
+    private static async Task<string[]> SynthesizeAsync(TempFolder folder, int size, string format, int seed)
+    {
+        var synth = await CliRunner.RunAsync("synth", "--out", folder.Path, "--size", size.ToString(System.Globalization.CultureInfo.InvariantCulture), "--format", format, "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(synth.ExitCode == 0, synth.Stderr);
+        var written = synth.LastJson();
+        Assert.Equal(size, written.GetProperty("event_count").GetInt64());
+        return ["--events", written.GetProperty("events").GetString()!, "--items", written.GetProperty("items").GetString()!, "--schema", written.GetProperty("schema").GetString()!];
     }
 }

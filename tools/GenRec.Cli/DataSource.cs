@@ -11,6 +11,14 @@ namespace GenRec.Cli;
 /// </summary>
 internal sealed record DataSource(string? Ratings, string? Events, string? Items, string? Schema)
 {
+    public static readonly Option<string?> TargetActionsOption = new("--target-actions")
+    {
+        Description = "A multi-behaviour log: the actions a held-out target can have, comma-separated (e.g. Purchase or Click,Purchase); every event before a target is its history, and lists leave out only the items the user had these actions on. Default: every action (the last event).",
+    };
+
+    /// <summary>What <c>--target-actions</c> names, or <see langword="null"/> (every action).</summary>
+    public IReadOnlySet<ActionType>? TargetActions { get; init; }
+
     public static readonly Option<string?> EventsOption = new("--events")
     {
         Description = "Instead of --data: a team's event log (CSV, CSV.GZ or Parquet), read through --schema.",
@@ -37,6 +45,7 @@ internal sealed record DataSource(string? Ratings, string? Events, string? Items
             command.Options.Add(EventsOption);
             command.Options.Add(ItemsOption);
             command.Options.Add(SchemaOption);
+            command.Options.Add(TargetActionsOption);
         }
 
         foreach (var sub in command.Subcommands)
@@ -52,7 +61,10 @@ internal sealed record DataSource(string? Ratings, string? Events, string? Items
     /// <summary>The data the command line names, or <see langword="null"/> when it names none.</summary>
     public static DataSource? Optional(ParseResult parse, Option<string?> data)
     {
-        var source = new DataSource(parse.GetValue(data), parse.GetValue(EventsOption), parse.GetValue(ItemsOption), parse.GetValue(SchemaOption));
+        var source = new DataSource(parse.GetValue(data), parse.GetValue(EventsOption), parse.GetValue(ItemsOption), parse.GetValue(SchemaOption))
+        {
+            TargetActions = ParseActions(parse.GetValue(TargetActionsOption)),
+        };
         if (source.Ratings is not null && source.Events is not null)
         {
             throw new UsageException("give --data or --events, not both.");
@@ -68,6 +80,27 @@ internal sealed record DataSource(string? Ratings, string? Events, string? Items
         return source.Schema is null
             ? throw new UsageException("--events needs --schema: the file that says which column is the user, the item, the time and the action (see docs/data.md).")
             : source;
+    }
+
+    private static HashSet<ActionType>? ParseActions(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        var actions = new HashSet<ActionType>();
+        foreach (var name in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!Enum.TryParse<ActionType>(name, ignoreCase: true, out var action) || !Enum.IsDefined(action) || int.TryParse(name, CultureInfo.InvariantCulture, out _))
+            {
+                throw new UsageException($"--target-actions: '{name}' is not an action ({string.Join(", ", Enum.GetNames<ActionType>())}).");
+            }
+
+            actions.Add(action);
+        }
+
+        return actions.Count > 0 ? actions : throw new UsageException("--target-actions names no action.");
     }
 
     /// <summary>Reads the data, with progress on standard error and a summary of what the read found.</summary>

@@ -126,6 +126,11 @@ namespace GenRec.Cli
                 ConsoleProgress.Status($"kept the {kept.Length} interactions before {cutoff:yyyy-MM-dd} and their {items.Count} items");
             }
 
+            if (coldStart is not null && source.TargetActions is not null)
+            {
+                throw new UsageException("--target-actions and --cold-start do not go together yet: the cold-start split holds out the last event of any action.");
+            }
+
             if (coldStart is { } share)
             {
                 if (share is not (> 0 and < 1))
@@ -146,7 +151,7 @@ namespace GenRec.Cli
                 throw new UsageException("--cold-tuning needs --cold-start (the share of the catalogue made cold).");
             }
 
-            var split = LeaveOneOutSplit.Create(dataset);
+            var split = source.TargetActions is { } targets ? LeaveOneOutSplit.Create(dataset, targets) : LeaveOneOutSplit.Create(dataset);
             ConsoleProgress.Status($"{dataset.Interactions.Count} interactions, {dataset.Users.Count} users, {dataset.Catalogue.Count} items; leave-one-out split: {split.TrainInteractions.Count} train");
             return new LoadedSplit(split, null);
         }
@@ -216,7 +221,7 @@ namespace GenRec.Cli
                     recommender,
                     split,
                     splitTarget,
-                    new EvaluationOptions { TopK = k, MaxUsers = parse.GetValue(maxUsers) },
+                    new EvaluationOptions { TopK = k, MaxUsers = parse.GetValue(maxUsers), ExcludeHistoryActions = DataSource.Required(parse, data).TargetActions },
                     new ConsoleProgress($"eval {name}"),
                     ct).ConfigureAwait(false);
                 if (parse.GetValue(recsOut) is { } path)
