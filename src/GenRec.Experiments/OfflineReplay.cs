@@ -24,6 +24,12 @@ public sealed class ReplayOptions
     /// <summary>Replay only the first this many users; <see langword="null"/> for all. Default: all.</summary>
     public int? MaxUsers { get; set; }
 
+    /// <summary>
+    /// The actions whose history items every arm's lists leave out (<see cref="EvaluationOptions.ExcludeHistoryActions"/>):
+    /// a split on target actions passes them here. Default: <see langword="null"/>, every action.
+    /// </summary>
+    public IReadOnlySet<ActionType>? ExcludeHistoryActions { get; set; }
+
     /// <summary>Bootstrap resamples. Default: 2,000.</summary>
     public int BootstrapIterations { get; set; } = 2000;
 
@@ -123,7 +129,7 @@ public static partial class OfflineReplay
                 guarded,
                 split,
                 target,
-                new EvaluationOptions { TopK = options.TopK, MaxUsers = options.MaxUsers, MaxDegreeOfParallelism = options.MaxDegreeOfParallelism },
+                new EvaluationOptions { TopK = options.TopK, MaxUsers = options.MaxUsers, MaxDegreeOfParallelism = options.MaxDegreeOfParallelism, ExcludeHistoryActions = options.ExcludeHistoryActions },
                 progress is null ? null : new Relay(p => progress.Report(new ReplayProgress(arm.Name, index, arms.Count, p.Done, p.Total))),
                 cancellationToken).ConfigureAwait(false);
             var fallbacks = arm.Fallbacks is null ? (long?)null : arm.Fallbacks() - fallbacksBefore;

@@ -39,6 +39,12 @@ public sealed class SynthCommandTests
         Assert.Equal(expected, run.LastJson().GetProperty("users").GetInt32());
         Assert.True(expected < log.Dataset.Users.Count); // users with fewer than two clicks or purchases have no target
         Assert.Equal(2, bad.ExitCode);
+
+        // The A/B harness replays the same held-out users and leaves out only the items of the target actions.
+        var ab = await CliRunner.RunAsync(["ab", .. data, "--arms", "itemcf,popularity", "--target-actions", "Click,Purchase", "--out", folder.File("ab")]);
+        Assert.True(ab.ExitCode == 0, ab.Stderr);
+        using var report = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(folder.File("ab"), "report.json")));
+        Assert.Equal(expected, report.RootElement.GetProperty("users").GetInt32());
         Assert.Contains("--target-actions: 'Wishlist' is not an action", bad.Stderr, StringComparison.Ordinal);
     }
 

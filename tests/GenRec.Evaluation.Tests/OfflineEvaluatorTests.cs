@@ -50,6 +50,36 @@ public sealed class OfflineEvaluatorTests
     }
 
     [Fact]
+    public async Task With_target_actions_lists_may_hold_items_the_user_was_only_shown()
+    {
+        // Each user: shown 10, bought 11, shown 12, bought 13. Split on purchases: the test target is 13, with 10, 11, 12
+        // as history. The recommender lists 12, 10, 11, 13 (the shown items first).
+        var events = new List<Interaction>();
+        for (var u = 1; u <= 3; u++)
+        {
+            ActionType[] kinds = [ActionType.Impression, ActionType.Purchase, ActionType.Impression, ActionType.Purchase];
+            for (var i = 0; i < kinds.Length; i++)
+            {
+                events.Add(new Interaction(new UserId(u), new ItemId(10 + i), float.NaN, 100 + i, events.Count) { Action = kinds[i] });
+            }
+        }
+
+        var dataset = new InteractionDataset(events, Enumerable.Range(10, 4).Select(i => new ItemRecord(new ItemId(i), string.Empty, [])));
+        var purchases = new HashSet<ActionType> { ActionType.Purchase };
+        var split = LeaveOneOutSplit.Create(dataset, purchases);
+        var recommender = new CascadePipeline("fixed", [new RecallChannel(new FixedRecall(12, 10, 11, 13))]);
+
+        var everything = await OfflineEvaluator.EvaluateAsync(recommender, split, SplitTarget.Test, new EvaluationOptions { TopK = 2 });
+        var onlyPurchases = await OfflineEvaluator.EvaluateAsync(recommender, split, SplitTarget.Test, new EvaluationOptions { TopK = 2, ExcludeHistoryActions = purchases });
+
+        Assert.Equal(3, everything.Report.Users);
+        Assert.Equal(1.0, everything.Report["MRR"], 12); // 10, 11 and 12 left out: 13 first
+        Assert.Equal([new ItemId(12), new ItemId(10)], onlyPurchases.Lists[new UserId(1)]); // shown items stay, 11 (bought) goes
+        Assert.Equal(0, onlyPurchases.Problems.HistoryItems);
+        Assert.Equal(0.0, onlyPurchases.Report["HR@10"], 12);
+    }
+
+    [Fact]
     public async Task Short_lists_are_reported_not_hidden()
     {
         var recommender = new CascadePipeline("fixed", [new RecallChannel(new FixedRecall(1, 2, 3))]);
