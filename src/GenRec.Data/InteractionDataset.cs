@@ -16,12 +16,7 @@ public sealed class InteractionDataset
         ArgumentNullException.ThrowIfNull(interactions);
         ArgumentNullException.ThrowIfNull(items);
         Interactions = interactions;
-        _items = new Dictionary<ItemId, ItemRecord>();
-        foreach (var item in items)
-        {
-            _items[item.Id] = item;
-        }
-
+        _items = ById(items);
         foreach (var interaction in interactions)
         {
             if (!_items.ContainsKey(interaction.Item))
@@ -38,12 +33,7 @@ public sealed class InteractionDataset
     internal InteractionDataset(InteractionStore interactions, IEnumerable<ItemRecord> items)
     {
         Interactions = interactions;
-        _items = new Dictionary<ItemId, ItemRecord>();
-        foreach (var item in items)
-        {
-            _items[item.Id] = item;
-        }
-
+        _items = ById(items);
         foreach (var item in interactions.ItemIds)
         {
             if (!_items.ContainsKey(new ItemId(item)))
@@ -54,6 +44,18 @@ public sealed class InteractionDataset
 
         Catalogue = _items.Keys.Order().ToArray();
         Users = interactions.UserIds.Order().Select(u => new UserId(u)).ToArray();
+    }
+
+    // Item records by id; a later record of the same id replaces an earlier one.
+    private static Dictionary<ItemId, ItemRecord> ById(IEnumerable<ItemRecord> items)
+    {
+        var byId = new Dictionary<ItemId, ItemRecord>();
+        foreach (var item in items)
+        {
+            byId[item.Id] = item;
+        }
+
+        return byId;
     }
 
     /// <summary>The interactions, in source-file order.</summary>

@@ -150,7 +150,8 @@ internal static class AbCommand
                 throw new UsageException("--arms needs at least two arms.");
             }
 
-            var split = CommonOptions.LoadSplit(DataSource.Required(parse, data), parse.GetValue(before));
+            var source = DataSource.Required(parse, data);
+            var split = CommonOptions.LoadSplit(source, parse.GetValue(before));
             var share = parse.GetValue(endToEndShare);
             if (share is not (> 0 and <= 1))
             {
@@ -161,7 +162,7 @@ internal static class AbCommand
             using var reward = parse.GetValue(rewardPath) is { } path ? HstuModel.Load(path) : null;
             var factory = new ArmFactory(split, parse.GetValue(seed), parse.GetValue(modelPath), parse.GetValue(hstuPath), fusion.Read(parse), parse.GetValue(alignedPath), endToEnd, reward?.AsReward());
             var replayArms = names.Select(factory.Build).ToArray();
-            var options = new ReplayOptions { Control = parse.GetValue(control) ?? names[0], MaxUsers = parse.GetValue(maxUsers), MaxP99LatencyMs = parse.GetValue(maxP99), Seed = parse.GetValue(seed), Reward = reward?.AsReward(), ExcludeHistoryActions = DataSource.Required(parse, data).TargetActions };
+            var options = new ReplayOptions { Control = parse.GetValue(control) ?? names[0], MaxUsers = parse.GetValue(maxUsers), MaxP99LatencyMs = parse.GetValue(maxP99), Seed = parse.GetValue(seed), Reward = reward?.AsReward(), ExcludeHistoryActions = source.TargetActions };
             var progressByArm = new Dictionary<string, (ConsoleProgress Bar, System.Diagnostics.Stopwatch Clock)>();
             var report = await OfflineReplay.RunAsync(
                 replayArms,

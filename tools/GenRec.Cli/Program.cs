@@ -211,7 +211,8 @@ namespace GenRec.Cli
                     CommonOptions.RequirePositive(m, "--max-users");
                 }
 
-                var (split, cold) = CommonOptions.Load(DataSource.Required(parse, data), parse.GetValue(before), parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning));
+                var source = DataSource.Required(parse, data);
+                var (split, cold) = CommonOptions.Load(source, parse.GetValue(before), parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning));
                 var splitTarget = parse.GetValue(target) == "valid" ? SplitTarget.Valid : SplitTarget.Test;
                 ConsoleProgress.Status($"training {name} on the train part");
                 CommonOptions.RequirePositive(parse.GetValue(beam), "--beam");
@@ -221,7 +222,7 @@ namespace GenRec.Cli
                     recommender,
                     split,
                     splitTarget,
-                    new EvaluationOptions { TopK = k, MaxUsers = parse.GetValue(maxUsers), ExcludeHistoryActions = DataSource.Required(parse, data).TargetActions },
+                    new EvaluationOptions { TopK = k, MaxUsers = parse.GetValue(maxUsers), ExcludeHistoryActions = source.TargetActions },
                     new ConsoleProgress($"eval {name}"),
                     ct).ConfigureAwait(false);
                 if (parse.GetValue(recsOut) is { } path)
