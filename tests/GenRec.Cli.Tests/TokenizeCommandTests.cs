@@ -24,8 +24,19 @@ public sealed partial class TokenizeCommandTests
         Assert.True(json.GetProperty("reconstruction_mse").GetDouble() > 0);
         Assert.Contains("item2vec epoch 1/1", run.Stderr, StringComparison.Ordinal); // progress, with the epochs asked for
 
-        var inspect = await CliRunner.RunAsync("index", "inspect", index, "--item", "260", "--data", TestData.MovieLensPath);
+        var spec = folder.File("spec/index.json");
+        var inspect = await CliRunner.RunAsync("index", "inspect", index, "--item", "260", "--data", TestData.MovieLensPath, "--spec", spec);
         Assert.True(inspect.ExitCode == 0, inspect.Stderr);
+
+        // What a PyTorch exporter reads: the fingerprint and every item's codes, as the index holds them.
+        var loaded = GenRec.SemanticIds.SemanticIdIndex.Load(index);
+        using var written = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(spec, TestContext.Current.CancellationToken));
+        Assert.Equal(loaded.Fingerprint, written.RootElement.GetProperty("indexFingerprint").GetString());
+        Assert.Equal(loaded.VocabularySizes, written.RootElement.GetProperty("vocabularySizes").EnumerateArray().Select(v => v.GetInt32()));
+        var ids = written.RootElement.GetProperty("itemIds").EnumerateArray().Select(v => new ItemId(v.GetInt64())).ToArray();
+        var codes = written.RootElement.GetProperty("items").EnumerateArray().Select(c => c.EnumerateArray().Select(v => v.GetInt32()).ToArray()).ToArray();
+        Assert.Equal(loaded.Items, ids);
+        Assert.All(ids.Zip(codes), p => Assert.Equal(loaded[p.First].ToArray(), p.Second));
         Assert.Contains("semantic-ID index version 1", inspect.Stdout, StringComparison.Ordinal);
         var line = inspect.Stdout.Split('\n').Single(l => l.Contains("item 260 ", StringComparison.Ordinal));
         Assert.Contains("Star Wars", line, StringComparison.Ordinal);

@@ -187,7 +187,8 @@ internal static class IndexCommand
         var item = new Option<long?>("--item") { Description = "Show this item's semantic ID and map it back." };
         var id = new Option<string?>("--id") { Description = "Show the item of this semantic ID, e.g. \"12,200,7,0\"." };
         var data = new Option<string?>("--data") { Description = "The ratings file (or --events with --schema), to show item texts." };
-        var inspect = new Command("inspect", "Print an index's version, shape and statistics, and round-trip an item's semantic ID.") { file, item, id, data };
+        var spec = new Option<string?>("--spec") { Description = "Also write what a model exported from PyTorch must agree on with this index (version, fingerprint, vocabulary sizes, every item's codes) as JSON: samples/PyTorch/tiger_export.py reads it." };
+        var inspect = new Command("inspect", "Print an index's version, shape and statistics, and round-trip an item's semantic ID.") { file, item, id, data, spec };
         inspect.SetAction(parse =>
         {
             var path = parse.GetValue(file)!;
@@ -221,6 +222,12 @@ internal static class IndexCommand
                 items.AddRange(index.Items.Take(5));
             }
 
+            if (parse.GetValue(spec) is { } specPath)
+            {
+                WriteSpec(index, specPath);
+                Console.WriteLine($"  wrote {specPath}: fingerprint, vocabularies and the codes of {index.Count} items");
+            }
+
             foreach (var i in items)
             {
                 var sid = index[i];
@@ -233,5 +240,23 @@ internal static class IndexCommand
         var command = new Command("index", "Work with semantic-ID index files.");
         command.Subcommands.Add(inspect);
         return command;
+    }
+
+    /// <summary>The index as a PyTorch exporter reads it (docs/onnx-contract.md, "Exporting your own PyTorch model").</summary>
+    private static void WriteSpec(SemanticIdIndex index, string path)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(directory);
+        var json = new
+        {
+            format = "genrec-index-spec",
+            formatVersion = 1,
+            indexVersion = index.Version,
+            indexFingerprint = index.Fingerprint,
+            vocabularySizes = index.VocabularySizes,
+            itemIds = index.Items.Select(i => i.Value),
+            items = index.Items.Select(i => index[i].ToArray()),
+        };
+        File.WriteAllText(path, JsonSerializer.Serialize(json));
     }
 }
