@@ -97,27 +97,31 @@ public sealed class DlrmCascadeTrainer
         void Report(TrainerPhase step, string phase, int done, int total) => _options.Progress?.Report(new TrainerProgress(phase, done, total, clock.Elapsed) { Step = step });
 
         // 1. Ranker training queries from the train part.
+        // Each user's last QueriesPerUser train events that a target can be (split.TargetActions: on a log with
+        // impressions, the clicks or purchases) are pseudo-targets; recall for them is fitted on what precedes them.
         var p = _options.QueriesPerUser;
-        var prefix = split.Train.Where(s => s.Interactions.Count > p).SelectMany(s => s.Interactions.Take(s.Interactions.Count - p)).ToArray();
+        var queryUsers = split.Train.Select(s => (Sequence: s, Targets: split.LastTrainTargets(s.Interactions, p))).Where(u => u.Targets.Count > 0).ToArray();
+        var prefix = queryUsers.SelectMany(u => u.Sequence.Interactions.Take(u.Targets[0])).ToArray();
         Report(TrainerPhase.FittingPrefixRecall, "fitting recall on the train prefix", 0, 1);
         var prefixRecall = ClassicRecall.Fit(prefix, split.Dataset, _options.Recall);
         var trainQueries = new List<(UserId User, IReadOnlyList<Interaction> History, Interaction Target)>();
-        foreach (var s in split.Train.Where(s => s.Interactions.Count > p))
+        foreach (var (s, targets) in queryUsers)
         {
-            for (var j = s.Interactions.Count - p; j < s.Interactions.Count; j++)
+            foreach (var j in targets)
             {
                 trainQueries.Add((s.User, s.Interactions.Take(j).ToArray(), s.Interactions[j]));
             }
         }
 
-        var train = BuildQueries(prefixRecall, trainQueries, TrainerPhase.BuildingTrainingQueries, "building ranker training queries", Report, cancellationToken);
+        var exclude = split.TargetActions;
+        var train = BuildQueries(prefixRecall, trainQueries, exclude, TrainerPhase.BuildingTrainingQueries, "building ranker training queries", Report, cancellationToken);
         var width = train.Width;
 
         // 2. Validation queries, with channels fitted on the whole train part (what serving uses).
         Report(TrainerPhase.FittingRecall, "fitting recall on the train part", 0, 1);
         var recall = ClassicRecall.Fit(split.TrainInteractions, split.Dataset, _options.Recall);
         var validCases = split.Cases(SplitTarget.Valid).Select(c => (c.User, c.History, c.Target)).ToList();
-        var valid = BuildQueries(recall, validCases, TrainerPhase.BuildingValidationQueries, "building validation queries", Report, cancellationToken);
+        var valid = BuildQueries(recall, validCases, exclude, TrainerPhase.BuildingValidationQueries, "building validation queries", Report, cancellationToken);
         var features = valid.Features;
         if (train.Rows.Length == 0)
         {
@@ -181,6 +185,7 @@ public sealed class DlrmCascadeTrainer
     private QuerySet BuildQueries(
         ClassicRecall recall,
         List<(UserId User, IReadOnlyList<Interaction> History, Interaction Target)> queries,
+        IReadOnlySet<ActionType>? excludeHistoryActions,
         TrainerPhase step,
         string phase,
         Action<TrainerPhase, string, int, int> report,
@@ -206,7 +211,9 @@ public sealed class DlrmCascadeTrainer
         Parallel.For(0, queries.Count, new ParallelOptions { MaxDegreeOfParallelism = serial ? 1 : _options.Threads, CancellationToken = cancellationToken }, q =>
         {
             var (user, history, target) = queries[q];
-            var request = new RecommendationRequest(user, history.Select(h => h.ToEvent()).ToArray(), _options.RankingDepth, target.Time);
+            // Lists leave out what the user had a target's action on (every item of the history by default): on a
+            // log with impressions, an item the user was only shown stays a candidate, as it does in evaluation.
+            var request = new RecommendationRequest(user, history.Select(h => h.ToEvent()).ToArray(), _options.RankingDepth, target.Time) { ExcludeHistoryActions = excludeHistoryActions };
             var candidates = pipeline.RecommendAsync(request, cancellationToken).AsTask().GetAwaiter().GetResult().Items;
             var values = new float[candidates.Count * width];
             features.ComputeHandMade(request, candidates, values);

@@ -61,6 +61,20 @@ public sealed class DataSplit
     /// <summary>A short description of how the split was made.</summary>
     public string Name { get; }
 
+    /// <summary>
+    /// The actions a held-out target can have (<see cref="LeaveOneOutSplit.Create(InteractionDataset, IReadOnlySet{ActionType})"/>);
+    /// <see langword="null"/> when any event can be one. Trainers that learn from pseudo-targets of the train part
+    /// (<c>DlrmCascadeTrainer</c>) take theirs among these actions too, and lists leave out only the items a user had
+    /// these actions on.
+    /// </summary>
+    public IReadOnlySet<ActionType>? TargetActions { get; internal init; }
+
+    /// <summary>
+    /// The actions models read as context (<see cref="WithContext"/>): the train part and every case's history hold
+    /// only events of these actions (and earlier targets); <see langword="null"/> when they hold every event.
+    /// </summary>
+    public IReadOnlySet<ActionType>? ContextActions { get; internal init; }
+
     /// <summary>The dataset the split was made from; its catalogue is the ranking catalogue.</summary>
     public InteractionDataset Dataset { get; }
 
@@ -111,6 +125,66 @@ public sealed class DataSplit
     }
 
     /// <summary>
+    /// The same targets with only events of <paramref name="contextActions"/> as context ("learn from clicks, evaluate
+    /// on purchases"): the train part every trainer fits on, and every case's history, keep the events of those actions
+    /// (and the validation target, which a test case's history holds whatever its action); the targets do not change,
+    /// so figures on both splits are paired. Impressions, for instance, are left out of what the models read.
+    /// </summary>
+    /// <param name="contextActions">The actions kept (<see cref="Interaction.EffectiveAction"/>); at least one.</param>
+    /// <returns>The split with the shorter sequences.</returns>
+    /// <exception cref="ArgumentException"><paramref name="contextActions"/> is empty.</exception>
+    public DataSplit WithContext(IReadOnlySet<ActionType> contextActions)
+    {
+        ArgumentNullException.ThrowIfNull(contextActions);
+        if (contextActions.Count == 0)
+        {
+            throw new ArgumentException("At least one context action is needed.", nameof(contextActions));
+        }
+
+        var sequences = new List<UserSequence>(_sequences.Count);
+        var (train, valid, test) = (new Dictionary<UserId, int>(), new Dictionary<UserId, int>(), new Dictionary<UserId, int>());
+        foreach (var s in _sequences.Values.OrderBy(s => s.User))
+        {
+            var events = s.Interactions;
+            var trainLength = _trainLength.GetValueOrDefault(s.User);
+            var validAt = _validIndex.GetValueOrDefault(s.User, -1);
+            var testAt = _testIndex.GetValueOrDefault(s.User, -1);
+            var kept = new List<Interaction>(events.Count);
+            for (var i = 0; i < events.Count; i++)
+            {
+                if (i == trainLength)
+                {
+                    train[s.User] = kept.Count;
+                }
+
+                if (i == validAt)
+                {
+                    valid[s.User] = kept.Count;
+                }
+
+                if (i == testAt)
+                {
+                    test[s.User] = kept.Count;
+                }
+
+                if (i == validAt || i == testAt || contextActions.Contains(events[i].EffectiveAction))
+                {
+                    kept.Add(events[i]);
+                }
+            }
+
+            train.TryAdd(s.User, kept.Count);
+            sequences.Add(new UserSequence(s.User, kept.ToArray()));
+        }
+
+        return new DataSplit($"{Name}, context {string.Join(", ", contextActions.Order())}", Dataset, sequences, train, valid, test)
+        {
+            TargetActions = TargetActions,
+            ContextActions = contextActions,
+        };
+    }
+
+    /// <summary>
     /// The same split with each user's last <paramref name="perUser"/> train interactions held out of the train part
     /// (users with no more train interactions than that keep theirs); the validation and test targets, and the
     /// histories their cases show, are unchanged. A ranker that learns from each user's last train interactions as
@@ -123,8 +197,43 @@ public sealed class DataSplit
     public DataSplit HoldOutLastTrain(int perUser)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(perUser, 1);
-        var shorter = _trainLength.ToDictionary(p => p.Key, p => p.Value > perUser ? p.Value - perUser : p.Value);
-        return new DataSplit($"{Name}, last {perUser} train held out", Dataset, [.. _sequences.Values.OrderBy(s => s.User)], shorter, _validIndex, _testIndex);
+        var shorter = _trainLength.ToDictionary(p => p.Key, p => LastTrainTargets(Slice(_sequences[p.Key].Interactions, p.Value), perUser) is [var first, ..] ? first : p.Value);
+        return new DataSplit($"{Name}, last {perUser} train held out", Dataset, [.. _sequences.Values.OrderBy(s => s.User)], shorter, _validIndex, _testIndex)
+        {
+            TargetActions = TargetActions,
+            ContextActions = ContextActions,
+        };
+    }
+
+    /// <summary>
+    /// Where a ranker's pseudo-targets lie in one user's train sequence: the positions of its last
+    /// <paramref name="perUser"/> events that a target can be (<see cref="TargetActions"/>; every event when that is
+    /// <see langword="null"/>), when the user has that many after at least one earlier event; none otherwise. With
+    /// every action a target, the last <paramref name="perUser"/> positions of a sequence longer than that.
+    /// </summary>
+    /// <param name="train">The user's train sequence (<see cref="Train"/>), oldest first.</param>
+    /// <param name="perUser">Pseudo-targets per user; 1 or more.</param>
+    /// <returns>Ascending positions; empty when the user gives no pseudo-target.</returns>
+    public IReadOnlyList<int> LastTrainTargets(IReadOnlyList<Interaction> train, int perUser)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentOutOfRangeException.ThrowIfLessThan(perUser, 1);
+        var positions = new List<int>(perUser);
+        for (var i = train.Count - 1; i >= 1 && positions.Count < perUser; i--)
+        {
+            if (TargetActions is null || TargetActions.Contains(train[i].EffectiveAction))
+            {
+                positions.Add(i);
+            }
+        }
+
+        if (positions.Count < perUser)
+        {
+            return [];
+        }
+
+        positions.Reverse();
+        return positions;
     }
 
     /// <summary>
@@ -249,7 +358,7 @@ public static class LeaveOneOutSplit
         }
 
         var name = $"leave-one-out on {string.Join(", ", targetActions.Order())}";
-        return new DataSplit(name, dataset, sequences, train, valid, test);
+        return new DataSplit(name, dataset, sequences, train, valid, test) { TargetActions = targetActions };
     }
 
     internal static UserSequence[] ToArrays(IReadOnlyList<UserSequence> sequences) =>

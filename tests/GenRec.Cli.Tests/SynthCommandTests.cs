@@ -46,6 +46,28 @@ public sealed class SynthCommandTests
         using var report = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(folder.File("ab"), "report.json")));
         Assert.Equal(expected, report.RootElement.GetProperty("users").GetInt32());
         Assert.Contains("--target-actions: 'Wishlist' is not an action", bad.Stderr, StringComparison.Ordinal);
+
+        // Learning from clicks and purchases only (impressions left out of what models read): the same targets.
+        var (recs, splitFolder) = (folder.File("context.tsv"), folder.File("split"));
+        var context = await CliRunner.RunAsync(["eval", .. data, "--model", "itemcf", "--target-actions", "click,Purchase", "--context-actions", "Click,Purchase", "--recs-out", recs, "--split-out", splitFolder]);
+        var badContext = await CliRunner.RunAsync(["eval", .. data, "--model", "itemcf", "--context-actions", "Glance"]);
+        var cold = await CliRunner.RunAsync(["eval", .. data, "--model", "itemcf", "--context-actions", "Click", "--cold-start", "0.2"]);
+        Assert.True(context.ExitCode == 0, context.Stderr);
+        Assert.Equal(expected, context.LastJson().GetProperty("users").GetInt32());
+        Assert.Contains("context Click, Purchase split", context.Stderr, StringComparison.Ordinal);
+        Assert.NotEqual(run.LastJson().GetProperty("NDCG@10").GetDouble(), context.LastJson().GetProperty("NDCG@10").GetDouble());
+        if (TestData.SharedEval is { } shared)
+        {
+            // The independent scorer, pointed at the split genrec wrote, scores the lists as genrec did.
+            var scorer = await CliRunner.RunProcessAsync("python3", [Path.Combine(shared, "score.py"), recs, "--split", splitFolder]);
+            Assert.True(scorer.ExitCode == 0, scorer.Stderr);
+            Assert.Equal(scorer.LastJson().GetProperty("NDCG@10").GetDouble(), context.LastJson().GetProperty("NDCG@10").GetDouble(), 4);
+        }
+
+        Assert.Equal(2, badContext.ExitCode);
+        Assert.Contains("--context-actions: 'Glance' is not an action", badContext.Stderr, StringComparison.Ordinal);
+        Assert.Equal(2, cold.ExitCode);
+        Assert.Contains("do not go with --cold-start", cold.Stderr, StringComparison.Ordinal);
     }
 
     // genrec synth into the folder; the options that point a command at what it wrote.

@@ -19,6 +19,14 @@ internal sealed record DataSource(string? Ratings, string? Events, string? Items
     /// <summary>What <c>--target-actions</c> names, or <see langword="null"/> (every action).</summary>
     public IReadOnlySet<ActionType>? TargetActions { get; init; }
 
+    public static readonly Option<string?> ContextActionsOption = new("--context-actions")
+    {
+        Description = "A multi-behaviour log: the actions models read, comma-separated (e.g. Click,Purchase to learn from clicks and leave impressions out); the train part and every history keep only these events, the targets stay as they are. Default: every action.",
+    };
+
+    /// <summary>What <c>--context-actions</c> names, or <see langword="null"/> (every action).</summary>
+    public IReadOnlySet<ActionType>? ContextActions { get; init; }
+
     public static readonly Option<string?> EventsOption = new("--events")
     {
         Description = "Instead of --data: a team's event log (CSV, CSV.GZ or Parquet), read through --schema.",
@@ -46,6 +54,7 @@ internal sealed record DataSource(string? Ratings, string? Events, string? Items
             command.Options.Add(ItemsOption);
             command.Options.Add(SchemaOption);
             command.Options.Add(TargetActionsOption);
+            command.Options.Add(ContextActionsOption);
         }
 
         foreach (var sub in command.Subcommands)
@@ -63,7 +72,8 @@ internal sealed record DataSource(string? Ratings, string? Events, string? Items
     {
         var source = new DataSource(parse.GetValue(data), parse.GetValue(EventsOption), parse.GetValue(ItemsOption), parse.GetValue(SchemaOption))
         {
-            TargetActions = ParseActions(parse.GetValue(TargetActionsOption)),
+            TargetActions = ParseActions(TargetActionsOption.Name, parse.GetValue(TargetActionsOption)),
+            ContextActions = ParseActions(ContextActionsOption.Name, parse.GetValue(ContextActionsOption)),
         };
         if (source.Ratings is not null && source.Events is not null)
         {
@@ -82,7 +92,7 @@ internal sealed record DataSource(string? Ratings, string? Events, string? Items
             : source;
     }
 
-    private static HashSet<ActionType>? ParseActions(string? text)
+    private static HashSet<ActionType>? ParseActions(string option, string? text)
     {
         if (text is null)
         {
@@ -94,13 +104,13 @@ internal sealed record DataSource(string? Ratings, string? Events, string? Items
         {
             if (!Enum.TryParse<ActionType>(name, ignoreCase: true, out var action) || !Enum.IsDefined(action) || int.TryParse(name, CultureInfo.InvariantCulture, out _))
             {
-                throw new UsageException($"--target-actions: '{name}' is not an action ({string.Join(", ", Enum.GetNames<ActionType>())}).");
+                throw new UsageException($"{option}: '{name}' is not an action ({string.Join(", ", Enum.GetNames<ActionType>())}).");
             }
 
             actions.Add(action);
         }
 
-        return actions.Count > 0 ? actions : throw new UsageException("--target-actions names no action.");
+        return actions.Count > 0 ? actions : throw new UsageException($"{option} names no action.");
     }
 
     /// <summary>Reads the data, with progress on standard error and a summary of what the read found.</summary>

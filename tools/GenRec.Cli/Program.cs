@@ -126,9 +126,9 @@ namespace GenRec.Cli
                 ConsoleProgress.Status($"kept the {kept.Length} interactions before {cutoff:yyyy-MM-dd} and their {items.Count} items");
             }
 
-            if (coldStart is not null && source.TargetActions is not null)
+            if (coldStart is not null && (source.TargetActions is not null || source.ContextActions is not null))
             {
-                throw new UsageException("--target-actions and --cold-start do not go together yet: the cold-start split holds out the last event of any action.");
+                throw new UsageException("--target-actions and --context-actions do not go with --cold-start yet: the cold-start split holds out the last event of any action.");
             }
 
             if (coldStart is { } share)
@@ -152,7 +152,12 @@ namespace GenRec.Cli
             }
 
             var split = source.TargetActions is { } targets ? LeaveOneOutSplit.Create(dataset, targets) : LeaveOneOutSplit.Create(dataset);
-            ConsoleProgress.Status($"{dataset.Interactions.Count} interactions, {dataset.Users.Count} users, {dataset.Catalogue.Count} items; leave-one-out split: {split.TrainInteractions.Count} train");
+            if (source.ContextActions is { } context)
+            {
+                split = split.WithContext(context);
+            }
+
+            ConsoleProgress.Status($"{dataset.Interactions.Count} interactions, {dataset.Users.Count} users, {dataset.Catalogue.Count} items; {split.Name} split: {split.TrainInteractions.Count} train");
             return new LoadedSplit(split, null);
         }
     }
@@ -171,6 +176,7 @@ namespace GenRec.Cli
             target.AcceptOnlyFromAmong("test", "valid");
             var top = new Option<int>("--top") { Description = "Items per user in the list.", DefaultValueFactory = _ => 100 };
             var recsOut = new Option<string?>("--recs-out") { Description = "Write the lists in the scorer's format (userId<TAB>item,item,...)." };
+            var splitOut = new Option<string?>("--split-out") { Description = "Write the split in the scorer's layout (train.tsv, valid.tsv, test.tsv, items.tsv) into this folder, so score.py or se.py --split scores the lists of any log." };
             var coldUsersOut = new Option<string?>("--cold-users-out") { Description = "--cold-start: write the ids of the users whose test target is cold, one per line (for paired comparisons on them)." };
             var maxUsers = new Option<int?>("--max-users") { Description = "Evaluate only the first N users (a quick look)." };
             var modelPath = new Option<string?>("--model-path") { Description = "tiger: the model folder from genrec train tiger; tiger-onnx: the folder from genrec export; hstu, hstu-rank: the folder from genrec train hstu (else HSTU trains here)." };
@@ -193,7 +199,7 @@ namespace GenRec.Cli
             var seed = CommonOptions.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line (with --cold-start, also on the users whose test target is cold).")
             {
-                data, model, target, top, recsOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, draftsPerBeam, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, before, coldStart, coldSeed, coldTuning, seed,
+                data, model, target, top, recsOut, splitOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, draftsPerBeam, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, before, coldStart, coldSeed, coldTuning, seed,
             };
             foreach (var option in fusion.All.Concat(dense.All).Concat(dense.EvaluationOnly))
             {
@@ -214,6 +220,12 @@ namespace GenRec.Cli
                 var source = DataSource.Required(parse, data);
                 var (split, cold) = CommonOptions.Load(source, parse.GetValue(before), parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning));
                 var splitTarget = parse.GetValue(target) == "valid" ? SplitTarget.Valid : SplitTarget.Test;
+                if (parse.GetValue(splitOut) is { } splitFolder)
+                {
+                    split.WriteTsv(splitFolder);
+                    ConsoleProgress.Status($"wrote the split ({split.Name}) to {splitFolder}");
+                }
+
                 ConsoleProgress.Status($"training {name} on the train part");
                 CommonOptions.RequirePositive(parse.GetValue(beam), "--beam");
                 GenRec.Generative.GenerativeRecall? generative = null;
