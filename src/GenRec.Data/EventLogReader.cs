@@ -57,6 +57,7 @@ public static class EventLogReader
         var clock = Stopwatch.StartNew();
         var missing = new List<string>();
         var items = new Dictionary<ItemId, ItemRecord>();
+        var (userIds, itemIds) = schema.Ids == IdKind.Text ? (new IdNumbering("users"), new IdNumbering("items")) : (null, null);
         var itemsFromCatalogue = 0;
         if (itemsTable is not null && schema.Items is null)
         {
@@ -65,7 +66,7 @@ public static class EventLogReader
 
         if (itemsTable is not null)
         {
-            itemsFromCatalogue = ReadCatalogue(itemsTable, schema, items, missing, progress, cancellationToken);
+            itemsFromCatalogue = ReadCatalogue(itemsTable, schema, items, itemIds, missing, progress, cancellationToken);
         }
 
         var e = schema.Events;
@@ -108,8 +109,8 @@ public static class EventLogReader
                 kind = mapped;
             }
 
-            var itemId = Id(events, item);
-            interactions.Add(Id(events, user), itemId, value >= 0 ? Value(events, value) : float.NaN, Time(events, time, e.TimeUnit), kind);
+            var itemId = Id(events, item, itemIds);
+            interactions.Add(Id(events, user, userIds), itemId, value >= 0 ? Value(events, value) : float.NaN, Time(events, time, e.TimeUnit), kind);
             if (inline is not null && !items.ContainsKey(new ItemId(itemId)))
             {
                 items[new ItemId(itemId)] = inline.Read(events, new ItemId(itemId));
@@ -148,10 +149,10 @@ public static class EventLogReader
             MissingOptionalColumns = missing,
             Elapsed = clock.Elapsed,
         };
-        return new EventLog(dataset, report);
+        return new EventLog(dataset, report) { UserIds = userIds, ItemIds = itemIds };
     }
 
-    private static int ReadCatalogue(TableReader table, EventLogSchema schema, Dictionary<ItemId, ItemRecord> items, List<string> missing, IProgress<EventLogProgress>? progress, CancellationToken cancellationToken)
+    private static int ReadCatalogue(TableReader table, EventLogSchema schema, Dictionary<ItemId, ItemRecord> items, IdNumbering? itemIds, List<string> missing, IProgress<EventLogProgress>? progress, CancellationToken cancellationToken)
     {
         var columns = schema.Items!;
         var id = Required(table, columns.Id, "items.id");
@@ -166,10 +167,10 @@ public static class EventLogReader
                 progress?.Report(new EventLogProgress(table.Source, rows, table.BytesRead, table.Length));
             }
 
-            var itemId = new ItemId(Id(table, id));
+            var itemId = new ItemId(Id(table, id, itemIds));
             if (!items.TryAdd(itemId, reader.Read(table, itemId)))
             {
-                throw table.Error(id, $"item {itemId.Value} is listed twice; a catalogue has one row per item.");
+                throw table.Error(id, $"item {(itemIds is null ? itemId.Value.ToString(CultureInfo.InvariantCulture) : $"'{itemIds[itemId.Value]}'")} is listed twice; a catalogue has one row per item.");
             }
         }
 
@@ -201,16 +202,21 @@ public static class EventLogReader
         return index;
     }
 
-    private static long Id(TableReader table, int column)
+    private static long Id(TableReader table, int column, IdNumbering? numbering)
     {
-        if (table.TryGetInt64(column, out var id))
+        if (numbering is null && table.TryGetInt64(column, out var id))
         {
             return id;
         }
 
-        throw table.Error(column, table.IsMissing(column)
-            ? "the id is missing."
-            : $"'{table.GetText(column)}' is not an integer id (GenRec's ids are 64-bit integers: number text ids first, e.g. by the order they first appear).");
+        if (table.IsMissing(column))
+        {
+            throw table.Error(column, "the id is missing.");
+        }
+
+        return numbering is not null
+            ? numbering.Number(table.GetSpan(column))
+            : throw table.Error(column, $"'{table.GetText(column)}' is not an integer id (set \"ids\": \"Text\" in the schema to number text ids such as UUIDs or SKUs).");
     }
 
     private static float Value(TableReader table, int column)
@@ -380,7 +386,14 @@ public static class EventLogReader
 /// <summary>What <see cref="EventLogReader"/> read: the dataset and the read's report.</summary>
 /// <param name="Dataset">The events and items.</param>
 /// <param name="Report">What the read found (rows, skipped events, columns the schema names that the files lack).</param>
-public sealed record EventLog(InteractionDataset Dataset, EventLogReport Report);
+public sealed record EventLog(InteractionDataset Dataset, EventLogReport Report)
+{
+    /// <summary>How the log's text user ids were numbered (<see cref="IdKind.Text"/>); <see langword="null"/> when they are integers.</summary>
+    public IdNumbering? UserIds { get; init; }
+
+    /// <summary>How the text item ids of the log and the catalogue were numbered (<see cref="IdKind.Text"/>); <see langword="null"/> when they are integers.</summary>
+    public IdNumbering? ItemIds { get; init; }
+}
 
 /// <summary>What a read of an event log found.</summary>
 public sealed record EventLogReport

@@ -56,6 +56,12 @@ public sealed record EventLogSchema
     public char Delimiter { get; init; } = ',';
 
     /// <summary>
+    /// How user and item ids are written. Default: <see cref="IdKind.Number"/>; <see cref="IdKind.Text"/> numbers any
+    /// text (UUIDs, SKUs) and returns the numbering (<see cref="EventLog.UserIds"/>, <see cref="EventLog.ItemIds"/>).
+    /// </summary>
+    public IdKind Ids { get; init; } = IdKind.Number;
+
+    /// <summary>
     /// The MovieLens mapping: <c>userId</c>, <c>movieId</c>, <c>timestamp</c> (seconds) and an optional <c>rating</c> in
     /// the log; <c>title</c>, <c>year</c> and pipe-separated <c>genres</c> as item metadata in the same file (absent in
     /// GroupLens' <c>ratings.csv</c>). Events with a rating are <see cref="ActionType.Rate"/>, others <see cref="ActionType.View"/>.
@@ -271,6 +277,19 @@ public enum TimeUnit
 
     /// <summary>A calendar year (items' publication dates only).</summary>
     Year = 4,
+}
+
+/// <summary>How a log writes its user and item ids.</summary>
+public enum IdKind
+{
+    /// <summary>64-bit integers (text that is not one is an error naming the row).</summary>
+    Number = 0,
+
+    /// <summary>
+    /// Any text, numbered 1, 2, … in the order the ids first appear (a catalogue's items before the log's), the same
+    /// way each time the same files are read; the numbering comes back with the read (<see cref="IdNumbering"/>).
+    /// </summary>
+    Text = 1,
 }
 
 /// <summary>What a reader does with an action value the schema does not map.</summary>

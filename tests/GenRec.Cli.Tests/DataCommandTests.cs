@@ -79,6 +79,34 @@ public sealed class DataCommandTests
         Assert.Equal(3, profile.GetProperty("sequence_lengths").GetProperty("max").GetInt32());
     }
 
+    [Fact]
+    public async Task Text_ids_are_numbered_and_the_numbering_is_written_to_map_recommendations_back()
+    {
+        using var folder = TestData.TempFolder();
+        var events = folder.File("events.csv");
+        await File.WriteAllTextAsync(events, "visitor,sku,event,ts_ms,price\nu-7,K-100,view,1700000000500,\nu-7,K-100,click,1700000001000,\nu-8,K-200,view,1700000003000,\nu-8,K-100,buy,1700000004000,5\n", TestContext.Current.CancellationToken);
+        var schema = folder.File("schema.json");
+        await File.WriteAllTextAsync(schema, ShopSchema.Replace("{ \"version\": 1,", "{ \"version\": 1, \"ids\": \"Text\",", StringComparison.Ordinal), TestContext.Current.CancellationToken);
+        var ids = folder.File("ids");
+
+        var run = await CliRunner.RunAsync("data", "inspect", "--events", events, "--schema", schema, "--ids-out", ids);
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains("text ids numbered in the order they first appear: 2 users, 2 items", run.Stderr, StringComparison.Ordinal);
+        var items = IdNumbering.Load(Path.Combine(ids, "items.json"));
+        var users = IdNumbering.Load(Path.Combine(ids, "users.json"));
+        Assert.Equal(["K-100", "K-200"], [items[1], items[2]]);
+        Assert.Equal(["u-7", "u-8"], [users[1], users[2]]);
+
+        // Without "ids": "Text" there is nothing to write, and the message says why.
+        var plain = folder.File("plain.json");
+        await File.WriteAllTextAsync(plain, ShopSchema, TestContext.Current.CancellationToken);
+        var shop = await WriteShopAsync(folder);
+        var refused = await CliRunner.RunAsync("data", "inspect", "--events", shop.Events, "--schema", plain, "--ids-out", ids);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("--ids-out: the ids are integers", refused.Stderr, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--events {events}", "--events needs --schema")]
     [InlineData("--data {events} --events {events} --schema {schema}", "give --data or --events, not both")]

@@ -188,6 +188,74 @@ public sealed class EventLogReaderTests : IDisposable
         Assert.True(float.IsNaN(read.Dataset.Interactions[0].Rating));
     }
 
+    [Fact]
+    public void Text_ids_are_numbered_in_the_order_they_appear_the_catalogue_first_in_CSV_and_Parquet_alike()
+    {
+        var schema = EventLogSchema.Parse(ShopSchema) with { Ids = IdKind.Text };
+        const string events = """
+            visitor,sku,event,ts_ms,price
+            9f1c-anna,SKU-B,view,1700000000500,
+            9f1c-anna,SKU-A,click,1700000001000,
+            2bd0-ben,SKU-B,buy,1700000002999,19.5
+            9f1c-anna,SKU-C,view,1700000003000,
+            """;
+        const string items = """
+            sku,name,blurb,path,listed
+            SKU-A,Kettle,,home/kitchen,
+            SKU-Z,Mug,,home/kitchen,
+            """;
+        var read = EventLogReader.Read(Write("text.csv", events), schema, Write("text-items.csv", items));
+
+        // Items: the catalogue's A (1) and Z (2), then the log's B (3) and C (4); users: anna (1), ben (2).
+        var itemIds = read.ItemIds!;
+        var userIds = read.UserIds!;
+        Assert.Equal(["SKU-A", "SKU-Z", "SKU-B", "SKU-C"], Enumerable.Range(1, itemIds.Count).Select(n => itemIds[n]));
+        Assert.Equal(["9f1c-anna", "2bd0-ben"], Enumerable.Range(1, userIds.Count).Select(n => userIds[n]));
+        Assert.Equal([3L, 1, 3, 4], read.Dataset.Interactions.Select(e => e.Item.Value));
+        Assert.Equal([1L, 1, 2, 1], read.Dataset.Interactions.Select(e => e.User.Value));
+        Assert.Equal("Kettle", read.Dataset.Items[new ItemId(1)].Text);
+        Assert.True(itemIds.TryGetNumber("SKU-C", out var c) && c == 4);
+        Assert.False(itemIds.TryGetNumber("SKU-Q", out _));
+        Assert.Throws<KeyNotFoundException>(() => itemIds[5]);
+
+        // The same log as Parquet (text columns) numbers the same way.
+        var parquetPath = Path.Combine(_folder, "text.parquet");
+        var fields = new DataField[] { new DataField<string>("visitor"), new DataField<string>("sku"), new DataField<string>("event"), new DataField<long>("ts_ms"), new DataField<double?>("price") };
+        WriteParquetColumns(parquetPath, fields, [new[] { "9f1c-anna", "9f1c-anna", "2bd0-ben", "9f1c-anna" }, new[] { "SKU-B", "SKU-A", "SKU-B", "SKU-C" }, new[] { "view", "click", "buy", "view" }, new long[] { 1700000000500, 1700000001000, 1700000002999, 1700000003000 }, new double?[] { null, null, 19.5, null }]);
+        var parquet = EventLogReader.Read(parquetPath, schema, Write("text-items2.csv", items));
+        Assert.Equal(read.Dataset.Interactions.Select(e => (e.User, e.Item, e.Timestamp)), parquet.Dataset.Interactions.Select(e => (e.User, e.Item, e.Timestamp)));
+
+        // Integer ids stay the default: text there is an error that says how to number it; no numbering comes back.
+        var integer = Assert.Throws<InvalidDataException>(() => EventLogReader.Read(Write("text2.csv", events), schema with { Ids = IdKind.Number }));
+        Assert.Contains("column 'sku': 'SKU-B' is not an integer id (set \"ids\": \"Text\"", integer.Message, StringComparison.Ordinal);
+        Assert.Null(EventLogReader.Read(Write("events.csv", ShopEvents), EventLogSchema.Parse(ShopSchema)).ItemIds);
+
+        // A missing text id is refused with its row; a catalogue listing one twice names it.
+        var missing = Assert.Throws<InvalidDataException>(() => EventLogReader.Read(Write("text3.csv", "visitor,sku,event,ts_ms,price\nanna,,view,5,\n"), schema with { Items = null }));
+        Assert.Contains("text3.csv line 2, column 'sku': the id is missing", missing.Message, StringComparison.Ordinal);
+        var twice = Assert.Throws<InvalidDataException>(() => EventLogReader.Read(Write("text4.csv", events), schema, Write("text-items3.csv", items + "\nSKU-A,Again,,,\n")));
+        Assert.Contains("item 'SKU-A' is listed twice", twice.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_numbering_round_trips_through_its_file_and_bad_files_are_refused()
+    {
+        var schema = EventLogSchema.Parse(ShopSchema) with { Ids = IdKind.Text, Items = null };
+        var read = EventLogReader.Read(Write("events.csv", ShopEvents), schema);
+        var path = Path.Combine(_folder, "ids", "items.json");
+        read.ItemIds!.Save(path);
+
+        var loaded = IdNumbering.Load(path);
+        Assert.Equal("items", loaded.Kind);
+        Assert.Equal(["100", "200"], Enumerable.Range(1, loaded.Count).Select(n => loaded[n]));
+
+        string Refusal(string json) => Assert.Throws<InvalidDataException>(() => IdNumbering.Load(Write("bad.json", json))).Message;
+        Assert.Contains("not a GenRec id numbering", Refusal("""{"format": "other", "formatVersion": 1, "kind": "items", "ids": []}"""), StringComparison.Ordinal);
+        Assert.Contains("version 2", Refusal("""{"format": "genrec-id-numbering", "formatVersion": 2, "kind": "items", "ids": []}"""), StringComparison.Ordinal);
+        Assert.Contains("'a' is listed twice", Refusal("""{"format": "genrec-id-numbering", "formatVersion": 1, "kind": "items", "ids": ["a", "b", "a"]}"""), StringComparison.Ordinal);
+        Assert.Contains("not JSON", Refusal("""{"format": "genrec-id-numbering", "ids": ["""), StringComparison.Ordinal);
+    }
+
     private string Write(string name, string text)
     {
         var path = Path.Combine(_folder, name);

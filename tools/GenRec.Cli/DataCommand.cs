@@ -12,14 +12,27 @@ internal static class DataCommand
     {
         var data = CommonOptions.Data();
         var json = new Option<bool>("--json") { Description = "Print the profile as JSON (one line) instead of a table." };
+        var idsOut = new Option<string?>("--ids-out") { Description = "A schema with \"ids\": \"Text\": write how the text ids were numbered (users.json, items.json; IdNumbering.Load reads them) into this folder, to map recommended numbers back to your ids." };
         var inspect = new Command("inspect", "Read a dataset (--data, or --events with --schema and optionally --items) and print what it holds: users, items, events by action, the time range, events per user, items without metadata.")
         {
-            data, json,
+            data, json, idsOut,
         };
         inspect.SetAction(parse =>
         {
             var source = DataSource.Required(parse, data);
             var log = source.Read();
+            if (parse.GetValue(idsOut) is { } folder)
+            {
+                if (log.UserIds is null || log.ItemIds is null)
+                {
+                    throw new UsageException("--ids-out: the ids are integers (the schema does not say \"ids\": \"Text\"); there is no numbering to write.");
+                }
+
+                log.UserIds.Save(Path.Combine(folder, "users.json"));
+                log.ItemIds.Save(Path.Combine(folder, "items.json"));
+                ConsoleProgress.Status($"wrote the numbering of {log.UserIds.Count} user ids and {log.ItemIds.Count} item ids to {folder}");
+            }
+
             var profile = DatasetProfile.Of(log.Dataset);
             if (parse.GetValue(json))
             {

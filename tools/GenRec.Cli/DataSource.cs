@@ -133,6 +133,11 @@ internal sealed record DataSource(string? Ratings, string? Events, string? Items
             ConsoleProgress.Status($"note: {column} is named by the schema but not in the file; its values are missing");
         }
 
+        if (log.UserIds is { } users && log.ItemIds is { } items)
+        {
+            ConsoleProgress.Status(string.Create(CultureInfo.InvariantCulture, $"text ids numbered in the order they first appear: {users.Count:N0} users, {items.Count:N0} items (genrec data inspect --ids-out FOLDER writes the numbering)"));
+        }
+
         return log;
     }
 
