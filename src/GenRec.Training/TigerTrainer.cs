@@ -161,6 +161,12 @@ public sealed class TigerTrainer
                 optimizer.Step();
                 lossSum += mean.item<float>() * count;
                 lossCount += count;
+                var done = (start / _options.BatchSize) + 1;
+                var steps = (windows.Count + _options.BatchSize - 1) / _options.BatchSize;
+                if (_options.StepProgress is { } stepProgress && StepProgress.IsDue(done, steps))
+                {
+                    stepProgress.Report(new StepProgress(epoch, done, steps, lossSum / Math.Max(1, lossCount), clock.Elapsed));
+                }
             }
 
             var epochLoss = lossSum / Math.Max(1, lossCount);
@@ -362,6 +368,9 @@ public sealed class TigerTrainer
 
         /// <summary>Receives progress after each epoch; may be <see langword="null"/>. Default: none.</summary>
         public IProgress<TigerTrainingProgress>? Progress { get; set; }
+
+        /// <summary>Receives progress inside each epoch (about every 5 % of its steps); may be <see langword="null"/>. Default: none.</summary>
+        public IProgress<StepProgress>? StepProgress { get; set; }
 
         internal void Validate()
         {

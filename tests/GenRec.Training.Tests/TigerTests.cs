@@ -33,6 +33,7 @@ public class TigerFixture : IDisposable
             Patience = 5,
             EvaluationUsers = 40,
             Progress = new SyncProgress(Epochs.Add),
+            StepProgress = new StepsProgress(Steps.Add),
         }).Fit(TestData.Split, Index);
     }
 
@@ -41,6 +42,8 @@ public class TigerFixture : IDisposable
     public TigerModelArtifact Model { get; }
 
     public List<TigerTrainingProgress> Epochs { get; } = [];
+
+    public List<StepProgress> Steps { get; } = [];
 
     public void Dispose()
     {
@@ -51,6 +54,11 @@ public class TigerFixture : IDisposable
     private sealed class SyncProgress(Action<TigerTrainingProgress> report) : IProgress<TigerTrainingProgress>
     {
         public void Report(TigerTrainingProgress value) => report(value);
+    }
+
+    private sealed class StepsProgress(Action<StepProgress> report) : IProgress<StepProgress>
+    {
+        public void Report(StepProgress value) => report(value);
     }
 }
 
@@ -286,6 +294,16 @@ public abstract class TigerTests(TigerFixture fixture)
 
         // The model returned holds the kept weights: scoring the validation targets again gives the kept figure.
         Assert.Equal(kept.ValidationLogLikelihood!.Value, TigerTrainer.ValidationLogLikelihood(fixture.Model, TestData.Split, fixture.Index, users: 40), 6);
+
+        // Inside each epoch: about twenty reports, counting up to the epoch's last step, whose running loss is the epoch's.
+        foreach (var epoch in epochs)
+        {
+            var steps = fixture.Steps.Where(s => s.Epoch == epoch.Epoch).ToArray();
+            Assert.InRange(steps.Length, 10, 21);
+            Assert.Equal(steps.Select(s => s.Step).Order(), steps.Select(s => s.Step));
+            Assert.Equal(steps[^1].Steps, steps[^1].Step);
+            Assert.Equal(epoch.Loss, steps[^1].Loss, 9);
+        }
     }
 
     [Fact]

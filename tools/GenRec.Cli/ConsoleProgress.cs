@@ -36,4 +36,8 @@ internal sealed class ConsoleProgress(string label, string unit = "users") : IPr
 
     /// <summary>A plain status line on standard error.</summary>
     public static void Status(string text) => Console.Error.WriteLine(text);
+
+    /// <summary>Lines for a trainer's progress inside an epoch: steps done, the loss so far, steps per second.</summary>
+    public static IProgress<GenRec.Training.StepProgress> Steps(string model) => new SyncProgress<GenRec.Training.StepProgress>(p => Status(
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{model} epoch {p.Epoch}: step {p.Step}/{p.Steps}, loss {p.Loss:0.0000} ({p.Elapsed.TotalSeconds:0}s)")));
 }

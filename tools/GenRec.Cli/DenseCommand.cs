@@ -145,6 +145,7 @@ internal static class DenseCommand
         {
             Progress = new SyncProgress<DenseTrainingProgress>(p => ConsoleProgress.Status(
                 $"dense epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:0.0000}, validation NDCG@10 {p.ValidationNdcg10:0.0000} ({p.Elapsed.TotalSeconds:0}s)")),
+            StepProgress = ConsoleProgress.Steps("dense"),
         });
         var model = trainer.Fit(split, content, ContentEmbedder.SourceName, ct);
         ConsoleProgress.Status($"dense: {model.Report.Parameters:N0} parameters on {model.Device}; kept epoch {model.Report.BestEpoch} of {model.Report.Epochs} (validation NDCG@10 {model.Report.ValidationNdcg10:0.0000}); {model.ItemVectors.Count} items, {model.TrainedItems.Count} with an ID embedding");

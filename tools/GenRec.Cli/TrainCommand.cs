@@ -87,6 +87,7 @@ internal static class TrainCommand
                 Seed = parse.GetValue(seed),
                 Progress = new SyncProgress<TigerTrainingProgress>(p => ConsoleProgress.Status(
                     $"tiger epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:0.0000}{(p.ValidationNdcg10 is { } v ? $", validation NDCG@10 {v:0.0000}" : string.Empty)}{(p.ValidationLogLikelihood is { } l ? $", log-likelihood {l:0.0000}" : string.Empty)} ({p.Elapsed.TotalSeconds:0}s)")),
+                StepProgress = ConsoleProgress.Steps("tiger"),
             };
             ConsoleProgress.Status($"training on {split.Train.Count} users' train sequences with semantic-ID index version {sid.Version} ({sid.Fingerprint})");
             using var model = new TigerTrainer(options).Fit(split, sid, ct);

@@ -132,6 +132,12 @@ public sealed class DenseRetrievalTrainer
                     var n = picked.shape[0];
                     lossSum += loss.item<float>() * n;
                     lossCount += n;
+                    var done = (start / o.BatchSize) + 1;
+                    var steps = (windows.Count + o.BatchSize - 1) / o.BatchSize;
+                    if (o.StepProgress is { } stepProgress && StepProgress.IsDue(done, steps))
+                    {
+                        stepProgress.Report(new StepProgress(epoch, done, steps, lossSum / Math.Max(1, lossCount), clock.Elapsed));
+                    }
                 }
 
                 var ndcg = ValidationNdcg(network, contentAll, rowsAll, validation, o.MaxHistory, device);
@@ -315,5 +321,8 @@ public sealed class DenseRetrievalTrainer
 
         /// <summary>Receives progress after each epoch; may be <see langword="null"/>.</summary>
         public IProgress<DenseTrainingProgress>? Progress { get; init; }
+
+        /// <summary>Receives progress inside each epoch (about every 5 % of its steps); may be <see langword="null"/>.</summary>
+        public IProgress<StepProgress>? StepProgress { get; init; }
     }
 }
