@@ -5,6 +5,7 @@ using GenRec.SemanticIds;
 using GenRec.TestSupport;
 using GenRec.Training.Onnx;
 using Microsoft.Extensions.VectorData;
+using TorchSharp;
 
 namespace GenRec.Training.Tests;
 
@@ -99,6 +100,38 @@ public sealed class DenseRetrievalTests(PlantedTopicsFixture fixture) : IClassFi
         Assert.DoesNotContain(candidates, c => request.HistoryItems.Contains(c.Item));
         Assert.Equal("dense", candidates[0].Source);
         Assert.True(fixture.Model.Report.ValidationNdcg10 > 0.2, $"validation NDCG@10 {fixture.Model.Report.ValidationNdcg10:0.000}");
+    }
+
+    [Fact]
+    public async Task Sampled_softmax_learns_the_planted_topics_too()
+    {
+        // Each step scores its next items against themselves and 20 of the 200 items drawn at random, not all 200.
+        using var sampled = new DenseRetrievalTrainer(new DenseRetrievalTrainer.Options
+        {
+            Dimension = 16, Layers = 1, Heads = 1, MlpDimension = 32, MaxHistory = 10, Epochs = 12, Patience = 12, BatchSize = 32, LearningRate = 3e-3, Seed = 11,
+            SampledNegatives = 20,
+        }).Fit(fixture.Split, fixture.Content, "test:planted-topics");
+
+        var candidates = await sampled.AsRecall().RecallAsync(fixture.Request(TopicThreeUser), 5, TestContext.Current.CancellationToken);
+        Assert.All(candidates, c => Assert.Equal(3, Topic(c.Item)));
+        Assert.True(sampled.Report.ValidationNdcg10 > 0.2, $"validation NDCG@10 {sampled.Report.ValidationNdcg10:0.000}");
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DenseRetrievalTrainer(new DenseRetrievalTrainer.Options { SampledNegatives = -1 }));
+    }
+
+    [Fact]
+    public void Sampled_candidates_hold_every_target_once_and_label_it()
+    {
+        using var targets = torch.tensor(new long[] { 7, 3, 7, 9 });
+        var (candidates, labels) = DenseRetrievalTrainer.SampleCandidates(targets, catalogue: 12, negatives: 30, new Random(1), torch.CPU);
+        var rows = candidates.data<long>().ToArray();
+        var places = labels.data<long>().ToArray();
+
+        Assert.Equal(rows.Length, rows.Distinct().Count());
+        Assert.All(rows, r => Assert.InRange(r, 0, 11));
+        Assert.Equal([7L, 3, 7, 9], places.Select(p => rows[p]));
+        Assert.True(rows.Length > 4); // negatives were added
+        candidates.Dispose();
+        labels.Dispose();
     }
 
     [Fact]

@@ -170,6 +170,8 @@ internal sealed class DenseOptions
 
     public Option<double> ContentLoss { get; } = new("--dense-content-loss") { Description = "dense: weight of the loss that ranks next items by their content-only vectors (what new items are ranked by); 0: off.", DefaultValueFactory = _ => 0 };
 
+    public Option<int> Negatives { get; } = new("--dense-negatives") { Description = "dense: sampled softmax, each step's next items against themselves and this many uniformly drawn items; 0: against the whole catalogue (the default).", DefaultValueFactory = _ => 0 };
+
     public Option<int?> ValidationUsers { get; } = new("--dense-eval-users") { Description = "dense: validate on the first N users only (faster)." };
 
     public Option<string?> Path { get; } = new("--dense-path") { Description = "dense, hybrid-union, hybrid-rrf: the dense retriever's folder (genrec train dense); dense trains one here when absent." };
@@ -223,7 +225,7 @@ internal sealed class DenseOptions
         DefaultValueFactory = _ => 0,
     };
 
-    public IEnumerable<Option> All => [Path, Epochs, Dimension, MaxHistory, IdDropout, Temperature, ContentLoss, ValidationUsers];
+    public IEnumerable<Option> All => [Path, Epochs, Dimension, MaxHistory, IdDropout, Temperature, ContentLoss, Negatives, ValidationUsers];
 
     /// <summary>The options only evaluation reads (hybrid-fresh and beam-fusion).</summary>
     /// <summary>Evaluation only: beam-fusion's dense side conditioned on each prefix by the model's head.</summary>
@@ -282,6 +284,7 @@ internal sealed class DenseOptions
             Temperature = parse.GetValue(Temperature),
             ContentLossWeight = parse.GetValue(ContentLoss) is var w and >= 0 and < double.PositiveInfinity ? w : throw new UsageException($"--dense-content-loss is {parse.GetValue(ContentLoss)}; it must be 0 or more."),
             ValidationUsers = parse.GetValue(ValidationUsers),
+            SampledNegatives = CommonOptions.RequireNonNegative(parse.GetValue(Negatives), "--dense-negatives"),
         };
     }
 }

@@ -45,7 +45,7 @@ public sealed class DenseRetrievalTrainer
         var o = _options;
         if (o.Dimension < 1 || o.Layers < 1 || o.Heads < 1 || o.Dimension % o.Heads != 0 || o.MlpDimension < 1 || o.MaxHistory < 1 || o.Epochs < 1
             || o.Patience < 1 || o.BatchSize < 1 || !(o.LearningRate > 0) || o.Dropout is < 0 or >= 1 || o.IdDropout is < 0 or > 1 || !(o.Temperature > 0)
-            || o.ValidationUsers is < 1 || !(o.ContentLossWeight >= 0) || double.IsInfinity(o.ContentLossWeight))
+            || o.ValidationUsers is < 1 || !(o.ContentLossWeight >= 0) || double.IsInfinity(o.ContentLossWeight) || o.SampledNegatives < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "Dense retrieval options must be positive (dropouts in [0, 1)), with Heads dividing Dimension.");
         }
@@ -117,13 +117,17 @@ public sealed class DenseRetrievalTrainer
                     var padded = torch.cat([vectors, torch.zeros(1, o.Dimension, device: device)], 0);
                     var users = network.Users(padded[inputs], valid);
                     var picked = users[valid];
-                    var logits = picked.matmul(vectors.t()).Over(o.Temperature);
-                    var loss = nn.functional.cross_entropy(logits, targets[valid]);
+                    var (candidates, labels) = o.SampledNegatives > 0 && o.SampledNegatives < catalogue.Length
+                        ? SampleCandidates(targets[valid], catalogue.Length, o.SampledNegatives, random, device)
+                        : (null, targets[valid]);
+                    Tensor Scores(Tensor itemVectors) =>
+                        picked.matmul((candidates is null ? itemVectors : itemVectors.index_select(0, candidates)).t()).Over(o.Temperature);
+                    var loss = nn.functional.cross_entropy(Scores(vectors), labels);
                     if (o.ContentLossWeight > 0)
                     {
                         // The same next items among content-only vectors: what a cold item will be ranked by.
                         var contentOnly = network.ItemVectors(contentAll, rowsAll, torch.zeros(catalogue.Length, device: device));
-                        loss = loss.Plus(nn.functional.cross_entropy(picked.matmul(contentOnly.t()).Over(o.Temperature), targets[valid]).Times(o.ContentLossWeight));
+                        loss = loss.Plus(nn.functional.cross_entropy(Scores(contentOnly), labels).Times(o.ContentLossWeight));
                     }
 
                     optimizer.ZeroGrad();
@@ -176,6 +180,42 @@ public sealed class DenseRetrievalTrainer
     }
 
     /// <summary>Each sequence cut from its end into runs of up to MaxHistory + 1 items (the last ones keep the newest items), shuffled.</summary>
+    /// <summary>
+    /// Sampled softmax: the candidates a step scores are the batch's next items and <paramref name="negatives"/> items
+    /// drawn uniformly from the catalogue (mixed negative sampling), each once; the labels are the targets' places
+    /// among them. Every target is a candidate, so the loss is a softmax over a subset that always holds the answer.
+    /// </summary>
+    /// <returns>Candidate rows [K] and each target's label in [0, K).</returns>
+    internal static (Tensor Candidates, Tensor Labels) SampleCandidates(Tensor targets, int catalogue, int negatives, Random random, Device device)
+    {
+        var wanted = targets.cpu().data<long>().ToArray();
+        var place = new Dictionary<long, long>(wanted.Length + negatives);
+        var rows = new List<long>(wanted.Length + negatives);
+        var labels = new long[wanted.Length];
+        for (var i = 0; i < wanted.Length; i++)
+        {
+            if (!place.TryGetValue(wanted[i], out var at))
+            {
+                at = rows.Count;
+                place[wanted[i]] = at;
+                rows.Add(wanted[i]);
+            }
+
+            labels[i] = at;
+        }
+
+        for (var i = 0; i < negatives; i++)
+        {
+            var row = (long)random.Next(catalogue);
+            if (place.TryAdd(row, rows.Count))
+            {
+                rows.Add(row);
+            }
+        }
+
+        return (torch.tensor(rows.ToArray(), device: device), torch.tensor(labels, device: device));
+    }
+
     internal static List<int[]> Windows(int[][] sequences, int maxHistory, Random random)
     {
         var windows = new List<int[]>();
@@ -303,6 +343,13 @@ public sealed class DenseRetrievalTrainer
 
         /// <summary>Windows per step. Default: 128.</summary>
         public int BatchSize { get; init; } = 128;
+
+        /// <summary>
+        /// Sampled softmax: score each step's next items against themselves and this many items drawn uniformly from the
+        /// catalogue, instead of against the whole catalogue (0, the default). What makes an epoch over tens of millions
+        /// of events affordable on a CPU; the item vectors are those of the whole catalogue either way.
+        /// </summary>
+        public int SampledNegatives { get; init; }
 
         /// <summary>AdamW learning rate. Default: 1e-3.</summary>
         public double LearningRate { get; init; } = 1e-3;
