@@ -119,18 +119,21 @@ public sealed class DenseRetrievalTests(PlantedTopicsFixture fixture) : IClassFi
     }
 
     [Fact]
-    public void Sampled_candidates_hold_every_target_once_and_label_it()
+    public void A_sampled_step_renumbers_what_it_reads_and_predicts_and_labels_every_target()
     {
-        using var targets = torch.tensor(new long[] { 7, 3, 7, 9 });
-        var (candidates, labels) = DenseRetrievalTrainer.SampleCandidates(targets, catalogue: 12, negatives: 30, new Random(1), torch.CPU);
-        var rows = candidates.data<long>().ToArray();
-        var places = labels.data<long>().ToArray();
+        // Two windows over a 12-item catalogue (12 is padding): inputs [pad, 5, 3] and [4, 4, 7], next items 3, 7, 9, 2.
+        using var inputs = torch.tensor(new long[] { 12, 5, 3, 4, 4, 7 }).reshape(2, 3);
+        using var targets = torch.tensor(new long[] { 3, 7, 9, 2 });
+        var (rows, local, labels) = DenseRetrievalTrainer.SampleItems(inputs, targets, catalogue: 12, negatives: 30, new Random(1), torch.CPU);
+        var r = rows.data<long>().ToArray();
 
-        Assert.Equal(rows.Length, rows.Distinct().Count());
-        Assert.All(rows, r => Assert.InRange(r, 0, 11));
-        Assert.Equal([7L, 3, 7, 9], places.Select(p => rows[p]));
-        Assert.True(rows.Length > 4); // negatives were added
-        candidates.Dispose();
+        Assert.Equal(r.Length, r.Distinct().Count());
+        Assert.All(r, row => Assert.InRange(row, 0, 11));
+        Assert.Equal([3L, 7, 9, 2], labels.data<long>().ToArray().Select(p => r[p]));
+        Assert.Equal([r.Length, 5L, 3, 4, 4, 7], local.data<long>().ToArray().Select(p => p == r.Length ? r.Length : r[p]));
+        Assert.True(r.Length > 6); // negatives were added beside the five items read or predicted
+        rows.Dispose();
+        local.Dispose();
         labels.Dispose();
     }
 

@@ -112,22 +112,24 @@ public sealed class DenseRetrievalTrainer
                     using var scope = torch.NewDisposeScope();
                     var batch = windows.GetRange(start, Math.Min(o.BatchSize, windows.Count - start));
                     var keep = torch.tensor(Enumerable.Range(0, catalogue.Length).Select(_ => random.NextDouble() < o.IdDropout ? 0f : 1f).ToArray(), device: device);
-                    var vectors = network.ItemVectors(contentAll, rowsAll, keep);
                     var (inputs, targets, valid) = Batch(batch, catalogue.Length, device);
+
+                    // Full softmax: every catalogue item is scored. Sampled: only the items this step reads or predicts
+                    // and the drawn negatives pass through the item tower, and the next items are scored against them.
+                    var (sampledRows, localInputs, labels) = o.SampledNegatives > 0 && o.SampledNegatives < catalogue.Length
+                        ? SampleItems(inputs, targets[valid], catalogue.Length, o.SampledNegatives, random, device)
+                        : (null, inputs, targets[valid]);
+                    Tensor Rows(Tensor all) => sampledRows is null ? all : all.index_select(0, sampledRows);
+                    var vectors = network.ItemVectors(Rows(contentAll), Rows(rowsAll), Rows(keep));
                     var padded = torch.cat([vectors, torch.zeros(1, o.Dimension, device: device)], 0);
-                    var users = network.Users(padded[inputs], valid);
+                    var users = network.Users(padded[localInputs], valid);
                     var picked = users[valid];
-                    var (candidates, labels) = o.SampledNegatives > 0 && o.SampledNegatives < catalogue.Length
-                        ? SampleCandidates(targets[valid], catalogue.Length, o.SampledNegatives, random, device)
-                        : (null, targets[valid]);
-                    Tensor Scores(Tensor itemVectors) =>
-                        picked.matmul((candidates is null ? itemVectors : itemVectors.index_select(0, candidates)).t()).Over(o.Temperature);
-                    var loss = nn.functional.cross_entropy(Scores(vectors), labels);
+                    var loss = nn.functional.cross_entropy(picked.matmul(vectors.t()).Over(o.Temperature), labels);
                     if (o.ContentLossWeight > 0)
                     {
                         // The same next items among content-only vectors: what a cold item will be ranked by.
-                        var contentOnly = network.ItemVectors(contentAll, rowsAll, torch.zeros(catalogue.Length, device: device));
-                        loss = loss.Plus(nn.functional.cross_entropy(Scores(contentOnly), labels).Times(o.ContentLossWeight));
+                        var contentOnly = network.ItemVectors(Rows(contentAll), Rows(rowsAll), torch.zeros(vectors.shape[0], device: device));
+                        loss = loss.Plus(nn.functional.cross_entropy(picked.matmul(contentOnly.t()).Over(o.Temperature), labels).Times(o.ContentLossWeight));
                     }
 
                     optimizer.ZeroGrad();
@@ -181,39 +183,45 @@ public sealed class DenseRetrievalTrainer
 
     /// <summary>Each sequence cut from its end into runs of up to MaxHistory + 1 items (the last ones keep the newest items), shuffled.</summary>
     /// <summary>
-    /// Sampled softmax: the candidates a step scores are the batch's next items and <paramref name="negatives"/> items
-    /// drawn uniformly from the catalogue (mixed negative sampling), each once; the labels are the targets' places
-    /// among them. Every target is a candidate, so the loss is a softmax over a subset that always holds the answer.
+    /// Sampled softmax: the items a step works on are the ones its windows read or predict and
+    /// <paramref name="negatives"/> drawn uniformly from the catalogue (mixed negative sampling), each once. Returns
+    /// their catalogue rows [K], the inputs renumbered to them (padding: K) and each target's place among them; every
+    /// target is among the K, so the loss is a softmax over a subset that always holds the answer.
     /// </summary>
-    /// <returns>Candidate rows [K] and each target's label in [0, K).</returns>
-    internal static (Tensor Candidates, Tensor Labels) SampleCandidates(Tensor targets, int catalogue, int negatives, Random random, Device device)
+    internal static (Tensor Rows, Tensor Inputs, Tensor Labels) SampleItems(Tensor inputs, Tensor targets, int catalogue, int negatives, Random random, Device device)
     {
         var wanted = targets.cpu().data<long>().ToArray();
+        var read = inputs.cpu().data<long>().ToArray();
         var place = new Dictionary<long, long>(wanted.Length + negatives);
         var rows = new List<long>(wanted.Length + negatives);
-        var labels = new long[wanted.Length];
-        for (var i = 0; i < wanted.Length; i++)
+        long Place(long row)
         {
-            if (!place.TryGetValue(wanted[i], out var at))
+            if (!place.TryGetValue(row, out var at))
             {
                 at = rows.Count;
-                place[wanted[i]] = at;
-                rows.Add(wanted[i]);
+                place[row] = at;
+                rows.Add(row);
             }
 
-            labels[i] = at;
+            return at;
+        }
+
+        var labels = Array.ConvertAll(wanted, Place);
+        foreach (var row in read)
+        {
+            if (row != catalogue)
+            {
+                Place(row);
+            }
         }
 
         for (var i = 0; i < negatives; i++)
         {
-            var row = (long)random.Next(catalogue);
-            if (place.TryAdd(row, rows.Count))
-            {
-                rows.Add(row);
-            }
+            Place(random.Next(catalogue));
         }
 
-        return (torch.tensor(rows.ToArray(), device: device), torch.tensor(labels, device: device));
+        var local = Array.ConvertAll(read, row => row == catalogue ? rows.Count : place[row]);
+        return (torch.tensor(rows.ToArray(), device: device), torch.tensor(local, device: device).reshape(inputs.shape), torch.tensor(labels, device: device));
     }
 
     internal static List<int[]> Windows(int[][] sequences, int maxHistory, Random random)
