@@ -6,6 +6,7 @@
 # and evaluated. Every step is its own genrec command, timed with
 # /usr/bin/time (wall seconds, peak resident memory); evaluations score a sample of users (--max-users).
 # Usage: scripts/pipeline-bench.sh [folder] [events] [eval-users] [tiger-eval-users]   e.g. scripts/pipeline-bench.sh /tmp/pb 1000000 5000 1000
+# GENREC_STEPS picks steps (default: all): e.g. GENREC_STEPS="read tokenize dense-train dense-eval" for the pipeline only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 folder="${1:-/tmp/genrec-pipeline-bench}"
@@ -21,8 +22,10 @@ log="$folder/log-$size"
 data=(--events "$log/events.parquet" --items "$log/items.parquet" --schema "$log/schema.json" --target-actions Click,Purchase)
 echo "| step | command | wall s | peak memory MB | result |"
 echo "|---|---|---:|---:|---|"
+steps=" ${GENREC_STEPS:-read tokenize dense-train dense-eval tiger-train tiger-eval hstu-train dlrm-eval} "
 step() {
   local name="$1"; shift
+  [[ "$steps" == *" $name "* ]] || return 0
   local out="$folder/$name.out" err="$folder/$name.err"
   /usr/bin/time -f "%e %M" -o "$folder/$name.time" dotnet "$cli" "$@" >"$out" 2>"$err" || { echo "| $name | failed: see $err |"; tail -5 "$err" >&2; exit 1; }
   read -r wall kb < "$folder/$name.time"
