@@ -37,7 +37,7 @@ public sealed class IdNumbering
     /// <exception cref="KeyNotFoundException">No text id has this number.</exception>
     public string this[long number] => number >= 1 && number <= _texts.Count
         ? _texts[(int)(number - 1)]
-        : throw new KeyNotFoundException($"No {Kind[..^1]} id was numbered {number} (numbers run from 1 to {_texts.Count}).");
+        : throw new KeyNotFoundException($"No {Kind.TrimEnd('s')} id was numbered {number} (numbers run from 1 to {_texts.Count}).");
 
     /// <summary>The number of a text id, if it was met.</summary>
     /// <param name="text">The team's id.</param>
