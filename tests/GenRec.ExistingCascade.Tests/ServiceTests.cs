@@ -313,6 +313,13 @@ public sealed class ServiceTests
             .. endToEndMode == "off" ? Array.Empty<string>() : ["--GenRec:EndToEndModel", ModelFiles.EndToEndOnnxPath],
             "--Logging:LogLevel:Default", "Warning",
             "--RateLimit:PermitsPerSecond", permitsPerSecond.ToString(System.Globalization.CultureInfo.InvariantCulture),
+
+            // These tests check what the generative stages serve, not how fast: a 50 ms budget on a 2-core machine shared
+            // with other test processes (and a first ONNX Runtime run) can fall back to the cascade. The adapters'
+            // fallback on timeout has its own tests (GenRec.Adapters.Tests), with a model made to hang.
+            "--GenRec:Adapters:Recall:Budget", "00:00:30",
+            "--GenRec:Adapters:Ranking:Budget", "00:00:30",
+            "--GenRec:Adapters:Recommender:Budget", "00:00:30",
         ], ownCascade ? null : Cascade.Value);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
