@@ -28,6 +28,8 @@ public sealed class RedisIngestionOptions
     /// Where entries that can never be stored go (unparseable, or rejected by the session with a reason), with the
     /// reason, before they are acknowledged. An event older than a user's full window is not one of them: it is
     /// acknowledged like an event stored and evicted (counted as <c>older_than_window</c>). Default: the stream's name + <c>:dead</c>.
+    /// Each entry is written once, by the consumer that owns it when it is acknowledged; on a Redis Cluster this stream and
+    /// <see cref="Stream"/> must hash to one slot (name them with a hash tag: <c>{events}</c>, <c>{events}:dead</c>).
     /// </summary>
     public string? DeadLetterStream { get; set; }
 
@@ -149,7 +151,7 @@ internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions
                         continue;
                     }
 
-                    var task = IngestReadAsync(db, o, entries, appends, reads, stoppingToken);
+                    var task = IngestReadAsync(db, o, consumer, entries, appends, reads, stoppingToken);
                     slotHandedOn = true;
                     lock (inFlight)
                     {
@@ -210,11 +212,11 @@ internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions
     }
 
     /// <summary>One read's entries, appended while the next read goes on; its slot among the reads in flight is freed at the end.</summary>
-    private async Task IngestReadAsync(IDatabase db, RedisIngestionOptions o, StreamEntry[] entries, SemaphoreSlim appends, SemaphoreSlim reads, CancellationToken ct)
+    private async Task IngestReadAsync(IDatabase db, RedisIngestionOptions o, string consumer, StreamEntry[] entries, SemaphoreSlim appends, SemaphoreSlim reads, CancellationToken ct)
     {
         try
         {
-            await IngestAsync(db, o, entries, appends, ct).ConfigureAwait(false);
+            await IngestAsync(db, o, consumer, entries, appends, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -232,7 +234,7 @@ internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions
     }
 
     /// <summary>Appends one read's entries, user by user, and acknowledges each user's entries once their write succeeded.</summary>
-    private async Task IngestAsync(IDatabase db, RedisIngestionOptions o, StreamEntry[] entries, SemaphoreSlim appends, CancellationToken ct)
+    private async Task IngestAsync(IDatabase db, RedisIngestionOptions o, string consumer, StreamEntry[] entries, SemaphoreSlim appends, CancellationToken ct)
     {
         var dead = new List<(StreamEntry Entry, string Reason)>();
         var byUser = new Dictionary<long, List<(StreamEntry Entry, BehaviourEvent Event)>>();
@@ -259,22 +261,60 @@ internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions
 
         if (dead.Count > 0)
         {
-            // Kept with the reason, then acknowledged: an entry that can never be stored must not block the group.
+            // Kept with the reason, then acknowledged: an entry that can never be stored must not block the group. Each
+            // goes to the dead-letter stream once: only while this consumer still owns it (another silo may have claimed it
+            // after ClaimIdleTime and dead-lettered it already).
             var deadStream = o.DeadLetterStream ?? o.Stream + ":dead";
+            var deadLettered = 0;
             foreach (var (entry, reason) in dead)
             {
-                await db.StreamAddAsync(deadStream, [.. entry.Values, new NameValueEntry("source_id", entry.Id), new NameValueEntry("reason", reason)]).ConfigureAwait(false);
-                acknowledged.Add(entry.Id);
+                if (await DeadLetterAsync(db, o.Stream, o.Group, consumer, deadStream, entry, reason).ConfigureAwait(false))
+                {
+                    deadLettered++;
+                }
             }
 
-            Events.Add(dead.Count, new KeyValuePair<string, object?>("outcome", "dead"));
-            DeadLettered(logger, dead.Count, deadStream, dead[0].Reason, null);
+            if (deadLettered > 0)
+            {
+                Events.Add(deadLettered, new KeyValuePair<string, object?>("outcome", "dead"));
+                DeadLettered(logger, deadLettered, deadStream, dead[0].Reason, null);
+            }
         }
 
         if (acknowledged.Count > 0)
         {
             await db.StreamAcknowledgeAsync(o.Stream, o.Group, [.. acknowledged]).ConfigureAwait(false);
         }
+    }
+
+    // Atomic on the server: the entry is copied to the dead-letter stream and acknowledged only while it is still pending
+    // for this consumer, so an entry claimed (and dead-lettered) by another consumer in between is not written twice.
+    // KEYS: stream, dead-letter stream; ARGV: group, consumer, entry id, then the dead entry's field/value pairs.
+    private const string DeadLetterScript = """
+        if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then return 0 end
+        redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
+        redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+        return 1
+        """;
+
+    /// <summary>
+    /// Moves an entry that cannot be stored to <paramref name="deadStream"/> (its fields, <c>source_id</c> and
+    /// <c>reason</c>) and acknowledges it, in one step on the server, if <paramref name="consumer"/> still owns it.
+    /// </summary>
+    /// <returns><see langword="true"/> when written; <see langword="false"/> when another consumer owns it or it was acknowledged.</returns>
+    /// <remarks>On a Redis Cluster both streams must hash to one slot (for example <c>{events}</c> and <c>{events}:dead</c>).</remarks>
+    internal static async Task<bool> DeadLetterAsync(IDatabase db, string stream, string group, string consumer, string deadStream, StreamEntry entry, string reason)
+    {
+        var args = new List<RedisValue>(3 + (2 * entry.Values.Length) + 4) { group, consumer, entry.Id };
+        foreach (var field in entry.Values)
+        {
+            args.Add(field.Name);
+            args.Add(field.Value);
+        }
+
+        args.AddRange(["source_id", entry.Id, "reason", reason]);
+        var written = await db.ScriptEvaluateAsync(DeadLetterScript, [stream, deadStream], [.. args]).ConfigureAwait(false);
+        return (long)written == 1;
     }
 
     /// <summary>Starts a user's append once that user's previous one (from an earlier read in flight) has ended.</summary>

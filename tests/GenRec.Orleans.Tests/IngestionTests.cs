@@ -181,6 +181,43 @@ public sealed class IngestionTests
         }
     }
 
+    [Fact]
+    public async Task A_bad_entry_claimed_by_another_consumer_before_its_acknowledgement_is_dead_lettered_once()
+    {
+        // The race of two silos: consumer A reads a bad entry; before A dead-letters it, B claims it (A looked dead for
+        // ClaimIdleTime). Only the owner writes the dead letter, once; the entry is acknowledged with it.
+        using var redis = await ConnectionMultiplexer.ConnectAsync(Redis);
+        var db = redis.GetDatabase();
+        var stream = $"genrec:test:dead-race:{Guid.NewGuid():N}";
+        var dead = stream + ":dead";
+        try
+        {
+            await db.StreamCreateConsumerGroupAsync(stream, "g", "0-0", createStream: true);
+            var id = await db.StreamAddAsync(stream, [new("user", "7"), new("item", "not-a-number")]);
+            var read = Assert.Single(await db.StreamReadGroupAsync(stream, "g", "a", ">", 10));
+            Assert.Single(await db.StreamClaimAsync(stream, "g", "b", 0, [id]));
+
+            Assert.False(await RedisEventIngestion.DeadLetterAsync(db, stream, "g", "a", dead, read, "bad item"));
+            Assert.Equal(0, await db.StreamLengthAsync(dead));
+            Assert.Equal(1, (await db.StreamPendingAsync(stream, "g")).PendingMessageCount);
+
+            Assert.True(await RedisEventIngestion.DeadLetterAsync(db, stream, "g", "b", dead, read, "bad item"));
+            var letter = Assert.Single(await db.StreamRangeAsync(dead));
+            Assert.Equal((string?)id, (string?)letter.Values.Single(v => v.Name == "source_id").Value);
+            Assert.Equal("not-a-number", (string?)letter.Values.Single(v => v.Name == "item").Value);
+            Assert.Equal("bad item", (string?)letter.Values.Single(v => v.Name == "reason").Value);
+            Assert.Equal(0, (await db.StreamPendingAsync(stream, "g")).PendingMessageCount);
+
+            // Delivered again after the acknowledgement (a retried read): nothing pending, nothing written twice.
+            Assert.False(await RedisEventIngestion.DeadLetterAsync(db, stream, "g", "b", dead, read, "bad item"));
+            Assert.Equal(1, await db.StreamLengthAsync(dead));
+        }
+        finally
+        {
+            await db.KeyDeleteAsync([stream, dead]);
+        }
+    }
+
     /// <summary>Entries the group has not been delivered yet.</summary>
     private static async Task<long> Unread(IDatabase db, string stream, string group)
     {
