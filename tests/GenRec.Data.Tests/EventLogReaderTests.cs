@@ -79,6 +79,59 @@ public sealed class EventLogReaderTests : IDisposable
     }
 
     [Fact]
+    public void A_parquet_log_and_catalogue_of_many_row_groups_with_missing_text_read_as_their_csv_does()
+    {
+        // From the second row group on the reader decodes the mapped columns side by side and the next group while this
+        // one is read (two sets of buffers alternating): every group must come out as the CSV's rows, nulls included.
+        const int rows = 3_000;
+        long[] users = [.. Enumerable.Range(0, rows).Select(i => 1L + (i % 37))];
+        long[] items = [.. Enumerable.Range(0, rows).Select(i => 100L + ((i * 7) % 50))];
+        string[] events = [.. Enumerable.Range(0, rows).Select(i => (i % 3) switch { 0 => "view", 1 => "click", _ => "buy" })];
+        long[] times = [.. Enumerable.Range(0, rows).Select(i => 1_700_000_000_000L + (i * 1_000L))];
+        double?[] prices = [.. Enumerable.Range(0, rows).Select(i => i % 3 == 2 ? i * 0.5 : (double?)null)];
+        var csvEvents = new StringBuilder("visitor,sku,event,ts_ms,price\n");
+        for (var i = 0; i < rows; i++)
+        {
+            csvEvents.Append(FormattableString.Invariant($"{users[i]},{items[i]},{events[i]},{times[i]},{prices[i]}\n"));
+        }
+
+        long[] skus = [.. Enumerable.Range(100, 50).Select(i => (long)i)];
+        string?[] names = [.. skus.Select(k => k % 4 == 0 ? null : $"item {k}")];
+        string?[] blurbs = [.. skus.Select(k => k % 3 == 0 ? null : $"about {k}")];
+        string?[] paths = [.. skus.Select(k => k % 5 == 0 ? null : k % 2 == 0 ? "home/kitchen" : "garden")];
+        string?[] listed = [.. skus.Select(k => k % 6 == 0 ? null : $"2023-05-{1 + (k % 28):00}T00:00:00Z")];
+        var csvItems = new StringBuilder("sku,name,blurb,path,listed\n");
+        for (var i = 0; i < skus.Length; i++)
+        {
+            csvItems.Append(FormattableString.Invariant($"{skus[i]},{names[i]},{blurbs[i]},{paths[i]},{listed[i]}\n"));
+        }
+
+        var eventsPath = Path.Combine(_folder, "many.parquet");
+        var itemsPath = Path.Combine(_folder, "many-items.parquet");
+        WriteParquetColumns(eventsPath, [new DataField<long>("visitor"), new DataField<long>("sku"), new DataField<string>("event"), new DataField<long>("ts_ms"), new DataField<double?>("price")], [users, items, events, times, prices], groupRows: 500);
+        WriteParquetColumns(itemsPath, [new DataField<long>("sku"), new DataField<string>("name"), new DataField<string>("blurb"), new DataField<string>("path"), new DataField<string>("listed")], [skus, names, blurbs, paths, listed], groupRows: 16);
+        var schema = EventLogSchema.Parse(ShopSchema);
+
+        var csv = EventLogReader.Read(Write("many.csv", csvEvents.ToString()), schema, Write("many-items.csv", csvItems.ToString())).Dataset;
+        var parquet = EventLogReader.Read(eventsPath, schema, itemsPath).Dataset;
+
+        Assert.Equal(rows, parquet.Interactions.Count);
+        Assert.Equal(csv.Interactions, parquet.Interactions);
+        Assert.Equal(csv.Catalogue, parquet.Catalogue);
+        foreach (var sku in csv.Catalogue)
+        {
+            var (fromCsv, fromParquet) = (csv.Items[sku], parquet.Items[sku]);
+            Assert.Equal(fromCsv.Text, fromParquet.Text);
+            Assert.Equal(fromCsv.Categories, fromParquet.Categories);
+            Assert.Equal(fromCsv.PublishedAt, fromParquet.PublishedAt);
+        }
+
+        Assert.Equal("item 101. about 101", parquet.Items[new ItemId(101)].Text);
+        Assert.Equal("about 100", parquet.Items[new ItemId(100)].Text); // a null name is left out, not written as text
+        Assert.Equal([ActionType.Impression, ActionType.Click, ActionType.Purchase], parquet.Interactions.Take(3).Select(e => e.EffectiveAction));
+    }
+
+    [Fact]
     public void Parquet_timestamp_columns_are_read_as_times_whatever_the_unit_says()
     {
         var schema = new EventLogSchema { Events = new EventColumns { User = "u", Item = "i", Time = "t", DefaultAction = ActionType.Click } };
@@ -271,24 +324,29 @@ public sealed class EventLogReaderTests : IDisposable
         return path;
     }
 
-    private static void WriteParquetColumns(string path, DataField[] fields, Array[] columns)
+    private static void WriteParquetColumns(string path, DataField[] fields, Array[] columns, int groupRows = int.MaxValue)
     {
         Task.Run(async () =>
         {
             await using var file = File.Create(path);
             await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(fields), file);
-            using var group = writer.CreateRowGroup();
-            for (var c = 0; c < fields.Length; c++)
+            var rows = columns[0].Length;
+            for (var start = 0; start < rows; start += groupRows)
             {
-                var write = columns[c] switch
+                var length = Math.Min(groupRows, rows - start);
+                using var group = writer.CreateRowGroup();
+                for (var c = 0; c < fields.Length; c++)
                 {
-                    long[] v => group.WriteAsync<long>(fields[c], v.AsMemory()),
-                    double?[] v => group.WriteAsync<double>(fields[c], v.AsMemory()),
-                    DateTime[] v => group.WriteAsync<DateTime>(fields[c], v.AsMemory()),
-                    string[] v => group.WriteAsync(fields[c], v),
-                    var other => throw new ArgumentException(other.GetType().Name),
-                };
-                await write;
+                    var write = columns[c] switch
+                    {
+                        long[] v => group.WriteAsync<long>(fields[c], v.AsMemory(start, length)),
+                        double?[] v => group.WriteAsync<double>(fields[c], v.AsMemory(start, length)),
+                        DateTime[] v => group.WriteAsync<DateTime>(fields[c], v.AsMemory(start, length)),
+                        string[] v => group.WriteAsync(fields[c], v[start..(start + length)]),
+                        var other => throw new ArgumentException(other.GetType().Name),
+                    };
+                    await write;
+                }
             }
         }).GetAwaiter().GetResult();
     }

@@ -7,8 +7,9 @@ namespace GenRec.Data.Tables;
 
 /// <summary>
 /// A Parquet file read one row group at a time: a column is decoded (into a typed array) the first time a row of its
-/// group asks for it, so only the mapped columns are read and memory holds one row group of them. From the second group
-/// on, a file on disk has the columns the first group used decoded side by side, each by its own reader of the file.
+/// group asks for it, so only the mapped columns are read. From the second group on, a file on disk has the columns the
+/// first group used decoded side by side, each by its own reader of the file, and the next group decoded in the
+/// background while the rows of this one are read: memory holds two row groups of the mapped columns.
 /// </summary>
 internal sealed class ParquetTableReader : TableReader
 {
@@ -17,7 +18,7 @@ internal sealed class ParquetTableReader : TableReader
     private readonly DataField[] _fields;
     private readonly string[] _columns;
     private readonly Column?[] _loaded;
-    private readonly Array?[] _buffers;
+    private readonly Array?[] _buffers; // two sets, row groups alternating: one read while the next is decoded
     private readonly string? _path;
     private readonly bool[] _wanted;
     private readonly ParquetReader?[] _columnReaders;
@@ -26,6 +27,7 @@ internal sealed class ParquetTableReader : TableReader
     private int _rowInGroup;
     private long _groupRows;
     private long _row;
+    private Task<Column?[]>? _next; // the next row group's columns, decoding
 
     public ParquetTableReader(Stream stream, string source, string? path)
         : base(source)
@@ -44,7 +46,7 @@ internal sealed class ParquetTableReader : TableReader
         _fields = _reader.Schema.GetDataFields();
         _columns = _fields.Select(f => f.Name).ToArray();
         _loaded = new Column?[_fields.Length];
-        _buffers = new Array?[_fields.Length * 3];
+        _buffers = new Array?[2 * _fields.Length * 3];
         _wanted = new bool[_fields.Length];
         _columnReaders = new ParquetReader?[_fields.Length];
     }
@@ -72,9 +74,21 @@ internal sealed class ParquetTableReader : TableReader
             _groupRows = _group.RowCount;
             _rowInGroup = 0;
             Array.Clear(_loaded);
-            if (_path is not null && _wanted.Count(w => w) > 1 && Environment.ProcessorCount > 1)
+            var ahead = _path is not null && Environment.ProcessorCount > 1 && _wanted.Contains(true);
+            if (_next is { } next)
             {
-                DecodeSideBySide();
+                _next = null;
+                next.GetAwaiter().GetResult().CopyTo(_loaded, 0); // a decoding failure is thrown here, naming its group
+            }
+            else if (ahead)
+            {
+                DecodeSideBySide(_groupIndex).CopyTo(_loaded, 0);
+            }
+
+            if (ahead && _groupIndex + 1 < _reader.RowGroupCount)
+            {
+                var following = _groupIndex + 1;
+                _next = Task.Run(() => DecodeSideBySide(following));
             }
         }
 
@@ -92,10 +106,14 @@ internal sealed class ParquetTableReader : TableReader
 
     public override string GetText(int column) => Load(column).Text(_rowInGroup);
 
+    public override ReadOnlySpan<char> GetSpan(int column) => Load(column).Span(_rowInGroup);
+
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
+            // A group decoding ahead is not needed any more (nor is its failure): its readers are disposed once it has stopped.
+            ((Task?)_next)?.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing).GetAwaiter().GetResult();
             _reader.DisposeAsync().AsTask().GetAwaiter().GetResult();
             foreach (var reader in _columnReaders)
             {
@@ -114,110 +132,150 @@ internal sealed class ParquetTableReader : TableReader
         }
 
         _wanted[column] = true;
-        return _loaded[column] = Decode(column, _group!);
+        return _loaded[column] = Decode(column, _group!, _groupIndex);
     }
 
     // The columns the rows asked for in the previous group, decoded in parallel (libraries decode one column per thread).
-    private void DecodeSideBySide()
+    private Column?[] DecodeSideBySide(int groupIndex)
     {
         var columns = Enumerable.Range(0, _fields.Length).Where(c => _wanted[c]).ToArray();
+        var decoded = new Column?[_fields.Length];
         try
         {
             Parallel.ForEach(columns, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, column =>
             {
                 var reader = _columnReaders[column] ??= ParquetReader.CreateAsync(File.OpenRead(_path!)).ConfigureAwait(false).GetAwaiter().GetResult();
-                _loaded[column] = Decode(column, reader.OpenRowGroupReader(_groupIndex));
+                decoded[column] = Decode(column, reader.OpenRowGroupReader(groupIndex), groupIndex);
             });
         }
         catch (AggregateException e) when (e.InnerExceptions.Count > 0)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
         }
+
+        return decoded;
     }
 
-    private Column Decode(int column, ParquetRowGroupReader group)
+    private Column Decode(int column, ParquetRowGroupReader group, int groupIndex)
     {
         var field = _fields[column];
-        var rows = checked((int)_groupRows);
+        var rows = checked((int)group.RowCount);
+        var slots = ((groupIndex & 1) * _fields.Length) + column; // this group's buffers of the column
         try
         {
             Column data = field.ClrType switch
             {
-                var t when t == typeof(long) => Integers<long>(group, column, field, rows),
-                var t when t == typeof(int) => Integers<int>(group, column, field, rows),
-                var t when t == typeof(short) => Integers<short>(group, column, field, rows),
-                var t when t == typeof(sbyte) => Integers<sbyte>(group, column, field, rows),
-                var t when t == typeof(byte) => Integers<byte>(group, column, field, rows),
-                var t when t == typeof(ushort) => Integers<ushort>(group, column, field, rows),
-                var t when t == typeof(uint) => Integers<uint>(group, column, field, rows),
-                var t when t == typeof(ulong) => Integers<ulong>(group, column, field, rows),
-                var t when t == typeof(double) => Reals<double>(group, column, field, rows),
-                var t when t == typeof(float) => Reals<float>(group, column, field, rows),
-                var t when t == typeof(decimal) => Reals<decimal>(group, column, field, rows),
-                var t when t == typeof(bool) => Booleans(group, column, field, rows),
-                var t when t == typeof(string) || t == typeof(ReadOnlyMemory<char>) => Strings(group, column, field, rows),
-                var t when t == typeof(DateTime) => Times<DateTime>(group, column, field, rows, static d => new DateTimeOffset(DateTime.SpecifyKind(d, d.Kind == DateTimeKind.Unspecified ? DateTimeKind.Utc : d.Kind)).ToUnixTimeSeconds()),
-                var t when t == typeof(DateTimeOffset) => Times<DateTimeOffset>(group, column, field, rows, static d => d.ToUnixTimeSeconds()),
+                var t when t == typeof(long) => Integers<long>(group, slots, field, rows),
+                var t when t == typeof(int) => Integers<int>(group, slots, field, rows),
+                var t when t == typeof(short) => Integers<short>(group, slots, field, rows),
+                var t when t == typeof(sbyte) => Integers<sbyte>(group, slots, field, rows),
+                var t when t == typeof(byte) => Integers<byte>(group, slots, field, rows),
+                var t when t == typeof(ushort) => Integers<ushort>(group, slots, field, rows),
+                var t when t == typeof(uint) => Integers<uint>(group, slots, field, rows),
+                var t when t == typeof(ulong) => Integers<ulong>(group, slots, field, rows),
+                var t when t == typeof(double) => Reals<double>(group, slots, field, rows),
+                var t when t == typeof(float) => Reals<float>(group, slots, field, rows),
+                var t when t == typeof(decimal) => Reals<decimal>(group, slots, field, rows),
+                var t when t == typeof(bool) => Booleans(group, slots, field, rows),
+                var t when t == typeof(string) || t == typeof(ReadOnlyMemory<char>) => Strings(group, slots, field, rows),
+                var t when t == typeof(DateTime) => Times<DateTime>(group, slots, field, rows, static d => new DateTimeOffset(DateTime.SpecifyKind(d, d.Kind == DateTimeKind.Unspecified ? DateTimeKind.Utc : d.Kind)).ToUnixTimeSeconds()),
+                var t when t == typeof(DateTimeOffset) => Times<DateTimeOffset>(group, slots, field, rows, static d => d.ToUnixTimeSeconds()),
                 var t => throw new InvalidDataException($"{Source}: column '{field.Name}' is of type {t.Name}, which an event log or catalogue column cannot be (integers, numbers, text, booleans or timestamps)."),
             };
-            return _loaded[column] = data;
+            return data;
         }
         catch (Exception e) when (e is not (InvalidDataException or OutOfMemoryException))
         {
-            throw new InvalidDataException($"{Source}: row group {_groupIndex + 1} of {_reader.RowGroupCount}, column '{field.Name}' cannot be read ({e.Message}); the file may be truncated or damaged.", e);
+            throw new InvalidDataException($"{Source}: row group {groupIndex + 1} of {_reader.RowGroupCount}, column '{field.Name}' cannot be read ({e.Message}); the file may be truncated or damaged.", e);
         }
     }
 
-    private IntegerColumn Integers<T>(ParquetRowGroupReader group, int column, DataField field, int rows)
+    private IntegerColumn Integers<T>(ParquetRowGroupReader group, int slots, DataField field, int rows)
         where T : struct, INumber<T>
     {
         if (typeof(T) == typeof(long) && !field.IsNullable)
         {
-            var values = Rent<long>(column, 0, rows);
+            var values = Rent<long>(slots, 0, rows);
             Wait(group.ReadAsync(field, values.AsMemory(0, rows)));
             return new IntegerColumn(values, null);
         }
 
-        var (converted, nulls) = Read<T, long>(group, column, field, rows, static v => long.CreateSaturating(v));
+        var (converted, nulls) = Read<T, long>(group, slots, field, rows, static v => long.CreateSaturating(v));
         return new IntegerColumn(converted, nulls);
     }
 
-    private RealColumn Reals<T>(ParquetRowGroupReader group, int column, DataField field, int rows)
+    private RealColumn Reals<T>(ParquetRowGroupReader group, int slots, DataField field, int rows)
         where T : struct, INumber<T>
     {
-        var (values, nulls) = Read<T, double>(group, column, field, rows, static v => double.CreateChecked(v));
+        var (values, nulls) = Read<T, double>(group, slots, field, rows, static v => double.CreateChecked(v));
         return new RealColumn(values, nulls);
     }
 
-    private IntegerColumn Booleans(ParquetRowGroupReader group, int column, DataField field, int rows)
+    private IntegerColumn Booleans(ParquetRowGroupReader group, int slots, DataField field, int rows)
     {
-        var (values, nulls) = Read<bool, long>(group, column, field, rows, static v => v ? 1 : 0);
+        var (values, nulls) = Read<bool, long>(group, slots, field, rows, static v => v ? 1 : 0);
         return new IntegerColumn(values, nulls);
     }
 
-    private TextColumn Strings(ParquetRowGroupReader group, int column, DataField field, int rows)
+    // Text as Parquet.Net decodes it, without a string per row: a dictionary-encoded column (actions, categories) shares
+    // its dictionary's characters across rows, so a row group of a few distinct actions allocates nothing per row.
+    private TextColumn Strings(ParquetRowGroupReader group, int slots, DataField field, int rows)
     {
-        var values = Rent<string?>(column, 0, rows);
-        Wait(group.ReadAsync(field, values.AsMemory(0, rows)));
-        return new TextColumn(values);
+        var values = Rent<ReadOnlyMemory<char>>(slots, 0, rows);
+        if (field.MaxDefinitionLevel == 0)
+        {
+            Wait(group.ReadRawAsync(field, values.AsMemory(0, rows), null, null));
+            return new TextColumn(values, null);
+        }
+
+        // Nullable: the values come packed (non-null ones only) beside a definition level per row; spread them out.
+        var levels = Rent<int>(slots, 1, rows);
+        Wait(group.ReadRawAsync(field, values.AsMemory(0, rows), levels.AsMemory(0, rows), null));
+        var defined = 0;
+        for (var i = 0; i < rows; i++)
+        {
+            defined += levels[i] == field.MaxDefinitionLevel ? 1 : 0;
+        }
+
+        bool[]? nulls = null;
+        for (var i = rows - 1; i >= 0; i--)
+        {
+            if (levels[i] == field.MaxDefinitionLevel)
+            {
+                values[i] = values[--defined];
+            }
+            else
+            {
+                if (nulls is null)
+                {
+                    nulls = Rent<bool>(slots, 2, rows);
+                    Array.Clear(nulls, 0, rows);
+                }
+
+                nulls[i] = true;
+                values[i] = default;
+            }
+        }
+
+        return new TextColumn(values, nulls);
     }
 
-    private TimeColumn Times<T>(ParquetRowGroupReader group, int column, DataField field, int rows, Func<T, long> seconds)
+    private TimeColumn Times<T>(ParquetRowGroupReader group, int slots, DataField field, int rows, Func<T, long> seconds)
         where T : struct
     {
-        var (values, nulls) = Read(group, column, field, rows, seconds);
+        var (values, nulls) = Read(group, slots, field, rows, seconds);
         return new TimeColumn(values, nulls);
     }
 
     // Reads a column of T (nullable or not) and converts each value; nulls are flagged (the array only when there are any).
-    private (TOut[] Values, bool[]? Nulls) Read<T, TOut>(ParquetRowGroupReader group, int column, DataField field, int rows, Func<T, TOut> convert)
+    private (TOut[] Values, bool[]? Nulls) Read<T, TOut>(ParquetRowGroupReader group, int slots, DataField field, int rows, Func<T, TOut> convert)
         where T : struct
     {
-        var values = Rent<TOut>(column, 0, rows);
+        var values = Rent<TOut>(slots, 0, rows);
         bool[]? nulls = null;
         if (field.IsNullable)
         {
-            var raw = Rent<T?>(column, 1, rows);
+            var raw = Rent<T?>(slots, 1, rows);
             Wait(group.ReadAsync(field, raw.AsMemory(0, rows)));
             for (var i = 0; i < rows; i++)
             {
@@ -229,7 +287,7 @@ internal sealed class ParquetTableReader : TableReader
                 {
                     if (nulls is null)
                     {
-                        nulls = Rent<bool>(column, 2, rows);
+                        nulls = Rent<bool>(slots, 2, rows);
                         Array.Clear(nulls, 0, rows);
                     }
 
@@ -239,7 +297,7 @@ internal sealed class ParquetTableReader : TableReader
         }
         else
         {
-            var raw = Rent<T>(column, 1, rows);
+            var raw = Rent<T>(slots, 1, rows);
             Wait(group.ReadAsync(field, raw.AsMemory(0, rows)));
             for (var i = 0; i < rows; i++)
             {
@@ -250,11 +308,11 @@ internal sealed class ParquetTableReader : TableReader
         return (values, nulls);
     }
 
-    // Column buffers are kept from one row group to the next (a row group's columns are large: fresh ones each time
-    // would cost a full garbage collection every few groups).
-    private T[] Rent<T>(int column, int slot, int rows)
+    // Column buffers are kept from one row group to the one after the next (two sets alternate); a row group's columns
+    // are large: fresh ones each time would cost a full garbage collection every few groups.
+    private T[] Rent<T>(int slots, int slot, int rows)
     {
-        var key = (column * 3) + slot;
+        var key = (slots * 3) + slot;
         if (_buffers[key] is T[] kept && kept.Length >= rows)
         {
             return kept;
@@ -289,6 +347,8 @@ internal sealed class ParquetTableReader : TableReader
         }
 
         public abstract string Text(int row);
+
+        public virtual ReadOnlySpan<char> Span(int row) => Text(row);
     }
 
     private class IntegerColumn(long[] values, bool[]? nulls) : Column
@@ -339,22 +399,24 @@ internal sealed class ParquetTableReader : TableReader
         public override string Text(int row) => IsNull(row) ? string.Empty : values[row].ToString(CultureInfo.InvariantCulture);
     }
 
-    private sealed class TextColumn(string?[] values) : Column
+    private sealed class TextColumn(ReadOnlyMemory<char>[] values, bool[]? nulls) : Column
     {
-        public override bool IsNull(int row) => values[row] is null;
+        public override bool IsNull(int row) => nulls is not null && nulls[row];
 
         public override bool TryGetInt64(int row, out long value)
         {
             value = 0;
-            return values[row] is { } text && ParseInt64(text, out value);
+            return !IsNull(row) && ParseInt64(values[row].Span, out value);
         }
 
         public override bool TryGetDouble(int row, out double value)
         {
             value = 0;
-            return values[row] is { } text && ParseDouble(text, out value);
+            return !IsNull(row) && ParseDouble(values[row].Span, out value);
         }
 
-        public override string Text(int row) => values[row] ?? string.Empty;
+        public override string Text(int row) => IsNull(row) ? string.Empty : values[row].ToString();
+
+        public override ReadOnlySpan<char> Span(int row) => IsNull(row) ? [] : values[row].Span;
     }
 }
