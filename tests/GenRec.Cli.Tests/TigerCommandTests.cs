@@ -86,9 +86,11 @@ public sealed class TigerCommandTests
         Assert.Equal(printed.GetProperty("NDCG@10").GetDouble(), rows[0].GetProperty("Ndcg10").GetDouble(), 6);
         Assert.Equal(1.0, rows[0].GetProperty("SameTop10").GetDouble());
         Assert.True(rows[1].GetProperty("DeltaLogProbability").GetDouble() >= -1e-3, bench.Stdout);
-        var drafted = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger-onnx", "--model-path", onnx, "--target", "test", "--top", "100", "--drafts-per-beam", "4");
+        var drafted = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger-onnx", "--model-path", onnx, "--target", "test", "--top", "100", "--drafts-per-beam", "4", "--invalid-check-users", "0");
         Assert.True(drafted.ExitCode == 0, drafted.Stderr);
         Assert.Equal(rows[1].GetProperty("Ndcg10").GetDouble(), drafted.LastJson().GetProperty("NDCG@10").GetDouble(), 6);
+        Assert.False(drafted.LastJson().TryGetProperty("invalid_rate_unconstrained", out _), drafted.Stdout); // the check skipped
+        Assert.DoesNotContain("without the trie constraint", drafted.Stderr, StringComparison.Ordinal);
         Assert.Equal(2, (await CliRunner.RunAsync("bench", "decode", "--data", TestData.MovieLensPath, "--model-path", model, "--drafts", "4")).ExitCode);
 
         var shared = TestData.SharedEval;

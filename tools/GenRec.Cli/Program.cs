@@ -183,6 +183,7 @@ namespace GenRec.Cli
             var indexPath = new Option<string?>("--index") { Description = "tiger: the semantic-ID index (default: the copy in the model folder)." };
             var beam = new Option<int>("--beam") { Description = "tiger: beam width (widened to --top when smaller).", DefaultValueFactory = _ => 100 };
             var draftsPerBeam = new Option<int>("--drafts-per-beam") { Description = "tiger-onnx: parallel decoding (OnnxRuntimeOptions.DraftsPerBeam); 0 decodes step by step.", DefaultValueFactory = _ => 0 };
+            var invalidCheckUsers = new Option<int?>("--invalid-check-users") { Description = "tiger: after the evaluation, decode this many users again without the trie constraint to count invented IDs (invalid_rate_unconstrained); default: every evaluated user; 0 skips it (it costs about as much as the evaluation)." };
             var dlrmGrid = new Option<string>("--dlrm-grid")
             {
                 Description = "dlrm*: the LambdaRank settings tried on validation: full (three, the default) or single (leaves 15, 150 rounds: a quick run, e.g. to check a pipeline).",
@@ -199,7 +200,7 @@ namespace GenRec.Cli
             var seed = CommonOptions.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line (with --cold-start, also on the users whose test target is cold).")
             {
-                data, model, target, top, recsOut, splitOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, draftsPerBeam, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, before, coldStart, coldSeed, coldTuning, seed,
+                data, model, target, top, recsOut, splitOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, draftsPerBeam, invalidCheckUsers, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, before, coldStart, coldSeed, coldTuning, seed,
             };
             foreach (var option in fusion.All.Concat(dense.All).Concat(dense.EvaluationOnly))
             {
@@ -253,15 +254,20 @@ namespace GenRec.Cli
                     CultureInfo.InvariantCulture,
                     $"latency per request: p50 {Percentile(latency, 0.5):0.00} ms, p99 {Percentile(latency, 0.99):0.00} ms"));
                 var extra = string.Empty;
-                if (generative is not null)
+                var checkUsers = CommonOptions.RequireNonNegative(parse.GetValue(invalidCheckUsers) ?? parse.GetValue(maxUsers) ?? int.MaxValue, "--invalid-check-users");
+                if (generative is not null && checkUsers > 0)
                 {
                     // How often the model alone would invent an ID no item has (the constraint prevents it above).
-                    int invalid = 0, total = 0;
-                    foreach (var c in split.Cases(splitTarget).Take(parse.GetValue(maxUsers) ?? int.MaxValue))
+                    int invalid = 0, total = 0, done = 0;
+                    var cases = split.Cases(splitTarget).Take(checkUsers).ToList();
+                    var progress = new ConsoleProgress("unconstrained decoding");
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    foreach (var c in cases)
                     {
                         var (i, t) = generative.CountUnconstrainedInvalid(new RecommendationRequest(c.User, c.HistoryEvents(), k, c.Target.Time), Math.Max(parse.GetValue(beam), k));
                         invalid += i;
                         total += t;
+                        progress.Report(new EvaluationProgress(++done, cases.Count, clock.Elapsed));
                     }
 
                     ConsoleProgress.Status($"without the trie constraint, {invalid} of {total} decoded IDs ({invalid / (double)Math.Max(1, total):P1}) belong to no item");
