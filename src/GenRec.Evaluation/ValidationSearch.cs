@@ -23,7 +23,8 @@ public static class ValidationSearch
 {
     /// <summary>Builds a recommender per setting, evaluates it on the validation target and keeps the best.</summary>
     /// <typeparam name="T">The kind of setting.</typeparam>
-    /// <param name="split">The split; its validation target is the one read.</param>
+    /// <param name="split">The split; its validation target is the one read (lists leave out the history items of its
+    /// <see cref="DataSplit.TargetActions"/>, as <c>genrec eval</c> does).</param>
     /// <param name="settings">The settings to try; at least one.</param>
     /// <param name="build">Builds the recommender of a setting.</param>
     /// <param name="progress">Receives the settings done and their count; may be <see langword="null"/>.</param>
@@ -49,7 +50,7 @@ public static class ValidationSearch
         var trials = new List<SearchTrial<T>>(settings.Count);
         foreach (var setting in settings)
         {
-            var result = await OfflineEvaluator.EvaluateAsync(build(setting), split, SplitTarget.Valid, new EvaluationOptions { TopK = 10, Cutoffs = [10] }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var result = await OfflineEvaluator.EvaluateAsync(build(setting), split, SplitTarget.Valid, new EvaluationOptions { TopK = 10, Cutoffs = [10], ExcludeHistoryActions = split.TargetActions }, cancellationToken: cancellationToken).ConfigureAwait(false);
             trials.Add(new SearchTrial<T>(setting, result.Report["NDCG@10"]));
             progress?.Report(new EvaluationProgress(trials.Count, settings.Count, clock.Elapsed));
         }

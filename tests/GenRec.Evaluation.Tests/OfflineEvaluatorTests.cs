@@ -80,6 +80,32 @@ public sealed class OfflineEvaluatorTests
     }
 
     [Fact]
+    public async Task A_validation_search_on_target_actions_keeps_the_item_a_user_was_shown_and_then_bought()
+    {
+        // Each user: shown 10, bought 10, shown 12, bought 13. Split on purchases: the validation target is the purchase
+        // of 10, whose history is the impression of 10. A setting listing 10 first is right; leaving out every history
+        // item (impressions too) would score both settings 0 and keep the first.
+        var events = new List<Interaction>();
+        for (var u = 1; u <= 3; u++)
+        {
+            (int Item, ActionType Kind)[] log = [(10, ActionType.Impression), (10, ActionType.Purchase), (12, ActionType.Impression), (13, ActionType.Purchase)];
+            foreach (var (item, kind) in log)
+            {
+                events.Add(new Interaction(new UserId(u), new ItemId(item), float.NaN, 100 + events.Count, events.Count) { Action = kind });
+            }
+        }
+
+        var dataset = new InteractionDataset(events, Enumerable.Range(10, 4).Select(i => new ItemRecord(new ItemId(i), string.Empty, [])));
+        var split = LeaveOneOutSplit.Create(dataset, new HashSet<ActionType> { ActionType.Purchase });
+
+        var search = await ValidationSearch.ChooseAsync(split, ["11 first", "10 first"], setting => new CascadePipeline(setting, [new RecallChannel(setting == "10 first" ? new FixedRecall(10, 11) : new FixedRecall(11, 12))]));
+
+        Assert.Equal("10 first", search.Best.Setting);
+        Assert.Equal(1.0, search.Best.Ndcg10, 12);
+        Assert.Equal(0.0, search.Trials[0].Ndcg10, 12);
+    }
+
+    [Fact]
     public async Task Short_lists_are_reported_not_hidden()
     {
         var recommender = new CascadePipeline("fixed", [new RecallChannel(new FixedRecall(1, 2, 3))]);
