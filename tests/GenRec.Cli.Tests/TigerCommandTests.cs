@@ -91,6 +91,10 @@ public sealed class TigerCommandTests
         Assert.Equal(rows[1].GetProperty("Ndcg10").GetDouble(), drafted.LastJson().GetProperty("NDCG@10").GetDouble(), 6);
         Assert.False(drafted.LastJson().TryGetProperty("invalid_rate_unconstrained", out _), drafted.Stdout); // the check skipped
         Assert.DoesNotContain("without the trie constraint", drafted.Stderr, StringComparison.Ordinal);
+        var negative = await CliRunner.RunAsync("eval", "--data", TestData.MovieLensPath, "--model", "tiger", "--model-path", model, "--invalid-check-users", "-1");
+        Assert.Equal(2, negative.ExitCode);
+        Assert.Contains("--invalid-check-users is -1", negative.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("latency per request", negative.Stderr, StringComparison.Ordinal); // refused before evaluating
         Assert.Equal(2, (await CliRunner.RunAsync("bench", "decode", "--data", TestData.MovieLensPath, "--model-path", model, "--drafts", "4")).ExitCode);
 
         var shared = TestData.SharedEval;

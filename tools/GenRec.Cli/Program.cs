@@ -218,6 +218,7 @@ namespace GenRec.Cli
                     CommonOptions.RequirePositive(m, "--max-users");
                 }
 
+                var checkUsers = CommonOptions.RequireNonNegative(parse.GetValue(invalidCheckUsers) ?? parse.GetValue(maxUsers) ?? int.MaxValue, "--invalid-check-users");
                 var source = DataSource.Required(parse, data);
                 var (split, cold) = CommonOptions.Load(source, parse.GetValue(before), parse.GetValue(coldStart), parse.GetValue(coldSeed), parse.GetValue(coldTuning));
                 var splitTarget = parse.GetValue(target) == "valid" ? SplitTarget.Valid : SplitTarget.Test;
@@ -254,7 +255,6 @@ namespace GenRec.Cli
                     CultureInfo.InvariantCulture,
                     $"latency per request: p50 {Percentile(latency, 0.5):0.00} ms, p99 {Percentile(latency, 0.99):0.00} ms"));
                 var extra = string.Empty;
-                var checkUsers = CommonOptions.RequireNonNegative(parse.GetValue(invalidCheckUsers) ?? parse.GetValue(maxUsers) ?? int.MaxValue, "--invalid-check-users");
                 if (generative is not null && checkUsers > 0)
                 {
                     // How often the model alone would invent an ID no item has (the constraint prevents it above).
