@@ -174,11 +174,6 @@ public sealed class HstuTrainingTests
             Directory.Delete(folder, recursive: true);
         }
     }
-
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }
 
 /// <summary>HSTU's scores as another ranker's features: the same heads the HSTU ranker and retriever use.</summary>

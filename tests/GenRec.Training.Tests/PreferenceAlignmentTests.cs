@@ -149,9 +149,4 @@ public abstract class AlignmentTests(TigerFixture fixture)
             }
         }
     }
-
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

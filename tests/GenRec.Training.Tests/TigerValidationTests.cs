@@ -1,5 +1,6 @@
 using GenRec.Data;
 using GenRec.SemanticIds;
+using GenRec.TestSupport;
 
 namespace GenRec.Training.Tests;
 
@@ -41,14 +42,9 @@ public sealed class TigerValidationTests
             Epochs = 1,
             EvaluateEvery = 1,
             EvaluationBeamWidth = 10,
-            Progress = new Progress(epochs.Add),
+            Progress = new SyncProgress<TigerTrainingProgress>(epochs.Add),
         }).Fit(split, index);
 
         Assert.True(epochs[^1].ValidationNdcg10 > 0, $"validation NDCG@10 {epochs[^1].ValidationNdcg10}");
-    }
-
-    private sealed class Progress(Action<TigerTrainingProgress> report) : IProgress<TigerTrainingProgress>
-    {
-        public void Report(TigerTrainingProgress value) => report(value);
     }
 }
