@@ -58,11 +58,15 @@ internal abstract class TigerNetwork : nn.Module<Tensor, Tensor>
     /// <summary>The item's row in the item-ID table; 0 when it has none.</summary>
     public int Row(ItemId item) => _rows.GetValueOrDefault(item);
 
-    /// <summary>A user's events the index knows (and the vocabulary writes), oldest first, as the network reads them.</summary>
+    /// <summary>
+    /// A user's events the index knows (and the vocabulary writes), oldest first, as the network reads them: each with
+    /// its own action (<see cref="Interaction.EffectiveAction"/>), tokenised as <see cref="EventHistoryLayout"/> does
+    /// for a served history, so a model trains on the actions it is later asked with.
+    /// </summary>
     public SequenceItem[] Sequence(IEnumerable<Interaction> interactions, SemanticIdIndex index) =>
         [.. interactions
             .Where(i => index.TryGetSemanticId(i.Item, out var id) && Vocabulary.Writes(id))
-            .Select(i => new SequenceItem(index[i.Item], Row(i.Item), EventHistoryLayout.ActionToken(float.IsNaN(i.Rating) ? ActionType.View : ActionType.Rate, i.Rating), i.Timestamp))];
+            .Select(i => new SequenceItem(index[i.Item], Row(i.Item), EventHistoryLayout.ActionToken(i.EffectiveAction, float.IsNaN(i.Rating) ? null : i.Rating), i.Timestamp))];
 
     /// <summary>A history as <see cref="Start"/> reads it (by default the items' semantic-ID tokens).</summary>
     public virtual int[] EncodeHistory(IReadOnlyList<UserEvent> history, SemanticIdIndex index) =>

@@ -167,6 +167,30 @@ public sealed class EndToEndTigerTests(EndToEndFixture fixture) : TigerTests(fix
     }
 
     [Fact]
+    public void Training_reads_each_events_action_as_a_served_history_does()
+    {
+        // A click/purchase log's events (no rating; a price on the purchase): the tokens training sees must be the ones
+        // serving writes for the same events, or the model learns actions it is never asked with.
+        var c = TestData.Split.Case(new UserId(7), SplitTarget.Test);
+        ActionType[] kinds = [ActionType.Impression, ActionType.Click, ActionType.Purchase, ActionType.AddToCart];
+        var interactions = c.History.TakeLast(8)
+            .Select((h, i) => new Interaction(h.User, h.Item, kinds[i % 4] == ActionType.Purchase ? 12.5f : float.NaN, h.Timestamp, h.Row) { Action = kinds[i % 4] })
+            .Append(c.History[^1] with { Action = null })
+            .ToArray();
+        var network = Fixture.Model.Model;
+        var layout = new EventHistoryLayout(Fixture.Model.Vocabulary, Fixture.Model.MaxHistoryItems);
+
+        var trained = network.Sequence(interactions, Fixture.Index).Select(s => s.Action).ToArray();
+        var served = layout.Encode([.. interactions.Select(i => i.ToEvent())], Fixture.Index, network.Row, out var unknown);
+        var servedActions = Enumerable.Range(0, layout.MaxItems).Select(s => served[(s * layout.Fields) + layout.ActionField]).Where(a => a != 0).ToArray();
+
+        Assert.Equal(0, unknown);
+        Assert.Equal(servedActions, trained);
+        Assert.Equal(5, trained.Distinct().Count());
+        Assert.Equal(EventHistoryLayout.ActionToken(ActionType.Click, null), trained[1]);
+    }
+
+    [Fact]
     public void An_item_outside_its_table_is_read_by_its_semantic_id()
     {
         // A history of one item the model has no row for (never in the train part): the slot holds row 0 and its codes.
