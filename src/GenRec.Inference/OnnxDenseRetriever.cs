@@ -75,11 +75,12 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
         var (user, item) = OnnxExecutionProviders.OpenGraphPair(
             options ?? new OnnxRuntimeOptions(), directory, manifest.UserTower.File, manifest.ItemTower.File, "dense retriever", logger ?? NullLogger.Instance, out var provider, out _);
         if (!user.InputMetadata.ContainsKey(DenseGraphContract.History) || !user.InputMetadata.ContainsKey(DenseGraphContract.Valid) || !user.OutputMetadata.ContainsKey(DenseGraphContract.User)
+            || user.InputMetadata.ContainsKey(DenseGraphContract.Actions) != manifest.ReadsActions
             || !item.InputMetadata.ContainsKey(DenseGraphContract.Content) || !item.InputMetadata.ContainsKey(DenseGraphContract.Rows) || !item.OutputMetadata.ContainsKey(DenseGraphContract.Vectors))
         {
             user.Dispose();
             item.Dispose();
-            throw new InvalidDataException($"The graphs in '{directory}' do not follow the dense retriever contract (see DenseGraphContract).");
+            throw new InvalidDataException($"The graphs in '{directory}' do not follow the dense retriever contract (see DenseGraphContract; the manifest says the user tower {(manifest.ReadsActions ? "reads" : "does not read")} an '{DenseGraphContract.Actions}' input).");
         }
 
         InferenceSession? head = null;
@@ -176,13 +177,22 @@ public sealed class OnnxDenseRetriever : IRecallStage, IDisposable
     public float[] UserVector(IReadOnlyList<UserEvent> history)
     {
         ArgumentNullException.ThrowIfNull(history);
-        var (input, valid, t) = Catalogue.HistoryInput(history, Manifest.MaxHistory);
+        var catalogue = Catalogue;
+        var known = catalogue.KnownHistory(history, Manifest.MaxHistory);
+        var (input, valid, t) = catalogue.HistoryInput(known, Manifest.MaxHistory);
         var d = Manifest.Dimension;
         using var historyValue = OrtValue.CreateTensorValueFromMemory(input, [1, t, d]);
         using var validValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, valid.AsMemory(), [1, t]);
         using var runOptions = new RunOptions();
-        using var outputs = _user.Run(runOptions, [DenseGraphContract.History, DenseGraphContract.Valid], [historyValue, validValue], [DenseGraphContract.User]);
-        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        if (!Manifest.ReadsActions)
+        {
+            using var outputs = _user.Run(runOptions, [DenseGraphContract.History, DenseGraphContract.Valid], [historyValue, validValue], [DenseGraphContract.User]);
+            return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        }
+
+        using var actionsValue = OrtValue.CreateTensorValueFromMemory(DenseGraphContract.EncodeActions(known), [1, t]);
+        using var withActions = _user.Run(runOptions, [DenseGraphContract.History, DenseGraphContract.Valid, DenseGraphContract.Actions], [historyValue, validValue, actionsValue], [DenseGraphContract.User]);
+        return withActions[0].GetTensorDataAsSpan<float>().ToArray();
     }
 
     /// <summary>Unit item vectors from the item tower graph (content projection, plus the collaborative ID embedding of an item seen in training).</summary>

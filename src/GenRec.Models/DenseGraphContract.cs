@@ -6,7 +6,9 @@ namespace GenRec.Models;
 /// <summary>
 /// The graph contract of a served dense (two-tower) retriever. <c>user_tower.onnx</c>: input <c>history</c> float
 /// [B, T, d] (the unit vectors of the last T ≤ max-history items, right-aligned), <c>valid</c> bool [B, T] (false on
-/// padding); output <c>user</c> float [B, d], the unit query vector after the last position. <c>item_tower.onnx</c>:
+/// padding) and, when the manifest's <see cref="DenseOnnxManifest.ReadsActions"/> is set, <c>actions</c> int64 [B, T]
+/// (each event's <see cref="ActionToken"/>, 0 on padding); output <c>user</c> float [B, d], the unit query vector after
+/// the last position. <c>item_tower.onnx</c>:
 /// inputs <c>content</c> float [N, C] (content vectors) and <c>rows</c> int64 [N] (collaborative ID rows, 0 for an
 /// item without one); output <c>vectors</c> float [N, d], unit item vectors. <c>items.emb</c> holds the catalogue's item
 /// vectors and <c>content.emb</c> its content vectors (<c>ItemEmbeddingsFile</c> format).
@@ -34,6 +36,14 @@ public static class DenseGraphContract
     /// <summary>User tower input: which history positions hold an item, [B, T].</summary>
     public const string Valid = "valid";
 
+    /// <summary>User tower input of a model that reads actions: each history event's <see cref="ActionToken"/>, [B, T].</summary>
+    public const string Actions = "actions";
+
+    /// <summary>Action tokens: 0 is padding, then one per <see cref="ActionType"/> (1 + its value).</summary>
+    public const int ActionTokens = 1 + ActionKinds;
+
+    private const int ActionKinds = 8;
+
     /// <summary>User tower output: the query vectors, [B, d].</summary>
     public const string User = "user";
 
@@ -57,6 +67,29 @@ public static class DenseGraphContract
 
     /// <summary>The source name stored in <see cref="ItemVectorsFile"/>.</summary>
     public const string ItemVectorsSource = "genrec-dense:item-tower";
+
+    /// <summary>The token of an event's action in the user tower's <see cref="Actions"/> input (an unknown action value counts as <see cref="ActionType.View"/>).</summary>
+    /// <param name="action">The action.</param>
+    /// <returns>A token in [1, <see cref="ActionTokens"/>).</returns>
+    public static long ActionToken(ActionType action) => 1 + ((int)action is >= 0 and < ActionKinds ? (int)action : (int)ActionType.View);
+
+    /// <summary>
+    /// The user tower's <see cref="Actions"/> row for the history events it reads (those <c>DenseItemCatalogue.KnownHistory</c>
+    /// keeps): one token per event, or a single 0 for an empty history (its one padding position).
+    /// </summary>
+    /// <param name="events">The events read, oldest first.</param>
+    /// <returns>Max(1, events) tokens.</returns>
+    public static long[] EncodeActions(IReadOnlyList<UserEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        var tokens = new long[Math.Max(1, events.Count)];
+        for (var i = 0; i < events.Count; i++)
+        {
+            tokens[i] = ActionToken(events[i].Action);
+        }
+
+        return tokens;
+    }
 }
 
 /// <summary>The manifest of a served dense retriever folder (<c>dense.json</c>).</summary>
@@ -65,8 +98,8 @@ public sealed record DenseOnnxManifest
     /// <summary>The format name.</summary>
     public const string FormatName = "genrec-dense-onnx";
 
-    /// <summary>The format version this runtime writes; it reads versions 1 (no prefix head) to this one.</summary>
-    public const int CurrentVersion = 2;
+    /// <summary>The format version this runtime writes; it reads versions 1 (no prefix head) to this one (3 adds <see cref="ReadsActions"/>).</summary>
+    public const int CurrentVersion = 3;
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
@@ -92,6 +125,9 @@ public sealed record DenseOnnxManifest
 
     /// <summary>History items the user tower reads.</summary>
     public int MaxHistory { get; init; }
+
+    /// <summary>Whether the user tower reads each history event's action (its <see cref="DenseGraphContract.Actions"/> input).</summary>
+    public bool ReadsActions { get; init; }
 
     /// <summary>The items with a collaborative ID embedding, by row − 1.</summary>
     public long[] TrainedItems { get; init; } = [];
@@ -131,9 +167,10 @@ public sealed record DenseOnnxManifest
             "\"genrec-dense\"",
             $"'{directory}' is a TorchSharp dense retriever, not a served one: export it with `genrec export --kind dense`.");
         ModelManifests.CheckFormat(path, m.Format, m.FormatVersion, FormatName, 1, CurrentVersion);
-        if (m.Dimension < 1 || m.ContentDimension < 1 || m.MaxHistory < 1 || string.IsNullOrEmpty(m.ContentSource) || m.TrainedItems.Distinct().Count() != m.TrainedItems.Length)
+        if (m.Dimension < 1 || m.ContentDimension < 1 || m.MaxHistory < 1 || string.IsNullOrEmpty(m.ContentSource) || m.TrainedItems.Distinct().Count() != m.TrainedItems.Length
+            || (m.ReadsActions && m.FormatVersion < 3))
         {
-            throw new InvalidDataException($"'{path}' describes an impossible model: dimension {m.Dimension}, content dimension {m.ContentDimension}, max history {m.MaxHistory}, content source '{m.ContentSource}', trained items distinct.");
+            throw new InvalidDataException($"'{path}' describes an impossible model: dimension {m.Dimension}, content dimension {m.ContentDimension}, max history {m.MaxHistory}, content source '{m.ContentSource}', trained items distinct, reads actions {m.ReadsActions} (format version {m.FormatVersion}; actions need 3).");
         }
 
         ModelManifests.CheckGraphs(directory, hashRequired: true, m.UserTower, m.ItemTower);

@@ -223,6 +223,20 @@ public sealed class DenseItemCatalogue
     }
 
     /// <summary>
+    /// The events of a history a user tower reads: the last <paramref name="maxHistory"/> whose item this catalogue holds,
+    /// oldest first (the positions of <see cref="HistoryInput"/>, for a tower that reads more of each event than its item).
+    /// </summary>
+    /// <param name="history">The user's events, oldest first.</param>
+    /// <param name="maxHistory">The most items the tower reads.</param>
+    /// <returns>The events read.</returns>
+    public IReadOnlyList<UserEvent> KnownHistory(IReadOnlyList<UserEvent> history, int maxHistory)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxHistory);
+        return history.Where(e => Vectors.Contains(e.Item)).TakeLast(maxHistory).ToArray();
+    }
+
+    /// <summary>
     /// A user tower's input for a history: the vectors of its last <paramref name="maxHistory"/> items this catalogue
     /// holds (unknown items skipped), oldest first, and which positions are real; one padding position when none is.
     /// </summary>
@@ -231,13 +245,12 @@ public sealed class DenseItemCatalogue
     /// <returns>Row-major vectors [length, d], the valid mask [length], and the length.</returns>
     public (float[] Vectors, bool[] Valid, int Length) HistoryInput(IReadOnlyList<UserEvent> history, int maxHistory)
     {
-        ArgumentNullException.ThrowIfNull(history);
-        var known = history.Where(e => Vectors.Contains(e.Item)).TakeLast(maxHistory).ToArray();
+        var known = KnownHistory(history, maxHistory);
         var d = Vectors.Dimension;
-        var t = Math.Max(1, known.Length);
+        var t = Math.Max(1, known.Count);
         var input = new float[t * d];
         var valid = new bool[t];
-        for (var i = 0; i < known.Length; i++)
+        for (var i = 0; i < known.Count; i++)
         {
             Vectors[known[i].Item].CopyTo(input.AsSpan(i * d, d));
             valid[i] = true;

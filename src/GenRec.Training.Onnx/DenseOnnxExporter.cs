@@ -61,6 +61,7 @@ public static class DenseOnnxExporter
             ContentDimension = config.ContentDimension,
             ContentSource = model.ContentSource,
             MaxHistory = config.MaxHistory,
+            ReadsActions = config.Actions,
             TrainedItems = [.. model.TrainedItems.Select(i => i.Value)],
             Opset = OnnxGraphBuilder.Opset,
             UserTower = new OnnxGraphFile(UserTowerFile, OnnxModelManifest.Hash(userPath)),
@@ -72,7 +73,7 @@ public static class DenseOnnxExporter
     }
 
     /// <summary>
-    /// history [B, T, d] · √d + positions (right-aligned), zeroed on padding; causal blocks whose padding keys are masked
+    /// history [B, T, d] · √d + positions (right-aligned) (+ the action embedding of actions [B, T]), zeroed on padding; causal blocks whose padding keys are masked
     /// except a position's own; the last position's layer-normed state, unit length (as <see cref="DenseRetrievalNetwork.Users"/>).
     /// </summary>
     private static TransformerGraph UserTower(DenseRetrievalConfig config, Dictionary<string, (float[] Data, long[] Shape)> weights)
@@ -83,6 +84,12 @@ public static class DenseOnnxExporter
         var t = g.Scalar(g.Dim(History, 1));
         var positions = g.Op("Range", g.Sub(g.Long(config.MaxHistory), t), g.Long(config.MaxHistory), g.Long(1));
         var x = g.Add(g.Mul(History, g.Float(MathF.Sqrt(config.Dimension))), g.Gather(g.W("positions.weight"), positions));
+        if (config.Actions)
+        {
+            g.Input(Actions, DataType.Int64, "batch", "history");
+            x = g.Add(x, g.Gather(g.W("actions.weight"), Actions));
+        }
+
         x = g.Mul(x, g.Unsqueeze(g.OpWith("Cast", [Valid], OnnxGraphBuilder.Int("to", (long)DataType.Float)), 2));
 
         var range = g.Op("Range", g.Long(0), t, g.Long(1));

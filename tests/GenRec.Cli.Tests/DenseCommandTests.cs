@@ -19,6 +19,7 @@ public sealed class DenseCommandTests
         var trained = train.LastJson();
         Assert.Equal(9066, trained.GetProperty("items").GetInt32());
         Assert.True(trained.GetProperty("trained_items").GetInt32() < 9066 - 1800, "cold items have no ID embedding");
+        Assert.False(trained.GetProperty("reads_actions").GetBoolean()); // every MovieLens event is a rating
 
         var coldUsers = folder.File("cold-users.txt");
         var eval = await CliRunner.RunAsync(

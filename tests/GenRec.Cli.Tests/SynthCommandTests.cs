@@ -25,6 +25,31 @@ public sealed class SynthCommandTests
     }
 
     [Fact]
+    public async Task A_dense_retriever_trained_on_a_log_of_several_actions_reads_them_served_too()
+    {
+        using var folder = TestData.TempFolder();
+        var data = await SynthesizeAsync(folder, 20_000, "parquet", seed: 9);
+        string[] small = ["--dense-epochs", "1", "--dense-dim", "16", "--dense-max-history", "10", "--dense-eval-users", "50", "--dense-negatives", "64"];
+        var train = await CliRunner.RunAsync(["train", "dense", .. data, "--target-actions", "Click,Purchase", "--out", folder.File("dense"), .. small]);
+        var blind = await CliRunner.RunAsync(["train", "dense", .. data, "--out", folder.File("blind"), "--dense-actions", "off", .. small]);
+        var bad = await CliRunner.RunAsync(["train", "dense", .. data, "--out", folder.File("x"), "--dense-actions", "sometimes"]);
+
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        Assert.True(train.LastJson().GetProperty("reads_actions").GetBoolean());
+        Assert.True(blind.ExitCode == 0, blind.Stderr);
+        Assert.False(blind.LastJson().GetProperty("reads_actions").GetBoolean());
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("'sometimes' not recognized", bad.Stderr, StringComparison.Ordinal);
+
+        // Exported, the user tower takes the actions too, and serves the TorchSharp model's queries and lists.
+        var export = await CliRunner.RunAsync(["export", "--kind", "dense", "--model-path", folder.File("dense"), "--out", folder.File("onnx"), .. data, "--target-actions", "Click,Purchase", "--check-users", "10", "--provider", "Cpu"]);
+        Assert.True(export.ExitCode == 0, export.Stderr);
+        Assert.InRange(export.LastJson().GetProperty("parity_max_abs_diff").GetDouble(), 0, 1e-4);
+        Assert.Equal(10, export.LastJson().GetProperty("parity_same_lists").GetInt32());
+        Assert.True(GenRec.Models.DenseOnnxManifest.Load(folder.File("onnx")).ReadsActions);
+    }
+
+    [Fact]
     public async Task Target_actions_evaluate_on_purchases_with_every_earlier_event_as_context()
     {
         using var folder = TestData.TempFolder();

@@ -46,6 +46,7 @@ internal static class DenseCommand
                 ["best_epoch"] = r.BestEpoch,
                 ["valid_NDCG@10"] = Math.Round(r.ValidationNdcg10, 6),
                 ["id_dropout"] = r.IdDropout,
+                ["reads_actions"] = model.ReadsActions,
                 ["items"] = model.ItemVectors.Count,
                 ["trained_items"] = model.TrainedItems.Count,
                 ["train_seconds"] = Math.Round(r.Seconds, 1),
@@ -156,7 +157,11 @@ internal static class DenseCommand
 /// <summary>The dense trainer's options on the command line.</summary>
 internal sealed class DenseOptions
 {
-    public DenseOptions() => FusionVectors.AcceptOnlyFromAmong("full", "content");
+    public DenseOptions()
+    {
+        FusionVectors.AcceptOnlyFromAmong("full", "content");
+        Actions.AcceptOnlyFromAmong("auto", "on", "off");
+    }
 
     public Option<int> Epochs { get; } = new("--dense-epochs") { Description = "dense: the most epochs (early stopping on validation NDCG@10).", DefaultValueFactory = _ => 40 };
 
@@ -171,6 +176,12 @@ internal sealed class DenseOptions
     public Option<double> ContentLoss { get; } = new("--dense-content-loss") { Description = "dense: weight of the loss that ranks next items by their content-only vectors (what new items are ranked by); 0: off.", DefaultValueFactory = _ => 0 };
 
     public Option<int> Negatives { get; } = new("--dense-negatives") { Description = "dense: sampled softmax, each step's next items against themselves and this many uniformly drawn items; 0: against the whole catalogue (the default).", DefaultValueFactory = _ => 0 };
+
+    public Option<string> Actions { get; } = new("--dense-actions")
+    {
+        Description = "dense: whether the user tower reads each history event's action (impression, click, purchase …): on, off, or auto (on when the train part holds more than one action).",
+        DefaultValueFactory = _ => "auto",
+    };
 
     public Option<int?> ValidationUsers { get; } = new("--dense-eval-users") { Description = "dense: validate on the first N users only (faster)." };
 
@@ -225,7 +236,7 @@ internal sealed class DenseOptions
         DefaultValueFactory = _ => 0,
     };
 
-    public IEnumerable<Option> All => [Path, Epochs, Dimension, MaxHistory, IdDropout, Temperature, ContentLoss, Negatives, ValidationUsers];
+    public IEnumerable<Option> All => [Path, Epochs, Dimension, MaxHistory, IdDropout, Temperature, ContentLoss, Negatives, Actions, ValidationUsers];
 
     /// <summary>The options only evaluation reads (hybrid-fresh and beam-fusion).</summary>
     /// <summary>Evaluation only: beam-fusion's dense side conditioned on each prefix by the model's head.</summary>
@@ -285,6 +296,7 @@ internal sealed class DenseOptions
             ContentLossWeight = parse.GetValue(ContentLoss) is var w and >= 0 and < double.PositiveInfinity ? w : throw new UsageException($"--dense-content-loss is {parse.GetValue(ContentLoss)}; it must be 0 or more."),
             ValidationUsers = parse.GetValue(ValidationUsers),
             SampledNegatives = CommonOptions.RequireNonNegative(parse.GetValue(Negatives), "--dense-negatives"),
+            ReadActions = parse.GetValue(Actions) switch { "on" => true, "off" => false, _ => null },
         };
     }
 }

@@ -1,4 +1,5 @@
 using GenRec.Generative;
+using GenRec.Models;
 using GenRec.SemanticIds;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -17,8 +18,8 @@ public sealed class DenseRetrievalModel : IDisposable
     /// <summary>The folder format written by <see cref="Save"/>.</summary>
     public const string Format = "genrec-dense";
 
-    /// <summary>The folder format version (2 adds the optional prefix head; version 1 folders still load).</summary>
-    public const int FormatVersion = 2;
+    /// <summary>The folder format version (2 adds the optional prefix head, 3 a user tower that reads actions; version 1 folders still load).</summary>
+    public const int FormatVersion = 3;
 
     /// <summary>The prefix head's weights in the model folder, when the model has one.</summary>
     public const string PrefixHeadFile = "prefix-head.weights";
@@ -58,6 +59,9 @@ public sealed class DenseRetrievalModel : IDisposable
 
     /// <summary>History items the user tower reads.</summary>
     public int MaxHistory => _network.Config.MaxHistory;
+
+    /// <summary>Whether the user tower reads each history event's action (<see cref="DenseRetrievalTrainer.Options.ReadActions"/>).</summary>
+    public bool ReadsActions => _network.Config.Actions;
 
     /// <summary>How the model was trained.</summary>
     public DenseTrainingReport Report { get; }
@@ -137,13 +141,16 @@ public sealed class DenseRetrievalModel : IDisposable
     public float[] UserVector(IReadOnlyList<UserEvent> history)
     {
         ArgumentNullException.ThrowIfNull(history);
-        var (input, valid, t) = Catalogue.HistoryInput(history, MaxHistory);
+        var catalogue = Catalogue;
+        var known = catalogue.KnownHistory(history, MaxHistory);
+        var (input, valid, t) = catalogue.HistoryInput(known, MaxHistory);
         var d = Dimension;
         lock (_gate)
         {
             using var noGrad = torch.no_grad();
             using var scope = torch.NewDisposeScope();
-            var users = _network.Users(torch.tensor(input, [1, t, d], device: _device), torch.tensor(valid, [1, t], device: _device));
+            var actions = ReadsActions ? torch.tensor(DenseGraphContract.EncodeActions(known), [1, t], device: _device) : null;
+            var users = _network.Users(torch.tensor(input, [1, t, d], device: _device), torch.tensor(valid, [1, t], device: _device), actions);
             return users[0, -1].cpu().data<float>().ToArray();
         }
     }
@@ -284,7 +291,7 @@ public sealed class DenseRetrievalModel : IDisposable
         var c = _network.Config;
         var head = Volatile.Read(ref _head);
         var headManifest = head is null ? null : new HeadManifest(head.Network.Config.Vocabulary, head.Network.Config.Hidden, head.Report);
-        var manifest = new Manifest(Format, FormatVersion, c.ContentDimension, c.Dimension, c.Layers, c.Heads, c.MlpDimension, c.MaxHistory, c.Dropout, c.Temperature, ContentSource, [.. TrainedItems.Select(i => i.Value)], Report, headManifest);
+        var manifest = new Manifest(Format, FormatVersion, c.ContentDimension, c.Dimension, c.Layers, c.Heads, c.MlpDimension, c.MaxHistory, c.Dropout, c.Temperature, ContentSource, [.. TrainedItems.Select(i => i.Value)], Report, headManifest, c.Actions);
         var headPath = Path.Combine(directory, PrefixHeadFile);
         Directory.CreateDirectory(directory);
         if (head is null)
@@ -324,7 +331,7 @@ public sealed class DenseRetrievalModel : IDisposable
         DenseRetrievalConfig config;
         try
         {
-            config = new DenseRetrievalConfig(m.TrainedItems.Length + 1, m.ContentDimension, m.Dimension, m.Layers, m.Heads, m.MlpDimension, m.MaxHistory, m.Dropout, m.Temperature);
+            config = new DenseRetrievalConfig(m.TrainedItems.Length + 1, m.ContentDimension, m.Dimension, m.Layers, m.Heads, m.MlpDimension, m.MaxHistory, m.Dropout, m.Temperature, m.ReadsActions);
             config.Validate();
         }
         catch (ArgumentException e)
@@ -407,7 +414,7 @@ public sealed class DenseRetrievalModel : IDisposable
 
     private sealed record Manifest(
         string Format, int FormatVersion, int ContentDimension, int Dimension, int Layers, int Heads, int MlpDimension, int MaxHistory, double Dropout, double Temperature,
-        string ContentSource, long[] TrainedItems, DenseTrainingReport Report, HeadManifest? PrefixHead = null);
+        string ContentSource, long[] TrainedItems, DenseTrainingReport Report, HeadManifest? PrefixHead = null, bool ReadsActions = false);
 
     private sealed record HeadManifest(int[] Vocabulary, int Hidden, PrefixHeadReport Report);
 

@@ -1,3 +1,4 @@
+using GenRec.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,7 +15,8 @@ namespace GenRec.Training;
 /// <param name="MaxHistory">History items the user tower reads.</param>
 /// <param name="Dropout">Dropout rate in training.</param>
 /// <param name="Temperature">The softmax temperature of the cosine scores in training.</param>
-internal sealed record DenseRetrievalConfig(int Items, int ContentDimension, int Dimension, int Layers, int Heads, int MlpDimension, int MaxHistory, double Dropout, double Temperature)
+/// <param name="Actions">Whether the user tower reads each history event's action (an embedding added to its item's).</param>
+internal sealed record DenseRetrievalConfig(int Items, int ContentDimension, int Dimension, int Layers, int Heads, int MlpDimension, int MaxHistory, double Dropout, double Temperature, bool Actions = false)
 {
     public void Validate()
     {
@@ -29,8 +31,9 @@ internal sealed record DenseRetrievalConfig(int Items, int ContentDimension, int
 /// <summary>
 /// The two towers. Item tower: a linear projection of the item's content vector plus its collaborative ID embedding
 /// (zero for an item without train interactions, so a new item's vector comes from its content alone), unit length.
-/// User tower: the history's item vectors (scaled by √d) plus learned positions, through causal pre-norm transformer
-/// blocks, then a layer norm, unit length: one user state per position, the last one is the query.
+/// User tower: the history's item vectors (scaled by √d) plus learned positions (and, when the model reads actions, an
+/// embedding of each event's action: a purchase and an impression of one item are different evidence), through causal
+/// pre-norm transformer blocks, then a layer norm, unit length: one user state per position, the last one is the query.
 /// </summary>
 internal sealed class DenseRetrievalNetwork : nn.Module<Tensor, Tensor>
 {
@@ -40,6 +43,7 @@ internal sealed class DenseRetrievalNetwork : nn.Module<Tensor, Tensor>
     private readonly ModuleList<DecoderBlock> blocks;
     private readonly LayerNorm norm;
     private readonly Dropout dropout;
+    private readonly Embedding? actions;
     private readonly double _scale;
 
     public DenseRetrievalNetwork(DenseRetrievalConfig config)
@@ -61,6 +65,13 @@ internal sealed class DenseRetrievalNetwork : nn.Module<Tensor, Tensor>
             nn.init.normal_(ids.weight!, 0, 0.02);
             ids.weight![0].zero_();
         }
+
+        // Made last, so a model that reads actions starts from the same weights as one that does not, but for them.
+        if (config.Actions)
+        {
+            actions = nn.Embedding(DenseGraphContract.ActionTokens, config.Dimension, padding_idx: 0);
+            register_module(nameof(actions), actions);
+        }
     }
 
     public DenseRetrievalConfig Config { get; }
@@ -79,8 +90,12 @@ internal sealed class DenseRetrievalNetwork : nn.Module<Tensor, Tensor>
         return nn.functional.normalize(content.forward(contentVectors).Plus(idPart), p: 2, dim: -1);
     }
 
-    /// <summary>Unit user states [B, T, d] of right-aligned histories [B, T, d] of unit item vectors, <paramref name="valid"/> [B, T] marking real items.</summary>
-    public Tensor Users(Tensor history, Tensor valid)
+    /// <summary>
+    /// Unit user states [B, T, d] of right-aligned histories [B, T, d] of unit item vectors, <paramref name="valid"/>
+    /// [B, T] marking real items, and, for a model that reads actions, <paramref name="eventActions"/> [B, T] (the events'
+    /// <see cref="DenseGraphContract.ActionToken"/>, 0 on padding).
+    /// </summary>
+    public Tensor Users(Tensor history, Tensor valid, Tensor? eventActions = null)
     {
         var t = history.shape[1];
         if (t > Config.MaxHistory)
@@ -88,8 +103,18 @@ internal sealed class DenseRetrievalNetwork : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"The user tower reads at most {Config.MaxHistory} items; got {t}.", nameof(history));
         }
 
+        if ((actions is null) != (eventActions is null))
+        {
+            throw new ArgumentException(actions is null ? "This model does not read actions." : "This model reads each event's action; none were given.", nameof(eventActions));
+        }
+
         var device = history.device;
         var x = history.Times(_scale).Plus(positions.forward(TorchOps.Range(Config.MaxHistory - t, Config.MaxHistory, device)));
+        if (actions is not null)
+        {
+            x = x.Plus(actions.forward(eventActions!));
+        }
+
         x = dropout.forward(x * valid.unsqueeze(-1).to_type(x.dtype));
 
         // Causal; padding keys are masked except a position's own (so a padding query still attends to something).
@@ -115,6 +140,7 @@ internal sealed class DenseRetrievalNetwork : nn.Module<Tensor, Tensor>
             blocks.Dispose();
             norm.Dispose();
             dropout.Dispose();
+            actions?.Dispose();
         }
 
         base.Dispose(disposing);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using GenRec.Data;
+using GenRec.Models;
 using GenRec.SemanticIds;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -80,7 +81,8 @@ public sealed class DenseRetrievalTrainer
         var trained = catalogue.Where(seen.Contains).ToArray();
         var rowOf = trained.Select((item, r) => (item, row: r + 1L)).ToDictionary(p => p.item, p => p.row);
         var rows = catalogue.Select(i => rowOf.GetValueOrDefault(i)).ToArray();
-        var config = new DenseRetrievalConfig(trained.Length + 1, content.Dimension, o.Dimension, o.Layers, o.Heads, o.MlpDimension, o.MaxHistory, o.Dropout, o.Temperature);
+        var readActions = o.ReadActions ?? ManyActions(split);
+        var config = new DenseRetrievalConfig(trained.Length + 1, content.Dimension, o.Dimension, o.Layers, o.Heads, o.MlpDimension, o.MaxHistory, o.Dropout, o.Temperature, readActions);
         var network = new DenseRetrievalNetwork(config);
         network.to(device);
         var parameters = network.parameters().Sum(p => p.numel());
@@ -88,9 +90,9 @@ public sealed class DenseRetrievalTrainer
         using var contentAll = torch.tensor(catalogueContent.Values.ToArray(), [catalogue.Length, content.Dimension], device: device);
         using var rowsAll = torch.tensor(rows, device: device);
 
-        var sequences = split.Train.Select(s => s.Interactions.Select(i => position[i.Item]).ToArray()).Where(s => s.Length >= 2).ToArray();
+        var sequences = split.Train.Select(s => DenseSequence.Of(s.Interactions, position, readActions)).Where(s => s.Length >= 2).ToArray();
         var validation = split.Cases(SplitTarget.Valid).Take(o.ValidationUsers ?? int.MaxValue)
-            .Select(c => (History: c.History.Select(h => position[h.Item]).ToArray(), Target: position[c.Target.Item]))
+            .Select(c => (History: DenseSequence.Of(c.History, position, readActions), Target: position[c.Target.Item]))
             .ToArray();
         using var optimizer = new AdamWOptimizer(network.parameters(), o.LearningRate, o.WeightDecay);
 
@@ -112,7 +114,7 @@ public sealed class DenseRetrievalTrainer
                     using var scope = torch.NewDisposeScope();
                     var batch = windows.GetRange(start, Math.Min(o.BatchSize, windows.Count - start));
                     var keep = torch.tensor(Enumerable.Range(0, catalogue.Length).Select(_ => random.NextDouble() < o.IdDropout ? 0f : 1f).ToArray(), device: device);
-                    var (inputs, targets, valid) = Batch(batch, catalogue.Length, device);
+                    var (inputs, targets, valid, actions) = Batch(batch, catalogue.Length, device);
 
                     // Full softmax: every catalogue item is scored. Sampled: only the items this step reads or predicts
                     // and the drawn negatives pass through the item tower, and the next items are scored against them.
@@ -122,7 +124,7 @@ public sealed class DenseRetrievalTrainer
                     Tensor Rows(Tensor all) => sampledRows is null ? all : all.index_select(0, sampledRows);
                     var vectors = network.ItemVectors(Rows(contentAll), Rows(rowsAll), Rows(keep));
                     var padded = torch.cat([vectors, torch.zeros(1, o.Dimension, device: device)], 0);
-                    var users = network.Users(padded[localInputs], valid);
+                    var users = network.Users(padded[localInputs], valid, actions);
                     var picked = users[valid];
                     var loss = nn.functional.cross_entropy(picked.matmul(vectors.t()).Over(o.Temperature), labels);
                     if (o.ContentLossWeight > 0)
@@ -181,7 +183,6 @@ public sealed class DenseRetrievalTrainer
         }
     }
 
-    /// <summary>Each sequence cut from its end into runs of up to MaxHistory + 1 items (the last ones keep the newest items), shuffled.</summary>
     /// <summary>
     /// Sampled softmax: the items a step works on are the ones its windows read or predict and
     /// <paramref name="negatives"/> drawn uniformly from the catalogue (mixed negative sampling), each once. Returns
@@ -224,15 +225,35 @@ public sealed class DenseRetrievalTrainer
         return (torch.tensor(rows.ToArray(), device: device), torch.tensor(local, device: device).reshape(inputs.shape), torch.tensor(labels, device: device));
     }
 
-    internal static List<int[]> Windows(int[][] sequences, int maxHistory, Random random)
+    /// <summary>Whether the split's train part holds events of more than one action (then a model reading actions can tell them apart).</summary>
+    internal static bool ManyActions(DataSplit split)
     {
-        var windows = new List<int[]>();
+        ActionType? first = null;
+        foreach (var s in split.Train)
+        {
+            foreach (var i in s.Interactions)
+            {
+                first ??= i.EffectiveAction;
+                if (i.EffectiveAction != first)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Each sequence cut from its end into runs of up to MaxHistory + 1 items (the last ones keep the newest items), shuffled.</summary>
+    internal static List<DenseSequence> Windows(DenseSequence[] sequences, int maxHistory, Random random)
+    {
+        var windows = new List<DenseSequence>();
         foreach (var s in sequences)
         {
             for (var end = s.Length; end >= 2; end -= maxHistory)
             {
                 var start = Math.Max(0, end - maxHistory - 1);
-                windows.Add(s[start..end]);
+                windows.Add(s.Slice(start, end));
             }
         }
 
@@ -240,13 +261,18 @@ public sealed class DenseRetrievalTrainer
         return windows;
     }
 
-    /// <summary>Right-aligned inputs [B, T] (padding: <paramref name="pad"/>), next-item targets [B, T] and the valid mask [B, T].</summary>
-    internal static (Tensor Inputs, Tensor Targets, Tensor Valid) Batch(List<int[]> windows, int pad, Device device)
+    /// <summary>
+    /// Right-aligned inputs [B, T] (padding: <paramref name="pad"/>), next-item targets [B, T], the valid mask [B, T] and,
+    /// when the windows carry actions, the inputs' action tokens [B, T] (0 on padding).
+    /// </summary>
+    internal static (Tensor Inputs, Tensor Targets, Tensor Valid, Tensor? Actions) Batch(List<DenseSequence> windows, int pad, Device device)
     {
         var t = windows.Max(w => w.Length) - 1;
+        var withActions = windows[0].Actions is not null;
         var inputs = new long[windows.Count * t];
         var targets = new long[windows.Count * t];
         var valid = new bool[windows.Count * t];
+        var actions = withActions ? new long[windows.Count * t] : null;
         for (var b = 0; b < windows.Count; b++)
         {
             var w = windows[b];
@@ -256,16 +282,24 @@ public sealed class DenseRetrievalTrainer
                 var at = (b * t) + i;
                 var j = i - offset;
                 valid[at] = j >= 0;
-                inputs[at] = j >= 0 ? w[j] : pad;
-                targets[at] = j >= 0 ? w[j + 1] : 0;
+                inputs[at] = j >= 0 ? w.Items[j] : pad;
+                targets[at] = j >= 0 ? w.Items[j + 1] : 0;
+                if (actions is not null && j >= 0)
+                {
+                    actions[at] = w.Actions![j];
+                }
             }
         }
 
-        return (torch.tensor(inputs, [windows.Count, t], device: device), torch.tensor(targets, [windows.Count, t], device: device), torch.tensor(valid, [windows.Count, t], device: device));
+        return (
+            torch.tensor(inputs, [windows.Count, t], device: device),
+            torch.tensor(targets, [windows.Count, t], device: device),
+            torch.tensor(valid, [windows.Count, t], device: device),
+            actions is null ? null : torch.tensor(actions, [windows.Count, t], device: device));
     }
 
     /// <summary>Full-ranking NDCG@10 of the validation targets, each user's history excluded.</summary>
-    private static double ValidationNdcg(DenseRetrievalNetwork network, Tensor contentAll, Tensor rowsAll, (int[] History, int Target)[] cases, int maxHistory, Device device)
+    private static double ValidationNdcg(DenseRetrievalNetwork network, Tensor contentAll, Tensor rowsAll, (DenseSequence History, int Target)[] cases, int maxHistory, Device device)
     {
         if (cases.Length == 0)
         {
@@ -284,15 +318,16 @@ public sealed class DenseRetrievalTrainer
         {
             using var inner = torch.NewDisposeScope();
             var chunk = cases.AsSpan(start, Math.Min(Chunk, cases.Length - start)).ToArray();
-            var windows = chunk.Select(c => c.History.Length == 0 ? [(int)n, 0] : c.History[Math.Max(0, c.History.Length - maxHistory)..].Append(0).ToArray()).ToList();
-            var (inputs, _, valid) = Batch(windows, (int)n, device);
+            // Each history's last items and a placeholder next item (an empty history reads one padding position).
+            var windows = chunk.Select(c => (c.History.Length == 0 ? DenseSequence.Padding((int)n, c.History.Actions is not null) : c.History.Slice(Math.Max(0, c.History.Length - maxHistory), c.History.Length)).Then(0)).ToList();
+            var (inputs, _, valid, actions) = Batch(windows, (int)n, device);
             valid = valid.logical_and(inputs.NotEqual(n));
-            var users = network.Users(padded[inputs], valid)[.., -1];
+            var users = network.Users(padded[inputs], valid, actions)[.., -1];
             var scores = users.matmul(vectors.t()).cpu().data<float>().ToArray();
             for (var u = 0; u < chunk.Length; u++)
             {
                 var row = scores.AsSpan((int)(u * n), (int)n);
-                var history = chunk[u].History.ToHashSet();
+                var history = chunk[u].History.Items.ToHashSet();
                 var target = row[chunk[u].Target];
                 var rank = 1;
                 for (var i = 0; i < n; i++)
@@ -327,6 +362,14 @@ public sealed class DenseRetrievalTrainer
 
         /// <summary>History items the user tower reads. Default: 50.</summary>
         public int MaxHistory { get; init; } = 50;
+
+        /// <summary>
+        /// Whether the user tower reads each history event's action (an action embedding beside the item's vector), so a
+        /// purchase and an impression of one item say different things. <see langword="null"/> (the default): when the
+        /// train part holds more than one action (a rating log's single action changes nothing, and its models stay as
+        /// they were).
+        /// </summary>
+        public bool? ReadActions { get; init; }
 
         /// <summary>Dropout rate. Default: 0.2.</summary>
         public double Dropout { get; init; } = 0.2;
@@ -380,4 +423,37 @@ public sealed class DenseRetrievalTrainer
         /// <summary>Receives progress inside each epoch (about every 5 % of its steps); may be <see langword="null"/>.</summary>
         public IProgress<StepProgress>? StepProgress { get; init; }
     }
+}
+
+/// <summary>A run of a user's events as the dense trainer reads them: catalogue positions and, for a model that reads actions, their action tokens.</summary>
+/// <param name="Items">Catalogue positions, oldest first.</param>
+/// <param name="Actions">Their <see cref="DenseGraphContract.ActionToken"/>s; <see langword="null"/> for a model that does not read actions.</param>
+internal readonly record struct DenseSequence(int[] Items, byte[]? Actions)
+{
+    public int Length => Items.Length;
+
+    /// <summary>A user's events whose item has a catalogue position, oldest first.</summary>
+    public static DenseSequence Of(IEnumerable<Interaction> events, IReadOnlyDictionary<ItemId, int> position, bool actions)
+    {
+        var items = new List<int>();
+        var tokens = actions ? new List<byte>() : null;
+        foreach (var e in events)
+        {
+            if (position.TryGetValue(e.Item, out var at))
+            {
+                items.Add(at);
+                tokens?.Add((byte)DenseGraphContract.ActionToken(e.EffectiveAction));
+            }
+        }
+
+        return new DenseSequence([.. items], tokens?.ToArray());
+    }
+
+    /// <summary>One padding position (<paramref name="pad"/>, action token 0).</summary>
+    public static DenseSequence Padding(int pad, bool actions) => new([pad], actions ? [0] : null);
+
+    public DenseSequence Slice(int start, int end) => new(Items[start..end], Actions?[start..end]);
+
+    /// <summary>This run and one more item after it (its action unknown: 0).</summary>
+    public DenseSequence Then(int item) => new([.. Items, item], Actions is null ? null : [.. Actions, 0]);
 }

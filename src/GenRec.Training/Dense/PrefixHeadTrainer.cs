@@ -101,13 +101,15 @@ public sealed class PrefixHeadTrainer
         using var groupAll = torch.tensor(groupOf, device: device);
         using var codesAll = torch.tensor(codes, [groups.Count, o.Levels], device: device);
 
-        var sequences = split.Train.Select(s => s.Interactions.Where(i => position.ContainsKey(i.Item)).Select(i => position[i.Item]).ToArray()).Where(s => s.Length >= 2).ToArray();
+        var actions = model.Network.Config.Actions;
+        var sequences = split.Train.Select(s => DenseSequence.Of(s.Interactions, position, actions)).Where(s => s.Length >= 2).ToArray();
         var (states, targets) = States(model, sequences, fullAll, random, cancellationToken);
         using var statesAll = states;
         using var targetsAll = targets;
         var validation = split.Cases(SplitTarget.Valid).Take(o.ValidationUsers ?? int.MaxValue)
             .Where(c => position.ContainsKey(c.Target.Item))
-            .Select(c => c.History.Where(h => position.ContainsKey(h.Item)).Select(h => position[h.Item]).TakeLast(model.MaxHistory).Append(position[c.Target.Item]).ToArray())
+            .Select(c => (History: DenseSequence.Of(c.History, position, actions), Target: position[c.Target.Item]))
+            .Select(c => c.History.Slice(Math.Max(0, c.History.Length - model.MaxHistory), c.History.Length).Then(c.Target))
             .ToArray();
         var (validStates, validTargets) = States(model, validation, fullAll, random: null, cancellationToken);
         using var validStatesAll = validStates;
@@ -227,7 +229,7 @@ public sealed class PrefixHeadTrainer
     /// The served user states (full item vectors, no dropout) before each next item of the sequences, windowed as the
     /// dense trainer windows them (<paramref name="random"/> null: the last window of each sequence only, its last position only).
     /// </summary>
-    private static (Tensor States, Tensor Targets) States(DenseRetrievalModel model, int[][] sequences, Tensor vectors, Random? random, CancellationToken cancellationToken)
+    private static (Tensor States, Tensor Targets) States(DenseRetrievalModel model, DenseSequence[] sequences, Tensor vectors, Random? random, CancellationToken cancellationToken)
     {
         var device = vectors.device;
         var d = vectors.shape[1];
@@ -242,8 +244,8 @@ public sealed class PrefixHeadTrainer
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = torch.NewDisposeScope();
-            var (inputs, next, valid) = DenseRetrievalTrainer.Batch(windows.GetRange(start, Math.Min(Chunk, windows.Count - start)), pad, device);
-            var users = model.Network.Users(padded[inputs], valid);
+            var (inputs, next, valid, actions) = DenseRetrievalTrainer.Batch(windows.GetRange(start, Math.Min(Chunk, windows.Count - start)), pad, device);
+            var users = model.Network.Users(padded[inputs], valid, actions);
             if (random is null)
             {
                 states.Add(users[.., -1].MoveToOuterDisposeScope());
