@@ -42,32 +42,46 @@ public sealed class ColdStartSplit
     /// <param name="dataset">The interactions and the catalogue.</param>
     /// <param name="fraction">The share of the catalogue made cold, in (0, 1).</param>
     /// <param name="seed">The seed of the real split (this one uses <paramref name="seed"/> + 1).</param>
+    /// <param name="targetActions">
+    /// The actions a held-out target can have (the canonical targets of
+    /// <see cref="LeaveOneOutSplit.Create(InteractionDataset, IReadOnlySet{ActionType})"/>); <see langword="null"/>: every action.
+    /// </param>
     /// <returns>The split; <see cref="Seed"/> is the seed it used.</returns>
-    public static ColdStartSplit CreateForTuning(InteractionDataset dataset, double fraction, int seed = 42)
+    /// <exception cref="ArgumentException"><paramref name="targetActions"/> is empty.</exception>
+    public static ColdStartSplit CreateForTuning(InteractionDataset dataset, double fraction, int seed = 42, IReadOnlySet<ActionType>? targetActions = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
+        CheckTargets(targetActions);
         var withoutTest = LeaveOneOutSplit.ToArrays(dataset.UserSequences())
-            .SelectMany(s => s.Interactions.Count >= 3 ? s.Interactions.Take(s.Interactions.Count - 1) : s.Interactions)
+            .SelectMany(s => Targets(s.Interactions, targetActions) is ({ } test, _) ? s.Interactions.Where((_, at) => at != test) : s.Interactions)
             .OrderBy(i => i.Row)
             .ToArray();
-        return Create(new InteractionDataset(withoutTest, dataset.Items.Values), fraction, seed + 1);
+        return Create(new InteractionDataset(withoutTest, dataset.Items.Values), fraction, seed + 1, targetActions);
     }
 
-    /// <summary>Builds the cold-start split of a dataset.</summary>
+    /// <summary>
+    /// Builds the cold-start split of a dataset. With <paramref name="targetActions"/> (a multi-behaviour log evaluated on
+    /// some actions, as <see cref="LeaveOneOutSplit.Create(InteractionDataset, IReadOnlySet{ActionType})"/>) each user's
+    /// test target is that split's, and the validation target the last event of a target action left before it (with at
+    /// least one event before it); every event before a target, of any action, is its history.
+    /// </summary>
     /// <param name="dataset">The dataset.</param>
     /// <param name="fraction">The share of the catalogue to make cold; in (0, 1).</param>
     /// <param name="seed">Chooses the cold items (a seeded shuffle of the catalogue, ascending by id first).</param>
+    /// <param name="targetActions">The actions a held-out target can have; <see langword="null"/>: every action.</param>
     /// <returns>The split, the cold items and the users whose test target is cold.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="fraction"/> is not in (0, 1).</exception>
+    /// <exception cref="ArgumentException"><paramref name="targetActions"/> is empty.</exception>
     /// <remarks>
-    /// Per user, the interactions left are ordered as in <see cref="LeaveOneOutSplit"/>; the last is the test target
-    /// (always the original one: only earlier interactions are removed), the one before it the validation target,
-    /// the rest train. A user left with two interactions keeps one in train and the test target; with one, only the
-    /// test target (an empty history). No cold item is ever a train interaction or a validation target.
+    /// Per user, the interactions left are ordered as in <see cref="LeaveOneOutSplit"/>; the test target is always the
+    /// original one (only other interactions are removed), the last target event before it the validation target, the
+    /// rest before that train. A user left with two interactions keeps one in train and the test target; with one, only
+    /// the test target (an empty history). No cold item is ever a train interaction or a validation target.
     /// </remarks>
-    public static ColdStartSplit Create(InteractionDataset dataset, double fraction, int seed = 42)
+    public static ColdStartSplit Create(InteractionDataset dataset, double fraction, int seed = 42, IReadOnlySet<ActionType>? targetActions = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
+        CheckTargets(targetActions);
         if (double.IsNaN(fraction) || fraction <= 0 || fraction >= 1)
         {
             throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "The cold share of the catalogue must be in (0, 1).");
@@ -87,8 +101,8 @@ public sealed class ColdStartSplit
         foreach (var s in sequences)
         {
             var all = s.Interactions;
-            var hasTest = all.Count >= 3;
-            var remaining = all.Where((i, at) => !cold.Contains(i.Item) || (hasTest && at == all.Count - 1)).ToArray();
+            var canonicalTest = Targets(all, targetActions).Test;
+            var remaining = all.Where((i, at) => !cold.Contains(i.Item) || at == canonicalTest).ToArray();
             if (remaining.Length == 0)
             {
                 continue;
@@ -96,32 +110,68 @@ public sealed class ColdStartSplit
 
             kept.Add(new UserSequence(s.User, remaining));
             var n = remaining.Length;
-            if (!hasTest)
+            if (canonicalTest is null)
             {
                 train[s.User] = n;
                 continue;
             }
 
-            test[s.User] = n - 1;
-            if (cold.Contains(remaining[^1].Item))
+            // The test target keeps its place among what is left; the validation target is the last target event before it.
+            var testAt = Array.FindIndex(remaining, i => i.Row == all[canonicalTest.Value].Row);
+            test[s.User] = testAt;
+            if (cold.Contains(remaining[testAt].Item))
             {
                 coldUsers.Add(s.User);
             }
 
-            if (n >= 3)
+            var validAt = testAt < 1 ? -1 : Array.FindLastIndex(remaining, testAt - 1, testAt, i => targetActions is null || targetActions.Contains(i.EffectiveAction));
+            if (validAt >= 1)
             {
-                valid[s.User] = n - 2;
-                train[s.User] = n - 2;
+                valid[s.User] = validAt;
+                train[s.User] = validAt;
             }
             else
             {
-                train[s.User] = n - 1;
+                train[s.User] = testAt;
             }
         }
 
         var interactions = kept.SelectMany(s => s.Interactions).OrderBy(i => i.Row).ToArray();
         var reduced = new InteractionDataset(interactions, dataset.Items.Values);
-        var split = new DataSplit($"cold-start ({fraction:0.###} of the catalogue cold, seed {seed})", reduced, kept, train, valid, test);
+        var on = targetActions is null ? string.Empty : $" on {string.Join(", ", targetActions.Order())}";
+        var split = new DataSplit($"cold-start{on} ({fraction:0.###} of the catalogue cold, seed {seed})", reduced, kept, train, valid, test) { TargetActions = targetActions };
         return new ColdStartSplit(split, cold, coldUsers, fraction, seed);
+    }
+
+    /// <summary>
+    /// The canonical held-out targets of a user's events (indices): with every action, the last event when there are at
+    /// least three; with target actions, the last event of one and the one before it, when that has an event before it
+    /// (<see cref="LeaveOneOutSplit"/>'s rules). Null when the user has no test target.
+    /// </summary>
+    private static (int? Test, int? Valid) Targets(IReadOnlyList<Interaction> events, IReadOnlySet<ActionType>? targetActions)
+    {
+        if (targetActions is null)
+        {
+            return events.Count >= 3 ? (events.Count - 1, events.Count - 2) : (null, null);
+        }
+
+        int last = -1, previous = -1;
+        for (var i = events.Count - 1; i >= 0 && previous < 0; i--)
+        {
+            if (targetActions.Contains(events[i].EffectiveAction))
+            {
+                (last, previous) = last < 0 ? (i, -1) : (last, i);
+            }
+        }
+
+        return previous >= 1 ? (last, previous) : (null, null);
+    }
+
+    private static void CheckTargets(IReadOnlySet<ActionType>? targetActions)
+    {
+        if (targetActions is { Count: 0 })
+        {
+            throw new ArgumentException("At least one target action is needed.", nameof(targetActions));
+        }
     }
 }

@@ -1,3 +1,4 @@
+using GenRec.Data.Synthetic;
 using GenRec.TestSupport;
 
 namespace GenRec.Data.Tests;
@@ -57,6 +58,48 @@ public sealed class ColdStartSplitTests
         Assert.All(cases, c => Assert.Equal(canonicalValid[c.User], c.Target));
         Assert.DoesNotContain(tuning.Split.TrainInteractions, i => tuning.ColdItems.Contains(i.Item));
         Assert.InRange(tuning.ColdTargetUsers.Count, 50, 400);
+    }
+
+    [Fact]
+    public void On_purchases_the_test_targets_are_the_target_action_splits_and_no_cold_item_is_learned_from()
+    {
+        // A multi-behaviour log evaluated on purchases: the cold split holds out what LeaveOneOutSplit does on purchases.
+        var dataset = EventLogSimulator.Generate(new SimulatorOptions { Events = 40_000, Seed = 7 });
+        HashSet<ActionType> purchases = [ActionType.Purchase];
+        var cold = ColdStartSplit.Create(dataset, 0.2, seed: 42, purchases);
+        var split = cold.Split;
+        var canonical = LeaveOneOutSplit.Create(dataset, purchases).Cases(SplitTarget.Test).ToDictionary(c => c.User, c => c.Target);
+
+        Assert.Same(purchases, split.TargetActions);
+        var cases = split.Cases(SplitTarget.Test);
+        Assert.Equal(canonical.Count, cases.Count);
+        Assert.All(cases, c => Assert.Equal(canonical[c.User], c.Target));
+        Assert.DoesNotContain(split.TrainInteractions, i => cold.ColdItems.Contains(i.Item));
+        Assert.DoesNotContain(cases, c => c.History.Any(h => cold.ColdItems.Contains(h.Item)));
+        var valid = split.Cases(SplitTarget.Valid);
+        Assert.NotEmpty(valid);
+        Assert.All(valid, c => Assert.True(c.Target.EffectiveAction == ActionType.Purchase && !cold.ColdItems.Contains(c.Target.Item) && c.History.Count > 0));
+        Assert.NotEmpty(cold.ColdTargetUsers);
+        Assert.Equal(cases.Where(c => cold.ColdItems.Contains(c.Target.Item)).Select(c => c.User).Order(), cold.ColdTargetUsers.Order());
+
+        // Tuning: the held-out targets are canonical validation targets (purchases), and no test target is read.
+        var tuning = ColdStartSplit.CreateForTuning(dataset, 0.2, seed: 42, purchases);
+        var canonicalValid = LeaveOneOutSplit.Create(dataset, purchases).Cases(SplitTarget.Valid).ToDictionary(c => c.User, c => c.Target);
+        Assert.DoesNotContain(tuning.Split.Dataset.Interactions, canonical.Values.Contains);
+        Assert.NotEmpty(tuning.Split.Cases(SplitTarget.Test));
+        Assert.All(tuning.Split.Cases(SplitTarget.Test), c => Assert.Equal(canonicalValid[c.User], c.Target));
+        Assert.Throws<ArgumentException>(() => ColdStartSplit.Create(dataset, 0.2, 42, new HashSet<ActionType>()));
+    }
+
+    [Fact]
+    public void Every_action_as_a_target_is_the_cold_start_split_as_before()
+    {
+        var every = ColdStartSplit.Create(TestData.Dataset, 0.2, 42, Enum.GetValues<ActionType>().ToHashSet());
+        var cold = Cold.Value;
+
+        Assert.Equal(cold.Split.Cases(SplitTarget.Test).Select(c => (c.User, c.Target, c.History.Count)), every.Split.Cases(SplitTarget.Test).Select(c => (c.User, c.Target, c.History.Count)));
+        Assert.Equal(cold.Split.Cases(SplitTarget.Valid).Select(c => (c.User, c.Target)), every.Split.Cases(SplitTarget.Valid).Select(c => (c.User, c.Target)));
+        Assert.Equal(cold.Split.TrainInteractions.Count, every.Split.TrainInteractions.Count);
     }
 
     [Theory]

@@ -126,11 +126,6 @@ namespace GenRec.Cli
                 ConsoleProgress.Status($"kept the {kept.Length} interactions before {cutoff:yyyy-MM-dd} and their {items.Count} items");
             }
 
-            if (coldStart is not null && (source.TargetActions is not null || source.ContextActions is not null))
-            {
-                throw new UsageException("--target-actions and --context-actions do not go with --cold-start yet: the cold-start split holds out the last event of any action.");
-            }
-
             if (coldStart is { } share)
             {
                 if (share is not (> 0 and < 1))
@@ -138,12 +133,13 @@ namespace GenRec.Cli
                     throw new UsageException($"--cold-start is {share}; it must be in (0, 1).");
                 }
 
-                var cold = tuning ? ColdStartSplit.CreateForTuning(dataset, share, seed) : ColdStartSplit.Create(dataset, share, seed);
+                var cold = tuning ? ColdStartSplit.CreateForTuning(dataset, share, seed, source.TargetActions) : ColdStartSplit.Create(dataset, share, seed, source.TargetActions);
+                var coldSplit = source.ContextActions is { } coldContext ? cold.Split.WithContext(coldContext) : cold.Split;
                 ConsoleProgress.Status(
                     $"cold-start split{(tuning ? " for tuning (the canonical test targets dropped; its held-out targets are the validation targets)" : string.Empty)}: " +
-                    $"{cold.ColdItems.Count} of {dataset.Catalogue.Count} items cold (seed {cold.Seed}); {cold.Split.TrainInteractions.Count} train interactions left; " +
-                    $"{cold.ColdTargetUsers.Count} of {cold.Split.UsersWithTarget(SplitTarget.Test).Count} users have a cold held-out target");
-                return new LoadedSplit(cold.Split, cold);
+                    $"{cold.ColdItems.Count} of {dataset.Catalogue.Count} items cold (seed {cold.Seed}); {coldSplit.TrainInteractions.Count} train interactions left; " +
+                    $"{cold.ColdTargetUsers.Count} of {coldSplit.UsersWithTarget(SplitTarget.Test).Count} users have a cold held-out target; {coldSplit.Name}");
+                return new LoadedSplit(coldSplit, cold);
             }
 
             if (tuning)
