@@ -20,10 +20,15 @@ public sealed class EvaluationOptions
     public int? MaxUsers { get; set; }
 
     /// <summary>
-    /// The actions whose history items the lists must leave out (<see cref="RecommendationRequest.ExcludeHistoryActions"/>),
-    /// e.g. the split's target actions in a multi-behaviour log. Default: <see langword="null"/>, every action.
+    /// The actions whose history items the lists must leave out (<see cref="RecommendationRequest.ExcludeHistoryActions"/>).
+    /// Default: <see langword="null"/>, the split's target actions (<see cref="DataSplit.TargetActions"/>: on a log
+    /// evaluated on purchases, an item the user was only shown may be listed and bought), or every action when the split
+    /// has none. <see cref="EveryAction"/> leaves out every history item whatever the split.
     /// </summary>
     public IReadOnlySet<ActionType>? ExcludeHistoryActions { get; set; }
+
+    /// <summary>Every action: as <see cref="ExcludeHistoryActions"/>, lists leave out every item of the history.</summary>
+    public static IReadOnlySet<ActionType> EveryAction { get; } = Enum.GetValues<ActionType>().ToHashSet();
 }
 
 /// <summary>Progress of an evaluation: users done out of the total.</summary>
@@ -89,6 +94,7 @@ public static class OfflineEvaluator
         }
 
         var cases = selected.ToArray();
+        var excluded = options.ExcludeHistoryActions ?? split.TargetActions;
         var lists = new ConcurrentDictionary<UserId, IReadOnlyList<ItemId>>();
         var latencies = new ConcurrentBag<double>();
         int done = 0, shortLists = 0, duplicates = 0, historyItems = 0;
@@ -101,7 +107,7 @@ public static class OfflineEvaluator
             new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism, CancellationToken = cancellationToken },
             async (c, ct) =>
             {
-                var request = new RecommendationRequest(c.User, c.HistoryEvents(), options.TopK, c.Target.Time) { ExcludeHistoryActions = options.ExcludeHistoryActions };
+                var request = new RecommendationRequest(c.User, c.HistoryEvents(), options.TopK, c.Target.Time) { ExcludeHistoryActions = excluded };
                 var start = Stopwatch.GetTimestamp();
                 var result = await recommender.RecommendAsync(request, ct).ConfigureAwait(false);
                 latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);

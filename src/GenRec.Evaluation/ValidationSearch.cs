@@ -50,7 +50,7 @@ public static class ValidationSearch
         var trials = new List<SearchTrial<T>>(settings.Count);
         foreach (var setting in settings)
         {
-            var result = await OfflineEvaluator.EvaluateAsync(build(setting), split, SplitTarget.Valid, new EvaluationOptions { TopK = 10, Cutoffs = [10], ExcludeHistoryActions = split.TargetActions }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var result = await OfflineEvaluator.EvaluateAsync(build(setting), split, SplitTarget.Valid, new EvaluationOptions { TopK = 10, Cutoffs = [10] }, cancellationToken: cancellationToken).ConfigureAwait(false);
             trials.Add(new SearchTrial<T>(setting, result.Report["NDCG@10"]));
             progress?.Report(new EvaluationProgress(trials.Count, settings.Count, clock.Elapsed));
         }

@@ -25,8 +25,8 @@ public sealed class ReplayOptions
     public int? MaxUsers { get; set; }
 
     /// <summary>
-    /// The actions whose history items every arm's lists leave out (<see cref="EvaluationOptions.ExcludeHistoryActions"/>):
-    /// a split on target actions passes them here. Default: <see langword="null"/>, every action.
+    /// The actions whose history items every arm's lists leave out (<see cref="EvaluationOptions.ExcludeHistoryActions"/>).
+    /// Default: <see langword="null"/>, the split's target actions (every action when it has none).
     /// </summary>
     public IReadOnlySet<ActionType>? ExcludeHistoryActions { get; set; }
 

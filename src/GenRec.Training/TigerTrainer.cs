@@ -268,7 +268,7 @@ public sealed class TigerTrainer
             pipeline,
             split,
             SplitTarget.Valid,
-            new EvaluationOptions { TopK = 10, MaxUsers = _options.EvaluationUsers, Cutoffs = [10], ExcludeHistoryActions = split.TargetActions },
+            new EvaluationOptions { TopK = 10, MaxUsers = _options.EvaluationUsers, Cutoffs = [10] },
             cancellationToken: cancellationToken).GetAwaiter().GetResult();
         return result.Report["NDCG@10"];
     }

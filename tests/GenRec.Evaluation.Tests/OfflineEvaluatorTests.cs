@@ -69,14 +69,19 @@ public sealed class OfflineEvaluatorTests
         var split = LeaveOneOutSplit.Create(dataset, purchases);
         var recommender = new CascadePipeline("fixed", [new RecallChannel(new FixedRecall(12, 10, 11, 13))]);
 
-        var everything = await OfflineEvaluator.EvaluateAsync(recommender, split, SplitTarget.Test, new EvaluationOptions { TopK = 2 });
+        var everything = await OfflineEvaluator.EvaluateAsync(recommender, split, SplitTarget.Test, new EvaluationOptions { TopK = 2, ExcludeHistoryActions = EvaluationOptions.EveryAction });
         var onlyPurchases = await OfflineEvaluator.EvaluateAsync(recommender, split, SplitTarget.Test, new EvaluationOptions { TopK = 2, ExcludeHistoryActions = purchases });
+        var byDefault = await OfflineEvaluator.EvaluateAsync(recommender, split, SplitTarget.Test, new EvaluationOptions { TopK = 2 });
 
         Assert.Equal(3, everything.Report.Users);
         Assert.Equal(1.0, everything.Report["MRR"], 12); // 10, 11 and 12 left out: 13 first
         Assert.Equal([new ItemId(12), new ItemId(10)], onlyPurchases.Lists[new UserId(1)]); // shown items stay, 11 (bought) goes
         Assert.Equal(0, onlyPurchases.Problems.HistoryItems);
         Assert.Equal(0.0, onlyPurchases.Report["HR@10"], 12);
+
+        // Left to its default, an evaluation of a split on purchases leaves out what the split's targets can be: purchases.
+        Assert.Equal(onlyPurchases.Lists[new UserId(1)], byDefault.Lists[new UserId(1)]);
+        Assert.Equal(onlyPurchases.Report["MRR"], byDefault.Report["MRR"], 12);
     }
 
     [Fact]
