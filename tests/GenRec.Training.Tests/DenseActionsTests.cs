@@ -1,4 +1,7 @@
+using GenRec.Cascade;
 using GenRec.Data;
+using GenRec.Data.Synthetic;
+using GenRec.Evaluation;
 using GenRec.Inference;
 using GenRec.Models;
 using GenRec.SemanticIds;
@@ -149,6 +152,28 @@ public sealed class DenseActionsTests(ActionTopicsFixture fixture) : IClassFixtu
 
         Assert.Equal(fixture.Blind.UserVector(purchase), fixture.Blind.UserVector(impression));
         Assert.NotEqual(fixture.Reading.UserVector(purchase), fixture.Reading.UserVector(impression));
+    }
+
+    [Fact]
+    public async Task On_a_split_of_target_actions_its_validation_figure_is_what_evaluation_measures()
+    {
+        // Evaluated on clicks and purchases, lists keep the items a user was only shown: the trainer's validation must
+        // rank the target among them too, or it picks epochs by a figure evaluation never sees.
+        var dataset = EventLogSimulator.Generate(new SimulatorOptions { Events = 20_000, Seed = 3 });
+        var split = LeaveOneOutSplit.Create(dataset, new HashSet<ActionType> { ActionType.Click, ActionType.Purchase });
+        var random = new Random(1);
+        var content = ItemEmbeddings.FromRows(dataset.Catalogue.Select(i => (i, (ReadOnlyMemory<float>)Enumerable.Range(0, 8).Select(_ => (float)random.NextDouble()).ToArray())));
+        using var model = new DenseRetrievalTrainer(new DenseRetrievalTrainer.Options
+        {
+            Dimension = 16, Layers = 1, Heads = 1, MlpDimension = 16, MaxHistory = 10, Epochs = 2, Patience = 2, BatchSize = 64, ValidationUsers = 150, SampledNegatives = 64,
+        }).Fit(split, content, "test:random");
+
+        var evaluated = await OfflineEvaluator.EvaluateAsync(
+            new CascadePipeline("dense", [new RecallChannel(model.AsRecall())]), split, SplitTarget.Valid, new EvaluationOptions { TopK = 10, Cutoffs = [10], MaxUsers = 150 }, cancellationToken: TestContext.Current.CancellationToken);
+
+        Assert.Equal(150, evaluated.Report.Users);
+        Assert.Equal(evaluated.Report["NDCG@10"], model.Report.ValidationNdcg10, 2);
+        Assert.True(model.Report.ValidationNdcg10 > 0, "the model finds some validation targets");
     }
 
     [Fact]

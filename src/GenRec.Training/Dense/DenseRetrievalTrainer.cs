@@ -11,7 +11,7 @@ namespace GenRec.Training;
 /// <param name="Epoch">The epoch just finished (1-based).</param>
 /// <param name="Epochs">The most epochs.</param>
 /// <param name="Loss">Mean softmax loss of the epoch's next-item positions.</param>
-/// <param name="ValidationNdcg10">Full-ranking NDCG@10 on the validation targets, history excluded.</param>
+/// <param name="ValidationNdcg10">Full-ranking NDCG@10 on the validation targets, history excluded (the items of the split's target actions, as evaluation leaves out).</param>
 /// <param name="Elapsed">Time since training started.</param>
 public readonly record struct DenseTrainingProgress(int Epoch, int Epochs, double Loss, double ValidationNdcg10, TimeSpan Elapsed);
 
@@ -92,7 +92,7 @@ public sealed class DenseRetrievalTrainer
 
         var sequences = split.Train.Select(s => DenseSequence.Of(s.Interactions, position, readActions)).Where(s => s.Length >= 2).ToArray();
         var validation = split.Cases(SplitTarget.Valid).Take(o.ValidationUsers ?? int.MaxValue)
-            .Select(c => (History: DenseSequence.Of(c.History, position, readActions), Target: position[c.Target.Item]))
+            .Select(c => (History: DenseSequence.Of(c.History, position, readActions), Target: position[c.Target.Item], Excluded: Excluded(c, split.TargetActions, position)))
             .ToArray();
         using var optimizer = new AdamWOptimizer(network.parameters(), o.LearningRate, o.WeightDecay);
 
@@ -298,8 +298,16 @@ public sealed class DenseRetrievalTrainer
             actions is null ? null : torch.tensor(actions, [windows.Count, t], device: device));
     }
 
-    /// <summary>Full-ranking NDCG@10 of the validation targets, each user's history excluded.</summary>
-    private static double ValidationNdcg(DenseRetrievalNetwork network, Tensor contentAll, Tensor rowsAll, (DenseSequence History, int Target)[] cases, int maxHistory, Device device)
+    /// <summary>
+    /// The catalogue positions a validation case's list leaves out, as <c>OfflineEvaluator</c> does by default: the
+    /// history items of the split's target actions (every history item when it has none), so an item the user was only
+    /// shown competes with the target, as it does in evaluation.
+    /// </summary>
+    private static HashSet<int> Excluded(EvaluationCase c, IReadOnlySet<ActionType>? targetActions, Dictionary<ItemId, int> position) =>
+        [.. c.History.Where(h => targetActions is null || targetActions.Contains(h.EffectiveAction)).Select(h => position[h.Item])];
+
+    /// <summary>Full-ranking NDCG@10 of the validation targets, each case's excluded history items left out.</summary>
+    private static double ValidationNdcg(DenseRetrievalNetwork network, Tensor contentAll, Tensor rowsAll, (DenseSequence History, int Target, HashSet<int> Excluded)[] cases, int maxHistory, Device device)
     {
         if (cases.Length == 0)
         {
@@ -327,7 +335,12 @@ public sealed class DenseRetrievalTrainer
             for (var u = 0; u < chunk.Length; u++)
             {
                 var row = scores.AsSpan((int)(u * n), (int)n);
-                var history = chunk[u].History.Items.ToHashSet();
+                var history = chunk[u].Excluded;
+                if (history.Contains(chunk[u].Target))
+                {
+                    continue; // an item the list must leave out (bought before, bought again): evaluation cannot find it either
+                }
+
                 var target = row[chunk[u].Target];
                 var rank = 1;
                 for (var i = 0; i < n; i++)
