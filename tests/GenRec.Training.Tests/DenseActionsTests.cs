@@ -63,7 +63,7 @@ public sealed class ActionTopicsFixture : IDisposable
         Split = LeaveOneOutSplit.Create(new InteractionDataset(interactions, items));
         var options = new DenseRetrievalTrainer.Options
         {
-            Dimension = 32, Layers = 2, Heads = 2, MlpDimension = 64, MaxHistory = 16, Epochs = 30, Patience = 30, BatchSize = 32, LearningRate = 3e-3, Seed = 11,
+            Dimension = 32, Layers = 2, Heads = 2, MlpDimension = 64, MaxHistory = 16, Epochs = 30, Patience = 30, BatchSize = 32, LearningRate = 1e-2, Seed = 11,
         };
         Reading = new DenseRetrievalTrainer(options).Fit(Split, Content, "test:action-topics");
         Blind = new DenseRetrievalTrainer(options with { ReadActions = false }).Fit(Split, Content, "test:action-topics");

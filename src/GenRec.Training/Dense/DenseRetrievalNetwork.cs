@@ -66,11 +66,17 @@ internal sealed class DenseRetrievalNetwork : nn.Module<Tensor, Tensor>
             ids.weight![0].zero_();
         }
 
-        // Made last, so a model that reads actions starts from the same weights as one that does not, but for them.
+        // Made last, so a model that reads actions starts from the same weights as one that does not, but for them; and
+        // small, as the ID embeddings: the items speak first, the actions learn what the items do not say.
         if (config.Actions)
         {
             actions = nn.Embedding(DenseGraphContract.ActionTokens, config.Dimension, padding_idx: 0);
             register_module(nameof(actions), actions);
+            using (torch.no_grad())
+            {
+                nn.init.normal_(actions.weight!, 0, 0.02);
+                actions.weight![0].zero_();
+            }
         }
     }
 
