@@ -177,6 +177,30 @@ public sealed class DenseActionsTests(ActionTopicsFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public void With_positive_actions_only_their_events_are_learned_as_next_items_and_every_event_is_read()
+    {
+        // One user: shown 1, clicked 1, shown 2, bought 2, shown 3 (catalogue positions 0-2 of items 1-3).
+        ActionType[] kinds = [ActionType.Impression, ActionType.Click, ActionType.Impression, ActionType.Purchase, ActionType.Impression];
+        long[] items = [1, 1, 2, 2, 3];
+        var events = kinds.Select((k, i) => new Interaction(new UserId(1), new ItemId(items[i]), float.NaN, 100 + i, i) { Action = k }).ToArray();
+        var position = new Dictionary<ItemId, int> { [new(1)] = 0, [new(2)] = 1, [new(3)] = 2 };
+        var sequence = DenseSequence.Of(events, position, actions: true, new HashSet<ActionType> { ActionType.Click, ActionType.Purchase });
+
+        var (inputs, targets, valid, actions, learn) = DenseRetrievalTrainer.Batch([sequence], pad: 3, TorchSharp.torch.CPU);
+
+        Assert.Equal([0L, 0, 1, 1], inputs.data<long>().ToArray()); // every event but the last is read …
+        Assert.Equal([true, true, true, true], valid.data<bool>().ToArray());
+        Assert.Equal([(long)DenseGraphContract.ActionToken(ActionType.Impression), DenseGraphContract.ActionToken(ActionType.Click), DenseGraphContract.ActionToken(ActionType.Impression), DenseGraphContract.ActionToken(ActionType.Purchase)], actions!.data<long>().ToArray());
+        Assert.Equal([true, false, true, false], learn.data<bool>().ToArray()); // … and only the click and the purchase are learned
+        Assert.Equal([0L, 1, 1, 2], targets.data<long>().ToArray());
+
+        // Without positives every next item is learned; a window whose only events after the first are impressions teaches nothing.
+        Assert.All(DenseRetrievalTrainer.Batch([DenseSequence.Of(events, position, actions: true)], 3, TorchSharp.torch.CPU).Learn.data<bool>().ToArray(), Assert.True);
+        Assert.False(sequence.Slice(3, 5).LearnsSomething);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DenseRetrievalTrainer(new DenseRetrievalTrainer.Options { PositiveActions = new HashSet<ActionType>() }));
+    }
+
+    [Fact]
     public void A_log_of_one_action_trains_a_model_that_does_not_read_them()
     {
         // MovieLens: every event a rating, so the default leaves actions out and its models stay as they were.

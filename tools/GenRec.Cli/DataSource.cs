@@ -92,7 +92,8 @@ internal sealed record DataSource(string? Ratings, string? Events, string? Items
             : source;
     }
 
-    private static HashSet<ActionType>? ParseActions(string option, string? text)
+    /// <summary>A comma-separated list of actions (any case), or <see langword="null"/> when the option was not given.</summary>
+    public static HashSet<ActionType>? ParseActions(string option, string? text)
     {
         if (text is null)
         {

@@ -183,6 +183,11 @@ internal sealed class DenseOptions
         DefaultValueFactory = _ => "auto",
     };
 
+    public Option<string?> Positives { get; } = new("--dense-positives")
+    {
+        Description = "dense: the actions whose events are the next items the model learns, comma-separated (e.g. Click,Purchase on a log evaluated on them); every event is still read. Default: every event.",
+    };
+
     public Option<int?> ValidationUsers { get; } = new("--dense-eval-users") { Description = "dense: validate on the first N users only (faster)." };
 
     public Option<string?> Path { get; } = new("--dense-path") { Description = "dense, hybrid-union, hybrid-rrf: the dense retriever's folder (genrec train dense); dense trains one here when absent." };
@@ -236,7 +241,7 @@ internal sealed class DenseOptions
         DefaultValueFactory = _ => 0,
     };
 
-    public IEnumerable<Option> All => [Path, Epochs, Dimension, MaxHistory, IdDropout, Temperature, ContentLoss, Negatives, Actions, ValidationUsers];
+    public IEnumerable<Option> All => [Path, Epochs, Dimension, MaxHistory, IdDropout, Temperature, ContentLoss, Negatives, Actions, Positives, ValidationUsers];
 
     /// <summary>The options only evaluation reads (hybrid-fresh and beam-fusion).</summary>
     /// <summary>Evaluation only: beam-fusion's dense side conditioned on each prefix by the model's head.</summary>
@@ -297,6 +302,7 @@ internal sealed class DenseOptions
             ValidationUsers = parse.GetValue(ValidationUsers),
             SampledNegatives = CommonOptions.RequireNonNegative(parse.GetValue(Negatives), "--dense-negatives"),
             ReadActions = parse.GetValue(Actions) switch { "on" => true, "off" => false, _ => null },
+            PositiveActions = DataSource.ParseActions(Positives.Name, parse.GetValue(Positives)),
         };
     }
 }

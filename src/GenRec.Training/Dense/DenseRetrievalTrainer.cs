@@ -46,9 +46,9 @@ public sealed class DenseRetrievalTrainer
         var o = _options;
         if (o.Dimension < 1 || o.Layers < 1 || o.Heads < 1 || o.Dimension % o.Heads != 0 || o.MlpDimension < 1 || o.MaxHistory < 1 || o.Epochs < 1
             || o.Patience < 1 || o.BatchSize < 1 || !(o.LearningRate > 0) || o.Dropout is < 0 or >= 1 || o.IdDropout is < 0 or > 1 || !(o.Temperature > 0)
-            || o.ValidationUsers is < 1 || !(o.ContentLossWeight >= 0) || double.IsInfinity(o.ContentLossWeight) || o.SampledNegatives < 0)
+            || o.ValidationUsers is < 1 || !(o.ContentLossWeight >= 0) || double.IsInfinity(o.ContentLossWeight) || o.SampledNegatives < 0 || o.PositiveActions is { Count: 0 })
         {
-            throw new ArgumentOutOfRangeException(nameof(options), "Dense retrieval options must be positive (dropouts in [0, 1)), with Heads dividing Dimension.");
+            throw new ArgumentOutOfRangeException(nameof(options), "Dense retrieval options must be positive (dropouts in [0, 1)), with Heads dividing Dimension, and name at least one positive action when they name any.");
         }
     }
 
@@ -90,7 +90,7 @@ public sealed class DenseRetrievalTrainer
         using var contentAll = torch.tensor(catalogueContent.Values.ToArray(), [catalogue.Length, content.Dimension], device: device);
         using var rowsAll = torch.tensor(rows, device: device);
 
-        var sequences = split.Train.Select(s => DenseSequence.Of(s.Interactions, position, readActions)).Where(s => s.Length >= 2).ToArray();
+        var sequences = split.Train.Select(s => DenseSequence.Of(s.Interactions, position, readActions, o.PositiveActions)).Where(s => s.Length >= 2).ToArray();
         var validation = split.Cases(SplitTarget.Valid).Take(o.ValidationUsers ?? int.MaxValue)
             .Select(c => (History: DenseSequence.Of(c.History, position, readActions), Target: position[c.Target.Item], Excluded: Excluded(c, split.TargetActions, position)))
             .ToArray();
@@ -114,18 +114,18 @@ public sealed class DenseRetrievalTrainer
                     using var scope = torch.NewDisposeScope();
                     var batch = windows.GetRange(start, Math.Min(o.BatchSize, windows.Count - start));
                     var keep = torch.tensor(Enumerable.Range(0, catalogue.Length).Select(_ => random.NextDouble() < o.IdDropout ? 0f : 1f).ToArray(), device: device);
-                    var (inputs, targets, valid, actions) = Batch(batch, catalogue.Length, device);
+                    var (inputs, targets, valid, actions, learn) = Batch(batch, catalogue.Length, device);
 
                     // Full softmax: every catalogue item is scored. Sampled: only the items this step reads or predicts
                     // and the drawn negatives pass through the item tower, and the next items are scored against them.
                     var (sampledRows, localInputs, labels) = o.SampledNegatives > 0 && o.SampledNegatives < catalogue.Length
-                        ? SampleItems(inputs, targets[valid], catalogue.Length, o.SampledNegatives, random, device)
-                        : (null, inputs, targets[valid]);
+                        ? SampleItems(inputs, targets[learn], catalogue.Length, o.SampledNegatives, random, device)
+                        : (null, inputs, targets[learn]);
                     Tensor Rows(Tensor all) => sampledRows is null ? all : all.index_select(0, sampledRows);
                     var vectors = network.ItemVectors(Rows(contentAll), Rows(rowsAll), Rows(keep));
                     var padded = torch.cat([vectors, torch.zeros(1, o.Dimension, device: device)], 0);
                     var users = network.Users(padded[localInputs], valid, actions);
-                    var picked = users[valid];
+                    var picked = users[learn];
                     var loss = nn.functional.cross_entropy(picked.matmul(vectors.t()).Over(o.Temperature), labels);
                     if (o.ContentLossWeight > 0)
                     {
@@ -253,7 +253,11 @@ public sealed class DenseRetrievalTrainer
             for (var end = s.Length; end >= 2; end -= maxHistory)
             {
                 var start = Math.Max(0, end - maxHistory - 1);
-                windows.Add(s.Slice(start, end));
+                var window = s.Slice(start, end);
+                if (window.LearnsSomething)
+                {
+                    windows.Add(window);
+                }
             }
         }
 
@@ -262,10 +266,11 @@ public sealed class DenseRetrievalTrainer
     }
 
     /// <summary>
-    /// Right-aligned inputs [B, T] (padding: <paramref name="pad"/>), next-item targets [B, T], the valid mask [B, T] and,
-    /// when the windows carry actions, the inputs' action tokens [B, T] (0 on padding).
+    /// Right-aligned inputs [B, T] (padding: <paramref name="pad"/>), next-item targets [B, T], the valid mask [B, T],
+    /// when the windows carry actions the inputs' action tokens [B, T] (0 on padding), and which positions' next items
+    /// are learned [B, T] (valid ones whose next event is a positive; every valid one without positives).
     /// </summary>
-    internal static (Tensor Inputs, Tensor Targets, Tensor Valid, Tensor? Actions) Batch(List<DenseSequence> windows, int pad, Device device)
+    internal static (Tensor Inputs, Tensor Targets, Tensor Valid, Tensor? Actions, Tensor Learn) Batch(List<DenseSequence> windows, int pad, Device device)
     {
         var t = windows.Max(w => w.Length) - 1;
         var withActions = windows[0].Actions is not null;
@@ -273,6 +278,7 @@ public sealed class DenseRetrievalTrainer
         var targets = new long[windows.Count * t];
         var valid = new bool[windows.Count * t];
         var actions = withActions ? new long[windows.Count * t] : null;
+        var learn = new bool[windows.Count * t];
         for (var b = 0; b < windows.Count; b++)
         {
             var w = windows[b];
@@ -288,6 +294,8 @@ public sealed class DenseRetrievalTrainer
                 {
                     actions[at] = w.Actions![j];
                 }
+
+                learn[at] = j >= 0 && (w.Learn is null || w.Learn[j + 1]);
             }
         }
 
@@ -295,7 +303,8 @@ public sealed class DenseRetrievalTrainer
             torch.tensor(inputs, [windows.Count, t], device: device),
             torch.tensor(targets, [windows.Count, t], device: device),
             torch.tensor(valid, [windows.Count, t], device: device),
-            actions is null ? null : torch.tensor(actions, [windows.Count, t], device: device));
+            actions is null ? null : torch.tensor(actions, [windows.Count, t], device: device),
+            torch.tensor(learn, [windows.Count, t], device: device));
     }
 
     /// <summary>
@@ -328,7 +337,7 @@ public sealed class DenseRetrievalTrainer
             var chunk = cases.AsSpan(start, Math.Min(Chunk, cases.Length - start)).ToArray();
             // Each history's last items and a placeholder next item (an empty history reads one padding position).
             var windows = chunk.Select(c => (c.History.Length == 0 ? DenseSequence.Padding((int)n, c.History.Actions is not null) : c.History.Slice(Math.Max(0, c.History.Length - maxHistory), c.History.Length)).Then(0)).ToList();
-            var (inputs, _, valid, actions) = Batch(windows, (int)n, device);
+            var (inputs, _, valid, actions, _) = Batch(windows, (int)n, device);
             valid = valid.logical_and(inputs.NotEqual(n));
             var users = network.Users(padded[inputs], valid, actions)[.., -1];
             var scores = users.matmul(vectors.t()).cpu().data<float>().ToArray();
@@ -384,6 +393,13 @@ public sealed class DenseRetrievalTrainer
         /// </summary>
         public bool? ReadActions { get; init; }
 
+        /// <summary>
+        /// The actions whose events are next items the model learns (positives), e.g. clicks and purchases on a log
+        /// evaluated on them: every history event is still read, impressions included, but only these are predicted.
+        /// <see langword="null"/> (the default): every event.
+        /// </summary>
+        public IReadOnlySet<ActionType>? PositiveActions { get; init; }
+
         /// <summary>Dropout rate. Default: 0.2.</summary>
         public double Dropout { get; init; } = 0.2;
 
@@ -438,35 +454,44 @@ public sealed class DenseRetrievalTrainer
     }
 }
 
-/// <summary>A run of a user's events as the dense trainer reads them: catalogue positions and, for a model that reads actions, their action tokens.</summary>
+/// <summary>
+/// A run of a user's events as the dense trainer reads them: catalogue positions, for a model that reads actions their
+/// action tokens, and, when only some actions are positives, which events are next items to learn.
+/// </summary>
 /// <param name="Items">Catalogue positions, oldest first.</param>
 /// <param name="Actions">Their <see cref="DenseGraphContract.ActionToken"/>s; <see langword="null"/> for a model that does not read actions.</param>
-internal readonly record struct DenseSequence(int[] Items, byte[]? Actions)
+/// <param name="Learn">Whether each event is a positive (a next item the model learns); <see langword="null"/>: every event.</param>
+internal readonly record struct DenseSequence(int[] Items, byte[]? Actions, bool[]? Learn = null)
 {
     public int Length => Items.Length;
 
+    /// <summary>Whether an event after the first is one to learn (a window of none teaches nothing).</summary>
+    public bool LearnsSomething => Learn is null || Learn.AsSpan(1).Contains(true);
+
     /// <summary>A user's events whose item has a catalogue position, oldest first.</summary>
-    public static DenseSequence Of(IEnumerable<Interaction> events, IReadOnlyDictionary<ItemId, int> position, bool actions)
+    public static DenseSequence Of(IEnumerable<Interaction> events, IReadOnlyDictionary<ItemId, int> position, bool actions, IReadOnlySet<ActionType>? positives = null)
     {
         var items = new List<int>();
         var tokens = actions ? new List<byte>() : null;
+        var learn = positives is null ? null : new List<bool>();
         foreach (var e in events)
         {
             if (position.TryGetValue(e.Item, out var at))
             {
                 items.Add(at);
                 tokens?.Add((byte)DenseGraphContract.ActionToken(e.EffectiveAction));
+                learn?.Add(positives!.Contains(e.EffectiveAction));
             }
         }
 
-        return new DenseSequence([.. items], tokens?.ToArray());
+        return new DenseSequence([.. items], tokens?.ToArray(), learn?.ToArray());
     }
 
     /// <summary>One padding position (<paramref name="pad"/>, action token 0).</summary>
     public static DenseSequence Padding(int pad, bool actions) => new([pad], actions ? [0] : null);
 
-    public DenseSequence Slice(int start, int end) => new(Items[start..end], Actions?[start..end]);
+    public DenseSequence Slice(int start, int end) => new(Items[start..end], Actions?[start..end], Learn?[start..end]);
 
     /// <summary>This run and one more item after it (its action unknown: 0).</summary>
-    public DenseSequence Then(int item) => new([.. Items, item], Actions is null ? null : [.. Actions, 0]);
+    public DenseSequence Then(int item) => new([.. Items, item], Actions is null ? null : [.. Actions, 0], Learn is null ? null : [.. Learn, true]);
 }

@@ -244,7 +244,7 @@ public sealed class PrefixHeadTrainer
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = torch.NewDisposeScope();
-            var (inputs, next, valid, actions) = DenseRetrievalTrainer.Batch(windows.GetRange(start, Math.Min(Chunk, windows.Count - start)), pad, device);
+            var (inputs, next, valid, actions, _) = DenseRetrievalTrainer.Batch(windows.GetRange(start, Math.Min(Chunk, windows.Count - start)), pad, device);
             var users = model.Network.Users(padded[inputs], valid, actions);
             if (random is null)
             {
