@@ -8,7 +8,7 @@
 # Usage: scripts/pipeline-bench.sh [folder] [events] [eval-users] [tiger-eval-users]   e.g. scripts/pipeline-bench.sh /tmp/pb 1000000 5000 1000
 # GENREC_STEPS picks steps (default: all): e.g. GENREC_STEPS="read tokenize dense-train dense-eval" for the pipeline only.
 # GENREC_INVALID_CHECK_USERS=N: tiger-eval's unconstrained-decoding check on N users (default: every evaluated user; 0 skips).
-# GENREC_DENSE_ACTIONS=auto|on|off: whether the dense retriever reads actions (default auto: on for a simulated log).
+# GENREC_DENSE_ACTIONS=auto|on|off: whether the dense retriever reads actions (default off, genrec's default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 folder="${1:-/tmp/genrec-pipeline-bench}"
@@ -16,7 +16,7 @@ size="${2:-10000000}"
 users="${3:-20000}"
 tiger_users="${4:-2000}"  # beam search on the CPU: about 30 ms a user
 negatives="${GENREC_DENSE_NEGATIVES:-1024}"  # sampled softmax: an epoch over the whole catalogue costs ten times more
-dense_actions="${GENREC_DENSE_ACTIONS:-auto}"
+dense_actions="${GENREC_DENSE_ACTIONS:-off}"
 check=()
 [ -z "${GENREC_INVALID_CHECK_USERS:-}" ] || check=(--invalid-check-users "$GENREC_INVALID_CHECK_USERS")
 mkdir -p "$folder"

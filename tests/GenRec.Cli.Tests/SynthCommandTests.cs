@@ -30,8 +30,8 @@ public sealed class SynthCommandTests
         using var folder = TestData.TempFolder();
         var data = await SynthesizeAsync(folder, 20_000, "parquet", seed: 9);
         string[] small = ["--dense-epochs", "1", "--dense-dim", "16", "--dense-max-history", "10", "--dense-eval-users", "50", "--dense-negatives", "64"];
-        var train = await CliRunner.RunAsync(["train", "dense", .. data, "--target-actions", "Click,Purchase", "--out", folder.File("dense"), .. small]);
-        var blind = await CliRunner.RunAsync(["train", "dense", .. data, "--out", folder.File("blind"), "--dense-actions", "off", .. small]);
+        var train = await CliRunner.RunAsync(["train", "dense", .. data, "--target-actions", "Click,Purchase", "--out", folder.File("dense"), "--dense-actions", "auto", .. small]);
+        var blind = await CliRunner.RunAsync(["train", "dense", .. data, "--out", folder.File("blind"), .. small]); // off by default
         var bad = await CliRunner.RunAsync(["train", "dense", .. data, "--out", folder.File("x"), "--dense-actions", "sometimes"]);
 
         Assert.True(train.ExitCode == 0, train.Stderr);

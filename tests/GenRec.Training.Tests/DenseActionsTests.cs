@@ -14,8 +14,8 @@ namespace GenRec.Training.Tests;
 /// A log where the actions say where a user's interest is: a purchase moves it to the bought item's topic, and most of
 /// the impressions that follow are of that topic, the rest strays from any other. What a user was last shown and what
 /// they last bought look alike by their items; only the actions tell a stray impression from a purchase that moved the
-/// interest. Two small dense models are trained on it: one reading actions (the default on a log of several actions),
-/// one told not to.
+/// interest. Two small dense models are trained on it: one left to decide (auto: it reads them, the log holding several
+/// actions), one told not to (the default).
 /// </summary>
 public sealed class ActionTopicsFixture : IDisposable
 {
@@ -65,7 +65,7 @@ public sealed class ActionTopicsFixture : IDisposable
         {
             Dimension = 32, Layers = 2, Heads = 2, MlpDimension = 64, MaxHistory = 16, Epochs = 30, Patience = 30, BatchSize = 32, LearningRate = 1e-2, Seed = 11,
         };
-        Reading = new DenseRetrievalTrainer(options).Fit(Split, Content, "test:action-topics");
+        Reading = new DenseRetrievalTrainer(options with { ReadActions = null }).Fit(Split, Content, "test:action-topics"); // auto: several actions
         Blind = new DenseRetrievalTrainer(options with { ReadActions = false }).Fit(Split, Content, "test:action-topics");
     }
 
@@ -75,7 +75,7 @@ public sealed class ActionTopicsFixture : IDisposable
 
     public DataSplit Split { get; }
 
-    /// <summary>The model reading actions (left to its default).</summary>
+    /// <summary>The model reading actions (auto).</summary>
     public DenseRetrievalModel Reading { get; }
 
     /// <summary>The model told not to read actions.</summary>
@@ -203,10 +203,10 @@ public sealed class DenseActionsTests(ActionTopicsFixture fixture) : IClassFixtu
     [Fact]
     public void A_log_of_one_action_trains_a_model_that_does_not_read_them()
     {
-        // MovieLens: every event a rating, so the default leaves actions out and its models stay as they were.
+        // MovieLens: every event a rating, so "auto" leaves actions out and its models stay as they were.
         using var model = new DenseRetrievalTrainer(new DenseRetrievalTrainer.Options
         {
-            Dimension = 8, Layers = 1, Heads = 1, MlpDimension = 8, MaxHistory = 4, Epochs = 1, BatchSize = 256, ValidationUsers = 5, SampledNegatives = 16,
+            ReadActions = null, Dimension = 8, Layers = 1, Heads = 1, MlpDimension = 8, MaxHistory = 4, Epochs = 1, BatchSize = 256, ValidationUsers = 5, SampledNegatives = 16,
         }).Fit(TestData.Split, ItemEmbeddings.FromRows(TestData.Split.Dataset.Catalogue.Select(i => (i, (ReadOnlyMemory<float>)new float[] { i.Value % 7, 1 }))), "test:two");
 
         Assert.False(model.ReadsActions);

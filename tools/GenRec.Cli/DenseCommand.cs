@@ -179,8 +179,8 @@ internal sealed class DenseOptions
 
     public Option<string> Actions { get; } = new("--dense-actions")
     {
-        Description = "dense: whether the user tower reads each history event's action (impression, click, purchase …): on, off, or auto (on when the train part holds more than one action).",
-        DefaultValueFactory = _ => "auto",
+        Description = "dense: whether the user tower reads each history event's action (impression, click, purchase …): on, off, or auto (on when the train part holds more than one action); choose it on --target valid.",
+        DefaultValueFactory = _ => "off",
     };
 
     public Option<string?> Positives { get; } = new("--dense-positives")

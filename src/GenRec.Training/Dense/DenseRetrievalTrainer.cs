@@ -387,11 +387,12 @@ public sealed class DenseRetrievalTrainer
 
         /// <summary>
         /// Whether the user tower reads each history event's action (an action embedding beside the item's vector), so a
-        /// purchase and an impression of one item say different things. <see langword="null"/> (the default): when the
-        /// train part holds more than one action (a rating log's single action changes nothing, and its models stay as
-        /// they were).
+        /// purchase and an impression of one item say different things; <see langword="null"/>: when the train part holds
+        /// more than one action. Default: <see langword="false"/> (on simulated logs reading actions cost 0.008
+        /// validation NDCG@10 after one epoch at 1 M events and gained 0.004 after five at 300,000: choose it on a team's
+        /// own validation target).
         /// </summary>
-        public bool? ReadActions { get; init; }
+        public bool? ReadActions { get; init; } = false;
 
         /// <summary>
         /// The actions whose events are next items the model learns (positives), e.g. clicks and purchases on a log
