@@ -266,18 +266,20 @@ internal sealed partial class RedisEventIngestion(IGrainFactory grains, IOptions
             // after ClaimIdleTime and dead-lettered it already).
             var deadStream = o.DeadLetterStream ?? o.Stream + ":dead";
             var deadLettered = 0;
+            string? firstReason = null;
             foreach (var (entry, reason) in dead)
             {
                 if (await DeadLetterAsync(db, o.Stream, o.Group, consumer, deadStream, entry, reason).ConfigureAwait(false))
                 {
                     deadLettered++;
+                    firstReason ??= reason;
                 }
             }
 
-            if (deadLettered > 0)
+            if (firstReason is not null)
             {
                 Events.Add(deadLettered, new KeyValuePair<string, object?>("outcome", "dead"));
-                DeadLettered(logger, deadLettered, deadStream, dead[0].Reason, null);
+                DeadLettered(logger, deadLettered, deadStream, firstReason, null);
             }
         }
 
