@@ -53,7 +53,7 @@ public sealed class ColdStartSplit
         ArgumentNullException.ThrowIfNull(dataset);
         CheckTargets(targetActions);
         var withoutTest = LeaveOneOutSplit.ToArrays(dataset.UserSequences())
-            .SelectMany(s => Targets(s.Interactions, targetActions) is ({ } test, _) ? s.Interactions.Where((_, at) => at != test) : s.Interactions)
+            .SelectMany(s => CanonicalTest(s.Interactions, targetActions) is { } test ? s.Interactions.Where((_, at) => at != test) : s.Interactions)
             .OrderBy(i => i.Row)
             .ToArray();
         return Create(new InteractionDataset(withoutTest, dataset.Items.Values), fraction, seed + 1, targetActions);
@@ -101,7 +101,7 @@ public sealed class ColdStartSplit
         foreach (var s in sequences)
         {
             var all = s.Interactions;
-            var canonicalTest = Targets(all, targetActions).Test;
+            var canonicalTest = CanonicalTest(all, targetActions);
             var remaining = all.Where((i, at) => !cold.Contains(i.Item) || at == canonicalTest).ToArray();
             if (remaining.Length == 0)
             {
@@ -144,28 +144,13 @@ public sealed class ColdStartSplit
     }
 
     /// <summary>
-    /// The canonical held-out targets of a user's events (indices): with every action, the last event when there are at
-    /// least three; with target actions, the last event of one and the one before it, when that has an event before it
-    /// (<see cref="LeaveOneOutSplit"/>'s rules). Null when the user has no test target.
+    /// A user's canonical test target (an index): with every action, the last event when there are at least three; with
+    /// target actions, <see cref="LeaveOneOutSplit"/>'s. Null when the user has none.
     /// </summary>
-    private static (int? Test, int? Valid) Targets(IReadOnlyList<Interaction> events, IReadOnlySet<ActionType>? targetActions)
-    {
-        if (targetActions is null)
-        {
-            return events.Count >= 3 ? (events.Count - 1, events.Count - 2) : (null, null);
-        }
-
-        int last = -1, previous = -1;
-        for (var i = events.Count - 1; i >= 0 && previous < 0; i--)
-        {
-            if (targetActions.Contains(events[i].EffectiveAction))
-            {
-                (last, previous) = last < 0 ? (i, -1) : (last, i);
-            }
-        }
-
-        return previous >= 1 ? (last, previous) : (null, null);
-    }
+    private static int? CanonicalTest(IReadOnlyList<Interaction> events, IReadOnlySet<ActionType>? targetActions) =>
+        targetActions is null
+            ? events.Count >= 3 ? events.Count - 1 : null
+            : LeaveOneOutSplit.TargetIndices(events, targetActions)?.Test;
 
     private static void CheckTargets(IReadOnlySet<ActionType>? targetActions)
     {

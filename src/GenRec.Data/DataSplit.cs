@@ -329,26 +329,9 @@ public static class LeaveOneOutSplit
         var test = new Dictionary<UserId, int>();
         foreach (var s in sequences)
         {
-            var events = s.Interactions;
-            int last = -1, previous = -1;
-            for (var i = events.Count - 1; i >= 0 && previous < 0; i--)
+            if (TargetIndices(s.Interactions, targetActions) is not var (last, previous))
             {
-                if (targetActions.Contains(events[i].EffectiveAction))
-                {
-                    if (last < 0)
-                    {
-                        last = i;
-                    }
-                    else
-                    {
-                        previous = i;
-                    }
-                }
-            }
-
-            if (previous < 1)
-            {
-                train[s.User] = events.Count;
+                train[s.User] = s.Interactions.Count;
                 continue;
             }
 
@@ -359,6 +342,24 @@ public static class LeaveOneOutSplit
 
         var name = $"leave-one-out on {string.Join(", ", targetActions.Order())}";
         return new DataSplit(name, dataset, sequences, train, valid, test) { TargetActions = targetActions };
+    }
+
+    /// <summary>
+    /// A user's held-out targets on target actions (indices into <paramref name="events"/>): the last event of one of
+    /// them, and the one before it, which needs an event before it; <see langword="null"/> when the user has none.
+    /// </summary>
+    internal static (int Test, int Valid)? TargetIndices(IReadOnlyList<Interaction> events, IReadOnlySet<ActionType> targetActions)
+    {
+        int last = -1, previous = -1;
+        for (var i = events.Count - 1; i >= 0 && previous < 0; i--)
+        {
+            if (targetActions.Contains(events[i].EffectiveAction))
+            {
+                (last, previous) = last < 0 ? (i, -1) : (last, i);
+            }
+        }
+
+        return previous >= 1 ? (last, previous) : null;
     }
 
     internal static UserSequence[] ToArrays(IReadOnlyList<UserSequence> sequences) =>
