@@ -6,8 +6,9 @@ namespace GenRec.Data;
 
 /// <summary>
 /// Reads a team's event log and item catalogue (CSV, plain or gzip, or Parquet; told apart by their first bytes) through
-/// an <see cref="EventLogSchema"/>. Rows are read one at a time (Parquet: one row group of the mapped columns), so memory
-/// grows with the events kept, not with the file. Every error names the file, the row and the column.
+/// an <see cref="EventLogSchema"/>. CSV is read a row at a time, Parquet a row group of the mapped columns at a time
+/// (converted column by column), so memory grows with the events kept, not with the file. Every error names the file,
+/// the row and the column.
 /// </summary>
 public static class EventLogReader
 {
@@ -77,45 +78,9 @@ public static class EventLogReader
         var actions = new ActionMap(e);
 
         var interactions = new InteractionStore();
-        long rows = 0, skipped = 0;
-        while (events.MoveNext())
-        {
-            rows++;
-            if ((rows & (ProgressEvery - 1)) == 0)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                progress?.Report(new EventLogProgress(events.Source, rows, events.BytesRead, events.Length));
-            }
-
-            ActionType? kind = e.DefaultAction;
-            if (action >= 0)
-            {
-                if (events.IsMissing(action))
-                {
-                    throw events.Error(action, "the action is missing.");
-                }
-
-                if (!(events.TryGetInt64(action, out var code) && actions.TryMap(code, out var mapped)) && !actions.TryMap(events.GetSpan(action), out mapped))
-                {
-                    if (e.UnmappedActions == UnmappedActionHandling.Skip)
-                    {
-                        skipped++;
-                        continue;
-                    }
-
-                    throw events.Error(action, $"'{events.GetText(action)}' is not an action the schema maps ({actions.Describe()}); map it in 'events.actionValues' or set 'events.unmappedActions' to Skip.");
-                }
-
-                kind = mapped;
-            }
-
-            var itemId = Id(events, item, itemIds);
-            interactions.Add(Id(events, user, userIds), itemId, value >= 0 ? Value(events, value) : float.NaN, Time(events, time, e.TimeUnit), kind);
-            if (inline is not null && !items.ContainsKey(new ItemId(itemId)))
-            {
-                items[new ItemId(itemId)] = inline.Read(events, new ItemId(itemId));
-            }
-        }
+        var (rows, skipped) = events.ReadsBatches && inline is null
+            ? ReadBatches(events, e, [user, item, time, action, value], actions, userIds, itemIds, interactions, progress, cancellationToken)
+            : ReadRows(events, e, [user, item, time, action, value], actions, userIds, itemIds, interactions, inline, items, progress, cancellationToken);
 
         if (interactions.Count == 0)
         {
@@ -150,6 +115,124 @@ public static class EventLogReader
             Elapsed = clock.Elapsed,
         };
         return new EventLog(dataset, report) { UserIds = userIds, ItemIds = itemIds };
+    }
+
+    // Row by row (CSV, and any table whose rows also describe items): every field through the conversions below.
+    private static (long Rows, long Skipped) ReadRows(TableReader events, EventColumns e, int[] columns, ActionMap actions, IdNumbering? userIds, IdNumbering? itemIds, InteractionStore interactions, InlineCatalogue? inline, Dictionary<ItemId, ItemRecord> items, IProgress<EventLogProgress>? progress, CancellationToken cancellationToken)
+    {
+        var (user, item, time, action, value) = (columns[0], columns[1], columns[2], columns[3], columns[4]);
+        long rows = 0, skipped = 0;
+        while (events.MoveNext())
+        {
+            rows++;
+            if ((rows & (ProgressEvery - 1)) == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                progress?.Report(new EventLogProgress(events.Source, rows, events.BytesRead, events.Length));
+            }
+
+            ActionType? kind = e.DefaultAction;
+            if (action >= 0)
+            {
+                if (!TryAction(events, action, actions, e, out var mapped))
+                {
+                    skipped++;
+                    continue;
+                }
+
+                kind = mapped;
+            }
+
+            var itemId = Id(events, item, itemIds);
+            interactions.Add(Id(events, user, userIds), itemId, value >= 0 ? Value(events, value) : float.NaN, Time(events, time, e.TimeUnit), kind);
+            if (inline is not null && !items.ContainsKey(new ItemId(itemId)))
+            {
+                items[new ItemId(itemId)] = inline.Read(events, new ItemId(itemId));
+            }
+        }
+
+        return (rows, skipped);
+    }
+
+    // The current row's action: false when it maps to nothing and the schema skips such rows; an error otherwise.
+    private static bool TryAction(TableReader events, int action, ActionMap actions, EventColumns e, out ActionType mapped)
+    {
+        if (events.IsMissing(action))
+        {
+            throw events.Error(action, "the action is missing.");
+        }
+
+        if ((events.TryGetInt64(action, out var code) && actions.TryMap(code, out mapped)) || actions.TryMap(events.GetSpan(action), out mapped))
+        {
+            return true;
+        }
+
+        return e.UnmappedActions == UnmappedActionHandling.Skip
+            ? false
+            : throw events.Error(action, $"'{events.GetText(action)}' is not an action the schema maps ({actions.Describe()}); map it in 'events.actionValues' or set 'events.unmappedActions' to Skip.");
+    }
+
+    // A reader that decodes whole columns (Parquet row groups) is converted a column at a time: typed columns in bulk
+    // (integer ids and times, numbers, a dictionary-encoded action column mapped once per distinct value), anything else
+    // row by row through the same conversions as a row reader, so the values kept and the errors are the same.
+    private static (long Rows, long Skipped) ReadBatches(TableReader events, EventColumns e, int[] columns, ActionMap actions, IdNumbering? userIds, IdNumbering? itemIds, InteractionStore interactions, IProgress<EventLogProgress>? progress, CancellationToken cancellationToken)
+    {
+        var (user, item, time, action, value) = (columns[0], columns[1], columns[2], columns[3], columns[4]);
+        var decoded = columns.Where(c => c >= 0).ToArray();
+        var batch = new EventBatch();
+        long rows = 0, skipped = 0, reported = 0;
+        int count;
+        while ((count = events.NextBatch(decoded)) > 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            batch.Resize(count);
+            var kept = action >= 0 ? batch.MapActions(events, action, actions, e) : batch.SetActions(e.DefaultAction);
+            var selection = kept == count ? null : batch.Kept;
+            ConvertIds(events, user, userIds, selection, kept, batch.Users);
+            ConvertIds(events, item, itemIds, selection, kept, batch.Items);
+            batch.ConvertTimes(events, time, e.TimeUnit, selection, kept);
+            batch.ConvertValues(events, value, selection, kept);
+            interactions.AddRange(batch.Users.AsSpan(0, kept), batch.Items.AsSpan(0, kept), batch.Values.AsSpan(0, kept), batch.Times.AsSpan(0, kept), batch.Actions.AsSpan(0, kept));
+            rows += count;
+            skipped += count - kept;
+            if (rows - reported >= ProgressEvery)
+            {
+                reported = rows;
+                progress?.Report(new EventLogProgress(events.Source, rows, events.BytesRead, events.Length));
+            }
+        }
+
+        return (rows, skipped);
+    }
+
+    private static void ConvertIds(TableReader events, int column, IdNumbering? numbering, int[]? selection, int rows, long[] into)
+    {
+        var data = events.BatchColumn(column);
+        if (numbering is null && data is IntegerColumn { Nulls: null } ids)
+        {
+            Select(ids.Values, selection, rows, into);
+            return;
+        }
+
+        for (var j = 0; j < rows; j++)
+        {
+            events.MoveToBatchRow(selection is null ? j : selection[j]);
+            into[j] = Id(events, column, numbering);
+        }
+    }
+
+    private static void Select(long[] values, int[]? selection, int rows, long[] into)
+    {
+        if (selection is null)
+        {
+            values.AsSpan(0, rows).CopyTo(into);
+            return;
+        }
+
+        for (var j = 0; j < rows; j++)
+        {
+            into[j] = values[selection[j]];
+        }
     }
 
     private static int ReadCatalogue(TableReader table, EventLogSchema schema, Dictionary<ItemId, ItemRecord> items, IdNumbering? itemIds, List<string> missing, IProgress<EventLogProgress>? progress, CancellationToken cancellationToken)
@@ -255,12 +338,26 @@ public static class EventLogReader
             throw table.Error(column, $"'{table.GetText(column)}' is not an integer time in {unit.ToString().ToLowerInvariant()} since 1970 (set 'events.timeUnit').");
         }
 
-        return unit switch
+        return ToSeconds(raw, unit);
+    }
+
+    // Whole seconds, rounded down (a time before 1970 too).
+    private static long ToSeconds(long raw, TimeUnit unit) => unit switch
+    {
+        TimeUnit.Milliseconds => Math.DivRem(raw, 1_000L).Quotient - (raw % 1_000L < 0 ? 1 : 0),
+        TimeUnit.Microseconds => Math.DivRem(raw, 1_000_000L).Quotient - (raw % 1_000_000L < 0 ? 1 : 0),
+        _ => raw,
+    };
+
+    private static void ToSeconds(Span<long> times, TimeUnit unit)
+    {
+        if (unit is TimeUnit.Milliseconds or TimeUnit.Microseconds)
         {
-            TimeUnit.Milliseconds => Math.DivRem(raw, 1_000L).Quotient - (raw % 1_000L < 0 ? 1 : 0),
-            TimeUnit.Microseconds => Math.DivRem(raw, 1_000_000L).Quotient - (raw % 1_000_000L < 0 ? 1 : 0),
-            _ => raw,
-        };
+            for (var i = 0; i < times.Length; i++)
+            {
+                times[i] = ToSeconds(times[i], unit);
+            }
+        }
     }
 
     /// <summary>An action column's values to actions: the schema's table, else <see cref="ActionType"/> names and numbers.</summary>
@@ -317,6 +414,188 @@ public static class EventLogReader
         public string Describe() => _byName
             ? "no 'events.actionValues', so the values must be action names: " + string.Join(", ", Enum.GetNames<ActionType>())
             : "it maps " + string.Join(", ", _lookup.Dictionary.Keys.Take(12).Select(k => $"'{k}'"));
+    }
+
+    /// <summary>One batch's columns converted to what the store keeps, in buffers reused from batch to batch.</summary>
+    private sealed class EventBatch
+    {
+        private const int CacheSize = 8;
+        private readonly ReadOnlyMemory<char>[] _texts = new ReadOnlyMemory<char>[CacheSize];
+        private readonly byte[] _textActions = new byte[CacheSize];
+        private int _cached;
+
+        public long[] Users { get; private set; } = [];
+
+        public long[] Items { get; private set; } = [];
+
+        public long[] Times { get; private set; } = [];
+
+        public float[] Values { get; private set; } = [];
+
+        public byte[] Actions { get; private set; } = [];
+
+        /// <summary>The rows kept (their indexes in the batch) when some were skipped.</summary>
+        public int[] Kept { get; private set; } = [];
+
+        /// <summary>The batch's rows.</summary>
+        public int Rows { get; private set; }
+
+        public void Resize(int rows)
+        {
+            Rows = rows;
+            if (Users.Length < rows)
+            {
+                (Users, Items, Times, Values, Actions, Kept) = (new long[rows], new long[rows], new long[rows], new float[rows], new byte[rows], new int[rows]);
+            }
+        }
+
+        public int SetActions(ActionType? action)
+        {
+            var rows = Rows;
+            Actions.AsSpan(0, rows).Fill(action is { } a ? (byte)a : InteractionStore.NoAction);
+            return rows;
+        }
+
+        // Maps the action column; returns the rows kept (the first ones of Actions; Kept lists them when rows were skipped).
+        public int MapActions(TableReader events, int column, ActionMap actions, EventColumns e)
+        {
+            var data = events.BatchColumn(column);
+            var texts = data is TextColumn { Nulls: null } text ? text.Values : null;
+            var codes = data is IntegerColumn { Nulls: null } integers ? integers.Values : null;
+            var rows = Rows;
+            var kept = 0;
+            var skipping = false;
+            for (var i = 0; i < rows; i++)
+            {
+                byte action;
+                if (texts is not null && TryCached(texts[i], out action))
+                {
+                }
+                else if (codes is not null && actions.TryMap(codes[i], out var coded))
+                {
+                    action = (byte)coded;
+                }
+                else
+                {
+                    events.MoveToBatchRow(i);
+                    if (!TryAction(events, column, actions, e, out var mapped))
+                    {
+                        if (!skipping)
+                        {
+                            for (var j = 0; j < i; j++)
+                            {
+                                Kept[j] = j;
+                            }
+
+                            skipping = true;
+                        }
+
+                        continue;
+                    }
+
+                    action = (byte)mapped;
+                    if (texts is not null)
+                    {
+                        Cache(texts[i], action);
+                    }
+                }
+
+                if (skipping)
+                {
+                    Kept[kept] = i;
+                }
+
+                Actions[kept++] = action;
+            }
+
+            return kept;
+        }
+
+        public void ConvertTimes(TableReader events, int column, TimeUnit unit, int[]? selection, int rows)
+        {
+            var data = events.BatchColumn(column);
+            if (data is TimeColumn { Nulls: null } native)
+            {
+                Select(native.Values, selection, rows, Times);
+                return;
+            }
+
+            if (data is IntegerColumn { Nulls: null } raw && unit != TimeUnit.Iso8601)
+            {
+                Select(raw.Values, selection, rows, Times);
+                ToSeconds(Times.AsSpan(0, rows), unit);
+                return;
+            }
+
+            for (var j = 0; j < rows; j++)
+            {
+                events.MoveToBatchRow(selection is null ? j : selection[j]);
+                Times[j] = Time(events, column, unit);
+            }
+        }
+
+        public void ConvertValues(TableReader events, int column, int[]? selection, int rows)
+        {
+            if (column < 0)
+            {
+                Values.AsSpan(0, rows).Fill(float.NaN);
+                return;
+            }
+
+            var data = events.BatchColumn(column);
+            if (data is RealColumn real)
+            {
+                var nulls = real.Nulls;
+                for (var j = 0; j < rows; j++)
+                {
+                    var i = selection is null ? j : selection[j];
+                    var v = (float)real.Values[i];
+                    if (nulls is not null && nulls[i])
+                    {
+                        v = float.NaN;
+                    }
+                    else if (!float.IsFinite(v))
+                    {
+                        events.MoveToBatchRow(i);
+                        v = Value(events, column); // throws, naming the row
+                    }
+
+                    Values[j] = v;
+                }
+
+                return;
+            }
+
+            for (var j = 0; j < rows; j++)
+            {
+                events.MoveToBatchRow(selection is null ? j : selection[j]);
+                Values[j] = Value(events, column);
+            }
+        }
+
+        // Each distinct text is mapped once: rows of a dictionary-encoded column with the same value are the same slice
+        // of the dictionary (compared first), and another row group's dictionary has the same text.
+        private bool TryCached(ReadOnlyMemory<char> text, out byte action)
+        {
+            for (var k = 0; k < _cached; k++)
+            {
+                if (_texts[k].Equals(text) || _texts[k].Span.SequenceEqual(text.Span))
+                {
+                    action = _textActions[k];
+                    return true;
+                }
+            }
+
+            action = 0;
+            return false;
+        }
+
+        private void Cache(ReadOnlyMemory<char> text, byte action)
+        {
+            var slot = _cached < CacheSize ? _cached++ : CacheSize - 1;
+            _texts[slot] = text;
+            _textActions[slot] = action;
+        }
     }
 
     /// <summary>Item metadata columns of a table (the catalogue's, or the event log's own).</summary>

@@ -13,7 +13,8 @@ internal sealed class InteractionStore : IReadOnlyList<Interaction>
     private const int Shift = 20;
     private const int BlockSize = 1 << Shift;
     private const int Mask = BlockSize - 1;
-    private const byte NoAction = byte.MaxValue;
+    /// <summary>How <see cref="AddRange"/> is told an event has no action.</summary>
+    internal const byte NoAction = byte.MaxValue;
 
     private readonly List<Block> _blocks = [];
     private readonly Dictionary<long, int> _userIndex = [];
@@ -53,25 +54,8 @@ internal sealed class InteractionStore : IReadOnlyList<Interaction>
     /// <summary>Appends one interaction (its row is its index).</summary>
     public void Add(long user, long item, float value, long timestamp, ActionType? action)
     {
-        if (user != _lastUser)
-        {
-            if (!_userIndex.TryGetValue(user, out _lastUserIndex))
-            {
-                _lastUserIndex = _users.Count;
-                _userIndex.Add(user, _lastUserIndex);
-                _users.Add(user);
-            }
-
-            _lastUser = user;
-        }
-
-        if (!_itemIndex.TryGetValue(item, out var itemIndex))
-        {
-            itemIndex = _items.Count;
-            _itemIndex.Add(item, itemIndex);
-            _items.Add(item);
-        }
-
+        var userIndex = UserIndex(user);
+        var itemIndex = ItemIndex(item);
         var i = Count & Mask;
         if (i == 0)
         {
@@ -79,12 +63,50 @@ internal sealed class InteractionStore : IReadOnlyList<Interaction>
         }
 
         var block = _blocks[^1];
-        block.Users[i] = _lastUserIndex;
+        block.Users[i] = userIndex;
         block.Items[i] = itemIndex;
         block.Values[i] = value;
         block.SetTime(i, timestamp);
         block.Actions[i] = action is { } a ? (byte)a : NoAction;
         Count++;
+    }
+
+    /// <summary>
+    /// Appends a run of interactions given as columns (actions as <see cref="ActionType"/> bytes, <see cref="NoAction"/>
+    /// for none), as <see cref="Add"/> would one by one.
+    /// </summary>
+    public void AddRange(ReadOnlySpan<long> users, ReadOnlySpan<long> items, ReadOnlySpan<float> values, ReadOnlySpan<long> timestamps, ReadOnlySpan<byte> actions)
+    {
+        var rows = users.Length;
+        if (items.Length != rows || values.Length != rows || timestamps.Length != rows || actions.Length != rows)
+        {
+            throw new ArgumentException("The columns of a run of interactions have different lengths.");
+        }
+
+        var done = 0;
+        while (done < rows)
+        {
+            var i = Count & Mask;
+            if (i == 0)
+            {
+                _blocks.Add(new Block(BlockSize));
+            }
+
+            var block = _blocks[^1];
+            var n = Math.Min(rows - done, BlockSize - i);
+            for (var j = 0; j < n; j++)
+            {
+                block.Users[i + j] = UserIndex(users[done + j]);
+                block.Items[i + j] = ItemIndex(items[done + j]);
+                block.SetTime(i + j, timestamps[done + j]);
+            }
+
+            values.Slice(done, n).CopyTo(block.Values.AsSpan(i, n));
+            actions.Slice(done, n).CopyTo(block.Actions.AsSpan(i, n));
+
+            Count += n;
+            done += n;
+        }
     }
 
     /// <summary>Shrinks the last block to the rows it holds (after the last <see cref="Add"/>).</summary>
@@ -100,6 +122,35 @@ internal sealed class InteractionStore : IReadOnlyList<Interaction>
         _items.TrimExcess();
         _userIndex.TrimExcess();
         _itemIndex.TrimExcess();
+    }
+
+    private int UserIndex(long user)
+    {
+        if (user != _lastUser)
+        {
+            if (!_userIndex.TryGetValue(user, out _lastUserIndex))
+            {
+                _lastUserIndex = _users.Count;
+                _userIndex.Add(user, _lastUserIndex);
+                _users.Add(user);
+            }
+
+            _lastUser = user;
+        }
+
+        return _lastUserIndex;
+    }
+
+    private int ItemIndex(long item)
+    {
+        if (!_itemIndex.TryGetValue(item, out var itemIndex))
+        {
+            itemIndex = _items.Count;
+            _itemIndex.Add(item, itemIndex);
+            _items.Add(item);
+        }
+
+        return itemIndex;
     }
 
     public IEnumerator<Interaction> GetEnumerator()

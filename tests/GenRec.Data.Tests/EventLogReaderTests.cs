@@ -193,6 +193,94 @@ public sealed class EventLogReaderTests : IDisposable
         Assert.Contains("items.csv line 5, column 'sku': item 100 is listed twice", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("time", "many.parquet row 1203, column 'ts_ms': the time is missing")]
+    [InlineData("id", "many.parquet row 1203, column 'sku': the id is missing")]
+    [InlineData("price", "many.parquet row 1203, column 'price': 'NaN' is not a finite number")]
+    [InlineData("action", "many.parquet row 1203, column 'event': the action is missing")]
+    [InlineData("unmapped", "many.parquet row 1203, column 'event': 'wishlist' is not an action the schema maps")]
+    public void Bad_parquet_rows_are_refused_naming_the_row_across_row_groups(string bad, string expected)
+    {
+        // Parquet is converted a row group's column at a time: the row named must still be the file's row (1-based), in
+        // the third group of 500 here, and the problem the same as a row-by-row read would find.
+        const int rows = 1_500, at = 1_202;
+        long?[] users = [.. Enumerable.Range(0, rows).Select(i => (long?)(1 + (i / 10)))];
+        long?[] items = [.. Enumerable.Range(0, rows).Select(i => bad == "id" && i == at ? null : (long?)(100 + (i % 13)))];
+        string?[] events = [.. Enumerable.Range(0, rows).Select(i => i == at && bad == "action" ? null : i == at && bad == "unmapped" ? "wishlist" : "view")];
+        long?[] times = [.. Enumerable.Range(0, rows).Select(i => bad == "time" && i == at ? null : (long?)(1_700_000_000_000L + i))];
+        double?[] prices = [.. Enumerable.Range(0, rows).Select(i => bad == "price" && i == at ? double.NaN : (double?)null)];
+        var path = Path.Combine(_folder, "many.parquet");
+        WriteParquetColumns(path, [new DataField<long?>("visitor"), new DataField<long?>("sku"), new DataField<string>("event"), new DataField<long?>("ts_ms"), new DataField<double?>("price")], [users, items, events, times, prices], groupRows: 500);
+
+        var e = Assert.Throws<InvalidDataException>(() => EventLogReader.Read(path, EventLogSchema.Parse(ShopSchema) with { Items = null }));
+
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parquet_rows_with_unmapped_actions_are_skipped_as_in_csv_even_when_their_other_fields_are_bad()
+    {
+        // A skipped row is not read further (its missing id is no error), and the rows kept around it keep their order
+        // and values, in every row group.
+        const int rows = 1_200;
+        long[] users = [.. Enumerable.Range(0, rows).Select(i => 1L + (i / 9))];
+        long?[] items = [.. Enumerable.Range(0, rows).Select(i => i % 7 == 3 ? null : (long?)(100 + (i % 11)))];
+        string[] events = [.. Enumerable.Range(0, rows).Select(i => i % 7 == 3 ? "wishlist" : i % 2 == 0 ? "view" : "buy")];
+        long[] times = [.. Enumerable.Range(0, rows).Select(i => 1_700_000_000_000L + (i * 1_000L))];
+        double?[] prices = [.. Enumerable.Range(0, rows).Select(i => i % 2 == 1 ? i * 0.25 : (double?)null)];
+        var csv = new StringBuilder("visitor,sku,event,ts_ms,price\n");
+        for (var i = 0; i < rows; i++)
+        {
+            csv.Append(FormattableString.Invariant($"{users[i]},{items[i]},{events[i]},{times[i]},{prices[i]}\n"));
+        }
+
+        var path = Path.Combine(_folder, "skips.parquet");
+        WriteParquetColumns(path, [new DataField<long>("visitor"), new DataField<long?>("sku"), new DataField<string>("event"), new DataField<long>("ts_ms"), new DataField<double?>("price")], [users, items, events, times, prices], groupRows: 400);
+        var schema = EventLogSchema.Parse(ShopSchema) with { Items = null };
+        schema = schema with { Events = schema.Events with { UnmappedActions = UnmappedActionHandling.Skip } };
+
+        var fromCsv = EventLogReader.Read(Write("skips.csv", csv.ToString()), schema);
+        var fromParquet = EventLogReader.Read(path, schema);
+
+        var skipped = Enumerable.Range(0, rows).Count(i => i % 7 == 3);
+        Assert.Equal(skipped, fromParquet.Report.SkippedUnmappedActions);
+        Assert.Equal(rows, fromParquet.Report.Rows);
+        Assert.Equal(rows - skipped, fromParquet.Dataset.Interactions.Count);
+        Assert.Equal(fromCsv.Dataset.Interactions, fromParquet.Dataset.Interactions);
+    }
+
+    [Fact]
+    public void Parquet_action_columns_map_each_value_whether_dictionary_encoded_plain_or_integer_codes()
+    {
+        // Twelve distinct action texts (more than the converter remembers at once), dictionary-encoded as Arrow and Spark
+        // write them and plain as Parquet.Net does by default; and the same actions as integer codes.
+        string[] names = [.. Enumerable.Range(0, 12).Select(k => $"action-{k:00}")];
+        ActionType[] mapsTo = [ActionType.Impression, ActionType.Click, ActionType.View, ActionType.Rate, ActionType.Like, ActionType.AddToCart, ActionType.Purchase, ActionType.Skip, ActionType.Click, ActionType.Purchase, ActionType.View, ActionType.Like];
+        const int rows = 2_000;
+        var random = new Random(11);
+        int[] codes = [.. Enumerable.Range(0, rows).Select(_ => random.Next(names.Length))];
+        long[] users = [.. Enumerable.Range(0, rows).Select(i => 1L + (i / 20))];
+        long[] items = [.. Enumerable.Range(0, rows).Select(i => 50L + (i % 17))];
+        long[] times = [.. Enumerable.Range(0, rows).Select(i => 1_700_000_000L + i)];
+        var table = names.Select((n, k) => $"\"{n}\": \"{mapsTo[k]}\"");
+        var schema = EventLogSchema.Parse($$"""{ "version": 1, "events": { "user": "u", "item": "i", "time": "t", "action": "a", "actionValues": { {{string.Join(", ", table)}} } } }""");
+        var codeSchema = schema with { Events = schema.Events with { ActionValues = Enumerable.Range(0, names.Length).ToDictionary(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture), k => mapsTo[k]) } };
+        DataField[] fields = [new DataField<long>("u"), new DataField<long>("i"), new DataField<long>("t"), new DataField<string>("a")];
+        var expected = codes.Select(c => mapsTo[c]).ToArray();
+
+        foreach (var dictionary in new[] { true, false })
+        {
+            var path = Path.Combine(_folder, $"actions-{dictionary}.parquet");
+            WriteParquetColumns(path, fields, [users, items, times, codes.Select(c => names[c]).ToArray()], groupRows: 700, dictionaryText: dictionary);
+            Assert.Equal(dictionary, ActionEncodings(path).Any(e => e is Parquet.Meta.Encoding.PLAIN_DICTIONARY or Parquet.Meta.Encoding.RLE_DICTIONARY));
+            Assert.Equal(expected, EventLogReader.Read(path, schema).Dataset.Interactions.Select(e => e.EffectiveAction));
+        }
+
+        var coded = Path.Combine(_folder, "actions-codes.parquet");
+        WriteParquetColumns(coded, [.. fields[..3], new DataField<long>("a")], [users, items, times, codes.Select(c => (long)c).ToArray()], groupRows: 700);
+        Assert.Equal(expected, EventLogReader.Read(coded, codeSchema).Dataset.Interactions.Select(e => e.EffectiveAction));
+    }
+
     [Fact]
     public void A_truncated_parquet_file_is_refused_with_its_name_and_nothing_is_half_read()
     {
@@ -324,12 +412,25 @@ public sealed class EventLogReaderTests : IDisposable
         return path;
     }
 
-    private static void WriteParquetColumns(string path, DataField[] fields, Array[] columns, int groupRows = int.MaxValue)
+    // The encodings of the last column's chunks, as the file's footer lists them.
+    private static Parquet.Meta.Encoding[] ActionEncodings(string path) => Task.Run(async () =>
     {
+        await using var reader = await ParquetReader.CreateAsync(path);
+        return reader.Metadata!.RowGroups.SelectMany(g => g.Columns[^1].MetaData!.Encodings).Distinct().ToArray();
+    }).GetAwaiter().GetResult();
+
+    private static void WriteParquetColumns(string path, DataField[] fields, Array[] columns, int groupRows = int.MaxValue, bool dictionaryText = false)
+    {
+        var options = new ParquetOptions();
+        foreach (var field in fields.Where(f => dictionaryText && (f.ClrType == typeof(string) || f.ClrType == typeof(ReadOnlyMemory<char>))))
+        {
+            options.ColumnEncodingHints[field.Path.ToString()] = EncodingHint.Dictionary;
+        }
+
         Task.Run(async () =>
         {
             await using var file = File.Create(path);
-            await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(fields), file);
+            await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(fields), file, options);
             var rows = columns[0].Length;
             for (var start = 0; start < rows; start += groupRows)
             {
@@ -340,6 +441,7 @@ public sealed class EventLogReaderTests : IDisposable
                     var write = columns[c] switch
                     {
                         long[] v => group.WriteAsync<long>(fields[c], v.AsMemory(start, length)),
+                        long?[] v => group.WriteAsync<long>(fields[c], v.AsMemory(start, length)),
                         double?[] v => group.WriteAsync<double>(fields[c], v.AsMemory(start, length)),
                         DateTime[] v => group.WriteAsync<DateTime>(fields[c], v.AsMemory(start, length)),
                         string[] v => group.WriteAsync(fields[c], v[start..(start + length)]),

@@ -31,6 +31,37 @@ public sealed class InteractionStoreTests
     }
 
     [Fact]
+    public void Runs_added_as_columns_are_the_rows_added_one_by_one_across_blocks()
+    {
+        // The Parquet reader appends a row group at a time; a run that crosses a block must split as single rows would.
+        var (one, runs) = (new InteractionStore(), new InteractionStore());
+        const int n = (1 << 20) + 3_000;
+        long[] users = [.. Enumerable.Range(0, n).Select(i => 5_000_000_000L + ((i / 11) % 4_001))];
+        long[] items = [.. Enumerable.Range(0, n).Select(i => (long)((i * 31) % 1_009))];
+        float[] values = [.. Enumerable.Range(0, n).Select(i => i % 4 == 0 ? float.NaN : i * 0.25f)];
+        long[] times = [.. Enumerable.Range(0, n).Select(i => i == 700_000 ? -4_000_000_000L : 1_700_000_000L + i)];
+        byte[] actions = [.. Enumerable.Range(0, n).Select(i => i % 6 == 0 ? InteractionStore.NoAction : (byte)(i % 8))];
+        for (var i = 0; i < n; i++)
+        {
+            one.Add(users[i], items[i], values[i], times[i], actions[i] == InteractionStore.NoAction ? null : (ActionType)actions[i]);
+        }
+
+        foreach (var (start, length) in new[] { (0, 1), (1, 1_000_000), (1_000_001, 50_000), (1_050_001, n - 1_050_001) })
+        {
+            runs.AddRange(users.AsSpan(start, length), items.AsSpan(start, length), values.AsSpan(start, length), times.AsSpan(start, length), actions.AsSpan(start, length));
+        }
+
+        one.Trim();
+        runs.Trim();
+
+        Assert.Equal(one.Count, runs.Count);
+        Assert.Equal(one.UserIds, runs.UserIds);
+        Assert.Equal(one.ItemIds, runs.ItemIds);
+        Assert.True(one.SequenceEqual(runs)); // every row: ids, value (NaN too), time (a block with a time far apart), action
+        Assert.Throws<ArgumentException>(() => runs.AddRange(users.AsSpan(0, 2), items.AsSpan(0, 1), values.AsSpan(0, 2), times.AsSpan(0, 2), actions.AsSpan(0, 2)));
+    }
+
+    [Fact]
     public void Times_far_apart_in_one_block_are_kept_whole()
     {
         var store = new InteractionStore();

@@ -51,6 +51,24 @@ internal abstract class TableReader : IDisposable
     /// <summary>The field's text without a copy where the format allows.</summary>
     public virtual ReadOnlySpan<char> GetSpan(int column) => GetText(column);
 
+    /// <summary>
+    /// Whether the reader decodes blocks of rows column by column (Parquet), so that a converter can read whole columns
+    /// with <see cref="NextBatch"/> and <see cref="BatchColumn"/> instead of row by row. A reader is read one way or the other.
+    /// </summary>
+    public virtual bool ReadsBatches => false;
+
+    /// <summary>Advances to the next block of rows, decoding <paramref name="columns"/>; the block's row count, 0 at the end.</summary>
+    public virtual int NextBatch(ReadOnlySpan<int> columns) => throw new NotSupportedException($"{GetType().Name} reads rows, not batches.");
+
+    /// <summary>A column of the current batch, decoded whole.</summary>
+    public virtual DecodedColumn BatchColumn(int column) => throw new NotSupportedException($"{GetType().Name} reads rows, not batches.");
+
+    /// <summary>
+    /// Makes row <paramref name="index"/> of the current batch the current row, so that the row getters read it and
+    /// <see cref="Error(int, string)"/> names it: the converter's way with a value its column-wide path does not take.
+    /// </summary>
+    public virtual void MoveToBatchRow(int index) => throw new NotSupportedException($"{GetType().Name} reads rows, not batches.");
+
     /// <summary>The index of <paramref name="name"/> (ordinal, then case-insensitive), or −1.</summary>
     public int IndexOf(string name)
     {
@@ -126,11 +144,11 @@ internal abstract class TableReader : IDisposable
     }
 
     /// <summary>Parses an invariant-culture integer.</summary>
-    protected static bool ParseInt64(ReadOnlySpan<char> text, out long value) =>
+    public static bool ParseInt64(ReadOnlySpan<char> text, out long value) =>
         long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
 
     /// <summary>Parses an invariant-culture number.</summary>
-    protected static bool ParseDouble(ReadOnlySpan<char> text, out double value) =>
+    public static bool ParseDouble(ReadOnlySpan<char> text, out double value) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value);
 
     /// <inheritdoc />

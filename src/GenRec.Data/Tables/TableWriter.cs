@@ -170,8 +170,16 @@ internal abstract class TableWriter : IDisposable
             _longs = columns.Select(c => c.Kind == ColumnKind.Int64 ? new long[GroupRows] : []).ToArray();
             _texts = columns.Select(c => c.Kind == ColumnKind.Text ? new string[GroupRows] : []).ToArray();
             _reals = columns.Select(c => c.Kind == ColumnKind.NullableFloat ? new float?[GroupRows] : []).ToArray();
+            // Text columns dictionary-encoded where their values repeat (actions, categories), as Arrow, Spark and DuckDB
+            // write them by default; Parquet.Net writes plain text unless told (a column of unique titles stays plain).
+            var options = new ParquetOptions();
+            foreach (var field in _fields.Where((_, c) => columns[c].Kind == ColumnKind.Text))
+            {
+                options.ColumnEncodingHints[field.Path.ToString()] = EncodingHint.Dictionary;
+            }
+
             _file = File.Create(path);
-            _writer = ParquetWriter.CreateAsync(new ParquetSchema(_fields), _file).ConfigureAwait(false).GetAwaiter().GetResult();
+            _writer = ParquetWriter.CreateAsync(new ParquetSchema(_fields), _file, options).ConfigureAwait(false).GetAwaiter().GetResult();
         }
 
         protected override void WriteLong(int column, long value) => _longs[column][_rows] = value;
