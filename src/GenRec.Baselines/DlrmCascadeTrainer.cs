@@ -105,7 +105,7 @@ public sealed class DlrmCascadeTrainer
         Report(TrainerPhase.FittingPrefixRecall, "fitting recall on the train prefix", 0, 1);
         var prefixRecall = ClassicRecall.Fit(prefix, split.Dataset, _options.Recall);
         var trainQueries = new List<(UserId User, IReadOnlyList<Interaction> History, Interaction Target)>();
-        foreach (var (s, targets) in queryUsers)
+        foreach (var (s, targets) in SampleUsers(queryUsers, u => u.Targets.Count, _options.MaxTrainingQueries))
         {
             foreach (var j in targets)
             {
@@ -120,10 +120,10 @@ public sealed class DlrmCascadeTrainer
         // 2. Validation queries, with channels fitted on the whole train part (what serving uses).
         Report(TrainerPhase.FittingRecall, "fitting recall on the train part", 0, 1);
         var recall = ClassicRecall.Fit(split.TrainInteractions, split.Dataset, _options.Recall);
-        var validCases = split.Cases(SplitTarget.Valid).Select(c => (c.User, c.History, c.Target)).ToList();
+        var validCases = SampleUsers(split.Cases(SplitTarget.Valid).ToArray(), _ => 1, _options.MaxValidationQueries).Select(c => (c.User, c.History, c.Target)).ToList();
         var valid = BuildQueries(recall, validCases, exclude, TrainerPhase.BuildingValidationQueries, "building validation queries", Report, cancellationToken);
         var features = valid.Features;
-        if (train.Rows.Length == 0)
+        if (train.Summary.Rows == 0)
         {
             throw new InvalidOperationException("No training query has its target among the recalled candidates; the ranker cannot learn. Raise the channel quotas or the ranking depth.");
         }
@@ -182,6 +182,34 @@ public sealed class DlrmCascadeTrainer
         };
     }
 
+    // Users in a seeded random order until their queries reach the cap (all of them, in their order, when they do not):
+    // a large log trains the ranker on a sample of its users, each with all of their queries.
+    private List<T> SampleUsers<T>(IReadOnlyList<T> users, Func<T, int> queries, int cap)
+    {
+        if (users.Sum(u => (long)queries(u)) <= cap)
+        {
+            return [.. users];
+        }
+
+        var order = Enumerable.Range(0, users.Count).ToArray();
+        new Random(_options.Seed).Shuffle(order);
+        var picked = new List<int>();
+        var total = 0;
+        foreach (var u in order)
+        {
+            if (total + queries(users[u]) > cap)
+            {
+                continue;
+            }
+
+            picked.Add(u);
+            total += queries(users[u]);
+        }
+
+        picked.Sort(); // the users' own order, as without a cap
+        return [.. picked.Select(u => users[u])];
+    }
+
     private QuerySet BuildQueries(
         ClassicRecall recall,
         List<(UserId User, IReadOnlyList<Interaction> History, Interaction Target)> queries,
@@ -194,8 +222,8 @@ public sealed class DlrmCascadeTrainer
         var pipeline = DlrmCascadeModel.CreateRecallPipeline(recall, _options);
         var features = new DlrmFeatures(recall.Profiles, _options.Features, _options.ExtraChannels.Select(c => c.Stage.Name));
         var width = features.Names.Count;
-        var perQuery = new (List<TrainingRow> Rows, int TargetRow)[queries.Count];
         var kept = _options.KeepRankingQueries ? new RankingQuery[queries.Count] : null;
+        var extra = features.HasExtraSources;
         var done = 0;
 
         // Extra channels and feature sources (generative models, often TorchSharp ones) run one query at a time on
@@ -205,9 +233,7 @@ public sealed class DlrmCascadeTrainer
         // training ("Expected false to be true" from c10's Scalar::toFloat). GenRec.Training's models no longer make
         // such scalars (TorchOps), but a team's TorchSharp model may. The classical part stays parallel.
         var serial = _options.ExtraChannels.Count > 0;
-        var requests = new RecommendationRequest[queries.Count];
-        var candidateLists = new IReadOnlyList<Candidate>[queries.Count];
-        var valueLists = new float[queries.Count][];
+        var built = new Query[queries.Count];
         Parallel.For(0, queries.Count, new ParallelOptions { MaxDegreeOfParallelism = serial ? 1 : _options.Threads, CancellationToken = cancellationToken }, q =>
         {
             var (user, history, target) = queries[q];
@@ -217,7 +243,18 @@ public sealed class DlrmCascadeTrainer
             var candidates = pipeline.RecommendAsync(request, cancellationToken).AsTask().GetAwaiter().GetResult().Items;
             var values = new float[candidates.Count * width];
             features.ComputeHandMade(request, candidates, values);
-            (requests[q], candidateLists[q], valueLists[q]) = (request, candidates, values);
+            var targetRow = -1;
+            for (var i = 0; i < candidates.Count && targetRow < 0; i++)
+            {
+                targetRow = candidates[i].Item == target.Item ? i : -1;
+            }
+
+            // Only what is still needed is kept: the recall's user profile (hundreds of kB, cached on the request
+            // object) goes with the request, a copy of which stays only for extra features or the kept queries; the
+            // candidates likewise; the features only of a query whose target was recalled (the ranker learns from
+            // those) unless the queries are kept whole.
+            var keep = extra || kept is not null;
+            built[q] = new Query(keep ? request with { } : null, keep ? candidates : null, targetRow >= 0 || keep ? values : null, candidates.Count, targetRow);
             var n = Interlocked.Increment(ref done);
             if (n % 200 == 0 || n == queries.Count)
             {
@@ -226,41 +263,32 @@ public sealed class DlrmCascadeTrainer
         });
 
         done = 0;
-        var extra = features.HasExtraSources;
-
-        for (var q = 0; q < queries.Count; q++)
+        for (var q = 0; q < queries.Count && (extra || kept is not null); q++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var (request, candidates, values) = (requests[q], candidateLists[q], valueLists[q]);
-            var target = queries[q].Target;
-            features.ComputeExtra(request, candidates, values);
-            var rows = new List<TrainingRow>(candidates.Count);
-            var targetRow = -1;
-            for (var i = 0; i < candidates.Count; i++)
+            var query = built[q];
+            if (extra)
             {
-                var row = new TrainingRow { Group = (uint)q, Label = candidates[i].Item == target.Item ? 1 : 0, Features = values[(i * width)..((i + 1) * width)] };
-                if (row.Label > 0)
-                {
-                    targetRow = rows.Count;
-                }
-
-                rows.Add(row);
+                features.ComputeExtra(query.Request!, query.Candidates!, query.Values!);
             }
 
-            perQuery[q] = (rows, targetRow);
             if (kept is not null)
             {
-                kept[q] = new RankingQuery(request, candidates, targetRow, values);
+                kept[q] = new RankingQuery(query.Request!, query.Candidates!, query.TargetRow, query.Values!);
             }
 
+            built[q] = query with { Request = null, Candidates = null, Values = query.TargetRow >= 0 ? query.Values : null };
             if (extra && (++done % 200 == 0 || done == queries.Count))
             {
                 report(step, $"{phase}: extra features", done, queries.Count);
             }
         }
 
-        return new QuerySet(perQuery, queries.Count) { Kept = kept, Features = features };
+        return new QuerySet(built, width) { Kept = kept, Features = features };
     }
+
+    /// <summary>One query while its rows are built: what is still needed of it.</summary>
+    private sealed record Query(RecommendationRequest? Request, IReadOnlyList<Candidate>? Candidates, float[]? Values, int Count, int TargetRow);
 
     /// <summary>Options of a <see cref="DlrmCascadeTrainer"/>.</summary>
     public sealed class Options
@@ -308,6 +336,19 @@ public sealed class DlrmCascadeTrainer
         /// <summary>Train interactions per user used as ranker pseudo-targets. Default: 3. Allowed: 1 or more.</summary>
         public int QueriesPerUser { get; set; } = Defaults.QueriesPerUser;
 
+        /// <summary>
+        /// Most ranker training queries (pseudo-targets): on a log with more, a seeded sample of users brings all of
+        /// their queries until the cap is reached. Memory grows with it (about 30 kB a query at the default depth).
+        /// Default: 50,000 (MovieLens-small has 1,830). Allowed: 1 or more.
+        /// </summary>
+        public int MaxTrainingQueries { get; set; } = Defaults.MaxTrainingQueries;
+
+        /// <summary>
+        /// Most validation queries the grid is chosen on: on a log with more users, a seeded sample of them.
+        /// Default: 20,000. Allowed: 1 or more.
+        /// </summary>
+        public int MaxValidationQueries { get; set; } = Defaults.MaxValidationQueries;
+
         /// <summary>LightGBM settings tried; the best on validation NDCG@10 is kept. Default: three settings.</summary>
         public IReadOnlyList<DlrmRankerSettings> Grid { get; set; } = Defaults.Grid;
 
@@ -323,7 +364,8 @@ public sealed class DlrmCascadeTrainer
         /// <summary>
         /// Keep the ranker's training queries (requests, candidates, cross features) in
         /// <see cref="DlrmCascadeModel.RankingQueries"/>, so that another ranker (e.g. HSTU) learns from exactly the same
-        /// queries. About 1.6 kB per candidate row: ~50 MB on MovieLens-small at the default depth. Default: false.
+        /// queries. About 90 bytes per candidate row (the candidate and its 16 classical features) and the request's
+        /// history: ~70 MB on MovieLens-small at the default depth. Default: false.
         /// </summary>
         public bool KeepRankingQueries { get; set; }
 
@@ -335,6 +377,7 @@ public sealed class DlrmCascadeTrainer
                 (nameof(PopularityQuota), PopularityQuota), (nameof(RecentPopularityQuota), RecentPopularityQuota),
                 (nameof(ItemCfQuota), ItemCfQuota), (nameof(GenreQuota), GenreQuota), (nameof(RankingDepth), RankingDepth),
                 (nameof(QueriesPerUser), QueriesPerUser), (nameof(Threads), Threads),
+                (nameof(MaxTrainingQueries), MaxTrainingQueries), (nameof(MaxValidationQueries), MaxValidationQueries),
             })
             {
                 if (value < 1)
@@ -368,6 +411,8 @@ public sealed class DlrmCascadeTrainer
         public const int GenreQuota = 100;
         public const int RankingDepth = 400;
         public const int QueriesPerUser = 3;
+        public const int MaxTrainingQueries = 50_000;
+        public const int MaxValidationQueries = 20_000;
 
         public static readonly DlrmRankerSettings[] Grid =
         [
@@ -380,18 +425,40 @@ public sealed class DlrmCascadeTrainer
     /// <summary>Candidate rows of a set of queries and what is needed to score them.</summary>
     private sealed class QuerySet
     {
-        private readonly (List<TrainingRow> Rows, int TargetRow)[] _queries;
+        private readonly Query[] _queries;
+        private readonly int _width;
 
-        public QuerySet((List<TrainingRow> Rows, int TargetRow)[] queries, int total)
+        public QuerySet(Query[] queries, int width)
         {
             _queries = queries;
-            Rows = queries.SelectMany(q => q.TargetRow >= 0 ? q.Rows : []).ToArray();
-            var found = queries.Count(q => q.TargetRow >= 0);
-            Summary = new QuerySummary(total, found, Rows.Length);
+            _width = width;
+            var found = queries.Where(q => q.TargetRow >= 0).ToArray();
+            Summary = new QuerySummary(queries.Length, found.Length, found.Sum(q => q.Count));
         }
 
-        /// <summary>Rows of the queries whose target was recalled, in query order.</summary>
-        public TrainingRow[] Rows { get; }
+        /// <summary>
+        /// Rows of the queries whose target was recalled, in query order, made as they are enumerated (ML.NET reads a
+        /// view more than once; each row's features are a fresh copy of its query's, so nothing holds them twice).
+        /// </summary>
+        public IEnumerable<TrainingRow> Rows
+        {
+            get
+            {
+                for (var q = 0; q < _queries.Length; q++)
+                {
+                    var (values, count, target) = (_queries[q].Values, _queries[q].Count, _queries[q].TargetRow);
+                    if (target < 0)
+                    {
+                        continue;
+                    }
+
+                    for (var i = 0; i < count; i++)
+                    {
+                        yield return new TrainingRow { Group = (uint)q, Label = i == target ? 1 : 0, Features = values![(i * _width)..((i + 1) * _width)] };
+                    }
+                }
+            }
+        }
 
         public QuerySummary Summary { get; }
 
@@ -409,8 +476,9 @@ public sealed class DlrmCascadeTrainer
         {
             double sum = 0;
             var offset = 0;
-            foreach (var (rows, target) in _queries)
+            foreach (var query in _queries)
             {
+                var (count, target) = (query.Count, query.TargetRow);
                 if (target < 0)
                 {
                     continue;
@@ -418,7 +486,7 @@ public sealed class DlrmCascadeTrainer
 
                 var targetScore = scores[offset + target];
                 var rank = 1;
-                for (var i = 0; i < rows.Count; i++)
+                for (var i = 0; i < count; i++)
                 {
                     var s = scores[offset + i];
                     if (s > targetScore || (s == targetScore && i < target))
@@ -428,7 +496,7 @@ public sealed class DlrmCascadeTrainer
                 }
 
                 sum += rank <= 10 ? 1 / Math.Log2(rank + 1) : 0;
-                offset += rows.Count;
+                offset += count;
             }
 
             return sum / _queries.Length;

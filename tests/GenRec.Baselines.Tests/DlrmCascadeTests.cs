@@ -108,6 +108,32 @@ public sealed class DlrmCascadeTests(DlrmFixture fixture) : IClassFixture<DlrmFi
     }
 
     [Fact]
+    public void A_large_log_trains_on_a_seeded_sample_of_users_each_with_all_of_their_queries()
+    {
+        // Every one of the 671 users has three ranker queries (2,013); capped at 300, a sample of 100 users brings all
+        // of theirs, the same sample each time, spread over the users rather than the first hundred.
+        DlrmCascadeModel Fit() => new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options
+        {
+            Grid = [new DlrmRankerSettings(Leaves: 15, Iterations: 30, LearningRate: 0.1, MinExamplesPerLeaf: 20)],
+            MaxTrainingQueries = 300,
+            MaxValidationQueries = 150,
+            KeepRankingQueries = true,
+        }).Fit(TestData.Split);
+
+        var (first, second) = (Fit(), Fit());
+
+        Assert.Equal(300, first.TrainingQueries.Queries);
+        Assert.Equal(150, first.ValidationQueries.Queries);
+        var users = first.RankingQueries.GroupBy(q => q.Request.User).ToArray();
+        Assert.Equal(100, users.Length);
+        Assert.All(users, u => Assert.Equal(3, u.Count()));
+        Assert.True(users.Max(u => u.Key.Value) > TestData.Split.Train.Select(s => s.User.Value).Order().ElementAt(200), "a sample, not the first users");
+        Assert.Equal(first.RankingQueries.Select(q => (q.Request.User, q.Request.RequestTime)), second.RankingQueries.Select(q => (q.Request.User, q.Request.RequestTime)));
+        Assert.Equal(first.Chosen.ValidationNdcg10, second.Chosen.ValidationNdcg10);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { MaxTrainingQueries = 0 }));
+    }
+
+    [Fact]
     public void Trainer_options_out_of_range_are_refused_by_name()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new DlrmCascadeTrainer(new DlrmCascadeTrainer.Options { RankingDepth = 0 }));
