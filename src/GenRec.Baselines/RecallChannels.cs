@@ -93,16 +93,60 @@ internal sealed class ItemCfRecall(UserProfile.Cache profiles) : ClassicChannel(
 /// <summary>Genre affinity: items in the genres of the user's recent history, weighted by log popularity.</summary>
 internal sealed class GenreAffinityRecall(UserProfile.Cache profiles) : ClassicChannel(profiles)
 {
+    private const int FirstSelected = 1_024;
+
     public override string Name => "genre";
 
     protected override IEnumerable<(int Item, double Score)> Ranked(UserProfile profile)
     {
-        var scores = new (int Item, double Score)[Stats.Ids.Length];
-        for (var i = 0; i < scores.Length; i++)
+        var n = Stats.Ids.Length;
+        var scores = new double[n];
+        for (var i = 0; i < n; i++)
         {
-            scores[i] = (i, profile.GenreScore(Stats, i) * Math.Log(1 + Stats.Count[i]));
+            scores[i] = profile.GenreScore(Stats, i) * Math.Log(1 + Stats.Count[i]);
         }
 
-        return scores.OrderByDescending(s => s.Score).ThenBy(s => Stats.PopularityRank[s.Item]);
+        // By score, then by popularity: a strict order (popularity ranks are distinct). A request takes its quota and
+        // skips what it excludes, so the best few are selected first (n log k, not a sort of the whole catalogue: that
+        // was 80 % of a 10 M-event cascade's training time at 100,000 items) and the rest sorted only if asked for.
+        var stats = Stats;
+        int Compare(int a, int b)
+        {
+            var byScore = scores[b].CompareTo(scores[a]);
+            return byScore != 0 ? byScore : stats.PopularityRank[a].CompareTo(stats.PopularityRank[b]);
+        }
+
+        var first = Math.Min(n, FirstSelected);
+        var worstFirst = new PriorityQueue<int, int>(first + 1, Comparer<int>.Create((a, b) => Compare(b, a)));
+        for (var i = 0; i < n; i++)
+        {
+            if (worstFirst.Count < first)
+            {
+                worstFirst.Enqueue(i, i);
+            }
+            else
+            {
+                worstFirst.EnqueueDequeue(i, i);
+            }
+        }
+
+        var best = worstFirst.UnorderedItems.Select(e => e.Element).ToArray();
+        Array.Sort(best, Compare);
+        foreach (var item in best)
+        {
+            yield return (item, scores[item]);
+        }
+
+        if (first == n)
+        {
+            yield break;
+        }
+
+        var all = Enumerable.Range(0, n).ToArray();
+        Array.Sort(all, Compare);
+        for (var k = first; k < n; k++)
+        {
+            yield return (all[k], scores[all[k]]);
+        }
     }
 }

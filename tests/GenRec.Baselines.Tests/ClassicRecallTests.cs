@@ -46,6 +46,32 @@ public sealed class ClassicRecallTests
     }
 
     [Fact]
+    public async Task Genre_recall_orders_by_score_then_popularity_past_the_first_selection()
+    {
+        // The channel selects its best thousand or so first and sorts the rest only when a request reaches past them:
+        // a heavy user (1,700 history items excluded) asking for 3,000 must get the same order as for everything.
+        var request = TestRequest(new UserId(15), 3_000);
+        var channel = Fitted.Value.GenreAffinity;
+        var counts = TestData.Split.TrainInteractions.GroupBy(i => i.Item).ToDictionary(g => g.Key, g => g.Count());
+
+        var all = await channel.RecallAsync(request, TestData.Dataset.Catalogue.Count);
+        var some = await channel.RecallAsync(request, 3_000);
+
+        Assert.Equal(TestData.Dataset.Catalogue.Count - request.HistoryItems.Count, all.Count);
+        Assert.Equal(all.Take(3_000), some);
+        for (var i = 1; i < all.Count; i++)
+        {
+            var (before, after) = (all[i - 1], all[i]);
+            Assert.True(before.Score >= after.Score, $"{i}: score {before.Score} before {after.Score}");
+            if (before.Score == after.Score)
+            {
+                var (b, a) = (counts.GetValueOrDefault(before.Item), counts.GetValueOrDefault(after.Item));
+                Assert.True(b > a || (b == a && before.Item.Value < after.Item.Value), $"{i}: a tie is broken by popularity");
+            }
+        }
+    }
+
+    [Fact]
     public async Task Item_cf_fills_with_popular_items_for_an_empty_history()
     {
         var request = new RecommendationRequest(new UserId(999_999), [], 100, DateTimeOffset.UtcNow);

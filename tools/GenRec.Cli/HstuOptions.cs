@@ -19,6 +19,8 @@ internal sealed class HstuOptions
 
     public Option<int> BatchSize { get; } = new("--hstu-batch") { Description = "hstu*: windows or queries per training step; lower it for long windows (memory grows with batch × (2 × max history)²).", DefaultValueFactory = _ => HstuArguments.Defaults.BatchSize };
 
+    public Option<int> Negatives { get; } = new("--hstu-negatives") { Description = "hstu*: sampled softmax for the next-item loss: score each step's next items against this many uniform draws instead of the whole catalogue (0: the full softmax).", DefaultValueFactory = _ => HstuArguments.Defaults.SampledNegatives };
+
     public static HstuOptions Create() => new();
 
     public HstuArguments Read(ParseResult parse)
@@ -42,6 +44,11 @@ internal sealed class HstuOptions
         }
 
         CommonOptions.RequirePositive(parse.GetValue(BatchSize), "--hstu-batch");
-        return new HstuArguments { Epochs = parse.GetValue(Epochs), RatingWeight = weight, SideFeatures = !parse.GetValue(NoSide), Dimension = dimension, MaxHistory = parse.GetValue(MaxHistory), BatchSize = parse.GetValue(BatchSize) };
+        if (parse.GetValue(Negatives) < 0)
+        {
+            throw new UsageException($"--hstu-negatives is {parse.GetValue(Negatives)}; it must be 0 (the full softmax) or more.");
+        }
+
+        return new HstuArguments { Epochs = parse.GetValue(Epochs), RatingWeight = weight, SideFeatures = !parse.GetValue(NoSide), Dimension = dimension, MaxHistory = parse.GetValue(MaxHistory), BatchSize = parse.GetValue(BatchSize), SampledNegatives = parse.GetValue(Negatives) };
     }
 }

@@ -358,5 +358,7 @@ internal sealed record HstuArguments
 
     public int BatchSize { get; init; } = Defaults.BatchSize;
 
-    public HstuTrainer.Options ToOptions() => new() { Epochs = Epochs, RatingWeight = RatingWeight, SideFeatures = SideFeatures, Dimension = Dimension, MaxHistory = MaxHistory, Seed = Seed, Progress = Progress, BatchSize = BatchSize };
+    public int SampledNegatives { get; init; } = Defaults.SampledNegatives;
+
+    public HstuTrainer.Options ToOptions() => new() { Epochs = Epochs, RatingWeight = RatingWeight, SideFeatures = SideFeatures, Dimension = Dimension, MaxHistory = MaxHistory, Seed = Seed, Progress = Progress, BatchSize = BatchSize, SampledNegatives = SampledNegatives };
 }

@@ -196,7 +196,7 @@ namespace GenRec.Cli
             var seed = CommonOptions.Seed();
             var command = new Command("eval", "Train a model on the train part and evaluate it with full ranking, history excluded; prints the metrics as JSON on the last line (with --cold-start, also on the users whose test target is cold).")
             {
-                data, model, target, top, recsOut, splitOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, draftsPerBeam, invalidCheckUsers, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, before, coldStart, coldSeed, coldTuning, seed,
+                data, model, target, top, recsOut, splitOut, coldUsersOut, maxUsers, modelPath, indexPath, beam, draftsPerBeam, invalidCheckUsers, dlrmGrid, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, hstu.Negatives, before, coldStart, coldSeed, coldTuning, seed,
             };
             foreach (var option in fusion.All.Concat(dense.All).Concat(dense.EvaluationOnly))
             {

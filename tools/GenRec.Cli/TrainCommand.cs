@@ -136,7 +136,7 @@ internal static class TrainCommand
         var seed = CommonOptions.Seed();
         var command = new Command("reward", "Train a reward model (HSTU over the history, no cascade features) on the train part and report its rating and engagement AUC on the validation and test targets.")
         {
-            data, output, ratingWeight, engagementWeight, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, seed,
+            data, output, ratingWeight, engagementWeight, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, hstu.Negatives, seed,
         };
         command.SetAction((parse, ct) =>
         {
@@ -266,7 +266,7 @@ internal static class TrainCommand
         var coldTuning = CommonOptions.ColdTuning();
         var command = new Command("hstu", "Train an HSTU generative ranker (and next-item retriever) on the train part, on the DLRM cascade's ranking queries and cross features.")
         {
-            data, output, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, coldStart, coldSeed, coldTuning, seed,
+            data, output, hstu.Epochs, hstu.RatingWeight, hstu.NoSide, hstu.NoCross, hstu.Dimension, hstu.MaxHistory, hstu.BatchSize, hstu.Negatives, coldStart, coldSeed, coldTuning, seed,
         };
         command.SetAction((parse, ct) =>
         {

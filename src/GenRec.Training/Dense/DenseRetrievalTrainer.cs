@@ -193,36 +193,19 @@ public sealed class DenseRetrievalTrainer
     {
         var wanted = targets.cpu().data<long>().ToArray();
         var read = inputs.cpu().data<long>().ToArray();
-        var place = new Dictionary<long, long>(wanted.Length + negatives);
-        var rows = new List<long>(wanted.Length + negatives);
-        long Place(long row)
-        {
-            if (!place.TryGetValue(row, out var at))
-            {
-                at = rows.Count;
-                place[row] = at;
-                rows.Add(row);
-            }
-
-            return at;
-        }
-
-        var labels = Array.ConvertAll(wanted, Place);
+        var rows = new SampledRows(wanted.Length + negatives);
+        var labels = Array.ConvertAll(wanted, rows.Place);
         foreach (var row in read)
         {
             if (row != catalogue)
             {
-                Place(row);
+                rows.Place(row);
             }
         }
 
-        for (var i = 0; i < negatives; i++)
-        {
-            Place(random.Next(catalogue));
-        }
-
-        var local = Array.ConvertAll(read, row => row == catalogue ? rows.Count : place[row]);
-        return (torch.tensor(rows.ToArray(), device: device), torch.tensor(local, device: device).reshape(inputs.shape), torch.tensor(labels, device: device));
+        rows.Draw(negatives, 0, catalogue, random);
+        var local = Array.ConvertAll(read, row => row == catalogue ? rows.Count : rows[row]);
+        return (torch.tensor(rows.Rows, device: device), torch.tensor(local, device: device).reshape(inputs.shape), torch.tensor(labels, device: device));
     }
 
     /// <summary>Whether the split's train part holds events of more than one action (then a model reading actions can tell them apart).</summary>
