@@ -9,6 +9,7 @@
 # GENREC_STEPS picks steps (default: all): e.g. GENREC_STEPS="read tokenize dense-train dense-eval" for the pipeline only.
 # GENREC_INVALID_CHECK_USERS=N: tiger-eval's unconstrained-decoding check on N users (default: every evaluated user; 0 skips).
 # GENREC_DENSE_ACTIONS=auto|on|off: whether the dense retriever reads actions (default off, genrec's default).
+# GENREC_HSTU_NEGATIVES=N: HSTU's next-item loss as a sampled softmax over N drawn items (default 0: the full softmax).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 folder="${1:-/tmp/genrec-pipeline-bench}"
@@ -17,6 +18,7 @@ users="${3:-20000}"
 tiger_users="${4:-2000}"  # beam search on the CPU: about 30 ms a user
 negatives="${GENREC_DENSE_NEGATIVES:-1024}"  # sampled softmax: an epoch over the whole catalogue costs ten times more
 dense_actions="${GENREC_DENSE_ACTIONS:-off}"
+hstu_negatives="${GENREC_HSTU_NEGATIVES:-0}"
 check=()
 [ -z "${GENREC_INVALID_CHECK_USERS:-}" ] || check=(--invalid-check-users "$GENREC_INVALID_CHECK_USERS")
 mkdir -p "$folder"
@@ -52,5 +54,5 @@ step dense-train train dense "${data[@]}" --cache "$folder/cache" --out "$folder
 step dense-eval eval "${data[@]}" --model dense --dense-path "$folder/dense" --max-users "$users"
 step tiger-train train tiger "${data[@]}" --index "$folder/index.sid" --out "$folder/tiger" --epochs 1 --min-epochs 1 --eval-users 1000
 step tiger-eval eval "${data[@]}" --model tiger --model-path "$folder/tiger" --max-users "$tiger_users" "${check[@]}"
-step hstu-train train hstu "${data[@]}" --out "$folder/hstu" --hstu-epochs 1
+step hstu-train train hstu "${data[@]}" --out "$folder/hstu" --hstu-epochs 1 --hstu-negatives "$hstu_negatives"
 step dlrm-eval eval "${data[@]}" --model dlrm --dlrm-grid single --max-users "$users"

@@ -274,17 +274,23 @@ internal static class ModelCatalog
     }
 }
 
-/// <summary>Shows the DLRM trainer's phases on standard error.</summary>
+/// <summary>Shows the DLRM trainer's phases on standard error: each phase's start and end, and within one every 10 s.</summary>
 internal sealed class TrainerConsoleProgress : IProgress<TrainerProgress>
 {
+    private static readonly TimeSpan Every = TimeSpan.FromSeconds(10);
+    private readonly Lock _gate = new();
     private string? _phase;
+    private TimeSpan _shown;
 
     public void Report(TrainerProgress value)
     {
-        if (value.Phase != _phase || value.Done == value.Total)
+        lock (_gate) // queries are built on several threads
         {
-            _phase = value.Phase;
-            ConsoleProgress.Status($"dlrm: {value.Phase} {value.Done}/{value.Total} ({value.Elapsed.TotalSeconds:0.0}s)");
+            if (value.Phase != _phase || value.Done == value.Total || value.Elapsed - _shown >= Every)
+            {
+                (_phase, _shown) = (value.Phase, value.Elapsed);
+                ConsoleProgress.Status($"dlrm: {value.Phase} {value.Done}/{value.Total} ({value.Elapsed.TotalSeconds:0.0}s)");
+            }
         }
     }
 }
