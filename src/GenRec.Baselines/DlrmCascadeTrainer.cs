@@ -244,9 +244,13 @@ public sealed class DlrmCascadeTrainer
             var values = new float[candidates.Count * width];
             features.ComputeHandMade(request, candidates, values);
             var targetRow = -1;
-            for (var i = 0; i < candidates.Count && targetRow < 0; i++)
+            for (var i = 0; i < candidates.Count; i++)
             {
-                targetRow = candidates[i].Item == target.Item ? i : -1;
+                if (candidates[i].Item == target.Item)
+                {
+                    targetRow = i;
+                    break;
+                }
             }
 
             // Only what is still needed is kept: the recall's user profile (hundreds of kB, cached on the request
@@ -339,7 +343,7 @@ public sealed class DlrmCascadeTrainer
         /// <summary>
         /// Most ranker training queries (pseudo-targets): on a log with more, a seeded sample of users brings all of
         /// their queries until the cap is reached. Memory grows with it (about 30 kB a query at the default depth).
-        /// Default: 50,000 (MovieLens-small has 1,830). Allowed: 1 or more.
+        /// Default: 50,000 (MovieLens-small has 2,013). Allowed: 1 or more.
         /// </summary>
         public int MaxTrainingQueries { get; set; } = Defaults.MaxTrainingQueries;
 
