@@ -17,7 +17,7 @@ public interface IGenerativeDecoder
 
     /// <summary>
     /// A user's history as this model reads it: by default the semantic-ID tokens of the events' items
-    /// (<see cref="SemanticIdVocabulary.EncodeHistory"/>); an end-to-end model also reads item rows, actions and times
+    /// (<see cref="SemanticIdVocabulary.EncodeHistory(IReadOnlyList{UserEvent}, SemanticIds.SemanticIdIndex, int, bool, out int)"/>); an end-to-end model also reads item rows, actions and times
     /// (<see cref="EventHistoryLayout"/>). Events whose item the index does not know are skipped.
     /// </summary>
     /// <param name="history">The events, oldest first.</param>

@@ -8,7 +8,7 @@ namespace GenRec.Generative;
 public interface IGenerativeSearchRunner
 {
     /// <summary>Advances <paramref name="search"/> to its end over <paramref name="historyTokens"/>.</summary>
-    /// <param name="historyTokens">The history, as <see cref="SemanticIdVocabulary.EncodeHistory"/> writes it.</param>
+    /// <param name="historyTokens">The history, as <see cref="SemanticIdVocabulary.EncodeHistory(IReadOnlyList{UserEvent}, SemanticIds.SemanticIdIndex, int, bool, out int)"/> writes it.</param>
     /// <param name="search">The search to run.</param>
     /// <param name="cancellationToken">Cancels the request (before its batch runs).</param>
     /// <returns>The decoded IDs, most probable first.</returns>

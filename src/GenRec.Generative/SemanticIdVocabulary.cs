@@ -83,6 +83,27 @@ public sealed class SemanticIdVocabulary
     }
 
     /// <summary>
+    /// Tokens in all for a model whose histories carry each event's action (<see cref="ActionToken"/>): <see cref="Size"/>,
+    /// then one token per action and value (<see cref="EventHistoryLayout.ActionTokens"/> − 1).
+    /// </summary>
+    public int SizeWithActions => Size + EventHistoryLayout.ActionTokens - 1;
+
+    /// <summary>
+    /// The history token of an event's action in a history that reads actions: the action and its value as
+    /// <see cref="EventHistoryLayout.ActionToken"/> numbers them, placed after the semantic-ID tokens.
+    /// </summary>
+    /// <param name="action">The action.</param>
+    /// <param name="value">Its value, if any (a rating is bucketed by half-steps); NaN counts as none.</param>
+    /// <returns>A token in [<see cref="Size"/>, <see cref="SizeWithActions"/>).</returns>
+    public int ActionToken(ActionType action, float? value) => Size - 1 + EventHistoryLayout.ActionToken(action, value);
+
+    /// <summary>Tokens of a full history of <paramref name="maxItems"/> items: BOS, then each item's codes and, when <paramref name="actions"/>, its action token.</summary>
+    /// <param name="maxItems">The most items a history holds.</param>
+    /// <param name="actions">Whether each item's action token follows its codes.</param>
+    /// <returns>The length <see cref="EncodeHistory(IReadOnlyList{UserEvent}, SemanticIds.SemanticIdIndex, int, bool, out int)"/> writes.</returns>
+    public int HistoryTokens(int maxItems, bool actions) => 1 + (maxItems * (Positions + (actions ? 1 : 0)));
+
+    /// <summary>
     /// The tokens of a history: <see cref="Bos"/> then each item's semantic ID, left-padded with <see cref="Pad"/>
     /// to <c>1 + maxItems × Positions</c> tokens. Only the last <paramref name="maxItems"/> items the index knows
     /// are kept; unknown items are skipped, and so are items whose codes this vocabulary cannot write (added to the
@@ -96,14 +117,38 @@ public sealed class SemanticIdVocabulary
     public int[] EncodeHistory(IEnumerable<ItemId> history, SemanticIds.SemanticIdIndex index, int maxItems, out int unknown)
     {
         ArgumentNullException.ThrowIfNull(history);
+        return Encode(history.Select(item => (item, 0)), index, maxItems, actions: false, out unknown);
+    }
+
+    /// <summary>
+    /// The tokens of a history of events: as <see cref="EncodeHistory(IEnumerable{ItemId}, SemanticIds.SemanticIdIndex, int, out int)"/>
+    /// and, when <paramref name="actions"/>, each item's codes followed by its event's <see cref="ActionToken"/>
+    /// (<see cref="HistoryTokens"/> tokens in all), so a model can tell a purchase from an impression, or a 5-star
+    /// rating from a 1-star one. The history's last token is then its last event's action.
+    /// </summary>
+    /// <param name="history">The events, oldest first.</param>
+    /// <param name="index">The semantic-ID index.</param>
+    /// <param name="maxItems">The most items kept.</param>
+    /// <param name="actions">Whether each item's action token follows its codes.</param>
+    /// <param name="unknown">How many events' items the index did not know (or this vocabulary cannot write).</param>
+    /// <returns>The tokens.</returns>
+    public int[] EncodeHistory(IReadOnlyList<UserEvent> history, SemanticIds.SemanticIdIndex index, int maxItems, bool actions, out int unknown)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        return Encode(history.Select(e => (e.Item, actions ? ActionToken(e.Action, e.Value) : 0)), index, maxItems, actions, out unknown);
+    }
+
+    private int[] Encode(IEnumerable<(ItemId Item, int Action)> history, SemanticIds.SemanticIdIndex index, int maxItems, bool actions, out int unknown)
+    {
         ArgumentNullException.ThrowIfNull(index);
-        var known = new List<SemanticIds.SemanticId>();
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxItems);
+        var known = new List<(SemanticIds.SemanticId Id, int Action)>();
         unknown = 0;
-        foreach (var item in history)
+        foreach (var (item, action) in history)
         {
             if (index.TryGetSemanticId(item, out var id) && Writes(id))
             {
-                known.Add(id);
+                known.Add((id, action));
             }
             else
             {
@@ -112,14 +157,20 @@ public sealed class SemanticIdVocabulary
         }
 
         var kept = known.Count > maxItems ? known.GetRange(known.Count - maxItems, maxItems) : known;
-        var tokens = new int[1 + (maxItems * Positions)];
-        var at = tokens.Length - (kept.Count * Positions) - 1;
+        var stride = Positions + (actions ? 1 : 0);
+        var tokens = new int[HistoryTokens(maxItems, actions)];
+        var at = tokens.Length - (kept.Count * stride) - 1;
         tokens[at++] = Bos;
-        foreach (var id in kept)
+        foreach (var (id, action) in kept)
         {
             for (var p = 0; p < Positions; p++)
             {
                 tokens[at++] = Offset(p) + id[p];
+            }
+
+            if (actions)
+            {
+                tokens[at++] = action;
             }
         }
 

@@ -86,7 +86,7 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IGenerativeSearchR
         ArgumentNullException.ThrowIfNull(index);
         return Layout is { } layout
             ? layout.Encode(history, index, item => _rows.GetValueOrDefault(item), out _)
-            : Vocabulary.EncodeHistory(history.Select(e => e.Item), index, MaxHistoryItems, out _);
+            : Vocabulary.EncodeHistory(history, index, MaxHistoryItems, Manifest.HistoryActions, out _);
     }
 
     /// <summary>Whether the key/value cache is left where ONNX Runtime allocates it (the device) rather than in reused host buffers.</summary>
@@ -438,11 +438,12 @@ public sealed class OnnxGenerativeModel : IGenerativeDecoder, IGenerativeSearchR
             throw new ArgumentException($"A history of {tokens.Length} tokens is longer than the {Manifest.HistoryTokens} this model reads (encode it with the model's EncodeHistory).", nameof(tokens));
         }
 
+        var size = Manifest.HistoryActions ? Vocabulary.SizeWithActions : Vocabulary.Size;
         foreach (var t in tokens)
         {
-            if ((uint)t >= (uint)Vocabulary.Size)
+            if ((uint)t >= (uint)size)
             {
-                throw new ArgumentException($"History token {t} is outside the model's vocabulary of {Vocabulary.Size} tokens.", nameof(tokens));
+                throw new ArgumentException($"History token {t} is outside the model's vocabulary of {size} tokens{(Manifest.HistoryActions ? " (semantic-ID and action tokens)" : string.Empty)}.", nameof(tokens));
             }
         }
     }

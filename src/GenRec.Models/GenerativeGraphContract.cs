@@ -9,7 +9,7 @@ namespace GenRec.Models;
 /// <remarks>
 /// <para><b>context graph</b> (<see cref="ContextFile"/>): reads the histories once.</para>
 /// <list type="bullet">
-/// <item><c>history</c> int64 [B, T]: tokens as <see cref="Generative.SemanticIdVocabulary.EncodeHistory"/> writes them, right-aligned (left padding may be trimmed, to at least two tokens).</item>
+/// <item><c>history</c> int64 [B, T]: tokens as <see cref="Generative.SemanticIdVocabulary.EncodeHistory(System.Collections.Generic.IReadOnlyList{UserEvent}, SemanticIds.SemanticIdIndex, int, bool, out int)"/> writes them, right-aligned (left padding may be trimmed, to at least two tokens).</item>
 /// <item>→ <c>context_keys</c>, <c>context_values</c> float32 [L, B, H, C, D]: what every decoding step attends to (an encoder-decoder's cross-attention keys/values; a decoder-only model's prefix cache).</item>
 /// <item>→ <c>context_bias</c> float32 [B, 1, 1, C]: 0 where a context token may be attended to, a large negative number for padding.</item>
 /// <item>→ <c>first_token</c> int64 [B]: the token step 0 reads (BOS for an encoder-decoder, the history's last token for a decoder-only model).</item>

@@ -26,6 +26,9 @@ public sealed record OnnxModelManifest
     /// <summary>The format version of a model that reads event histories (<see cref="HistoryFields"/> &gt; 0, <see cref="Items"/>): version 1 readers would feed it the wrong history.</summary>
     public const int EventHistoryVersion = 2;
 
+    /// <summary>The format version of a model whose token histories carry each item's action token (<see cref="HistoryActions"/>): older readers would feed it histories without them.</summary>
+    public const int ActionHistoryVersion = 3;
+
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     /// <summary>Always <see cref="FormatName"/>.</summary>
@@ -80,11 +83,19 @@ public sealed record OnnxModelManifest
     public OnnxGraphFile? Draft { get; init; }
 
     /// <summary>
-    /// 0 when the context graph reads semantic-ID tokens (<see cref="Generative.SemanticIdVocabulary.EncodeHistory"/>);
+    /// 0 when the context graph reads semantic-ID tokens (<see cref="Generative.SemanticIdVocabulary.EncodeHistory(System.Collections.Generic.IReadOnlyList{UserEvent}, SemanticIds.SemanticIdIndex, int, bool, out int)"/>);
     /// otherwise the integers per event of an end-to-end model's event history (<see cref="Generative.EventHistoryLayout"/>:
     /// row, one per semantic-ID position, action, age). Default: 0.
     /// </summary>
     public int HistoryFields { get; init; }
+
+    /// <summary>
+    /// Token histories only: whether each item's codes are followed by its event's action token
+    /// (<see cref="Generative.SemanticIdVocabulary.ActionToken"/>; the graphs' token embedding then has
+    /// <see cref="Generative.SemanticIdVocabulary.SizeWithActions"/> rows). Requires <see cref="FormatVersion"/>
+    /// <see cref="ActionHistoryVersion"/>. Default: <see langword="false"/>.
+    /// </summary>
+    public bool HistoryActions { get; init; }
 
     /// <summary>Event histories only: the items of the model's item-ID table, by row − 1 (row 0 is an item outside it). Default: empty.</summary>
     public long[] Items { get; init; } = [];
@@ -93,9 +104,9 @@ public sealed record OnnxModelManifest
     [JsonIgnore]
     public int HistoryLength => HistoryFields > 0 ? MaxHistoryItems * HistoryFields : HistoryTokens;
 
-    /// <summary>Tokens of a full history: BOS and <see cref="MaxHistoryItems"/> items of <c>VocabularySizes.Length</c> codes.</summary>
+    /// <summary>Tokens of a full history: BOS and <see cref="MaxHistoryItems"/> items of <c>VocabularySizes.Length</c> codes (and an action token each, with <see cref="HistoryActions"/>).</summary>
     [JsonIgnore]
-    public int HistoryTokens => 1 + (MaxHistoryItems * VocabularySizes.Length);
+    public int HistoryTokens => 1 + (MaxHistoryItems * (VocabularySizes.Length + (HistoryActions ? 1 : 0)));
 
     /// <summary>The widest position's codes: the last dimension of <c>log_probs</c>.</summary>
     [JsonIgnore]
@@ -123,7 +134,12 @@ public sealed record OnnxModelManifest
             $"'{directory}' is not an ONNX generative model folder: it has no {GenerativeGraphContract.ManifestFile} (export one with `genrec export`).",
             "\"genrec-tiger\"",
             $"'{directory}' is a TorchSharp model folder (genrec train tiger), not a served one: run `genrec export --model-path {directory} --out <folder>` and serve that.");
-        ModelManifests.CheckFormat(path, m.Format, m.FormatVersion, FormatName, m.HistoryFields > 0 ? EventHistoryVersion : CurrentVersion);
+        ModelManifests.CheckFormat(path, m.Format, m.FormatVersion, FormatName, m.HistoryFields > 0 ? EventHistoryVersion : m.HistoryActions ? ActionHistoryVersion : CurrentVersion);
+        if (m.HistoryFields > 0 && m.HistoryActions)
+        {
+            throw new InvalidDataException($"'{path}' describes event histories ({m.HistoryFields} fields) with token actions: an event history carries its actions in its own field.");
+        }
+
         if (m.HistoryFields > 0 && (m.HistoryFields != 3 + m.VocabularySizes.Length || m.Items.Length == 0))
         {
             throw new InvalidDataException($"'{path}' describes event histories of {m.HistoryFields} fields and {m.Items.Length} table items; a model over {m.VocabularySizes.Length}-code semantic IDs reads {3 + m.VocabularySizes.Length} fields and has a non-empty item table.");

@@ -55,8 +55,9 @@ public static class TigerOnnxExporter
         Write(draft.Build("GenRec.Training"), draftPath);
         var manifest = new OnnxModelManifest
         {
-            FormatVersion = layout is null ? OnnxModelManifest.CurrentVersion : OnnxModelManifest.EventHistoryVersion,
+            FormatVersion = layout is not null ? OnnxModelManifest.EventHistoryVersion : config.Actions ? OnnxModelManifest.ActionHistoryVersion : OnnxModelManifest.CurrentVersion,
             HistoryFields = layout?.Fields ?? 0,
+            HistoryActions = config.Actions,
             Items = [.. model.Items.Select(i => i.Value)],
             Producer = $"GenRec.Training {typeof(TigerOnnxExporter).Assembly.GetName().Version}",
             Architecture = config.Architecture.ToString(),
@@ -92,7 +93,7 @@ public static class TigerOnnxExporter
 
         public int L => Config.Layers;
 
-        public int HistoryTokens => 1 + (Config.MaxHistoryItems * Vocabulary.Positions);
+        public int HistoryTokens => Vocabulary.HistoryTokens(Config.MaxHistoryItems, Config.Actions);
 
         public int MaxCodes => Vocabulary.Sizes.Max();
 

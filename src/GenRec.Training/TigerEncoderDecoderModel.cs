@@ -135,7 +135,7 @@ internal sealed class TigerEncoderDecoderModel : TigerNetwork
             }
         }
 
-        tokens = nn.Embedding(Vocabulary.Size, d, padding_idx: 0);
+        tokens = nn.Embedding(TokenCount, d, padding_idx: 0);
         encoderPositions = nn.Embedding(_layout is null ? HistoryTokens : config.MaxHistoryItems + 1, d);
         decoderPositions = nn.Embedding(Vocabulary.Positions, d);
         encoder = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new DecoderBlock(d, config.Heads, config.MlpDimension, config.Dropout)).ToArray());

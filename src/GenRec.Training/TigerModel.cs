@@ -40,17 +40,22 @@ public enum TigerArchitecture
 /// <param name="Architecture">Decoder-only, encoder-decoder or end-to-end.</param>
 /// <param name="Items">End-to-end only: rows of the item-ID table, row 0 ("no row": an item unseen in training) included; 0 for the other architectures.</param>
 /// <param name="Genres">End-to-end only: the genre vocabulary of the item side features (0: none).</param>
-public sealed record TigerConfig(int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, IReadOnlyList<int> VocabularySizes, TigerArchitecture Architecture = TigerArchitecture.DecoderOnly, int Items = 0, int Genres = 0)
+/// <param name="Actions">
+/// Decoder-only and encoder-decoder: whether the history carries each event's action token after the item's codes
+/// (<see cref="SemanticIdVocabulary.EncodeHistory(IReadOnlyList{UserEvent}, SemanticIdIndex, int, bool, out int)"/>).
+/// An end-to-end model always reads actions, in its own slot.
+/// </param>
+public sealed record TigerConfig(int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, IReadOnlyList<int> VocabularySizes, TigerArchitecture Architecture = TigerArchitecture.DecoderOnly, int Items = 0, int Genres = 0, bool Actions = false)
 {
-    /// <summary>Tokens in a training window: BOS and (history + 1) items.</summary>
-    public int WindowTokens => 1 + ((MaxHistoryItems + 1) * VocabularySizes.Count);
+    /// <summary>Tokens in a training window: BOS, the history's items (each with its action token when <see cref="Actions"/>), then the target's codes.</summary>
+    public int WindowTokens => 1 + ((MaxHistoryItems + 1) * VocabularySizes.Count) + (Actions ? MaxHistoryItems : 0);
 
     internal void Validate()
     {
         if (Dimension < 1 || Layers < 1 || Heads < 1 || Dimension % Heads != 0 || MlpDimension < 1 || MaxHistoryItems < 1 || Dropout is < 0 or >= 1
-            || Items < 0 || Genres < 0 || ((Items > 0 || Genres > 0) && Architecture != TigerArchitecture.EndToEnd) || (Architecture == TigerArchitecture.EndToEnd && Items < 1))
+            || Items < 0 || Genres < 0 || ((Items > 0 || Genres > 0) && Architecture != TigerArchitecture.EndToEnd) || (Architecture == TigerArchitecture.EndToEnd && (Items < 1 || Actions)))
         {
-            throw new ArgumentOutOfRangeException(nameof(TigerConfig), $"Invalid model shape {this}: positive sizes, Heads dividing Dimension, Dropout in [0, 1).");
+            throw new ArgumentOutOfRangeException(nameof(TigerConfig), $"Invalid model shape {this}: positive sizes, Heads dividing Dimension, Dropout in [0, 1); item rows and genres only end to end, Actions only for the token-history architectures.");
         }
     }
 }
@@ -153,7 +158,7 @@ internal sealed class TigerModel : TigerNetwork
     public TigerModel(TigerConfig config)
         : base(nameof(TigerModel), config, null)
     {
-        tokens = nn.Embedding(Vocabulary.Size, config.Dimension, padding_idx: 0);
+        tokens = nn.Embedding(TokenCount, config.Dimension, padding_idx: 0);
         positions = nn.Embedding(config.WindowTokens, config.Dimension);
         blocks = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(_ => new DecoderBlock(config.Dimension, config.Heads, config.MlpDimension, config.Dropout)).ToArray());
         norm = nn.LayerNorm(config.Dimension);
@@ -175,7 +180,7 @@ internal sealed class TigerModel : TigerNetwork
         }
     }
 
-    /// <summary>Every next token of every window: the token before each code predicts it.</summary>
+    /// <summary>Every next code of every window: the token before each code (a code, an action token or BOS) predicts it.</summary>
     public override (Tensor Sum, long Count) Loss(IReadOnlyList<ArraySegment<SequenceItem>> batch, Device device)
     {
         var length = Config.WindowTokens;
@@ -184,13 +189,15 @@ internal sealed class TigerModel : TigerNetwork
         var codes = Enumerable.Range(0, Vocabulary.Positions).Select(_ => new List<long>()).ToArray();
         for (var b = 0; b < batch.Count; b++)
         {
-            WriteHistory(batch[b], input.AsSpan(b * length, length));
-            var first = (b * length) + length - (batch[b].Count * Vocabulary.Positions);
-            for (var i = 0; i < batch[b].Count; i++)
+            WriteWindow(batch[b], input.AsSpan(b * length, length));
+            var items = batch[b].Count;
+            for (var i = 0; i < items; i++)
             {
+                // Item i's codes: the last item's end the window; each earlier item's are followed by its action token, if any.
+                var first = (b * length) + length - Vocabulary.Positions - ((items - 1 - i) * ItemTokens);
                 for (var p = 0; p < Vocabulary.Positions; p++)
                 {
-                    rows[p].Add(first + (i * Vocabulary.Positions) + p - 1);
+                    rows[p].Add(first + p - 1);
                     codes[p].Add(batch[b][i].Id[p]);
                 }
             }
@@ -231,7 +238,7 @@ internal sealed class TigerModel : TigerNetwork
                 throw new ArgumentException($"Example {b} holds {batch[b].Count} items; a history of 1 to {Config.MaxHistoryItems} items and a target are needed.", nameof(batch));
             }
 
-            WriteHistory(batch[b], input.AsSpan(b * length, length));
+            WriteWindow(batch[b], input.AsSpan(b * length, length));
             for (var p = 0; p < positions; p++)
             {
                 codes[p][b] = batch[b][^1].Id[p];

@@ -27,6 +27,9 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
 {
     private const string Format = "genrec-tiger";
     private const int FormatVersion = 1;
+
+    // A model whose token histories carry action tokens: a version-1 reader would feed it histories without them.
+    private const int ActionHistoryVersion = 2;
     private readonly TigerNetwork _model;
     private readonly Device _device;
 
@@ -120,7 +123,7 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <param name="directory">The folder; created if missing.</param>
     public void Save(string directory)
     {
-        var manifest = new Manifest(Format, FormatVersion, Config.Architecture.ToString(), Config.Dimension, Config.Layers, Config.Heads, Config.MlpDimension, Config.Dropout, Config.MaxHistoryItems, [.. Config.VocabularySizes], IndexFingerprint, IndexVersion, Report.Epochs, Report.BestEpoch, Report.BestValidationNdcg10, Report.Seconds, Report.Parameters, double.IsFinite(Report.BestValidationLogLikelihood) ? Report.BestValidationLogLikelihood : null, Alignment, Config.Items > 0 ? [.. Items.Select(i => i.Value)] : null, Config.Genres);
+        var manifest = new Manifest(Format, Config.Actions ? ActionHistoryVersion : FormatVersion, Config.Architecture.ToString(), Config.Dimension, Config.Layers, Config.Heads, Config.MlpDimension, Config.Dropout, Config.MaxHistoryItems, [.. Config.VocabularySizes], IndexFingerprint, IndexVersion, Report.Epochs, Report.BestEpoch, Report.BestValidationNdcg10, Report.Seconds, Report.Parameters, double.IsFinite(Report.BestValidationLogLikelihood) ? Report.BestValidationLogLikelihood : null, Alignment, Config.Items > 0 ? [.. Items.Select(i => i.Value)] : null, Config.Genres, Config.Actions);
         TorchModelFolder.Save(directory, _model, manifest);
     }
 
@@ -132,7 +135,11 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <exception cref="InvalidDataException">The manifest or the weights are missing, damaged, or of another format.</exception>
     public static TigerModelArtifact Load(string directory, ComputeDevice device = ComputeDevice.Auto)
     {
-        var (m, manifestPath, weightsPath) = TorchModelFolder.Read<Manifest>(directory, "a GenRec generative model", m => (m.Format, m.FormatVersion), Format, FormatVersion);
+        var (m, manifestPath, weightsPath) = TorchModelFolder.Read<Manifest>(directory, "a GenRec generative model", m => (m.Format, m.FormatVersion), Format, FormatVersion, ActionHistoryVersion);
+        if (m.Actions != (m.FormatVersion == ActionHistoryVersion))
+        {
+            throw new InvalidDataException($"'{manifestPath}' is format version {m.FormatVersion} but says Actions = {m.Actions}: version {ActionHistoryVersion} is exactly the models whose histories carry action tokens.");
+        }
 
         // Manifests written before the encoder-decoder existed have no architecture: they are decoder-only.
         var architecture = TigerArchitecture.DecoderOnly;
@@ -147,7 +154,7 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
             throw new InvalidDataException($"'{manifestPath}' is an end-to-end model without its item table (Items).");
         }
 
-        var config = new TigerConfig(m.Dimension, m.Layers, m.Heads, m.MlpDimension, m.Dropout, m.MaxHistoryItems, m.VocabularySizes, architecture, items is null ? 0 : items.Length + 1, m.Genres);
+        var config = new TigerConfig(m.Dimension, m.Layers, m.Heads, m.MlpDimension, m.Dropout, m.MaxHistoryItems, m.VocabularySizes, architecture, items is null ? 0 : items.Length + 1, m.Genres, m.Actions);
         try
         {
             config.Validate();
@@ -180,5 +187,5 @@ public sealed class TigerModelArtifact : IGenerativeDecoder, IDisposable
     /// <inheritdoc />
     public void Dispose() => _model.Dispose();
 
-    private sealed record Manifest(string Format, int FormatVersion, string Architecture, int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, int[] VocabularySizes, string IndexFingerprint, int IndexVersion, int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters, double? BestValidationLogLikelihood = null, AlignmentReport? Alignment = null, long[]? Items = null, int Genres = 0);
+    private sealed record Manifest(string Format, int FormatVersion, string Architecture, int Dimension, int Layers, int Heads, int MlpDimension, double Dropout, int MaxHistoryItems, int[] VocabularySizes, string IndexFingerprint, int IndexVersion, int Epochs, int BestEpoch, double BestValidationNdcg10, double Seconds, long Parameters, double? BestValidationLogLikelihood = null, AlignmentReport? Alignment = null, long[]? Items = null, int Genres = 0, bool Actions = false);
 }

@@ -46,7 +46,13 @@ internal abstract class TigerNetwork : nn.Module<Tensor, Tensor>
     public IReadOnlyList<ItemId> Items { get; }
 
     /// <summary>Integers of a history as the network reads it: BOS and up to MaxHistoryItems items' tokens, left-padded.</summary>
-    public virtual int HistoryTokens => 1 + (Config.MaxHistoryItems * Vocabulary.Positions);
+    public virtual int HistoryTokens => Vocabulary.HistoryTokens(Config.MaxHistoryItems, Config.Actions);
+
+    /// <summary>Rows of the token embedding: the semantic-ID vocabulary, and the action tokens when the history carries them.</summary>
+    protected int TokenCount => Config.Actions ? Vocabulary.SizeWithActions : Vocabulary.Size;
+
+    /// <summary>Tokens of one history item: its codes, and its action token when the history carries them.</summary>
+    protected int ItemTokens => Vocabulary.Positions + (Config.Actions ? 1 : 0);
 
     public static TigerNetwork Create(TigerConfig config, IReadOnlyList<ItemId>? items = null) => config.Architecture switch
     {
@@ -68,9 +74,9 @@ internal abstract class TigerNetwork : nn.Module<Tensor, Tensor>
             .Where(i => index.TryGetSemanticId(i.Item, out var id) && Vocabulary.Writes(id))
             .Select(i => new SequenceItem(index[i.Item], Row(i.Item), EventHistoryLayout.ActionToken(i.EffectiveAction, float.IsNaN(i.Rating) ? null : i.Rating), i.Timestamp))];
 
-    /// <summary>A history as <see cref="Start"/> reads it (by default the items' semantic-ID tokens).</summary>
+    /// <summary>A history as <see cref="Start"/> reads it (by default the items' semantic-ID tokens, each item's followed by its action token when the model reads actions).</summary>
     public virtual int[] EncodeHistory(IReadOnlyList<UserEvent> history, SemanticIdIndex index) =>
-        Vocabulary.EncodeHistory(history.Select(e => e.Item), index, Config.MaxHistoryItems, out _);
+        Vocabulary.EncodeHistory(history, index, Config.MaxHistoryItems, Config.Actions, out _);
 
     /// <summary>One epoch's training examples of a sequence: runs of up to MaxHistoryItems + 1 items.</summary>
     /// <param name="sequence">A user's items as semantic IDs, oldest first (at least two).</param>
@@ -91,19 +97,38 @@ internal abstract class TigerNetwork : nn.Module<Tensor, Tensor>
     /// <returns>One log-probability per example, in nats (B).</returns>
     public abstract Tensor TargetLogProbabilities(IReadOnlyList<ArraySegment<SequenceItem>> batch, Device device);
 
-    /// <summary>A decoding session over a history (as <see cref="SemanticIdVocabulary.EncodeHistory"/> writes it).</summary>
+    /// <summary>A decoding session over a history (as <see cref="SemanticIdVocabulary.EncodeHistory(IReadOnlyList{UserEvent}, SemanticIdIndex, int, bool, out int)"/> writes it).</summary>
     public abstract IDecodingSession Start(int[] history, Device device);
 
-    /// <summary>Left-pads the tokens of <paramref name="items"/> after a BOS into <paramref name="row"/>.</summary>
-    protected virtual void WriteHistory(ArraySegment<SequenceItem> items, Span<long> row)
+    /// <summary>
+    /// Left-pads the tokens of <paramref name="items"/> after a BOS into <paramref name="row"/>, as
+    /// <see cref="EncodeHistory"/> writes a served history (each item's action token after its codes when the model
+    /// reads actions).
+    /// </summary>
+    protected virtual void WriteHistory(ArraySegment<SequenceItem> items, Span<long> row) => WriteTokens(items, row, lastAction: true);
+
+    /// <summary>
+    /// Left-pads a training window (a history and its target, whose action is not known when it is generated) into
+    /// <paramref name="row"/>: the history as <see cref="WriteHistory"/> writes it, then the target's codes.
+    /// </summary>
+    protected void WriteWindow(ArraySegment<SequenceItem> items, Span<long> row) => WriteTokens(items, row, lastAction: false);
+
+    private void WriteTokens(ArraySegment<SequenceItem> items, Span<long> row, bool lastAction)
     {
-        var at = row.Length - (items.Count * Vocabulary.Positions) - 1;
+        var actions = Config.Actions;
+        var at = row.Length - (items.Count * ItemTokens) - 1 + (actions && !lastAction && items.Count > 0 ? 1 : 0);
         row[at++] = SemanticIdVocabulary.Bos;
-        foreach (var item in items)
+        for (var i = 0; i < items.Count; i++)
         {
+            var item = items[i];
             for (var p = 0; p < Vocabulary.Positions; p++)
             {
                 row[at++] = Vocabulary.Offset(p) + item.Id[p];
+            }
+
+            if (actions && (lastAction || i < items.Count - 1))
+            {
+                row[at++] = Vocabulary.Size - 1 + item.Action;
             }
         }
     }

@@ -91,7 +91,8 @@ public sealed class TigerTrainer
             }
         }
 
-        var config = new TigerConfig(_options.Dimension, _options.Layers, _options.Heads, _options.MlpDimension, _options.Dropout, _options.MaxHistoryItems, [.. index.VocabularySizes], _options.Architecture, items is null ? 0 : items.Length + 1, genreNames.Count);
+        var readActions = _options.Architecture != TigerArchitecture.EndToEnd && (_options.ReadActions ?? DenseRetrievalTrainer.ManyActions(split));
+        var config = new TigerConfig(_options.Dimension, _options.Layers, _options.Heads, _options.MlpDimension, _options.Dropout, _options.MaxHistoryItems, [.. index.VocabularySizes], _options.Architecture, items is null ? 0 : items.Length + 1, genreNames.Count, readActions);
         config.Validate();
         var model = TigerNetwork.Create(config, items);
         if (items is not null && model is TigerEncoderDecoderModel endToEnd)
@@ -299,6 +300,15 @@ public sealed class TigerTrainer
     {
         /// <summary>Decoder-only (every position learned in one pass), TIGER's encoder-decoder, or end to end (the encoder-decoder reading item IDs, side features, actions and times). Default: decoder-only.</summary>
         public TigerArchitecture Architecture { get; set; } = TigerArchitecture.DecoderOnly;
+
+        /// <summary>
+        /// Decoder-only and encoder-decoder: whether the history carries each event's action (and a rating's value) as a
+        /// token after the item's codes, so the model can tell a purchase from an impression or a 5-star rating from a
+        /// 1-star one; <see langword="null"/>: when the train part holds more than one action. End to end always reads
+        /// actions (in its own slot). Default: <see langword="false"/> (choose it on a team's own validation target:
+        /// docs/benchmarks.md has what it did on MovieLens and on a simulated log).
+        /// </summary>
+        public bool? ReadActions { get; set; } = false;
 
         /// <summary>Encoder-decoder and end to end: (history, next item) targets sampled per user and epoch, the last train item always among them. Default: 16. Allowed: 1 or more.</summary>
         public int TargetsPerUser { get; set; } = 16;

@@ -205,6 +205,46 @@ public sealed class BeamSearchTests
     }
 
     [Fact]
+    public void Token_histories_with_actions_put_each_events_action_token_after_its_codes()
+    {
+        var index = Index.Value;
+        var vocabulary = SemanticIdVocabulary.For(index);
+        var user = new UserId(1);
+        var t0 = DateTimeOffset.FromUnixTimeSeconds(1_000_000);
+        UserEvent[] history =
+        [
+            new(user, new ItemId(1), ActionType.Impression, t0),
+            new(user, new ItemId(-5), ActionType.Purchase, t0), // unknown to the index: skipped with its action
+            new(user, new ItemId(2), ActionType.Rate, t0, 4.5f),
+            new(user, new ItemId(3), ActionType.Purchase, t0, 12.5f),
+        ];
+
+        var tokens = vocabulary.EncodeHistory(history, index, maxItems: 2, actions: true, out var unknown);
+
+        Assert.Equal(1, unknown);
+        Assert.Equal(vocabulary.HistoryTokens(2, actions: true), tokens.Length);
+        Assert.Equal(1 + (2 * (vocabulary.Positions + 1)), tokens.Length);
+        Assert.Equal(SemanticIdVocabulary.Bos, tokens[0]);
+        Assert.Equal(vocabulary.Offset(0) + index[new ItemId(2)][0], tokens[1]); // items 2 and 3, the most recent
+        Assert.Equal(vocabulary.ActionToken(ActionType.Rate, 4.5f), tokens[1 + vocabulary.Positions]);
+        Assert.Equal(vocabulary.ActionToken(ActionType.Purchase, null), tokens[^1]); // a purchase's price is not a rating
+        Assert.Equal(vocabulary.Size - 1 + EventHistoryLayout.ActionToken(ActionType.Purchase, null), tokens[^1]);
+
+        // Action tokens lie past the codes, so they never collide with a semantic-ID token; distinct actions and ratings differ.
+        var all = Enum.GetValues<ActionType>().SelectMany(a => new[] { vocabulary.ActionToken(a, null), vocabulary.ActionToken(a, 1), vocabulary.ActionToken(a, 5) }).ToArray();
+        Assert.All(all, t => Assert.InRange(t, vocabulary.Size, vocabulary.SizeWithActions - 1));
+        Assert.NotEqual(vocabulary.ActionToken(ActionType.Rate, 1), vocabulary.ActionToken(ActionType.Rate, 5));
+        Assert.NotEqual(vocabulary.ActionToken(ActionType.Click, null), vocabulary.ActionToken(ActionType.Purchase, null));
+        Assert.Equal(vocabulary.ActionToken(ActionType.Rate, null), vocabulary.ActionToken(ActionType.Rate, float.NaN));
+
+        // Without actions, the event overload writes what the item overload writes.
+        Assert.Equal(vocabulary.EncodeHistory(history.Select(e => e.Item), index, 2, out _), vocabulary.EncodeHistory(history, index, 2, actions: false, out _));
+        var padded = vocabulary.EncodeHistory(history[..1], index, maxItems: 3, actions: true, out _);
+        Assert.Equal(SemanticIdVocabulary.Pad, padded[0]);
+        Assert.Equal(SemanticIdVocabulary.Bos, padded[^(2 + vocabulary.Positions)]);
+    }
+
+    [Fact]
     public void Event_histories_keep_the_last_events_right_aligned_with_their_rows_actions_and_ages()
     {
         var index = Index.Value;

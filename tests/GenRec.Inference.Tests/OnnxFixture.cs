@@ -17,10 +17,10 @@ public class OnnxFixture : IDisposable
     {
     }
 
-    protected OnnxFixture(TigerArchitecture architecture)
+    protected OnnxFixture(TigerArchitecture architecture, bool readActions = false)
     {
         Index = ModelFiles.SmallIndex().Index;
-        Torch = ModelFiles.TrainSmall(Index, architecture);
+        Torch = ModelFiles.TrainSmall(Index, architecture, readActions);
         Manifest = TigerOnnxExporter.Export(Torch, Folder);
         Onnx = OnnxGenerativeModel.Load(Folder, new OnnxRuntimeOptions { ExecutionProvider = Provider });
     }
@@ -60,6 +60,24 @@ public sealed class EncoderDecoderOnnxFixture : OnnxFixture
 {
     public EncoderDecoderOnnxFixture()
         : base(TigerArchitecture.EncoderDecoder)
+    {
+    }
+}
+
+/// <summary>Decoder-only over token histories that carry each item's action token (here its rating) after its codes.</summary>
+public sealed class DecoderOnlyActionsOnnxFixture : OnnxFixture
+{
+    public DecoderOnlyActionsOnnxFixture()
+        : base(TigerArchitecture.DecoderOnly, readActions: true)
+    {
+    }
+}
+
+/// <summary>The encoder-decoder over token histories that carry each item's action token.</summary>
+public sealed class EncoderDecoderActionsOnnxFixture : OnnxFixture
+{
+    public EncoderDecoderActionsOnnxFixture()
+        : base(TigerArchitecture.EncoderDecoder, readActions: true)
     {
     }
 }

@@ -7,6 +7,53 @@ public sealed class DecoderOnlyParityTests(OnnxFixture fixture) : ParityTests(fi
 
 public sealed class EncoderDecoderParityTests(EncoderDecoderOnnxFixture fixture) : ParityTests(fixture), IClassFixture<EncoderDecoderOnnxFixture>;
 
+public sealed class DecoderOnlyActionsParityTests(DecoderOnlyActionsOnnxFixture fixture) : ActionsParityTests(fixture), IClassFixture<DecoderOnlyActionsOnnxFixture>;
+
+public sealed class EncoderDecoderActionsParityTests(EncoderDecoderActionsOnnxFixture fixture) : ActionsParityTests(fixture), IClassFixture<EncoderDecoderActionsOnnxFixture>;
+
+/// <summary>A token-history model that reads actions, exported and served: its manifest says so, and serving writes the histories training read.</summary>
+public abstract class ActionsParityTests(OnnxFixture fixture) : ParityTests(fixture)
+{
+    [Fact]
+    public void The_manifest_says_token_histories_with_actions()
+    {
+        Assert.Equal(OnnxModelManifest.ActionHistoryVersion, Fixture.Manifest.FormatVersion);
+        Assert.True(Fixture.Manifest.HistoryActions);
+        Assert.Equal(0, Fixture.Manifest.HistoryFields);
+        Assert.Equal(Fixture.Onnx.Vocabulary.HistoryTokens(Fixture.Manifest.MaxHistoryItems, actions: true), Fixture.Manifest.HistoryTokens);
+    }
+
+    [Fact]
+    public void Served_and_trained_models_encode_a_history_alike_and_it_holds_the_actions()
+    {
+        var c = GenRec.TestSupport.TestData.Split.Cases(GenRec.Data.SplitTarget.Test)[0];
+        var served = Fixture.Onnx.EncodeHistory(c.HistoryEvents(), Fixture.Index);
+
+        Assert.Equal(Fixture.Torch.EncodeHistory(c.HistoryEvents(), Fixture.Index), served);
+        Assert.InRange(served[^1], Fixture.Onnx.Vocabulary.Size, Fixture.Onnx.Vocabulary.SizeWithActions - 1);
+    }
+
+    [Fact]
+    public void Tokens_beyond_the_action_vocabulary_and_older_versions_are_refused()
+    {
+        var history = Fixture.Onnx.EncodeHistory(GenRec.TestSupport.TestData.Split.Cases(GenRec.Data.SplitTarget.Test)[0].HistoryEvents(), Fixture.Index);
+        history[^1] = Fixture.Onnx.Vocabulary.SizeWithActions;
+        Assert.Contains("action tokens", Assert.Throws<ArgumentException>(() => Fixture.Onnx.Start(history)).Message, StringComparison.Ordinal);
+
+        using var copy = GenRec.TestSupport.TestData.TempFolder();
+        foreach (var file in Directory.GetFiles(Fixture.Folder))
+        {
+            File.Copy(file, copy.File(Path.GetFileName(file)));
+        }
+
+        var path = copy.File("manifest.json");
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!;
+        node["formatVersion"] = 1;
+        File.WriteAllText(path, node.ToJsonString());
+        Assert.Contains("version 1", Assert.Throws<InvalidDataException>(() => OnnxGenerativeModel.Load(copy.Path, new OnnxRuntimeOptions { ExecutionProvider = ExecutionProviderPreference.Cpu })).Message, StringComparison.Ordinal);
+    }
+}
+
 public sealed class EndToEndParityTests(EndToEndOnnxFixture fixture) : ParityTests(fixture), IClassFixture<EndToEndOnnxFixture>
 {
     [Fact]
@@ -87,6 +134,8 @@ public sealed class EndToEndParityTests(EndToEndOnnxFixture fixture) : ParityTes
 public abstract class ParityTests(OnnxFixture fixture)
 {
     private const float Tolerance = 1e-4f;
+
+    protected OnnxFixture Fixture => fixture;
 
     [Fact]
     public void Every_step_matches_TorchSharp_to_1e_4()

@@ -100,11 +100,12 @@ public static class ModelFiles
         return (new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 5 }).Fit(embeddings), embeddings);
     }
 
-    /// <summary>A small TIGER (d 16, two layers, history 10) trained for two epochs on the real MovieLens train part.</summary>
-    public static TigerModelArtifact TrainSmall(SemanticIdIndex index, TigerArchitecture architecture) =>
+    /// <summary>A small TIGER (d 16, two layers, history 10) trained for two epochs on the real MovieLens train part (token histories with each item's action token, if asked).</summary>
+    public static TigerModelArtifact TrainSmall(SemanticIdIndex index, TigerArchitecture architecture, bool readActions = false) =>
         new TigerTrainer(new TigerTrainer.Options
         {
             Architecture = architecture,
+            ReadActions = readActions,
             TargetsPerUser = 4,
             Dimension = 16,
             Layers = 2,

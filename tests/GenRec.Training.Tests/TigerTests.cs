@@ -15,13 +15,14 @@ public class TigerFixture : IDisposable
     {
     }
 
-    protected TigerFixture(TigerArchitecture architecture)
+    protected TigerFixture(TigerArchitecture architecture, bool readActions = false)
     {
         var (items, values, d) = MovieFeatures.Build(TestData.Split);
         Index = new RqKMeansTrainer(new RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 5 }).Fit(new ItemEmbeddings(items, values, d));
         Model = new TigerTrainer(new TigerTrainer.Options
         {
             Architecture = architecture,
+            ReadActions = readActions,
             TargetsPerUser = 4,
             Dimension = 16,
             Layers = 1,
@@ -71,6 +72,24 @@ public sealed class EncoderDecoderFixture : TigerFixture
     }
 }
 
+/// <summary>The same, decoder-only, with each item's action token (here its rating) after its codes.</summary>
+public sealed class DecoderOnlyActionsFixture : TigerFixture
+{
+    public DecoderOnlyActionsFixture()
+        : base(TigerArchitecture.DecoderOnly, readActions: true)
+    {
+    }
+}
+
+/// <summary>The same, encoder-decoder, with each item's action token after its codes.</summary>
+public sealed class EncoderDecoderActionsFixture : TigerFixture
+{
+    public EncoderDecoderActionsFixture()
+        : base(TigerArchitecture.EncoderDecoder, readActions: true)
+    {
+    }
+}
+
 /// <summary>The same, end to end (item IDs, side features, actions and times in the encoder).</summary>
 public sealed class EndToEndFixture : TigerFixture
 {
@@ -83,25 +102,94 @@ public sealed class EndToEndFixture : TigerFixture
 public sealed class DecoderOnlyTigerTests(TigerFixture fixture) : TigerTests(fixture), IClassFixture<TigerFixture>
 {
     [Fact]
-    public void Cached_decoding_matches_a_full_recomputation()
+    public void Cached_decoding_matches_a_full_recomputation() => AssertDecoderOnlyCachedDecodingIsAFullRecomputation();
+
+    [Fact]
+    public void It_reads_items_only_unless_asked_for_actions()
     {
-        var model = Fixture.Model;
-        var network = (TigerModel)model.Model;
-        var (history, next) = Probe();
-        using var session = model.Start(history);
+        Assert.False(Fixture.Model.Config.Actions);
+        var (history, _) = Probe();
+        Assert.Equal(Fixture.Model.Vocabulary.HistoryTokens(Fixture.Model.MaxHistoryItems, actions: false), history.Length);
+        Assert.All(history, t => Assert.InRange(t, 0, Fixture.Model.Vocabulary.Size - 1));
+    }
+}
 
-        for (var s = 0; s < model.Vocabulary.Positions; s++)
+/// <summary>Token histories with an action token after each item's codes (decoder-only: the last history token, an action, predicts the first code).</summary>
+public sealed class DecoderOnlyActionsTigerTests(DecoderOnlyActionsFixture fixture) : ActionsTigerTests(fixture), IClassFixture<DecoderOnlyActionsFixture>
+{
+    [Fact]
+    public void Cached_decoding_matches_a_full_recomputation() => AssertDecoderOnlyCachedDecodingIsAFullRecomputation();
+}
+
+/// <summary>Token histories with an action token after each item's codes, read by TIGER's encoder.</summary>
+public sealed class EncoderDecoderActionsTigerTests(EncoderDecoderActionsFixture fixture) : ActionsTigerTests(fixture), IClassFixture<EncoderDecoderActionsFixture>
+{
+    [Fact]
+    public void Cached_decoding_matches_a_full_recomputation() => AssertCachedDecodingIsAFullRecomputation();
+}
+
+/// <summary>What a token-history model that reads actions must do, whatever its architecture.</summary>
+public abstract class ActionsTigerTests(TigerFixture fixture) : TigerTests(fixture)
+{
+    [Fact]
+    public void Each_items_codes_are_followed_by_its_action_token()
+    {
+        var c = TestData.Split.Case(new UserId(7), SplitTarget.Test);
+        var events = c.History.Select(h => h.ToEvent()).ToArray();
+        var vocabulary = Fixture.Model.Vocabulary;
+        var history = Fixture.Model.EncodeHistory(events, Fixture.Index);
+        var kept = events.Where(e => Fixture.Index.TryGetSemanticId(e.Item, out _)).TakeLast(Fixture.Model.MaxHistoryItems).ToArray();
+
+        Assert.True(Fixture.Model.Config.Actions);
+        Assert.Equal(vocabulary.HistoryTokens(Fixture.Model.MaxHistoryItems, actions: true), history.Length);
+        for (var i = 0; i < kept.Length; i++)
         {
-            var cached = session.NextLogProbabilities([next.ToArray()[..s]]);
-
-            // Full pass over history + the first s codes, last position's head.
-            var tokens = history.Concat(Enumerable.Range(0, s).Select(p => model.Vocabulary.Offset(p) + next[p])).Select(t => (long)t).ToArray();
-            using var noGrad = torch.no_grad();
-            using var input = torch.tensor(tokens, [1, tokens.Length]);
-            using var hidden = network.Hidden(input);
-            using var logits = network.Head(s, hidden[0, -1]);
-            AssertClose(torch.nn.functional.log_softmax(logits, 0).data<float>().ToArray(), cached);
+            var at = history.Length - ((kept.Length - i) * (vocabulary.Positions + 1));
+            Assert.Equal(vocabulary.Offset(0) + Fixture.Index[kept[i].Item][0], history[at]);
+            Assert.Equal(vocabulary.ActionToken(kept[i].Action, kept[i].Value), history[at + vocabulary.Positions]);
         }
+
+        Assert.Equal(GenRec.Generative.SemanticIdVocabulary.Bos, history[history.Length - (kept.Length * (vocabulary.Positions + 1)) - 1]);
+        Assert.InRange(history[^1], vocabulary.Size, vocabulary.SizeWithActions - 1);
+    }
+
+    [Fact]
+    public void The_model_reads_each_events_rating()
+    {
+        // The same items, every rating turned to half a star: the next item's probability must move.
+        var c = TestData.Split.Case(new UserId(7), SplitTarget.Test);
+        var events = c.History.Select(h => h.ToEvent()).ToArray();
+        var target = Fixture.Index[c.Target.Item];
+        var disliked = events.Select(e => e with { Value = 0.5f }).ToArray();
+
+        Assert.NotEqual(Score(events, target), Score(disliked, target), 4);
+    }
+
+    [Fact]
+    public void It_survives_saving_as_format_version_2_and_an_older_version_is_refused()
+    {
+        using var folder = TestData.TempFolder();
+        Fixture.Model.Save(folder.Path);
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(folder.File("manifest.json")))!;
+        using (var loaded = TigerModelArtifact.Load(folder.Path, ComputeDevice.Cpu))
+        {
+            Assert.Equal(2, (int)manifest["FormatVersion"]!);
+            Assert.True(loaded.Config.Actions);
+            var (history, next) = Probe();
+            using var before = Fixture.Model.Start(history);
+            using var after = loaded.Start(history);
+            AssertClose(TeacherForcing.LogProbabilities(before, [next]).Select(v => (float)v).ToArray(), TeacherForcing.LogProbabilities(after, [next]).Select(v => (float)v).ToArray());
+        }
+
+        manifest["FormatVersion"] = 1;
+        File.WriteAllText(folder.File("manifest.json"), manifest.ToJsonString());
+        Assert.Contains("action tokens", Assert.Throws<InvalidDataException>(() => TigerModelArtifact.Load(folder.Path, ComputeDevice.Cpu)).Message, StringComparison.Ordinal);
+    }
+
+    private double Score(UserEvent[] events, SemanticId target)
+    {
+        using var session = Fixture.Model.Start(Fixture.Model.EncodeHistory(events, Fixture.Index));
+        return TeacherForcing.LogProbabilities(session, [target])[0];
     }
 }
 
@@ -233,6 +321,28 @@ public sealed class EndToEndTigerTests(EndToEndFixture fixture) : TigerTests(fix
 public abstract class TigerTests(TigerFixture fixture)
 {
     protected TigerFixture Fixture => fixture;
+
+    /// <summary>Decoder-only: each step of a session equals a full pass over the history and the codes so far.</summary>
+    protected void AssertDecoderOnlyCachedDecodingIsAFullRecomputation()
+    {
+        var model = Fixture.Model;
+        var network = (TigerModel)model.Model;
+        var (history, next) = Probe();
+        using var session = model.Start(history);
+
+        for (var s = 0; s < model.Vocabulary.Positions; s++)
+        {
+            var cached = session.NextLogProbabilities([next.ToArray()[..s]]);
+
+            // Full pass over history + the first s codes, last position's head.
+            var tokens = history.Concat(Enumerable.Range(0, s).Select(p => model.Vocabulary.Offset(p) + next[p])).Select(t => (long)t).ToArray();
+            using var noGrad = torch.no_grad();
+            using var input = torch.tensor(tokens, [1, tokens.Length]);
+            using var hidden = network.Hidden(input);
+            using var logits = network.Head(s, hidden[0, -1]);
+            AssertClose(torch.nn.functional.log_softmax(logits, 0).data<float>().ToArray(), cached);
+        }
+    }
 
     /// <summary>Encoder-decoder shapes: each step of a session equals encoder and decoder run from scratch on [BOS, c0 … c(s-1)].</summary>
     protected void AssertCachedDecodingIsAFullRecomputation()
@@ -373,7 +483,9 @@ public abstract class TigerTests(TigerFixture fixture)
         Assert.Contains("needs manifest.json", Assert.Throws<InvalidDataException>(() => TigerModelArtifact.Load(folder.Path)).Message, StringComparison.Ordinal);
 
         fixture.Model.Save(folder.Path);
-        File.WriteAllText(folder.File("manifest.json"), File.ReadAllText(folder.File("manifest.json")).Replace("\"FormatVersion\": 1", "\"FormatVersion\": 7", StringComparison.Ordinal));
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(folder.File("manifest.json")))!;
+        manifest["FormatVersion"] = 7;
+        File.WriteAllText(folder.File("manifest.json"), manifest.ToJsonString());
         Assert.Contains("version 7", Assert.Throws<InvalidDataException>(() => TigerModelArtifact.Load(folder.Path)).Message, StringComparison.Ordinal);
 
         fixture.Model.Save(folder.Path);

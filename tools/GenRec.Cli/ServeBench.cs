@@ -256,8 +256,8 @@ internal static class ServeBench
     {
         double d = shape.Dimension, m = shape.MlpDimension, layers = shape.Layers, v = vocabulary.Sizes.Max();
         var positions = vocabulary.Positions;
-        // An end-to-end encoder reads a start slot and one slot per event; the others BOS and every event's codes.
-        double tokens = shape.Architecture == TigerArchitecture.EndToEnd ? 1 + historyItems : 1 + (historyItems * positions);
+        // An end-to-end encoder reads a start slot and one slot per event; the others BOS and every event's codes (and its action token).
+        double tokens = shape.Architecture == TigerArchitecture.EndToEnd ? 1 + historyItems : vocabulary.HistoryTokens(historyItems, shape.Actions);
         static double Linear(double n, double input, double output) => 2 * n * input * output;
         double Block(double n, double attended) => Linear(n, d, 3 * d) + (4 * n * attended * d) + Linear(n, d, d) + Linear(n, d, m) + Linear(n, m, d);
         double total;

@@ -34,6 +34,12 @@ internal static class TrainCommand
         var evalUsers = new Option<int?>("--eval-users") { Description = "Validate on the first N users only (faster)." };
         var architecture = new Option<string>("--arch") { Description = "decoder-only (every position learned in one pass), encoder-decoder (TIGER's shape, sampled targets) or end-to-end (the encoder-decoder reading item IDs, genres, years, actions and times: OneRec V2's input).", DefaultValueFactory = _ => "decoder-only" };
         architecture.AcceptOnlyFromAmong("decoder-only", "encoder-decoder", "end-to-end");
+        var actions = new Option<string>("--actions")
+        {
+            Description = "decoder-only and encoder-decoder: whether the history carries each event's action (impression, click, purchase, a rating's value) as a token after the item's codes: on, off, or auto (on when the train part holds more than one action); choose it on --target valid. End to end always reads actions.",
+            DefaultValueFactory = _ => "off",
+        };
+        actions.AcceptOnlyFromAmong("on", "off", "auto");
         var targets = new Option<int>("--targets-per-user") { Description = "encoder-decoder and end-to-end: targets sampled per user and epoch.", DefaultValueFactory = _ => 16 };
         var holdOut = new Option<int>("--hold-out-last") { Description = "Train without each user's last N train interactions (3: the DLRM ranker's pseudo-targets, for a model whose scores that ranker reads).", DefaultValueFactory = _ => 0 };
         var seed = CommonOptions.Seed();
@@ -42,7 +48,7 @@ internal static class TrainCommand
         var coldTuning = CommonOptions.ColdTuning();
         var tiger = new Command("tiger", "Train a TIGER-style generative retrieval model (decoder-only transformer over semantic IDs) with early stopping on the validation targets' log-likelihood (validation NDCG@10 reported).")
         {
-            data, index, output, architecture, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, minEpochs, selection, evalUsers, holdOut, coldStart, coldSeed, coldTuning, seed,
+            data, index, output, architecture, actions, targets, epochs, dimension, layers, heads, mlp, history, batch, rate, patience, minEpochs, selection, evalUsers, holdOut, coldStart, coldSeed, coldTuning, seed,
         };
         tiger.SetAction((parse, ct) =>
         {
@@ -70,6 +76,7 @@ internal static class TrainCommand
                     "end-to-end" => TigerArchitecture.EndToEnd,
                     _ => TigerArchitecture.DecoderOnly,
                 },
+                ReadActions = parse.GetValue(actions) switch { "on" => true, "off" => false, _ => null },
                 TargetsPerUser = parse.GetValue(targets),
                 Epochs = parse.GetValue(epochs),
                 Dimension = parse.GetValue(dimension),
@@ -100,6 +107,7 @@ internal static class TrainCommand
             {
                 ["model"] = "tiger",
                 ["architecture"] = model.Config.Architecture.ToString(),
+                ["reads_actions"] = model.Config.Actions || model.Config.Architecture == TigerArchitecture.EndToEnd,
                 ["parameters"] = r.Parameters,
                 ["epochs"] = r.Epochs,
                 ["best_epoch"] = r.BestEpoch,
