@@ -17,6 +17,24 @@ public sealed class TigerCommandTests
     }
 
     [Fact]
+    public async Task A_model_reading_actions_trains_evaluates_and_exports_from_the_command_line()
+    {
+        using var folder = TestData.TempFolder();
+        var index = folder.File("ids.sid");
+        var (items, values, d) = MovieFeatures.Build(TestData.Split);
+        new GenRec.SemanticIds.RqKMeansTrainer(new GenRec.SemanticIds.RqKMeansTrainer.Options { Levels = 2, CodebookSize = 32, MaxIterations = 5 }).Fit(new GenRec.SemanticIds.ItemEmbeddings(items, values, d)).Save(index);
+
+        var trained = await TrainEvalExportAndScore(folder, index, "decoder-only", "--actions", "on");
+
+        Assert.True(trained.GetProperty("reads_actions").GetBoolean());
+        var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder.File("model-onnx"), "manifest.json"))).RootElement;
+        Assert.True(manifest.GetProperty("historyActions").GetBoolean());
+        var refused = await CliRunner.RunAsync("train", "tiger", "--data", TestData.MovieLensPath, "--index", index, "--out", folder.File("x"), "--actions", "sometimes");
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("sometimes", refused.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_end_to_end_model_trains_evaluates_and_exports_from_the_command_line()
     {
         using var folder = TestData.TempFolder();
@@ -44,13 +62,15 @@ public sealed class TigerCommandTests
     /// check, evaluates the served model (the same metrics) and checks the lists with the shared scorer.
     /// </summary>
     /// <returns>What train printed.</returns>
-    private static async Task<System.Text.Json.JsonElement> TrainEvalExportAndScore(TempFolder folder, string index, string architecture)
+    private static async Task<System.Text.Json.JsonElement> TrainEvalExportAndScore(TempFolder folder, string index, string architecture, params string[] extra)
     {
         var model = folder.File("model");
         var recs = folder.File("model.tsv");
         var train = await CliRunner.RunAsync(
+        [
             "train", "tiger", "--data", TestData.MovieLensPath, "--index", index, "--out", model, "--arch", architecture, "--targets-per-user", "4",
-            "--epochs", "2", "--dim", "16", "--layers", "1", "--heads", "2", "--mlp", "32", "--max-history", "10", "--eval-users", "30");
+            "--epochs", "2", "--dim", "16", "--layers", "1", "--heads", "2", "--mlp", "32", "--max-history", "10", "--eval-users", "30", .. extra,
+        ]);
         Assert.True(train.ExitCode == 0, train.Stderr);
         Assert.Contains("tiger epoch 2/2", train.Stderr, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(model, "manifest.json")) && File.Exists(Path.Combine(model, "index.sid")));

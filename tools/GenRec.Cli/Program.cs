@@ -18,11 +18,24 @@ root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(DataCommand.Create());
 root.Subcommands.Add(SynthCommand.Create());
 DataSource.AddAlternatives(root);
-return await CliErrors.RunAsync(() => root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false })).ConfigureAwait(false);
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    // A value the command line does not accept is bad input like any other: one line each, exit code 2.
+    foreach (var error in parsed.Errors)
+    {
+        Console.Error.WriteLine($"error: {error.Message}");
+    }
+
+    Console.Error.WriteLine($"({string.Join(' ', args.TakeWhile(a => !a.StartsWith('-')).Prepend("genrec"))} --help lists the options)");
+    return 2;
+}
+
+return await CliErrors.RunAsync(() => parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false })).ConfigureAwait(false);
 
 namespace GenRec.Cli
 {
-    /// <summary>Turns bad input into one clear line on standard error and exit code 2, instead of a stack trace.</summary>
+    /// <summary>Turns bad input into one clear line on standard error and exit code 2, instead of a stack trace (command-line parse errors exit 2 too).</summary>
     internal static class CliErrors
     {
         public static async Task<int> RunAsync(Func<Task<int>> run)
