@@ -86,7 +86,13 @@ public sealed class SemanticIdVocabulary
     /// Tokens in all for a model whose histories carry each event's action (<see cref="ActionToken"/>): <see cref="Size"/>,
     /// then one token per action and value (<see cref="EventHistoryLayout.ActionTokens"/> − 1).
     /// </summary>
-    public int SizeWithActions => Size + EventHistoryLayout.ActionTokens - 1;
+    public int SizeWithActions => ActionOffset + EventHistoryLayout.ActionTokens;
+
+    /// <summary>
+    /// Where the action tokens start: the action token <c>t</c> of <see cref="EventHistoryLayout.ActionToken"/> (1 or more)
+    /// is history token <see cref="ActionOffset"/> + <c>t</c>, right after the semantic-ID tokens.
+    /// </summary>
+    public int ActionOffset => Size - 1;
 
     /// <summary>
     /// The history token of an event's action in a history that reads actions: the action and its value as
@@ -95,7 +101,7 @@ public sealed class SemanticIdVocabulary
     /// <param name="action">The action.</param>
     /// <param name="value">Its value, if any (a rating is bucketed by half-steps); NaN counts as none.</param>
     /// <returns>A token in [<see cref="Size"/>, <see cref="SizeWithActions"/>).</returns>
-    public int ActionToken(ActionType action, float? value) => Size - 1 + EventHistoryLayout.ActionToken(action, value);
+    public int ActionToken(ActionType action, float? value) => ActionOffset + EventHistoryLayout.ActionToken(action, value);
 
     /// <summary>Tokens of a full history of <paramref name="maxItems"/> items: BOS, then each item's codes and, when <paramref name="actions"/>, its action token.</summary>
     /// <param name="maxItems">The most items a history holds.</param>

@@ -128,7 +128,7 @@ internal abstract class TigerNetwork : nn.Module<Tensor, Tensor>
 
             if (actions && (lastAction || i < items.Count - 1))
             {
-                row[at++] = Vocabulary.Size - 1 + item.Action;
+                row[at++] = Vocabulary.ActionOffset + item.Action;
             }
         }
     }

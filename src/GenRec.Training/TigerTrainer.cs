@@ -91,7 +91,7 @@ public sealed class TigerTrainer
             }
         }
 
-        var readActions = _options.Architecture != TigerArchitecture.EndToEnd && (_options.ReadActions ?? DenseRetrievalTrainer.ManyActions(split));
+        var readActions = _options.Architecture != TigerArchitecture.EndToEnd && (_options.ReadActions ?? SplitActions.AreMany(split));
         var config = new TigerConfig(_options.Dimension, _options.Layers, _options.Heads, _options.MlpDimension, _options.Dropout, _options.MaxHistoryItems, [.. index.VocabularySizes], _options.Architecture, items is null ? 0 : items.Length + 1, genreNames.Count, readActions);
         config.Validate();
         var model = TigerNetwork.Create(config, items);

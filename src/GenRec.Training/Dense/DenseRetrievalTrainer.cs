@@ -81,7 +81,7 @@ public sealed class DenseRetrievalTrainer
         var trained = catalogue.Where(seen.Contains).ToArray();
         var rowOf = trained.Select((item, r) => (item, row: r + 1L)).ToDictionary(p => p.item, p => p.row);
         var rows = catalogue.Select(i => rowOf.GetValueOrDefault(i)).ToArray();
-        var readActions = o.ReadActions ?? ManyActions(split);
+        var readActions = o.ReadActions ?? SplitActions.AreMany(split);
         var config = new DenseRetrievalConfig(trained.Length + 1, content.Dimension, o.Dimension, o.Layers, o.Heads, o.MlpDimension, o.MaxHistory, o.Dropout, o.Temperature, readActions);
         var network = new DenseRetrievalNetwork(config);
         network.to(device);
@@ -206,25 +206,6 @@ public sealed class DenseRetrievalTrainer
         rows.Draw(negatives, 0, catalogue, random);
         var local = Array.ConvertAll(read, row => row == catalogue ? rows.Count : rows[row]);
         return (torch.tensor(rows.Rows, device: device), torch.tensor(local, device: device).reshape(inputs.shape), torch.tensor(labels, device: device));
-    }
-
-    /// <summary>Whether the split's train part holds events of more than one action (then a model reading actions can tell them apart).</summary>
-    internal static bool ManyActions(DataSplit split)
-    {
-        ActionType? first = null;
-        foreach (var s in split.Train)
-        {
-            foreach (var i in s.Interactions)
-            {
-                first ??= i.EffectiveAction;
-                if (i.EffectiveAction != first)
-                {
-                    return true;
-                }
-            }
-        }
-
-        return false;
     }
 
     /// <summary>Each sequence cut from its end into runs of up to MaxHistory + 1 items (the last ones keep the newest items), shuffled.</summary>
